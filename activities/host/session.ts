@@ -1,0 +1,319 @@
+/**
+ * One SSH session per host, reused across activities in a worker: host-key pinning, first-login fallback,
+ * non-interactive sudo, a timeout on every command, and batched probes that observe many things in one round trip.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { NodeSSH } from 'node-ssh';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
+import ssh2 from 'ssh2';
+import {
+  AuthenticationError,
+  CommandError,
+  CommandTimeoutError,
+  ConnectionError,
+  HostKeyMismatchError,
+  HostKeyNotPinnedError,
+} from './errors';
+import { sh } from './shell';
+
+/** Everything needed to reach a host; built from the spec by the workflow. */
+export interface HostTarget {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** First-login user (root or a cloud image's sudo user). */
+  readonly loginUser: string;
+  /** The user provision creates; preferred once it exists. */
+  readonly opsUser: string;
+  /** Absolute path of the private key; undefined → SSH agent. */
+  readonly identityFile?: string;
+  /** Pinned key line `ssh-ed25519 AAAA…`. */
+  readonly hostKey?: string;
+  readonly trustOnFirstUse: boolean;
+}
+
+export interface ExecOptions {
+  /** Run through `sudo -n` when not connected as root. Default true: steward manages system state. */
+  readonly sudo?: boolean;
+  /** Default 60 s. The remote side is wrapped in `timeout` too, so nothing outlives it on the host. */
+  readonly timeoutMs?: number;
+  readonly stdin?: string;
+  /** Short description for errors and logs; defaults to the first word of the command. */
+  readonly label?: string;
+  /** Called with output chunks, e.g. to heartbeat during long installs. */
+  readonly onOutput?: () => void;
+}
+
+export interface ExecResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number | null;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const CONNECT_TIMEOUT_MS = 15_000;
+
+/** A connected SSH session to one host as one user. */
+export class HostSession {
+  constructor(
+    readonly target: HostTarget,
+    readonly user: string,
+    /** The key the host presented, as an OpenSSH line. */
+    readonly hostKey: string,
+    private readonly ssh: NodeSSH,
+  ) {}
+
+  get connected(): boolean {
+    return this.ssh.isConnected();
+  }
+
+  /**
+   * Runs a shell script (given on stdin to `sh -s`, so it is never an argument) and returns its output.
+   * Does not throw on a non-zero exit: callers decide.
+   * @throws CommandTimeoutError when the timeout passes; ConnectionError when the session drops.
+   */
+  async script(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const seconds = Math.ceil(timeoutMs / 1000);
+    const command = this.command(['timeout', '-k', '5', String(seconds), 'sh', '-s'], opts.sudo ?? true);
+    return this.exec(command, `${script}\n`, timeoutMs + 10_000, opts);
+  }
+
+  /**
+   * Runs a script and throws unless it exits 0.
+   * @throws CommandError with the exit code and stderr tail.
+   */
+  async check(script: string, opts: ExecOptions & { label: string }): Promise<ExecResult> {
+    const result = await this.script(script, opts);
+    if (result.code !== 0) throw new CommandError(this.target.name, opts.label, result.code, result.stderr);
+    return result;
+  }
+
+  /**
+   * Observes many things in one round trip. Each probe is a script fragment; its stdout and exit code come back
+   * under its name. Probes run in order with `set +e`, so one failing does not hide the others.
+   */
+  async probe<K extends string>(probes: Record<K, string>, opts: ExecOptions = {}): Promise<Record<K, ProbeResult>> {
+    const names = Object.keys(probes) as K[];
+    const body = names
+      .map((name, i) => `printf '\\036%d\\n' ${i}\n( ${probes[name]}\n) 2>&1\nprintf '\\037%d\\n' $?`)
+      .join('\n');
+    const { stdout, code } = await this.script(`set +e\n${body}`, { label: 'observe', ...opts });
+    const out = {} as Record<K, ProbeResult>;
+    const re = /\x1e(\d+)\n([\s\S]*?)\x1f(\d+)\n/g;
+    for (const m of stdout.matchAll(re)) {
+      const name = names[Number(m[1])];
+      if (name !== undefined) out[name] = { out: m[2] ?? '', code: Number(m[3]) };
+    }
+    const missing = names.filter((n) => !(n in out));
+    if (missing.length > 0) {
+      throw new CommandError(this.target.name, `observe (${missing.join(', ')})`, code, 'probe output incomplete');
+    }
+    return out;
+  }
+
+  /**
+   * Writes a file atomically (temp file in the same directory, checked by `validate` if given, then renamed) with
+   * owner and mode. The content travels on stdin, never in a command line.
+   * @throws CommandError when writing or validation fails; the old file is then untouched.
+   */
+  async writeFile(path: string, content: string, owner: string, mode: string, validate: string[] = []): Promise<void> {
+    const script = [
+      'set -eu',
+      'p=$1 owner=$2 mode=$3',
+      'shift 3',
+      't=$(mktemp "$p.steward.XXXXXX")',
+      "trap 'rm -f \"$t\"' EXIT",
+      'cat > "$t"',
+      'chown "$owner" "$t"',
+      'chmod "$mode" "$t"',
+      'if [ $# -gt 0 ]; then "$@" "$t"; fi',
+      'mv -f "$t" "$p"',
+      'trap - EXIT',
+    ].join('\n');
+    const label = `write ${path}`;
+    const command = this.command(['sh', '-c', script, 'sh', path, owner, mode, ...validate]);
+    const result = await this.exec(command, content, DEFAULT_TIMEOUT_MS, { label });
+    if (result.code !== 0) throw new CommandError(this.target.name, label, result.code, result.stderr);
+  }
+
+  /** Quotes argv into a command line, behind `sudo -n` unless connected as root or told not to. */
+  private command(argv: readonly string[], sudo = true): string {
+    return sh(sudo && this.user !== 'root' ? ['sudo', '-n', '--', ...argv] : argv);
+  }
+
+  async close(): Promise<void> {
+    this.ssh.dispose();
+  }
+
+  private async exec(command: string, stdin: string, timeoutMs: number, opts: ExecOptions): Promise<ExecResult> {
+    const label = opts.label ?? command.split(' ')[0] ?? 'command';
+    let channel: ClientChannel | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        channel?.close();
+        reject(new CommandTimeoutError(this.target.name, label, timeoutMs));
+      }, timeoutMs);
+    });
+    try {
+      const running = this.ssh.execCommand(command, {
+        stdin,
+        onChannel: (c) => (channel = c),
+        ...(opts.onOutput ? { onStdout: opts.onOutput, onStderr: opts.onOutput } : {}),
+      });
+      const r = await Promise.race([running, timedOut]);
+      return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+    } catch (err) {
+      if (err instanceof CommandTimeoutError) throw err;
+      throw new ConnectionError(this.target.name, err instanceof Error ? err.message : String(err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export interface ProbeResult {
+  readonly out: string;
+  readonly code: number;
+}
+
+/** OpenSSH-style fingerprint of a key line or raw key blob: `SHA256:…`. */
+export function fingerprint(key: string | Buffer): string {
+  const blob = typeof key === 'string' ? Buffer.from(key.split(' ')[1] ?? '', 'base64') : key;
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Converts the raw key blob ssh2 hands to hostVerifier into an OpenSSH line. */
+function keyLine(blob: Buffer): string {
+  const parsed = ssh2.utils.parseKey(blob);
+  const type = parsed instanceof Error ? 'unknown' : (Array.isArray(parsed) ? parsed[0] : parsed)?.type;
+  return `${type ?? 'unknown'} ${blob.toString('base64')}`;
+}
+
+/** The `serverHostKey` algorithms that make a host present the pinned key's type. */
+function hostKeyAlgorithms(pinned: string): string[] {
+  const type = pinned.split(' ')[0] ?? '';
+  return type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256'] : [type];
+}
+
+/**
+ * Opens a session as `user`, verifying the host key before authentication.
+ * @throws HostKeyMismatchError / HostKeyNotPinnedError (nothing was sent), AuthenticationError, ConnectionError.
+ */
+export async function openSession(target: HostTarget, user: string): Promise<HostSession> {
+  let presented: string | undefined;
+  let rejection: Error | undefined;
+  const config: ConnectConfig = {
+    username: user,
+    readyTimeout: CONNECT_TIMEOUT_MS,
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 3,
+    hostVerifier: (blob: Buffer) => {
+      presented = keyLine(blob);
+      if (target.hostKey) {
+        const pinnedBlob = target.hostKey.split(' ')[1];
+        if (blob.toString('base64') === pinnedBlob) return true;
+        rejection = new HostKeyMismatchError(target.name, fingerprint(target.hostKey), fingerprint(blob));
+        return false;
+      }
+      if (target.trustOnFirstUse) return true;
+      rejection = new HostKeyNotPinnedError(target.name, fingerprint(blob));
+      return false;
+    },
+    ...(target.hostKey ? { algorithms: { serverHostKey: hostKeyAlgorithms(target.hostKey) as never } } : {}),
+  };
+  if (target.identityFile) config.privateKey = await readFile(target.identityFile, 'utf8');
+  else if (process.env.SSH_AUTH_SOCK) config.agent = process.env.SSH_AUTH_SOCK;
+
+  const sock = await connectTcp(target);
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect({ ...config, sock } as never);
+  } catch (err) {
+    sock.destroy();
+    if (rejection) throw rejection;
+    const message = err instanceof Error ? err.message : String(err);
+    if ((err as { level?: string }).level === 'client-authentication') throw new AuthenticationError(target.name, [user]);
+    throw new ConnectionError(target.name, message);
+  }
+  return new HostSession(target, user, presented ?? 'unknown', ssh);
+}
+
+/** A TCP socket with Nagle off: SSH's small packets otherwise wait on delayed ACKs (~40 ms per command). */
+function connectTcp(target: HostTarget): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: target.address, port: target.port });
+    sock.setNoDelay(true);
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new ConnectionError(target.name, `TCP connect to ${target.address}:${target.port} timed out`));
+    }, CONNECT_TIMEOUT_MS);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      resolve(sock);
+    });
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new ConnectionError(target.name, err.message));
+    });
+  });
+}
+
+/**
+ * Reuses one session per host across activities. Prefers the ops user; falls back to the first-login user while
+ * the ops user does not exist yet (fresh host) or cannot log in.
+ */
+export class SessionPool {
+  private readonly sessions = new Map<string, Promise<HostSession>>();
+
+  /** A connected session for the host, reusing a live one. */
+  async get(target: HostTarget): Promise<HostSession> {
+    const key = poolKey(target);
+    const existing = this.sessions.get(key);
+    if (existing) {
+      const session = await existing.catch(() => undefined);
+      if (session?.connected) return session;
+      this.sessions.delete(key);
+    }
+    const opening = openPreferred(target);
+    this.sessions.set(key, opening);
+    opening.catch(() => this.sessions.delete(key));
+    return opening;
+  }
+
+  /** Drops a host's cached session, e.g. after users or SSH settings changed. */
+  async forget(target: HostTarget): Promise<void> {
+    const key = poolKey(target);
+    const s = await this.sessions.get(key)?.catch(() => undefined);
+    this.sessions.delete(key);
+    await s?.close();
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+}
+
+function poolKey(t: HostTarget): string {
+  return `${t.name}|${t.address}:${t.port}|${t.hostKey ?? 'tofu'}|${t.identityFile ?? 'agent'}`;
+}
+
+async function openPreferred(target: HostTarget): Promise<HostSession> {
+  if (target.opsUser === target.loginUser) return openSession(target, target.loginUser);
+  try {
+    return await openSession(target, target.opsUser);
+  } catch (err) {
+    if (!(err instanceof AuthenticationError)) throw err;
+  }
+  try {
+    return await openSession(target, target.loginUser);
+  } catch (err) {
+    if (err instanceof AuthenticationError) throw new AuthenticationError(target.name, [target.opsUser, target.loginUser]);
+    throw err;
+  }
+}

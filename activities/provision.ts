@@ -1,0 +1,222 @@
+/**
+ * Provision: make a fresh Debian VPS ready for the stack — base packages, Docker engine and its daemon config,
+ * the ops user steward uses afterwards, and the stack's directory layout with owner and mode.
+ */
+import { readFile } from 'node:fs/promises';
+import ssh2 from 'ssh2';
+import Docker from 'dockerode';
+import type { Spec } from '../spec/schema';
+import type { Change, Finding } from '../spec/report';
+import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
+import { CommandError, UnsupportedHostError, VerificationError } from './host/errors';
+import { openSession, type HostSession, type HostTarget } from './host/session';
+import { run } from './host/shell';
+import { directoryResource, fileResource, type DirectorySpec } from './resources/files';
+import { packagesResource } from './resources/packages';
+import { converge } from './resources/resource';
+import { serviceResource, userResource } from './resources/system';
+
+/** Debian packages of the Docker engine and compose. */
+export const DOCKER_PACKAGES = ['docker.io', 'docker-compose'] as const;
+
+export interface HostFacts {
+  /** Key the host presented (pin it when it was trusted on first use). */
+  readonly hostKey: string;
+  /** The user steward is logged in as: the ops user once it exists, else the first-login user. */
+  readonly user: string;
+  readonly os: string;
+  readonly arch: string;
+}
+
+/** The daemon.json steward owns: bounded json-file logs and live-restore. */
+export function dockerDaemonConfig(spec: Spec): string {
+  const d = spec.provision.docker;
+  const config = {
+    'log-driver': 'json-file',
+    'log-opts': { 'max-size': d.logMaxSize, 'max-file': String(d.logMaxFiles) },
+    'live-restore': d.liveRestore,
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/** The install dir and every volume, with owners resolved to the ops user or the container's ids. */
+export function stackDirectories(spec: Spec): DirectorySpec[] {
+  const ops = spec.ssh.opsUser;
+  const { installDir, uid, gid } = spec.stack;
+  return [
+    { path: installDir, owner: 'root', group: ops, mode: '0750' },
+    ...spec.stack.volumes.map((v): DirectorySpec => {
+      const [owner, group] = v.owner === 'container' ? [uid, gid] : v.owner === 'ops' ? [ops, ops] : ['root', 'root'];
+      return { path: v.path, owner, group, mode: v.mode };
+    }),
+  ];
+}
+
+/** OpenSSH public key line of a private key file. */
+async function publicKeyOf(identityFile: string): Promise<string> {
+  const parsed = ssh2.utils.parseKey(await readFile(identityFile, 'utf8'));
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) throw new Error(`cannot read ${identityFile}: ${key instanceof Error ? key.message : 'no key'}`);
+  return `${key.type} ${key.getPublicSSH().toString('base64')} steward`;
+}
+
+/** dockerode over SSH as the ops user, pinned to the same host key. */
+async function dockerOverSsh(target: HostTarget, hostKey: string): Promise<Docker> {
+  const privateKey = target.identityFile ? await readFile(target.identityFile, 'utf8') : undefined;
+  const pinned = Buffer.from(hostKey.split(' ')[1] ?? '', 'base64');
+  return new Docker({
+    protocol: 'ssh',
+    host: target.address,
+    port: target.port,
+    username: target.opsUser,
+    sshOptions: {
+      ...(privateKey ? { privateKey } : { agent: process.env.SSH_AUTH_SOCK }),
+      hostVerifier: (blob: Buffer) => blob.equals(pinned),
+      readyTimeout: 15_000,
+    },
+  } as Docker.DockerOptions);
+}
+
+export function createProvisionActivities({ pool }: ActivityDeps) {
+  const session = (input: StepInput) => pool.get(targetOf(input));
+
+  return {
+    /**
+     * Connects (verifying or, where allowed, pinning the host key) and checks the host is one steward manages:
+     * Debian-like with systemd and non-interactive sudo. Read-only.
+     * @throws non-retryable HostKeyMismatch, HostKeyNotPinned, AuthenticationFailed, UnsupportedHost.
+     */
+    async inspectHost(input: StepInput): Promise<HostFacts> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const p = await s.probe({
+          os: '. /etc/os-release && echo "$ID $VERSION_ID $ID_LIKE"',
+          arch: 'uname -m',
+          sudo: 'true',
+          systemd: 'test -d /run/systemd/system',
+        });
+        if (p.sudo.code !== 0) throw new UnsupportedHostError(input.host, `${s.user} cannot run sudo without a password`);
+        const os = p.os.out.trim();
+        if (!/^(debian|ubuntu)\b|\bdebian\b/.test(os)) {
+          throw new UnsupportedHostError(input.host, `unsupported OS "${os}": steward manages Debian and Ubuntu hosts`);
+        }
+        if (p.systemd.code !== 0) throw new UnsupportedHostError(input.host, 'systemd is not running');
+        return { hostKey: s.hostKey, user: s.user, os, arch: p.arch.out.trim() };
+      });
+    },
+
+    /** Installs the spec's base packages. Safe to retry: resumes an interrupted dpkg run. */
+    async ensureBasePackages(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const changes = await converge(await session(input), [packagesResource(input.spec.provision.packages, heartbeat)], input.mode);
+        return { changes, findings: [] };
+      });
+    },
+
+    /**
+     * Installs Docker engine and compose, writes daemon.json (log rotation, live-restore), keeps the service
+     * enabled and running, restarts it only when its config changed, and verifies the effective settings.
+     */
+    async ensureDockerEngine(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const changes: Change[] = await converge(s, [packagesResource(DOCKER_PACKAGES, heartbeat)], input.mode);
+        const config = fileResource(
+          { path: '/etc/docker/daemon.json', content: dockerDaemonConfig(input.spec), owner: 'root', group: 'root', mode: '0644' },
+          input.host,
+        );
+        const configChanges = await converge(s, [config], input.mode);
+        changes.push(...configChanges, ...(await converge(s, [serviceResource('docker')], input.mode)));
+        const contentChanged = configChanges.some((c) => c.action === 'create' || (c.after as { sha256?: string })?.sha256);
+        if (contentChanged) {
+          if (input.mode === 'apply') {
+            await s.check(run('systemctl', 'restart', 'docker'), { label: 'systemctl restart docker', timeoutMs: 180_000 });
+          }
+          changes.push({ resource: 'service:docker', action: 'restart' });
+        }
+        if (input.mode === 'apply') await verifyDockerSettings(s, input.spec);
+        return { changes, findings: [] };
+      });
+    },
+
+    /**
+     * Creates the ops user with sudo and docker access and authorises steward's key, then proves it with a new SSH
+     * login as that user (`sudo -n true`, Docker API over SSH). Later steps log in as the ops user.
+     */
+    async ensureOpsUser(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const target = targetOf(input);
+        const s = await pool.get(target);
+        const ops = input.spec.ssh.opsUser;
+        const keys = [...(target.identityFile ? [await publicKeyOf(target.identityFile)] : []), ...input.spec.ssh.authorizedKeys];
+        const findings: Finding[] = [];
+        if (keys.length === 0) {
+          throw new UnsupportedHostError(input.host, 'no key to authorise for the ops user: set hosts[].identityFile or ssh.authorizedKeys');
+        }
+        const home = `/home/${ops}`;
+        const changes = await converge(
+          s,
+          [
+            userResource({ name: ops, groups: ['sudo', 'docker'], shell: '/bin/bash' }, input.host),
+            directoryResource({ path: `${home}/.ssh`, owner: ops, group: ops, mode: '0700' }, input.host),
+            fileResource(
+              { path: `${home}/.ssh/authorized_keys`, content: `${keys.join('\n')}\n`, owner: ops, group: ops, mode: '0600' },
+              input.host,
+            ),
+            fileResource(
+              {
+                path: `/etc/sudoers.d/steward-${ops}`,
+                content: `# Managed by steward: the ops user runs privileged steps non-interactively.\n${ops} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
+                owner: 'root',
+                group: 'root',
+                mode: '0440',
+                validate: ['visudo', '-cf'],
+              },
+              input.host,
+            ),
+          ],
+          input.mode,
+        );
+        if (input.mode === 'apply' && (changes.length > 0 || s.user !== ops)) {
+          await proveOpsLogin(target, s.hostKey);
+          await pool.forget(target);
+        }
+        return { changes, findings };
+      });
+    },
+
+    /** Creates the install dir and volumes with the spec's owner and mode; corrects drifted owners and modes. */
+    async ensureStackLayout(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const resources = stackDirectories(input.spec).map((d) => directoryResource(d, input.host));
+        return { changes: await converge(await session(input), resources, input.mode), findings: [] };
+      });
+    },
+  };
+}
+
+/** Effective daemon settings, read back from the running engine. */
+async function verifyDockerSettings(s: HostSession, spec: Spec): Promise<void> {
+  const r = await s.check(run('docker', 'info', '--format', '{{.LoggingDriver}} {{.LiveRestoreEnabled}}'), {
+    label: 'docker info',
+    timeoutMs: 60_000,
+  });
+  const [driver, liveRestore] = r.stdout.trim().split(' ');
+  const ok = driver === 'json-file' && liveRestore === String(spec.provision.docker.liveRestore);
+  if (!ok) throw new VerificationError(s.target.name, [`docker daemon (logging ${driver}, live-restore ${liveRestore})`]);
+}
+
+/** A fresh login as the ops user proves the key, sudo and Docker access before steward relies on them. */
+async function proveOpsLogin(target: HostTarget, hostKey: string): Promise<void> {
+  const pinned = { ...target, hostKey };
+  const ops = await openSession(pinned, target.opsUser);
+  try {
+    const r = await ops.script('true', { label: 'sudo -n true' });
+    if (r.code !== 0) throw new CommandError(target.name, `sudo -n true as ${target.opsUser}`, r.code, r.stderr);
+  } finally {
+    await ops.close();
+  }
+  const docker = await dockerOverSsh(pinned, hostKey);
+  const info = (await docker.info()) as { ServerVersion?: string };
+  if (!info.ServerVersion) throw new VerificationError(target.name, [`docker API as ${target.opsUser}`]);
+}

@@ -1,0 +1,142 @@
+/** Files and directories with controlled content, owner and mode. */
+import { createHash } from 'node:crypto';
+import type { Change } from '../../spec/report';
+import { HostOutputError } from '../host/errors';
+import type { HostSession, ProbeResult } from '../host/session';
+import { run } from '../host/shell';
+import type { Resource } from './resource';
+
+/** Owner and mode as the host reports them: numeric ids and names both, so the spec may use either. */
+export interface Ownership {
+  readonly uid: number;
+  readonly gid: number;
+  readonly user: string;
+  readonly group: string;
+  /** Four octal digits, e.g. "0750". */
+  readonly mode: string;
+}
+
+export type ObservedPath = (Ownership & { readonly type: string; readonly sha256?: string }) | { readonly type: 'absent' };
+
+/** Desired owner: a uid/gid number or a name. */
+export type Owner = number | string;
+
+const STAT_FORMAT = '%u %g %U %G %a %F';
+
+function statProbe(path: string, withHash: boolean): string {
+  const hash = withHash ? `; ${run('sha256sum', path)} | cut -c1-64` : '';
+  return `if [ -e ${run(path)} ] || [ -L ${run(path)} ]; then ${run('stat', '-c', STAT_FORMAT, path)}${hash}; else echo absent; fi`;
+}
+
+function parseStat(host: string, path: string, { out }: ProbeResult): ObservedPath {
+  const [statLine = '', hashLine] = out.trim().split('\n');
+  if (statLine === 'absent') return { type: 'absent' };
+  const m = /^(\d+) (\d+) (\S+) (\S+) ([0-7]{1,4}) (.+)$/.exec(statLine);
+  if (!m) throw new HostOutputError(host, `unexpected stat output for ${path}: ${JSON.stringify(statLine)}`);
+  return {
+    uid: Number(m[1]),
+    gid: Number(m[2]),
+    user: m[3]!,
+    group: m[4]!,
+    mode: m[5]!.padStart(4, '0'),
+    type: m[6]!,
+    ...(hashLine ? { sha256: hashLine.trim() } : {}),
+  };
+}
+
+function ownerMatches(observed: Ownership, user: Owner, group: Owner): boolean {
+  const u = typeof user === 'number' ? observed.uid === user : observed.user === user;
+  const g = typeof group === 'number' ? observed.gid === group : observed.group === group;
+  return u && g;
+}
+
+function ownership(o: Ownership, user: Owner, group: Owner) {
+  return {
+    owner: `${typeof user === 'number' ? o.uid : o.user}:${typeof group === 'number' ? o.gid : o.group}`,
+    mode: o.mode,
+  };
+}
+
+/** Differences in owner and mode, described the same way for files and directories. */
+function metaChange(resource: string, o: Ownership, user: Owner, group: Owner, mode: string): Change[] {
+  if (ownerMatches(o, user, group) && o.mode === mode) return [];
+  return [{ resource, action: 'update', before: ownership(o, user, group), after: { owner: `${user}:${group}`, mode } }];
+}
+
+export interface DirectorySpec {
+  readonly path: string;
+  readonly owner: Owner;
+  readonly group: Owner;
+  readonly mode: string;
+}
+
+/** A directory that must exist with the given owner and mode. Never deletes or empties anything. */
+export function directoryResource(d: DirectorySpec, host: string): Resource<ObservedPath> {
+  const id = `dir:${d.path}`;
+  return {
+    id,
+    probe: statProbe(d.path, false),
+    parse: (r) => parseStat(host, d.path, r),
+    diff: (o) => {
+      if (o.type === 'absent') return [{ resource: id, action: 'create', after: { owner: `${d.owner}:${d.group}`, mode: d.mode } }];
+      if (o.type !== 'directory') {
+        throw new HostOutputError(host, `${d.path} exists but is a ${o.type}, not a directory; move it away first`);
+      }
+      return metaChange(id, o, d.owner, d.group, d.mode);
+    },
+    apply: async (session: HostSession) => {
+      await session.check(run('install', '-d', '-o', String(d.owner), '-g', String(d.group), '-m', d.mode, d.path), {
+        label: `install -d ${d.path}`,
+      });
+    },
+  };
+}
+
+export interface FileSpec {
+  readonly path: string;
+  readonly content: string;
+  readonly owner: Owner;
+  readonly group: Owner;
+  readonly mode: string;
+  /** Command run on the candidate file before it replaces the old one, e.g. ['visudo', '-cf']. */
+  readonly validate?: string[];
+}
+
+/** Short content digest for reports: enough to tell versions apart, reveals nothing of the content. */
+export function digest(content: string): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** A regular file with exact content, owner and mode. Reports content by hash only. */
+export function fileResource(f: FileSpec, host: string): Resource<ObservedPath> {
+  const id = `file:${f.path}`;
+  const want = digest(f.content);
+  return {
+    id,
+    probe: statProbe(f.path, true),
+    parse: (r) => parseStat(host, f.path, r),
+    diff: (o) => {
+      if (o.type === 'absent') return [{ resource: id, action: 'create', after: { sha256: want.slice(0, 12), mode: f.mode } }];
+      if (o.type !== 'regular file' && o.type !== 'regular empty file') {
+        throw new HostOutputError(host, `${f.path} exists but is a ${o.type}, not a regular file`);
+      }
+      const meta = metaChange(id, o as Ownership, f.owner, f.group, f.mode)[0];
+      if ('sha256' in o && o.sha256 !== want) {
+        const before = { sha256: o.sha256?.slice(0, 12), ...(meta?.before as object) };
+        const after = { sha256: want.slice(0, 12), ...(meta?.after as object) };
+        return [{ resource: id, action: 'update', before, after }];
+      }
+      return meta ? [meta] : [];
+    },
+    apply: async (session: HostSession, o) => {
+      const contentOk = o.type !== 'absent' && 'sha256' in o && o.sha256 === want;
+      if (contentOk) {
+        await session.check(`${run('chown', `${f.owner}:${f.group}`, f.path)} && ${run('chmod', f.mode, f.path)}`, {
+          label: `chown/chmod ${f.path}`,
+        });
+      } else {
+        await session.writeFile(f.path, f.content, `${f.owner}:${f.group}`, f.mode, f.validate);
+      }
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The one path every managed thing goes through: observe (batched, read-only) → diff (pure) → apply (only the
+ * difference) → verify (observe again). Plan, apply and drift repair differ only in the mode.
+ */
+import type { Change, Mode } from '../../spec/report';
+import { VerificationError } from '../host/errors';
+import type { HostSession, ProbeResult } from '../host/session';
+
+export interface Resource<O = unknown> {
+  /** `kind:name`, unique within a step. */
+  readonly id: string;
+  /** A script fragment that prints the resource's current state; run batched with the others of its step. */
+  readonly probe: string;
+  /** Parses the probe's output. @throws HostOutputError when the host printed something unexpected. */
+  parse(result: ProbeResult): O;
+  /** Pure: the changes that would bring `observed` to the desired state; empty when it already matches. */
+  diff(observed: O): Change[];
+  /** Applies only what `diff` reported. Must be safe to repeat. */
+  apply(session: HostSession, observed: O, changes: readonly Change[]): Promise<void>;
+}
+
+/** Observes every resource in one round trip. */
+export async function observe<R extends Resource>(session: HostSession, resources: readonly R[]): Promise<unknown[]> {
+  if (resources.length === 0) return [];
+  const probes = Object.fromEntries(resources.map((r, i) => [`r${i}`, r.probe]));
+  const results = await session.probe(probes);
+  return resources.map((r, i) => r.parse(results[`r${i}`] as ProbeResult));
+}
+
+/** Pure: the changes for each resource given what was observed. */
+export function diffAll(resources: readonly Resource[], observed: readonly unknown[]): Change[][] {
+  return resources.map((r, i) => r.diff(observed[i]));
+}
+
+/**
+ * Brings `resources` to their desired state, in order, and returns what changed (or would change, in plan mode).
+ * Safe to retry: a second run observes the applied state and changes nothing.
+ * @throws VerificationError when a resource still differs after its apply.
+ */
+export async function converge(session: HostSession, resources: readonly Resource[], mode: Mode): Promise<Change[]> {
+  const observed = await observe(session, resources);
+  const changes = diffAll(resources, observed);
+  const drifted = resources.flatMap((r, i) => ((changes[i]?.length ?? 0) > 0 ? [i] : []));
+  if (mode === 'plan' || drifted.length === 0) return changes.flat();
+
+  for (const i of drifted) {
+    await resources[i]!.apply(session, observed[i], changes[i]!);
+  }
+  const after = await observe(
+    session,
+    drifted.map((i) => resources[i]!),
+  );
+  const still = drifted.filter((i, k) => resources[i]!.diff(after[k]).length > 0).map((i) => resources[i]!.id);
+  if (still.length > 0) throw new VerificationError(session.target.name, still);
+  return changes.flat();
+}

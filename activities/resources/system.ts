@@ -1,0 +1,82 @@
+/** Accounts and systemd units. */
+import type { Change } from '../../spec/report';
+import { HostOutputError } from '../host/errors';
+import type { HostSession } from '../host/session';
+import { run } from '../host/shell';
+import type { Resource } from './resource';
+
+export interface ObservedUser {
+  readonly exists: boolean;
+  readonly groups: readonly string[];
+  readonly shell?: string;
+}
+
+export interface UserSpec {
+  readonly name: string;
+  /** Supplementary groups the user must be in (others are left alone). */
+  readonly groups: readonly string[];
+  readonly shell: string;
+}
+
+/** A login user with its own primary group and home; supplementary groups are added, never removed. */
+export function userResource(u: UserSpec, host: string): Resource<ObservedUser> {
+  const id = `user:${u.name}`;
+  return {
+    id,
+    probe: `if ${run('getent', 'passwd', u.name)}; then ${run('id', '-nG', u.name)}; else echo absent; fi`,
+    parse: ({ out }) => {
+      const [passwd = '', groups = ''] = out.trim().split('\n');
+      if (passwd === 'absent') return { exists: false, groups: [] };
+      const fields = passwd.split(':');
+      if (fields.length !== 7) throw new HostOutputError(host, `unexpected getent output for ${u.name}`);
+      return { exists: true, groups: groups.split(' ').filter(Boolean), shell: fields[6] ?? '' };
+    },
+    diff: (o): Change[] => {
+      if (!o.exists) return [{ resource: id, action: 'create', after: { groups: u.groups, shell: u.shell } }];
+      const missing = u.groups.filter((g) => !o.groups.includes(g));
+      if (missing.length === 0 && o.shell === u.shell) return [];
+      return [
+        {
+          resource: id,
+          action: 'update',
+          before: { groups: o.groups, shell: o.shell },
+          after: { groups: [...new Set([...o.groups, ...u.groups])], shell: u.shell },
+        },
+      ];
+    },
+    apply: async (session: HostSession, o) => {
+      const steps = o.exists
+        ? [run('usermod', '-s', u.shell, '-aG', u.groups.join(','), u.name)]
+        : [
+            `${run('getent', 'group', u.name)} >/dev/null || ${run('groupadd', u.name)}`,
+            run('useradd', '-m', '-s', u.shell, '-g', u.name, '-G', u.groups.join(','), u.name),
+          ];
+      await session.check(['set -e', ...steps].join('\n'), { label: `${o.exists ? 'usermod' : 'useradd'} ${u.name}` });
+    },
+  };
+}
+
+export interface ObservedService {
+  readonly enabled: string;
+  readonly active: string;
+}
+
+/** A systemd unit that must be enabled and running. */
+export function serviceResource(unit: string): Resource<ObservedService> {
+  const id = `service:${unit}`;
+  return {
+    id,
+    probe: `${run('systemctl', 'is-enabled', unit)} 2>/dev/null; ${run('systemctl', 'is-active', unit)} 2>/dev/null; true`,
+    parse: ({ out }) => {
+      const [enabled = 'unknown', active = 'unknown'] = out.trim().split('\n');
+      return { enabled, active };
+    },
+    diff: (o): Change[] =>
+      o.enabled === 'enabled' && o.active === 'active'
+        ? []
+        : [{ resource: id, action: 'update', before: o, after: { enabled: 'enabled', active: 'active' } }],
+    apply: async (session: HostSession) => {
+      await session.check(run('systemctl', 'enable', '--now', unit), { label: `systemctl enable --now ${unit}`, timeoutMs: 120_000 });
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * steward's command line. Each command's module loads lazily; this is the only file that calls process.exit.
+ * Exit codes: 0 success, 1 operation failed, 2 drift found, 64 invalid spec or usage.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ValidationError } from '../spec/validate';
+import { TASK_QUEUE } from '../workflows/ids';
+import { defaultAddress, type GlobalOptions } from './context';
+import { EXIT, ExitCode, UsageError } from './errors';
+
+const program = new Command('steward')
+  .description('Durable, idempotent lifecycle operations for self-hosted OpenClaw stacks, on Temporal')
+  .option('--spec <file>', 'desired state', process.env.STEWARD_SPEC ?? 'steward.yaml')
+  .option('--address <host:port>', 'Temporal frontend', defaultAddress())
+  .option('--namespace <name>', 'Temporal namespace', process.env.STEWARD_NAMESPACE ?? 'default')
+  .option('--json', 'print one JSON document on stdout', false)
+  .option('--no-wait', 'print the workflow id and return without following the run')
+  .addOption(new Option('--task-queue <name>', "steward worker's task queue").default(process.env.STEWARD_TASK_QUEUE ?? TASK_QUEUE).hideHelp())
+  .exitOverride()
+  .configureOutput({ outputError: (s, write) => write(s) })
+  .showHelpAfterError();
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+
+let exitCode: number = EXIT.ok;
+
+program
+  .command('init')
+  .description('write a complete starter steward.yaml (and a key pair if none is given)')
+  .option('--host <NAME=USER@ADDR:PORT>', 'a host (repeatable); USER is the first login, e.g. root', collect, [])
+  .option('--identity <file>', 'existing private key to use instead of generating one')
+  .option('--force', 'overwrite an existing spec', false)
+  .action(async (o: { host: string[]; identity?: string; force: boolean }) => {
+    const { initSpec } = await import('./commands/init');
+    const r = await initSpec({ specPath: globals().spec, hosts: o.host, force: o.force, ...(o.identity ? { identity: o.identity } : {}) });
+    if (globals().json) console.log(JSON.stringify(r));
+    else console.log(`wrote ${r.specPath}\nkey ${r.keyPath}`);
+  });
+
+program
+  .command('schema')
+  .description("print the spec's JSON Schema")
+  .action(async () => {
+    const { jsonSchema } = await import('./commands/schema');
+    console.log(JSON.stringify(jsonSchema(), null, 2));
+  });
+
+program
+  .command('dev')
+  .description('embedded default: local Temporal dev server (+UI), worker, throwaway VPS')
+  .addArgument(new Command().createArgument('<action>', 'up | down | status').choices(['up', 'down', 'status']))
+  .action(async (action: 'up' | 'down' | 'status') => {
+    const dev = await import('./commands/dev');
+    exitCode = await dev[action](globals());
+  });
+
+program
+  .command('worker')
+  .description('run the worker (until SIGINT/SIGTERM)')
+  .action(async () => {
+    const { runWorker } = await import('../workers/worker');
+    const g = globals();
+    await runWorker({ address: g.address, namespace: g.namespace, taskQueue: g.taskQueue });
+  });
+
+program
+  .command('provision')
+  .description('ops user, base packages, Docker engine, directory layout and volumes')
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .addOption(new Option('--plan', 'report what would change without changing anything'))
+  .action(async (hosts: string[], o: { plan?: boolean }) => {
+    exitCode = await operation('provision', 'provisionHost', hosts, o.plan ? 'plan' : 'apply');
+  });
+
+program
+  .command('status')
+  .description('recent runs from Temporal visibility')
+  .option('--host <name>', 'only this host')
+  .option('--operation <name>', 'only this operation')
+  .option('--limit <n>', 'how many runs', '20')
+  .action(async (o: { host?: string; operation?: string; limit: string }) => {
+    const { status } = await import('./commands/status');
+    await status(globals(), o);
+  });
+
+async function operation(op: 'provision', workflowType: string, hosts: string[], mode: 'apply' | 'plan'): Promise<number> {
+  const { loadSpec, pinHostKeys } = await import('./spec-file');
+  const { connectClient } = await import('./context');
+  const { runOperation, selectHosts } = await import('./operation');
+  const g = globals();
+  const { spec, path } = await loadSpec(g.spec);
+  const selected = selectHosts(spec, hosts);
+  const client = await connectClient(g);
+  try {
+    const { code, reports } = await runOperation(client, g, { operation: op, workflowType, spec, hosts: selected, mode });
+    const pinned = new Map(reports.filter((r) => r.hostKey).map((r) => [r.host, r.hostKey as string]));
+    await pinHostKeys(path, pinned);
+    if (pinned.size > 0 && !g.json) console.log(`pinned host key of ${[...pinned.keys()].join(', ')} in ${g.spec}`);
+    return code;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function main(): Promise<number> {
+  try {
+    await program.parseAsync(process.argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof ExitCode) return err.code;
+    if (err instanceof ValidationError || err instanceof UsageError) {
+      console.error(`steward: ${err.message}`);
+      return EXIT.usage;
+    }
+    console.error(`steward: ${err instanceof Error ? err.message : String(err)}`);
+    return EXIT.failed;
+  }
+}
+
+process.exit(await main());

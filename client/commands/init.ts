@@ -1,0 +1,80 @@
+/** `steward init`: a complete starter spec (and an SSH key pair when none is given). */
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, relative, resolve } from 'node:path';
+import ssh2 from 'ssh2';
+import { Document } from 'yaml';
+import { z } from 'zod';
+import { specSchema, type SpecInput } from '../../spec/schema';
+import { validate } from '../../spec/validate';
+import { UsageError } from '../errors';
+
+/** `NAME=USER@ADDRESS:PORT`, as given to `--host`. */
+const hostFlagSchema = z
+  .string()
+  .regex(/^([^=@\s]+)=([^=@\s]+)@(\[[0-9a-fA-F:]+\]|[^:@\s]+)(?::(\d+))?$/, 'must look like NAME=USER@ADDRESS:PORT');
+
+export function parseHostFlag(value: string): { name: string; user: string; address: string; port: number } {
+  const m = /^([^=@\s]+)=([^=@\s]+)@(\[[0-9a-fA-F:]+\]|[^:@\s]+)(?::(\d+))?$/.exec(validate(hostFlagSchema, value, '--host'));
+  const [, name = '', user = '', address = '', port = '22'] = m ?? [];
+  return { name, user, address: address.replace(/^\[|\]$/g, ''), port: Number(port) };
+}
+
+export const DEFAULT_DEV_HOST = { name: 'dev-vps', user: 'admin', address: '127.0.0.1', port: 2222 };
+
+export interface InitOptions {
+  readonly specPath: string;
+  readonly hosts: readonly string[];
+  readonly identity?: string;
+  readonly force?: boolean;
+}
+
+/** Generates an ed25519 key pair (private key 0600) unless the file exists already. */
+export async function ensureKeyPair(path: string): Promise<void> {
+  if (await exists(path)) return;
+  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'steward' });
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFile(path, pair.private, { mode: 0o600 });
+  await chmod(path, 0o600);
+  await writeFile(`${path}.pub`, `${pair.public}\n`);
+}
+
+/** Writes the starter spec; every value spelled out so operators see what steward manages. */
+export async function initSpec(opts: InitOptions): Promise<{ specPath: string; keyPath: string; created: boolean }> {
+  const specPath = resolve(opts.specPath);
+  if ((await exists(specPath)) && !opts.force) throw new UsageError(`${opts.specPath} exists; pass --force to overwrite it`);
+  const hosts = opts.hosts.length > 0 ? opts.hosts.map(parseHostFlag) : [DEFAULT_DEV_HOST];
+  const keyPath = resolve(opts.identity ?? resolve(dirname(specPath), 'keys/steward_ed25519'));
+  if (opts.identity) {
+    if (!(await exists(keyPath))) throw new UsageError(`--identity ${opts.identity} does not exist`);
+    const parsed = ssh2.utils.parseKey(await readFile(keyPath, 'utf8'));
+    if (parsed instanceof Error) throw new UsageError(`--identity ${opts.identity} is not a private key: ${parsed.message}`);
+  } else {
+    await ensureKeyPair(keyPath);
+  }
+  const input: SpecInput = {
+    version: 1,
+    hosts: hosts.map((h) => ({
+      name: h.name,
+      address: h.address,
+      port: h.port,
+      user: h.user,
+      identityFile: relative(dirname(specPath), keyPath) || keyPath,
+      trustOnFirstUse: true,
+    })),
+  };
+  const spec = validate(specSchema, input, 'steward init');
+  const doc = new Document(spec);
+  doc.commentBefore =
+    ' steward.yaml: desired state of the hosts and agent stack steward manages.\n' +
+    ' Schema: `steward schema`. Host keys are pinned here on first trust; change one only when you rebuilt the host.';
+  await mkdir(dirname(specPath), { recursive: true });
+  await writeFile(specPath, doc.toString());
+  return { specPath, keyPath, created: true };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}

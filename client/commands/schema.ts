@@ -1,0 +1,7 @@
+/** `steward schema`: the spec's JSON Schema, generated from the zod schema (input side: defaults are optional). */
+import { z } from 'zod';
+import { specSchema } from '../../spec/schema';
+
+export function jsonSchema(): unknown {
+  return z.toJSONSchema(specSchema, { io: 'input', unrepresentable: 'any' });
+}

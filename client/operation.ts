@@ -1,0 +1,161 @@
+/**
+ * Starting a host operation and following it: one workflow for one host, a fleet workflow with a child per host for
+ * several. Progress comes from each host workflow's `progress` query; the result is PRODUCT.md's JSON document.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type Client,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { HostReport, Mode, Operation, StepReport } from '../spec/report';
+import type { Spec } from '../spec/schema';
+import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import type { FleetInput, FleetReport } from '../workflows/fleet';
+import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
+import { fleetWorkflowId, hostWorkflowId } from '../workflows/ids';
+import { EXIT, UsageError } from './errors';
+import { uiLink, type GlobalOptions } from './context';
+import { printProgress, printResult } from './output';
+
+export interface OperationRequest {
+  readonly operation: Operation;
+  /** Workflow type that handles one host. */
+  readonly workflowType: string;
+  readonly spec: Spec;
+  readonly hosts: readonly string[];
+  readonly mode: Mode;
+}
+
+/** PRODUCT.md's `--json` document. */
+export interface ResultDocument {
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly status: 'completed' | 'failed';
+  readonly hosts: readonly (Pick<HostReport, 'host' | 'status' | 'changes' | 'findings'> & { error?: string })[];
+  readonly durationMs: number;
+}
+
+/** Hosts named on the command line, or all hosts of the spec. @throws UsageError naming an unknown host. */
+export function selectHosts(spec: Spec, names: readonly string[]): string[] {
+  const known = spec.hosts.map((h) => h.name);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new UsageError(`unknown host ${unknown.join(', ')}; the spec has ${known.join(', ')}`);
+  return names.length > 0 ? [...new Set(names)] : known;
+}
+
+/** Starts the operation, follows it unless --no-wait, prints the outcome, and returns the exit code. */
+export async function runOperation(client: Client, opts: GlobalOptions, req: OperationRequest): Promise<{ code: number; reports: HostReport[] }> {
+  const started = Date.now();
+  const handle = await start(client, opts.taskQueue, req);
+  const link = uiLink(opts.namespace, handle.workflowId, handle.firstExecutionRunId);
+  if (!opts.wait) {
+    const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+    console.log(opts.json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`);
+    return { code: EXIT.ok, reports: [] };
+  }
+  if (!opts.json) console.log(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
+
+  const follow = opts.json ? undefined : followProgress(client, req);
+  let reports: HostReport[];
+  try {
+    const result = (await handle.result()) as HostReport | FleetReport;
+    reports = 'hosts' in result ? [...result.hosts] : [result];
+  } catch (err) {
+    reports = reportsFromFailure(err, req);
+  }
+  await follow?.stop();
+
+  const failed = reports.some((r) => r.status === 'failed');
+  const doc: ResultDocument = {
+    workflowId: handle.workflowId,
+    runId: handle.firstExecutionRunId,
+    status: failed ? 'failed' : 'completed',
+    hosts: reports.map((r) => ({ host: r.host, status: r.status, changes: r.changes, findings: r.findings, ...(r.error ? { error: r.error } : {}) })),
+    durationMs: Date.now() - started,
+  };
+  if (opts.json) console.log(JSON.stringify(doc, null, 2));
+  else printResult(doc, reports, req.mode);
+  return { code: failed ? EXIT.failed : EXIT.ok, reports };
+}
+
+async function start(client: Client, taskQueue: string, req: OperationRequest): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  const inputs: HostOperationInput[] = req.hosts.map((host) => ({ spec: req.spec, host, mode: req.mode }));
+  const attributes = (host: string) => [
+    { key: StewardHost, value: host },
+    { key: StewardOperation, value: req.operation },
+    { key: StewardOutcome, value: 'running' },
+  ];
+  try {
+    if (inputs.length === 1) {
+      const [input] = inputs as [HostOperationInput];
+      return await client.workflow.start(req.workflowType, {
+        taskQueue,
+        workflowId: hostWorkflowId(req.operation, input.host),
+        args: [input],
+        typedSearchAttributes: attributes(input.host),
+      });
+    }
+    const fleetInput: FleetInput = { operation: req.operation, workflowType: req.workflowType, hosts: inputs };
+    return await client.workflow.start('fleet', {
+      taskQueue,
+      workflowId: fleetWorkflowId(req.operation, req.hosts, new Date()),
+      args: [fleetInput],
+      typedSearchAttributes: attributes('fleet'),
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new UsageError(`a ${req.operation} of ${req.hosts.join(', ')} is already running (workflow ${err.workflowId}); wait for it or inspect it in the UI`);
+    }
+    throw err;
+  }
+}
+
+/** Polls each host workflow's progress and prints steps as they change, until stopped. */
+function followProgress(client: Client, req: OperationRequest): { stop(): Promise<void> } {
+  const seen = new Map<string, string>();
+  let stopped = false;
+  const poll = async (): Promise<void> => {
+    await Promise.all(
+      req.hosts.map(async (host) => {
+        const progress = await client.workflow
+          .getHandle(hostWorkflowId(req.operation, host))
+          .query<HostProgress>('progress')
+          .catch(() => undefined);
+        for (const step of progress?.steps ?? []) {
+          const key = `${host}/${step.step}`;
+          const state = `${step.status}:${step.changes.length}`;
+          if (seen.get(key) !== state && step.status !== 'pending') {
+            seen.set(key, state);
+            printProgress(host, step as StepReport, req.mode);
+          }
+        }
+      }),
+    );
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await poll();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await poll();
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** Host reports carried in a workflow failure's details, or one synthetic report per host. */
+function reportsFromFailure(err: unknown, req: OperationRequest): HostReport[] {
+  if (!(err instanceof WorkflowFailedError)) throw err;
+  const cause = err.cause;
+  const detail = cause instanceof ApplicationFailure ? (cause.details?.[0] as HostReport | FleetReport | undefined) : undefined;
+  if (detail && 'hosts' in detail) return [...detail.hosts];
+  if (detail && 'host' in detail) return [detail];
+  const message = cause?.message ?? err.message;
+  return req.hosts.map((host) => ({ host, operation: req.operation, mode: req.mode, status: 'failed', changes: [], findings: [], steps: [], error: message }));
+}

@@ -1,0 +1,41 @@
+/** Human output: live step lines while a workflow runs, then a summary of changes per host. */
+import type { Change, HostReport, Mode, StepReport } from '../spec/report';
+import type { ResultDocument } from './operation';
+
+const SYMBOL: Record<StepReport['status'], string> = { pending: ' ', running: '…', completed: '✓', failed: '✗' };
+
+function seconds(ms?: number): string {
+  return ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function describeChange(c: Change): string {
+  const fmt = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+  const delta = c.before !== undefined || c.after !== undefined ? ` ${fmt(c.before) || '∅'} → ${fmt(c.after) || '∅'}` : '';
+  return `${c.action} ${c.resource}${delta}`;
+}
+
+export function printProgress(host: string, step: StepReport, mode: Mode): void {
+  const verb = mode === 'plan' ? 'to change' : 'changed';
+  const detail =
+    step.status === 'running'
+      ? 'running'
+      : step.status === 'failed'
+        ? `failed: ${step.error ?? ''}`
+        : `${step.changes.length ? `${plural(step.changes.length, 'change')} ${verb}` : 'no change'} ${seconds(step.durationMs)}`;
+  console.log(`  ${SYMBOL[step.status]} ${host.padEnd(14)} ${step.step.padEnd(22)} ${detail}`);
+  if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
+}
+
+export function printResult(doc: ResultDocument, reports: readonly HostReport[], mode: Mode): void {
+  for (const r of reports) {
+    const what = mode === 'plan' ? 'would change' : 'changed';
+    const line = r.status === 'completed' ? `${plural(r.changes.length, 'resource')} ${what}` : `FAILED: ${r.error ?? 'unknown error'}`;
+    console.log(`${r.host}: ${line}`);
+    for (const f of r.findings) console.log(`  [${f.severity}] ${f.id}: ${f.message}`);
+  }
+  console.log(`${doc.status} in ${seconds(doc.durationMs)} — workflow ${doc.workflowId}`);
+}

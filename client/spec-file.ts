@@ -1,0 +1,55 @@
+/** Reading and updating `steward.yaml` on the operator's machine. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { specSchema, type Spec } from '../spec/schema';
+import { validate, ValidationError } from '../spec/validate';
+
+export interface LoadedSpec {
+  readonly spec: Spec;
+  readonly path: string;
+}
+
+/**
+ * Reads, parses and validates a spec; identity files become absolute paths relative to the spec's folder.
+ * @throws ValidationError for YAML syntax errors (with line numbers) and every schema issue at once.
+ */
+export async function loadSpec(path: string): Promise<LoadedSpec> {
+  const absolute = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist (run `steward init`)' : String(err);
+    throw new ValidationError(path, [{ path: '(file)', message: reason }]);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ValidationError(
+      path,
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return { path: `line ${pos.line}:${pos.col}`, message: e.message.split('\n')[0] ?? e.code };
+      }),
+    );
+  }
+  const spec = validate(specSchema, doc.toJS(), path);
+  const dir = dirname(absolute);
+  const hosts = spec.hosts.map((h) =>
+    h.identityFile && !isAbsolute(h.identityFile) ? { ...h, identityFile: resolve(dir, h.identityFile) } : h,
+  );
+  return { spec: { ...spec, hosts }, path: absolute };
+}
+
+/** Writes pinned host keys into the spec file, keeping its comments and layout. */
+export async function pinHostKeys(path: string, keys: ReadonlyMap<string, string>): Promise<void> {
+  if (keys.size === 0) return;
+  const doc = parseDocument(await readFile(path, 'utf8'));
+  const hosts = doc.get('hosts') as { items: { get(k: string): unknown; set(k: string, v: unknown): void }[] } | undefined;
+  for (const item of hosts?.items ?? []) {
+    const key = keys.get(String(item.get('name')));
+    if (key) item.set('hostKey', key);
+  }
+  await writeFile(path, doc.toString());
+}

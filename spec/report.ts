@@ -1,0 +1,58 @@
+/**
+ * What operations report: the changes they made (or would make, when planning) and their findings.
+ * This is the result document of PRODUCT.md's `--json`. Pure: shared by workflows, activities and the CLI.
+ */
+
+export type ChangeAction = 'create' | 'update' | 'delete' | 'install' | 'restart';
+
+/** One difference between the host and the spec, applied (apply mode) or pending (plan mode). */
+export interface Change {
+  /** `kind:name`, e.g. `dir:/opt/openclaw/state`, `package:docker.io`, `user:steward`. */
+  readonly resource: string;
+  readonly action: ChangeAction;
+  /** Observed values that differ. Never a secret: files are described by hash, owner and mode. */
+  readonly before?: unknown;
+  readonly after?: unknown;
+}
+
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+/** Something an operator should know that is not a change: a policy violation, a control not applicable. */
+export interface Finding {
+  readonly id: string;
+  readonly severity: Severity;
+  readonly message: string;
+  readonly resource?: string;
+}
+
+export type StepStatus = 'pending' | 'running' | 'completed' | 'failed';
+
+/** One activity of an operation, as shown live by the CLI and kept in the result. */
+export interface StepReport {
+  readonly step: string;
+  readonly status: StepStatus;
+  readonly changes: readonly Change[];
+  readonly findings: readonly Finding[];
+  readonly attempts?: number;
+  readonly error?: string;
+  readonly startedAt?: string;
+  readonly durationMs?: number;
+}
+
+export type Operation = 'provision' | 'harden' | 'deploy' | 'converge' | 'rotate' | 'memory' | 'drift';
+
+export interface HostReport {
+  readonly host: string;
+  readonly operation: Operation;
+  readonly mode: Mode;
+  readonly status: 'completed' | 'failed';
+  readonly changes: readonly Change[];
+  readonly findings: readonly Finding[];
+  readonly steps: readonly StepReport[];
+  /** The host key seen on first trust, for the CLI to pin in the spec. */
+  readonly hostKey?: string;
+  readonly error?: string;
+}
+
+/** `apply` changes the host; `plan` only reports what apply would change. */
+export type Mode = 'apply' | 'plan';

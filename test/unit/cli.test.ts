@@ -1,0 +1,96 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { specSchema } from '../../spec/schema';
+import { steward } from '../support/cli';
+
+// Nothing listens here: a command that got past validation would fail to connect (exit 1), not exit 64.
+const NOWHERE = '127.0.0.1:9';
+
+describe('steward CLI without a server', () => {
+  it('init writes a complete spec and a private key only the operator can read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-init-'));
+    const spec = join(dir, 'steward.yaml');
+    const r = await steward(['--spec', spec, 'init', '--host', 'web1=root@203.0.113.9:2201', '--host', 'web2=debian@db.example:22']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const written = specSchema.parse(parse(readFileSync(spec, 'utf8')));
+    expect(written.hosts.map((h) => [h.name, h.user, h.address, h.port])).toEqual([
+      ['web1', 'root', '203.0.113.9', 2201],
+      ['web2', 'debian', 'db.example', 22],
+    ]);
+    expect(written.hosts[0]?.identityFile).toBe('keys/steward_ed25519');
+    expect(statSync(join(dir, 'keys/steward_ed25519')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'keys/steward_ed25519.pub'), 'utf8')).toMatch(/^ssh-ed25519 /);
+    expect((await steward(['--spec', spec, 'init'])).code).toBe(64);
+  });
+
+  it('init rejects a malformed --host with exit 64', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-init-'));
+    const r = await steward(['--spec', join(dir, 's.yaml'), 'init', '--host', 'web1:root@x']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('--host');
+  });
+
+  it('an invalid spec exits 64 listing every error, before contacting anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-bad-'));
+    const spec = join(dir, 'steward.yaml');
+    writeFileSync(
+      spec,
+      [
+        'version: 1',
+        'hosts:',
+        '  - name: vps1',
+        '    port: abc',
+        '    shoeSize: 44',
+        'stack:',
+        '  installDir: /srv/a; touch pwned',
+        '  volumes:',
+        '    - { name: data, path: ../data }',
+        'ssh:',
+        '  opsUser: $(id)',
+      ].join('\n'),
+    );
+    const r = await steward(['--spec', spec, '--address', NOWHERE, 'provision']);
+    expect(r.code).toBe(64);
+    for (const path of [
+      'hosts[0].address',
+      'hosts[0].port',
+      'hosts[0].shoeSize',
+      'stack.installDir',
+      'stack.volumes[0].path',
+      'ssh.opsUser',
+    ]) {
+      expect(r.stderr).toContain(`${path}:`);
+    }
+  });
+
+  it('YAML syntax errors name the line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-bad-'));
+    const spec = join(dir, 'steward.yaml');
+    writeFileSync(spec, 'version: 1\nhosts: [\n');
+    const r = await steward(['--spec', spec, '--address', NOWHERE, 'provision']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/line \d+:\d+/);
+  });
+
+  it('an unknown host or flag is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-init-'));
+    const spec = join(dir, 'steward.yaml');
+    await steward(['--spec', spec, 'init', '--host', 'web1=root@203.0.113.9']);
+    const unknownHost = await steward(['--spec', spec, '--address', NOWHERE, 'provision', 'web9']);
+    expect(unknownHost.code).toBe(64);
+    expect(unknownHost.stderr).toContain('unknown host web9');
+    expect((await steward(['--frobnicate', 'status'])).code).toBe(64);
+  });
+
+  it('schema prints a JSON Schema with the spec sections', async () => {
+    const r = await steward(['schema']);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout) as { properties: Record<string, unknown>; required: string[] };
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['version', 'hosts', 'stack', 'provision', 'ssh']));
+    expect(schema.required).toEqual(expect.arrayContaining(['version', 'hosts']));
+  });
+});

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { specSchema } from '../../spec/schema';
+import { validate, ValidationError } from '../../spec/validate';
+
+const minimal = { version: 1, hosts: [{ name: 'vps1', address: '203.0.113.7' }] };
+
+function issues(data: unknown): { path: string; message: string }[] {
+  try {
+    validate(specSchema, data, 'steward.yaml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ValidationError);
+    return [...(err as ValidationError).issues];
+  }
+  throw new Error('expected the spec to be rejected');
+}
+
+describe('spec schema', () => {
+  it('fills every default from a minimal spec', () => {
+    const spec = validate(specSchema, minimal, 'steward.yaml');
+    expect(spec.hosts[0]).toMatchObject({ port: 22, user: 'root', trustOnFirstUse: false });
+    expect(spec.ssh.opsUser).toBe('steward');
+    expect(spec.stack.volumes.map((v) => v.path)).toEqual([
+      '/opt/openclaw/state',
+      '/opt/openclaw/memory',
+      '/opt/openclaw/workspace',
+    ]);
+    expect(spec.provision.docker).toEqual({ logMaxSize: '10m', logMaxFiles: 3, liveRestore: true });
+  });
+
+  it('lists every error with its path at once', () => {
+    const found = issues({
+      version: 1,
+      hosts: [{ name: 'vps1', port: 'abc', colour: 'blue' }],
+      stack: { installDir: 'srv/app', volumes: [{ name: 'data', path: '/srv/../etc' }] },
+    });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        { path: 'hosts[0].address', message: 'is required' },
+        { path: 'hosts[0].port', message: 'must be a port number' },
+        { path: 'hosts[0].colour', message: 'is not a known key' },
+        { path: 'stack.installDir', message: 'must be an absolute path' },
+        { path: 'stack.volumes[0].path', message: 'must not contain "." or ".." segments' },
+      ]),
+    );
+    expect(found).toHaveLength(5);
+  });
+
+  it('rejects shell metacharacters in paths and user names', () => {
+    const found = issues({ ...minimal, stack: { installDir: '/srv/a; touch pwned' }, ssh: { opsUser: '$(id)' } });
+    expect(found.map((i) => i.path).sort()).toEqual(['ssh.opsUser', 'stack.installDir']);
+  });
+
+  it('rejects duplicate hosts and volumes, unpinned images, out-of-range ports', () => {
+    const found = issues({
+      version: 1,
+      hosts: [
+        { name: 'a', address: 'h1', port: 70000 },
+        { name: 'a', address: 'h2' },
+      ],
+      stack: {
+        image: 'openclaw',
+        volumes: [
+          { name: 'x', path: '/srv/x' },
+          { name: 'x', path: '/srv/y' },
+        ],
+      },
+    });
+    expect(found.map((i) => i.path).sort()).toEqual(['hosts[0].port', 'hosts[1].name', 'stack.image', 'stack.volumes[1].name']);
+  });
+
+  it('normalises modes and refuses non-octal ones', () => {
+    const spec = validate(specSchema, { ...minimal, stack: { volumes: [{ name: 'x', path: '/x', mode: '750' }] } }, 's');
+    expect(spec.stack.volumes[0]?.mode).toBe('0750');
+    expect(issues({ ...minimal, stack: { volumes: [{ name: 'x', path: '/x', mode: '0999' }] } })[0]?.path).toBe(
+      'stack.volumes[0].mode',
+    );
+  });
+
+  it('accepts only OpenSSH public key lines as pinned host keys', () => {
+    const bad = issues({ version: 1, hosts: [{ name: 'a', address: 'h', hostKey: 'SHA256:abc' }] });
+    expect(bad).toEqual([{ path: 'hosts[0].hostKey', message: expect.stringContaining('OpenSSH public key') }]);
+  });
+});

@@ -1,0 +1,42 @@
+/** The steward worker: runs steward's workflows and its activities against hosts over SSH. */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { SessionPool } from '../activities/host/session';
+import { TASK_QUEUE } from '../workflows/ids';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface WorkerConfig {
+  readonly address: string;
+  readonly namespace: string;
+  readonly taskQueue?: string;
+  /** Pre-bundled workflow code (tests bundle once per suite); otherwise the worker bundles at start. */
+  readonly workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+/** Creates a worker with a fresh SSH session pool. Call `run()` on it; the pool closes when it stops. */
+export async function createWorker(config: WorkerConfig): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: config.address });
+  const pool = new SessionPool();
+  const worker = await Worker.create({
+    connection,
+    namespace: config.namespace,
+    taskQueue: config.taskQueue ?? TASK_QUEUE,
+    ...(config.workflowBundle ? { workflowBundle: config.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({ pool }),
+    maxConcurrentActivityTaskExecutions: 100,
+  });
+  return { worker, pool, connection };
+}
+
+/** Runs a worker until SIGINT/SIGTERM, then closes SSH sessions and the connection. */
+export async function runWorker(config: WorkerConfig): Promise<void> {
+  const { worker, pool, connection } = await createWorker(config);
+  try {
+    await worker.run();
+  } finally {
+    await pool.closeAll();
+    await connection.close();
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * A fleet operation: one child workflow per host, at most `concurrency` at once, one summary. A host that fails
+ * does not stop the others; its report comes back from the failure's details.
+ */
+import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
+import type { HostReport, Operation } from '../spec/report';
+import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import type { HostOperationInput } from './host-operation';
+import { hostWorkflowId } from './ids';
+import { DEFAULT_FLEET_CONCURRENCY } from './options';
+
+export interface FleetInput {
+  readonly operation: Operation;
+  /** Workflow type run per host, e.g. `provisionHost`. */
+  readonly workflowType: string;
+  readonly hosts: readonly HostOperationInput[];
+  readonly concurrency?: number;
+}
+
+export interface FleetReport {
+  readonly operation: Operation;
+  readonly status: 'completed' | 'failed';
+  readonly hosts: readonly HostReport[];
+}
+
+export async function fleet(input: FleetInput): Promise<FleetReport> {
+  const queue = [...input.hosts];
+  const reports: HostReport[] = [];
+  const limit = Math.max(1, input.concurrency ?? DEFAULT_FLEET_CONCURRENCY);
+
+  const runOne = async (host: HostOperationInput): Promise<HostReport> => {
+    try {
+      return await executeChild<(i: HostOperationInput) => Promise<HostReport>>(input.workflowType, {
+        workflowId: hostWorkflowId(input.operation, host.host),
+        args: [host],
+        typedSearchAttributes: [
+          { key: StewardHost, value: host.host },
+          { key: StewardOperation, value: input.operation },
+          { key: StewardOutcome, value: 'running' },
+        ],
+      });
+    } catch (err) {
+      return failedReport(input.operation, host, err);
+    }
+  };
+  const lane = async (): Promise<void> => {
+    for (let next = queue.shift(); next; next = queue.shift()) reports.push(await runOne(next));
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, input.hosts.length) }, lane));
+
+  const order = new Map(input.hosts.map((h, i) => [h.host, i]));
+  reports.sort((a, b) => (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
+  const failed = reports.filter((r) => r.status === 'failed');
+  const summary: FleetReport = { operation: input.operation, status: failed.length ? 'failed' : 'completed', hosts: reports };
+  if (failed.length > 0) {
+    throw ApplicationFailure.create({
+      message: `${input.operation} failed on ${failed.map((r) => r.host).join(', ')} (${failed.length}/${reports.length} hosts)`,
+      type: 'OperationFailed',
+      nonRetryable: true,
+      details: [summary],
+    });
+  }
+  return summary;
+}
+
+/** The child's own report when it attached one, else a report saying why the child could not run. */
+function failedReport(operation: Operation, host: HostOperationInput, err: unknown): HostReport {
+  const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+  const details = cause instanceof ApplicationFailure ? cause.details : undefined;
+  const attached = details?.[0] as HostReport | undefined;
+  if (attached?.host === host.host) return attached;
+  return {
+    host: host.host,
+    operation,
+    mode: host.mode,
+    status: 'failed',
+    changes: [],
+    findings: [],
+    steps: [],
+    error: err instanceof Error ? err.message : String(err),
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The skeleton every per-host operation shares: steps run in order as activities, live progress through a query,
+ * search attributes for the UI, and one report — returned on success, attached to the failure otherwise.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  defineQuery,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { StepInput, StepResult } from '../activities';
+import type { Change, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
+import type { Spec } from '../spec/schema';
+import { StewardChanges, StewardOutcome } from '../spec/search-attributes';
+
+/** Input of a host workflow. */
+export interface HostOperationInput {
+  readonly spec: Spec;
+  readonly host: string;
+  readonly mode: Mode;
+}
+
+export interface HostProgress {
+  readonly host: string;
+  readonly operation: Operation;
+  readonly steps: readonly StepReport[];
+}
+
+/** Live step list, queried by the CLI while the workflow runs. */
+export const progressQuery = defineQuery<HostProgress>('progress');
+
+/** One step: a name in the operator's words and the activity call that performs it. */
+export interface Step {
+  readonly name: string;
+  readonly run: (input: StepInput) => Promise<StepResult>;
+}
+
+export class HostOperation {
+  private readonly steps: StepReport[];
+  private hostKey: string | undefined;
+
+  constructor(
+    private readonly operation: Operation,
+    private readonly input: HostOperationInput,
+    stepNames: readonly string[],
+  ) {
+    this.steps = stepNames.map((step) => ({ step, status: 'pending', changes: [], findings: [] }));
+    setHandler(progressQuery, () => ({ host: input.host, operation, steps: this.steps }));
+  }
+
+  /** Pins the key seen on first trust for the rest of the run and reports it so the CLI can write it to the spec. */
+  pinHostKey(key: string): void {
+    this.hostKey = key;
+  }
+
+  get stepInput(): StepInput {
+    return { spec: this.input.spec, host: this.input.host, mode: this.input.mode, ...(this.hostKey ? { hostKey: this.hostKey } : {}) };
+  }
+
+  /** Runs one named step, recording status, changes and duration. */
+  async step<T extends StepResult | object>(name: string, run: (input: StepInput) => Promise<T>): Promise<T> {
+    const i = this.steps.findIndex((s) => s.step === name);
+    const started = Date.now();
+    this.update(i, { status: 'running', startedAt: new Date(started).toISOString() });
+    try {
+      const result = await run(this.stepInput);
+      const { changes = [], findings = [] } = result as Partial<StepResult>;
+      this.update(i, { status: 'completed', changes, findings, durationMs: Date.now() - started });
+      return result;
+    } catch (err) {
+      this.update(i, { status: 'failed', error: describe(err), durationMs: Date.now() - started });
+      throw err;
+    }
+  }
+
+  /** Runs `body`, then records the outcome in search attributes and returns (or throws with) the report. */
+  async run(body: () => Promise<void>): Promise<HostReport> {
+    try {
+      await body();
+    } catch (err) {
+      const report = this.report('failed', describe(err));
+      this.record(report);
+      throw ApplicationFailure.create({
+        message: `${this.operation} of ${this.input.host} failed: ${report.error}`,
+        type: 'OperationFailed',
+        nonRetryable: true,
+        details: [report],
+      });
+    }
+    const report = this.report('completed');
+    this.record(report);
+    return report;
+  }
+
+  private report(status: HostReport['status'], error?: string): HostReport {
+    const changes: Change[] = this.steps.flatMap((s) => s.changes);
+    const findings: Finding[] = this.steps.flatMap((s) => s.findings);
+    return {
+      host: this.input.host,
+      operation: this.operation,
+      mode: this.input.mode,
+      status,
+      changes,
+      findings,
+      steps: this.steps,
+      ...(this.hostKey ? { hostKey: this.hostKey } : {}),
+      ...(error ? { error } : {}),
+    };
+  }
+
+  private record(report: HostReport): void {
+    if (!hasStewardAttributes()) return;
+    upsertSearchAttributes([
+      { key: StewardOutcome, value: report.status },
+      { key: StewardChanges, value: report.changes.length },
+    ]);
+  }
+
+  private update(i: number, patch: Partial<StepReport>): void {
+    const s = this.steps[i];
+    if (s) this.steps[i] = { ...s, ...patch };
+  }
+}
+
+/** Only upsert when the run was started with steward's attributes (a server without them would reject the upsert). */
+function hasStewardAttributes(): boolean {
+  return workflowInfo().typedSearchAttributes.getAll().some((p) => p.key.name.startsWith('Steward'));
+}
+
+/** The root cause of a failure, in one line. */
+function describe(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}

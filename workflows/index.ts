@@ -1,0 +1,4 @@
+/** Every workflow the steward worker runs. Deterministic: no Node modules, no I/O; side effects are activities. */
+export { provisionHost } from './provision';
+export { fleet } from './fleet';
+export { progressQuery } from './host-operation';

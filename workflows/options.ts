@@ -1,0 +1,35 @@
+/** Timeouts and retry policies of steward's activities and child workflows, named once. */
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/** Error types no retry can fix (raised by activities; see activities/host/errors.ts). */
+export const NON_RETRYABLE = [
+  'HostKeyMismatch',
+  'HostKeyNotPinned',
+  'AuthenticationFailed',
+  'UnsupportedHost',
+  'UnexpectedHostOutput',
+  'ValidationError',
+];
+
+/** A step that changes a host: apt installs can take minutes; a dead worker is noticed within 30 s. */
+export const HOST_STEP: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
+};
+
+/** Connecting and reading facts: quick, so fail fast when the host is unreachable. */
+export const HOST_INSPECT: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { ...HOST_STEP.retry, maximumAttempts: 4 },
+};
+
+/** How many hosts a fleet operation works on at once. */
+export const DEFAULT_FLEET_CONCURRENCY = 10;

@@ -161,6 +161,7 @@ export class HostSession {
     try {
       const running = this.ssh.execCommand(command, {
         stdin,
+        noTrim: true,
         onChannel: (c) => (channel = c),
         ...(opts.onOutput ? { onStdout: opts.onOutput, onStderr: opts.onOutput } : {}),
       });

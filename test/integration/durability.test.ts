@@ -1,0 +1,131 @@
+/**
+ * Durability and fleets: a worker killed with SIGKILL mid-provision is replaced and the run completes with the host
+ * in the same state as a clean run; several hosts run as one fleet workflow with a child per host.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulatorExec, type Simulator } from '../../client/dev/simulator';
+import type { ResultDocument } from '../../client/operation';
+import type { RunSummary } from '../../client/commands/status';
+import type { HostReport } from '../../spec/report';
+import type { HostProgress } from '../../workflows/host-operation';
+import { steward, STEWARD_BIN } from '../support/cli';
+import { hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
+import { startSimulators, type SimulatorFleet } from '../support/simulators';
+import { testEnv, type TestEnv } from '../support/temporal';
+
+let env: TestEnv;
+let keys: KeyPair;
+let fleet: SimulatorFleet;
+let a: Simulator;
+let b: Simulator;
+
+function workerProcess(taskQueue: string): ChildProcess {
+  return spawn(process.execPath, [STEWARD_BIN, '--address', env.address, '--task-queue', taskQueue, 'worker'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function hostState(sim: Simulator): Promise<string> {
+  const script = [
+    'getent passwd steward | cut -d: -f1,6,7',
+    'id -nG steward',
+    'stat -c "%n %U:%G %a" /opt/openclaw /opt/openclaw/* /home/steward/.ssh/authorized_keys /etc/sudoers.d/steward-steward /etc/docker/daemon.json',
+    'dpkg-query -W -f="${Package} ${db:Status-Abbrev}\\n" docker.io docker-compose sqlite3 acl',
+    'dpkg --audit',
+    'systemctl is-active docker',
+  ].join('; ');
+  return (await simulatorExec(sim.container, ['sh', '-c', script])).stdout;
+}
+
+beforeAll(async () => {
+  env = await testEnv();
+  keys = makeKeyPair();
+  fleet = await startSimulators(2, { authorizedKey: keys.publicKey });
+  [a, b] = fleet.simulators as [Simulator, Simulator];
+});
+
+afterAll(async () => {
+  await fleet?.cleanup();
+  await env?.teardown();
+});
+
+describe('durability', () => {
+  it('a worker killed with SIGKILL mid-provision is replaced and the run completes as a clean run would', async () => {
+    const queue = 'kill-test';
+    const spec = writeSpec(keys, [a], {}, 'kill.yaml');
+    let worker = workerProcess(queue);
+    const started = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, '--json', '--no-wait', 'provision']);
+    expect(started.code).toBe(0);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    const handle = env.client.workflow.getHandle(workflowId);
+
+    // Kill the worker while apt installs Docker on the host.
+    await waitFor('the Docker install to start', async () => {
+      const p = await handle.query<HostProgress>('progress').catch(() => undefined);
+      return p?.steps.find((s) => s.step === 'ensureDockerEngine' && s.status === 'running');
+    });
+    await new Promise((r) => setTimeout(r, 3_000));
+    worker.kill('SIGKILL');
+    await new Promise((r) => worker.once('exit', r));
+
+    worker = workerProcess(queue);
+    try {
+      const report = (await handle.result()) as HostReport;
+      expect(report.status).toBe('completed');
+      const history = await handle.fetchHistory();
+      const retried = history.events?.some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+      expect(retried).toBe(true);
+
+      // A second run finds nothing to do: the interrupted one left the host converged.
+      const again = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, '--json', 'provision']);
+      expect(again.code).toBe(0);
+      expect((JSON.parse(again.stdout) as ResultDocument).hosts[0]?.changes).toEqual([]);
+    } finally {
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker.once('exit', r));
+    }
+  });
+
+  it('provisions several hosts as one fleet workflow, and status lists the runs', async () => {
+    const queue = 'fleet-test';
+    const worker = await startWorker(env, queue);
+    try {
+      const spec = writeSpec(keys, [a, b], {}, 'fleet.yaml');
+      const r = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, '--json', 'provision']);
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout) as ResultDocument;
+      expect(doc.workflowId).toMatch(/^provision\/fleet\//);
+      expect(doc.hosts.map((h) => h.host)).toEqual([hostName(a), hostName(b)]);
+      expect(doc.hosts[0]?.changes).toEqual([]);
+      expect(doc.hosts[1]?.changes.length).toBeGreaterThan(5);
+      expect(await hostState(a)).toBe(await hostState(b));
+
+      const status = await waitFor('visibility to show the outcome', async () => {
+        const s = await steward(['--address', env.address, '--json', 'status', '--host', hostName(b)]);
+        const runs = (JSON.parse(s.stdout) as { runs: RunSummary[] }).runs;
+        return runs[0]?.outcome === 'completed' ? runs : undefined;
+      });
+      expect(status[0]).toMatchObject({
+        workflowId: `provision/${hostName(b)}`,
+        host: hostName(b),
+        operation: 'provision',
+        outcome: 'completed',
+        changes: doc.hosts[1]?.changes.length,
+        status: 'COMPLETED',
+      });
+    } finally {
+      await worker.stop();
+    }
+  });
+});

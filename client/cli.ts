@@ -87,12 +87,21 @@ async function operation(op: 'provision', workflowType: string, hosts: string[],
   const { loadSpec, pinHostKeys } = await import('./spec-file');
   const { connectClient } = await import('./context');
   const { runOperation, selectHosts } = await import('./operation');
+  const { readDevState } = await import('./dev-state');
   const g = globals();
   const { spec, path } = await loadSpec(g.spec);
+  const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;
   const selected = selectHosts(spec, hosts);
   const client = await connectClient(g);
   try {
-    const { code, reports } = await runOperation(client, g, { operation: op, workflowType, spec, hosts: selected, mode });
+    const { code, reports } = await runOperation(client, g, {
+      operation: op,
+      workflowType,
+      spec,
+      hosts: selected,
+      mode,
+      ...(uiUrl ? { uiUrl } : {}),
+    });
     const pinned = new Map(reports.filter((r) => r.hostKey).map((r) => [r.host, r.hostKey as string]));
     await pinHostKeys(path, pinned);
     if (pinned.size > 0 && !g.json) console.log(`pinned host key of ${[...pinned.keys()].join(', ')} in ${g.spec}`);

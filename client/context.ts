@@ -22,8 +22,7 @@ export async function connectClient(opts: Pick<GlobalOptions, 'address' | 'names
 }
 
 /** Where a run can be seen in the Temporal UI, when the UI's address is known. */
-export function uiLink(namespace: string, workflowId: string, runId?: string): string | undefined {
-  const base = process.env.STEWARD_UI_URL;
+export function uiLink(base: string | undefined, namespace: string, workflowId: string, runId?: string): string | undefined {
   if (!base) return undefined;
   const id = encodeURIComponent(workflowId);
   return `${base.replace(/\/$/, '')}/namespaces/${namespace}/workflows/${id}${runId ? `/${runId}` : ''}`;

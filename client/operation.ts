@@ -26,6 +26,8 @@ export interface OperationRequest {
   readonly spec: Spec;
   readonly hosts: readonly string[];
   readonly mode: Mode;
+  /** Temporal Web UI base URL, for links to the run. */
+  readonly uiUrl?: string;
 }
 
 /** PRODUCT.md's `--json` document. */
@@ -49,7 +51,7 @@ export function selectHosts(spec: Spec, names: readonly string[]): string[] {
 export async function runOperation(client: Client, opts: GlobalOptions, req: OperationRequest): Promise<{ code: number; reports: HostReport[] }> {
   const started = Date.now();
   const handle = await start(client, opts.taskQueue, req);
-  const link = uiLink(opts.namespace, handle.workflowId, handle.firstExecutionRunId);
+  const link = uiLink(req.uiUrl, opts.namespace, handle.workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
     const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
     console.log(opts.json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`);

@@ -25,7 +25,7 @@ export function printProgress(host: string, step: StepReport, mode: Mode): void 
       ? 'running'
       : step.status === 'failed'
         ? `failed: ${step.error ?? ''}`
-        : `${step.changes.length ? `${plural(step.changes.length, 'change')} ${verb}` : 'no change'} ${seconds(step.durationMs)}`;
+        : `${step.changes.length ? `${step.changes.length} ${verb}` : 'no change'} ${seconds(step.durationMs)}`;
   console.log(`  ${SYMBOL[step.status]} ${host.padEnd(14)} ${step.step.padEnd(22)} ${detail}`);
   if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
 }

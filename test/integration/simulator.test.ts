@@ -1,0 +1,80 @@
+// The VPS simulator behaves like a fresh cloud server: key login as `admin`, passwordless sudo, systemd up,
+// and its own host key, which survives a reboot but not a reinstall.
+import { Client, utils } from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { regenerateHostKeys, restartSimulator, type Simulator } from '../../client/dev/simulator';
+import { startSimulators, type SimulatorFleet } from '../support/simulators';
+
+const START_TIMEOUT_MS = 300_000;
+
+describe('VPS simulator', () => {
+  const keys = utils.generateKeyPairSync('ed25519');
+  let fleet: SimulatorFleet | undefined;
+  let first: Simulator;
+  let second: Simulator;
+
+  beforeAll(async () => {
+    fleet = await startSimulators(2, { authorizedKey: keys.public, labels: { 'steward.test': 'simulator' } });
+    [first, second] = fleet.simulators as [Simulator, Simulator];
+  }, START_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await fleet?.cleanup();
+  });
+
+  it('lets admin in by key with the pinned host key, sudo without password, systemd running', async () => {
+    const ssh = await connect(first, first.hostKey);
+    try {
+      expect(await run(ssh, 'id -un')).toEqual({ stdout: 'admin\n', code: 0 });
+      expect(await run(ssh, 'sudo -n true')).toEqual({ stdout: '', code: 0 });
+      expect(await run(ssh, 'systemctl is-system-running')).toEqual({ stdout: 'running\n', code: 0 });
+    } finally {
+      ssh.end();
+    }
+  });
+
+  it('gives every simulator its own host key', () => {
+    expect(first.hostKey).toMatch(/^ssh-ed25519 AAAA\S+$/);
+    expect(second.hostKey).toMatch(/^ssh-ed25519 AAAA\S+$/);
+    expect(second.hostKey).not.toBe(first.hostKey);
+  });
+
+  it('keeps its host key across a restart and changes it on regeneration', async () => {
+    await restartSimulator(second.container);
+    (await connect(second, second.hostKey)).end();
+
+    const newHostKey = await regenerateHostKeys(second.container);
+    expect(newHostKey).not.toBe(second.hostKey);
+    await expect(connect(second, second.hostKey)).rejects.toThrow(/verification failed/i);
+    (await connect(second, newHostKey)).end();
+  });
+
+  function connect(simulator: Simulator, pinnedHostKey: string): Promise<Client> {
+    const pinnedBlob = pinnedHostKey.split(' ')[1];
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      client
+        .once('ready', () => resolve(client))
+        .once('error', reject)
+        .connect({
+          host: simulator.address,
+          port: simulator.port,
+          username: simulator.user,
+          privateKey: keys.private,
+          hostVerifier: (key: Buffer) => key.toString('base64') === pinnedBlob,
+        });
+    });
+  }
+});
+
+function run(ssh: Client, command: string): Promise<{ stdout: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    ssh.exec(command, (error, channel) => {
+      if (error) return reject(error);
+      let stdout = '';
+      channel.on('data', (data: Buffer) => (stdout += data.toString('utf8')));
+      channel.stderr.resume();
+      channel.once('close', (code: number | null) => resolve({ stdout, code }));
+    });
+  });
+}

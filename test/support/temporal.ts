@@ -1,0 +1,61 @@
+/**
+ * Test helpers for the Temporal dev server that `global-setup.ts` shares across the run.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  type NativeConnection,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { inject } from 'vitest';
+
+/** Connections to the shared dev server. Call `teardown()` in `afterAll`. */
+export interface TestEnv {
+  address: string;
+  namespace: string;
+  /** For clients and the operator service. */
+  connection: Connection;
+  client: Client;
+  /** For `Worker.create({ connection: nativeConnection, … })`. */
+  nativeConnection: NativeConnection;
+  /** Closes the connections; the server itself lives on until the run ends. */
+  teardown: () => Promise<void>;
+}
+
+/** Connects to the run's shared Temporal server (`inject('temporalAddress')`). Use once per file, in `beforeAll`. */
+export async function testEnv(): Promise<TestEnv> {
+  const address = inject('temporalAddress');
+  const namespace = inject('temporalNamespace');
+  const env = await TestWorkflowEnvironment.createFromExistingServer({ address, namespace });
+  return {
+    address,
+    namespace,
+    connection: env.connection,
+    client: env.client,
+    nativeConnection: env.nativeConnection,
+    teardown: () => env.teardown(),
+  };
+}
+
+/** steward's workflow entry point. */
+export const defaultWorkflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+
+/**
+ * Bundles workflow code with webpack once per test file (vitest gives each file its own module registry), for
+ * `Worker.create({ workflowBundle: await workflowBundle() })`. Bundling takes seconds; workers then start fast.
+ */
+export function workflowBundle(workflowsPath: string = defaultWorkflowsPath): Promise<WorkflowBundleWithSourceMap> {
+  const path = resolve(workflowsPath);
+  let bundle = bundles.get(path);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({ workflowsPath: path, logger: new DefaultLogger('WARN') });
+    bundles.set(path, bundle);
+  }
+  return bundle;
+}

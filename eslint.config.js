@@ -25,8 +25,15 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code is deterministic: no Node built-ins.' })),
           patterns: [
-            { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities as types only.' },
-            { group: ['**/client/**', '**/workers/**'], message: 'Workflow code may not import client or worker code.' },
+            {
+              group: ['**/activities', '**/activities/**'],
+              allowTypeImports: true,
+              message: 'Import activities as types only.',
+            },
+            {
+              group: ['**/client/**', '**/workers/**'],
+              message: 'Workflow code may not import client or worker code.',
+            },
           ],
         },
       ],

@@ -56,7 +56,8 @@ export function stackDirectories(spec: Spec): DirectorySpec[] {
 async function publicKeyOf(identityFile: string): Promise<string> {
   const parsed = ssh2.utils.parseKey(await readFile(identityFile, 'utf8'));
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || key instanceof Error) throw new Error(`cannot read ${identityFile}: ${key instanceof Error ? key.message : 'no key'}`);
+  if (!key || key instanceof Error)
+    throw new Error(`cannot read ${identityFile}: ${key instanceof Error ? key.message : 'no key'}`);
   return `${key.type} ${key.getPublicSSH().toString('base64')} steward`;
 }
 
@@ -95,7 +96,8 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
           sudo: 'true',
           systemd: 'test -d /run/systemd/system',
         });
-        if (p.sudo.code !== 0) throw new UnsupportedHostError(input.host, `${s.user} cannot run sudo without a password`);
+        if (p.sudo.code !== 0)
+          throw new UnsupportedHostError(input.host, `${s.user} cannot run sudo without a password`);
         const os = p.os.out.trim();
         if (!/^(debian|ubuntu)\b|\bdebian\b/.test(os)) {
           throw new UnsupportedHostError(input.host, `unsupported OS "${os}": steward manages Debian and Ubuntu hosts`);
@@ -108,7 +110,11 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
     /** Installs the spec's base packages. Safe to retry: resumes an interrupted dpkg run. */
     async ensureBasePackages(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {
-        const changes = await converge(await session(input), [packagesResource(input.spec.provision.packages, heartbeat)], input.mode);
+        const changes = await converge(
+          await session(input),
+          [packagesResource(input.spec.provision.packages, heartbeat)],
+          input.mode,
+        );
         return { changes, findings: [] };
       });
     },
@@ -122,15 +128,26 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
         const s = await session(input);
         const changes: Change[] = await converge(s, [packagesResource(DOCKER_PACKAGES, heartbeat)], input.mode);
         const config = fileResource(
-          { path: '/etc/docker/daemon.json', content: dockerDaemonConfig(input.spec), owner: 'root', group: 'root', mode: '0644' },
+          {
+            path: '/etc/docker/daemon.json',
+            content: dockerDaemonConfig(input.spec),
+            owner: 'root',
+            group: 'root',
+            mode: '0644',
+          },
           input.host,
         );
         const configChanges = await converge(s, [config], input.mode);
         changes.push(...configChanges, ...(await converge(s, [serviceResource('docker')], input.mode)));
-        const contentChanged = configChanges.some((c) => c.action === 'create' || (c.after as { sha256?: string })?.sha256);
+        const contentChanged = configChanges.some(
+          (c) => c.action === 'create' || (c.after as { sha256?: string })?.sha256,
+        );
         if (contentChanged) {
           if (input.mode === 'apply') {
-            await s.check(run('systemctl', 'restart', 'docker'), { label: 'systemctl restart docker', timeoutMs: 180_000 });
+            await s.check(run('systemctl', 'restart', 'docker'), {
+              label: 'systemctl restart docker',
+              timeoutMs: 180_000,
+            });
           }
           changes.push({ resource: 'service:docker', action: 'restart' });
         }
@@ -148,10 +165,16 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
         const target = targetOf(input);
         const s = await pool.get(target);
         const ops = input.spec.ssh.opsUser;
-        const keys = [...(target.identityFile ? [await publicKeyOf(target.identityFile)] : []), ...input.spec.ssh.authorizedKeys];
+        const keys = [
+          ...(target.identityFile ? [await publicKeyOf(target.identityFile)] : []),
+          ...input.spec.ssh.authorizedKeys,
+        ];
         const findings: Finding[] = [];
         if (keys.length === 0) {
-          throw new UnsupportedHostError(input.host, 'no key to authorise for the ops user: set hosts[].identityFile or ssh.authorizedKeys');
+          throw new UnsupportedHostError(
+            input.host,
+            'no key to authorise for the ops user: set hosts[].identityFile or ssh.authorizedKeys',
+          );
         }
         const home = `/home/${ops}`;
         const changes = await converge(
@@ -160,7 +183,13 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
             userResource({ name: ops, groups: ['sudo', 'docker'], shell: '/bin/bash' }, input.host),
             directoryResource({ path: `${home}/.ssh`, owner: ops, group: ops, mode: '0700' }, input.host),
             fileResource(
-              { path: `${home}/.ssh/authorized_keys`, content: `${keys.join('\n')}\n`, owner: ops, group: ops, mode: '0600' },
+              {
+                path: `${home}/.ssh/authorized_keys`,
+                content: `${keys.join('\n')}\n`,
+                owner: ops,
+                group: ops,
+                mode: '0600',
+              },
               input.host,
             ),
             fileResource(
@@ -203,7 +232,8 @@ async function verifyDockerSettings(s: HostSession, spec: Spec): Promise<void> {
   });
   const [driver, liveRestore] = r.stdout.trim().split(' ');
   const ok = driver === 'json-file' && liveRestore === String(spec.provision.docker.liveRestore);
-  if (!ok) throw new VerificationError(s.target.name, [`docker daemon (logging ${driver}, live-restore ${liveRestore})`]);
+  if (!ok)
+    throw new VerificationError(s.target.name, [`docker daemon (logging ${driver}, live-restore ${liveRestore})`]);
 }
 
 /** A fresh login as the ops user proves the key, sudo and Docker access before steward relies on them. */

@@ -15,7 +15,11 @@ const program = new Command('steward')
   .option('--namespace <name>', 'Temporal namespace', process.env.STEWARD_NAMESPACE ?? 'default')
   .option('--json', 'print one JSON document on stdout', false)
   .option('--no-wait', 'print the workflow id and return without following the run')
-  .addOption(new Option('--task-queue <name>', "steward worker's task queue").default(process.env.STEWARD_TASK_QUEUE ?? TASK_QUEUE).hideHelp())
+  .addOption(
+    new Option('--task-queue <name>', "steward worker's task queue")
+      .default(process.env.STEWARD_TASK_QUEUE ?? TASK_QUEUE)
+      .hideHelp(),
+  )
   .exitOverride()
   .configureOutput({ outputError: (s, write) => write(s) })
   .showHelpAfterError();
@@ -32,7 +36,12 @@ program
   .option('--force', 'overwrite an existing spec', false)
   .action(async (o: { host: string[]; identity?: string; force: boolean }) => {
     const { initSpec } = await import('./commands/init');
-    const r = await initSpec({ specPath: globals().spec, hosts: o.host, force: o.force, ...(o.identity ? { identity: o.identity } : {}) });
+    const r = await initSpec({
+      specPath: globals().spec,
+      hosts: o.host,
+      force: o.force,
+      ...(o.identity ? { identity: o.identity } : {}),
+    });
     if (globals().json) console.log(JSON.stringify(r));
     else console.log(`wrote ${r.specPath}\nkey ${r.keyPath}`);
   });
@@ -83,7 +92,12 @@ program
     await status(globals(), o);
   });
 
-async function operation(op: 'provision', workflowType: string, hosts: string[], mode: 'apply' | 'plan'): Promise<number> {
+async function operation(
+  op: 'provision',
+  workflowType: string,
+  hosts: string[],
+  mode: 'apply' | 'plan',
+): Promise<number> {
   const { loadSpec, pinHostKeys } = await import('./spec-file');
   const { connectClient } = await import('./context');
   const { runOperation, selectHosts } = await import('./operation');

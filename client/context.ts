@@ -22,7 +22,12 @@ export async function connectClient(opts: Pick<GlobalOptions, 'address' | 'names
 }
 
 /** Where a run can be seen in the Temporal UI, when the UI's address is known. */
-export function uiLink(base: string | undefined, namespace: string, workflowId: string, runId?: string): string | undefined {
+export function uiLink(
+  base: string | undefined,
+  namespace: string,
+  workflowId: string,
+  runId?: string,
+): string | undefined {
   if (!base) return undefined;
   const id = encodeURIComponent(workflowId);
   return `${base.replace(/\/$/, '')}/namespaces/${namespace}/workflows/${id}${runId ? `/${runId}` : ''}`;

@@ -48,16 +48,23 @@ export function selectHosts(spec: Spec, names: readonly string[]): string[] {
 }
 
 /** Starts the operation, follows it unless --no-wait, prints the outcome, and returns the exit code. */
-export async function runOperation(client: Client, opts: GlobalOptions, req: OperationRequest): Promise<{ code: number; reports: HostReport[] }> {
+export async function runOperation(
+  client: Client,
+  opts: GlobalOptions,
+  req: OperationRequest,
+): Promise<{ code: number; reports: HostReport[] }> {
   const started = Date.now();
   const handle = await start(client, opts.taskQueue, req);
   const link = uiLink(req.uiUrl, opts.namespace, handle.workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
     const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
-    console.log(opts.json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`);
+    console.log(
+      opts.json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`,
+    );
     return { code: EXIT.ok, reports: [] };
   }
-  if (!opts.json) console.log(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
+  if (!opts.json)
+    console.log(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
 
   const follow = opts.json ? undefined : followProgress(client, req);
   let reports: HostReport[];
@@ -74,7 +81,13 @@ export async function runOperation(client: Client, opts: GlobalOptions, req: Ope
     workflowId: handle.workflowId,
     runId: handle.firstExecutionRunId,
     status: failed ? 'failed' : 'completed',
-    hosts: reports.map((r) => ({ host: r.host, status: r.status, changes: r.changes, findings: r.findings, ...(r.error ? { error: r.error } : {}) })),
+    hosts: reports.map((r) => ({
+      host: r.host,
+      status: r.status,
+      changes: r.changes,
+      findings: r.findings,
+      ...(r.error ? { error: r.error } : {}),
+    })),
     durationMs: Date.now() - started,
   };
   if (opts.json) console.log(JSON.stringify(doc, null, 2));
@@ -82,7 +95,11 @@ export async function runOperation(client: Client, opts: GlobalOptions, req: Ope
   return { code: failed ? EXIT.failed : EXIT.ok, reports };
 }
 
-async function start(client: Client, taskQueue: string, req: OperationRequest): Promise<WorkflowHandleWithFirstExecutionRunId> {
+async function start(
+  client: Client,
+  taskQueue: string,
+  req: OperationRequest,
+): Promise<WorkflowHandleWithFirstExecutionRunId> {
   const inputs: HostOperationInput[] = req.hosts.map((host) => ({ spec: req.spec, host, mode: req.mode }));
   const attributes = (host: string) => [
     { key: StewardHost, value: host },
@@ -108,7 +125,9 @@ async function start(client: Client, taskQueue: string, req: OperationRequest): 
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new UsageError(`a ${req.operation} of ${req.hosts.join(', ')} is already running (workflow ${err.workflowId}); wait for it or inspect it in the UI`);
+      throw new UsageError(
+        `a ${req.operation} of ${req.hosts.join(', ')} is already running (workflow ${err.workflowId}); wait for it or inspect it in the UI`,
+      );
     }
     throw err;
   }
@@ -155,9 +174,19 @@ function followProgress(client: Client, req: OperationRequest): { stop(): Promis
 function reportsFromFailure(err: unknown, req: OperationRequest): HostReport[] {
   if (!(err instanceof WorkflowFailedError)) throw err;
   const cause = err.cause;
-  const detail = cause instanceof ApplicationFailure ? (cause.details?.[0] as HostReport | FleetReport | undefined) : undefined;
+  const detail =
+    cause instanceof ApplicationFailure ? (cause.details?.[0] as HostReport | FleetReport | undefined) : undefined;
   if (detail && 'hosts' in detail) return [...detail.hosts];
   if (detail && 'host' in detail) return [detail];
   const message = cause?.message ?? err.message;
-  return req.hosts.map((host) => ({ host, operation: req.operation, mode: req.mode, status: 'failed', changes: [], findings: [], steps: [], error: message }));
+  return req.hosts.map((host) => ({
+    host,
+    operation: req.operation,
+    mode: req.mode,
+    status: 'failed',
+    changes: [],
+    findings: [],
+    steps: [],
+    error: message,
+  }));
 }

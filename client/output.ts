@@ -14,7 +14,8 @@ function plural(n: number, word: string): string {
 
 export function describeChange(c: Change): string {
   const fmt = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
-  const delta = c.before !== undefined || c.after !== undefined ? ` ${fmt(c.before) || '∅'} → ${fmt(c.after) || '∅'}` : '';
+  const delta =
+    c.before !== undefined || c.after !== undefined ? ` ${fmt(c.before) || '∅'} → ${fmt(c.after) || '∅'}` : '';
   return `${c.action} ${c.resource}${delta}`;
 }
 
@@ -33,7 +34,10 @@ export function printProgress(host: string, step: StepReport, mode: Mode): void 
 export function printResult(doc: ResultDocument, reports: readonly HostReport[], mode: Mode): void {
   for (const r of reports) {
     const what = mode === 'plan' ? 'would change' : 'changed';
-    const line = r.status === 'completed' ? `${plural(r.changes.length, 'resource')} ${what}` : `FAILED: ${r.error ?? 'unknown error'}`;
+    const line =
+      r.status === 'completed'
+        ? `${plural(r.changes.length, 'resource')} ${what}`
+        : `FAILED: ${r.error ?? 'unknown error'}`;
     console.log(`${r.host}: ${line}`);
     for (const f of r.findings) console.log(`  [${f.severity}] ${f.id}: ${f.message}`);
   }

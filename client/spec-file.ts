@@ -20,7 +20,8 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
   try {
     text = await readFile(absolute, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist (run `steward init`)' : String(err);
+    const reason =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist (run `steward init`)' : String(err);
     throw new ValidationError(path, [{ path: '(file)', message: reason }]);
   }
   const lines = new LineCounter();
@@ -46,7 +47,8 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
 export async function pinHostKeys(path: string, keys: ReadonlyMap<string, string>): Promise<void> {
   if (keys.size === 0) return;
   const doc = parseDocument(await readFile(path, 'utf8'));
-  const hosts = doc.get('hosts') as { items: { get(k: string): unknown; set(k: string, v: unknown): void }[] } | undefined;
+  const hosts = doc.get('hosts') as
+    { items: { get(k: string): unknown; set(k: string, v: unknown): void }[] } | undefined;
   for (const item of hosts?.items ?? []) {
     const key = keys.get(String(item.get('name')));
     if (key) item.set('hostKey', key);

@@ -22,7 +22,10 @@ export const absolutePathSchema = z
   .regex(/^\//, 'must be an absolute path')
   .regex(/^[A-Za-z0-9._/@+-]+$/, 'may contain only letters, digits and . _ / @ + -')
   .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain "." or ".." segments')
-  .refine((p) => p === '/' || (!p.endsWith('/') && !p.includes('//')), 'must be normalised (no trailing or doubled "/")')
+  .refine(
+    (p) => p === '/' || (!p.endsWith('/') && !p.includes('//')),
+    'must be normalised (no trailing or doubled "/")',
+  )
   .meta({ title: 'Absolute path' });
 
 /** An octal file mode such as "0750". Quoted in YAML so it is not read as a number. */
@@ -181,7 +184,11 @@ export const specSchema = z
       }
       volumeNames.add(v.name);
       if (v.path === spec.stack.installDir) {
-        ctx.addIssue({ code: 'custom', path: ['stack', 'volumes', i, 'path'], message: 'must be a directory of its own' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['stack', 'volumes', i, 'path'],
+          message: 'must be a directory of its own',
+        });
       }
     });
   })

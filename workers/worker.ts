@@ -1,8 +1,10 @@
 /** The steward worker: runs steward's workflows and its activities against hosts over SSH. */
 import { fileURLToPath } from 'node:url';
+import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { SessionPool } from '../activities/host/session';
+import { ensureSearchAttributes } from '../client/dev/temporal';
 import { TASK_QUEUE } from '../workflows/ids';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -16,7 +18,9 @@ export interface WorkerConfig {
 }
 
 /** Creates a worker with a fresh SSH session pool. Call `run()` on it; the pool closes when it stops. */
-export async function createWorker(config: WorkerConfig): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
+export async function createWorker(
+  config: WorkerConfig,
+): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: config.address });
   const pool = new SessionPool();
   const worker = await Worker.create({
@@ -30,8 +34,19 @@ export async function createWorker(config: WorkerConfig): Promise<{ worker: Work
   return { worker, pool, connection };
 }
 
-/** Runs a worker until SIGINT/SIGTERM, then closes SSH sessions and the connection. */
+/**
+ * Runs a worker until SIGINT/SIGTERM, then closes SSH sessions and the connection. Registers steward's search
+ * attributes first, so any Temporal server works; a server that refuses (no operator rights) only gets a warning.
+ */
 export async function runWorker(config: WorkerConfig): Promise<void> {
+  const client = await Connection.connect({ address: config.address });
+  try {
+    await ensureSearchAttributes(client, config.namespace);
+  } catch (err) {
+    console.warn(`steward worker: could not register search attributes: ${err instanceof Error ? err.message : err}`);
+  } finally {
+    await client.close();
+  }
   const { worker, pool, connection } = await createWorker(config);
   try {
     await worker.run();

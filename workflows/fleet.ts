@@ -51,7 +51,11 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
   const order = new Map(input.hosts.map((h, i) => [h.host, i]));
   reports.sort((a, b) => (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
   const failed = reports.filter((r) => r.status === 'failed');
-  const summary: FleetReport = { operation: input.operation, status: failed.length ? 'failed' : 'completed', hosts: reports };
+  const summary: FleetReport = {
+    operation: input.operation,
+    status: failed.length ? 'failed' : 'completed',
+    hosts: reports,
+  };
   if (failed.length > 0) {
     throw ApplicationFailure.create({
       message: `${input.operation} failed on ${failed.map((r) => r.host).join(', ')} (${failed.length}/${reports.length} hosts)`,

@@ -56,7 +56,12 @@ export class HostOperation {
   }
 
   get stepInput(): StepInput {
-    return { spec: this.input.spec, host: this.input.host, mode: this.input.mode, ...(this.hostKey ? { hostKey: this.hostKey } : {}) };
+    return {
+      spec: this.input.spec,
+      host: this.input.host,
+      mode: this.input.mode,
+      ...(this.hostKey ? { hostKey: this.hostKey } : {}),
+    };
   }
 
   /** Runs one named step, recording status, changes and duration. */
@@ -126,7 +131,9 @@ export class HostOperation {
 
 /** Only upsert when the run was started with steward's attributes (a server without them would reject the upsert). */
 function hasStewardAttributes(): boolean {
-  return workflowInfo().typedSearchAttributes.getAll().some((p) => p.key.name.startsWith('Steward'));
+  return workflowInfo()
+    .typedSearchAttributes.getAll()
+    .some((p) => p.key.name.startsWith('Steward'));
 }
 
 /** The root cause of a failure, in one line. */

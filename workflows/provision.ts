@@ -6,9 +6,16 @@ import { HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP } from './options';
 
 const { inspectHost } = proxyActivities<Activities>(HOST_INSPECT);
-const { ensureBasePackages, ensureDockerEngine, ensureOpsUser, ensureStackLayout } = proxyActivities<Activities>(HOST_STEP);
+const { ensureBasePackages, ensureDockerEngine, ensureOpsUser, ensureStackLayout } =
+  proxyActivities<Activities>(HOST_STEP);
 
-export const PROVISION_STEPS = ['inspectHost', 'ensureBasePackages', 'ensureDockerEngine', 'ensureOpsUser', 'ensureStackLayout'];
+export const PROVISION_STEPS = [
+  'inspectHost',
+  'ensureBasePackages',
+  'ensureDockerEngine',
+  'ensureOpsUser',
+  'ensureStackLayout',
+];
 
 export async function provisionHost(input: HostOperationInput): Promise<HostReport> {
   const op = new HostOperation('provision', input, PROVISION_STEPS);

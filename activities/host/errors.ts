@@ -135,7 +135,12 @@ export const NON_RETRYABLE_ERROR_TYPES = [
 export function toActivityFailure(err: unknown): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof HostError) {
-    return ApplicationFailure.create({ message: err.message, type: err.name, nonRetryable: !err.retryable, cause: err });
+    return ApplicationFailure.create({
+      message: err.message,
+      type: err.name,
+      nonRetryable: !err.retryable,
+      cause: err,
+    });
   }
   const e = err instanceof Error ? err : new Error(String(err));
   return ApplicationFailure.create({ message: e.message, type: e.name, cause: e });

@@ -125,7 +125,7 @@ export class HostSession {
       'p=$1 owner=$2 mode=$3',
       'shift 3',
       't=$(mktemp "$p.steward.XXXXXX")',
-      "trap 'rm -f \"$t\"' EXIT",
+      'trap \'rm -f "$t"\' EXIT',
       'cat > "$t"',
       'chown "$owner" "$t"',
       'chmod "$mode" "$t"',
@@ -237,7 +237,8 @@ export async function openSession(target: HostTarget, user: string): Promise<Hos
     sock.destroy();
     if (rejection) throw rejection;
     const message = err instanceof Error ? err.message : String(err);
-    if ((err as { level?: string }).level === 'client-authentication') throw new AuthenticationError(target.name, [user]);
+    if ((err as { level?: string }).level === 'client-authentication')
+      throw new AuthenticationError(target.name, [user]);
     throw new ConnectionError(target.name, message);
   }
   return new HostSession(target, user, presented ?? 'unknown', ssh);
@@ -314,7 +315,8 @@ async function openPreferred(target: HostTarget): Promise<HostSession> {
   try {
     return await openSession(target, target.loginUser);
   } catch (err) {
-    if (err instanceof AuthenticationError) throw new AuthenticationError(target.name, [target.opsUser, target.loginUser]);
+    if (err instanceof AuthenticationError)
+      throw new AuthenticationError(target.name, [target.opsUser, target.loginUser]);
     throw err;
   }
 }

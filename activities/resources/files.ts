@@ -16,7 +16,8 @@ export interface Ownership {
   readonly mode: string;
 }
 
-export type ObservedPath = (Ownership & { readonly type: string; readonly sha256?: string }) | { readonly type: 'absent' };
+export type ObservedPath =
+  (Ownership & { readonly type: string; readonly sha256?: string }) | { readonly type: 'absent' };
 
 /** Desired owner: a uid/gid number or a name. */
 export type Owner = number | string;
@@ -60,7 +61,9 @@ function ownership(o: Ownership, user: Owner, group: Owner) {
 /** Differences in owner and mode, described the same way for files and directories. */
 function metaChange(resource: string, o: Ownership, user: Owner, group: Owner, mode: string): Change[] {
   if (ownerMatches(o, user, group) && o.mode === mode) return [];
-  return [{ resource, action: 'update', before: ownership(o, user, group), after: { owner: `${user}:${group}`, mode } }];
+  return [
+    { resource, action: 'update', before: ownership(o, user, group), after: { owner: `${user}:${group}`, mode } },
+  ];
 }
 
 export interface DirectorySpec {
@@ -78,7 +81,8 @@ export function directoryResource(d: DirectorySpec, host: string): Resource<Obse
     probe: statProbe(d.path, false),
     parse: (r) => parseStat(host, d.path, r),
     diff: (o) => {
-      if (o.type === 'absent') return [{ resource: id, action: 'create', after: { owner: `${d.owner}:${d.group}`, mode: d.mode } }];
+      if (o.type === 'absent')
+        return [{ resource: id, action: 'create', after: { owner: `${d.owner}:${d.group}`, mode: d.mode } }];
       if (o.type !== 'directory') {
         throw new HostOutputError(host, `${d.path} exists but is a ${o.type}, not a directory; move it away first`);
       }
@@ -116,7 +120,8 @@ export function fileResource(f: FileSpec, host: string): Resource<ObservedPath> 
     probe: statProbe(f.path, true),
     parse: (r) => parseStat(host, f.path, r),
     diff: (o) => {
-      if (o.type === 'absent') return [{ resource: id, action: 'create', after: { sha256: want.slice(0, 12), mode: f.mode } }];
+      if (o.type === 'absent')
+        return [{ resource: id, action: 'create', after: { sha256: want.slice(0, 12), mode: f.mode } }];
       if (o.type !== 'regular file' && o.type !== 'regular empty file') {
         throw new HostOutputError(host, `${f.path} exists but is a ${o.type}, not a regular file`);
       }

@@ -76,7 +76,10 @@ export function serviceResource(unit: string): Resource<ObservedService> {
         ? []
         : [{ resource: id, action: 'update', before: o, after: { enabled: 'enabled', active: 'active' } }],
     apply: async (session: HostSession) => {
-      await session.check(run('systemctl', 'enable', '--now', unit), { label: `systemctl enable --now ${unit}`, timeoutMs: 120_000 });
+      await session.check(run('systemctl', 'enable', '--now', unit), {
+        label: `systemctl enable --now ${unit}`,
+        timeoutMs: 120_000,
+      });
     },
   };
 }

@@ -49,7 +49,13 @@ export async function up(g: GlobalOptions): Promise<number> {
       logFile: join(dir, 'temporal.log'),
     });
     log(`started Temporal dev server (pid ${server.pid}) at ${server.address}`);
-    state.temporal = { pid: server.pid, address: server.address, logFile: server.logFile, dbFile: join(dir, 'temporal.db'), ...(server.uiUrl ? { uiUrl: server.uiUrl } : {}) };
+    state.temporal = {
+      pid: server.pid,
+      address: server.address,
+      logFile: server.logFile,
+      dbFile: join(dir, 'temporal.db'),
+      ...(server.uiUrl ? { uiUrl: server.uiUrl } : {}),
+    };
   }
   const connection = await Connection.connect({ address: g.address });
   try {
@@ -95,13 +101,20 @@ export async function up(g: GlobalOptions): Promise<number> {
   else {
     console.log(`Temporal  ${g.address}`);
     if (state.temporal?.uiUrl) console.log(`Web UI    ${state.temporal.uiUrl}/namespaces/${g.namespace}/workflows`);
-    if (state.vps) console.log(`VPS       ${state.vps.host}: ssh -p ${state.vps.port} ${devHost?.user}@127.0.0.1 (container ${state.vps.container.slice(0, 12)})`);
+    if (state.vps)
+      console.log(
+        `VPS       ${state.vps.host}: ssh -p ${state.vps.port} ${devHost?.user}@127.0.0.1 (container ${state.vps.container.slice(0, 12)})`,
+      );
     console.log(`Worker    pid ${state.worker?.pid}`);
   }
   return EXIT.ok;
 }
 
-async function ensureDevVps(g: GlobalOptions, state: DevState, host: { name: string; port: number; user: string; identityFile?: string }): Promise<void> {
+async function ensureDevVps(
+  g: GlobalOptions,
+  state: DevState,
+  host: { name: string; port: number; user: string; identityFile?: string },
+): Promise<void> {
   const sim = await import('../dev/simulator');
   const running = (await sim.listSimulators({ 'steward.dev': devDir(g.spec) })).find((s) => s.state === 'running');
   if (running && running.port === host.port) {
@@ -111,7 +124,8 @@ async function ensureDevVps(g: GlobalOptions, state: DevState, host: { name: str
   }
   if (running) await sim.removeSimulator(running.container);
   if (!host.identityFile) throw new UsageError(`hosts[${host.name}].identityFile is needed for the throwaway VPS`);
-  if (host.user !== 'admin' && host.user !== 'root') throw new UsageError(`hosts[${host.name}].user must be admin or root for the throwaway VPS`);
+  if (host.user !== 'admin' && host.user !== 'root')
+    throw new UsageError(`hosts[${host.name}].user must be admin or root for the throwaway VPS`);
   const parsed = ssh2.utils.parseKey(await readFile(host.identityFile, 'utf8'));
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key instanceof Error) throw new UsageError(`cannot read ${host.identityFile}`);
@@ -135,9 +149,16 @@ async function waitForWorker(g: GlobalOptions): Promise<void> {
   const deadline = Date.now() + WORKER_READY_TIMEOUT_MS;
   try {
     for (;;) {
-      const r = await connection.workflowService.describeTaskQueue({ namespace: g.namespace, taskQueue: { name: g.taskQueue }, taskQueueType: 1 });
+      const r = await connection.workflowService.describeTaskQueue({
+        namespace: g.namespace,
+        taskQueue: { name: g.taskQueue },
+        taskQueueType: 1,
+      });
       if ((r.pollers?.length ?? 0) > 0) return;
-      if (Date.now() > deadline) throw new Error(`no worker polls task queue ${g.taskQueue} after ${WORKER_READY_TIMEOUT_MS / 1000} s; see the worker log`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no worker polls task queue ${g.taskQueue} after ${WORKER_READY_TIMEOUT_MS / 1000} s; see the worker log`,
+        );
       await new Promise((res) => setTimeout(res, 500));
     }
   } finally {
@@ -169,16 +190,25 @@ export async function status(g: GlobalOptions): Promise<number> {
   const state = await readDevState(g.spec);
   const { isServerUp } = await import('../dev/temporal');
   const { listSimulators } = await import('../dev/simulator');
-  const vps = state.vps ? (await listSimulators({ 'steward.dev': devDir(g.spec) })).find((s) => s.container === state.vps?.container) : undefined;
+  const vps = state.vps
+    ? (await listSimulators({ 'steward.dev': devDir(g.spec) })).find((s) => s.container === state.vps?.container)
+    : undefined;
   const report = {
-    temporal: { address: g.address, up: await isServerUp(g.address, g.namespace), pid: state.temporal?.pid, ui: state.temporal?.uiUrl },
+    temporal: {
+      address: g.address,
+      up: await isServerUp(g.address, g.namespace),
+      pid: state.temporal?.pid,
+      ui: state.temporal?.uiUrl,
+    },
     worker: { pid: state.worker?.pid, up: isAlive(state.worker?.pid), log: state.worker?.logFile },
     vps: { container: state.vps?.container, port: state.vps?.port, up: vps?.state === 'running' },
   };
   if (g.json) console.log(JSON.stringify(report, null, 2));
   else {
     const mark = (ok: boolean) => (ok ? 'up  ' : 'down');
-    console.log(`temporal  ${mark(report.temporal.up)} ${g.address}${report.temporal.ui ? `  UI ${report.temporal.ui}` : ''}`);
+    console.log(
+      `temporal  ${mark(report.temporal.up)} ${g.address}${report.temporal.ui ? `  UI ${report.temporal.ui}` : ''}`,
+    );
     console.log(`worker    ${mark(report.worker.up)} ${report.worker.pid ? `pid ${report.worker.pid}` : ''}`);
     console.log(`vps       ${mark(report.vps.up)} ${report.vps.port ? `127.0.0.1:${report.vps.port}` : ''}`);
   }

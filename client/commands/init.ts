@@ -14,7 +14,9 @@ const hostFlagSchema = z
   .regex(/^([^=@\s]+)=([^=@\s]+)@(\[[0-9a-fA-F:]+\]|[^:@\s]+)(?::(\d+))?$/, 'must look like NAME=USER@ADDRESS:PORT');
 
 export function parseHostFlag(value: string): { name: string; user: string; address: string; port: number } {
-  const m = /^([^=@\s]+)=([^=@\s]+)@(\[[0-9a-fA-F:]+\]|[^:@\s]+)(?::(\d+))?$/.exec(validate(hostFlagSchema, value, '--host'));
+  const m = /^([^=@\s]+)=([^=@\s]+)@(\[[0-9a-fA-F:]+\]|[^:@\s]+)(?::(\d+))?$/.exec(
+    validate(hostFlagSchema, value, '--host'),
+  );
   const [, name = '', user = '', address = '', port = '22'] = m ?? [];
   return { name, user, address: address.replace(/^\[|\]$/g, ''), port: Number(port) };
 }
@@ -41,13 +43,15 @@ export async function ensureKeyPair(path: string): Promise<void> {
 /** Writes the starter spec; every value spelled out so operators see what steward manages. */
 export async function initSpec(opts: InitOptions): Promise<{ specPath: string; keyPath: string; created: boolean }> {
   const specPath = resolve(opts.specPath);
-  if ((await exists(specPath)) && !opts.force) throw new UsageError(`${opts.specPath} exists; pass --force to overwrite it`);
+  if ((await exists(specPath)) && !opts.force)
+    throw new UsageError(`${opts.specPath} exists; pass --force to overwrite it`);
   const hosts = opts.hosts.length > 0 ? opts.hosts.map(parseHostFlag) : [DEFAULT_DEV_HOST];
   const keyPath = resolve(opts.identity ?? resolve(dirname(specPath), 'keys/steward_ed25519'));
   if (opts.identity) {
     if (!(await exists(keyPath))) throw new UsageError(`--identity ${opts.identity} does not exist`);
     const parsed = ssh2.utils.parseKey(await readFile(keyPath, 'utf8'));
-    if (parsed instanceof Error) throw new UsageError(`--identity ${opts.identity} is not a private key: ${parsed.message}`);
+    if (parsed instanceof Error)
+      throw new UsageError(`--identity ${opts.identity} is not a private key: ${parsed.message}`);
   } else {
     await ensureKeyPair(keyPath);
   }

@@ -32,7 +32,10 @@ export function statusQuery(host?: string, operation?: string): string {
   return clauses.join(' AND ');
 }
 
-export async function status(g: GlobalOptions, flags: { host?: string; operation?: string; limit: string }): Promise<void> {
+export async function status(
+  g: GlobalOptions,
+  flags: { host?: string; operation?: string; limit: string },
+): Promise<void> {
   const f = validate(flagsSchema, flags, 'steward status flags');
   const client = await connectClient(g);
   const runs: RunSummary[] = [];
@@ -62,7 +65,9 @@ export async function status(g: GlobalOptions, flags: { host?: string; operation
   }
   if (runs.length === 0) console.log('no steward runs found');
   for (const r of runs) {
-    const took = r.closeTime ? `${((Date.parse(r.closeTime) - Date.parse(r.startTime)) / 1000).toFixed(1)}s` : 'running';
+    const took = r.closeTime
+      ? `${((Date.parse(r.closeTime) - Date.parse(r.startTime)) / 1000).toFixed(1)}s`
+      : 'running';
     console.log(
       `${r.startTime}  ${r.status.padEnd(10)} ${(r.operation ?? '').padEnd(10)} ${(r.host ?? '').padEnd(14)} ` +
         `${String(r.changes ?? '-').padStart(4)} changes  ${took.padStart(8)}  ${r.workflowId}`,

@@ -131,9 +131,10 @@ export interface DevServer {
  * Starts `temporal server start-dev` on 127.0.0.1 with steward's search attributes registered, and resolves once
  * the frontend answers for the namespace. Without a CLI ({@link resolveTemporalBinary}) it runs
  * `client/dev/temporal-host.ts`, which keeps an SDK-managed (downloaded) dev server alive until SIGTERM.
- * A non-detached server is stopped when this process exits. Throws {@link DevServerError} (with the log's tail)
- * when a port is taken, the server exits early, or it does not answer in time; a server that never became ready
- * is stopped. Not idempotent: each call starts a new server.
+ * A non-detached server is a plain child: it keeps this process running until stopped, and gets SIGTERM when this
+ * process exits normally. Throws {@link DevServerError} (with the log's tail) when a port is taken, the server exits
+ * early, or it does not answer in time; a server that never became ready is stopped. Not idempotent: each call
+ * starts a new server.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const { port, uiPort, namespace = 'default', detached = false } = opts;

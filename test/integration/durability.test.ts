@@ -65,7 +65,17 @@ describe('durability', () => {
     const queue = 'kill-test';
     const spec = writeSpec(keys, [a], {}, 'kill.yaml');
     let worker = workerProcess(queue);
-    const started = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, '--json', '--no-wait', 'provision']);
+    const started = await steward([
+      '--spec',
+      spec,
+      '--address',
+      env.address,
+      '--task-queue',
+      queue,
+      '--json',
+      '--no-wait',
+      'provision',
+    ]);
     expect(started.code).toBe(0);
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
     const handle = env.client.workflow.getHandle(workflowId);
@@ -88,7 +98,16 @@ describe('durability', () => {
       expect(retried).toBe(true);
 
       // A second run finds nothing to do: the interrupted one left the host converged.
-      const again = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, '--json', 'provision']);
+      const again = await steward([
+        '--spec',
+        spec,
+        '--address',
+        env.address,
+        '--task-queue',
+        queue,
+        '--json',
+        'provision',
+      ]);
       expect(again.code).toBe(0);
       expect((JSON.parse(again.stdout) as ResultDocument).hosts[0]?.changes).toEqual([]);
     } finally {

@@ -22,7 +22,17 @@ let preinstalled: Simulator;
 let rekeyed: Simulator;
 
 async function provision(spec: string, ...args: string[]) {
-  const r = await steward(['--spec', spec, '--address', env.address, '--task-queue', TASK_QUEUE, '--json', 'provision', ...args]);
+  const r = await steward([
+    '--spec',
+    spec,
+    '--address',
+    env.address,
+    '--task-queue',
+    TASK_QUEUE,
+    '--json',
+    'provision',
+    ...args,
+  ]);
   return { ...r, doc: r.stdout ? (JSON.parse(r.stdout) as ResultDocument) : undefined };
 }
 
@@ -34,7 +44,10 @@ async function sh(sim: Simulator, script: string): Promise<string> {
 beforeAll(async () => {
   env = await testEnv();
   keys = makeKeyPair();
-  [fleet, worker] = await Promise.all([startSimulators(3, { authorizedKey: keys.publicKey }), startWorker(env, TASK_QUEUE)]);
+  [fleet, worker] = await Promise.all([
+    startSimulators(3, { authorizedKey: keys.publicKey }),
+    startWorker(env, TASK_QUEUE),
+  ]);
   [fresh, preinstalled, rekeyed] = fleet.simulators as [Simulator, Simulator, Simulator];
 });
 
@@ -45,6 +58,15 @@ afterAll(async () => {
 });
 
 describe('steward provision', () => {
+  it('plans a fresh host without changing it', async () => {
+    const spec = writeSpec(keys, [fresh]);
+    const plan = await provision(spec, '--plan');
+    expect(plan.code).toBe(0);
+    const planned = plan.doc?.hosts[0]?.changes.map((c) => c.resource) ?? [];
+    expect(planned).toEqual(expect.arrayContaining(['package:docker.io', 'user:steward', 'dir:/opt/openclaw/state']));
+    expect(await sh(fresh, 'getent passwd steward; test -e /opt/openclaw && echo exists; command -v dockerd')).toBe('');
+  });
+
   it('provisions a fresh host, then a re-run changes nothing', async () => {
     const spec = writeSpec(keys, [fresh]);
     const first = await provision(spec);
@@ -83,13 +105,18 @@ describe('steward provision', () => {
     };
     const session = await openSession(target, 'steward');
     try {
-      const info = await session.script("docker info --format '{{.LoggingDriver}} {{.LiveRestoreEnabled}}'", { sudo: false });
+      const info = await session.script("docker info --format '{{.LoggingDriver}} {{.LiveRestoreEnabled}}'", {
+        sudo: false,
+      });
       expect(info.stdout.trim()).toBe('json-file true');
       expect((await session.script('id -u')).stdout.trim()).toBe('0');
     } finally {
       await session.close();
     }
-    const stat = await sh(fresh, 'stat -c "%n %u:%g %a" /opt/openclaw /opt/openclaw/state /opt/openclaw/memory /opt/openclaw/workspace');
+    const stat = await sh(
+      fresh,
+      'stat -c "%n %u:%g %a" /opt/openclaw /opt/openclaw/state /opt/openclaw/memory /opt/openclaw/workspace',
+    );
     expect(stat.split('\n')).toEqual([
       `/opt/openclaw 0:${await sh(fresh, 'getent group steward | cut -d: -f3')} 750`,
       '/opt/openclaw/state 1000:1000 700',

@@ -25,7 +25,12 @@ export function makeKeyPair(): KeyPair {
 }
 
 /** A spec for the given simulators (host keys pinned out of band), merged with `extra`, written to a file. */
-export function writeSpec(keys: KeyPair, sims: readonly Simulator[], extra: Partial<SpecInput> = {}, name = 'steward.yaml'): string {
+export function writeSpec(
+  keys: KeyPair,
+  sims: readonly Simulator[],
+  extra: Partial<SpecInput> = {},
+  name = 'steward.yaml',
+): string {
   const spec: SpecInput = {
     version: 1,
     hosts: sims.map((s) => ({

@@ -8,6 +8,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
   bundleWorkflowCode,
   DefaultLogger,
+  Runtime,
   type NativeConnection,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
@@ -28,6 +29,8 @@ export interface TestEnv {
 
 /** Connects to the run's shared Temporal server (`inject('temporalAddress')`). Use once per file, in `beforeAll`. */
 export async function testEnv(): Promise<TestEnv> {
+  // Worker logs below WARN would bury test output; the runtime must be installed before the first connection.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const address = inject('temporalAddress');
   const namespace = inject('temporalNamespace');
   const env = await TestWorkflowEnvironment.createFromExistingServer({ address, namespace });

@@ -13,7 +13,15 @@ describe('steward CLI without a server', () => {
   it('init writes a complete spec and a private key only the operator can read', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'steward-init-'));
     const spec = join(dir, 'steward.yaml');
-    const r = await steward(['--spec', spec, 'init', '--host', 'web1=root@203.0.113.9:2201', '--host', 'web2=debian@db.example:22']);
+    const r = await steward([
+      '--spec',
+      spec,
+      'init',
+      '--host',
+      'web1=root@203.0.113.9:2201',
+      '--host',
+      'web2=debian@db.example:22',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const written = specSchema.parse(parse(readFileSync(spec, 'utf8')));
@@ -90,7 +98,9 @@ describe('steward CLI without a server', () => {
     const r = await steward(['schema']);
     expect(r.code).toBe(0);
     const schema = JSON.parse(r.stdout) as { properties: Record<string, unknown>; required: string[] };
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['version', 'hosts', 'stack', 'provision', 'ssh']));
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['version', 'hosts', 'stack', 'provision', 'ssh']),
+    );
     expect(schema.required).toEqual(expect.arrayContaining(['version', 'hosts']));
   });
 });

@@ -65,11 +65,20 @@ describe('spec schema', () => {
         ],
       },
     });
-    expect(found.map((i) => i.path).sort()).toEqual(['hosts[0].port', 'hosts[1].name', 'stack.image', 'stack.volumes[1].name']);
+    expect(found.map((i) => i.path).sort()).toEqual([
+      'hosts[0].port',
+      'hosts[1].name',
+      'stack.image',
+      'stack.volumes[1].name',
+    ]);
   });
 
   it('normalises modes and refuses non-octal ones', () => {
-    const spec = validate(specSchema, { ...minimal, stack: { volumes: [{ name: 'x', path: '/x', mode: '750' }] } }, 's');
+    const spec = validate(
+      specSchema,
+      { ...minimal, stack: { volumes: [{ name: 'x', path: '/x', mode: '750' }] } },
+      's',
+    );
     expect(spec.stack.volumes[0]?.mode).toBe('0750');
     expect(issues({ ...minimal, stack: { volumes: [{ name: 'x', path: '/x', mode: '0999' }] } })[0]?.path).toBe(
       'stack.volumes[0].mode',

@@ -1,0 +1,18 @@
+# Two entry points, each setting up what it needs first (scripts/setup.sh, idempotent).
+.PHONY: setup demo test down
+
+setup:
+	@bash scripts/setup.sh
+
+# steward's main job on the embedded default: local Temporal (+ Web UI), worker, throwaway VPS, then provision it.
+demo: setup
+	npx steward dev up
+	npx steward provision
+	npx steward status --host dev-vps
+
+# Type check, lint, format check, unit, workflow and integration tests.
+test: setup
+	npm test
+
+down:
+	npx steward dev down

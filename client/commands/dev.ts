@@ -4,6 +4,7 @@
  * Each part is reused when it is already up, so `dev up` is idempotent.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -131,7 +132,7 @@ async function ensureDevVps(
   if (!key || key instanceof Error) throw new UsageError(`cannot read ${host.identityFile}`);
   await sim.ensureSimulatorImage();
   const vps = await sim.startSimulator({
-    name: 'dev',
+    name: `dev-${createHash('sha256').update(devDir(g.spec)).digest('hex').slice(0, 8)}`,
     authorizedKey: `${key.type} ${key.getPublicSSH().toString('base64')} steward`,
     loginUser: host.user,
     port: host.port,

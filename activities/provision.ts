@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import Docker from 'dockerode';
 import type { Spec } from '../spec/schema';
-import type { Change, Finding } from '../spec/report';
+import type { Change } from '../spec/report';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { CommandError, UnsupportedHostError, VerificationError } from './host/errors';
 import { openSession, type HostSession, type HostTarget } from './host/session';
@@ -169,7 +169,6 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
           ...(target.identityFile ? [await publicKeyOf(target.identityFile)] : []),
           ...input.spec.ssh.authorizedKeys,
         ];
-        const findings: Finding[] = [];
         if (keys.length === 0) {
           throw new UnsupportedHostError(
             input.host,
@@ -210,7 +209,7 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
           await proveOpsLogin(target, s.hostKey);
           await pool.forget(target);
         }
-        return { changes, findings };
+        return { changes, findings: [] };
       });
     },
 

@@ -77,8 +77,9 @@ program
   .description('ops user, base packages, Docker engine, directory layout and volumes')
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .addOption(new Option('--plan', 'report what would change without changing anything'))
-  .action(async (hosts: string[], o: { plan?: boolean }) => {
-    exitCode = await operation('provision', 'provisionHost', hosts, o.plan ? 'plan' : 'apply');
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string }) => {
+    exitCode = await operation('provision', 'provisionHost', hosts, o.plan ? 'plan' : 'apply', o.concurrency);
   });
 
 program
@@ -97,6 +98,7 @@ async function operation(
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',
+  concurrency: string,
 ): Promise<number> {
   const { loadSpec, pinHostKeys } = await import('./spec-file');
   const { connectClient } = await import('./context');
@@ -106,6 +108,8 @@ async function operation(
   const { spec, path } = await loadSpec(g.spec);
   const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;
   const selected = selectHosts(spec, hosts);
+  const parallel = Number(concurrency);
+  if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
   const client = await connectClient(g);
   try {
     const { code, reports } = await runOperation(client, g, {
@@ -114,6 +118,7 @@ async function operation(
       spec,
       hosts: selected,
       mode,
+      concurrency: parallel,
       ...(uiUrl ? { uiUrl } : {}),
     });
     const pinned = new Map(reports.filter((r) => r.hostKey).map((r) => [r.host, r.hostKey as string]));

@@ -15,7 +15,7 @@ import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-at
 import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
 import { fleetWorkflowId, hostWorkflowId } from '../workflows/ids';
-import { EXIT, UsageError } from './errors';
+import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { uiLink, type GlobalOptions } from './context';
 import { printProgress, printResult } from './output';
 
@@ -26,6 +26,8 @@ export interface OperationRequest {
   readonly spec: Spec;
   readonly hosts: readonly string[];
   readonly mode: Mode;
+  /** Hosts worked on at once in a fleet. */
+  readonly concurrency?: number;
   /** Temporal Web UI base URL, for links to the run. */
   readonly uiUrl?: string;
 }
@@ -116,7 +118,12 @@ async function start(
         typedSearchAttributes: attributes(input.host),
       });
     }
-    const fleetInput: FleetInput = { operation: req.operation, workflowType: req.workflowType, hosts: inputs };
+    const fleetInput: FleetInput = {
+      operation: req.operation,
+      workflowType: req.workflowType,
+      hosts: inputs,
+      ...(req.concurrency ? { concurrency: req.concurrency } : {}),
+    };
     return await client.workflow.start('fleet', {
       taskQueue,
       workflowId: fleetWorkflowId(req.operation, req.hosts, new Date()),
@@ -125,7 +132,7 @@ async function start(
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new UsageError(
+      throw new OperationRefusedError(
         `a ${req.operation} of ${req.hosts.join(', ')} is already running (workflow ${err.workflowId}); wait for it or inspect it in the UI`,
       );
     }

@@ -1,7 +1,7 @@
 /** Timeouts and retry policies of steward's activities and child workflows, named once. */
 import type { ActivityOptions } from '@temporalio/workflow';
 
-/** Error types no retry can fix (raised by activities; see activities/host/errors.ts). */
+/** Error types no retry can fix: the `name`s of the non-retryable errors in activities/host/errors.ts. */
 export const NON_RETRYABLE = [
   'HostKeyMismatch',
   'HostKeyNotPinned',

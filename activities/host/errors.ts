@@ -121,16 +121,6 @@ export class HostOutputError extends HostError {
   readonly retryable = false;
 }
 
-/** Error types a retry cannot fix; workflows list them in their retry policies too. */
-export const NON_RETRYABLE_ERROR_TYPES = [
-  'HostKeyMismatch',
-  'HostKeyNotPinned',
-  'AuthenticationFailed',
-  'UnsupportedHost',
-  'UnexpectedHostOutput',
-  'ValidationError',
-] as const;
-
 /** Maps any error thrown by an activity to an ApplicationFailure with the right retry decision. */
 export function toActivityFailure(err: unknown): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;

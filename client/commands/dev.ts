@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
@@ -16,7 +16,6 @@ import type { GlobalOptions } from '../context';
 import { devDir, isAlive, readDevState, writeDevState, type DevState } from '../dev-state';
 import { EXIT, UsageError } from '../errors';
 import { initSpec, DEFAULT_DEV_HOST } from './init';
-import { access } from 'node:fs/promises';
 
 const STEWARD_BIN = fileURLToPath(new URL('../../bin/steward.js', import.meta.url));
 const UI_PORT = Number(process.env.STEWARD_UI_PORT ?? 8233);

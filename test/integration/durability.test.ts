@@ -80,6 +80,11 @@ describe('durability', () => {
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
     const handle = env.client.workflow.getHandle(workflowId);
 
+    // The workflow id is the host and operation: a second provision of the host is refused while this one runs.
+    const second = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, 'provision']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`already running (workflow ${workflowId})`);
+
     // Kill the worker while apt installs Docker on the host.
     await waitFor('the Docker install to start', async () => {
       const p = await handle.query<HostProgress>('progress').catch(() => undefined);

@@ -2,7 +2,10 @@
  * provision end to end: the real CLI, the real dev server, steward's worker, and Debian VPS simulators
  * (systemd, sshd, apt from Debian's mirror, nested Docker).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { regenerateHostKeys, simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { ResultDocument } from '../../client/operation';
 import { openSession } from '../../activities/host/session';
@@ -58,13 +61,25 @@ afterAll(async () => {
 });
 
 describe('steward provision', () => {
-  it('plans a fresh host without changing it', async () => {
-    const spec = writeSpec(keys, [fresh]);
+  it("plans a fresh host from init's starter spec without changing it, pinning the key seen first", async () => {
+    const spec = join(keys.dir, 'init.yaml');
+    const init = await steward([
+      '--spec',
+      spec,
+      'init',
+      '--host',
+      `${hostName(fresh)}=admin@127.0.0.1:${fresh.port}`,
+      '--identity',
+      keys.privateKeyPath,
+    ]);
+    expect(init.code).toBe(0);
     const plan = await provision(spec, '--plan');
     expect(plan.code).toBe(0);
     const planned = plan.doc?.hosts[0]?.changes.map((c) => c.resource) ?? [];
     expect(planned).toEqual(expect.arrayContaining(['package:docker.io', 'user:steward', 'dir:/opt/openclaw/state']));
     expect(await sh(fresh, 'getent passwd steward; test -e /opt/openclaw && echo exists; command -v dockerd')).toBe('');
+    const pinned = (parse(readFileSync(spec, 'utf8')) as { hosts: { hostKey?: string }[] }).hosts[0]?.hostKey;
+    expect(pinned?.split(' ').slice(0, 2)).toEqual(fresh.hostKey.split(' ').slice(0, 2));
   });
 
   it('provisions a fresh host, then a re-run changes nothing', async () => {

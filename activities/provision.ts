@@ -4,11 +4,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
-import Docker from 'dockerode';
 import type { Spec } from '../spec/schema';
 import type { Change } from '../spec/report';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { CommandError, UnsupportedHostError, VerificationError } from './host/errors';
+import { dockerOver } from './host/docker';
 import { openSession, type HostSession, type HostTarget } from './host/session';
 import { run } from './host/shell';
 import { directoryResource, fileResource, type DirectorySpec } from './resources/files';
@@ -59,23 +59,6 @@ async function publicKeyOf(identityFile: string): Promise<string> {
   if (!key || key instanceof Error)
     throw new Error(`cannot read ${identityFile}: ${key instanceof Error ? key.message : 'no key'}`);
   return `${key.type} ${key.getPublicSSH().toString('base64')} steward`;
-}
-
-/** dockerode over SSH as the ops user, pinned to the same host key. */
-async function dockerOverSsh(target: HostTarget, hostKey: string): Promise<Docker> {
-  const privateKey = target.identityFile ? await readFile(target.identityFile, 'utf8') : undefined;
-  const pinned = Buffer.from(hostKey.split(' ')[1] ?? '', 'base64');
-  return new Docker({
-    protocol: 'ssh',
-    host: target.address,
-    port: target.port,
-    username: target.opsUser,
-    sshOptions: {
-      ...(privateKey ? { privateKey } : { agent: process.env.SSH_AUTH_SOCK }),
-      hostVerifier: (blob: Buffer) => blob.equals(pinned),
-      readyTimeout: 15_000,
-    },
-  } as Docker.DockerOptions);
 }
 
 export function createProvisionActivities({ pool }: ActivityDeps) {
@@ -235,17 +218,15 @@ async function verifyDockerSettings(s: HostSession, spec: Spec): Promise<void> {
     throw new VerificationError(s.target.name, [`docker daemon (logging ${driver}, live-restore ${liveRestore})`]);
 }
 
-/** A fresh login as the ops user proves the key, sudo and Docker access before steward relies on them. */
+/** A fresh login as the ops user proves the key, sudo and Docker access (the API, without sudo) before steward relies on them. */
 async function proveOpsLogin(target: HostTarget, hostKey: string): Promise<void> {
-  const pinned = { ...target, hostKey };
-  const ops = await openSession(pinned, target.opsUser);
+  const ops = await openSession({ ...target, hostKey }, target.opsUser);
   try {
     const r = await ops.script('true', { label: 'sudo -n true' });
     if (r.code !== 0) throw new CommandError(target.name, `sudo -n true as ${target.opsUser}`, r.code, r.stderr);
+    const info = (await dockerOver(ops, false).info()) as { ServerVersion?: string };
+    if (!info.ServerVersion) throw new VerificationError(target.name, [`docker API as ${target.opsUser}`]);
   } finally {
     await ops.close();
   }
-  const docker = await dockerOverSsh(pinned, hostKey);
-  const info = (await docker.info()) as { ServerVersion?: string };
-  if (!info.ServerVersion) throw new VerificationError(target.name, [`docker API as ${target.opsUser}`]);
 }

@@ -139,6 +139,20 @@ export class HostSession {
     if (result.code !== 0) throw new CommandError(this.target.name, label, result.code, result.stderr);
   }
 
+  /**
+   * Opens a raw exec channel (a duplex stream) for protocols spoken over stdin/stdout, such as the Docker API
+   * through `docker system dial-stdio`. The caller closes it.
+   */
+  channel(argv: readonly string[], sudo = true): Promise<ClientChannel> {
+    const connection = this.ssh.connection;
+    if (!connection) return Promise.reject(new ConnectionError(this.target.name, 'session is closed'));
+    return new Promise((resolve, reject) => {
+      connection.exec(this.command(argv, sudo), (err, channel) =>
+        err ? reject(new ConnectionError(this.target.name, err.message)) : resolve(channel),
+      );
+    });
+  }
+
   /** Quotes argv into a command line, behind `sudo -n` unless connected as root or told not to. */
   private command(argv: readonly string[], sudo = true): string {
     return sh(sudo && this.user !== 'root' ? ['sudo', '-n', '--', ...argv] : argv);

@@ -25,6 +25,17 @@ export interface Finding {
   readonly resource?: string;
 }
 
+/** One hardening control as checked on the host after applying: what the spec wants and what the host has. */
+export interface ControlResult {
+  /** Stable id such as `ssh.PermitRootLogin`, `firewall.input-policy`, `sysctl.net.ipv4.ip_forward`. */
+  readonly control: string;
+  readonly expected: string;
+  readonly observed: string;
+  /** `not-applicable`: the control cannot apply on this host (e.g. auditd in a container); not a failure. */
+  readonly status: 'pass' | 'fail' | 'not-applicable';
+  readonly note?: string;
+}
+
 export type StepStatus = 'pending' | 'running' | 'completed' | 'failed';
 
 /** One activity of an operation, as shown live by the CLI and kept in the result. */
@@ -33,6 +44,7 @@ export interface StepReport {
   readonly status: StepStatus;
   readonly changes: readonly Change[];
   readonly findings: readonly Finding[];
+  readonly controls?: readonly ControlResult[];
   readonly attempts?: number;
   readonly error?: string;
   readonly startedAt?: string;
@@ -49,6 +61,8 @@ export interface HostReport {
   readonly changes: readonly Change[];
   readonly findings: readonly Finding[];
   readonly steps: readonly StepReport[];
+  /** The hardening report: every control checked (harden only). */
+  readonly controls?: readonly ControlResult[];
   /** The host key seen on first trust, for the CLI to pin in the spec. */
   readonly hostKey?: string;
   readonly error?: string;

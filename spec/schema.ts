@@ -147,16 +147,142 @@ export const provisionSchema = z
   })
   .meta({ title: 'Provision', description: 'Base packages and Docker engine' });
 
+/** OpenSSH algorithm names (kex, ciphers, MACs). */
+const sshAlgorithmSchema = z.string().regex(/^[a-z0-9@.+-]+$/, 'must be an OpenSSH algorithm name');
+
 export const sshSchema = z
   .strictObject({
-    port: portSchema.default(22),
+    port: portSchema.default(22).describe('Port sshd listens on inside the host'),
     opsUser: unixNameSchema.default('steward').describe('The user provision creates and steward uses afterwards'),
     authorizedKeys: z
       .array(sshPublicKeySchema)
       .default([])
       .describe("Extra keys authorised for the ops user (the identity file's public key always is)"),
+    allowUsers: z
+      .array(unixNameSchema)
+      .optional()
+      .describe(
+        'Users allowed to log in (default: the ops user only). Leaving out the ops user locks steward out: the change reverts itself',
+      ),
+    allowGroups: z.array(unixNameSchema).default([]),
+    permitRootLogin: z.enum(['no', 'prohibit-password']).default('no'),
+    maxAuthTries: z.number().int().min(1).max(3).default(3),
+    loginGraceTime: z.number().int().min(5).max(120).default(30),
+    clientAliveInterval: z.number().int().min(0).max(3600).default(300),
+    clientAliveCountMax: z.number().int().min(0).max(10).default(2),
+    allowTcpForwarding: z.boolean().default(false),
+    allowAgentForwarding: z.boolean().default(false),
+    x11Forwarding: z.boolean().default(false),
+    kexAlgorithms: z
+      .array(sshAlgorithmSchema)
+      .min(1)
+      .default(['sntrup761x25519-sha512@openssh.com', 'curve25519-sha256', 'curve25519-sha256@libssh.org']),
+    ciphers: z
+      .array(sshAlgorithmSchema)
+      .min(1)
+      .default([
+        'chacha20-poly1305@openssh.com',
+        'aes256-gcm@openssh.com',
+        'aes128-gcm@openssh.com',
+        'aes256-ctr',
+        'aes192-ctr',
+        'aes128-ctr',
+      ]),
+    macs: z
+      .array(sshAlgorithmSchema)
+      .min(1)
+      .default(['hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com', 'umac-128-etm@openssh.com']),
+    banner: z
+      .string()
+      .max(2000)
+      .default('Authorised access only. Activity on this host is logged.')
+      .describe('Pre-login banner (also /etc/issue.net); empty for none'),
   })
-  .meta({ title: 'SSH', description: 'SSH access and baseline' });
+  .meta({ title: 'SSH', description: 'SSH access and the sshd baseline harden applies' });
+
+/** An IPv4 or IPv6 address or CIDR block. */
+const sourceSchema = z
+  .string()
+  .regex(/^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/, 'must be an IP address or CIDR block such as "203.0.113.0/24"');
+
+export const ingressRuleSchema = z
+  .strictObject({
+    port: portSchema,
+    protocol: z.enum(['tcp', 'udp']).default('tcp'),
+    sources: z.array(sourceSchema).default(['0.0.0.0/0', '::/0']),
+    description: z.string().max(200).optional(),
+  })
+  .meta({ title: 'Ingress rule' });
+
+export const firewallSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    ingress: z
+      .array(ingressRuleSchema)
+      .default([
+        { port: 80, protocol: 'tcp', sources: ['0.0.0.0/0', '::/0'], description: 'HTTP (ACME, redirect to HTTPS)' },
+        { port: 443, protocol: 'tcp', sources: ['0.0.0.0/0', '::/0'], description: 'HTTPS' },
+      ])
+      .describe('Inbound ports besides SSH; applies to ports Docker publishes too'),
+    sshSources: z.array(sourceSchema).min(1).default(['0.0.0.0/0', '::/0']).describe('Who may reach SSH'),
+    sshRateLimit: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(15)
+      .describe('New SSH connections per minute per source before dropping'),
+    ssh: z
+      .boolean()
+      .default(true)
+      .describe('Allow SSH through the firewall; false cuts steward off and is reverted by commit-confirm'),
+  })
+  .meta({ title: 'Firewall', description: 'nftables: default-deny ingress, Docker-published ports included' });
+
+const durationSchema = z.string().regex(/^[0-9]+(s|min|h|d|w)$/, 'must be a duration such as "30min", "12h" or "7d"');
+
+export const hardenSchema = z
+  .strictObject({
+    confirmSeconds: z
+      .number()
+      .int()
+      .min(30)
+      .max(120)
+      .default(90)
+      .describe('Commit-confirm window: a risky change reverts itself unless steward reconnects within it'),
+    sysctl: z
+      .record(z.string().regex(/^[a-z0-9_.-]+$/, 'must be a sysctl key'), z.union([z.string(), z.number()]))
+      .default({})
+      .describe('Extra or overriding kernel settings'),
+    unattendedUpgrades: z.boolean().default(true),
+    fail2ban: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        maxRetry: z.number().int().min(1).max(20).default(5),
+        banTime: durationSchema.default('1h'),
+        findTime: durationSchema.default('10min'),
+      })
+      .prefault({}),
+    integrity: z.boolean().default(true).describe('File integrity monitoring of system binaries and configs (AIDE)'),
+    processAccounting: z.boolean().default(true),
+    cleanup: z
+      .strictObject({
+        schedule: z
+          .string()
+          .regex(/^[A-Za-z0-9 *:,./-]+$/, 'must be a systemd OnCalendar expression')
+          .default('daily'),
+        dockerPruneAfter: durationSchema
+          .default('7d')
+          .describe('Prune stopped containers, dangling images and build cache older than this'),
+        journalMaxSize: z
+          .string()
+          .regex(/^[0-9]+[KMG]$/, 'must be a size such as "500M"')
+          .default('500M'),
+        backupsKeep: z.number().int().min(1).max(365).default(14).describe('Newest steward backups kept per file'),
+      })
+      .prefault({}),
+  })
+  .meta({ title: 'Harden', description: 'Kernel, accounts, upgrades, intrusion controls and cleanup timers' });
 
 // ---------------------------------------------------------------------------------------------------------------
 // The spec
@@ -168,6 +294,8 @@ export const specSchema = z
     stack: stackSchema.prefault({}),
     provision: provisionSchema.prefault({}),
     ssh: sshSchema.prefault({}),
+    firewall: firewallSchema.prefault({}),
+    harden: hardenSchema.prefault({}),
   })
   .superRefine((spec, ctx) => {
     const seen = new Map<string, number>();
@@ -201,3 +329,5 @@ export type Stack = z.infer<typeof stackSchema>;
 export type Volume = z.infer<typeof volumeSchema>;
 export type Provision = z.infer<typeof provisionSchema>;
 export type Ssh = z.infer<typeof sshSchema>;
+export type Firewall = z.infer<typeof firewallSchema>;
+export type Harden = z.infer<typeof hardenSchema>;

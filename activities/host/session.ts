@@ -116,7 +116,7 @@ export class HostSession {
 
   /**
    * Writes a file atomically (temp file in the same directory, checked by `validate` if given, then renamed) with
-   * owner and mode. The content travels on stdin, never in a command line.
+   * owner and mode, creating missing parent directories. The content travels on stdin, never in a command line.
    * @throws CommandError when writing or validation fails; the old file is then untouched.
    */
   async writeFile(path: string, content: string, owner: string, mode: string, validate: string[] = []): Promise<void> {
@@ -124,6 +124,7 @@ export class HostSession {
       'set -eu',
       'p=$1 owner=$2 mode=$3',
       'shift 3',
+      'mkdir -p "$(dirname "$p")"',
       't=$(mktemp "$p.steward.XXXXXX")',
       'trap \'rm -f "$t"\' EXIT',
       'cat > "$t"',

@@ -1,0 +1,243 @@
+/**
+ * Kernel and account hardening: sysctls (keeping what Docker needs), unused filesystems and protocols blacklisted,
+ * core dumps off, sensitive file modes, locked empty passwords, a restrictive login umask.
+ */
+import type { ControlResult } from '../../spec/report';
+import type { Spec } from '../../spec/schema';
+import { HostOutputError } from '../host/errors';
+import type { HostSession } from '../host/session';
+import { run } from '../host/shell';
+import { fileResource } from '../resources/files';
+import type { Resource } from '../resources/resource';
+
+/**
+ * dev-sec-style kernel baseline. `net.ipv4.ip_forward` stays 1: Docker's container networking needs it
+ * (dev-sec #213 broke Docker by setting it to 0).
+ */
+export const SYSCTL_BASELINE: Readonly<Record<string, string>> = {
+  'net.ipv4.ip_forward': '1',
+  'net.ipv4.conf.all.accept_redirects': '0',
+  'net.ipv4.conf.default.accept_redirects': '0',
+  'net.ipv4.conf.all.secure_redirects': '0',
+  'net.ipv4.conf.default.secure_redirects': '0',
+  'net.ipv4.conf.all.send_redirects': '0',
+  'net.ipv4.conf.default.send_redirects': '0',
+  'net.ipv4.conf.all.accept_source_route': '0',
+  'net.ipv4.conf.default.accept_source_route': '0',
+  'net.ipv4.conf.all.rp_filter': '1',
+  'net.ipv4.conf.default.rp_filter': '1',
+  'net.ipv4.conf.all.log_martians': '1',
+  'net.ipv4.conf.default.log_martians': '1',
+  'net.ipv4.icmp_echo_ignore_broadcasts': '1',
+  'net.ipv4.icmp_ignore_bogus_error_responses': '1',
+  'net.ipv4.tcp_syncookies': '1',
+  'net.ipv6.conf.all.accept_redirects': '0',
+  'net.ipv6.conf.default.accept_redirects': '0',
+  'net.ipv6.conf.all.accept_source_route': '0',
+  'net.ipv6.conf.default.accept_source_route': '0',
+  'net.ipv6.conf.all.accept_ra': '0',
+  'net.ipv6.conf.default.accept_ra': '0',
+  'kernel.kptr_restrict': '2',
+  'kernel.dmesg_restrict': '1',
+  'kernel.randomize_va_space': '2',
+  'kernel.yama.ptrace_scope': '1',
+  'fs.protected_hardlinks': '1',
+  'fs.protected_symlinks': '1',
+  'fs.protected_fifos': '2',
+  'fs.protected_regular': '2',
+  'fs.suid_dumpable': '0',
+};
+
+/** Filesystems and network protocols an agent VPS never needs: loading them is refused. */
+export const BLACKLISTED_MODULES = [
+  'cramfs',
+  'freevxfs',
+  'jffs2',
+  'hfs',
+  'hfsplus',
+  'udf',
+  'dccp',
+  'sctp',
+  'rds',
+  'tipc',
+];
+
+/** Files whose owner and mode matter, with the values the baseline wants (only enforced where they exist). */
+export const SENSITIVE_PATHS: readonly { path: string; owner: string; group: string; mode: string }[] = [
+  { path: '/etc/shadow', owner: 'root', group: 'shadow', mode: '0640' },
+  { path: '/etc/gshadow', owner: 'root', group: 'shadow', mode: '0640' },
+  { path: '/etc/passwd', owner: 'root', group: 'root', mode: '0644' },
+  { path: '/etc/group', owner: 'root', group: 'root', mode: '0644' },
+  { path: '/etc/ssh/sshd_config', owner: 'root', group: 'root', mode: '0600' },
+  { path: '/etc/crontab', owner: 'root', group: 'root', mode: '0600' },
+  { path: '/etc/cron.d', owner: 'root', group: 'root', mode: '0700' },
+  { path: '/etc/cron.hourly', owner: 'root', group: 'root', mode: '0700' },
+  { path: '/etc/cron.daily', owner: 'root', group: 'root', mode: '0700' },
+  { path: '/etc/cron.weekly', owner: 'root', group: 'root', mode: '0700' },
+  { path: '/etc/cron.monthly', owner: 'root', group: 'root', mode: '0700' },
+];
+
+const SYSCTL_FILE = '/etc/sysctl.d/60-steward-hardening.conf';
+
+export function sysctlSettings(spec: Spec): Record<string, string> {
+  return {
+    ...SYSCTL_BASELINE,
+    ...Object.fromEntries(Object.entries(spec.harden.sysctl).map(([k, v]) => [k, String(v)])),
+  };
+}
+
+const managed = (what: string) =>
+  `# Managed by steward (harden): ${what}. Local edits are reverted; change steward.yaml instead.\n`;
+
+/** The kernel step's files: sysctl settings, module blacklist, core dump limits. */
+export function kernelResources(spec: Spec, host: string): Resource[] {
+  const sysctl = Object.entries(sysctlSettings(spec))
+    .map(([k, v]) => `${k} = ${v}\n`)
+    .join('');
+  const blacklist = BLACKLISTED_MODULES.map((m) => `install ${m} /bin/false\nblacklist ${m}\n`).join('');
+  const root = { owner: 'root', group: 'root', mode: '0644' };
+  return [
+    fileResource({ path: SYSCTL_FILE, content: managed('kernel settings') + sysctl, ...root }, host),
+    fileResource(
+      { path: '/etc/modprobe.d/steward-blacklist.conf', content: managed('unused modules') + blacklist, ...root },
+      host,
+    ),
+    fileResource(
+      {
+        path: '/etc/security/limits.d/steward-coredump.conf',
+        content: `${managed('no core dumps')}* hard core 0\n`,
+        ...root,
+      },
+      host,
+    ),
+    fileResource(
+      {
+        path: '/etc/systemd/coredump.conf.d/steward.conf',
+        content: `${managed('no core dumps')}[Coredump]\nStorage=none\nProcessSizeMax=0\n`,
+        ...root,
+      },
+      host,
+    ),
+  ];
+}
+
+/** Loads steward's sysctl file; keys the kernel refuses (read-only /proc/sys in a container) are reported by the controls. */
+export const KERNEL_ACTIVATE = `sysctl -q -e -p ${run(SYSCTL_FILE)} >/dev/null 2>&1 || true`;
+
+/** Owner and mode of an existing path; a missing path is left alone (nothing to protect). */
+function permissionResource(
+  p: { path: string; owner: string; group: string; mode: string },
+  host: string,
+): Resource<string> {
+  const id = `perm:${p.path}`;
+  const want = `${p.owner}:${p.group} ${p.mode}`;
+  return {
+    id,
+    probe: `if [ -e ${run(p.path)} ]; then ${run('stat', '-c', '%U:%G %a', p.path)}; else echo absent; fi`,
+    parse: ({ out }) => {
+      const line = out.trim();
+      if (line === 'absent') return line;
+      const m = /^(\S+:\S+) ([0-7]{1,4})$/.exec(line);
+      if (!m) throw new HostOutputError(host, `unexpected stat output for ${p.path}: ${JSON.stringify(line)}`);
+      return `${m[1]} ${m[2]!.padStart(4, '0')}`;
+    },
+    diff: (o) => (o === 'absent' || o === want ? [] : [{ resource: id, action: 'update', before: o, after: want }]),
+    apply: async (session) => {
+      await session.check(`${run('chown', `${p.owner}:${p.group}`, p.path)} && ${run('chmod', p.mode, p.path)}`, {
+        label: `chmod ${p.path}`,
+      });
+    },
+  };
+}
+
+/** Accounts without a password hash: locked, so nobody logs in with an empty password. */
+function emptyPasswordsResource(host: string): Resource<string[]> {
+  return {
+    id: 'accounts:empty-passwords',
+    probe: `awk -F: '$2 == "" { print $1 }' /etc/shadow`,
+    parse: ({ out, code }) => {
+      if (code !== 0) throw new HostOutputError(host, 'cannot read /etc/shadow');
+      return out.split('\n').filter(Boolean);
+    },
+    diff: (users) =>
+      users.map((u) => ({ resource: `user:${u}`, action: 'update', before: 'empty password', after: 'locked' })),
+    apply: async (session, users) => {
+      await session.check(users.map((u) => run('passwd', '-l', u)).join(' && '), { label: 'lock empty passwords' });
+    },
+  };
+}
+
+/** `UMASK 027` in login.defs and for login shells. */
+function umaskResources(host: string): Resource[] {
+  const loginDefs: Resource<string> = {
+    id: 'line:/etc/login.defs UMASK',
+    probe: "grep -E '^[[:space:]]*UMASK[[:space:]]' /etc/login.defs || true",
+    parse: ({ out }) => out.trim().replace(/\s+/g, ' '),
+    diff: (o) =>
+      o === 'UMASK 027'
+        ? []
+        : [{ resource: 'line:/etc/login.defs UMASK', action: 'update', before: o || 'unset', after: 'UMASK 027' }],
+    apply: async (session) => {
+      await session.check(
+        "if grep -qE '^[[:space:]]*UMASK[[:space:]]' /etc/login.defs; then sed -i -E 's/^[[:space:]]*UMASK[[:space:]].*/UMASK 027/' /etc/login.defs; else echo 'UMASK 027' >> /etc/login.defs; fi",
+        { label: 'set UMASK in login.defs' },
+      );
+    },
+  };
+  const profile = fileResource(
+    {
+      path: '/etc/profile.d/steward-umask.sh',
+      content: `${managed('login umask')}umask 027\n`,
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+    },
+    host,
+  );
+  return [loginDefs, profile];
+}
+
+export function accountResources(host: string): Resource[] {
+  return [
+    ...SENSITIVE_PATHS.map((p) => permissionResource(p, host)),
+    emptyPasswordsResource(host),
+    ...umaskResources(host),
+  ];
+}
+
+/**
+ * The effective kernel values. A value the host cannot take because /proc/sys is read-only (a container) is
+ * `not-applicable`: the setting is persisted and applies on a real VM at boot.
+ */
+export async function kernelControls(session: HostSession, spec: Spec): Promise<ControlResult[]> {
+  const settings = sysctlSettings(spec);
+  const keys = Object.keys(settings);
+  const p = await session.probe({
+    values: keys
+      .map((k) => `printf '%s=%s\\n' ${run(k)} "$(sysctl -n ${run(k)} 2>/dev/null | tr -s '\\t ' ' ')"`)
+      .join('\n'),
+    writable: 'test -w /proc/sys/net/ipv4/ip_forward && echo rw || echo ro',
+    virt: 'systemd-detect-virt --container || true',
+  });
+  const observed = new Map(
+    p.values.out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+  );
+  const readOnly = p.writable.out.trim() === 'ro';
+  const container = p.virt.out.trim();
+  return keys.map((key): ControlResult => {
+    const got = observed.get(key) ?? '';
+    const want = settings[key]!;
+    if (got === want) return { control: `sysctl.${key}`, expected: want, observed: got, status: 'pass' };
+    if (got === '' || readOnly) {
+      const note =
+        got === ''
+          ? 'not present in this kernel'
+          : `/proc/sys is read-only here (${container || 'container'}); persisted for boot`;
+      return { control: `sysctl.${key}`, expected: want, observed: got || 'absent', status: 'not-applicable', note };
+    }
+    return { control: `sysctl.${key}`, expected: want, observed: got, status: 'fail' };
+  });
+}

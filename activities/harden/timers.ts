@@ -1,0 +1,151 @@
+/**
+ * Cleanup with systemd timers (a unit and a timer each): Docker prune of stopped containers, dangling images and
+ * build cache older than the spec's age; journal vacuum to a size; rotation of steward's own backups on the host.
+ */
+import type { ControlResult } from '../../spec/report';
+import type { Spec } from '../../spec/schema';
+import type { HostSession } from '../host/session';
+import { run } from '../host/shell';
+import { fileResource } from '../resources/files';
+import type { Resource } from '../resources/resource';
+
+/** Where steward keeps backups of files it replaces (deploy's rollbacks); rotated by a timer. */
+export const BACKUP_DIR = '/var/backups/steward';
+
+export const CLEANUP_TIMERS = ['steward-docker-prune', 'steward-journal-vacuum', 'steward-backup-rotate'] as const;
+
+/** A spec duration ("7d", "12h", "30min") in hours, as Docker's `until` filter takes it. */
+export function durationHours(d: string): string {
+  const m = /^(\d+)(s|min|h|d|w)$/.exec(d);
+  if (!m) throw new Error(`invalid duration ${d}`);
+  const n = Number(m[1]);
+  const hours = { s: n / 3600, min: n / 60, h: n, d: n * 24, w: n * 168 }[m[2] as 's' | 'min' | 'h' | 'd' | 'w'];
+  return `${Number(hours.toFixed(4))}h`;
+}
+
+/** Keeps the newest `keep` backups of each file: backups are named `<file>.<UTC timestamp>`. */
+function rotateScript(keep: number): string {
+  return [
+    '#!/bin/sh',
+    '# Managed by steward (harden): keeps the newest backups of each file, removes older ones.',
+    'set -eu',
+    `dir=${run(BACKUP_DIR)}`,
+    '[ -d "$dir" ] || exit 0',
+    `find "$dir" -type f -name '*.[0-9]*' | sed -E 's/\\.[0-9TZ:-]+$//' | sort -u | while read -r base; do`,
+    `  ls -1 "$base".* 2>/dev/null | sort -r | tail -n +${keep + 1} | while read -r old; do rm -f -- "$old"; done`,
+    'done',
+  ].join('\n');
+}
+
+function unit(description: string, exec: string[]): string {
+  return [
+    '# Managed by steward (harden).',
+    '[Unit]',
+    `Description=steward: ${description}`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    ...exec.map((e) => `ExecStart=${e}`),
+    'Nice=10',
+    'IOSchedulingClass=idle',
+    '',
+  ].join('\n');
+}
+
+function timer(description: string, schedule: string): string {
+  return [
+    '# Managed by steward (harden).',
+    '[Unit]',
+    `Description=steward: ${description}`,
+    '',
+    '[Timer]',
+    `OnCalendar=${schedule}`,
+    'RandomizedDelaySec=30min',
+    'Persistent=true',
+    '',
+    '[Install]',
+    'WantedBy=timers.target',
+    '',
+  ].join('\n');
+}
+
+export function cleanupResources(spec: Spec, host: string): Resource[] {
+  const c = spec.harden.cleanup;
+  const until = `until=${durationHours(c.dockerPruneAfter)}`;
+  const units: [string, string, string[]][] = [
+    [
+      'steward-docker-prune',
+      `prune stopped containers, dangling images and build cache older than ${c.dockerPruneAfter}`,
+      [
+        `/usr/bin/docker container prune --force --filter ${until}`,
+        `/usr/bin/docker image prune --force --filter ${until}`,
+        `/usr/bin/docker builder prune --force --filter ${until}`,
+      ],
+    ],
+    [
+      'steward-journal-vacuum',
+      `vacuum the journal to ${c.journalMaxSize}`,
+      [`/usr/bin/journalctl --vacuum-size=${c.journalMaxSize}`],
+    ],
+    [
+      'steward-backup-rotate',
+      `keep the newest ${c.backupsKeep} steward backups per file`,
+      ['/usr/local/lib/steward/rotate-backups'],
+    ],
+  ];
+  const root = { owner: 'root', group: 'root', mode: '0644' };
+  return [
+    fileResource(
+      {
+        path: '/usr/local/lib/steward/rotate-backups',
+        content: `${rotateScript(c.backupsKeep)}\n`,
+        owner: 'root',
+        group: 'root',
+        mode: '0755',
+      },
+      host,
+    ),
+    ...units.flatMap(([name, description, exec]) => [
+      fileResource({ path: `/etc/systemd/system/${name}.service`, content: unit(description, exec), ...root }, host),
+      fileResource(
+        { path: `/etc/systemd/system/${name}.timer`, content: timer(description, c.schedule), ...root },
+        host,
+      ),
+    ]),
+  ];
+}
+
+/** Loads changed units and keeps every cleanup timer enabled and waiting. */
+export const CLEANUP_ACTIVATE = [
+  'set -e',
+  `install -d -m 0700 ${run(BACKUP_DIR)}`,
+  'systemctl daemon-reload',
+  run('systemctl', 'enable', '--now', ...CLEANUP_TIMERS.map((t) => `${t}.timer`)),
+].join('\n');
+
+/** Each timer enabled, active and with a next run time. */
+export async function cleanupControls(session: HostSession): Promise<ControlResult[]> {
+  const probes = Object.fromEntries(
+    CLEANUP_TIMERS.map((t) => [
+      t,
+      `systemctl show ${run(`${t}.timer`)} -p ActiveState -p UnitFileState -p NextElapseUSecRealtime`,
+    ]),
+  ) as Record<(typeof CLEANUP_TIMERS)[number], string>;
+  const p = await session.probe(probes);
+  return CLEANUP_TIMERS.map((t): ControlResult => {
+    const props = Object.fromEntries(
+      p[t].out
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const { ActiveState: active = '', UnitFileState: enabled = '', NextElapseUSecRealtime: next = '' } = props;
+    const ok = active === 'active' && enabled === 'enabled' && next !== '';
+    return {
+      control: `timer.${t}`,
+      expected: 'enabled, active, next run scheduled',
+      observed: `${enabled}, ${active}, next ${next || 'none'}`,
+      status: ok ? 'pass' : 'fail',
+    };
+  });
+}

@@ -1,10 +1,12 @@
 /** Every activity steward registers, built over injected clients so tests can point them at simulators. */
 import type { ActivityDeps } from './context';
+import { createHardenActivities } from './harden';
 import { createProvisionActivities } from './provision';
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createProvisionActivities(deps),
+    ...createHardenActivities(deps),
   };
 }
 

@@ -1,6 +1,10 @@
 /** Shared bench setup: a simulator with a key made at run time, and figures printed as a table. */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ensureSimulatorImage, removeSimulator, startSimulator, type Simulator } from '../client/dev/simulator';
+import { findFreePort, resolveTemporalBinary, startDevServer, stopProcess } from '../client/dev/temporal';
+import { steward } from '../test/support/cli';
 import { makeKeyPair, type KeyPair } from '../test/support/fixtures';
+import { createWorker } from '../workers/worker';
 
 export async function withSimulators<T>(
   count: number,
@@ -36,4 +40,33 @@ export function report(name: string, value: number, unit: string, target?: numbe
       ? ''
       : `  target ≤ ${target} ${unit}, ${(value / target).toFixed(2)}× of target ${value <= target ? 'MET' : 'MISSED'}`;
   console.log(`${name.padEnd(44)} ${value.toFixed(unit === 'ms' ? 2 : 3).padStart(9)} ${unit}${t}`);
+}
+
+/** Runs `body` with a local dev server and an in-process worker; stops both afterwards. */
+export async function withTemporal<T>(body: (address: string) => Promise<T>): Promise<T> {
+  if (!resolveTemporalBinary()) throw new Error('no temporal CLI: run scripts/setup.sh first');
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const server = await startDevServer({ port: await findFreePort() });
+  const { worker, pool, connection } = await createWorker({ address: server.address, namespace: 'default' });
+  const running = worker.run();
+  try {
+    return await body(server.address);
+  } finally {
+    worker.shutdown();
+    await running;
+    await pool.closeAll();
+    await connection.close();
+    await stopProcess(server.pid);
+  }
+}
+
+/**
+ * Seconds one `steward --json <args>` takes end to end. The worker may run in this process, so the CLI runs as a
+ * child without blocking the event loop.
+ */
+export async function timeCli(args: readonly string[]): Promise<number> {
+  const s = performance.now();
+  const r = await steward(['--json', ...args]);
+  if (r.code !== 0) throw new Error(`steward ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+  return (performance.now() - s) / 1000;
 }

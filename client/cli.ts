@@ -83,6 +83,16 @@ program
   });
 
 program
+  .command('harden')
+  .description('SSH baseline, default-deny firewall, kernel, upgrades, intrusion controls, cleanup timers')
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .addOption(new Option('--plan', 'report what would change without changing anything'))
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string }) => {
+    exitCode = await operation('harden', 'hardenHost', hosts, o.plan ? 'plan' : 'apply', o.concurrency);
+  });
+
+program
   .command('status')
   .description('recent runs from Temporal visibility')
   .option('--host <name>', 'only this host')
@@ -94,7 +104,7 @@ program
   });
 
 async function operation(
-  op: 'provision',
+  op: 'provision' | 'harden',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',

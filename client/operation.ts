@@ -37,7 +37,9 @@ export interface ResultDocument {
   readonly workflowId: string;
   readonly runId: string;
   readonly status: 'completed' | 'failed';
-  readonly hosts: readonly (Pick<HostReport, 'host' | 'status' | 'changes' | 'findings'> & { error?: string })[];
+  readonly hosts: readonly (Pick<HostReport, 'host' | 'status' | 'changes' | 'findings' | 'controls'> & {
+    error?: string;
+  })[];
   readonly durationMs: number;
 }
 
@@ -88,6 +90,7 @@ export async function runOperation(
       status: r.status,
       changes: r.changes,
       findings: r.findings,
+      ...(r.controls ? { controls: r.controls } : {}),
       ...(r.error ? { error: r.error } : {}),
     })),
     durationMs: Date.now() - started,

@@ -1,5 +1,5 @@
 /** Human output: live step lines while a workflow runs, then a summary of changes per host. */
-import type { Change, HostReport, Mode, StepReport } from '../spec/report';
+import type { Change, ControlResult, HostReport, Mode, StepReport } from '../spec/report';
 import type { ResultDocument } from './operation';
 
 const SYMBOL: Record<StepReport['status'], string> = { pending: ' ', running: '…', completed: '✓', failed: '✗' };
@@ -31,6 +31,25 @@ export function printProgress(host: string, step: StepReport, mode: Mode): void 
   if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
 }
 
+const CONTROL_MARK: Record<ControlResult['status'], string> = { pass: 'pass', fail: 'FAIL', 'not-applicable': 'n/a ' };
+
+/** The hardening report: one line per control, failures first. */
+export function printControls(controls: readonly ControlResult[]): void {
+  const order = { fail: 0, 'not-applicable': 1, pass: 2 };
+  const sorted = [...controls].sort((a, b) => order[a.status] - order[b.status]);
+  const counts = controls.reduce<Record<string, number>>((n, c) => ({ ...n, [c.status]: (n[c.status] ?? 0) + 1 }), {});
+  console.log(
+    `  hardening report: ${counts.pass ?? 0} pass, ${counts.fail ?? 0} fail, ${counts['not-applicable'] ?? 0} not applicable`,
+  );
+  for (const c of sorted) {
+    const detail =
+      c.status === 'pass'
+        ? c.observed
+        : `expected ${c.expected}, observed ${c.observed}${c.note ? ` (${c.note})` : ''}`;
+    console.log(`    ${CONTROL_MARK[c.status]} ${c.control.padEnd(40)} ${detail}`);
+  }
+}
+
 export function printResult(doc: ResultDocument, reports: readonly HostReport[], mode: Mode): void {
   for (const r of reports) {
     const what = mode === 'plan' ? 'would change' : 'changed';
@@ -40,6 +59,7 @@ export function printResult(doc: ResultDocument, reports: readonly HostReport[],
         : `FAILED: ${r.error ?? 'unknown error'}`;
     console.log(`${r.host}: ${line}`);
     for (const f of r.findings) console.log(`  [${f.severity}] ${f.id}: ${f.message}`);
+    if (r.controls?.length) printControls(r.controls);
   }
   console.log(`${doc.status} in ${seconds(doc.durationMs)} — workflow ${doc.workflowId}`);
 }

@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { StepInput, StepResult } from '../activities';
-import type { Change, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
+import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
 import type { Spec } from '../spec/schema';
 import { StewardChanges, StewardOutcome } from '../spec/search-attributes';
 
@@ -71,8 +71,14 @@ export class HostOperation {
     this.update(i, { status: 'running', startedAt: new Date(started).toISOString() });
     try {
       const result = await run(this.stepInput);
-      const { changes = [], findings = [] } = result as Partial<StepResult>;
-      this.update(i, { status: 'completed', changes, findings, durationMs: Date.now() - started });
+      const { changes = [], findings = [], controls } = result as Partial<StepResult> & { controls?: ControlResult[] };
+      this.update(i, {
+        status: 'completed',
+        changes,
+        findings,
+        ...(controls ? { controls } : {}),
+        durationMs: Date.now() - started,
+      });
       return result;
     } catch (err) {
       this.update(i, { status: 'failed', error: describe(err), durationMs: Date.now() - started });
@@ -102,6 +108,7 @@ export class HostOperation {
   private report(status: HostReport['status'], error?: string): HostReport {
     const changes: Change[] = this.steps.flatMap((s) => s.changes);
     const findings: Finding[] = this.steps.flatMap((s) => s.findings);
+    const controls: ControlResult[] = this.steps.flatMap((s) => s.controls ?? []);
     return {
       host: this.input.host,
       operation: this.operation,
@@ -110,6 +117,7 @@ export class HostOperation {
       changes,
       findings,
       steps: this.steps,
+      ...(controls.length > 0 ? { controls } : {}),
       ...(this.hostKey ? { hostKey: this.hostKey } : {}),
       ...(error ? { error } : {}),
     };

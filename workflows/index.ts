@@ -1,4 +1,5 @@
 /** Every workflow the steward worker runs. Deterministic: no Node modules, no I/O; side effects are activities. */
 export { provisionHost } from './provision';
+export { hardenHost } from './harden';
 export { fleet } from './fleet';
 export { progressQuery } from './host-operation';

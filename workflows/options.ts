@@ -9,6 +9,9 @@ export const NON_RETRYABLE = [
   'UnsupportedHost',
   'UnexpectedHostOutput',
   'ValidationError',
+  'ChangeReverted',
+  'OpsLoginUnavailable',
+  'HostUnreachableAfterRevert',
 ];
 
 /** A step that changes a host: apt installs can take minutes; a dead worker is noticed within 30 s. */
@@ -29,6 +32,16 @@ export const HOST_INSPECT: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { ...HOST_STEP.retry, maximumAttempts: 4 },
+};
+
+/**
+ * A commit-confirmed change (sshd, firewall): when it locks steward out, the activity waits out the host's revert
+ * window (≤ 120 s) before reporting, so it needs a longer heartbeat-free stretch and must not be retried blindly.
+ */
+export const RISKY_STEP: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { ...HOST_STEP.retry, maximumAttempts: 3 },
 };
 
 /** How many hosts a fleet operation works on at once. */

@@ -128,7 +128,6 @@ export function intrusionResources(spec: Spec, host: string): Resource[] {
   if (h.fail2ban.enabled) {
     resources.push(
       fileResource({ path: '/etc/fail2ban/jail.d/steward.local', content: fail2banConfig(spec), ...root }, host),
-      serviceResource('fail2ban'),
     );
   }
   if (h.integrity) {
@@ -156,7 +155,6 @@ export function intrusionResources(spec: Spec, host: string): Resource[] {
       ),
     );
   }
-  if (h.processAccounting) resources.push(serviceResource('acct'));
   return resources;
 }
 
@@ -173,12 +171,21 @@ function aideDatabaseResource(): Resource<boolean> {
   };
 }
 
-/** Reloads fail2ban after its jail changed and enables the integrity timer. */
+/** After intrusion config changed: load unit files and restart fail2ban on its new jail. */
 export function intrusionActivate(spec: Spec): string {
   const lines = ['systemctl daemon-reload'];
   if (spec.harden.fail2ban.enabled) lines.push('systemctl reload-or-restart fail2ban');
-  if (spec.harden.integrity) lines.push('systemctl enable --now steward-integrity.timer');
   return lines.join('\n');
+}
+
+/** Services that must run once their config is in place. */
+export function intrusionServiceResources(spec: Spec): Resource[] {
+  const h = spec.harden;
+  return [
+    ...(h.fail2ban.enabled ? [serviceResource('fail2ban')] : []),
+    ...(h.integrity ? [serviceResource('steward-integrity.timer')] : []),
+    ...(h.processAccounting ? [serviceResource('acct')] : []),
+  ];
 }
 
 /** Whether each security service does its job right now. */

@@ -6,7 +6,8 @@ import type { ControlResult } from '../../spec/report';
 import type { Spec } from '../../spec/schema';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
-import { fileResource } from '../resources/files';
+import { directoryResource, fileResource } from '../resources/files';
+import { serviceResource } from '../resources/system';
 import type { Resource } from '../resources/resource';
 
 /** Where steward keeps backups of files it replaces (deploy's rollbacks); rotated by a timer. */
@@ -95,6 +96,7 @@ export function cleanupResources(spec: Spec, host: string): Resource[] {
   ];
   const root = { owner: 'root', group: 'root', mode: '0644' };
   return [
+    directoryResource({ path: BACKUP_DIR, owner: 'root', group: 'root', mode: '0700' }, host),
     fileResource(
       {
         path: '/usr/local/lib/steward/rotate-backups',
@@ -115,13 +117,10 @@ export function cleanupResources(spec: Spec, host: string): Resource[] {
   ];
 }
 
-/** Loads changed units and keeps every cleanup timer enabled and waiting. */
-export const CLEANUP_ACTIVATE = [
-  'set -e',
-  `install -d -m 0700 ${run(BACKUP_DIR)}`,
-  'systemctl daemon-reload',
-  run('systemctl', 'enable', '--now', ...CLEANUP_TIMERS.map((t) => `${t}.timer`)),
-].join('\n');
+/** Every cleanup timer enabled and waiting; converged after the unit files (and a daemon-reload if they changed). */
+export function cleanupTimerResources(): Resource[] {
+  return CLEANUP_TIMERS.map((t) => serviceResource(`${t}.timer`));
+}
 
 /** Each timer enabled, active and with a next run time. */
 export async function cleanupControls(session: HostSession): Promise<ControlResult[]> {

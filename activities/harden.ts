@@ -1,0 +1,116 @@
+/**
+ * Harden: kernel and accounts, security services, cleanup timers, then the two changes that can cut access — the
+ * SSH baseline and the firewall — each applied commit-confirmed. Every step returns the controls it checked, which
+ * together form the host's hardening report.
+ */
+import type { ControlResult } from '../spec/report';
+import type { Spec } from '../spec/schema';
+import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
+import { applyConfirmed } from './harden/confirm';
+import { FIREWALL_ACTIVATE, FIREWALL_FILES, firewallControls, firewallResources } from './harden/firewall';
+import { accountResources, KERNEL_ACTIVATE, kernelControls, kernelResources } from './harden/kernel';
+import {
+  intrusionActivate,
+  intrusionResources,
+  intrusionServiceResources,
+  securityPackages,
+  serviceControls,
+  upgradeResources,
+} from './harden/services';
+import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls, sshResources } from './harden/ssh';
+import { cleanupControls, cleanupResources, cleanupTimerResources } from './harden/timers';
+import { packagesResource } from './resources/packages';
+import { converge } from './resources/resource';
+
+export interface HardenStepResult extends StepResult {
+  readonly controls: ControlResult[];
+}
+
+/** Files the SSH baseline writes; the commit-confirm revert restores them. */
+export const SSH_FILES = [SSHD_DROP_IN, '/etc/issue.net', '/etc/ssh/moduli'];
+
+export function createHardenActivities({ pool }: ActivityDeps) {
+  const session = (input: StepInput) => pool.get(targetOf(input));
+
+  return {
+    /** Kernel settings (keeping ip_forward for Docker), module blacklist, no core dumps. */
+    async hardenKernel(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const changes = await converge(s, kernelResources(input.spec, input.host), input.mode);
+        if (input.mode === 'apply' && changes.length > 0) await s.check(KERNEL_ACTIVATE, { label: 'sysctl -p' });
+        return { changes, findings: [], controls: await kernelControls(s, input.spec) };
+      });
+    },
+
+    /** Sensitive file modes, locked empty passwords, login umask 027. */
+    async hardenAccounts(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const changes = await converge(s, accountResources(input.host), input.mode);
+        return { changes, findings: [], controls: [] };
+      });
+    },
+
+    /** Unattended security upgrades, fail2ban, file integrity monitoring, process accounting. */
+    async ensureSecurityServices(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const spec: Spec = input.spec;
+        const changes = await converge(s, [packagesResource(securityPackages(spec), heartbeat)], input.mode);
+        changes.push(...(await converge(s, upgradeResources(spec, input.host), input.mode)));
+        const intrusion = await converge(s, intrusionResources(spec, input.host), input.mode);
+        if (input.mode === 'apply' && intrusion.length > 0) {
+          await s.check(intrusionActivate(spec), { label: 'activate security services', timeoutMs: 120_000 });
+        }
+        changes.push(...intrusion, ...(await converge(s, intrusionServiceResources(spec), input.mode)));
+        return { changes, findings: [], controls: input.mode === 'apply' ? await serviceControls(s, spec) : [] };
+      });
+    },
+
+    /** Docker prune, journal vacuum and backup rotation timers. */
+    async ensureCleanupTimers(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const changes = await converge(s, cleanupResources(input.spec, input.host), input.mode);
+        if (input.mode === 'apply' && changes.length > 0)
+          await s.check('systemctl daemon-reload', { label: 'daemon-reload' });
+        changes.push(...(await converge(s, cleanupTimerResources(), input.mode)));
+        return { changes, findings: [], controls: await cleanupControls(s) };
+      });
+    },
+
+    /** The sshd baseline, commit-confirmed; effective values read back with `sshd -T`. */
+    async hardenSsh(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const target = targetOf(input);
+        const s = await pool.get(target);
+        const change = {
+          name: 'ssh',
+          resources: sshResources(input.spec, input.host),
+          files: SSH_FILES,
+          activate: SSH_ACTIVATE,
+        };
+        const changes = await applyConfirmed(s, target, change, input.spec.harden.confirmSeconds, input.mode);
+        if (changes.length > 0 && input.mode === 'apply') await pool.forget(target);
+        return { changes, findings: [], controls: await sshControls(await pool.get(target), input.spec) };
+      });
+    },
+
+    /** The nftables firewall, commit-confirmed: default-deny ingress, Docker-published ports included. */
+    async applyFirewall(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const target = targetOf(input);
+        const s = await pool.get(target);
+        const change = {
+          name: 'firewall',
+          resources: firewallResources(input.spec, input.host),
+          files: FIREWALL_FILES,
+          activate: FIREWALL_ACTIVATE,
+        };
+        const changes = await applyConfirmed(s, target, change, input.spec.harden.confirmSeconds, input.mode);
+        return { changes, findings: [], controls: await firewallControls(await pool.get(target), input.spec) };
+      });
+    },
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * harden end to end on a provisioned simulator, through the CLI: the baseline applies and re-applies as a no-op,
+ * logins steward must refuse are refused, cleanup timers run, a spec that locks steward out reverts itself on the
+ * host within the confirm window, and everything survives a reboot.
+ */
+import ssh2 from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthenticationError } from '../../activities/host/errors';
+import { openSession, type HostTarget } from '../../activities/host/session';
+import { restartSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
+import type { ResultDocument } from '../../client/operation';
+import { steward } from '../support/cli';
+import { hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
+import { startSimulators, type SimulatorFleet } from '../support/simulators';
+import { testEnv, type TestEnv } from '../support/temporal';
+
+const TASK_QUEUE = 'harden-test';
+const HARDEN = { harden: { confirmSeconds: 30, cleanup: { dockerPruneAfter: '1s' } } };
+
+let env: TestEnv;
+let keys: KeyPair;
+let fleet: SimulatorFleet;
+let worker: { stop(): Promise<void> };
+let sim: Simulator;
+let spec: string;
+
+async function run(command: string, specFile = spec) {
+  const r = await steward([
+    '--spec',
+    specFile,
+    '--address',
+    env.address,
+    '--task-queue',
+    TASK_QUEUE,
+    '--json',
+    command,
+  ]);
+  return { ...r, doc: r.stdout ? (JSON.parse(r.stdout) as ResultDocument) : undefined };
+}
+
+async function onHost(script: string): Promise<string> {
+  const r = await simulatorExec(sim.container, ['sh', '-c', script]);
+  return r.stdout.trim();
+}
+
+function target(user: string): HostTarget {
+  const t = { name: hostName(sim), address: sim.address, port: sim.port, identityFile: keys.privateKeyPath };
+  return { ...t, loginUser: user, opsUser: user, hostKey: sim.hostKey, trustOnFirstUse: false };
+}
+
+beforeAll(async () => {
+  env = await testEnv();
+  keys = makeKeyPair();
+  [fleet, worker] = await Promise.all([
+    startSimulators(1, { authorizedKey: keys.publicKey }),
+    startWorker(env, TASK_QUEUE),
+  ]);
+  sim = fleet.simulators[0]!;
+  spec = writeSpec(keys, [sim], HARDEN);
+  const provisioned = await run('provision');
+  expect(provisioned.code).toBe(0);
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await fleet?.cleanup();
+  await env?.teardown();
+});
+
+describe('steward harden', () => {
+  it('applies the baseline with a passing hardening report, then a re-run changes nothing', async () => {
+    const first = await run('harden');
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const host = first.doc!.hosts[0]!;
+    expect(host.changes.length).toBeGreaterThan(20);
+    const failed = (host.controls ?? []).filter((c) => c.status === 'fail');
+    expect(failed).toEqual([]);
+    expect(host.controls?.map((c) => c.control)).toEqual(
+      expect.arrayContaining([
+        'ssh.permitrootlogin',
+        'timer.steward-docker-prune',
+        'fail2ban.sshd-jail',
+        'sysctl.net.ipv4.ip_forward',
+      ]),
+    );
+
+    const again = await run('harden');
+    expect(again.code).toBe(0);
+    expect(again.doc!.hosts[0]!.changes).toEqual([]);
+  });
+
+  it('leaves sshd with the baseline in force', async () => {
+    const effective = await onHost('sshd -T');
+    for (const line of [
+      'permitrootlogin no',
+      'passwordauthentication no',
+      'kbdinteractiveauthentication no',
+      'permitemptypasswords no',
+      'authenticationmethods publickey',
+      'allowusers steward',
+      'maxauthtries 3',
+      'logingracetime 30',
+      'x11forwarding no',
+      'allowtcpforwarding no',
+      'allowagentforwarding no',
+      'loglevel VERBOSE',
+    ]) {
+      expect(effective.split('\n')).toContain(line);
+    }
+    expect(effective).toMatch(/^ciphers chacha20-poly1305@openssh.com,/m);
+  });
+
+  it('refuses root login and password login', async () => {
+    await expect(openSession(target('root'), 'root')).rejects.toBeInstanceOf(AuthenticationError);
+    expect(
+      (await simulatorExec(sim.container, ['sh', '-c', 'echo steward:correct-horse-battery | chpasswd'])).exitCode,
+    ).toBe(0);
+    const refused = await new Promise<string>((resolve) => {
+      const c = new ssh2.Client();
+      c.on('ready', () => {
+        c.end();
+        resolve('accepted');
+      });
+      c.on('error', (e) => resolve(e.message));
+      c.connect({
+        host: sim.address,
+        port: sim.port,
+        username: 'steward',
+        password: 'correct-horse-battery',
+        tryKeyboard: true,
+        readyTimeout: 10_000,
+      });
+    });
+    expect(refused).toMatch(/authentication methods failed/);
+  });
+
+  it('schedules cleanup timers; the Docker prune removes stopped containers only', async () => {
+    const timers = await onHost('systemctl list-timers --all --no-legend steward-*');
+    for (const t of ['steward-docker-prune.timer', 'steward-journal-vacuum.timer', 'steward-backup-rotate.timer']) {
+      expect(timers).toContain(t);
+    }
+    const setup = await simulatorExec(sim.container, [
+      'sh',
+      '-c',
+      [
+        'set -e',
+        'DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >/dev/null 2>&1',
+        'd=$(mktemp -d) && cp /bin/busybox "$d/busybox" && tar -C "$d" -c . | docker import - steward-test/busybox:1 >/dev/null',
+        'docker create --name stopped steward-test/busybox:1 /busybox true >/dev/null',
+        'docker run -d --name running steward-test/busybox:1 /busybox sleep 600 >/dev/null',
+        'sleep 2',
+        'systemctl start steward-docker-prune.service',
+        'echo "containers: $(docker ps -a --format "{{.Names}}" | sort | xargs)"',
+        'echo "images: $(docker images --format "{{.Repository}}:{{.Tag}}" | xargs)"',
+      ].join('\n'),
+    ]);
+    expect(setup.stderr).toBe('');
+    expect(setup.stdout.trim().split('\n')).toEqual(['containers: running', 'images: steward-test/busybox:1']);
+  });
+
+  it('a spec that locks steward out is reverted by the host within the confirm window', async () => {
+    const locking = writeSpec(keys, [sim], { ...HARDEN, ssh: { allowUsers: ['nobody'] } }, 'locking.yaml');
+    const started = Date.now();
+    const r = await run('harden', locking);
+    expect(r.code).toBe(1);
+    expect(r.doc?.hosts[0]?.error).toMatch(/ssh change was reverted on the host/);
+    expect(Date.now() - started).toBeLessThan(120_000 + 30_000);
+    expect(await onHost('sshd -T | grep ^allowusers')).toBe('allowusers steward');
+    const s = await openSession(target('steward'), 'steward');
+    expect((await s.script('true')).code).toBe(0);
+    await s.close();
+  });
+
+  it('a firewall that would cut SSH is reverted by the host too', async () => {
+    const locking = writeSpec(keys, [sim], { ...HARDEN, firewall: { ssh: false } }, 'no-ssh.yaml');
+    const sshRules = 'nft list table inet steward 2>/dev/null | grep -c "tcp dport 22 accept" || true';
+    const before = await onHost(sshRules);
+    const r = await run('harden', locking);
+    expect(r.code).toBe(1);
+    expect(r.doc?.hosts[0]?.error).toMatch(/firewall change was reverted on the host/);
+    expect(await onHost(sshRules)).toBe(before);
+    const s = await openSession(target('steward'), 'steward');
+    expect((await s.script('true')).code).toBe(0);
+    await s.close();
+  });
+
+  it('keeps firewall, SSH config, sysctl file and timers across a reboot', async () => {
+    await restartSimulator(sim.container);
+    expect(await onHost('sshd -T | grep -E "^(permitrootlogin|allowusers)"')).toBe(
+      'permitrootlogin no\nallowusers steward',
+    );
+    expect(await onHost('nft list table inet steward >/dev/null && echo loaded')).toBe('loaded');
+    expect(
+      await onHost(
+        'systemctl is-active steward-docker-prune.timer steward-journal-vacuum.timer steward-backup-rotate.timer',
+      ),
+    ).toBe('active\nactive\nactive');
+    expect(await onHost('test -s /etc/sysctl.d/60-steward-hardening.conf && echo present')).toBe('present');
+    const again = await run('harden');
+    expect(again.code).toBe(0);
+    expect(again.doc!.hosts[0]!.changes).toEqual([]);
+  });
+});

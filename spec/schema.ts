@@ -200,16 +200,32 @@ export const sshSchema = z
   })
   .meta({ title: 'SSH', description: 'SSH access and the sshd baseline harden applies' });
 
+/** Whether `s` is an IPv4 or IPv6 address with an optional prefix length in range. Pure (no Node modules). */
+export function isIpOrCidr(s: string): boolean {
+  const [addr = '', prefix, extra] = s.split('/');
+  if (extra !== undefined || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) return false;
+  const v4 = addr.split('.');
+  if (v4.length === 4) {
+    const ok = v4.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
+    return ok && (prefix === undefined || Number(prefix) <= 32);
+  }
+  if (!/^[0-9a-fA-F:]+$/.test(addr) || (addr.match(/::/g)?.length ?? 0) > 1) return false;
+  const groups = addr.split(':');
+  const compressed = addr.includes('::');
+  const valid = groups.every((g) => g.length <= 4) && (compressed ? groups.length <= 8 : groups.length === 8);
+  return valid && (prefix === undefined || Number(prefix) <= 128);
+}
+
 /** An IPv4 or IPv6 address or CIDR block. */
 const sourceSchema = z
   .string()
-  .regex(/^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/, 'must be an IP address or CIDR block such as "203.0.113.0/24"');
+  .refine(isIpOrCidr, 'must be an IP address or CIDR block such as "203.0.113.0/24" or "2001:db8::/32"');
 
 export const ingressRuleSchema = z
   .strictObject({
     port: portSchema,
     protocol: z.enum(['tcp', 'udp']).default('tcp'),
-    sources: z.array(sourceSchema).default(['0.0.0.0/0', '::/0']),
+    sources: z.array(sourceSchema).min(1, 'must list at least one source').default(['0.0.0.0/0', '::/0']),
     description: z.string().max(200).optional(),
   })
   .meta({ title: 'Ingress rule' });

@@ -116,12 +116,14 @@ describe('renderRuleset', () => {
     expect(lines).toContain('ct status dnat counter drop comment "published port not in ingress"');
   });
 
-  it('opens nothing for an ingress rule without sources, and its control expects it closed', async () => {
-    const s = spec({ firewall: { ingress: [{ port: 8080, sources: [] }] } });
-    expect(rules(renderRuleset(s)).filter((l) => l.includes('8080'))).toEqual([]);
-    const results = byId(await firewallControls(fakeSession(ABSENT, s), s));
-    expect(results['firewall.ingress.8080/tcp']).toMatchObject({ expected: 'closed' });
-    expect(results['firewall.forward-published-ports']).toMatchObject({ expected: 'others dropped; allowed: none' });
+  it('refuses an ingress rule without sources in the spec, naming it', () => {
+    const result = specSchema.safeParse({
+      version: 1,
+      hosts: [{ name: 'h', address: '127.0.0.1' }],
+      firewall: { ingress: [{ port: 8080, sources: [] }] },
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path).toEqual(['firewall', 'ingress', 0, 'sources']);
   });
 
   it('only removes its table when the firewall is disabled', () => {

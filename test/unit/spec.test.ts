@@ -85,6 +85,23 @@ describe('spec schema', () => {
     );
   });
 
+  it.each([
+    ['203.0.113.0/24', true],
+    ['0.0.0.0/0', true],
+    ['::/0', true],
+    ['2001:db8::1', true],
+    ['2001:db8:0:0:0:0:0:1/128', true],
+    ['999.1.1.1', false],
+    ['10.0.0.0/33', false],
+    ['1:2:3', false],
+    ['2001:db8::1::2', false],
+    ['2001:db8::/129', false],
+    ['10.0.0.1/8/8', false],
+  ])('firewall source %s valid: %s', (source, ok) => {
+    const result = specSchema.safeParse({ ...minimal, firewall: { ingress: [{ port: 443, sources: [source] }] } });
+    expect(result.success).toBe(ok);
+  });
+
   it('accepts only OpenSSH public key lines as pinned host keys', () => {
     const bad = issues({ version: 1, hosts: [{ name: 'a', address: 'h', hostKey: 'SHA256:abc' }] });
     expect(bad).toEqual([{ path: 'hosts[0].hostKey', message: expect.stringContaining('OpenSSH public key') }]);

@@ -6,7 +6,8 @@
 import type { ControlResult } from '../spec/report';
 import type { Spec } from '../spec/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { applyConfirmed } from './harden/confirm';
+import { applyConfirmed, type ConfirmedChange } from './harden/confirm';
+import type { HostSession } from './host/session';
 import { FIREWALL_ACTIVATE, FIREWALL_FILES, firewallControls, firewallResources } from './harden/firewall';
 import { accountResources, KERNEL_ACTIVATE, kernelControls, kernelResources } from './harden/kernel';
 import {
@@ -31,6 +32,20 @@ export const SSH_FILES = [SSHD_DROP_IN, '/etc/issue.net', '/etc/ssh/moduli'];
 
 export function createHardenActivities({ pool }: ActivityDeps) {
   const session = (input: StepInput) => pool.get(targetOf(input));
+
+  /** Applies a change commit-confirmed, then reads its controls over a fresh session (the old one may predate it). */
+  const confirmedStep = (
+    input: StepInput,
+    change: () => ConfirmedChange,
+    controls: (s: HostSession, spec: Spec) => Promise<ControlResult[]>,
+  ): Promise<HardenStepResult> =>
+    activityStep(async () => {
+      const target = targetOf(input);
+      const s = await pool.get(target);
+      const changes = await applyConfirmed(s, target, change(), input.spec.harden.confirmSeconds, input.mode);
+      if (changes.length > 0 && input.mode === 'apply') await pool.forget(target);
+      return { changes, findings: [], controls: await controls(await pool.get(target), input.spec) };
+    });
 
   return {
     /** Kernel settings (keeping ip_forward for Docker), module blacklist, no core dumps. */
@@ -82,35 +97,24 @@ export function createHardenActivities({ pool }: ActivityDeps) {
 
     /** The sshd baseline, commit-confirmed; effective values read back with `sshd -T`. */
     async hardenSsh(input: StepInput): Promise<HardenStepResult> {
-      return activityStep(async () => {
-        const target = targetOf(input);
-        const s = await pool.get(target);
-        const change = {
-          name: 'ssh',
-          resources: sshResources(input.spec, input.host),
-          files: SSH_FILES,
-          activate: SSH_ACTIVATE,
-        };
-        const changes = await applyConfirmed(s, target, change, input.spec.harden.confirmSeconds, input.mode);
-        if (changes.length > 0 && input.mode === 'apply') await pool.forget(target);
-        return { changes, findings: [], controls: await sshControls(await pool.get(target), input.spec) };
+      const change = (): ConfirmedChange => ({
+        name: 'ssh',
+        resources: sshResources(input.spec, input.host),
+        files: SSH_FILES,
+        activate: SSH_ACTIVATE,
       });
+      return confirmedStep(input, change, sshControls);
     },
 
     /** The nftables firewall, commit-confirmed: default-deny ingress, Docker-published ports included. */
     async applyFirewall(input: StepInput): Promise<HardenStepResult> {
-      return activityStep(async () => {
-        const target = targetOf(input);
-        const s = await pool.get(target);
-        const change = {
-          name: 'firewall',
-          resources: firewallResources(input.spec, input.host),
-          files: FIREWALL_FILES,
-          activate: FIREWALL_ACTIVATE,
-        };
-        const changes = await applyConfirmed(s, target, change, input.spec.harden.confirmSeconds, input.mode);
-        return { changes, findings: [], controls: await firewallControls(await pool.get(target), input.spec) };
+      const change = (): ConfirmedChange => ({
+        name: 'firewall',
+        resources: firewallResources(input.spec, input.host),
+        files: FIREWALL_FILES,
+        activate: FIREWALL_ACTIVATE,
       });
+      return confirmedStep(input, change, firewallControls);
     },
   };
 }

@@ -17,24 +17,17 @@ import {
 import { openSession, type HostSession, type HostTarget } from '../../activities/host/session';
 import { converge } from '../../activities/resources/resource';
 import { restartSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
-import type { ResultDocument } from '../../client/operation';
 import { specSchema, type Spec, type SpecInput } from '../../spec/schema';
-import { steward } from '../support/cli';
-import { hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
-import { startSimulators, type SimulatorFleet } from '../support/simulators';
-import { testEnv, type TestEnv } from '../support/temporal';
+import { hostName, stage, type KeyPair, type Stage } from '../support/fixtures';
 
-const TASK_QUEUE = 'firewall-test';
 /** A connection attempt that gets no answer within this is filtered (the drop policy never answers). */
 const CONNECT_TIMEOUT_MS = 2_000;
 const READY_TIMEOUT_MS = 90_000;
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
-let env: TestEnv;
+let world: Stage;
 let keys: KeyPair;
-let fleet: SimulatorFleet;
-let worker: { stop(): Promise<void> } | undefined;
 let sim: Simulator;
 let peer: Simulator;
 let simIp: string;
@@ -181,28 +174,11 @@ docker run -d --name fwtest-a --restart always --network fwtest-net fwtest/busyb
 `;
 
 beforeAll(async () => {
-  env = await testEnv();
-  keys = makeKeyPair();
-  [fleet, worker] = await Promise.all([
-    startSimulators(2, { authorizedKey: keys.publicKey, labels: { 'steward.test': 'firewall' } }),
-    startWorker(env, TASK_QUEUE),
-  ]);
-  [sim, peer] = fleet.simulators as [Simulator, Simulator];
+  world = await stage({ taskQueue: 'firewall-test', simulators: 2, provision: 1 });
+  keys = world.keys;
+  [sim, peer] = world.sims as [Simulator, Simulator];
   [simIp, peerIp] = await Promise.all([address(sim), address(peer)]);
   expect(simIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-
-  const provisioned = await steward([
-    '--spec',
-    writeSpec(keys, [sim]),
-    '--address',
-    env.address,
-    '--task-queue',
-    TASK_QUEUE,
-    '--json',
-    'provision',
-  ]);
-  expect(provisioned.code, provisioned.stderr).toBe(0);
-  expect((JSON.parse(provisioned.stdout) as ResultDocument).status).toBe('completed');
   await onHost(sim, PREPARE);
   await onHost(sim, 'cp -a /etc/nftables.conf /root/nftables.conf.debian');
   await reconnect();
@@ -210,9 +186,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await session?.close();
-  await worker?.stop();
-  await fleet?.cleanup();
-  await env?.teardown();
+  await world?.close();
 });
 
 describe('firewall on a provisioned host with Docker', () => {

@@ -8,35 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../../activities/host/errors';
 import { openSession, type HostTarget } from '../../activities/host/session';
 import { restartSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
-import type { ResultDocument } from '../../client/operation';
-import { steward } from '../support/cli';
-import { hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
-import { startSimulators, type SimulatorFleet } from '../support/simulators';
-import { testEnv, type TestEnv } from '../support/temporal';
+import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 
-const TASK_QUEUE = 'harden-test';
 const HARDEN = { harden: { confirmSeconds: 30, cleanup: { dockerPruneAfter: '1s' } } };
 
-let env: TestEnv;
-let keys: KeyPair;
-let fleet: SimulatorFleet;
-let worker: { stop(): Promise<void> };
+let world: Stage;
 let sim: Simulator;
 let spec: string;
 
-async function run(command: string, specFile = spec) {
-  const r = await steward([
-    '--spec',
-    specFile,
-    '--address',
-    env.address,
-    '--task-queue',
-    TASK_QUEUE,
-    '--json',
-    command,
-  ]);
-  return { ...r, doc: r.stdout ? (JSON.parse(r.stdout) as ResultDocument) : undefined };
-}
+const run = (command: string, specFile = spec) => world.cli(specFile, command);
 
 async function onHost(script: string): Promise<string> {
   const r = await simulatorExec(sim.container, ['sh', '-c', script]);
@@ -44,27 +24,18 @@ async function onHost(script: string): Promise<string> {
 }
 
 function target(user: string): HostTarget {
-  const t = { name: hostName(sim), address: sim.address, port: sim.port, identityFile: keys.privateKeyPath };
+  const t = { name: hostName(sim), address: sim.address, port: sim.port, identityFile: world.keys.privateKeyPath };
   return { ...t, loginUser: user, opsUser: user, hostKey: sim.hostKey, trustOnFirstUse: false };
 }
 
 beforeAll(async () => {
-  env = await testEnv();
-  keys = makeKeyPair();
-  [fleet, worker] = await Promise.all([
-    startSimulators(1, { authorizedKey: keys.publicKey }),
-    startWorker(env, TASK_QUEUE),
-  ]);
-  sim = fleet.simulators[0]!;
-  spec = writeSpec(keys, [sim], HARDEN);
-  const provisioned = await run('provision');
-  expect(provisioned.code).toBe(0);
+  world = await stage({ taskQueue: 'harden-test', simulators: 1, provision: 1 });
+  sim = world.sims[0]!;
+  spec = writeSpec(world.keys, [sim], HARDEN);
 });
 
 afterAll(async () => {
-  await worker?.stop();
-  await fleet?.cleanup();
-  await env?.teardown();
+  await world?.close();
 });
 
 describe('steward harden', () => {
@@ -160,7 +131,7 @@ describe('steward harden', () => {
   });
 
   it('a spec that locks steward out is reverted by the host within the confirm window', async () => {
-    const locking = writeSpec(keys, [sim], { ...HARDEN, ssh: { allowUsers: ['nobody'] } }, 'locking.yaml');
+    const locking = writeSpec(world.keys, [sim], { ...HARDEN, ssh: { allowUsers: ['nobody'] } }, 'locking.yaml');
     const started = Date.now();
     const r = await run('harden', locking);
     expect(r.code).toBe(1);
@@ -173,7 +144,7 @@ describe('steward harden', () => {
   });
 
   it('a firewall that would cut SSH is reverted by the host too', async () => {
-    const locking = writeSpec(keys, [sim], { ...HARDEN, firewall: { ssh: false } }, 'no-ssh.yaml');
+    const locking = writeSpec(world.keys, [sim], { ...HARDEN, firewall: { ssh: false } }, 'no-ssh.yaml');
     const sshRules = 'nft list table inet steward 2>/dev/null | grep -c "tcp dport 22 accept" || true';
     const before = await onHost(sshRules);
     const r = await run('harden', locking);

@@ -15,18 +15,12 @@ import { openSession, type HostSession, type HostTarget } from '../../activities
 import { converge } from '../../activities/resources/resource';
 import { specSchema, type Spec } from '../../spec/schema';
 import { validate } from '../../spec/validate';
-import { steward } from '../support/cli';
-import { hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
-import { startSimulators, type SimulatorFleet } from '../support/simulators';
-import { testEnv, type TestEnv } from '../support/temporal';
+import { hostName, stage, writeSpec, type KeyPair, type Stage } from '../support/fixtures';
 
-const TASK_QUEUE = 'ssh-baseline-test';
 const PASSWORD = 'correct horse battery staple';
 
-let env: TestEnv;
+let world: Stage;
 let keys: KeyPair;
-let fleet: SimulatorFleet;
-let worker: { stop(): Promise<void> };
 let sim: Simulator;
 let spec: Spec;
 let target: HostTarget;
@@ -99,25 +93,10 @@ function serverIdent(): Promise<string> {
 const key = () => ({ privateKey: readFileSync(keys.privateKeyPath, 'utf8') });
 
 beforeAll(async () => {
-  env = await testEnv();
-  keys = makeKeyPair();
-  [fleet, worker] = await Promise.all([
-    startSimulators(1, { authorizedKey: keys.publicKey }),
-    startWorker(env, TASK_QUEUE),
-  ]);
-  sim = fleet.simulators[0]!;
+  world = await stage({ taskQueue: 'ssh-baseline-test', simulators: 1, provision: 1 });
+  keys = world.keys;
+  sim = world.sims[0]!;
   const specPath = writeSpec(keys, [sim]);
-  const provision = await steward([
-    '--spec',
-    specPath,
-    '--address',
-    env.address,
-    '--task-queue',
-    TASK_QUEUE,
-    '--json',
-    'provision',
-  ]);
-  expect(provision.code, provision.stderr).toBe(0);
   spec = validate(specSchema, parse(readFileSync(specPath, 'utf8')), specPath);
   target = {
     name: hostName(sim),
@@ -134,9 +113,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await session?.close();
-  await worker?.stop();
-  await fleet?.cleanup();
-  await env?.teardown();
+  await world?.close();
 });
 
 describe('SSH baseline', () => {

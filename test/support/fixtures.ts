@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';
+import type { ResultDocument } from '../../client/operation';
 import type { SpecInput } from '../../spec/schema';
 import { createWorker } from '../../workers/worker';
-import { workflowBundle, type TestEnv } from './temporal';
+import { steward, type CliResult } from './cli';
+import { startSimulators } from './simulators';
+import { testEnv, workflowBundle, type TestEnv } from './temporal';
 
 export interface KeyPair {
   readonly dir: string;
@@ -70,4 +73,55 @@ export async function startWorker(env: TestEnv, taskQueue: string): Promise<{ st
       await connection.close();
     },
   };
+}
+
+/** `steward --json …` against the test server and a task queue, with the result document parsed. */
+export type StewardCli = (spec: string, ...args: string[]) => Promise<CliResult & { doc?: ResultDocument }>;
+
+export function cliFor(env: TestEnv, taskQueue: string): StewardCli {
+  return async (spec, ...args) => {
+    const r = await steward(['--spec', spec, '--address', env.address, '--task-queue', taskQueue, '--json', ...args]);
+    return { ...r, ...(r.stdout.startsWith('{') ? { doc: JSON.parse(r.stdout) as ResultDocument } : {}) };
+  };
+}
+
+/** What an integration test file works with: server, key, simulators, a worker on its own queue, the CLI. */
+export interface Stage {
+  readonly env: TestEnv;
+  readonly keys: KeyPair;
+  readonly sims: readonly Simulator[];
+  readonly cli: StewardCli;
+  /** Stops the worker, removes the simulators, closes connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `count` simulators and a worker on `taskQueue`; with `provision`, provisions the first `provision`
+ * simulators through the CLI (each with its own spec) before returning.
+ */
+export async function stage(opts: { taskQueue: string; simulators: number; provision?: number }): Promise<Stage> {
+  const env = await testEnv();
+  const keys = makeKeyPair();
+  const [fleet, worker] = await Promise.all([
+    startSimulators(opts.simulators, { authorizedKey: keys.publicKey }),
+    startWorker(env, opts.taskQueue),
+  ]);
+  const cli = cliFor(env, opts.taskQueue);
+  const close = async () => {
+    await worker.stop();
+    await fleet.cleanup();
+    await env.teardown();
+  };
+  try {
+    const toProvision = fleet.simulators.slice(0, opts.provision ?? 0);
+    const results = await Promise.all(
+      toProvision.map((s) => cli(writeSpec(keys, [s], {}, `${hostName(s)}.yaml`), 'provision')),
+    );
+    const failed = results.find((r) => r.code !== 0);
+    if (failed) throw new Error(`provision failed: ${failed.stderr || failed.stdout}`);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { env, keys, sims: fleet.simulators, cli, close };
 }

@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ValidationError } from '../spec/validate';
 import { TASK_QUEUE } from '../workflows/ids';
 import { defaultAddress, type GlobalOptions } from './context';
-import { EXIT, ExitCode, UsageError } from './errors';
+import { EXIT, UsageError } from './errors';
 
 const program = new Command('steward')
   .description('Durable, idempotent lifecycle operations for self-hosted OpenClaw stacks, on Temporal')
@@ -150,7 +150,6 @@ async function main(): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (err instanceof ExitCode) return err.code;
     if (err instanceof ValidationError || err instanceof UsageError) {
       console.error(`steward: ${err.message}`);
       return EXIT.usage;

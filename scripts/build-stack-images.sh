@@ -23,12 +23,9 @@ readonly OPENCLAW_CONTEXT=$repo_root/images/openclaw
 readonly CADDY_CONTEXT=$repo_root/images/caddy
 script_start=$(date +%s)
 
-log() { printf '[build-stack-images] %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-since() { echo "$(($(date +%s) - $1))s"; }
+readonly LOG_NAME=build-stack-images
+# shellcheck source=lib.sh
+. "$repo_root/scripts/lib.sh"
 
 # Default value of `ARG NAME=value` in a Dockerfile.
 arg_default() {
@@ -101,7 +98,7 @@ docker info >/dev/null 2>&1 || die "the Docker engine is not reachable (is docke
 exec 9>"$LOCK_FILE"
 flock 9 # concurrent callers (parallel test files) wait here, then find the images built
 
-if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+if image_exists "$BASE_IMAGE"; then
   log "base $BASE_IMAGE exists"
 else
   log "base $BASE_IMAGE is missing; scripts/build-vps-image.sh builds it"

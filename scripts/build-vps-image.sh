@@ -17,12 +17,9 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly CONTEXT_DIR=$repo_root/images/vps
 script_start=$(date +%s)
 
-log() { printf '[build-vps-image] %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-since() { echo "$(($(date +%s) - $1))s"; }
+readonly LOG_NAME=build-vps-image
+# shellcheck source=lib.sh
+. "$repo_root/scripts/lib.sh"
 
 # First URI in the machine's apt sources (one-line and deb822 formats) whose path ends in /$1, if any.
 apt_source_uri() {
@@ -36,7 +33,6 @@ apt_source_uri() {
   } | grep -E "/${path}/?\$" | head -n 1 || true
 }
 
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 build_base_image() {
   command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"

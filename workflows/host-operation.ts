@@ -31,12 +31,6 @@ export interface HostProgress {
 /** Live step list, queried by the CLI while the workflow runs. */
 export const progressQuery = defineQuery<HostProgress>('progress');
 
-/** One step: a name in the operator's words and the activity call that performs it. */
-export interface Step {
-  readonly name: string;
-  readonly run: (input: StepInput) => Promise<StepResult>;
-}
-
 export class HostOperation {
   private readonly steps: StepReport[];
   private hostKey: string | undefined;
@@ -65,7 +59,7 @@ export class HostOperation {
   }
 
   /** Runs one named step, recording status, changes and duration. */
-  async step<T extends StepResult | object>(name: string, run: (input: StepInput) => Promise<T>): Promise<T> {
+  async step<T extends object>(name: string, run: (input: StepInput) => Promise<T>): Promise<T> {
     const i = this.steps.findIndex((s) => s.step === name);
     const started = Date.now();
     this.update(i, { status: 'running', startedAt: new Date(started).toISOString() });

@@ -5,12 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
-import type { ResultDocument } from '../../client/operation';
 import type { RunSummary } from '../../client/commands/status';
 import type { HostReport } from '../../spec/report';
 import type { HostProgress } from '../../workflows/host-operation';
 import { steward, STEWARD_BIN } from '../support/cli';
-import { hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
+import { cliFor, hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
 import { startSimulators, type SimulatorFleet } from '../support/simulators';
 import { testEnv, type TestEnv } from '../support/temporal';
 
@@ -65,17 +64,7 @@ describe('durability', () => {
     const queue = 'kill-test';
     const spec = writeSpec(keys, [a], {}, 'kill.yaml');
     let worker = workerProcess(queue);
-    const started = await steward([
-      '--spec',
-      spec,
-      '--address',
-      env.address,
-      '--task-queue',
-      queue,
-      '--json',
-      '--no-wait',
-      'provision',
-    ]);
+    const started = await cliFor(env, queue)(spec, '--no-wait', 'provision');
     expect(started.code).toBe(0);
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
     const handle = env.client.workflow.getHandle(workflowId);
@@ -103,18 +92,9 @@ describe('durability', () => {
       expect(retried).toBe(true);
 
       // A second run finds nothing to do: the interrupted one left the host converged.
-      const again = await steward([
-        '--spec',
-        spec,
-        '--address',
-        env.address,
-        '--task-queue',
-        queue,
-        '--json',
-        'provision',
-      ]);
+      const again = await cliFor(env, queue)(spec, 'provision');
       expect(again.code).toBe(0);
-      expect((JSON.parse(again.stdout) as ResultDocument).hosts[0]?.changes).toEqual([]);
+      expect(again.doc?.hosts[0]?.changes).toEqual([]);
     } finally {
       worker.kill('SIGTERM');
       await new Promise((r) => worker.once('exit', r));
@@ -126,9 +106,9 @@ describe('durability', () => {
     const worker = await startWorker(env, queue);
     try {
       const spec = writeSpec(keys, [a, b], {}, 'fleet.yaml');
-      const r = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, '--json', 'provision']);
+      const r = await cliFor(env, queue)(spec, 'provision');
       expect(r.code).toBe(0);
-      const doc = JSON.parse(r.stdout) as ResultDocument;
+      const doc = r.doc!;
       expect(doc.workflowId).toMatch(/^provision\/fleet\//);
       expect(doc.hosts.map((h) => h.host)).toEqual([hostName(a), hostName(b)]);
       expect(doc.hosts[0]?.changes).toEqual([]);

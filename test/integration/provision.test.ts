@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { regenerateHostKeys, simulatorExec, type Simulator } from '../../client/dev/simulator';
-import type { ResultDocument } from '../../client/operation';
 import { openSession } from '../../activities/host/session';
 import { steward } from '../support/cli';
-import { hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
+import { cliFor, hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
 import { startSimulators, type SimulatorFleet } from '../support/simulators';
 import { testEnv, type TestEnv } from '../support/temporal';
 
@@ -24,20 +23,7 @@ let fresh: Simulator;
 let preinstalled: Simulator;
 let rekeyed: Simulator;
 
-async function provision(spec: string, ...args: string[]) {
-  const r = await steward([
-    '--spec',
-    spec,
-    '--address',
-    env.address,
-    '--task-queue',
-    TASK_QUEUE,
-    '--json',
-    'provision',
-    ...args,
-  ]);
-  return { ...r, doc: r.stdout ? (JSON.parse(r.stdout) as ResultDocument) : undefined };
-}
+const provision = (spec: string, ...args: string[]) => cliFor(env, TASK_QUEUE)(spec, 'provision', ...args);
 
 async function sh(sim: Simulator, script: string): Promise<string> {
   const r = await simulatorExec(sim.container, ['sh', '-c', script]);

@@ -1,12 +1,14 @@
 /** Every activity steward registers, built over injected clients so tests can point them at simulators. */
-import type { ActivityDeps } from './context';
+import type { DeployDeps } from './deploy';
+import { createDeployActivities } from './deploy';
 import { createHardenActivities } from './harden';
 import { createProvisionActivities } from './provision';
 
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: DeployDeps) {
   return {
     ...createProvisionActivities(deps),
     ...createHardenActivities(deps),
+    ...createDeployActivities(deps),
   };
 }
 

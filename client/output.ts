@@ -2,7 +2,13 @@
 import type { Change, ControlResult, HostReport, Mode, StepReport } from '../spec/report';
 import type { ResultDocument } from './operation';
 
-const SYMBOL: Record<StepReport['status'], string> = { pending: ' ', running: '…', completed: '✓', failed: '✗' };
+const SYMBOL: Record<StepReport['status'], string> = {
+  pending: ' ',
+  running: '…',
+  completed: '✓',
+  failed: '✗',
+  skipped: '-',
+};
 
 function seconds(ms?: number): string {
   return ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`;
@@ -26,20 +32,27 @@ export function printProgress(host: string, step: StepReport, mode: Mode): void 
       ? 'running'
       : step.status === 'failed'
         ? `failed: ${step.error ?? ''}`
-        : `${step.changes.length ? `${step.changes.length} ${verb}` : 'no change'} ${seconds(step.durationMs)}`;
+        : step.status === 'skipped'
+          ? 'skipped'
+          : `${step.changes.length ? `${step.changes.length} ${verb}` : 'no change'} ${seconds(step.durationMs)}`;
   console.log(`  ${SYMBOL[step.status]} ${host.padEnd(14)} ${step.step.padEnd(22)} ${detail}`);
   if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
 }
 
+const CONTROLS_TITLE: Partial<Record<HostReport['operation'], string>> = {
+  harden: 'hardening report',
+  deploy: 'verification',
+};
+
 const CONTROL_MARK: Record<ControlResult['status'], string> = { pass: 'pass', fail: 'FAIL', 'not-applicable': 'n/a ' };
 
-/** The hardening report: one line per control, failures first. */
-export function printControls(controls: readonly ControlResult[]): void {
+/** The controls an operation checked (hardening, deploy verification): one line each, failures first. */
+export function printControls(controls: readonly ControlResult[], title = 'controls'): void {
   const order = { fail: 0, 'not-applicable': 1, pass: 2 };
   const sorted = [...controls].sort((a, b) => order[a.status] - order[b.status]);
   const counts = controls.reduce<Record<string, number>>((n, c) => ({ ...n, [c.status]: (n[c.status] ?? 0) + 1 }), {});
   console.log(
-    `  hardening report: ${counts.pass ?? 0} pass, ${counts.fail ?? 0} fail, ${counts['not-applicable'] ?? 0} not applicable`,
+    `  ${title}: ${counts.pass ?? 0} pass, ${counts.fail ?? 0} fail, ${counts['not-applicable'] ?? 0} not applicable`,
   );
   for (const c of sorted) {
     const detail =
@@ -59,7 +72,7 @@ export function printResult(doc: ResultDocument, reports: readonly HostReport[],
         : `FAILED: ${r.error ?? 'unknown error'}`;
     console.log(`${r.host}: ${line}`);
     for (const f of r.findings) console.log(`  [${f.severity}] ${f.id}: ${f.message}`);
-    if (r.controls?.length) printControls(r.controls);
+    if (r.controls?.length) printControls(r.controls, CONTROLS_TITLE[r.operation] ?? 'controls');
   }
   console.log(`${doc.status} in ${seconds(doc.durationMs)} — workflow ${doc.workflowId}`);
 }

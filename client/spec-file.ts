@@ -40,7 +40,14 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
   const hosts = spec.hosts.map((h) =>
     h.identityFile && !isAbsolute(h.identityFile) ? { ...h, identityFile: resolve(dir, h.identityFile) } : h,
   );
-  return { spec: { ...spec, hosts }, path: absolute };
+  const secrets = Object.fromEntries(
+    Object.entries(spec.secrets).map(([name, s]) =>
+      s.external && 'file' in s.external && !isAbsolute(s.external.file)
+        ? [name, { ...s, external: { file: resolve(dir, s.external.file) } }]
+        : [name, s],
+    ),
+  );
+  return { spec: { ...spec, hosts, secrets }, path: absolute };
 }
 
 /** Writes pinned host keys into the spec file, keeping its comments and layout. */

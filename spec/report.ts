@@ -36,7 +36,7 @@ export interface ControlResult {
   readonly note?: string;
 }
 
-export type StepStatus = 'pending' | 'running' | 'completed' | 'failed';
+export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
 
 /** One activity of an operation, as shown live by the CLI and kept in the result. */
 export interface StepReport {

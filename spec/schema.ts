@@ -98,8 +98,139 @@ export const volumeSchema = z
       .default('container')
       .describe("Who owns it: the stack's container uid/gid, the ops user, or root"),
     mode: fileModeSchema.default('0700'),
+    mount: absolutePathSchema
+      .optional()
+      .describe('Where the gateway container sees it; state, memory and workspace have defaults'),
   })
   .meta({ title: 'Volume', description: 'A persistent directory on the host with controlled owner and mode' });
+
+/** Where the gateway container mounts the well-known volumes when the spec gives no `mount`. */
+export const DEFAULT_MOUNTS: Readonly<Record<string, string>> = {
+  state: '/home/node/.openclaw',
+  memory: '/home/node/memory',
+  workspace: '/home/node/workspace',
+};
+
+/** A model reference as OpenClaw writes it: `<provider>/<model id>`, e.g. `openrouter/anthropic/claude-sonnet-4.5`. */
+const modelRefSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9_-]*\/[A-Za-z0-9._:/@-]+$/,
+    'must be "<provider>/<model>", e.g. "openrouter/openai/gpt-5-mini"',
+  );
+
+const httpUrlSchema = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** Names of secrets (keys of `secrets`), as referenced from the stack. */
+const secretRefSchema = resourceNameSchema.describe('Name of a secret under `secrets`');
+
+export const gatewaySchema = z
+  .strictObject({
+    port: portSchema.default(18789).describe('Port the gateway listens on inside its container'),
+    hostPort: portSchema.default(18789).describe('Port published on the host, bound to 127.0.0.1 only'),
+    bind: z
+      .enum(['lan', 'loopback'])
+      .default('lan')
+      .describe('Gateway bind inside its container: `lan` so the proxy can reach it (the host port stays loopback)'),
+    tokenSecret: secretRefSchema.default('gateway-token').describe('Secret holding the gateway auth token'),
+    rateLimit: z
+      .strictObject({
+        maxAttempts: z.number().int().min(1).max(1000).default(10),
+        windowMs: z.number().int().min(1000).default(60_000),
+        lockoutMs: z.number().int().min(0).default(300_000),
+      })
+      .prefault({})
+      .describe('Failed-auth limiter per client address'),
+  })
+  .meta({ title: 'Gateway', description: 'The OpenClaw gateway: port, bind and token auth' });
+
+export const providersSchema = z
+  .strictObject({
+    mode: z
+      .enum(['merge', 'replace'])
+      .default('merge')
+      .describe("`models.mode`: merge the providers below into OpenClaw's catalog, or replace it"),
+    openrouter: z
+      .strictObject({
+        baseUrl: httpUrlSchema.default('https://openrouter.ai/api/v1'),
+        apiKeySecret: secretRefSchema.default('openrouter-api-key'),
+        models: z
+          .array(
+            z.strictObject({
+              id: z.string().regex(/^[A-Za-z0-9._:/@-]+$/, 'must be a model id such as "openai/gpt-5-mini"'),
+              name: z.string().max(200).optional(),
+              contextWindow: z.number().int().min(1).optional(),
+              maxTokens: z.number().int().min(1).optional(),
+            }),
+          )
+          .default([]),
+      })
+      .optional()
+      .describe('OpenRouter (an OpenAI-compatible router): base URL, API key secret, extra models'),
+    primary: modelRefSchema.optional().describe('Primary model of the default agent'),
+    fallbacks: z.array(modelRefSchema).default([]).describe('Fallback chain, tried in order'),
+  })
+  .meta({ title: 'Providers', description: 'Model providers and routing' });
+
+const mcpServerSchema = z.union([
+  z.strictObject({
+    command: z.string().min(1).max(200),
+    args: z.array(z.string().max(1000)).default([]),
+    enabled: z.boolean().default(true),
+  }),
+  z.strictObject({
+    url: httpUrlSchema,
+    transport: z.enum(['streamable-http', 'sse']).default('streamable-http'),
+    enabled: z.boolean().default(true),
+  }),
+]);
+
+export const integrationsSchema = z
+  .strictObject({
+    telegram: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        botTokenSecret: secretRefSchema.default('telegram-bot-token'),
+        dmPolicy: z.enum(['pairing', 'allowlist', 'disabled']).default('pairing'),
+        allowFrom: z.array(z.string().regex(/^[0-9]+$/, 'must be a numeric Telegram user id')).default([]),
+      })
+      .optional()
+      .describe('Telegram bot; its token reaches the gateway as a file'),
+    googleOAuth: z
+      .strictObject({
+        clientId: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be an OAuth client id'),
+        clientSecretSecret: secretRefSchema.default('google-oauth-client-secret'),
+      })
+      .optional()
+      .describe('Google OAuth client for the Google Meet plugin; the secret reaches the gateway in an env file'),
+  })
+  .meta({ title: 'Integrations' });
+
+const mem0ProviderSchema = z.strictObject({
+  provider: z.enum(['openai', 'ollama']).default('openai'),
+  model: z.string().regex(/^[A-Za-z0-9._:/@-]+$/, 'must be a model name'),
+  baseUrl: httpUrlSchema.optional().describe('OpenAI- or Ollama-compatible endpoint'),
+  apiKeySecret: secretRefSchema.optional(),
+});
+
+export const memorySchema = z
+  .strictObject({
+    mode: z.literal('open-source').default('open-source').describe('mem0 open-source mode (no mem0 platform)'),
+    embedder: mem0ProviderSchema
+      .extend({
+        model: mem0ProviderSchema.shape.model.default('text-embedding-3-small'),
+        dimension: z.number().int().min(8).max(8192).default(1536).describe('Vector length the embedder returns'),
+      })
+      .prefault({}),
+    llm: mem0ProviderSchema.extend({ model: mem0ProviderSchema.shape.model.default('gpt-4o-mini') }).prefault({}),
+    volume: resourceNameSchema.default('memory').describe('Volume holding the history and vector databases'),
+    probeUser: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/)
+      .default('steward-probe')
+      .describe('mem0 user the memory check writes its canaries under'),
+  })
+  .meta({ title: 'Memory', description: 'The mem0 plugin in open-source mode, its providers and data paths' });
 
 export const stackSchema = z
   .strictObject({
@@ -120,7 +251,28 @@ export const stackSchema = z
         { name: 'memory', path: '/opt/openclaw/memory', owner: 'container', mode: '0700' },
         { name: 'workspace', path: '/opt/openclaw/workspace', owner: 'container', mode: '0750' },
       ])
-      .describe('Persistent directories; state holds openclaw.json, memory holds the mem0 databases'),
+      .describe("Persistent directories; state holds OpenClaw's state, memory holds the mem0 databases"),
+    gateway: gatewaySchema.prefault({}),
+    providers: providersSchema.prefault({}),
+    mcp: z
+      .strictObject({ servers: z.record(resourceNameSchema, mcpServerSchema).default({}) })
+      .prefault({})
+      .describe('`mcp.servers`: stdio commands or remote URLs'),
+    integrations: integrationsSchema.prefault({}),
+    memory: memorySchema.prefault({}),
+    settings: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe(
+        'Further openclaw.json settings, deep-merged over what steward renders; OpenClaw validates them and the policy checks them',
+      ),
+    healthTimeoutSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(900)
+      .default(240)
+      .describe('How long a deploy waits for the new gateway to turn healthy before rolling back'),
   })
   .meta({ title: 'Stack', description: 'The agent stack deployed with Docker Compose' });
 
@@ -301,6 +453,79 @@ export const hardenSchema = z
   .meta({ title: 'Harden', description: 'Kernel, accounts, upgrades, intrusion controls and cleanup timers' });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Proxy, secrets
+
+const domainSchema = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/,
+    'must be a lowercase DNS name such as "agent.example.com"',
+  );
+
+export const proxySchema = z
+  .strictObject({
+    image: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._/:@-]*$/, 'must be an image reference')
+      .refine((i) => /[:@]/.test(i.split('/').pop() ?? ''), 'must pin a tag or digest')
+      .default('steward/caddy:2.6')
+      .describe('Pinned Caddy image'),
+    domain: domainSchema
+      .default('openclaw.home.arpa')
+      .describe('Public name of the gateway; the Control UI origin and the certificate name'),
+    tls: z
+      .enum(['internal', 'acme'])
+      .default('internal')
+      .describe("`internal`: Caddy's own CA (LANs, tests); `acme`: a public CA such as Let's Encrypt"),
+    acmeEmail: z.email().optional().describe('Contact for the ACME account (acme only)'),
+    acmeCa: httpUrlSchema.optional().describe("ACME directory URL (default: Let's Encrypt production)"),
+    websocketPath: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be a URL path')
+      .default('/')
+      .describe('Path of the public WebSocket URL (wss://<domain><path>)'),
+    canvasPath: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be a URL path')
+      .default('/__openclaw__/canvas')
+      .describe('Path of the hosted canvas documents'),
+    subnet: z
+      .string()
+      .regex(/^(\d{1,3}\.){3}\d{1,3}\/(2[4-9]|30)$/, 'must be an IPv4 /24 to /30 block such as "172.31.250.0/28"')
+      .refine(isIpOrCidr, 'must be an IPv4 block')
+      .default('172.31.250.0/28')
+      .describe("The stack's Docker network; the proxy takes its 2nd address, which the gateway trusts"),
+  })
+  .meta({ title: 'Proxy', description: 'Caddy terminating TLS in front of the gateway' });
+
+const envNameSchema = z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'must be an environment variable name');
+
+export const secretSchema = z
+  .strictObject({
+    generate: z
+      .strictObject({
+        length: z.number().int().min(16).max(512).default(48),
+        alphabet: z.enum(['base62', 'hex']).default('base62'),
+      })
+      .optional()
+      .describe('Generated on the host; the value never leaves it'),
+    external: z
+      .union([
+        z.strictObject({ env: envNameSchema }),
+        z.strictObject({ file: z.string().min(1) }),
+        z.strictObject({ command: z.array(z.string().min(1)).min(1) }),
+      ])
+      .optional()
+      .describe("Supplied by the operator: read by steward's worker from an env var, a file or a command's output"),
+    rotateEvery: durationSchema.optional().describe('Rotation interval for the schedules'),
+  })
+  .refine((s) => (s.generate ? 1 : 0) + (s.external ? 1 : 0) === 1, 'must set exactly one of generate or external')
+  .meta({ title: 'Secret' });
+
+/** Built-in secrets: the gateway token, generated. External ones are declared by the operator. */
+const DEFAULT_SECRETS = { 'gateway-token': { generate: { length: 48, alphabet: 'base62' as const } } };
+
+// ---------------------------------------------------------------------------------------------------------------
 // The spec
 
 export const specSchema = z
@@ -312,6 +537,11 @@ export const specSchema = z
     ssh: sshSchema.prefault({}),
     firewall: firewallSchema.prefault({}),
     harden: hardenSchema.prefault({}),
+    proxy: proxySchema.prefault({}),
+    secrets: z
+      .record(resourceNameSchema, secretSchema)
+      .default(DEFAULT_SECRETS)
+      .describe('Secrets by name: generated on the host or supplied from outside; they reach hosts only as files'),
   })
   .superRefine((spec, ctx) => {
     const seen = new Map<string, number>();
@@ -334,7 +564,33 @@ export const specSchema = z
           message: 'must be a directory of its own',
         });
       }
+      const mount = v.mount ?? DEFAULT_MOUNTS[v.name];
+      if (!mount) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['stack', 'volumes', i, 'mount'],
+          message: 'is required for this volume',
+        });
+      }
     });
+    if (!volumeNames.has('state')) {
+      ctx.addIssue({ code: 'custom', path: ['stack', 'volumes'], message: 'must include the "state" volume' });
+    }
+    if (!volumeNames.has(spec.stack.memory.volume)) {
+      ctx.addIssue({ code: 'custom', path: ['stack', 'memory', 'volume'], message: 'must name a volume' });
+    }
+    for (const { path, secret } of secretReferences(spec)) {
+      if (!spec.secrets[secret]) {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `names secret "${secret}", which is not declared under secrets`,
+        });
+      }
+    }
+    if (spec.proxy.tls === 'acme' && !spec.proxy.acmeEmail) {
+      ctx.addIssue({ code: 'custom', path: ['proxy', 'acmeEmail'], message: 'is required when tls is acme' });
+    }
   })
   .meta({ title: 'steward.yaml', description: 'Desired state of the hosts and agent stacks steward manages' });
 
@@ -347,3 +603,41 @@ export type Provision = z.infer<typeof provisionSchema>;
 export type Ssh = z.infer<typeof sshSchema>;
 export type Firewall = z.infer<typeof firewallSchema>;
 export type Harden = z.infer<typeof hardenSchema>;
+export type Proxy = z.infer<typeof proxySchema>;
+export type Secret = z.infer<typeof secretSchema>;
+
+/** The volume's mount point inside the gateway container. */
+export function mountOf(v: Volume): string {
+  return v.mount ?? DEFAULT_MOUNTS[v.name] ?? `/home/node/${v.name}`;
+}
+
+/** Every place the stack uses a secret, with the spec path that names it. Pure. */
+export function secretReferences(spec: Pick<Spec, 'stack'>): { path: (string | number)[]; secret: string }[] {
+  const { gateway, providers, integrations, memory } = spec.stack;
+  const refs: { path: (string | number)[]; secret: string }[] = [
+    { path: ['stack', 'gateway', 'tokenSecret'], secret: gateway.tokenSecret },
+  ];
+  if (providers.openrouter) {
+    refs.push({
+      path: ['stack', 'providers', 'openrouter', 'apiKeySecret'],
+      secret: providers.openrouter.apiKeySecret,
+    });
+  }
+  if (integrations.telegram) {
+    refs.push({
+      path: ['stack', 'integrations', 'telegram', 'botTokenSecret'],
+      secret: integrations.telegram.botTokenSecret,
+    });
+  }
+  if (integrations.googleOAuth) {
+    refs.push({
+      path: ['stack', 'integrations', 'googleOAuth', 'clientSecretSecret'],
+      secret: integrations.googleOAuth.clientSecretSecret,
+    });
+  }
+  for (const part of ['embedder', 'llm'] as const) {
+    const secret = memory[part].apiKeySecret;
+    if (secret) refs.push({ path: ['stack', 'memory', part, 'apiKeySecret'], secret });
+  }
+  return refs;
+}

@@ -75,8 +75,16 @@ export class HostOperation {
       });
       return result;
     } catch (err) {
-      this.update(i, { status: 'failed', error: describe(err), durationMs: Date.now() - started });
+      this.update(i, { status: 'failed', error: describeFailure(err), durationMs: Date.now() - started });
       throw err;
+    }
+  }
+
+  /** Marks steps that did not run in this path (e.g. rollback after a good deploy) as skipped. */
+  skip(...names: string[]): void {
+    for (const name of names) {
+      const i = this.steps.findIndex((s) => s.step === name);
+      if (this.steps[i]?.status === 'pending') this.update(i, { status: 'skipped' });
     }
   }
 
@@ -85,7 +93,7 @@ export class HostOperation {
     try {
       await body();
     } catch (err) {
-      const report = this.report('failed', describe(err));
+      const report = this.report('failed', describeFailure(err));
       this.record(report);
       throw ApplicationFailure.create({
         message: `${this.operation} of ${this.input.host} failed: ${report.error}`,
@@ -139,7 +147,7 @@ function hasStewardAttributes(): boolean {
 }
 
 /** The root cause of a failure, in one line. */
-function describe(err: unknown): string {
+export function describeFailure(err: unknown): string {
   let e: unknown = err;
   while (e instanceof ActivityFailure && e.cause) e = e.cause;
   return e instanceof Error ? e.message : String(e);

@@ -1,5 +1,6 @@
 /** Every workflow the steward worker runs. Deterministic: no Node modules, no I/O; side effects are activities. */
 export { provisionHost } from './provision';
 export { hardenHost } from './harden';
+export { deployHost } from './deploy';
 export { fleet } from './fleet';
 export { progressQuery } from './host-operation';

@@ -12,6 +12,11 @@ export const NON_RETRYABLE = [
   'ChangeReverted',
   'OpsLoginUnavailable',
   'HostUnreachableAfterRevert',
+  'ConfigRejected',
+  'StackUnhealthy',
+  'SecretSourceUnavailable',
+  'LocalImageMissing',
+  'DigestPinnedImage',
 ];
 
 /** A step that changes a host: apt installs can take minutes; a dead worker is noticed within 30 s. */

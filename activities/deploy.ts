@@ -1,0 +1,176 @@
+/**
+ * Deploy: images onto the host (streamed from the operator's engine, skipping those it has by ID), secret files,
+ * the rendered compose project and config (validated by OpenClaw before anything goes live), then health,
+ * verification, and commit or rollback. Each step is observe → diff → apply → verify and reports what it changed.
+ */
+import Docker from 'dockerode';
+import type { Change, ControlResult, Finding } from '../spec/report';
+import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '../spec/render/stack';
+import type { Spec } from '../spec/schema';
+import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
+import { planImages, transferImages } from './deploy/images';
+import { ensureSecrets } from './deploy/secrets';
+import {
+  beginRelease,
+  commitRelease,
+  composeUp,
+  containerChanges,
+  hostImageIds,
+  observeContainers,
+  renderStack,
+  restorePrevious,
+  stackDirectories,
+  validateConfig,
+  waitHealthy,
+} from './deploy/stack';
+import { verifyStack } from './deploy/verify';
+import { fileResource } from './resources/files';
+import { converge, diffAll, observe } from './resources/resource';
+
+export interface ImageStepResult extends StepResult {
+  /** Images already on the host by ID, and the bytes not sent because of it. */
+  readonly skipped: { image: string; bytes: number }[];
+  readonly sentBytes: number;
+}
+
+export interface VerifyStepResult extends StepResult {
+  readonly controls: ControlResult[];
+}
+
+export interface DeployDeps extends ActivityDeps {
+  /** The operator's Docker engine, source of streamed images. Default: the local socket or DOCKER_HOST. */
+  readonly localDocker?: Docker;
+}
+
+const SERVICES = [GATEWAY_SERVICE, PROXY_SERVICE];
+
+/** Secrets the gateway reads as files under /run/secrets. */
+function fileSecrets(spec: Spec): string[] {
+  return secretDeliveries(spec).flatMap((d) => (d.kind === 'file' ? [d.secret] : []));
+}
+
+export function createDeployActivities({ pool, localDocker }: DeployDeps) {
+  const session = (input: StepInput) => pool.get(targetOf(input));
+  const local = () => localDocker ?? new Docker();
+
+  return {
+    /** Makes the host hold the pinned images with the operator's image IDs; sends only what it lacks. */
+    async transferStackImages(input: StepInput): Promise<ImageStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const images = stackImages(input.spec);
+        if (input.mode === 'plan') {
+          const plan = await planImages(s, local(), images);
+          return {
+            changes: plan.changes,
+            findings: [],
+            skipped: plan.skipped.map(({ image, bytes }) => ({ image, bytes })),
+            sentBytes: 0,
+          };
+        }
+        const r = await transferImages(s, local(), images, { onProgress: heartbeat });
+        return {
+          changes: r.changes,
+          findings: [],
+          skipped: r.skipped.map(({ image, bytes }) => ({ image, bytes })),
+          sentBytes: r.transferred.reduce((n, t) => n + t.bytes, 0),
+        };
+      });
+    },
+
+    /** Secret files for the gateway (0600, its uid): generated on the host, or external from the worker. */
+    async ensureStackSecrets(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const changes = await converge(s, stackDirectories(input.spec, input.host), input.mode);
+        changes.push(...(await ensureSecrets(s, input.spec, input.mode)));
+        return { changes, findings: [] };
+      });
+    },
+
+    /**
+     * Validates the rendered openclaw.json with the new image's own `openclaw config validate` when it differs from
+     * the live one. Changes nothing live.
+     * @throws ConfigRejectedError naming the fields OpenClaw rejects.
+     */
+    async prepareStack(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const rendered = renderStack(input.spec);
+        const config = rendered.files.find((f) => f.path === rendered.layout.openclawJson)!;
+        const resource = fileResource(config, input.host);
+        const [observed] = await observe(s, [resource]);
+        const pending = resource.diff(observed as Parameters<typeof resource.diff>[0]);
+        const findings: Finding[] = [];
+        if (pending.length > 0 && input.mode === 'apply') {
+          await validateConfig(s, input.spec, rendered, fileSecrets(input.spec));
+          findings.push({
+            id: 'openclaw.config-valid',
+            severity: 'info',
+            message: 'openclaw config validate: valid',
+            resource: `file:${config.path}`,
+          });
+        }
+        return { changes: [], findings };
+      });
+    },
+
+    /**
+     * Writes the rendered files and brings the containers to them (`docker-compose up -d` recreates only what
+     * changed), keeping the live release as `previous` first; then waits until every container is healthy.
+     * @throws StackUnhealthyError when the new release does not turn healthy (the workflow then rolls back).
+     */
+    async applyStack(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const spec = input.spec;
+        const rendered = renderStack(spec);
+        const files = rendered.files.map((f) => fileResource(f, input.host));
+        const [observedFiles, live, ids] = await Promise.all([
+          observe(s, files),
+          observeContainers(s),
+          hostImageIds(s, stackImages(spec)),
+        ]);
+        const fileChanges = diffAll(files, observedFiles).flat();
+        const changes: Change[] = [
+          ...fileChanges,
+          ...containerChanges(spec, rendered, live, { gateway: ids[0] ?? '', proxy: ids[1] ?? '' }),
+        ];
+        if (input.mode === 'plan' || changes.length === 0) return { changes, findings: [] };
+
+        await beginRelease(s, rendered.layout, live);
+        await converge(s, files, 'apply');
+        await composeUp(s, rendered.layout);
+        await waitHealthy(s, SERVICES, spec.stack.healthTimeoutSeconds, heartbeat);
+        return { changes, findings: [] };
+      });
+    },
+
+    /** The deploy verification controls; a failing control makes the workflow roll back. */
+    async verifyStack(input: StepInput): Promise<VerifyStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const containers = await observeContainers(s);
+        const { controls, findings } = await verifyStack(s, input.spec, containers);
+        return { changes: [], findings, controls };
+      });
+    },
+
+    /** Records the verified release (file digests and image IDs) and clears the pending mark. */
+    async commitStack(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        return { changes: await commitRelease(s, input.spec, input.mode), findings: [] };
+      });
+    },
+
+    /** Puts the previous release back (files, images by ID, containers) when this deploy left one pending. */
+    async rollbackStack(input: StepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const changes = await restorePrevious(s, input.spec, input.spec.stack.healthTimeoutSeconds, heartbeat);
+        return { changes, findings: [] };
+      });
+    },
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * Secret files on the host: generated ones are made there and never leave it; external ones are read by the worker
+ * (env var, file or command) and written over SSH stdin. Values never appear in changes, errors or logs: changes
+ * name the secret and its owner/mode only, and equality is decided by hashes that stay inside the activity.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import type { Change, Mode } from '../../spec/report';
+import { secretDeliveries, stackLayout } from '../../spec/render/stack';
+import type { Secret, Spec } from '../../spec/schema';
+import { HostError, HostOutputError } from '../host/errors';
+import type { HostSession } from '../host/session';
+import { run } from '../host/shell';
+
+/** An external secret's source gave nothing usable. The operator must supply it; retrying cannot help. */
+export class SecretSourceError extends HostError {
+  override readonly name = 'SecretSourceUnavailable';
+  readonly retryable = false;
+  constructor(host: string, secret: string, reason: string) {
+    super(host, `secrets.${secret}: ${reason}`);
+  }
+}
+
+const SECRET_MODE = '0600';
+
+interface ObservedSecret {
+  readonly state: 'absent' | 'empty' | 'present';
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly mode?: string;
+  readonly sha256?: string;
+}
+
+/** The secrets the stack consumes, in a stable order. */
+export function consumedSecrets(spec: Spec): string[] {
+  return [...new Set(secretDeliveries(spec).map((d) => d.secret))].sort();
+}
+
+function secretPath(spec: Spec, name: string): string {
+  return `${stackLayout(spec).secretsDir}/${name}`;
+}
+
+function probeSecret(path: string): string {
+  return [
+    `if [ ! -e ${run(path)} ]; then echo absent`,
+    `elif [ ! -s ${run(path)} ]; then echo empty`,
+    `else ${run('stat', '-c', '%u %g %a', path)}; ${run('sha256sum', path)} | cut -c1-64; fi`,
+  ].join('; ');
+}
+
+function parseSecret(host: string, name: string, out: string): ObservedSecret {
+  const [line = '', hash] = out.trim().split('\n');
+  if (line === 'absent' || line === 'empty') return { state: line };
+  const m = /^(\d+) (\d+) ([0-7]{1,4})$/.exec(line);
+  if (!m || !hash || !/^[0-9a-f]{64}$/.test(hash.trim())) {
+    throw new HostOutputError(host, `unexpected stat output for secret ${name}`);
+  }
+  return { state: 'present', uid: Number(m[1]), gid: Number(m[2]), mode: m[3]!.padStart(4, '0'), sha256: hash.trim() };
+}
+
+/** Reads an external secret's value on the worker. Never logs or returns it anywhere but to the caller. */
+export async function resolveExternal(host: string, name: string, secret: Secret): Promise<string> {
+  const source = secret.external;
+  if (!source) throw new SecretSourceError(host, name, 'is generated, not external');
+  let value: string;
+  if ('env' in source) {
+    value = process.env[source.env] ?? '';
+    if (!value) throw new SecretSourceError(host, name, `environment variable ${source.env} is not set on the worker`);
+  } else if ('file' in source) {
+    value = await readFile(source.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new SecretSourceError(host, name, `cannot read ${source.file}: ${err.code ?? err.message}`);
+    });
+  } else {
+    const [cmd, ...args] = source.command;
+    const out = await promisify(execFile)(cmd!, args, { timeout: 30_000, maxBuffer: 1 << 20 }).catch(
+      (err: NodeJS.ErrnoException & { code?: unknown }) => {
+        throw new SecretSourceError(host, name, `command ${cmd} failed (${String(err.code ?? 'error')})`);
+      },
+    );
+    value = out.stdout;
+  }
+  value = value.replace(/\r?\n$/, '');
+  if (!value) throw new SecretSourceError(host, name, 'the source gave an empty value');
+  if (/[\r\n\0]/.test(value)) throw new SecretSourceError(host, name, 'the value must be a single line');
+  return value;
+}
+
+function generateScript(path: string, length: number, alphabet: 'base62' | 'hex', uid: number, gid: number): string {
+  const chars = alphabet === 'hex' ? '0-9a-f' : 'A-Za-z0-9';
+  return [
+    'set -eu',
+    `p=${run(path)}`,
+    'umask 077',
+    't=$(mktemp "$p.steward.XXXXXX")',
+    'trap \'rm -f "$t"\' EXIT',
+    `LC_ALL=C tr -dc ${run(chars)} < /dev/urandom | head -c ${length} > "$t"`,
+    `[ "$(wc -c < "$t")" -eq ${length} ]`,
+    `chown ${uid}:${gid} "$t"`,
+    `chmod ${SECRET_MODE} "$t"`,
+    'mv -f "$t" "$p"',
+    'trap - EXIT',
+  ].join('\n');
+}
+
+/**
+ * Makes every consumed secret exist on the host as a file owned by the gateway's uid/gid, mode 0600, and assembles
+ * the gateway's env file from those files on the host itself. Generated secrets are created once and then kept
+ * (rotation replaces them); external ones are rewritten when the source's value differs from the host's.
+ */
+export async function ensureSecrets(session: HostSession, spec: Spec, mode: Mode): Promise<Change[]> {
+  const host = session.target.name;
+  const { uid, gid } = spec.stack;
+  const names = consumedSecrets(spec);
+  const layout = stackLayout(spec);
+  const probes = Object.fromEntries(names.map((n, i) => [`s${i}`, probeSecret(secretPath(spec, n))]));
+  const observed = await session.probe(probes);
+  const changes: Change[] = [];
+
+  for (const [i, name] of names.entries()) {
+    const secret = spec.secrets[name]!;
+    const path = secretPath(spec, name);
+    const o = parseSecret(host, name, observed[`s${i}`]!.out);
+    const resource = `secret:${name}`;
+    const after = { owner: `${uid}:${gid}`, mode: SECRET_MODE };
+
+    if (secret.generate) {
+      if (o.state !== 'present') {
+        changes.push({ resource, action: 'create', after: { ...after, generated: true } });
+        if (mode === 'apply') {
+          await session.check(
+            `${run('install', '-d', '-m', '0700', layout.secretsDir)}\n${generateScript(path, secret.generate.length, secret.generate.alphabet, uid, gid)}`,
+            {
+              label: `generate secret ${name}`,
+            },
+          );
+        }
+        continue;
+      }
+    } else {
+      const value = await resolveExternal(host, name, secret);
+      const want = createHash('sha256').update(value).digest('hex');
+      if (o.sha256 !== want) {
+        changes.push({
+          resource,
+          action: o.state === 'present' ? 'update' : 'create',
+          after: { ...after, source: sourceLabel(secret) },
+        });
+        if (mode === 'apply') {
+          await session.check(run('install', '-d', '-m', '0700', layout.secretsDir), { label: 'secrets dir' });
+          await session.writeFile(path, value, `${uid}:${gid}`, SECRET_MODE);
+        }
+        continue;
+      }
+    }
+    if (o.uid !== uid || o.gid !== gid || o.mode !== SECRET_MODE) {
+      changes.push({ resource, action: 'update', before: { owner: `${o.uid}:${o.gid}`, mode: o.mode }, after });
+      if (mode === 'apply') {
+        await session.check(`chown ${uid}:${gid} ${run(path)} && chmod ${SECRET_MODE} ${run(path)}`, {
+          label: `secret ${name} owner`,
+        });
+      }
+    }
+  }
+
+  changes.push(...(await ensureEnvFile(session, spec, mode)));
+  return changes;
+}
+
+function sourceLabel(secret: Secret): string {
+  const s = secret.external!;
+  return 'env' in s ? `env ${s.env}` : 'file' in s ? `file ${s.file}` : `command ${s.command[0]}`;
+}
+
+/**
+ * The gateway's env file, built on the host from the secret files (`NAME=value` lines), so values never travel.
+ * Absent when no secret is delivered as a variable.
+ */
+async function ensureEnvFile(session: HostSession, spec: Spec, mode: Mode): Promise<Change[]> {
+  const layout = stackLayout(spec);
+  const vars = secretDeliveries(spec).flatMap((d) => (d.kind === 'env' ? [d] : []));
+  const resource = `file:${layout.gatewayEnv}`;
+  if (vars.length === 0) {
+    const r = await session.script(`[ -e ${run(layout.gatewayEnv)} ] && echo present || echo absent`);
+    if (r.stdout.trim() !== 'present') return [];
+    if (mode === 'apply') await session.check(run('rm', '-f', layout.gatewayEnv), { label: 'remove env file' });
+    return [{ resource, action: 'delete' }];
+  }
+  const build = vars
+    .map((v) => `printf '%s=%s\\n' ${run(v.variable)} "$(cat ${run(`${layout.secretsDir}/${v.secret}`)})"`)
+    .join('\n');
+  const script = [
+    'set -eu',
+    `p=${run(layout.gatewayEnv)}`,
+    'umask 077',
+    'if [ -e "$p" ]; then action=update; else action=create; fi',
+    't=$(mktemp "$p.steward.XXXXXX")',
+    'trap \'rm -f "$t"\' EXIT',
+    `{\n${build}\n} > "$t"`,
+    `chown ${spec.stack.uid}:${spec.stack.gid} "$t"; chmod ${SECRET_MODE} "$t"`,
+    'if [ -e "$p" ] && cmp -s "$t" "$p" && [ "$(stat -c %u:%g:%a "$p")" = "$(stat -c %u:%g:%a "$t")" ]; then echo same; exit 0; fi',
+    `if [ ${run(mode)} = apply ]; then mv -f "$t" "$p"; trap - EXIT; fi`,
+    'echo "$action"',
+  ].join('\n');
+  const r = await session.check(script, { label: 'gateway env file' });
+  const outcome = r.stdout.trim().split('\n').pop();
+  if (outcome === 'same') return [];
+  return [
+    {
+      resource,
+      action: outcome === 'create' ? 'create' : 'update',
+      after: {
+        owner: `${spec.stack.uid}:${spec.stack.gid}`,
+        mode: SECRET_MODE,
+        variables: vars.map((v) => v.variable),
+      },
+    },
+  ];
+}

@@ -1,0 +1,408 @@
+/**
+ * The compose stack on a host as a release: rendered files, images and containers. Applying keeps the live release
+ * as `previous` (files and image IDs) before touching anything, so a release that fails its health check or its
+ * verification can be rolled back to exactly what served before.
+ *
+ *   <installDir>/.steward/pending        a release is being applied; `previous` holds what to go back to
+ *   <installDir>/.steward/previous/      compose.yaml, openclaw.json, Caddyfile and images.json of the last release
+ *   <installDir>/.steward/release.json   the committed release: file digests and image IDs
+ */
+import type { Change, Mode } from '../../spec/report';
+import {
+  COMPOSE_PROJECT,
+  CONFIG_LABEL,
+  GATEWAY_SERVICE,
+  PROXY_SERVICE,
+  PROXY_UID,
+  renderCaddyfile,
+  renderCompose,
+  renderOpenclawJson,
+  stackLayout,
+  type StackLayout,
+} from '../../spec/render/stack';
+import type { Spec } from '../../spec/schema';
+import { HostError, HostOutputError } from '../host/errors';
+import type { HostSession } from '../host/session';
+import { run, sh } from '../host/shell';
+import { digest, directoryResource, fileResource, type FileSpec } from '../resources/files';
+import type { Resource } from '../resources/resource';
+import { converge } from '../resources/resource';
+import { shortId } from './images';
+
+/** OpenClaw refused the rendered config. Nothing live changed; the spec must change. */
+export class ConfigRejectedError extends HostError {
+  override readonly name = 'ConfigRejected';
+  readonly retryable = false;
+  constructor(
+    host: string,
+    readonly issues: readonly { path: string; message: string }[],
+  ) {
+    super(
+      host,
+      `OpenClaw rejects the rendered openclaw.json: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+  }
+}
+
+/** A container of the new release did not become healthy in time. The workflow rolls back. */
+export class StackUnhealthyError extends HostError {
+  override readonly name = 'StackUnhealthy';
+  readonly retryable = false;
+}
+
+export interface RenderedStack {
+  readonly layout: StackLayout;
+  readonly files: FileSpec[];
+  /** Config digests the containers carry as labels. */
+  readonly digests: { readonly gateway: string; readonly proxy: string };
+}
+
+/** Renders every file deploy owns, with owners and modes. */
+export function renderStack(spec: Spec): RenderedStack {
+  const layout = stackLayout(spec);
+  const openclawJson = renderOpenclawJson(spec);
+  const caddyfile = renderCaddyfile(spec);
+  const digests = { gateway: digest(openclawJson).slice(0, 16), proxy: digest(caddyfile).slice(0, 16) };
+  const { uid, gid } = spec.stack;
+  return {
+    layout,
+    digests,
+    files: [
+      { path: layout.openclawJson, content: openclawJson, owner: uid, group: gid, mode: '0600' },
+      { path: layout.caddyfile, content: caddyfile, owner: 0, group: 0, mode: '0644' },
+      { path: layout.composeFile, content: renderCompose(spec, digests), owner: 0, group: 0, mode: '0600' },
+    ],
+  };
+}
+
+/** Directories the stack needs besides the volumes (which provision creates and deploy keeps in shape). */
+export function stackDirectories(spec: Spec, host: string): Resource[] {
+  const layout = stackLayout(spec);
+  const owner = (o: 'container' | 'ops' | 'root') =>
+    o === 'container' ? [spec.stack.uid, spec.stack.gid] : o === 'ops' ? [spec.ssh.opsUser, spec.ssh.opsUser] : [0, 0];
+  return [
+    ...spec.stack.volumes.map((v) => {
+      const [u, g] = owner(v.owner);
+      return directoryResource({ path: v.path, owner: u!, group: g!, mode: v.mode }, host);
+    }),
+    directoryResource({ path: layout.proxyDir, owner: 0, group: 0, mode: '0755' }, host),
+    directoryResource({ path: layout.proxyData, owner: PROXY_UID, group: PROXY_UID, mode: '0700' }, host),
+    directoryResource({ path: layout.proxyConfig, owner: PROXY_UID, group: PROXY_UID, mode: '0700' }, host),
+    directoryResource({ path: layout.releaseDir, owner: 0, group: 0, mode: '0700' }, host),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Containers
+
+export interface ObservedContainer {
+  readonly service: string;
+  readonly id: string;
+  readonly image: string;
+  readonly imageRef: string;
+  readonly config?: string;
+  readonly status: string;
+  readonly health?: string;
+  readonly restarts: number;
+  readonly exitCode: number;
+  readonly portBindings: Record<string, { HostIp: string; HostPort: string }[] | null>;
+}
+
+const INSPECT_CONTAINERS = `ids=$(docker ps -aq --filter ${run(`label=com.docker.compose.project=${COMPOSE_PROJECT}`)}); if [ -n "$ids" ]; then docker inspect $ids; else echo '[]'; fi`;
+
+/** The fields of `docker inspect` steward reads. */
+interface InspectedContainer {
+  Id?: string;
+  Image?: string;
+  RestartCount?: number;
+  Config?: { Image?: string; Labels?: Record<string, string> };
+  State?: { Status?: string; ExitCode?: number; Health?: { Status?: string } };
+  HostConfig?: { PortBindings?: ObservedContainer['portBindings'] };
+}
+
+/** The stack's containers as the engine reports them, by compose service. */
+export async function observeContainers(session: HostSession): Promise<Map<string, ObservedContainer>> {
+  const r = await session.check(INSPECT_CONTAINERS, { label: 'docker inspect stack' });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(r.stdout);
+  } catch {
+    throw new HostOutputError(session.target.name, 'docker inspect printed no JSON');
+  }
+  const out = new Map<string, ObservedContainer>();
+  for (const c of raw as InspectedContainer[]) {
+    const labels = (c.Config?.Labels ?? {}) as Record<string, string>;
+    const service = labels['com.docker.compose.service'];
+    if (!service) continue;
+    out.set(service, {
+      service,
+      id: String(c.Id),
+      image: String(c.Image),
+      imageRef: String(c.Config?.Image ?? ''),
+      ...(labels[CONFIG_LABEL] ? { config: labels[CONFIG_LABEL] } : {}),
+      status: String(c.State?.Status ?? 'unknown'),
+      ...(c.State?.Health?.Status ? { health: String(c.State.Health.Status) } : {}),
+      restarts: Number(c.RestartCount ?? 0),
+      exitCode: Number(c.State?.ExitCode ?? 0),
+      portBindings: (c.HostConfig?.PortBindings ?? {}) as ObservedContainer['portBindings'],
+    });
+  }
+  return out;
+}
+
+/** Image IDs of references on the host (`''` when absent). */
+export async function hostImageIds(session: HostSession, refs: readonly string[]): Promise<string[]> {
+  const probes = Object.fromEntries(
+    refs.map((ref, i) => [`i${i}`, `docker image inspect -f '{{.Id}}' ${run(ref)} 2>/dev/null || true`]),
+  );
+  const res = await session.probe(probes);
+  return refs.map((_, i) => res[`i${i}`]!.out.trim());
+}
+
+/** What the containers must be: each service running the host's image for its ref, with the rendered config. */
+export function containerChanges(
+  spec: Spec,
+  rendered: RenderedStack,
+  observed: Map<string, ObservedContainer>,
+  imageIds: { gateway: string; proxy: string },
+): Change[] {
+  const want = [
+    { service: GATEWAY_SERVICE, image: imageIds.gateway, config: rendered.digests.gateway, ref: spec.stack.image },
+    { service: PROXY_SERVICE, image: imageIds.proxy, config: rendered.digests.proxy, ref: spec.proxy.image },
+  ];
+  return want.flatMap((w): Change[] => {
+    const o = observed.get(w.service);
+    const resource = `container:${w.service}`;
+    const after = { image: `${w.ref} (${shortId(w.image)})`, config: w.config };
+    if (!o) return [{ resource, action: 'create', after }];
+    const before: Record<string, string> = {};
+    if (o.image !== w.image) before.image = `${o.imageRef} (${shortId(o.image)})`;
+    if (o.config !== w.config) before.config = o.config ?? '(none)';
+    if (o.status !== 'running') before.status = o.status;
+    return Object.keys(before).length > 0 ? [{ resource, action: 'update', before, after }] : [];
+  });
+}
+
+const compose = (layout: StackLayout, ...args: string[]) =>
+  sh(['docker-compose', '--no-ansi', '-p', COMPOSE_PROJECT, '-f', layout.composeFile, ...args]);
+
+/** `docker-compose up -d`: recreates exactly the services whose config or image changed. */
+export async function composeUp(session: HostSession, layout: StackLayout): Promise<void> {
+  await session.check(compose(layout, 'up', '-d', '--remove-orphans'), {
+    label: 'docker-compose up',
+    timeoutMs: 300_000,
+  });
+}
+
+/**
+ * Waits until every service of the stack is running and healthy.
+ * @throws StackUnhealthyError after `timeoutSeconds`, or at once when a container keeps restarting.
+ */
+export async function waitHealthy(
+  session: HostSession,
+  services: readonly string[],
+  timeoutSeconds: number,
+  tick: () => void = () => {},
+): Promise<Map<string, ObservedContainer>> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    tick();
+    const observed = await observeContainers(session);
+    const bad = services.filter((s) => {
+      const c = observed.get(s);
+      return !c || c.status !== 'running' || (c.health !== undefined && c.health !== 'healthy');
+    });
+    if (bad.length === 0) return observed;
+    const crashing = bad.filter((s) => (observed.get(s)?.restarts ?? 0) >= 3);
+    if (crashing.length > 0 || Date.now() > deadline) {
+      const detail = await Promise.all(
+        bad.map(async (s) => {
+          const c = observed.get(s);
+          if (!c) return `${s}: no container`;
+          const logs = await session.script(`docker logs --tail 5 ${run(c.id)} 2>&1 | cut -c1-300`);
+          const tail = logs.stdout.trim().split('\n').slice(-3).join(' | ');
+          return `${s}: ${c.status}${c.health ? `/${c.health}` : ''}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
+        }),
+      );
+      const why = crashing.length > 0 ? 'keeps restarting' : `not healthy after ${timeoutSeconds} s`;
+      throw new StackUnhealthyError(session.target.name, `${why}: ${detail.join('; ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation, release bookkeeping
+
+/**
+ * Runs `openclaw config validate --json` on the candidate config in a throwaway container of the new image, with no
+ * network and the stack's secrets mounted as the gateway would see them.
+ * @throws ConfigRejectedError naming each field OpenClaw rejects.
+ */
+export async function validateConfig(
+  session: HostSession,
+  spec: Spec,
+  rendered: RenderedStack,
+  secrets: readonly string[],
+): Promise<void> {
+  const { layout } = rendered;
+  const candidate = `${layout.releaseDir}/candidate/openclaw.json`;
+  const config = rendered.files.find((f) => f.path === layout.openclawJson)!;
+  await session.writeFile(candidate, config.content, `${spec.stack.uid}:${spec.stack.gid}`, '0600');
+  const mounts = secrets.flatMap((s) => ['-v', `${layout.secretsDir}/${s}:/run/secrets/${s}:ro`]);
+  const envFile = await session.script(`[ -e ${run(layout.gatewayEnv)} ] && echo yes || true`);
+  const argv = [
+    'docker',
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--read-only',
+    '--user',
+    `${spec.stack.uid}:${spec.stack.gid}`,
+    '--tmpfs',
+    `/tmp:uid=${spec.stack.uid},gid=${spec.stack.gid},mode=0700`,
+    '--tmpfs',
+    `/home/node:uid=${spec.stack.uid},gid=${spec.stack.gid},mode=0700`,
+    '-v',
+    `${candidate}:/home/node/.openclaw/openclaw.json:ro`,
+    ...mounts,
+    ...(envFile.stdout.trim() === 'yes' ? ['--env-file', layout.gatewayEnv] : []),
+    spec.stack.image,
+    'openclaw',
+    'config',
+    'validate',
+    '--json',
+  ];
+  const r = await session.script(sh(argv), { timeoutMs: 120_000 });
+  let doc: { valid?: boolean; issues?: { path?: string; message?: string }[] };
+  try {
+    doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
+  } catch {
+    throw new HostOutputError(
+      session.target.name,
+      `openclaw config validate printed no JSON (exit ${r.code}): ${r.stderr.trim().slice(-300)}`,
+    );
+  }
+  if (doc.valid === true) return;
+  const issues = (doc.issues ?? []).map((i) => ({
+    path: String(i.path ?? ''),
+    message: String(i.message ?? 'invalid'),
+  }));
+  throw new ConfigRejectedError(session.target.name, issues.length > 0 ? issues : [{ path: '', message: 'invalid' }]);
+}
+
+/** The live files a rollback restores, by their name under `previous/`. */
+function previousSources(layout: StackLayout): Record<'compose.yaml' | 'openclaw.json' | 'Caddyfile', string> {
+  return { 'compose.yaml': layout.composeFile, 'openclaw.json': layout.openclawJson, Caddyfile: layout.caddyfile };
+}
+
+/**
+ * Keeps the live release as `previous` and marks a release pending. A retry after a crash finds the marker and
+ * keeps the first backup, so `previous` is always what served before this deploy began.
+ */
+export async function beginRelease(
+  session: HostSession,
+  layout: StackLayout,
+  live: Map<string, ObservedContainer>,
+): Promise<void> {
+  const images = Object.fromEntries([...live.values()].map((c) => [c.service, { ref: c.imageRef, id: c.image }]));
+  const prev = `${layout.releaseDir}/previous`;
+  const copies = Object.entries(previousSources(layout))
+    .map(([name, src]) => `if [ -e ${run(src)} ]; then cp -p ${run(src)} ${run(`${prev}/${name}`)}; fi`)
+    .join('\n');
+  await session.check(
+    [
+      'set -eu',
+      `if [ -e ${run(`${layout.releaseDir}/pending`)} ]; then exit 0; fi`,
+      `install -d -m 0700 ${run(layout.releaseDir)}`,
+      `rm -rf ${run(prev)}; install -d -m 0700 ${run(prev)}`,
+      copies,
+      `printf '%s\\n' ${run(JSON.stringify(images))} > ${run(`${prev}/images.json`)}`,
+      `date -u +%FT%TZ > ${run(`${layout.releaseDir}/pending`)}`,
+    ].join('\n'),
+    { label: 'keep previous release' },
+  );
+}
+
+/** Records the verified release and clears the pending mark. Reports a change only when the release differs. */
+export async function commitRelease(session: HostSession, spec: Spec, mode: Mode): Promise<Change[]> {
+  const rendered = renderStack(spec);
+  const live = await observeContainers(session);
+  const manifest = {
+    files: Object.fromEntries(rendered.files.map((f) => [f.path, digest(f.content)])),
+    images: Object.fromEntries(
+      [...live.values()]
+        .sort((a, b) => a.service.localeCompare(b.service))
+        .map((c) => [c.service, { ref: c.imageRef, id: c.image }]),
+    ),
+  };
+  const file: FileSpec = {
+    path: `${rendered.layout.releaseDir}/release.json`,
+    content: `${JSON.stringify(manifest, null, 2)}\n`,
+    owner: 0,
+    group: 0,
+    mode: '0600',
+  };
+  const changes = await converge(session, [fileResource(file, session.target.name)], mode);
+  if (mode === 'apply')
+    await session.check(run('rm', '-f', `${rendered.layout.releaseDir}/pending`), { label: 'clear pending' });
+  return changes;
+}
+
+/**
+ * Puts the previous release back: its files, its images under their refs (by ID), its containers; or, when there
+ * was none (a first deploy), takes the new stack down. Secrets and volumes stay. Returns what it changed.
+ */
+export async function restorePrevious(
+  session: HostSession,
+  spec: Spec,
+  timeoutSeconds: number,
+  tick: () => void,
+): Promise<Change[]> {
+  const layout = stackLayout(spec);
+  const prev = `${layout.releaseDir}/previous`;
+  const r = await session.script(
+    `[ -e ${run(`${layout.releaseDir}/pending`)} ] || { echo none; exit 0; }; cat ${run(`${prev}/images.json`)}; ls ${run(prev)}`,
+  );
+  if (r.stdout.trim() === 'none') return [];
+  const [imagesLine = '', ...names] = r.stdout.trim().split('\n');
+  let images: Record<string, { ref: string; id: string }> = {};
+  try {
+    images = imagesLine.startsWith('{') ? JSON.parse(imagesLine) : {};
+  } catch {
+    throw new HostOutputError(session.target.name, `unreadable ${prev}/images.json`);
+  }
+  const changes: Change[] = [];
+  if (!names.includes('compose.yaml')) {
+    await session.check(
+      `if [ -e ${run(layout.composeFile)} ]; then ${compose(layout, 'down', '--remove-orphans')}; fi`,
+      {
+        label: 'docker-compose down',
+        timeoutMs: 300_000,
+      },
+    );
+    changes.push({
+      resource: `stack:${COMPOSE_PROJECT}`,
+      action: 'delete',
+      after: { reason: 'first deploy failed; stack removed' },
+    });
+  } else {
+    const restore = Object.entries(previousSources(layout))
+      .filter(([name]) => names.includes(name))
+      .map(([name, dest]) => `cp -p ${run(`${prev}/${name}`)} ${run(dest)}`);
+    const retag = Object.values(images).map((i) => `docker tag ${run(i.id)} ${run(i.ref)}`);
+    await session.check(['set -eu', ...restore, ...retag].join('\n'), { label: 'restore previous release' });
+    await composeUp(session, layout);
+    await waitHealthy(session, Object.keys(images), timeoutSeconds, tick);
+    for (const [service, i] of Object.entries(images)) {
+      changes.push({
+        resource: `container:${service}`,
+        action: 'update',
+        after: { image: `${i.ref} (${shortId(i.id)})`, rolledBack: true },
+      });
+    }
+  }
+  await session.check(run('rm', '-f', `${layout.releaseDir}/pending`), { label: 'clear pending' });
+  return changes;
+}

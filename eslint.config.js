@@ -34,6 +34,10 @@ export default tseslint.config(
               group: ['**/client/**', '**/workers/**'],
               message: 'Workflow code may not import client or worker code.',
             },
+            {
+              group: ['**/codec', '**/codec/**'],
+              message: 'Workflow code may not import the payload codec: it runs in clients and workers.',
+            },
           ],
         },
       ],

@@ -2,6 +2,7 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ensureSimulatorImage, removeSimulator, startSimulator, type Simulator } from '../client/dev/simulator';
 import { findFreePort, resolveTemporalBinary, startDevServer, stopProcess } from '../client/dev/temporal';
+import { generateKey, KEY_FILE_ENV, KEYS_ENV } from '../codec/keys';
 import { steward } from '../test/support/cli';
 import { makeKeyPair, type KeyPair } from '../test/support/fixtures';
 import { createWorker } from '../workers/worker';
@@ -46,6 +47,11 @@ export function report(name: string, value: number, unit: string, target?: numbe
 export async function withTemporal<T>(body: (address: string) => Promise<T>): Promise<T> {
   if (!resolveTemporalBinary()) throw new Error('no temporal CLI: run scripts/setup.sh first');
   Runtime.install({ logger: new DefaultLogger('WARN') });
+  // Payloads are encrypted as in production: a throwaway codec key for the worker here and the CLI processes.
+  if (!process.env[KEYS_ENV] && !process.env[KEY_FILE_ENV]) {
+    const key = generateKey();
+    process.env[KEYS_ENV] = `${key.id}=${key.key.toString('base64')}`;
+  }
   const server = await startDevServer({ port: await findFreePort() });
   const { worker, pool, connection } = await createWorker({ address: server.address, namespace: 'default' });
   const running = worker.run();

@@ -73,6 +73,32 @@ program
   });
 
 program
+  .command('codec-server')
+  .description("serve the Temporal UI's remote codec endpoint (/encode, /decode) until SIGINT/SIGTERM")
+  .option('--host <ip>', 'address to listen on', '127.0.0.1')
+  .option('--port <n>', 'port to listen on', '8234')
+  .option('--origin <url>', 'Web UI origin allowed by CORS (repeatable; default the local UI on :8233)', collect, [])
+  .option('--token-file <file>', 'bearer token file, mode 0600 (default $STEWARD_CODEC_SERVER_TOKEN_FILE)')
+  .action(async (o: { host: string; port: string; origin: string[]; tokenFile?: string }) => {
+    const { serveCodec } = await import('./commands/codec');
+    await serveCodec(globals(), o);
+  });
+
+program
+  .command('codec')
+  .description('payload encryption keys')
+  .command('keygen')
+  .description('add a new key in front of a key file (created with mode 0600): it encrypts, older keys still decrypt')
+  .option('--file <file>', 'key file (default $STEWARD_CODEC_KEY_FILE)')
+  .action(async (o: { file?: string }) => {
+    const { keygen } = await import('./commands/codec');
+    const r = await keygen(o);
+    if (globals().json) console.log(JSON.stringify(r));
+    else
+      console.log(`${r.created ? 'created' : 'updated'} ${r.file}: ${r.keyId} encrypts; ${r.keys.join(', ')} decrypt`);
+  });
+
+program
   .command('provision')
   .description('ops user, base packages, Docker engine, directory layout and volumes')
   .argument('[hosts...]', 'hosts of the spec (default: all)')

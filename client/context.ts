@@ -1,5 +1,9 @@
 /** Global CLI options and the Temporal client they describe. */
 import { Client, Connection } from '@temporalio/client';
+import { encryptingDataConverter } from '../codec/aes-gcm';
+import { CodecKeyError } from '../codec/errors';
+import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, loadKeyFile, type KeyRing } from '../codec/keys';
+import { readDevState } from './dev-state';
 
 export interface GlobalOptions {
   readonly spec: string;
@@ -16,9 +20,37 @@ export function defaultAddress(): string {
   return process.env.STEWARD_ADDRESS ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 }
 
-export async function connectClient(opts: Pick<GlobalOptions, 'address' | 'namespace'>): Promise<Client> {
+/**
+ * A client whose payloads are encrypted with the codec keys ({@link loadCodecKeys}, unless `keys` are given).
+ * @throws CodecKeyError before connecting when there are no keys.
+ */
+export async function connectClient(
+  opts: Pick<GlobalOptions, 'address' | 'namespace'> & { readonly spec?: string; readonly keys?: KeyRing },
+): Promise<Client> {
+  const keys = opts.keys ?? (await loadCodecKeys(opts));
   const connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' });
-  return new Client({ connection, namespace: opts.namespace });
+  return new Client({ connection, namespace: opts.namespace, dataConverter: encryptingDataConverter(keys) });
+}
+
+/**
+ * The payload codec keys for a Temporal server: `STEWARD_CODEC_KEYS` or `STEWARD_CODEC_KEY_FILE`, else the dev key
+ * that `steward dev up` keeps for the local server it started (when `address` is that server's; the spec, default
+ * `$STEWARD_SPEC` or `steward.yaml`, locates its state). Read-only.
+ * @throws CodecKeyError when there is no key: steward never writes plaintext payloads to a server.
+ */
+export async function loadCodecKeys(
+  opts: { readonly address: string; readonly spec?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<KeyRing> {
+  const fromEnv = await keyRingFromEnv(env);
+  if (fromEnv) return fromEnv;
+  const dev = await readDevState(opts.spec ?? env.STEWARD_SPEC ?? 'steward.yaml');
+  if (dev.codec?.keyFile && dev.temporal?.address === opts.address) return loadKeyFile(dev.codec.keyFile);
+  throw new CodecKeyError(
+    `no payload codec key for ${opts.address}: steward encrypts every payload it sends to Temporal. ` +
+      `Set ${KEY_FILE_ENV} to a key file (create one with \`steward codec keygen --file FILE\`) or ${KEYS_ENV}; ` +
+      '`steward dev up` keeps a key for the local server it starts',
+  );
 }
 
 /** Where a run can be seen in the Temporal UI, when the UI's address is known. */

@@ -5,6 +5,11 @@ import { dirname, join, resolve } from 'node:path';
 export interface DevState {
   temporal?: { pid?: number; address: string; uiUrl?: string; logFile?: string; dbFile?: string };
   worker?: { pid: number; logFile: string };
+  /**
+   * Payload encryption: the dev key file (absent when the keys come from the environment) and the codec server that
+   * the Web UI decodes through.
+   */
+  codec?: { keyFile?: string; tokenFile: string; pid?: number; url: string; logFile?: string };
   vps?: { container: string; host: string; port: number };
 }
 

@@ -4,7 +4,10 @@ import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { SessionPool } from '../activities/host/session';
+import { loadCodecKeys } from '../client/context';
 import { ensureSearchAttributes } from '../client/dev/temporal';
+import { encryptingDataConverter } from '../codec/aes-gcm';
+import type { KeyRing } from '../codec/keys';
 import { TASK_QUEUE } from '../workflows/ids';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -15,18 +18,26 @@ export interface WorkerConfig {
   readonly taskQueue?: string;
   /** Pre-bundled workflow code (tests bundle once per suite); otherwise the worker bundles at start. */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Payload codec keys; default {@link loadCodecKeys} (the environment, or `steward dev up`'s key). */
+  readonly keys?: KeyRing;
 }
 
-/** Creates a worker with a fresh SSH session pool. Call `run()` on it; the pool closes when it stops. */
+/**
+ * Creates a worker with a fresh SSH session pool; every payload it sends is encrypted with the codec keys. Call
+ * `run()` on it; the pool closes when it stops.
+ * @throws CodecKeyError before connecting when there are no codec keys.
+ */
 export async function createWorker(
   config: WorkerConfig,
 ): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
+  const keys = config.keys ?? (await loadCodecKeys({ address: config.address }));
   const connection = await NativeConnection.connect({ address: config.address });
   const pool = new SessionPool();
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue ?? TASK_QUEUE,
+    dataConverter: encryptingDataConverter(keys),
     ...(config.workflowBundle ? { workflowBundle: config.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ pool }),
     maxConcurrentActivityTaskExecutions: 100,
@@ -37,8 +48,10 @@ export async function createWorker(
 /**
  * Runs a worker until SIGINT/SIGTERM, then closes SSH sessions and the connection. Registers steward's search
  * attributes first, so any Temporal server works; a server that refuses (no operator rights) only gets a warning.
+ * @throws CodecKeyError at once when there are no codec keys: a worker never sends plaintext payloads.
  */
 export async function runWorker(config: WorkerConfig): Promise<void> {
+  const keys = config.keys ?? (await loadCodecKeys({ address: config.address }));
   const client = await Connection.connect({ address: config.address });
   try {
     await ensureSearchAttributes(client, config.namespace);
@@ -47,7 +60,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   } finally {
     await client.close();
   }
-  const { worker, pool, connection } = await createWorker(config);
+  const { worker, pool, connection } = await createWorker({ ...config, keys });
   try {
     await worker.run();
   } finally {

@@ -1,6 +1,8 @@
 /**
  * `steward dev up|down|status`: the embedded default. A local Temporal dev server with the Web UI and a SQLite file
  * (history survives restarts), steward's worker, and a throwaway VPS simulator for the spec's `dev-vps` host.
+ * Payloads are encrypted here too: with the environment's codec keys, else a dev key kept in `.steward/dev/codec.keys`
+ * (never removed, so old histories stay readable), and the Web UI decodes them through a codec server.
  * Each part is reused when it is already up, so `dev up` is idempotent.
  */
 import { spawn } from 'node:child_process';
@@ -8,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { openSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import ssh2 from 'ssh2';
@@ -19,7 +22,9 @@ import { initSpec, DEFAULT_DEV_HOST } from './init';
 
 const STEWARD_BIN = fileURLToPath(new URL('../../bin/steward.js', import.meta.url));
 const UI_PORT = Number(process.env.STEWARD_UI_PORT ?? 8233);
+const CODEC_PORT = Number(process.env.STEWARD_CODEC_PORT ?? UI_PORT + 1);
 const WORKER_READY_TIMEOUT_MS = 120_000;
+const CODEC_READY_TIMEOUT_MS = 30_000;
 
 function log(message: string): void {
   console.error(`dev: ${message}`);
@@ -29,6 +34,10 @@ export async function up(g: GlobalOptions): Promise<number> {
   const dir = devDir(g.spec);
   const state = await readDevState(g.spec);
   const temporal = await import('../dev/temporal');
+
+  // 0. Payload encryption: codec keys for every process started here, and the codec server the UI decodes through.
+  const childEnv = await ensureDevCodec(g, state);
+  await writeDevState(g.spec, state);
 
   // 1. Temporal dev server.
   if (await temporal.isServerUp(g.address, g.namespace)) {
@@ -43,6 +52,7 @@ export async function up(g: GlobalOptions): Promise<number> {
     const server = await temporal.startDevServer({
       port,
       uiPort: UI_PORT,
+      ...(state.codec ? { uiCodecEndpoint: state.codec.url } : {}),
       dbFile: join(dir, 'temporal.db'),
       namespace: g.namespace,
       detached: true,
@@ -88,7 +98,11 @@ export async function up(g: GlobalOptions): Promise<number> {
     const logFile = join(dir, 'worker.log');
     const out = openSync(logFile, 'a');
     const args = ['--address', g.address, '--namespace', g.namespace, '--task-queue', g.taskQueue, 'worker'];
-    const child = spawn(process.execPath, [STEWARD_BIN, ...args], { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(process.execPath, [STEWARD_BIN, ...args], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: childEnv,
+    });
     child.unref();
     state.worker = { pid: child.pid!, logFile };
     await writeDevState(g.spec, state);
@@ -96,11 +110,21 @@ export async function up(g: GlobalOptions): Promise<number> {
     log(`started worker (pid ${child.pid}), log ${logFile}`);
   }
 
-  const summary = { temporal: g.address, ui: state.temporal?.uiUrl, worker: state.worker?.pid, vps: state.vps };
+  const summary = {
+    temporal: g.address,
+    ui: state.temporal?.uiUrl,
+    codecServer: state.codec?.url,
+    worker: state.worker?.pid,
+    vps: state.vps,
+  };
   if (g.json) console.log(JSON.stringify(summary));
   else {
     console.log(`Temporal  ${g.address}`);
     if (state.temporal?.uiUrl) console.log(`Web UI    ${state.temporal.uiUrl}/namespaces/${g.namespace}/workflows`);
+    if (state.codec)
+      console.log(
+        `Codec     ${state.codec.url}  (sign in at ${state.codec.url}/login, token in ${state.codec.tokenFile})`,
+      );
     if (state.vps)
       console.log(
         `VPS       ${state.vps.host}: ssh -p ${state.vps.port} ${devHost?.user}@127.0.0.1 (container ${state.vps.container.slice(0, 12)})`,
@@ -143,6 +167,68 @@ async function ensureDevVps(
   log(`started throwaway VPS ${vps.name} on 127.0.0.1:${vps.port}, host key pinned in ${g.spec}`);
 }
 
+/**
+ * Codec keys and codec server for `dev up`. Keys: the environment's (STEWARD_CODEC_KEYS / STEWARD_CODEC_KEY_FILE),
+ * else the dev key file, created on first use. Starts the codec server (token in `.steward/dev/codec-server.token`,
+ * mode 0600) unless the one recorded is running, on the port it had so a running UI keeps finding it. Returns the
+ * environment for the processes `dev up` starts, so they all use the same keys.
+ */
+async function ensureDevCodec(g: GlobalOptions, state: DevState): Promise<NodeJS.ProcessEnv> {
+  const { ensureKeyFile, keyRingFromEnv, KEY_FILE_ENV } = await import('../../codec/keys');
+  const { ensureTokenFile } = await import('../../codec/server');
+  const dir = devDir(g.spec);
+  let keyFile: string | undefined;
+  if (!(await keyRingFromEnv())) {
+    const dev = await ensureKeyFile(join(dir, 'codec.keys'));
+    keyFile = dev.file;
+    if (dev.created) log(`created dev codec key ${dev.ring.current.id} in ${dev.file}`);
+  }
+  const env = keyFile ? { ...process.env, [KEY_FILE_ENV]: keyFile } : process.env;
+  const tokenFile = join(dir, 'codec-server.token');
+  await ensureTokenFile(tokenFile);
+
+  if (state.codec && isAlive(state.codec.pid) && (await codecServerUp(state.codec.url))) {
+    log(`codec server (pid ${state.codec.pid}) at ${state.codec.url} is running`);
+    state.codec = { ...state.codec, ...(keyFile ? { keyFile } : {}) };
+    return env;
+  }
+  const port = state.codec ? Number(new URL(state.codec.url).port) : CODEC_PORT;
+  const url = `http://127.0.0.1:${port}`;
+  const logFile = join(dir, 'codec-server.log');
+  const out = openSync(logFile, 'a');
+  const args = [
+    ...['--address', g.address, '--namespace', g.namespace, 'codec-server', '--port', String(port)],
+    ...[
+      '--token-file',
+      tokenFile,
+      '--origin',
+      `http://127.0.0.1:${UI_PORT}`,
+      '--origin',
+      `http://localhost:${UI_PORT}`,
+    ],
+  ];
+  const child = spawn(process.execPath, [STEWARD_BIN, ...args], { detached: true, stdio: ['ignore', out, out], env });
+  child.unref();
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const deadline = Date.now() + CODEC_READY_TIMEOUT_MS;
+  while (!(await codecServerUp(url))) {
+    if (exited || Date.now() > deadline) throw new Error(`the codec server did not start on ${url}; see ${logFile}`);
+    await sleep(200);
+  }
+  state.codec = { ...(keyFile ? { keyFile } : {}), tokenFile, pid: child.pid!, url, logFile };
+  log(`started codec server (pid ${child.pid}) at ${url}, log ${logFile}`);
+  return env;
+}
+
+async function codecServerUp(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
 /** Waits until a worker polls steward's task queue. */
 async function waitForWorker(g: GlobalOptions): Promise<void> {
   const connection = await Connection.connect({ address: g.address });
@@ -173,6 +259,10 @@ export async function down(g: GlobalOptions): Promise<number> {
     await stopProcess(state.worker.pid);
     log(`stopped worker (pid ${state.worker.pid})`);
   }
+  if (isAlive(state.codec?.pid)) {
+    await stopProcess(state.codec.pid);
+    log(`stopped codec server (pid ${state.codec.pid}); keys kept in ${state.codec.keyFile ?? 'the environment'}`);
+  }
   if (state.vps) {
     const { removeSimulator } = await import('../dev/simulator');
     await removeSimulator(state.vps.container);
@@ -201,6 +291,11 @@ export async function status(g: GlobalOptions): Promise<number> {
       ui: state.temporal?.uiUrl,
     },
     worker: { pid: state.worker?.pid, up: isAlive(state.worker?.pid), log: state.worker?.logFile },
+    codecServer: {
+      url: state.codec?.url,
+      pid: state.codec?.pid,
+      up: isAlive(state.codec?.pid) && state.codec !== undefined && (await codecServerUp(state.codec.url)),
+    },
     vps: { container: state.vps?.container, port: state.vps?.port, up: vps?.state === 'running' },
   };
   if (g.json) console.log(JSON.stringify(report, null, 2));
@@ -210,9 +305,10 @@ export async function status(g: GlobalOptions): Promise<number> {
       `temporal  ${mark(report.temporal.up)} ${g.address}${report.temporal.ui ? `  UI ${report.temporal.ui}` : ''}`,
     );
     console.log(`worker    ${mark(report.worker.up)} ${report.worker.pid ? `pid ${report.worker.pid}` : ''}`);
+    console.log(`codec     ${mark(report.codecServer.up)} ${report.codecServer.url ?? ''}`);
     console.log(`vps       ${mark(report.vps.up)} ${report.vps.port ? `127.0.0.1:${report.vps.port}` : ''}`);
   }
-  return report.temporal.up && report.worker.up && report.vps.up ? EXIT.ok : EXIT.failed;
+  return report.temporal.up && report.worker.up && report.codecServer.up && report.vps.up ? EXIT.ok : EXIT.failed;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -9,6 +9,7 @@ import { stewardSearchAttributes } from '../../spec/search-attributes';
 interface HostConfig {
   port: number;
   uiPort?: number;
+  uiCodecEndpoint?: string;
   dbFile?: string;
   namespace: string;
   /** Use this CLI instead of downloading one (lets the host be tried on a machine without internet). */
@@ -24,6 +25,7 @@ const env = await TestWorkflowEnvironment.createLocal({
     ui: config.uiPort !== undefined,
     ...(config.uiPort === undefined ? {} : { uiPort: config.uiPort }),
     ...(config.dbFile ? { dbFilename: config.dbFile } : {}),
+    ...(config.uiCodecEndpoint ? { extraArgs: ['--ui-codec-endpoint', config.uiCodecEndpoint] } : {}),
     namespace: config.namespace,
     searchAttributes: [...stewardSearchAttributes],
     log: { format: 'pretty', level: 'warn' },

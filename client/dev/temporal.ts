@@ -103,6 +103,8 @@ export interface DevServerOptions {
   port: number;
   /** Serve the Web UI on this port; headless when absent. */
   uiPort?: number;
+  /** The UI decodes payloads through this codec server (`--ui-codec-endpoint`), e.g. `http://127.0.0.1:8234`. */
+  uiCodecEndpoint?: string;
   /** SQLite file that keeps workflows across restarts; in memory when absent. */
   dbFile?: string;
   /** Namespace to create and wait for (default `default`). */
@@ -137,7 +139,7 @@ export interface DevServer {
  * starts a new server.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
-  const { port, uiPort, namespace = 'default', detached = false } = opts;
+  const { port, uiPort, uiCodecEndpoint, namespace = 'default', detached = false } = opts;
   const address = `127.0.0.1:${port}`;
   const dbFile = opts.dbFile && resolve(opts.dbFile);
   const logFile = resolve(opts.logFile ?? join(tmpdir(), `steward-temporal-${port}.log`));
@@ -147,8 +149,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 
   const binary = resolveTemporalBinary();
   const [command, args] = binary
-    ? [binary, devServerArgs({ port, uiPort, dbFile, namespace })]
-    : [process.execPath, ['--import', 'tsx', hostScript, JSON.stringify({ port, uiPort, dbFile, namespace })]];
+    ? [binary, devServerArgs({ port, uiPort, uiCodecEndpoint, dbFile, namespace })]
+    : [
+        process.execPath,
+        ['--import', 'tsx', hostScript, JSON.stringify({ port, uiPort, uiCodecEndpoint, dbFile, namespace })],
+      ];
   if (dbFile) mkdirSync(dirname(dbFile), { recursive: true });
   mkdirSync(dirname(logFile), { recursive: true });
   const logStart = fileSize(logFile);
@@ -194,10 +199,17 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   return { pid, address, logFile, ...(uiPort === undefined ? {} : { uiUrl: `http://127.0.0.1:${uiPort}` }) };
 }
 
-function devServerArgs(o: { port: number; uiPort?: number; dbFile?: string; namespace: string }): string[] {
+function devServerArgs(o: {
+  port: number;
+  uiPort?: number;
+  uiCodecEndpoint?: string;
+  dbFile?: string;
+  namespace: string;
+}): string[] {
   return [
     ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port)],
     ...(o.uiPort === undefined ? ['--headless'] : ['--ui-port', String(o.uiPort)]),
+    ...(o.uiPort !== undefined && o.uiCodecEndpoint ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
     ...(o.dbFile ? ['--db-filename', o.dbFile] : []),
     ...['--namespace', o.namespace, '--log-level', 'warn'],
     // The frontend otherwise reports to and polls temporal.io for new versions; steward talks only to 127.0.0.1.

@@ -6,6 +6,7 @@ import ssh2 from 'ssh2';
 import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';
 import type { ResultDocument } from '../../client/operation';
+import type { KeyRing } from '../../codec/keys';
 import type { SpecInput } from '../../spec/schema';
 import { createWorker } from '../../workers/worker';
 import { steward, type CliResult } from './cli';
@@ -56,13 +57,18 @@ export function hostName(sim: Simulator): string {
   return sim.name.replace(/^steward-vps-/, '');
 }
 
-/** Runs steward's worker in this process on `taskQueue` until `stop()`. */
-export async function startWorker(env: TestEnv, taskQueue: string): Promise<{ stop(): Promise<void> }> {
+/** Runs steward's worker in this process on `taskQueue` until `stop()`, with the run's codec keys or `keys`. */
+export async function startWorker(
+  env: TestEnv,
+  taskQueue: string,
+  keys: KeyRing = env.keys,
+): Promise<{ stop(): Promise<void> }> {
   const { worker, pool, connection } = await createWorker({
     address: env.address,
     namespace: env.namespace,
     taskQueue,
     workflowBundle: await workflowBundle(),
+    keys,
   });
   const running = worker.run();
   return {

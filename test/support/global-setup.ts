@@ -3,9 +3,14 @@
  * 127.0.0.1 port (building the `temporal` CLI first if needed), or uses the server at
  * `STEWARD_TEST_TEMPORAL_ADDRESS` when set. Either way steward's search attributes are registered, and tests get
  * the address with `inject('temporalAddress')` (see `test/support/temporal.ts`).
+ *
+ * Payloads are encrypted in tests as everywhere: unless the environment names codec keys, the run uses the test key
+ * file `.steward/test-codec.keys` (made once, mode 0600), exported as STEWARD_CODEC_KEY_FILE to test files, the
+ * workers they start and the CLI processes they run.
  */
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
+import { ensureKeyFile, KEY_FILE_ENV, KEYS_ENV } from '../../codec/keys';
 import {
   ensureSearchAttributes,
   ensureTemporalBinary,
@@ -20,10 +25,16 @@ declare module 'vitest' {
     temporalAddress: string;
     /** Namespace the tests use; steward's search attributes are registered in it. */
     temporalNamespace: string;
+    /** The codec key file of the run, when the keys do not come from STEWARD_CODEC_KEYS. */
+    codecKeyFile: string | undefined;
   }
 }
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
+  if (!process.env[KEYS_ENV] && !process.env[KEY_FILE_ENV]) {
+    process.env[KEY_FILE_ENV] = (await ensureKeyFile('.steward/test-codec.keys')).file;
+  }
+  project.provide('codecKeyFile', process.env[KEY_FILE_ENV]);
   const namespace = process.env.STEWARD_TEST_TEMPORAL_NAMESPACE || 'default';
   const existing = process.env.STEWARD_TEST_TEMPORAL_ADDRESS;
   if (existing) {

@@ -13,6 +13,8 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { inject } from 'vitest';
+import { encryptingDataConverter } from '../../codec/aes-gcm';
+import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, type KeyRing } from '../../codec/keys';
 
 /** Connections to the shared dev server. Call `teardown()` in `afterAll`. */
 export interface TestEnv {
@@ -23,6 +25,8 @@ export interface TestEnv {
   client: Client;
   /** For `Worker.create({ connection: nativeConnection, … })`. */
   nativeConnection: NativeConnection;
+  /** The run's codec keys; `client` encrypts with them, as steward's workers and CLI do. */
+  keys: KeyRing;
   /** Closes the connections; the server itself lives on until the run ends. */
   teardown: () => Promise<void>;
 }
@@ -33,15 +37,33 @@ export async function testEnv(): Promise<TestEnv> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const address = inject('temporalAddress');
   const namespace = inject('temporalNamespace');
-  const env = await TestWorkflowEnvironment.createFromExistingServer({ address, namespace });
+  const keys = await testCodecKeys();
+  const env = await TestWorkflowEnvironment.createFromExistingServer({
+    address,
+    namespace,
+    client: { dataConverter: encryptingDataConverter(keys) },
+  });
   return {
     address,
     namespace,
     connection: env.connection,
     client: env.client,
     nativeConnection: env.nativeConnection,
+    keys,
     teardown: () => env.teardown(),
   };
+}
+
+/**
+ * The run's codec keys (see `global-setup.ts`). Also makes sure this process's environment names them, so workers
+ * and CLI processes started from the test file use the same keys.
+ */
+export async function testCodecKeys(): Promise<KeyRing> {
+  const file = inject('codecKeyFile');
+  if (!process.env[KEYS_ENV] && !process.env[KEY_FILE_ENV] && file) process.env[KEY_FILE_ENV] = file;
+  const keys = await keyRingFromEnv();
+  if (!keys) throw new Error('no codec keys: test/support/global-setup.ts sets STEWARD_CODEC_KEY_FILE');
+  return keys;
 }
 
 /** steward's workflow entry point. */

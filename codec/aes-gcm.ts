@@ -1,0 +1,99 @@
+/**
+ * steward's payload codec: AES-256-GCM over the whole payload. The plaintext is the original
+ * `temporal.api.common.v1.Payload`, proto-encoded (its metadata too, so not even the encoding is left in the clear);
+ * the encrypted payload carries `encoding: binary/encrypted` and `encryption-key-id: <id>` in its metadata, and
+ * `iv (12 bytes) ‖ ciphertext ‖ tag (16 bytes)` as data, with a random IV per payload.
+ *
+ * Uses node:crypto: clients, workers and the codec server load it, never workflow code.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { PayloadDecryptionError } from './errors';
+import type { KeyRing } from './keys';
+
+export const ENCODING_ENCRYPTED = 'binary/encrypted';
+export const METADATA_ENCODING = 'encoding';
+export const METADATA_KEY_ID = 'encryption-key-id';
+
+const CIPHER = 'aes-256-gcm';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+const ProtoPayload = proto.temporal.api.common.v1.Payload;
+
+/** Encrypts with the ring's current key, decrypts with whichever key a payload names. */
+export class AesGcmPayloadCodec implements PayloadCodec {
+  constructor(readonly ring: KeyRing) {}
+
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((p) => this.encrypt(p));
+  }
+
+  /**
+   * Decrypts encrypted payloads and passes others through unchanged (histories written before encryption was on).
+   * @throws PayloadDecryptionError naming the key id when the key is not in the ring or authentication fails.
+   */
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((p) => (isEncrypted(p) ? this.decrypt(p) : p));
+  }
+
+  private encrypt(payload: Payload): Payload {
+    const { id, key } = this.ring.current;
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv(CIPHER, key, iv);
+    const plaintext = ProtoPayload.encode(payload).finish();
+    const data = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    return {
+      metadata: {
+        [METADATA_ENCODING]: Buffer.from(ENCODING_ENCRYPTED),
+        [METADATA_KEY_ID]: Buffer.from(id),
+      },
+      data,
+    };
+  }
+
+  private decrypt(payload: Payload): Payload {
+    const rawId = payload.metadata?.[METADATA_KEY_ID];
+    if (!rawId) throw new PayloadDecryptionError(`encrypted payload has no ${METADATA_KEY_ID} in its metadata`);
+    const id = Buffer.from(rawId).toString('utf8');
+    const codecKey = this.ring.find(id);
+    if (!codecKey) {
+      throw new PayloadDecryptionError(
+        `payload was encrypted with codec key "${id}", which is not in the key ring (${this.ring.ids.join(', ')}): ` +
+          `add that key to the key file to read it`,
+        id,
+      );
+    }
+    const data = payload.data ?? new Uint8Array();
+    const failed = () =>
+      new PayloadDecryptionError(
+        `payload encrypted with codec key "${id}" failed authentication: it was altered, or this key "${id}" is not ` +
+          `the one that encrypted it`,
+        id,
+      );
+    if (data.length < IV_BYTES + TAG_BYTES) throw failed();
+    const iv = data.subarray(0, IV_BYTES);
+    const tag = data.subarray(data.length - TAG_BYTES);
+    const decipher = createDecipheriv(CIPHER, codecKey.key, iv);
+    decipher.setAuthTag(tag);
+    let plaintext: Buffer;
+    try {
+      plaintext = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw failed();
+    }
+    return ProtoPayload.decode(plaintext);
+  }
+}
+
+/** Whether a payload is one this codec encrypted. */
+export function isEncrypted(payload: Payload): boolean {
+  const encoding = payload.metadata?.[METADATA_ENCODING];
+  return encoding !== undefined && encoding !== null && Buffer.from(encoding).toString() === ENCODING_ENCRYPTED;
+}
+
+/** The data converter every steward client and worker uses: default payload conversion, then encryption. */
+export function encryptingDataConverter(ring: KeyRing): DataConverter {
+  return { payloadCodecs: [new AesGcmPayloadCodec(ring)] };
+}

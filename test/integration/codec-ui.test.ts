@@ -1,0 +1,196 @@
+/**
+ * The Temporal Web UI in headless Chromium (Debian's, from scripts/setup.sh; never a downloaded browser). A dev
+ * server whose UI points at a codec server shows a run's input decoded once the browser has signed in at the codec
+ * server and the UI sends credentials, as the README tells operators to do; without sign-in, after a wrong token,
+ * and in a UI without the codec endpoint it shows only ciphertext. The browser reaches 127.0.0.1 only.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findFreePort, startDevServer, stopProcess, type DevServer } from '../../client/dev/temporal';
+import { encryptingDataConverter } from '../../codec/aes-gcm';
+import { generateKey, KeyRing } from '../../codec/keys';
+import { startCodecServer, type CodecServer } from '../../codec/server';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** What an undecoded payload shows in the UI: its metadata, base64 as in proto3 JSON. */
+const ENCRYPTED_MARK = Buffer.from('binary/encrypted').toString('base64');
+const WORKFLOW_ID = 'codec-ui/probe';
+const CANARY = `gateway-token-${randomBytes(8).toString('hex')}`;
+
+const ring = KeyRing.of([generateKey()]);
+const token = randomBytes(24).toString('base64url');
+let codec: CodecServer;
+/** Its UI decodes through `codec`; `bare`'s UI has no codec endpoint. */
+let server: DevServer;
+let bare: DevServer;
+let browser: BrowserContext;
+const outside: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup.sh (apt package chromium)`);
+  const [uiPort, barePort] = [await findFreePort(), await findFreePort()];
+  codec = await startCodecServer({ ring, token, port: 0, origins: [`http://127.0.0.1:${uiPort}`] });
+  [server, bare] = await Promise.all([
+    startDevServer({
+      port: await findFreePort(),
+      uiPort,
+      uiCodecEndpoint: codec.url,
+      logFile: '.steward/codec-ui-test-server.log',
+    }),
+    startDevServer({ port: await findFreePort(), uiPort: barePort, logFile: '.steward/codec-ui-test-bare.log' }),
+  ]);
+  // The same run on both servers, its input encrypted as steward's clients encrypt it. No worker: the input is
+  // in the first event either way.
+  for (const { address } of [server, bare]) {
+    const connection = await Connection.connect({ address });
+    try {
+      const client = new Client({ connection, dataConverter: encryptingDataConverter(ring) });
+      await client.workflow.start('codecProbe', {
+        workflowId: WORKFLOW_ID,
+        taskQueue: 'codec-ui-nobody',
+        args: [{ note: CANARY }],
+      });
+    } finally {
+      await connection.close();
+    }
+  }
+
+  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'steward-chromium-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    // The codec settings panel is 540 px high under a sticky bar: leave it room.
+    viewport: { width: 1440, height: 1400 },
+  });
+  await browser.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === '127.0.0.1') return route.continue();
+    outside.push(url.origin);
+    return route.abort();
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([server, bare].filter(Boolean).map((s) => stopProcess(s.pid)));
+  await codec?.close();
+});
+
+/**
+ * Opens the workflow's page; resolves once its Input section shows a payload, decoded or not, and, when the UI
+ * has a codec endpoint, after the codec server has answered the UI. Returns the codec server's answers.
+ */
+async function openRun(page: Page, ui: string, viaCodec = true): Promise<number[]> {
+  const answers: number[] = [];
+  const answered = viaCodec
+    ? page.waitForResponse((r) => r.url().startsWith(`${codec.url}/decode`) && answers.push(r.status()) > 0)
+    : undefined;
+  await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(WORKFLOW_ID)}`, { waitUntil: 'load' });
+  await answered;
+  await expect.poll(() => pageText(page), { timeout: 60_000 }).toMatch(new RegExp(`${CANARY}|${ENCRYPTED_MARK}`));
+  return answers;
+}
+
+async function pageText(page: Page): Promise<string> {
+  return page.locator('body').innerText();
+}
+
+/** Signs the browser in at the codec server's /login form. */
+async function signIn(page: Page, withToken: string): Promise<string> {
+  await page.goto(`${codec.url}/login`);
+  await page.getByLabel('Token').fill(withToken);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  return pageText(page);
+}
+
+/**
+ * What the README tells operators: in the UI's codec server settings, use the browser setting with the codec
+ * endpoint and "Include cross-origin credentials" on, then apply. Keyboard where the panel's sticky bar covers it.
+ */
+async function sendCredentialsFromUi(page: Page): Promise<void> {
+  await page.locator('[data-testid^="data-encoder-status"]').first().click();
+  await page.getByTestId('data-encoder-title').waitFor();
+  await page.getByTestId('override-accordion').click();
+  await page.locator('#use-local-endpoint-radio').check({ force: true });
+  await page.locator('#data-encoder-endpoint-input').fill(codec.url);
+  const credentials = page.locator('#pass-access-credentials');
+  if (!(await credentials.isChecked())) {
+    await credentials.focus();
+    await page.keyboard.press('Space');
+  }
+  expect(await credentials.isChecked()).toBe(true);
+  await page.getByTestId('confirm-data-encoder-button').focus();
+  await page.keyboard.press('Enter');
+  await page.getByTestId('data-encoder-title').waitFor({ state: 'detached' });
+}
+
+describe('the Temporal Web UI and the codec server', () => {
+  const expectCiphertext = async (page: Page) => {
+    const text = await pageText(page);
+    expect(text).toContain(ENCRYPTED_MARK);
+    expect(text).not.toContain(CANARY);
+  };
+
+  it('shows ciphertext to a browser that has not signed in at the codec server', async () => {
+    const page = await browser.newPage();
+    expect(await openRun(page, server.uiUrl!)).toEqual([401]); // the UI asked and was refused
+    await expectCiphertext(page);
+    await page.close();
+  });
+
+  it('shows ciphertext to a signed-in browser while the UI does not send credentials', async () => {
+    const page = await browser.newPage();
+    expect(await signIn(page, token)).toContain('Signed in');
+    expect(await openRun(page, server.uiUrl!)).toEqual([401]);
+    await expectCiphertext(page);
+    await page.close();
+    await browser.clearCookies();
+  });
+
+  it('shows ciphertext after a sign-in with a wrong token, credentials or not', async () => {
+    const page = await browser.newPage();
+    expect(await signIn(page, `${token}-wrong`)).toContain('That token is wrong.');
+    await openRun(page, server.uiUrl!);
+    await sendCredentialsFromUi(page);
+    expect(await openRun(page, server.uiUrl!)).toEqual([401]);
+    await expectCiphertext(page);
+    await page.close();
+  });
+
+  it('shows the input decoded once signed in with the token and sending credentials', async () => {
+    const page = await browser.newPage();
+    expect(await signIn(page, token)).toContain('Signed in');
+    await openRun(page, server.uiUrl!);
+    await sendCredentialsFromUi(page); // already on from the test before; stays on
+    expect(await openRun(page, server.uiUrl!)).toEqual([200]);
+    await expect.poll(() => pageText(page), { timeout: 60_000 }).toContain(CANARY);
+    expect(await pageText(page)).not.toContain(ENCRYPTED_MARK);
+    await page.close();
+  });
+
+  it('shows ciphertext, even to that browser, in a UI without the codec endpoint', async () => {
+    const page = await browser.newPage();
+    expect(await openRun(page, bare.uiUrl!, false)).toEqual([]);
+    await expectCiphertext(page);
+    await page.close();
+  });
+
+  it('sent nothing beyond 127.0.0.1', () => {
+    expect(outside).toEqual([]);
+  });
+});

@@ -3,6 +3,7 @@
  * Exit codes: 0 success, 1 operation failed, 2 drift found, 64 invalid spec or usage.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { PolicyViolationError } from '../spec/governance';
 import { ValidationError } from '../spec/validate';
 import { TASK_QUEUE } from '../workflows/ids';
 import { defaultAddress, type GlobalOptions } from './context';
@@ -119,6 +120,16 @@ program
   });
 
 program
+  .command('deploy')
+  .description('the OpenClaw stack behind the Caddy TLS proxy: images, secrets, config, health, verification, rollback')
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .addOption(new Option('--plan', 'report what would change without changing anything'))
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string }) => {
+    exitCode = await operation('deploy', 'deployHost', hosts, o.plan ? 'plan' : 'apply', o.concurrency);
+  });
+
+program
   .command('status')
   .description('recent runs from Temporal visibility')
   .option('--host <name>', 'only this host')
@@ -130,7 +141,7 @@ program
   });
 
 async function operation(
-  op: 'provision' | 'harden',
+  op: 'provision' | 'harden' | 'deploy',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',
@@ -176,7 +187,7 @@ async function main(): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (err instanceof ValidationError || err instanceof UsageError) {
+    if (err instanceof ValidationError || err instanceof UsageError || err instanceof PolicyViolationError) {
       console.error(`steward: ${err.message}`);
       return EXIT.usage;
     }

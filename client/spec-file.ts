@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { specSchema, type Spec } from '../spec/schema';
 import { validate, ValidationError } from '../spec/validate';
+import { assertPolicy } from '../spec/governance';
 
 export interface LoadedSpec {
   readonly spec: Spec;
@@ -47,6 +48,7 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
         : [name, s],
     ),
   );
+  assertPolicy(spec);
   return { spec: { ...spec, hosts, secrets }, path: absolute };
 }
 

@@ -6,6 +6,7 @@
  * are built, so a spec value can never be executed by a shell.
  */
 import { z } from 'zod';
+import { policySchema } from './policy';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Scalars
@@ -542,6 +543,9 @@ export const specSchema = z
       .record(resourceNameSchema, secretSchema)
       .default(DEFAULT_SECRETS)
       .describe('Secrets by name: generated on the host or supplied from outside; they reach hosts only as files'),
+    policy: policySchema
+      .prefault({})
+      .describe('Governance: built-in rules (on by default) and your own; a violating spec is refused'),
   })
   .superRefine((spec, ctx) => {
     const seen = new Map<string, number>();

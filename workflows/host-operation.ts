@@ -13,6 +13,7 @@ import {
 import type { StepInput, StepResult } from '../activities';
 import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
 import type { Spec } from '../spec/schema';
+import { assertPolicy } from '../spec/governance';
 import { StewardChanges, StewardOutcome } from '../spec/search-attributes';
 
 /** Input of a host workflow. */
@@ -91,6 +92,8 @@ export class HostOperation {
   /** Runs `body`, then records the outcome in search attributes and returns (or throws with) the report. */
   async run(body: () => Promise<void>): Promise<HostReport> {
     try {
+      // The CLI refuses a violating spec; a run started any other way is refused here, before any step.
+      assertPolicy(this.input.spec);
       await body();
     } catch (err) {
       const report = this.report('failed', describeFailure(err));

@@ -94,6 +94,33 @@ describe('steward CLI without a server', () => {
     expect((await steward(['--frobnicate', 'status'])).code).toBe(64);
   });
 
+  it('a spec that sets a dangerous OpenClaw flag is refused with the rule id, before contacting anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-policy-'));
+    const spec = join(dir, 'steward.yaml');
+    writeFileSync(
+      spec,
+      [
+        'version: 1',
+        'hosts: [{ name: web1, address: 203.0.113.9 }]',
+        'stack:',
+        '  settings: { gateway: { controlUi: { dangerouslyDisableDeviceAuth: true } } }',
+        'ssh: { allowUsers: [admin] }',
+      ].join('\n'),
+    );
+    const r = await steward(['--spec', spec, '--address', NOWHERE, 'deploy']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('openclaw.control-ui.device-auth-disabled');
+    expect(r.stderr).toContain('steward.ssh.ops-user-not-allowed');
+    expect(r.stderr).toContain('nothing was applied');
+
+    // Turning the SSH rule off leaves the other refusal standing.
+    writeFileSync(spec, `${readFileSync(spec, 'utf8')}\npolicy: { disable: [steward.ssh.ops-user-not-allowed] }\n`);
+    const again = await steward(['--spec', spec, '--address', NOWHERE, 'deploy']);
+    expect(again.code).toBe(64);
+    expect(again.stderr).not.toContain('steward.ssh.ops-user-not-allowed');
+    expect(again.stderr).toContain('openclaw.control-ui.device-auth-disabled');
+  });
+
   it('schema prints a JSON Schema with the spec sections', async () => {
     const r = await steward(['schema']);
     expect(r.code).toBe(0);

@@ -60,8 +60,9 @@ describe('spec schema', () => {
       stack: {
         image: 'openclaw',
         volumes: [
-          { name: 'x', path: '/srv/x' },
-          { name: 'x', path: '/srv/y' },
+          { name: 'state', path: '/srv/x' },
+          { name: 'state', path: '/srv/y' },
+          { name: 'memory', path: '/srv/m' },
         ],
       },
     });
@@ -76,13 +77,25 @@ describe('spec schema', () => {
   it('normalises modes and refuses non-octal ones', () => {
     const spec = validate(
       specSchema,
-      { ...minimal, stack: { volumes: [{ name: 'x', path: '/x', mode: '750' }] } },
+      {
+        ...minimal,
+        stack: {
+          volumes: [
+            { name: 'state', path: '/x', mode: '750' },
+            { name: 'memory', path: '/m' },
+          ],
+        },
+      },
       's',
     );
     expect(spec.stack.volumes[0]?.mode).toBe('0750');
-    expect(issues({ ...minimal, stack: { volumes: [{ name: 'x', path: '/x', mode: '0999' }] } })[0]?.path).toBe(
-      'stack.volumes[0].mode',
-    );
+    const bad = {
+      volumes: [
+        { name: 'state', path: '/x', mode: '0999' },
+        { name: 'memory', path: '/m' },
+      ],
+    };
+    expect(issues({ ...minimal, stack: bad })[0]?.path).toBe('stack.volumes[0].mode');
   });
 
   it.each([

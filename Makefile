@@ -4,10 +4,13 @@
 setup:
 	@bash scripts/setup.sh
 
-# steward's main job on the embedded default: local Temporal (+ Web UI), worker, throwaway VPS, then provision it.
+# steward's main job on the embedded default: local Temporal (+ Web UI), worker, throwaway VPS; then provision,
+# harden and deploy the OpenClaw stack onto it, verified from the outside.
 demo: setup
 	npx steward dev up
 	npx steward provision
+	npx steward harden
+	npx steward deploy
 	npx steward status --host dev-vps
 
 # Type check, lint, format check, unit, workflow and integration tests.

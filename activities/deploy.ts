@@ -8,7 +8,7 @@ import type { Change, ControlResult, Finding } from '../spec/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '../spec/render/stack';
 import type { Spec } from '../spec/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { planImages, transferImages } from './deploy/images';
+import { planImages, shortId, transferImages } from './deploy/images';
 import { ensureSecrets } from './deploy/secrets';
 import {
   beginRelease,
@@ -59,19 +59,26 @@ export function createDeployActivities({ pool, localDocker }: DeployDeps) {
       return activityStep(async () => {
         const s = await session(input);
         const images = stackImages(input.spec);
-        if (input.mode === 'plan') {
-          const plan = await planImages(s, local(), images);
-          return {
-            changes: plan.changes,
-            findings: [],
-            skipped: plan.skipped.map(({ image, bytes }) => ({ image, bytes })),
-            sentBytes: 0,
-          };
-        }
-        const r = await transferImages(s, local(), images, { onProgress: heartbeat });
+        const plan = input.mode === 'plan' ? await planImages(s, local(), images) : undefined;
+        const r = plan
+          ? { changes: plan.changes, skipped: plan.skipped, transferred: [] }
+          : await transferImages(s, local(), images, { onProgress: heartbeat });
+        const sent = new Map(r.transferred.map((t) => [`image:${t.image}`, t]));
+        const changes = r.changes.map((c) => {
+          const t = sent.get(c.resource);
+          return t
+            ? { ...c, after: { ...(c.after as object), bytesSent: t.bytes, seconds: +(t.ms / 1000).toFixed(1) } }
+            : c;
+        });
+        const findings: Finding[] = r.skipped.map((k) => ({
+          id: 'image.present',
+          severity: 'info',
+          message: `${k.image} already on the host (${shortId(k.id)}); ${(k.bytes / 1e6).toFixed(0)} MB not sent`,
+          resource: `image:${k.image}`,
+        }));
         return {
-          changes: r.changes,
-          findings: [],
+          changes,
+          findings,
           skipped: r.skipped.map(({ image, bytes }) => ({ image, bytes })),
           sentBytes: r.transferred.reduce((n, t) => n + t.bytes, 0),
         };

@@ -46,4 +46,7 @@ bash scripts/ensure-temporal.sh >/dev/null
 
 # The VPS simulator image, built offline from Debian's packages.
 bash scripts/build-vps-image.sh >&2
+
+# The stack images deploy streams to hosts (OpenClaw + mem0 plugin from npm, Caddy from Debian); ~6 min when cold.
+bash scripts/build-stack-images.sh >&2
 say "ready"

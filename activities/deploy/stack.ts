@@ -213,7 +213,11 @@ export async function waitHealthy(
       return !c || c.status !== 'running' || (c.health !== undefined && c.health !== 'healthy');
     });
     if (bad.length === 0) return observed;
-    const crashing = bad.filter((s) => (observed.get(s)?.restarts ?? 0) >= 3);
+    // Restarting over and over, or unhealthy after its start period: waiting longer will not help.
+    const crashing = bad.filter((s) => {
+      const c = observed.get(s);
+      return (c?.restarts ?? 0) >= 3 || (c?.status === 'running' && c.health === 'unhealthy');
+    });
     if (crashing.length > 0 || Date.now() > deadline) {
       const detail = await Promise.all(
         bad.map(async (s) => {
@@ -224,7 +228,7 @@ export async function waitHealthy(
           return `${s}: ${c.status}${c.health ? `/${c.health}` : ''}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
         }),
       );
-      const why = crashing.length > 0 ? 'keeps restarting' : `not healthy after ${timeoutSeconds} s`;
+      const why = crashing.length > 0 ? 'failing' : `not healthy after ${timeoutSeconds} s`;
       throw new StackUnhealthyError(session.target.name, `${why}: ${detail.join('; ')}`);
     }
     await new Promise((r) => setTimeout(r, 2000));

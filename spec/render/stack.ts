@@ -287,6 +287,8 @@ export function composeProject(
         user: `${stack.uid}:${stack.gid}`,
         ...hardening,
         tmpfs: [tmpfs('/tmp'), tmpfs('/home/node/.cache')],
+        // The gateway drains and releases its state lock on SIGTERM; that takes longer than Docker's default 10 s.
+        stop_grace_period: '60s',
         ports: [`127.0.0.1:${stack.gateway.hostPort}:${stack.gateway.port}`],
         volumes: stack.volumes.map((v) => `${v.path}:${mountOf(v)}`),
         ...(stack.gateway.port !== 18789 ? { environment: { OPENCLAW_GATEWAY_PORT: String(stack.gateway.port) } } : {}),

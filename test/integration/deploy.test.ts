@@ -1,0 +1,248 @@
+/**
+ * deploy end to end on a provisioned and hardened simulator, through the CLI, with the real OpenClaw image and Caddy:
+ * a verified first deploy and a no-op re-run; a changed fallback or image changes only that and restarts the gateway
+ * once; a config OpenClaw rejects changes nothing live; a release that fails its health check rolls back; no secret
+ * value reaches a rendered file, the CLI's output or the workflow history.
+ *
+ * Test double: the OpenRouter base URL points at 127.0.0.1:9 on the host, where nothing listens (no paid provider is
+ * ever called; deploy makes no model call), and its API key is a random value from this process's environment.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Payload } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AesGcmPayloadCodec } from '../../codec/aes-gcm';
+import { simulatorExec, type Simulator } from '../../client/dev/simulator';
+import type { SpecInput } from '../../spec/schema';
+import { stage, writeSpec, type Stage } from '../support/fixtures';
+
+const IMAGE = 'steward/openclaw:2026.9.6';
+const NEXT = 'steward/openclaw:2026.9.6-next';
+const BROKEN = 'steward/openclaw:2026.9.6-broken';
+const KEY_ENV = 'STEWARD_TEST_OPENROUTER_KEY';
+
+let world: Stage;
+let sim: Simulator;
+const outputs: string[] = [];
+const runs: { workflowId: string; runId: string }[] = [];
+
+function stack(
+  over: { image?: string; fallbacks?: string[]; settings?: Record<string, unknown> } = {},
+): Partial<SpecInput> {
+  return {
+    harden: { confirmSeconds: 30 },
+    stack: {
+      image: over.image ?? IMAGE,
+      providers: {
+        openrouter: { baseUrl: 'http://127.0.0.1:9/api/v1' },
+        primary: 'openrouter/anthropic/claude-sonnet-4.5',
+        fallbacks: over.fallbacks ?? ['openrouter/openai/gpt-5-mini'],
+      },
+      settings: over.settings ?? {},
+    },
+    proxy: { domain: 'agent.steward.test' },
+    secrets: {
+      'gateway-token': { generate: { length: 48 } },
+      'openrouter-api-key': { external: { env: KEY_ENV } },
+    },
+  };
+}
+
+async function deploy(extra: Partial<SpecInput>, ...args: string[]) {
+  const file = writeSpec(world.keys, [sim], extra, `deploy-${randomBytes(3).toString('hex')}.yaml`);
+  const r = await world.cli(file, 'deploy', ...args);
+  outputs.push(r.stdout, r.stderr);
+  if (r.doc) runs.push({ workflowId: r.doc.workflowId, runId: r.doc.runId });
+  return r;
+}
+
+async function onHost(script: string): Promise<string> {
+  const r = await simulatorExec(sim.container, ['sh', '-c', script]);
+  return r.stdout.trim();
+}
+
+/** Service → container ID, image ID and restart count. */
+async function containers(): Promise<Record<string, { id: string; image: string; restarts: number }>> {
+  const out = await onHost(
+    'docker ps -q --filter label=com.docker.compose.project=openclaw | xargs docker inspect -f \'{{index .Config.Labels "com.docker.compose.service"}} {{.Id}} {{.Image}} {{.RestartCount}}\'',
+  );
+  return Object.fromEntries(
+    out.split('\n').map((l) => {
+      const [service, id, image, restarts] = l.split(' ');
+      return [service!, { id: id!, image: image!, restarts: Number(restarts) }];
+    }),
+  );
+}
+
+function buildImage(tag: string, dockerfile: string): void {
+  execFileSync('docker', ['build', '-q', '-t', tag, '-'], { input: dockerfile, stdio: 'pipe' });
+}
+
+/** Every payload of a workflow's history, decrypted with the run's keys, as text. */
+async function decodedHistory(run: { workflowId: string; runId: string }): Promise<string> {
+  const history = await world.env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+  const payloads: Payload[] = [];
+  const walk = (v: unknown): void => {
+    if (!v || typeof v !== 'object') return;
+    if ('metadata' in v && 'data' in v && (v as Payload).data instanceof Uint8Array) payloads.push(v as Payload);
+    else for (const x of Object.values(v)) walk(x);
+  };
+  walk(history.events);
+  const decoded = await new AesGcmPayloadCodec(world.env.keys).decode(payloads);
+  const raw = JSON.stringify(history.events, (_k, v) =>
+    v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+  );
+  return `${decoded.map((p) => Buffer.from(p.data ?? []).toString('utf8')).join('\n')}\n${raw}`;
+}
+
+beforeAll(async () => {
+  process.env[KEY_ENV] = `sk-or-v1-${randomBytes(24).toString('hex')}`;
+  buildImage(NEXT, `FROM ${IMAGE}\nLABEL steward.test=next\n`);
+  buildImage(
+    BROKEN,
+    `FROM ${IMAGE}\nLABEL steward.test=broken\nHEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=2 CMD false\n`,
+  );
+  world = await stage({ taskQueue: 'deploy-test', simulators: 1, provision: 1 });
+  sim = world.sims[0]!;
+  const hardened = await world.cli(writeSpec(world.keys, [sim], stack()), 'harden');
+  if (hardened.code !== 0) throw new Error(`harden failed: ${hardened.stderr || hardened.stdout}`);
+}, 600_000);
+
+afterAll(async () => {
+  await world?.close();
+  delete process.env[KEY_ENV];
+});
+
+describe('steward deploy', () => {
+  it('deploys the stack, verifies it from the outside, and a re-run changes nothing', async () => {
+    const first = await deploy(stack());
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const host = first.doc!.hosts[0]!;
+    expect(host.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(host.controls?.map((c) => c.control)).toEqual(
+      expect.arrayContaining([
+        'proxy.tls-healthz',
+        'proxy.canvas',
+        'gateway.ws-token',
+        'gateway.ws-wrong-token',
+        'gateway.ws-no-token',
+        'gateway.port-outside',
+        'gateway.port-binding',
+        'gateway.security-audit',
+      ]),
+    );
+    expect(host.changes.map((c) => c.resource)).toEqual(
+      expect.arrayContaining([
+        `image:${IMAGE}`,
+        'secret:gateway-token',
+        'secret:openrouter-api-key',
+        'container:gateway',
+        'container:proxy',
+      ]),
+    );
+
+    // Secrets: files of the gateway's uid, 0600; the gateway port on loopback only.
+    expect(
+      await onHost('stat -c "%u:%g %a" /opt/openclaw/secrets/gateway-token /opt/openclaw/secrets/openrouter-api-key'),
+    ).toBe('1000:1000 600\n1000:1000 600');
+    expect(await onHost('docker port openclaw_gateway_1')).toBe('18789/tcp -> 127.0.0.1:18789');
+
+    const again = await deploy(stack());
+    expect(again.code).toBe(0);
+    expect(again.doc!.hosts[0]!.changes).toEqual([]);
+  }, 600_000);
+
+  it('changing only a provider fallback rewrites openclaw.json and restarts the gateway once', async () => {
+    const before = await containers();
+    const r = await deploy(
+      stack({ fallbacks: ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'] }),
+    );
+    expect(r.code).toBe(0);
+    const changed = r.doc!.hosts[0]!.changes.map((c) => c.resource);
+    expect(changed).toEqual([
+      'file:/opt/openclaw/state/openclaw.json',
+      'file:/opt/openclaw/compose.yaml',
+      'container:gateway',
+      'file:/opt/openclaw/.steward/release.json',
+    ]);
+    const after = await containers();
+    expect(after.gateway!.id).not.toBe(before.gateway!.id);
+    expect(after.gateway!.restarts).toBe(0);
+    expect(after.proxy!.id).toBe(before.proxy!.id);
+    expect(JSON.parse(await onHost('cat /opt/openclaw/state/openclaw.json')).agents.defaults.model.fallbacks).toEqual([
+      'openrouter/openai/gpt-5-mini',
+      'openrouter/google/gemini-2.5-flash',
+    ]);
+  }, 600_000);
+
+  it('changing only the pinned image streams it and recreates only the gateway', async () => {
+    const before = await containers();
+    const r = await deploy(
+      stack({ image: NEXT, fallbacks: ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'] }),
+    );
+    expect(r.code).toBe(0);
+    const changed = r.doc!.hosts[0]!.changes.map((c) => c.resource);
+    expect(changed).toEqual([
+      `image:${NEXT}`,
+      'file:/opt/openclaw/compose.yaml',
+      'container:gateway',
+      'file:/opt/openclaw/.steward/release.json',
+    ]);
+    const after = await containers();
+    const nextId = execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', NEXT]).toString().trim();
+    expect(after.gateway!.image).toBe(nextId);
+    expect(after.gateway!.image).not.toBe(before.gateway!.image);
+    expect(after.proxy!.id).toBe(before.proxy!.id);
+  }, 600_000);
+
+  it('a config OpenClaw rejects changes nothing live and names the field', async () => {
+    const liveConfig = await onHost('sha256sum /opt/openclaw/state/openclaw.json /opt/openclaw/compose.yaml');
+    const before = await containers();
+    const r = await deploy(stack({ image: NEXT, settings: { gateway: { bind: 'moon' } } }));
+    expect(r.code).toBe(1);
+    expect(r.stderr + r.stdout).toMatch(/gateway\.bind: Invalid input/);
+    expect(await onHost('sha256sum /opt/openclaw/state/openclaw.json /opt/openclaw/compose.yaml')).toBe(liveConfig);
+    expect(await containers()).toEqual(before);
+  }, 300_000);
+
+  it('a release that fails its health check is rolled back and the previous one serves', async () => {
+    const before = await containers();
+    const r = await deploy(stack({ image: BROKEN }));
+    expect(r.code).toBe(1);
+    const host = r.doc!.hosts[0]!;
+    expect(host.error).toMatch(/gateway: running\/unhealthy.*rolled back to the previous release/);
+    const after = await containers();
+    expect(after.gateway!.image).toBe(before.gateway!.image);
+    expect(await onHost('docker image inspect -f "{{.Id}}" ' + NEXT)).toBe(before.gateway!.image);
+
+    // The previous release is whole again: the spec that made it deploys as a no-op and verifies.
+    const back = await deploy(
+      stack({ image: NEXT, fallbacks: ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'] }),
+    );
+    expect(back.code).toBe(0);
+    expect(back.doc!.hosts[0]!.changes.map((c) => c.resource)).toEqual([]);
+    expect(back.doc!.hosts[0]!.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+  }, 600_000);
+
+  it('no secret value is in a rendered file, the CLI output or any workflow history', async () => {
+    const token = await onHost('cat /opt/openclaw/secrets/gateway-token');
+    const key = process.env[KEY_ENV]!;
+    expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
+    expect(await onHost('cat /opt/openclaw/secrets/openrouter-api-key')).toBe(key);
+
+    const files = await onHost(
+      'cat /opt/openclaw/compose.yaml /opt/openclaw/state/openclaw.json /opt/openclaw/proxy/Caddyfile /opt/openclaw/.steward/release.json',
+    );
+    expect(files).toContain('gateway-token');
+    expect(runs.length).toBeGreaterThanOrEqual(6);
+    const histories = await Promise.all(runs.map(decodedHistory));
+    expect(histories.join('\n')).toContain('"operation":"deploy"');
+    for (const text of [files, outputs.join('\n'), ...histories]) {
+      for (const secret of [token, key]) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(Buffer.from(secret).toString('base64'));
+      }
+    }
+  }, 300_000);
+});

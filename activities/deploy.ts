@@ -15,7 +15,7 @@ import {
   commitRelease,
   composeUp,
   containerChanges,
-  hostImageIds,
+  hostImages,
   observeContainers,
   renderStack,
   restorePrevious,
@@ -136,12 +136,12 @@ export function createDeployActivities({ pool, localDocker }: DeployDeps) {
         const [observedFiles, live, ids] = await Promise.all([
           observe(s, files),
           observeContainers(s),
-          hostImageIds(s, stackImages(spec)),
+          hostImages(s, stackImages(spec)),
         ]);
         const fileChanges = diffAll(files, observedFiles).flat();
         const changes: Change[] = [
           ...fileChanges,
-          ...containerChanges(spec, rendered, live, { gateway: ids[0] ?? '', proxy: ids[1] ?? '' }),
+          ...containerChanges(spec, rendered, live, { gateway: ids[0]!, proxy: ids[1]! }),
         ];
         if (input.mode === 'plan' || changes.length === 0) return { changes, findings: [] };
 
@@ -158,7 +158,7 @@ export function createDeployActivities({ pool, localDocker }: DeployDeps) {
       return activityStep(async () => {
         const s = await session(input);
         const containers = await observeContainers(s);
-        const { controls, findings } = await verifyStack(s, input.spec, containers);
+        const { controls, findings } = await verifyStack(s, input.spec, containers, heartbeat);
         return { changes: [], findings, controls };
       });
     },

@@ -1,6 +1,7 @@
 /** Every activity steward registers, built over injected clients so tests can point them at simulators. */
 import type { DeployDeps } from './deploy';
 import { createDeployActivities } from './deploy';
+import { createDriftActivities } from './drift';
 import { createHardenActivities } from './harden';
 import { createProvisionActivities } from './provision';
 
@@ -9,6 +10,7 @@ export function createActivities(deps: DeployDeps) {
     ...createProvisionActivities(deps),
     ...createHardenActivities(deps),
     ...createDeployActivities(deps),
+    ...createDriftActivities(deps),
   };
 }
 

@@ -13,7 +13,7 @@ import { openSession, type HostSession, type HostTarget } from './host/session';
 import { run } from './host/shell';
 import { directoryResource, fileResource, type DirectorySpec } from './resources/files';
 import { packagesResource } from './resources/packages';
-import { converge } from './resources/resource';
+import { converge, type Resource } from './resources/resource';
 import { serviceResource, userResource } from './resources/system';
 
 /** Debian packages of the Docker engine and compose. */
@@ -49,6 +49,54 @@ export function stackDirectories(spec: Spec): DirectorySpec[] {
       const [owner, group] = v.owner === 'container' ? [uid, gid] : v.owner === 'ops' ? [ops, ops] : ['root', 'root'];
       return { path: v.path, owner, group, mode: v.mode };
     }),
+  ];
+}
+
+/** Docker engine and compose packages, daemon.json, the service: in apply order. */
+export function dockerResources(spec: Spec, host: string, onProgress?: () => void): Resource[] {
+  return [
+    packagesResource(DOCKER_PACKAGES, onProgress),
+    fileResource(
+      {
+        path: '/etc/docker/daemon.json',
+        content: dockerDaemonConfig(spec),
+        owner: 'root',
+        group: 'root',
+        mode: '0644',
+      },
+      host,
+    ),
+    serviceResource('docker'),
+  ];
+}
+
+/** Keys authorised for the ops user: the identity file's public key and `ssh.authorizedKeys`. */
+export async function opsUserKeys(spec: Spec, target: { identityFile?: string }): Promise<string[]> {
+  return [...(target.identityFile ? [await publicKeyOf(target.identityFile)] : []), ...spec.ssh.authorizedKeys];
+}
+
+/** The ops user with sudo and docker groups, its authorised keys and a `visudo`-checked sudoers file. */
+export function opsUserResources(spec: Spec, host: string, keys: readonly string[]): Resource[] {
+  const ops = spec.ssh.opsUser;
+  const home = `/home/${ops}`;
+  return [
+    userResource({ name: ops, groups: ['sudo', 'docker'], shell: '/bin/bash' }, host),
+    directoryResource({ path: `${home}/.ssh`, owner: ops, group: ops, mode: '0700' }, host),
+    fileResource(
+      { path: `${home}/.ssh/authorized_keys`, content: `${keys.join('\n')}\n`, owner: ops, group: ops, mode: '0600' },
+      host,
+    ),
+    fileResource(
+      {
+        path: `/etc/sudoers.d/steward-${ops}`,
+        content: `# Managed by steward: the ops user runs privileged steps non-interactively.\n${ops} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
+        owner: 'root',
+        group: 'root',
+        mode: '0440',
+        validate: ['visudo', '-cf'],
+      },
+      host,
+    ),
   ];
 }
 
@@ -109,19 +157,10 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
     async ensureDockerEngine(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {
         const s = await session(input);
-        const changes: Change[] = await converge(s, [packagesResource(DOCKER_PACKAGES, heartbeat)], input.mode);
-        const config = fileResource(
-          {
-            path: '/etc/docker/daemon.json',
-            content: dockerDaemonConfig(input.spec),
-            owner: 'root',
-            group: 'root',
-            mode: '0644',
-          },
-          input.host,
-        );
-        const configChanges = await converge(s, [config], input.mode);
-        changes.push(...configChanges, ...(await converge(s, [serviceResource('docker')], input.mode)));
+        const [packages, config, service] = dockerResources(input.spec, input.host, heartbeat);
+        const changes: Change[] = await converge(s, [packages!], input.mode);
+        const configChanges = await converge(s, [config!], input.mode);
+        changes.push(...configChanges, ...(await converge(s, [service!], input.mode)));
         const contentChanged = configChanges.some(
           (c) => c.action === 'create' || (c.after as { sha256?: string })?.sha256,
         );
@@ -148,46 +187,14 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
         const target = targetOf(input);
         const s = await pool.get(target);
         const ops = input.spec.ssh.opsUser;
-        const keys = [
-          ...(target.identityFile ? [await publicKeyOf(target.identityFile)] : []),
-          ...input.spec.ssh.authorizedKeys,
-        ];
+        const keys = await opsUserKeys(input.spec, target);
         if (keys.length === 0) {
           throw new UnsupportedHostError(
             input.host,
             'no key to authorise for the ops user: set hosts[].identityFile or ssh.authorizedKeys',
           );
         }
-        const home = `/home/${ops}`;
-        const changes = await converge(
-          s,
-          [
-            userResource({ name: ops, groups: ['sudo', 'docker'], shell: '/bin/bash' }, input.host),
-            directoryResource({ path: `${home}/.ssh`, owner: ops, group: ops, mode: '0700' }, input.host),
-            fileResource(
-              {
-                path: `${home}/.ssh/authorized_keys`,
-                content: `${keys.join('\n')}\n`,
-                owner: ops,
-                group: ops,
-                mode: '0600',
-              },
-              input.host,
-            ),
-            fileResource(
-              {
-                path: `/etc/sudoers.d/steward-${ops}`,
-                content: `# Managed by steward: the ops user runs privileged steps non-interactively.\n${ops} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
-                owner: 'root',
-                group: 'root',
-                mode: '0440',
-                validate: ['visudo', '-cf'],
-              },
-              input.host,
-            ),
-          ],
-          input.mode,
-        );
+        const changes = await converge(s, opsUserResources(input.spec, input.host, keys), input.mode);
         if (input.mode === 'apply' && (changes.length > 0 || s.user !== ops)) {
           await proveOpsLogin(target, s.hostKey);
           await pool.forget(target);

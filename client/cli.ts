@@ -130,6 +130,19 @@ program
   });
 
 program
+  .command('drift')
+  .description('plan drift of every managed resource (exit 2 on drift); --repair converges it back and proves it')
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .option('--repair', 're-run the operations that own drifted resources, then observe again')
+  .option('--no-audit', "skip OpenClaw's security audit inside the gateway (about 10 s per host)")
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (hosts: string[], o: { repair?: boolean; audit: boolean; concurrency: string }) => {
+    exitCode = await operation('drift', 'driftHost', hosts, o.repair ? 'apply' : 'plan', o.concurrency, {
+      audit: o.audit,
+    });
+  });
+
+program
   .command('status')
   .description('recent runs from Temporal visibility')
   .option('--host <name>', 'only this host')
@@ -141,11 +154,12 @@ program
   });
 
 async function operation(
-  op: 'provision' | 'harden' | 'deploy',
+  op: 'provision' | 'harden' | 'deploy' | 'drift',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',
   concurrency: string,
+  extra?: Record<string, unknown>,
 ): Promise<number> {
   const { loadSpec, pinHostKeys } = await import('./spec-file');
   const { connectClient } = await import('./context');
@@ -167,6 +181,7 @@ async function operation(
       mode,
       concurrency: parallel,
       ...(uiUrl ? { uiUrl } : {}),
+      ...(extra ? { extra } : {}),
     });
     const pinned = new Map(reports.filter((r) => r.hostKey).map((r) => [r.host, r.hostKey as string]));
     await pinHostKeys(path, pinned);

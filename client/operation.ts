@@ -30,6 +30,8 @@ export interface OperationRequest {
   readonly concurrency?: number;
   /** Temporal Web UI base URL, for links to the run. */
   readonly uiUrl?: string;
+  /** Operation-specific input fields, given to every host workflow (e.g. drift's `audit`). */
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 /** PRODUCT.md's `--json` document. */
@@ -97,7 +99,9 @@ export async function runOperation(
   };
   if (opts.json) console.log(JSON.stringify(doc, null, 2));
   else printResult(doc, reports, req.mode);
-  return { code: failed ? EXIT.failed : EXIT.ok, reports };
+  // A drift plan that found drift exits 2, as `terraform plan -detailed-exitcode` does.
+  const drifted = req.operation === 'drift' && req.mode === 'plan' && reports.some((r) => r.changes.length > 0);
+  return { code: failed ? EXIT.failed : drifted ? EXIT.drift : EXIT.ok, reports };
 }
 
 async function start(
@@ -105,7 +109,12 @@ async function start(
   taskQueue: string,
   req: OperationRequest,
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  const inputs: HostOperationInput[] = req.hosts.map((host) => ({ spec: req.spec, host, mode: req.mode }));
+  const inputs: HostOperationInput[] = req.hosts.map((host) => ({
+    ...req.extra,
+    spec: req.spec,
+    host,
+    mode: req.mode,
+  }));
   const attributes = (host: string) => [
     { key: StewardHost, value: host },
     { key: StewardOperation, value: req.operation },

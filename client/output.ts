@@ -42,6 +42,7 @@ export function printProgress(host: string, step: StepReport, mode: Mode): void 
 const CONTROLS_TITLE: Partial<Record<HostReport['operation'], string>> = {
   harden: 'hardening report',
   deploy: 'verification',
+  memory: 'memory check',
 };
 
 const CONTROL_MARK: Record<ControlResult['status'], string> = { pass: 'pass', fail: 'FAIL', 'not-applicable': 'n/a ' };
@@ -59,7 +60,19 @@ export function printControls(controls: readonly ControlResult[], title = 'contr
       c.status === 'pass'
         ? c.observed
         : `expected ${c.expected}, observed ${c.observed}${c.note ? ` (${c.note})` : ''}`;
-    console.log(`    ${CONTROL_MARK[c.status]} ${c.control.padEnd(40)} ${detail}`);
+    const took = c.durationMs !== undefined ? ` [${c.durationMs} ms]` : '';
+    console.log(`    ${CONTROL_MARK[c.status]} ${c.control.padEnd(40)} ${detail}${took}`);
+  }
+}
+
+/** Drift plan rows: resource, expected, observed, and whether the host (corrective) or the spec (intentional) moved. */
+function printDriftTable(changes: readonly Change[]): void {
+  const show = (v: unknown) => (v === undefined ? '∅' : typeof v === 'string' ? v : JSON.stringify(v));
+  const rows = changes.map((c) => [c.resource, show(c.after), show(c.before), c.drift ?? '']);
+  const widths = [0, 1].map((i) => Math.min(48, Math.max(...rows.map((r) => r[i]!.length), 8)));
+  console.log(`  ${'RESOURCE'.padEnd(widths[0]!)}  ${'EXPECTED'.padEnd(widths[1]!)}  OBSERVED  KIND`);
+  for (const [resource, expected, observed, kind] of rows) {
+    console.log(`  ${resource!.padEnd(widths[0]!)}  ${expected!.padEnd(widths[1]!)}  ${observed}  ${kind}`);
   }
 }
 
@@ -71,6 +84,7 @@ export function printResult(doc: ResultDocument, reports: readonly HostReport[],
         ? `${plural(r.changes.length, 'resource')} ${what}`
         : `FAILED: ${r.error ?? 'unknown error'}`;
     console.log(`${r.host}: ${line}`);
+    if (r.operation === 'drift' && mode === 'plan' && r.changes.length > 0) printDriftTable(r.changes);
     for (const f of r.findings) console.log(`  [${f.severity}] ${f.id}: ${f.message}`);
     if (r.controls?.length) printControls(r.controls, CONTROLS_TITLE[r.operation] ?? 'controls');
   }

@@ -13,6 +13,8 @@ export interface Change {
   /** Observed values that differ. Never a secret: files are described by hash, owner and mode. */
   readonly before?: unknown;
   readonly after?: unknown;
+  /** Drift plans only: the host moved (`corrective`) or the spec moved since the last apply (`intentional`). */
+  readonly drift?: 'corrective' | 'intentional';
 }
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
@@ -34,6 +36,8 @@ export interface ControlResult {
   /** `not-applicable`: the control cannot apply on this host (e.g. auditd in a container); not a failure. */
   readonly status: 'pass' | 'fail' | 'not-applicable';
   readonly note?: string;
+  /** How long the check took (memory checks time each proof). */
+  readonly durationMs?: number;
 }
 
 export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';

@@ -5,16 +5,22 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  ChildWorkflowFailure,
   defineQuery,
+  proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { StepInput, StepResult } from '../activities';
+import type { Activities, StepInput, StepResult } from '../activities';
 import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
 import type { Spec } from '../spec/schema';
 import { assertPolicy } from '../spec/governance';
 import { StewardChanges, StewardOutcome } from '../spec/search-attributes';
+import { HOST_STEP } from './options';
+
+const { recordApplied } = proxyActivities<Activities>(HOST_STEP);
+const APPLIED = ['provision', 'harden', 'deploy'] as const;
 
 /** Input of a host workflow. */
 export interface HostOperationInput {
@@ -95,6 +101,9 @@ export class HostOperation {
       // The CLI refuses a violating spec; a run started any other way is refused here, before any step.
       assertPolicy(this.input.spec);
       await body();
+      // What drift compares against to tell the spec's changes (intentional) from the host's (corrective).
+      const applied = APPLIED.find((o) => o === this.operation);
+      if (applied && this.input.mode === 'apply') await recordApplied({ ...this.stepInput, operation: applied });
     } catch (err) {
       const report = this.report('failed', describeFailure(err));
       this.record(report);
@@ -152,6 +161,6 @@ function hasStewardAttributes(): boolean {
 /** The root cause of a failure, in one line. */
 export function describeFailure(err: unknown): string {
   let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
   return e instanceof Error ? e.message : String(e);
 }

@@ -2,5 +2,6 @@
 export { provisionHost } from './provision';
 export { hardenHost } from './harden';
 export { deployHost } from './deploy';
+export { driftHost } from './drift';
 export { fleet } from './fleet';
 export { progressQuery } from './host-operation';

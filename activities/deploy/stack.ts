@@ -17,6 +17,7 @@ import {
   renderCaddyfile,
   renderCompose,
   renderOpenclawJson,
+  secretDeliveries,
   stackLayout,
   type StackLayout,
 } from '../../spec/render/stack';
@@ -106,6 +107,9 @@ export interface ObservedContainer {
   readonly restarts: number;
   readonly exitCode: number;
   readonly portBindings: Record<string, { HostIp: string; HostPort: string }[] | null>;
+  /** `NAME=value` entries of the container's environment. Values may be secrets: never reported, only names. */
+  readonly env: readonly string[];
+  readonly restartPolicy: string;
 }
 
 const INSPECT_CONTAINERS = `ids=$(docker ps -aq --filter ${run(`label=com.docker.compose.project=${COMPOSE_PROJECT}`)}); if [ -n "$ids" ]; then docker inspect $ids; else echo '[]'; fi`;
@@ -115,19 +119,23 @@ interface InspectedContainer {
   Id?: string;
   Image?: string;
   RestartCount?: number;
-  Config?: { Image?: string; Labels?: Record<string, string> };
+  Config?: { Image?: string; Labels?: Record<string, string>; Env?: string[] };
   State?: { Status?: string; ExitCode?: number; Health?: { Status?: string } };
-  HostConfig?: { PortBindings?: ObservedContainer['portBindings'] };
+  HostConfig?: { PortBindings?: ObservedContainer['portBindings']; RestartPolicy?: { Name?: string } };
 }
 
 /** The stack's containers as the engine reports them, by compose service. */
 export async function observeContainers(session: HostSession): Promise<Map<string, ObservedContainer>> {
   const r = await session.check(INSPECT_CONTAINERS, { label: 'docker inspect stack' });
+  return parseContainers(session.target.name, r.stdout);
+}
+
+function parseContainers(host: string, stdout: string): Map<string, ObservedContainer> {
   let raw: unknown;
   try {
-    raw = JSON.parse(r.stdout);
+    raw = JSON.parse(stdout);
   } catch {
-    throw new HostOutputError(session.target.name, 'docker inspect printed no JSON');
+    throw new HostOutputError(host, 'docker inspect printed no JSON');
   }
   const out = new Map<string, ObservedContainer>();
   for (const c of raw as InspectedContainer[]) {
@@ -145,42 +153,179 @@ export async function observeContainers(session: HostSession): Promise<Map<strin
       restarts: Number(c.RestartCount ?? 0),
       exitCode: Number(c.State?.ExitCode ?? 0),
       portBindings: (c.HostConfig?.PortBindings ?? {}) as ObservedContainer['portBindings'],
+      env: c.Config?.Env ?? [],
+      restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '',
     });
   }
   return out;
 }
 
-/** Image IDs of references on the host (`''` when absent). */
-export async function hostImageIds(session: HostSession, refs: readonly string[]): Promise<string[]> {
-  const probes = Object.fromEntries(
-    refs.map((ref, i) => [`i${i}`, `docker image inspect -f '{{.Id}}' ${run(ref)} 2>/dev/null || true`]),
-  );
-  const res = await session.probe(probes);
-  return refs.map((_, i) => res[`i${i}`]!.out.trim());
+/** An image on the host: its ID (`''` when absent) and its default environment. */
+export interface HostImage {
+  readonly id: string;
+  readonly env: readonly string[];
 }
 
-/** What the containers must be: each service running the host's image for its ref, with the rendered config. */
+const imageProbe = (ref: string) =>
+  `docker image inspect -f '{{.Id}} {{json .Config.Env}}' ${run(ref)} 2>/dev/null || true`;
+
+function parseImage(out: string): HostImage {
+  const line = out.trim();
+  if (!line) return { id: '', env: [] };
+  const space = line.indexOf(' ');
+  const env = JSON.parse(line.slice(space + 1)) as string[] | null;
+  return { id: line.slice(0, space), env: env ?? [] };
+}
+
+/** Images of references on the host. */
+export async function hostImages(session: HostSession, refs: readonly string[]): Promise<HostImage[]> {
+  const res = await session.probe(Object.fromEntries(refs.map((ref, i) => [`i${i}`, imageProbe(ref)])));
+  return refs.map((_, i) => parseImage(res[`i${i}`]!.out));
+}
+
+/** What a service's container must be. */
+interface WantedContainer {
+  readonly service: string;
+  readonly ref: string;
+  readonly image: HostImage;
+  readonly config: string;
+  readonly ports: readonly string[];
+  /** Variables with known values (image defaults, compose `environment`), and names whose values are secret. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly secretEnv: readonly string[];
+}
+
+function wantedContainers(
+  spec: Spec,
+  rendered: RenderedStack,
+  images: { gateway: HostImage; proxy: HostImage },
+): WantedContainer[] {
+  const vars = (entries: readonly string[]) =>
+    Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const { gateway } = spec.stack;
+  return [
+    {
+      service: GATEWAY_SERVICE,
+      ref: spec.stack.image,
+      image: images.gateway,
+      config: rendered.digests.gateway,
+      ports: [`127.0.0.1:${gateway.hostPort}->${gateway.port}/tcp`],
+      env: {
+        ...vars(images.gateway.env),
+        ...(gateway.port !== 18789 ? { OPENCLAW_GATEWAY_PORT: String(gateway.port) } : {}),
+      },
+      secretEnv: secretDeliveries(spec).flatMap((d) => (d.kind === 'env' ? [d.variable] : [])),
+    },
+    {
+      service: PROXY_SERVICE,
+      ref: spec.proxy.image,
+      image: images.proxy,
+      config: rendered.digests.proxy,
+      ports: ['0.0.0.0:443->443/tcp', '0.0.0.0:80->80/tcp'],
+      env: vars(images.proxy.env),
+      secretEnv: [],
+    },
+  ];
+}
+
+function publishedPorts(o: ObservedContainer): string[] {
+  return Object.entries(o.portBindings)
+    .flatMap(([port, bs]) => (bs ?? []).map((b) => `${b.HostIp || '0.0.0.0'}:${b.HostPort}->${port}`))
+    .sort();
+}
+
+/**
+ * What the containers must be: each service running the host's image for its ref, with the rendered config digest,
+ * the published ports, restart policy and environment compose gives it. An extra or changed variable is drift
+ * (it can flip a provider's auto-detection); only names are reported, values may be secrets.
+ */
 export function containerChanges(
   spec: Spec,
   rendered: RenderedStack,
   observed: Map<string, ObservedContainer>,
-  imageIds: { gateway: string; proxy: string },
+  images: { gateway: HostImage; proxy: HostImage },
 ): Change[] {
-  const want = [
-    { service: GATEWAY_SERVICE, image: imageIds.gateway, config: rendered.digests.gateway, ref: spec.stack.image },
-    { service: PROXY_SERVICE, image: imageIds.proxy, config: rendered.digests.proxy, ref: spec.proxy.image },
-  ];
-  return want.flatMap((w): Change[] => {
+  return wantedContainers(spec, rendered, images).flatMap((w): Change[] => {
     const o = observed.get(w.service);
     const resource = `container:${w.service}`;
-    const after = { image: `${w.ref} (${shortId(w.image)})`, config: w.config };
+    const after = { image: `${w.ref} (${shortId(w.image.id)})`, config: w.config };
     if (!o) return [{ resource, action: 'create', after }];
     const before: Record<string, string> = {};
-    if (o.image !== w.image) before.image = `${o.imageRef} (${shortId(o.image)})`;
+    const want: Record<string, string> = {};
+    if (o.image !== w.image.id) before.image = `${o.imageRef} (${shortId(o.image)})`;
     if (o.config !== w.config) before.config = o.config ?? '(none)';
     if (o.status !== 'running') before.status = o.status;
-    return Object.keys(before).length > 0 ? [{ resource, action: 'update', before, after }] : [];
+    if (o.restartPolicy !== 'unless-stopped') {
+      before.restart = o.restartPolicy || '(none)';
+      want.restart = 'unless-stopped';
+    }
+    const ports = publishedPorts(o).join(', ');
+    if (ports !== [...w.ports].sort().join(', ')) {
+      before.ports = ports || '(none)';
+      want.ports = [...w.ports].sort().join(', ');
+    }
+    const env = new Map(o.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    const known = new Set([...Object.keys(w.env), ...w.secretEnv]);
+    const extra = [...env.keys()].filter((k) => !known.has(k)).sort();
+    const missing = [...known].filter((k) => !env.has(k)).sort();
+    const changed = Object.entries(w.env)
+      .filter(([k, v]) => env.has(k) && env.get(k) !== v)
+      .map(([k]) => k)
+      .sort();
+    if (extra.length + missing.length + changed.length > 0) {
+      before.env = [...extra.map((k) => `+${k}`), ...missing.map((k) => `-${k}`), ...changed.map((k) => `~${k}`)].join(
+        ' ',
+      );
+      want.env = 'as compose sets it';
+    }
+    return Object.keys(before).length > 0 ? [{ resource, action: 'update', before, after: { ...after, ...want } }] : [];
   });
+}
+
+/**
+ * The stack's containers as one resource, observed in the same batch as everything else: applying runs
+ * `docker-compose up -d` (recreating what differs) and waits for health.
+ */
+export function containersResource(
+  spec: Spec,
+  host: string,
+  rendered: RenderedStack,
+  tick: () => void = () => {},
+): Resource {
+  const refs = stackImageRefs(spec);
+  return {
+    id: 'containers:stack',
+    probe: [
+      INSPECT_CONTAINERS,
+      `echo '${CONTAINER_SPLIT}'`,
+      ...refs.map((r) => `i=$(${imageProbe(r)}); printf '%s\\n' "$i"`),
+    ].join('\n'),
+    parse: (r) => {
+      const [containers = '[]', images = ''] = r.out.split(`${CONTAINER_SPLIT}\n`);
+      const [gateway = '', proxy = ''] = images.split('\n');
+      return {
+        containers: parseContainers(host, containers),
+        images: { gateway: parseImage(gateway), proxy: parseImage(proxy) },
+      };
+    },
+    diff: (o) => {
+      const { containers, images } = o as {
+        containers: Map<string, ObservedContainer>;
+        images: { gateway: HostImage; proxy: HostImage };
+      };
+      return containerChanges(spec, rendered, containers, images);
+    },
+    apply: async (session) => {
+      await composeUp(session, rendered.layout);
+      await waitHealthy(session, [GATEWAY_SERVICE, PROXY_SERVICE], spec.stack.healthTimeoutSeconds, tick);
+    },
+  };
+}
+
+const CONTAINER_SPLIT = '--steward-images--';
+
+function stackImageRefs(spec: Spec): [string, string] {
+  return [spec.stack.image, spec.proxy.image];
 }
 
 const compose = (layout: StackLayout, ...args: string[]) =>

@@ -284,6 +284,9 @@ export function composeProject(
     services: {
       [GATEWAY_SERVICE]: {
         image: stack.image,
+        // OpenClaw's state lease names its owner by hostname: a stable one lets a recreated container reclaim the
+        // lease of one that was killed, instead of waiting out its five-minute expiry.
+        hostname: `${COMPOSE_PROJECT}-${GATEWAY_SERVICE}`,
         user: `${stack.uid}:${stack.gid}`,
         ...hardening,
         tmpfs: [tmpfs('/tmp'), tmpfs('/home/node/.cache')],

@@ -1,0 +1,349 @@
+/**
+ * Drift: every resource provision, harden and deploy manage, observed in one batched pass (one SSH round trip for
+ * all of them), diffed against the spec with the operations' own resource definitions, and classified: intentional
+ * when the spec section of the owning operation changed since it last applied on this host, corrective when the
+ * host moved. The observed host is also judged by the policy (sshd, secret files, open ports, openclaw.json) and,
+ * optionally, by OpenClaw's own `security audit`. Repair is not done here: the workflow re-runs the owning
+ * operations, which converge exactly the drifted resources through the same apply code.
+ */
+import { createHash } from 'node:crypto';
+import { evaluatePolicy, type HostFacts } from '../spec/policy';
+import type { Change, Finding } from '../spec/report';
+import { GATEWAY_SERVICE, stackLayout } from '../spec/render/stack';
+import type { Spec } from '../spec/schema';
+import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../spec/sections';
+import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
+import { consumedSecrets } from './deploy/secrets';
+import { containersResource, renderStack, stackDirectories as deployDirectories } from './deploy/stack';
+import { firewallResources } from './harden/firewall';
+import { accountResources, kernelResources } from './harden/kernel';
+import { intrusionResources, intrusionServiceResources, securityPackages, upgradeResources } from './harden/services';
+import { compareSshd, parseSshdT, sshResources, SSHD_DROP_IN } from './harden/ssh';
+import { CLEANUP_TIMERS, cleanupResources, cleanupTimerResources } from './harden/timers';
+import { HostOutputError } from './host/errors';
+import type { HostSession, ProbeResult } from './host/session';
+import { run, sh } from './host/shell';
+import { dockerResources, opsUserKeys, opsUserResources, stackDirectories } from './provision';
+import { directoryResource, fileResource } from './resources/files';
+import { packagesResource } from './resources/packages';
+import type { Resource } from './resources/resource';
+
+/** Where steward records, per operation, the digest of the spec section it last applied. */
+export const APPLIED_RECORD = '/var/lib/steward/applied.json';
+
+export type DriftKind = 'corrective' | 'intentional';
+
+/** One drifted thing: the row of the plan table. */
+export interface DriftItem extends Change {
+  readonly drift: DriftKind;
+  readonly operation: AppliedOperation;
+}
+
+export interface DriftResult {
+  readonly changes: DriftItem[];
+  readonly findings: Finding[];
+  /** How many resources were checked. */
+  readonly checks: number;
+  /** Operations whose resources drifted, in apply order: what a repair re-runs. */
+  readonly repair: AppliedOperation[];
+}
+
+interface DriftCheck {
+  readonly resource: Resource;
+  readonly operation: AppliedOperation;
+  /** Row the check reports under, when several checks describe one thing (a unit file and its timer). */
+  readonly item?: string;
+}
+
+/** Effective sshd settings against the spec: the baseline as sshd itself reports it. */
+function sshdEffectiveResource(spec: Spec, host: string): Resource {
+  return {
+    id: 'sshd:effective',
+    probe: `e=$(mktemp) && { sshd -T 2>"$e"; c=$?; sed 's/^/! /' "$e"; rm -f "$e"; exit "$c"; }`,
+    parse: (r: ProbeResult) => parseSshdT(host, r),
+    diff: (o) => {
+      const failing = compareSshd(spec, o as ReturnType<typeof parseSshdT>).filter((c) => c.status === 'fail');
+      if (failing.length === 0) return [];
+      return [
+        {
+          resource: 'sshd:effective',
+          action: 'update',
+          before: Object.fromEntries(failing.map((c) => [c.control.replace(/^ssh\./, ''), c.observed])),
+          after: Object.fromEntries(failing.map((c) => [c.control.replace(/^ssh\./, ''), c.expected])),
+        },
+      ];
+    },
+    apply: async () => {
+      throw new Error('sshd:effective is repaired by harden');
+    },
+  };
+}
+
+/** A secret file: present, owned by the gateway's uid/gid, mode 0600. Its content is never read. */
+function secretFileResource(spec: Spec, name: string): Resource {
+  const path = `${stackLayout(spec).secretsDir}/${name}`;
+  const id = `secret:${name}`;
+  const want = { owner: `${spec.stack.uid}:${spec.stack.gid}`, mode: '0600' };
+  return {
+    id,
+    probe: `if [ -s ${run(path)} ]; then ${run('stat', '-c', '%u:%g 0%a', path)}; else echo absent; fi`,
+    parse: (r) => r.out.trim(),
+    diff: (o) => {
+      const observed = String(o);
+      if (observed === 'absent') return [{ resource: id, action: 'create', after: want }];
+      const [owner, mode] = observed.split(' ');
+      const m = (mode ?? '').replace(/^0+(?=\d{4})/, '');
+      return owner === want.owner && m === want.mode
+        ? []
+        : [{ resource: id, action: 'update', before: { owner, mode: m }, after: want }];
+    },
+    apply: async () => {
+      throw new Error(`${id} is repaired by deploy`);
+    },
+  };
+}
+
+/** Everything provision, harden and deploy manage on `host`, each check once. */
+export async function driftChecks(spec: Spec, host: string, identityFile?: string): Promise<DriftCheck[]> {
+  const keys = await opsUserKeys(spec, identityFile ? { identityFile } : {});
+  const rendered = renderStack(spec);
+  const timerItem = (id: string) => {
+    const t = CLEANUP_TIMERS.find((name) => id.includes(name));
+    return t ? `timer:${t}` : undefined;
+  };
+  const checks: DriftCheck[] = [
+    ...[
+      packagesResource(spec.provision.packages),
+      ...dockerResources(spec, host),
+      ...opsUserResources(spec, host, keys),
+      ...stackDirectories(spec).map((d) => directoryResource(d, host)),
+    ].map((resource) => ({ resource, operation: 'provision' as const })),
+    ...[
+      ...kernelResources(spec, host),
+      packagesResource(securityPackages(spec)),
+      ...upgradeResources(spec, host),
+      ...intrusionResources(spec, host),
+      ...intrusionServiceResources(spec),
+      ...accountResources(host),
+    ].map((resource) => ({ resource, operation: 'harden' as const })),
+    ...[...cleanupResources(spec, host), ...cleanupTimerResources()].map((resource) => ({
+      resource,
+      operation: 'harden' as const,
+      ...(timerItem(resource.id) ? { item: timerItem(resource.id)! } : {}),
+    })),
+    ...sshResources(spec, host).map((resource) => ({
+      resource,
+      operation: 'harden' as const,
+      ...(resource.id === `file:${SSHD_DROP_IN}` ? { item: 'sshd:config' } : {}),
+    })),
+    { resource: sshdEffectiveResource(spec, host), operation: 'harden', item: 'sshd:config' },
+    // The ruleset file, its unit and the live table are one thing to an operator: the firewall.
+    ...(spec.firewall.enabled ? firewallResources(spec, host) : []).map((resource) => ({
+      resource,
+      operation: 'harden' as const,
+      item: 'firewall:nftables',
+    })),
+    ...[
+      ...deployDirectories(spec, host),
+      ...consumedSecrets(spec).map((name) => secretFileResource(spec, name)),
+      ...rendered.files.map((f) => fileResource(f, host)),
+      containersResource(spec, host, rendered),
+    ].map((resource) => ({ resource, operation: 'deploy' as const })),
+  ];
+  const seen = new Set<string>();
+  return checks.filter((c) => !seen.has(c.resource.id) && (seen.add(c.resource.id), true));
+}
+
+/** Digest of each operation's spec section, as recorded after an apply. */
+export function sectionDigests(spec: Spec): Record<AppliedOperation, string> {
+  const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+  return Object.fromEntries(APPLIED_OPERATIONS.map((op) => [op, digest(specSection(spec, op))])) as Record<
+    AppliedOperation,
+    string
+  >;
+}
+
+/** Host facts the policy judges, probed in the same batch as the resources. */
+function factProbes(spec: Spec): Record<string, string> {
+  const layout = stackLayout(spec);
+  const secretFiles = consumedSecrets(spec).map((n) => `${layout.secretsDir}/${n}`);
+  const tokenFile = `${layout.secretsDir}/${spec.stack.gateway.tokenSecret}`;
+  return {
+    'fact:applied': `cat ${run(APPLIED_RECORD)} 2>/dev/null || echo '{}'`,
+    'fact:openclaw': `cat ${run(layout.openclawJson)} 2>/dev/null || true`,
+    'fact:secrets': secretFiles.length
+      ? `stat -c '%n %a %U %G' ${secretFiles.map((f) => run(f)).join(' ')} 2>/dev/null || true`
+      : 'true',
+    'fact:token': `if [ -f ${run(tokenFile)} ]; then wc -c < ${run(tokenFile)}; fi`,
+    // Accepting rules for new inbound connections; replies matched by source port (DHCPv6) are not listeners.
+    'fact:ports': `nft list chain inet steward input 2>/dev/null | grep -E 'dport [0-9]+ .*accept' | grep -v ' sport ' || true`,
+  };
+}
+
+function hostFacts(spec: Spec, results: Record<string, ProbeResult>, sshd: unknown): HostFacts {
+  const layout = stackLayout(spec);
+  const secretFiles = results['fact:secrets']!.out.trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [path = '', mode = '', owner = '', group = ''] = l.split(' ');
+      return { path, mode: mode.padStart(4, '0'), owner, group };
+    });
+  const openPorts = [...results['fact:ports']!.out.matchAll(/(tcp|udp) dport (\d+)/g)].map((m) => ({
+    port: Number(m[2]),
+    protocol: m[1] as 'tcp' | 'udp',
+  }));
+  const tokenLength = Number(results['fact:token']!.out.trim());
+  const sshdMap =
+    sshd instanceof Map ? Object.fromEntries([...sshd.entries()].map(([k, v]) => [k, (v as string[]).join(' ')])) : {};
+  return {
+    sshd: sshdMap,
+    secretFiles,
+    openPorts,
+    ...(Number.isFinite(tokenLength) && tokenLength > 0
+      ? { gatewayToken: { path: `${layout.secretsDir}/${spec.stack.gateway.tokenSecret}`, length: tokenLength } }
+      : {}),
+  };
+}
+
+/** JSON key paths where two documents differ (values not reported). */
+export function differingKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isObj(a) && isObj(b)) {
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+      .sort()
+      .flatMap((k) => differingKeys(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
+}
+
+/** `openclaw security audit --json` in the gateway container, as findings. Absent container: no findings. */
+async function auditFindings(session: HostSession): Promise<Finding[]> {
+  const id = await session.script(
+    `docker ps -q --filter label=com.docker.compose.project=openclaw --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)}`,
+  );
+  const container = id.stdout.trim().split('\n')[0];
+  if (!container) return [];
+  const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'security', 'audit', '--json']), {
+    timeoutMs: 120_000,
+  });
+  try {
+    const doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as {
+      findings?: { checkId: string; severity: string; title: string }[];
+    };
+    return (doc.findings ?? [])
+      .filter((f) => f.severity !== 'info')
+      .map((f) => ({
+        id: `openclaw.audit.${f.checkId}`,
+        severity: f.severity === 'critical' ? 'critical' : 'medium',
+        message: f.title,
+        resource: `container:${GATEWAY_SERVICE}`,
+      }));
+  } catch {
+    throw new HostOutputError(session.target.name, `openclaw security audit printed no JSON (exit ${r.code})`);
+  }
+}
+
+/** Observes, diffs and classifies every managed resource of the host in one batch. Changes nothing. */
+export async function observeDrift(
+  session: HostSession,
+  spec: Spec,
+  checks: readonly DriftCheck[],
+  audit: boolean,
+): Promise<DriftResult> {
+  const probes: Record<string, string> = {
+    ...Object.fromEntries(checks.map((c, i) => [`r${i}`, c.resource.probe])),
+    ...factProbes(spec),
+  };
+  const [results, auditResult] = await Promise.all([
+    session.probe(probes),
+    audit ? auditFindings(session) : Promise.resolve([]),
+  ]);
+
+  let applied: Partial<Record<AppliedOperation, string>> = {};
+  try {
+    applied = JSON.parse(results['fact:applied']!.out) as typeof applied;
+  } catch {
+    applied = {};
+  }
+  const current = sectionDigests(spec);
+  const kind = (op: AppliedOperation): DriftKind => (applied[op] === current[op] ? 'corrective' : 'intentional');
+
+  const layout = stackLayout(spec);
+  const rendered = renderStack(spec);
+  const rows = new Map<string, DriftItem>();
+  let sshd: unknown;
+  checks.forEach((c, i) => {
+    const observed = c.resource.parse(results[`r${i}`]!);
+    if (c.resource.id === 'sshd:effective') sshd = observed;
+    for (const change of c.resource.diff(observed)) {
+      const key = c.item ?? change.resource;
+      let before = change.before;
+      if (change.resource === `file:${layout.openclawJson}` && change.action === 'update') {
+        const live = results['fact:openclaw']!.out;
+        const want = rendered.files.find((f) => f.path === layout.openclawJson)!.content;
+        try {
+          before = { ...(change.before as object), keys: differingKeys(JSON.parse(want), JSON.parse(live)) };
+        } catch {
+          before = { ...(change.before as object), keys: ['(not JSON)'] };
+        }
+      }
+      const prev = rows.get(key);
+      rows.set(key, {
+        resource: key,
+        action: prev && prev.action !== change.action ? 'update' : change.action,
+        before: prev ? { ...(prev.before as object), ...(before as object) } : before,
+        after: prev ? { ...(prev.after as object), ...(change.after as object) } : change.after,
+        drift: kind(c.operation),
+        operation: c.operation,
+      });
+    }
+  });
+
+  let openclaw: unknown;
+  try {
+    openclaw = results['fact:openclaw']!.out.trim() ? JSON.parse(results['fact:openclaw']!.out) : undefined;
+  } catch {
+    openclaw = undefined;
+  }
+  const policy: Finding[] = evaluatePolicy(
+    { spec, host: hostFacts(spec, results, sshd), ...(openclaw !== undefined ? { openclaw } : {}) },
+    spec.policy,
+  ).map((f) => ({ id: f.id, severity: f.severity, message: `${f.message} (${f.path})`, resource: f.subject }));
+
+  const changes = [...rows.values()];
+  const repair = APPLIED_OPERATIONS.filter((op) => changes.some((c) => c.operation === op));
+  return { changes, findings: [...policy, ...auditResult], checks: checks.length, repair };
+}
+
+export function createDriftActivities({ pool }: ActivityDeps) {
+  return {
+    /** Plans drift for the host: every managed resource, the policy on the observed host, optionally the audit. */
+    async observeDrift(input: StepInput & { audit?: boolean }): Promise<DriftResult> {
+      return activityStep(async () => {
+        const target = targetOf(input);
+        const s = await pool.get(target);
+        const checks = await driftChecks(input.spec, input.host, target.identityFile);
+        return observeDrift(s, input.spec, checks, input.audit ?? true);
+      });
+    },
+
+    /** Records the digest of the spec section an operation just applied (drift's intentional/corrective line). */
+    async recordApplied(input: StepInput & { operation: AppliedOperation }): Promise<void> {
+      return activityStep(async () => {
+        const s = await pool.get(targetOf(input));
+        const r = await s.script(`cat ${run(APPLIED_RECORD)} 2>/dev/null || echo '{}'`);
+        let record: Record<string, string> = {};
+        try {
+          record = JSON.parse(r.stdout) as Record<string, string>;
+        } catch {
+          record = {};
+        }
+        const digest = sectionDigests(input.spec)[input.operation];
+        if (record[input.operation] === digest) return;
+        const next = `${JSON.stringify({ ...record, [input.operation]: digest }, null, 2)}\n`;
+        await s.writeFile(APPLIED_RECORD, next, 'root:root', '0600');
+      });
+    },
+  };
+}

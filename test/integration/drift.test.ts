@@ -1,0 +1,121 @@
+/**
+ * drift end to end on a provisioned, hardened and deployed simulator, through the CLI: a converged host plans
+ * clean (exit 0); six changes made by hand on the host — the state dir's owner, an extra env var in the gateway
+ * container, a dangerous flag in openclaw.json, an nft rule opening 8080, PasswordAuthentication yes, a stopped
+ * cleanup timer — are planned as exactly six corrective drifts (exit 2) with the policy's findings; `--repair`
+ * converges them back through the operations and the next plan is clean again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulatorExec, type Simulator } from '../../client/dev/simulator';
+import type { SpecInput } from '../../spec/schema';
+import { stage, writeSpec, type Stage } from '../support/fixtures';
+
+const SPEC: Partial<SpecInput> = { harden: { confirmSeconds: 30 }, proxy: { domain: 'drift.steward.test' } };
+
+let world: Stage;
+let sim: Simulator;
+let spec: string;
+
+async function onHost(script: string): Promise<string> {
+  const r = await simulatorExec(sim.container, ['sh', '-c', script]);
+  if (r.exitCode !== 0) throw new Error(`on host: ${script}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+beforeAll(async () => {
+  world = await stage({ taskQueue: 'drift-test', simulators: 1, provision: 1 });
+  sim = world.sims[0]!;
+  spec = writeSpec(world.keys, [sim], SPEC);
+  for (const op of ['harden', 'deploy']) {
+    const r = await world.cli(spec, op);
+    if (r.code !== 0) throw new Error(`${op} failed: ${r.stderr || r.stdout}`);
+  }
+}, 1_200_000);
+
+afterAll(async () => {
+  await world?.close();
+});
+
+describe('steward drift', () => {
+  it('plans a converged host as clean, in one batched pass over every managed resource', async () => {
+    const r = await world.cli(spec, 'drift');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.doc!.hosts[0]!.changes).toEqual([]);
+    expect(r.doc!.hosts[0]!.findings.filter((f) => f.severity === 'critical' || f.severity === 'high')).toEqual([]);
+  }, 300_000);
+
+  it('finds exactly the six changes made by hand, each corrective, and repairs them', async () => {
+    await onHost('chown root:root /opt/openclaw/state');
+    await onHost(
+      [
+        'printf \'version: "3.8"\\nservices:\\n  gateway:\\n    environment:\\n      OPENAI_API_KEY: sk-test-double-never-used\\n\' > /root/override.yaml',
+        'docker-compose --no-ansi -p openclaw -f /opt/openclaw/compose.yaml -f /root/override.yaml up -d gateway 2>&1',
+      ].join(' && '),
+    );
+    await onHost(
+      `sed -i 's/"controlUi": {/"controlUi": { "dangerouslyDisableDeviceAuth": true,/' /opt/openclaw/state/openclaw.json`,
+    );
+    await onHost('nft add rule inet steward input tcp dport 8080 accept');
+    await onHost(
+      "sed -i 's/^PasswordAuthentication no/PasswordAuthentication yes/' /etc/ssh/sshd_config.d/00-steward.conf && systemctl reload ssh",
+    );
+    await onHost('systemctl stop steward-docker-prune.timer');
+
+    const plan = await world.cli(spec, 'drift');
+    expect(plan.code).toBe(2);
+    const host = plan.doc!.hosts[0]!;
+    const rows = host.changes;
+    expect(rows.map((c) => c.resource).sort()).toEqual(
+      [
+        'container:gateway',
+        'dir:/opt/openclaw/state',
+        'file:/opt/openclaw/state/openclaw.json',
+        'firewall:nftables',
+        'sshd:config',
+        'timer:steward-docker-prune',
+      ].sort(),
+    );
+    expect(rows.every((c) => c.drift === 'corrective')).toBe(true);
+    expect(JSON.stringify(rows.find((c) => c.resource === 'container:gateway')?.before)).toContain('+OPENAI_API_KEY');
+    expect(JSON.stringify(rows)).not.toContain('sk-test-double-never-used');
+    expect(JSON.stringify(rows.find((c) => c.resource.startsWith('file:'))?.before)).toContain(
+      'gateway.controlUi.dangerouslyDisableDeviceAuth',
+    );
+    expect(host.findings.map((f) => f.id)).toEqual(
+      expect.arrayContaining([
+        'openclaw.control-ui.device-auth-disabled',
+        'host.ssh.password-authentication',
+        'host.firewall.port-not-in-spec',
+      ]),
+    );
+
+    const repair = await world.cli(spec, 'drift', '--repair');
+    expect(repair.stderr).toBe('');
+    expect(repair.code).toBe(0);
+    expect(repair.doc!.hosts[0]!.changes.length).toBeGreaterThanOrEqual(6);
+
+    const after = await world.cli(spec, 'drift');
+    expect(after.code).toBe(0);
+    expect(after.doc!.hosts[0]!.changes).toEqual([]);
+    expect(await onHost('stat -c %u:%g /opt/openclaw/state')).toBe('1000:1000');
+    expect(await onHost('systemctl is-active steward-docker-prune.timer')).toBe('active');
+    expect(await onHost('sshd -T | grep -i "^passwordauthentication"')).toBe('passwordauthentication no');
+    expect(await onHost('nft list chain inet steward input')).not.toContain('dport 8080');
+    expect(await onHost("docker inspect -f '{{json .Config.Env}}' openclaw_gateway_1")).not.toContain('OPENAI_API_KEY');
+  }, 1_200_000);
+
+  it('a spec that was changed since the last apply plans its drift as intentional', async () => {
+    const moved = writeSpec(
+      world.keys,
+      [sim],
+      { ...SPEC, harden: { ...SPEC.harden, cleanup: { journalMaxSize: '200M' } } },
+      'moved.yaml',
+    );
+    const r = await world.cli(moved, 'drift', '--no-audit');
+    expect(r.code).toBe(2);
+    const rows = r.doc!.hosts[0]!.changes;
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((c) => c.drift === 'intentional')).toBe(true);
+  }, 300_000);
+});

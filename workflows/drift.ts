@@ -1,0 +1,94 @@
+/**
+ * drift: plan by default — every managed resource observed in one batch and classified (corrective: the host moved;
+ * intentional: the spec moved since the last apply) with the policy's findings on the observed host. With repair,
+ * the operations that own drifted resources run again as child workflows (they converge exactly the difference
+ * through their own apply code), and a second observation proves nothing is left.
+ */
+import { ApplicationFailure, executeChild, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Finding, HostReport } from '../spec/report';
+import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import type { AppliedOperation } from '../spec/sections';
+import { deployHost } from './deploy';
+import { hardenHost } from './harden';
+import { HostOperation, type HostOperationInput } from './host-operation';
+import { hostWorkflowId } from './ids';
+import { HOST_INSPECT, HOST_STEP } from './options';
+import { provisionHost } from './provision';
+
+const { observeDrift } = proxyActivities<Activities>(HOST_INSPECT);
+const { observeDrift: observeAfterRepair } = proxyActivities<Activities>(HOST_STEP);
+
+export interface DriftInput extends HostOperationInput {
+  /** Fold `openclaw security audit` findings in (about 10 s per host); default true. */
+  readonly audit?: boolean;
+}
+
+const REPAIRS: Record<AppliedOperation, { step: string; run: (i: HostOperationInput) => Promise<HostReport> }> = {
+  provision: { step: 'repairProvision', run: provisionHost },
+  harden: { step: 'repairHarden', run: hardenHost },
+  deploy: { step: 'repairDeploy', run: deployHost },
+};
+
+export const DRIFT_STEPS = [
+  'inspectHost',
+  'observeDrift',
+  ...Object.values(REPAIRS).map((r) => r.step),
+  'verifyRepair',
+];
+
+export async function driftHost(input: DriftInput): Promise<HostReport> {
+  const op = new HostOperation('drift', input, DRIFT_STEPS);
+  const repairing = input.mode === 'apply';
+  return op.run(async () => {
+    const plan = await op.step('observeDrift', async (i) => {
+      const r = await observeDrift({ ...i, audit: input.audit ?? true });
+      // When repairing, what drifted is reported as findings; the changes are what the repairs make.
+      return repairing ? { ...r, changes: [], findings: [...r.findings, ...r.changes.map(asFinding)] } : r;
+    });
+    const rest = [...Object.values(REPAIRS).map((r) => r.step), 'verifyRepair'];
+    if (!repairing || plan.repair.length === 0) {
+      op.skip(...rest);
+      return;
+    }
+    for (const operation of ['provision', 'harden', 'deploy'] as const) {
+      const { step, run } = REPAIRS[operation];
+      if (!plan.repair.includes(operation)) {
+        op.skip(step);
+        continue;
+      }
+      await op.step(step, async () => {
+        const report = await executeChild(run, {
+          workflowId: `${hostWorkflowId(operation, input.host)}/repair/${new Date().toISOString()}`,
+          args: [{ spec: input.spec, host: input.host, mode: 'apply' }],
+          typedSearchAttributes: [
+            { key: StewardHost, value: input.host },
+            { key: StewardOperation, value: operation },
+            { key: StewardOutcome, value: 'running' },
+          ],
+        });
+        // What the repair changed; the operation's own controls stay in its own run.
+        return { changes: report.changes, findings: report.findings.filter((f) => f.severity !== 'info') };
+      });
+    }
+    const after = await op.step('verifyRepair', async (i) => {
+      const r = await observeAfterRepair({ ...i, audit: false });
+      return { ...r, changes: [], findings: r.changes.map(asFinding) };
+    });
+    if (after.findings.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `still drifted after repair: ${after.findings.map((f) => f.resource).join(', ')}`,
+        'DriftRemains',
+      );
+    }
+  });
+}
+
+function asFinding(c: { resource: string; drift: string; before?: unknown; after?: unknown }): Finding {
+  return {
+    id: `drift.${c.drift}`,
+    severity: 'medium',
+    message: `${c.resource}: expected ${JSON.stringify(c.after ?? null)}, observed ${JSON.stringify(c.before ?? null)}`,
+    resource: c.resource,
+  };
+}

@@ -313,7 +313,12 @@ export async function observeDrift(
 
   const changes = [...rows.values()];
   const repair = APPLIED_OPERATIONS.filter((op) => changes.some((c) => c.operation === op));
-  return { changes, findings: [...policy, ...auditResult], checks: checks.length, repair };
+  const checked: Finding = {
+    id: 'drift.checked',
+    severity: 'info',
+    message: `${checks.length} resources checked in one batch${audit ? ", plus OpenClaw's security audit" : ''}`,
+  };
+  return { changes, findings: [checked, ...policy, ...auditResult], checks: checks.length, repair };
 }
 
 export function createDriftActivities({ pool }: ActivityDeps) {

@@ -78,6 +78,7 @@ export function directoryResource(d: DirectorySpec, host: string): Resource<Obse
   const id = `dir:${d.path}`;
   return {
     id,
+    desired: { kind: 'directory', path: d.path, owner: d.owner, group: d.group, mode: d.mode },
     probe: statProbe(d.path, false),
     parse: (r) => parseStat(host, d.path, r),
     diff: (o) => {
@@ -117,6 +118,7 @@ export function fileResource(f: FileSpec, host: string): Resource<ObservedPath> 
   const want = digest(f.content);
   return {
     id,
+    desired: { kind: 'file', path: f.path, content: f.content, owner: f.owner, group: f.group, mode: f.mode },
     probe: statProbe(f.path, true),
     parse: (r) => parseStat(host, f.path, r),
     diff: (o) => {

@@ -28,6 +28,7 @@ function installScript(names: readonly string[]): string {
 export function packagesResource(names: readonly string[], onProgress?: () => void): Resource<InstalledPackages> {
   return {
     id: `packages:${names.join(',')}`,
+    desired: { kind: 'packages', names },
     probe: `${run('dpkg-query', '-W', '-f=${Package}\\t${db:Status-Abbrev}\\n', ...names)} 2>/dev/null; true`,
     parse: ({ out }) =>
       new Set(

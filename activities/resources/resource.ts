@@ -6,9 +6,32 @@ import type { Change, Mode } from '../../spec/report';
 import { VerificationError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 
+/** The desired state of the declarative resources, for tools that describe it elsewhere (the Ansible bench). */
+export type Desired =
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly content: string;
+      readonly owner: string | number;
+      readonly group: string | number;
+      readonly mode: string;
+    }
+  | {
+      readonly kind: 'directory';
+      readonly path: string;
+      readonly owner: string | number;
+      readonly group: string | number;
+      readonly mode: string;
+    }
+  | { readonly kind: 'packages'; readonly names: readonly string[] }
+  | { readonly kind: 'service'; readonly unit: string }
+  | { readonly kind: 'user'; readonly name: string; readonly groups: readonly string[]; readonly shell: string };
+
 export interface Resource<O = unknown> {
   /** `kind:name`, unique within a step. */
   readonly id: string;
+  /** What it should be, for the declarative kinds; absent for resources defined only by their probe. */
+  readonly desired?: Desired;
   /** A script fragment that prints the resource's current state; run batched with the others of its step. */
   readonly probe: string;
   /** Parses the probe's output. @throws HostOutputError when the host printed something unexpected. */

@@ -23,6 +23,7 @@ export function userResource(u: UserSpec, host: string): Resource<ObservedUser> 
   const id = `user:${u.name}`;
   return {
     id,
+    desired: { kind: 'user', name: u.name, groups: u.groups ?? [], shell: u.shell ?? '/bin/bash' },
     probe: `if ${run('getent', 'passwd', u.name)}; then ${run('id', '-nG', u.name)}; else echo absent; fi`,
     parse: ({ out }) => {
       const [passwd = '', groups = ''] = out.trim().split('\n');
@@ -66,6 +67,7 @@ export function serviceResource(unit: string): Resource<ObservedService> {
   const id = `service:${unit}`;
   return {
     id,
+    desired: { kind: 'service', unit },
     probe: `${run('systemctl', 'is-enabled', unit)} 2>/dev/null; ${run('systemctl', 'is-active', unit)} 2>/dev/null; true`,
     parse: ({ out }) => {
       const [enabled = 'unknown', active = 'unknown'] = out.trim().split('\n');

@@ -1,0 +1,116 @@
+/**
+ * Drift plan time. One converged host (provisioned, hardened, deployed simulator): the plan over every managed
+ * resource, measured as the workflow's wall time from the client (start → result) and end to end through the CLI;
+ * with and without OpenClaw's security audit. Then a fleet of 50 host entries.
+ * Targets: one host ≤ 0.75 s (the issue's 10× under `ansible-playbook --check` at 7.6 s); 50 hosts ≤ 15 s.
+ *
+ * The fleet's 50 entries all point at the one converged simulator: this machine (2 cores) cannot run 50 OpenClaw
+ * stacks. Each entry is a separate host to steward (own workflow, own SSH session, full check batch), so the figure
+ * is steward's fan-out with 50 concurrent plans, against one sshd; the bench spec raises the firewall's SSH rate
+ * limit so 50 sessions from one source are not dropped.
+ *   npx tsx bench/drift.ts [runs]
+ */
+import { Client, Connection } from '@temporalio/client';
+import type { Simulator } from '../client/dev/simulator';
+import type { ResultDocument } from '../client/operation';
+import { encryptingDataConverter } from '../codec/aes-gcm';
+import { keyRingFromEnv } from '../codec/keys';
+import type { HostReport } from '../spec/report';
+import type { SpecInput } from '../spec/schema';
+import { StewardHost, StewardOperation } from '../spec/search-attributes';
+import { steward } from '../test/support/cli';
+import { writeSpec, type KeyPair } from '../test/support/fixtures';
+import { TASK_QUEUE } from '../workflows/ids';
+import { median, report, withSimulators, withTemporal } from './support';
+
+const RUNS = Number(process.argv[2] ?? 7);
+const FLEET = 50;
+const BENCH: Partial<SpecInput> = {
+  harden: { confirmSeconds: 30 },
+  firewall: { sshRateLimit: 1000 },
+  proxy: { domain: 'bench.steward.test' },
+};
+
+async function cli(args: readonly string[]): Promise<{ seconds: number; doc: ResultDocument; code: number }> {
+  const s = performance.now();
+  const r = await steward(['--json', ...args]);
+  const seconds = (performance.now() - s) / 1000;
+  if (r.code !== 0 && r.code !== 2) throw new Error(`steward ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+  return { seconds, doc: JSON.parse(r.stdout) as ResultDocument, code: r.code };
+}
+
+function fleetSpec(keys: KeyPair, sim: Simulator): string {
+  const one = {
+    address: sim.address,
+    port: sim.port,
+    user: sim.user,
+    identityFile: keys.privateKeyPath,
+    hostKey: sim.hostKey,
+  };
+  const hosts = Array.from({ length: FLEET }, (_, i) => ({ name: `bench-${String(i).padStart(2, '0')}`, ...one }));
+  return writeSpec(keys, [], { ...BENCH, hosts } as Partial<SpecInput>, 'fleet.yaml');
+}
+
+await withTemporal((address) =>
+  withSimulators(1, async ([sim], keys) => {
+    const file = writeSpec(keys, [sim!], BENCH);
+    const base = ['--spec', file, '--address', address];
+    for (const op of ['provision', 'harden', 'deploy']) await cli([...base, op]);
+
+    const ring = await keyRingFromEnv();
+    const client = new Client({
+      connection: await Connection.connect({ address }),
+      dataConverter: encryptingDataConverter(ring!),
+    });
+    const { loadSpec } = await import('../client/spec-file');
+    const { spec } = await loadSpec(file);
+    const host = spec.hosts[0]!.name;
+    const plan = async (audit: boolean) => {
+      const s = performance.now();
+      const r = (await client.workflow.execute('driftHost', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `drift/${host}/bench-${Date.now()}`,
+        args: [{ spec, host, mode: 'plan', audit }],
+        typedSearchAttributes: [
+          { key: StewardHost, value: host },
+          { key: StewardOperation, value: 'drift' },
+        ],
+      })) as HostReport;
+      if (r.changes.length > 0) throw new Error(`the converged host drifted: ${JSON.stringify(r.changes)}`);
+      return { seconds: (performance.now() - s) / 1000, report: r };
+    };
+
+    await plan(false); // warm: SSH session and workflow bundle
+    const fast: number[] = [];
+    let checks = '';
+    for (let i = 0; i < RUNS; i++) {
+      const r = await plan(false);
+      fast.push(r.seconds);
+      checks = r.report.findings.find((f) => f.id === 'drift.checked')?.message ?? '';
+    }
+    const audited: number[] = [];
+    for (let i = 0; i < 3; i++) audited.push((await plan(true)).seconds);
+    const viaCli: number[] = [];
+    for (let i = 0; i < 3; i++) viaCli.push((await cli([...base, 'drift', '--no-audit'])).seconds);
+
+    const fleetFile = fleetSpec(keys, sim!);
+    const fleet: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await cli(['--spec', fleetFile, '--address', address, 'drift', '--no-audit', '--concurrency', '50']);
+      if (r.doc.hosts.length !== FLEET) throw new Error(`fleet plan covered ${r.doc.hosts.length} hosts`);
+      fleet.push(r.seconds);
+    }
+    await client.connection.close();
+
+    console.log(`drift plan of a converged simulator (provisioned, hardened, deployed): ${checks}`);
+    report('plan, workflow wall time, median', median(fast), 's', 0.75);
+    report('plan, workflow wall time, max', Math.max(...fast), 's');
+    report('plan with OpenClaw security audit, median', median(audited), 's');
+    report('plan through the CLI (process start included)', median(viaCli), 's');
+    report(`fleet plan, ${FLEET} host entries, CLI end to end`, median(fleet), 's', 15);
+    console.log(
+      `ratio vs ansible-playbook --check at 7.6 s (the issue's figure): ${(7.6 / median(fast)).toFixed(1)}× faster; ` +
+        'bench/ansible measures Ansible on this machine',
+    );
+  }),
+);

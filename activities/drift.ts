@@ -20,7 +20,6 @@ import { accountResources, kernelResources } from './harden/kernel';
 import { intrusionResources, intrusionServiceResources, securityPackages, upgradeResources } from './harden/services';
 import { compareSshd, parseSshdT, sshResources, SSHD_DROP_IN } from './harden/ssh';
 import { CLEANUP_TIMERS, cleanupResources, cleanupTimerResources } from './harden/timers';
-import { HostOutputError } from './host/errors';
 import type { HostSession, ProbeResult } from './host/session';
 import { run, sh } from './host/shell';
 import { dockerResources, opsUserKeys, opsUserResources, stackDirectories } from './provision';
@@ -217,31 +216,36 @@ export function differingKeys(a: unknown, b: unknown, prefix = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
 }
 
-/** `openclaw security audit --json` in the gateway container, as findings. Absent container: no findings. */
+/**
+ * `openclaw security audit --json` in the gateway container, as findings. No running gateway, or an audit that does
+ * not answer (the container is restarting), is itself a finding: the drift plan still reports everything else.
+ */
 async function auditFindings(session: HostSession): Promise<Finding[]> {
+  const unavailable = (why: string): Finding[] => [
+    { id: 'openclaw.audit.unavailable', severity: 'medium', message: `OpenClaw's security audit did not run: ${why}` },
+  ];
   const id = await session.script(
-    `docker ps -q --filter label=com.docker.compose.project=openclaw --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)}`,
+    `docker ps -q --filter label=com.docker.compose.project=openclaw --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)} --filter status=running`,
   );
   const container = id.stdout.trim().split('\n')[0];
-  if (!container) return [];
+  if (!container) return unavailable('no running gateway container');
   const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'security', 'audit', '--json']), {
     timeoutMs: 120_000,
   });
+  let doc: { findings?: { checkId: string; severity: string; title: string }[] };
   try {
-    const doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as {
-      findings?: { checkId: string; severity: string; title: string }[];
-    };
-    return (doc.findings ?? [])
-      .filter((f) => f.severity !== 'info')
-      .map((f) => ({
-        id: `openclaw.audit.${f.checkId}`,
-        severity: f.severity === 'critical' ? 'critical' : 'medium',
-        message: f.title,
-        resource: `container:${GATEWAY_SERVICE}`,
-      }));
+    doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as typeof doc;
   } catch {
-    throw new HostOutputError(session.target.name, `openclaw security audit printed no JSON (exit ${r.code})`);
+    return unavailable(`it printed no JSON (exit ${r.code})`);
   }
+  return (doc.findings ?? [])
+    .filter((f) => f.severity !== 'info')
+    .map((f) => ({
+      id: `openclaw.audit.${f.checkId}`,
+      severity: f.severity === 'critical' ? 'critical' : 'medium',
+      message: f.title,
+      resource: `container:${GATEWAY_SERVICE}`,
+    }));
 }
 
 /** Observes, diffs and classifies every managed resource of the host in one batch. Changes nothing. */
@@ -268,6 +272,11 @@ export async function observeDrift(
   }
   const current = sectionDigests(spec);
   const kind = (op: AppliedOperation): DriftKind => (applied[op] === current[op] ? 'corrective' : 'intentional');
+  // Only what steward applied here can have drifted: a host that was provisioned but never deployed has a deploy to
+  // do, not deploy drift. A host with no record at all is compared with everything.
+  const recorded = APPLIED_OPERATIONS.filter((op) => applied[op] !== undefined);
+  const compared = recorded.length > 0 ? recorded : APPLIED_OPERATIONS;
+  const notApplied = APPLIED_OPERATIONS.filter((op) => !compared.includes(op));
 
   const layout = stackLayout(spec);
   const rendered = renderStack(spec);
@@ -276,6 +285,7 @@ export async function observeDrift(
   checks.forEach((c, i) => {
     const observed = c.resource.parse(results[`r${i}`]!);
     if (c.resource.id === 'sshd:effective') sshd = observed;
+    if (!compared.includes(c.operation)) return;
     for (const change of c.resource.diff(observed)) {
       const key = c.item ?? change.resource;
       let before = change.before;
@@ -318,7 +328,16 @@ export async function observeDrift(
     severity: 'info',
     message: `${checks.length} resources checked in one batch${audit ? ", plus OpenClaw's security audit" : ''}`,
   };
-  return { changes, findings: [checked, ...policy, ...auditResult], checks: checks.length, repair };
+  const skipped: Finding[] = notApplied.length
+    ? [
+        {
+          id: 'drift.not-applied',
+          severity: 'info',
+          message: `${notApplied.join(' and ')} never applied on this host (${APPLIED_RECORD}): not compared`,
+        },
+      ]
+    : [];
+  return { changes, findings: [checked, ...skipped, ...policy, ...auditResult], checks: checks.length, repair };
 }
 
 export function createDriftActivities({ pool }: ActivityDeps) {

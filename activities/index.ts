@@ -1,4 +1,5 @@
 /** Every activity steward registers, built over injected clients so tests can point them at simulators. */
+import { createAuditActivities } from './audit-export';
 import type { DeployDeps } from './deploy';
 import { createDeployActivities } from './deploy';
 import { createDriftActivities } from './drift';
@@ -11,6 +12,7 @@ export function createActivities(deps: DeployDeps) {
     ...createHardenActivities(deps),
     ...createDeployActivities(deps),
     ...createDriftActivities(deps),
+    ...createAuditActivities(),
   };
 }
 

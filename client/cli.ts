@@ -153,6 +153,37 @@ program
     await status(globals(), o);
   });
 
+const audit = program
+  .command('audit')
+  .description('runs from Temporal visibility, one run as a timeline, or --export DIR: histories with a hash chain')
+  .argument('[workflowId]', 'show this run as a timeline (the latest run unless --run)')
+  .option('--run <runId>', 'which run of the workflow id')
+  .option('--host <name>', 'only runs on this host')
+  .option('--operation <name>', 'only this operation')
+  .option('--outcome <outcome>', 'completed | failed | running | canceled | terminated | timed-out')
+  .option('--since <time>', 'started (exports: closed) at or after: an age like 7d or 12h, or an ISO date-time')
+  .option('--until <time>', 'started (exports: closed) before: an age or an ISO date-time')
+  .option('--limit <n>', 'at most this many runs (lists default to 20)')
+  .option('--export <dir>', 'write full event histories (payloads encrypted) and a hash-chained manifest into DIR')
+  .option('--previous <manifest>', 'with --export: link to this manifest when the chain is not in DIR')
+  .action(async (workflowId: string | undefined, o: Record<string, string | undefined>) => {
+    const { audit } = await import('./commands/audit');
+    exitCode = await audit(globals(), workflowId, o);
+  });
+
+audit
+  .command('verify')
+  .description('recompute every hash of an export directory and its chain; exit 1 naming each file that fails')
+  .argument('<dir>', 'the chain directory given to --export (or one export in it)')
+  .option('--previous <manifest|sha256>', 'the manifest the first export links to, when older exports are elsewhere')
+  .option('--expect-head <sha256>', 'the head recorded at export time: the newest manifest must hash to it')
+  .action(async (dir: string, o: { previous?: string; expectHead?: string }) => {
+    const { verify } = await import('./commands/audit');
+    // `audit` declares --previous too and takes it wherever it stands on the line.
+    const previous = o.previous ?? audit.opts<{ previous?: string }>().previous;
+    exitCode = await verify(globals(), dir, { ...o, ...(previous ? { previous } : {}) });
+  });
+
 async function operation(
   op: 'provision' | 'harden' | 'deploy' | 'drift',
   workflowType: string,

@@ -4,4 +4,5 @@ export { hardenHost } from './harden';
 export { deployHost } from './deploy';
 export { driftHost } from './drift';
 export { fleet } from './fleet';
+export { auditExport } from './audit-export';
 export { progressQuery } from './host-operation';

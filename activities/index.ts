@@ -4,6 +4,7 @@ import type { DeployDeps } from './deploy';
 import { createDeployActivities } from './deploy';
 import { createDriftActivities } from './drift';
 import { createHardenActivities } from './harden';
+import { createMemoryActivities } from './memory';
 import { createProvisionActivities } from './provision';
 
 export function createActivities(deps: DeployDeps) {
@@ -11,6 +12,7 @@ export function createActivities(deps: DeployDeps) {
     ...createProvisionActivities(deps),
     ...createHardenActivities(deps),
     ...createDeployActivities(deps),
+    ...createMemoryActivities(deps),
     ...createDriftActivities(deps),
     ...createAuditActivities(),
   };

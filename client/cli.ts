@@ -143,6 +143,23 @@ program
   });
 
 program
+  .command('memory')
+  .description('mem0 memory: prove it works, and repair what can be repaired safely')
+  .command('check')
+  .description(
+    'canary write/read/search/history/delete, persistence across a restart, data paths, SQLite integrity, dimension',
+  )
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .option(
+    '--repair',
+    'back up damaged databases, fix owner/mode drift, create missing directories, restart, prove again',
+  )
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (hosts: string[], o: { repair?: boolean; concurrency: string }) => {
+    exitCode = await operation('memory', 'memoryCheckHost', hosts, o.repair ? 'apply' : 'plan', o.concurrency);
+  });
+
+program
   .command('status')
   .description('recent runs from Temporal visibility')
   .option('--host <name>', 'only this host')
@@ -185,7 +202,7 @@ audit
   });
 
 async function operation(
-  op: 'provision' | 'harden' | 'deploy' | 'drift',
+  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',

@@ -230,6 +230,54 @@ export const memorySchema = z
       .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/)
       .default('steward-probe')
       .describe('mem0 user the memory check writes its canaries under'),
+    check: z
+      .strictObject({
+        adapter: z
+          .enum(['openclaw-plugin', 'rest'])
+          .default('openclaw-plugin')
+          .describe(
+            "How `memory check` reaches mem0: the gateway's own mem0 plugin inside its container, or a standalone mem0 REST server",
+          ),
+        rest: z
+          .strictObject({
+            url: httpUrlSchema.describe('Base URL of the mem0 REST server as the host reaches it'),
+            apiKeySecret: secretRefSchema
+              .optional()
+              .describe('Secret holding the API key, sent as X-API-Key (a declared secret; never in a command line)'),
+            container: z
+              .string()
+              .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker container name')
+              .optional()
+              .describe("The server's container: restarted for the persistence proof, its mounts checked"),
+            databases: z
+              .array(absolutePathSchema)
+              .default([])
+              .describe("Host paths of the server's SQLite databases (history, vector store)"),
+            uid: uidSchema.optional().describe('Owner uid of its data (default stack.uid)'),
+            gid: uidSchema.optional().describe('Owner gid of its data (default stack.gid)'),
+          })
+          .optional()
+          .describe('The standalone mem0 REST server (adapter rest)'),
+        minFreeMegabytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(1024)
+          .describe('Free space the state and memory volumes must keep'),
+        fileMode: fileModeSchema
+          .default('0644')
+          .describe('Most permissive mode a database file (and its -wal, -shm, -journal) may have'),
+        persistence: z
+          .boolean()
+          .default(true)
+          .describe('Prove a canary survives a restart of the gateway (restarts it once per check)'),
+      })
+      .refine((c) => c.adapter !== 'rest' || c.rest !== undefined, {
+        message: 'rest is required when adapter is rest',
+        path: ['rest'],
+      })
+      .prefault({})
+      .describe('What `steward memory check` proves and how'),
   })
   .meta({ title: 'Memory', description: 'The mem0 plugin in open-source mode, its providers and data paths' });
 

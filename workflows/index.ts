@@ -2,6 +2,7 @@
 export { provisionHost } from './provision';
 export { hardenHost } from './harden';
 export { deployHost } from './deploy';
+export { memoryCheckHost } from './memory';
 export { driftHost } from './drift';
 export { fleet } from './fleet';
 export { auditExport } from './audit-export';

@@ -1,0 +1,189 @@
+/**
+ * The openclaw-plugin adapter: proofs run inside the gateway container, through the mem0 plugin's own provider
+ * (`createProvider` of @mem0/openclaw-mem0, the code the gateway runs) configured from the live openclaw.json,
+ * with `infer: false` so no LLM is called. The embedder is whatever the config names; its key stays in the
+ * container's environment. One `docker exec` per proof; the script prints one JSON line.
+ */
+import { MEM0_PLUGIN_PATH } from '../../spec/render/stack';
+import type { Spec } from '../../spec/schema';
+import { CommandError, HostOutputError } from '../host/errors';
+import type { HostSession } from '../host/session';
+import { sh } from '../host/shell';
+import { parseProbeReport, type ProbeReport, type ProbeRequest } from './probe-report';
+
+/** Marks the result line among whatever mem0 prints. */
+const MARK = 'STEWARD_MEMORY_PROBE ';
+
+/**
+ * Runs in the gateway container as its uid (Node 24). argv: plugin path, request JSON. Console output of mem0 is
+ * captured (history-disabled warnings are evidence) and secret values from the environment are redacted from it.
+ */
+const PROBE_JS = String.raw`
+import { registerHooks } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+const [pluginPath, requestJson] = process.argv.slice(2);
+const req = JSON.parse(requestJson);
+const out = { warnings: [], steps: [], history: { enabled: false }, config: {} };
+const secrets = new Set();
+const redact = (s) => { let t = String(s); for (const v of secrets) if (v.length >= 6) t = t.split(v).join('[redacted]'); return t; };
+const capture = (...a) => { if (out.warnings.length < 20) out.warnings.push(redact(a.map((x) => x instanceof Error ? x.message : typeof x === 'string' ? x : JSON.stringify(x)).join(' ')).slice(0, 400)); };
+console.warn = capture; console.error = capture; console.info = () => {}; console.debug = () => {}; console.log = () => {};
+const finish = (code = 0) => { process.stdout.write('\n${MARK}' + JSON.stringify(out) + '\n', () => process.exit(code)); };
+const now = () => performance.now();
+async function step(name, fn) {
+  const t = now();
+  try { const detail = await fn(); out.steps.push({ step: name, ok: true, ms: Math.round(now() - t), ...(detail ? { detail } : {}) }); return detail; }
+  catch (e) { out.steps.push({ step: name, ok: false, ms: Math.round(now() - t), error: redact(e?.message ?? e).slice(0, 400) }); return undefined; }
+}
+async function main() {
+  // The plugin imports openclaw/plugin-sdk, which the gateway provides: resolve it from the global install.
+  const globalModules = join(dirname(process.execPath), '..', 'lib', 'node_modules') + '/';
+  registerHooks({ resolve: (s, c, next) => (s === 'openclaw' || s.startsWith('openclaw/')) ? next(s, { ...c, parentURL: pathToFileURL(globalModules).href }) : next(s, c) });
+  const configPath = process.env.OPENCLAW_CONFIG_PATH ?? join(process.env.HOME ?? '/home/node', '.openclaw', 'openclaw.json');
+  const live = JSON.parse(readFileSync(configPath, 'utf8'));
+  const entry = live?.plugins?.entries?.['openclaw-mem0'];
+  if (!entry || entry.enabled === false) throw new Error('the openclaw-mem0 plugin is not enabled in ' + configPath);
+  const expand = (v) => typeof v === 'string'
+    ? v.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_, k) => { const x = process.env[k] ?? ''; if (x) secrets.add(x); return x; })
+    : Array.isArray(v) ? v.map(expand) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expand(x)])) : v;
+  const plugin = await import(pathToFileURL(join(pluginPath, 'dist', 'index.js')).href);
+  const cfg = plugin.mem0ConfigSchema.parse(expand(entry.config ?? {}));
+  if (cfg.mode !== 'open-source') throw new Error('the plugin runs in ' + cfg.mode + ' mode, not open-source');
+  const oss = cfg.oss ?? {};
+  out.config = {
+    userId: cfg.userId, searchThreshold: cfg.searchThreshold, topK: cfg.topK,
+    historyDbPath: oss.historyDbPath ?? null, vectorProvider: oss.vectorStore?.provider ?? 'memory',
+    vectorDbPath: oss.vectorStore?.config?.dbPath ?? null,
+    dimension: oss.vectorStore?.config?.dimension ?? oss.embedder?.config?.embeddingDims ?? null,
+  };
+  const provider = plugin.createProvider(cfg, { resolvePath: (p) => isAbsolute(p) ? p : resolve(process.cwd(), p) });
+  const ok = await step('init', async () => { await provider.ensureMemory(); return { ready: true }; });
+  if (!ok) return;
+  const mem = provider.memory;
+  out.history = { enabled: !mem.config.disableHistory };
+  out.config.effectiveHistoryDbPath = mem.config.disableHistory ? null : (mem.config.historyStore?.config?.historyDbPath ?? mem.config.historyDbPath ?? null);
+  out.config.effectiveVectorDbPath = mem.vectorStore?.dbPath ?? null;
+  out.config.storeDimension = mem.vectorStore?.dimension ?? mem.config.vectorStore?.config?.dimension ?? null;
+  const user = req.userId;
+  const isCanary = (m) => typeof m?.memory === 'string' && m.memory.startsWith(req.prefix);
+  if (req.op === 'canary' || req.op === 'write') {
+    await step('cleanup', async () => {
+      const stale = (await provider.getAll({ user_id: user, page_size: 100000 })).filter(isCanary);
+      for (const m of stale) await provider.delete(m.id);
+      return { removed: stale.length };
+    });
+  }
+  const add = async () => {
+    const r = await provider.add([{ role: 'user', content: req.text }], { user_id: user, infer: false, metadata: { steward_canary: true } });
+    const id = r.results?.[0]?.id;
+    if (!id) throw new Error('add returned no memory (' + JSON.stringify(r).slice(0, 200) + ')');
+    return { id };
+  };
+  const read = async (id) => {
+    const m = await mem.get(id);
+    if (!m) throw new Error('memory ' + id + ' not found');
+    if (m.memory !== req.text) throw new Error('memory ' + id + ' reads back different text');
+    if (m.user_id !== user) throw new Error('memory ' + id + ' belongs to ' + m.user_id + ', not ' + user);
+    return { id, user: m.user_id };
+  };
+  const gone = async (id) => {
+    const m = await mem.get(id);
+    if (m) throw new Error('memory ' + id + ' is still readable after delete');
+    const hits = await provider.search(req.text, { user_id: user, top_k: 5, threshold: 0 });
+    if (hits.some((h) => h.id === id)) throw new Error('memory ' + id + ' is still found by search after delete');
+    return { id };
+  };
+  if (req.op === 'canary') {
+    const w = await step('write', add);
+    if (w) {
+      await step('read', () => read(w.id));
+      await step('search', async () => {
+        const threshold = cfg.searchThreshold;
+        const hits = await provider.search(req.text, { user_id: user, top_k: Math.max(cfg.topK ?? 5, 5), threshold });
+        const hit = hits.find((h) => h.id === w.id);
+        if (hit) return { id: w.id, score: hit.score, threshold, results: hits.length };
+        const all = await provider.search(req.text, { user_id: user, top_k: 20, threshold: 0 });
+        const raw = all.find((h) => h.id === w.id);
+        throw new Error(raw ? 'not found at the search threshold ' + threshold + ' (its score is ' + raw.score + ')' : 'not found by search (' + all.length + ' results without a threshold)');
+      });
+      await step('history', async () => {
+        if (mem.config.disableHistory) throw new Error('history disabled: mem0 runs without its history database');
+        const h = await mem.history(w.id);
+        const added = h.find((e) => e.action === 'ADD' && e.new_value === req.text);
+        if (!added) throw new Error('no ADD entry in the history of ' + w.id + ' (' + h.length + ' entries)');
+        return { id: w.id, entries: h.length };
+      });
+      const d = await step('delete', async () => { await provider.delete(w.id); return { id: w.id }; });
+      if (d) await step('gone', () => gone(w.id));
+    }
+    await step('embed', async () => ({ length: (await mem.embedder.embed('steward dimension probe')).length }));
+  } else if (req.op === 'write') {
+    await step('write', add);
+  } else if (req.op === 'readback') {
+    const r = await step('read', () => read(req.id));
+    if (r) { await step('delete', async () => { await provider.delete(req.id); return { id: req.id }; }); await step('gone', () => gone(req.id)); }
+    else await step('delete', async () => { try { await provider.delete(req.id); } catch {} return { id: req.id }; });
+  }
+}
+main().then(() => finish(), (e) => {
+  out.steps.push({ step: 'init', ok: false, ms: 0, error: redact(e?.message ?? e).slice(0, 400) });
+  finish();
+});
+`;
+
+/** The plugin's directory as the live config loads it, or the image's default. */
+export function pluginPathOf(live: Record<string, unknown> | undefined): string {
+  const paths = (live?.plugins as { load?: { paths?: unknown } } | undefined)?.load?.paths;
+  const found = Array.isArray(paths)
+    ? paths.find((p) => typeof p === 'string' && p.includes('openclaw-mem0'))
+    : undefined;
+  return typeof found === 'string' ? found : MEM0_PLUGIN_PATH;
+}
+
+/**
+ * Runs one proof in the gateway container.
+ * @throws CommandError (retryable) when the script printed no result (the container restarting, node killed);
+ *   HostOutputError when its result is not the report.
+ */
+export async function runPluginProbe(
+  session: HostSession,
+  spec: Spec,
+  containerId: string,
+  pluginPath: string,
+  request: ProbeRequest,
+): Promise<ProbeReport> {
+  const argv = [
+    'docker',
+    'exec',
+    '-i',
+    '-u',
+    `${spec.stack.uid}:${spec.stack.gid}`,
+    '-e',
+    'MEM0_TELEMETRY=false',
+    containerId,
+    'node',
+    '--input-type=module',
+    '-',
+    pluginPath,
+    JSON.stringify(request),
+  ];
+  const r = await session.script(`${sh(argv)} <<'STEWARD_MEMORY_PROBE'\n${PROBE_JS}\nSTEWARD_MEMORY_PROBE`, {
+    timeoutMs: 180_000,
+    label: `memory probe (${request.op})`,
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith(MARK));
+  if (!line) {
+    // docker exec itself failed (the container restarting, node killed): worth another attempt.
+    const why = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
+    throw new CommandError(session.target.name, `memory probe (${request.op}) printed no result`, r.code, why);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(line.slice(MARK.length));
+  } catch {
+    throw new HostOutputError(session.target.name, 'memory probe printed a result that is not JSON');
+  }
+  return parseProbeReport(data, session.target.name);
+}

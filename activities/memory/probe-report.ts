@@ -1,0 +1,49 @@
+/**
+ * What a memory proof reports, whichever adapter ran it (the plugin inside the gateway, or the REST server): the
+ * steps it took, each timed, with evidence or the error. Parsed with zod, since it is output from the host.
+ */
+import { z } from 'zod';
+import { validate } from '../../spec/validate';
+
+/** Canary texts start with this; stale canaries of an interrupted run are recognised by it and removed. */
+export const CANARY_PREFIX = 'steward memory canary';
+
+export type ProbeOp = 'canary' | 'write' | 'readback';
+
+export interface ProbeRequest {
+  readonly op: ProbeOp;
+  readonly userId: string;
+  readonly prefix: string;
+  readonly text: string;
+  /** The memory to read back (readback). */
+  readonly id?: string;
+}
+
+const stepSchema = z.object({
+  step: z.enum(['init', 'cleanup', 'write', 'read', 'search', 'history', 'delete', 'gone', 'embed']),
+  ok: z.boolean(),
+  ms: z.number(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().optional(),
+});
+
+export const probeReportSchema = z.object({
+  warnings: z.array(z.string()).default([]),
+  steps: z.array(stepSchema),
+  history: z.object({ enabled: z.boolean() }).default({ enabled: false }),
+  /** The mem0 configuration the proof ran with (paths, dimension, threshold), as far as the adapter knows it. */
+  config: z.record(z.string(), z.unknown()).default({}),
+});
+
+export type ProbeStep = z.infer<typeof stepSchema>;
+export type ProbeReport = z.infer<typeof probeReportSchema>;
+
+/** @throws ValidationError when the host printed something else. */
+export function parseProbeReport(data: unknown, host: string): ProbeReport {
+  return validate(probeReportSchema, data, `memory probe output on ${host}`);
+}
+
+/** A unique canary text: the prefix, a random id, and what it is for. */
+export function canaryText(nonce: string, purpose: 'canary' | 'persistence'): string {
+  return `${CANARY_PREFIX} ${nonce} ${purpose} written by steward to prove memory works`;
+}

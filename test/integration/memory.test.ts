@@ -1,0 +1,404 @@
+/**
+ * memory check end to end on one deployed simulator, through the CLI, with the real OpenClaw image and its real
+ * mem0 plugin: every check passes (with timings) on a healthy host; a root-owned data dir fails naming the path and
+ * owner and `--repair` fixes it and proves again; a damaged history DB is a clear finding and repair backs it up
+ * without replacing it; an embedder that returns another vector length fails the dimension check; history pointed
+ * at an unwritable path is reported as disabled, and data on a tmpfs fails the restart-persistence proof; the rest
+ * adapter proves a standalone mem0 REST server with its API key and fails with a wrong one.
+ *
+ * Test doubles: the embedding provider is test/doubles/embeddings.ts, an OpenAI-compatible endpoint with
+ * deterministic vectors, run on the simulator in a container of the OpenClaw image attached to the stack's network
+ * (alias embeddings-double). Its chat endpoint counts calls: the check never needs an LLM. The mem0 REST server is
+ * test/doubles/mem0-rest.ts (mem0's REST routes over the real mem0 library). Nothing leaves the machine; the API keys
+ * are random values from this process's environment.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulatorExec, type Simulator } from '../../client/dev/simulator';
+import type { ControlResult } from '../../spec/report';
+import type { SpecInput } from '../../spec/schema';
+import { steward } from '../support/cli';
+import { stage, writeSpec, type Stage } from '../support/fixtures';
+
+const IMAGE = 'steward/openclaw:2026.9.6';
+const KEY_ENV = 'STEWARD_TEST_EMBEDDER_KEY';
+const DOUBLE = 'embeddings-double';
+const DOUBLE_SOURCE = readFileSync(fileURLToPath(new URL('../doubles/embeddings.ts', import.meta.url)), 'utf8');
+const REST_SOURCE = readFileSync(fileURLToPath(new URL('../doubles/mem0-rest.ts', import.meta.url)), 'utf8');
+const REST_KEY_ENV = 'STEWARD_TEST_MEM0_REST_KEY';
+const REST_DIR = '/srv/mem0-rest';
+const MEMORY_DIR = '/opt/openclaw/memory';
+
+let world: Stage;
+let sim: Simulator;
+const outputs: string[] = [];
+
+function spec(over: { persistence?: boolean; rest?: boolean } = {}): Partial<SpecInput> {
+  const provider = { baseUrl: `http://${DOUBLE}:8080/v1`, apiKeySecret: 'embedder-api-key' };
+  const rest = {
+    adapter: 'rest' as const,
+    rest: {
+      url: 'http://127.0.0.1:18888',
+      apiKeySecret: 'mem0-rest-key',
+      container: 'mem0-rest',
+      databases: [`${REST_DIR}/history.db`, `${REST_DIR}/vector_store.db`],
+    },
+  };
+  return {
+    stack: {
+      image: IMAGE,
+      memory: {
+        embedder: { ...provider, model: 'text-embedding-3-small', dimension: 1536 },
+        llm: { ...provider, model: 'gpt-4o-mini' },
+        check: { persistence: over.persistence ?? true, minFreeMegabytes: 100, ...(over.rest ? rest : {}) },
+      },
+    },
+    proxy: { domain: 'agent.steward.test' },
+    secrets: {
+      'gateway-token': { generate: { length: 48 } },
+      'embedder-api-key': { external: { env: KEY_ENV } },
+      'mem0-rest-key': { external: { env: REST_KEY_ENV } },
+    },
+  };
+}
+
+function specFile(extra: Partial<SpecInput>): string {
+  return writeSpec(world.keys, [sim], extra, `memory-${randomBytes(3).toString('hex')}.yaml`);
+}
+
+/** `steward --json memory check …`, output kept for the secret check. */
+async function check(extra: Partial<SpecInput>, ...args: string[]) {
+  const r = await world.cli(specFile(extra), 'memory', 'check', ...args);
+  outputs.push(r.stdout, r.stderr);
+  return r;
+}
+
+async function onHost(script: string): Promise<string> {
+  const r = await simulatorExec(sim.container, ['sh', '-c', script]);
+  return r.stdout.trim();
+}
+
+function byId(controls: readonly ControlResult[] | undefined): Record<string, ControlResult> {
+  return Object.fromEntries((controls ?? []).map((c) => [c.control, c]));
+}
+
+/** (Re)starts the embeddings test double on the stack's network; `fixedDims` makes it ignore `dimensions`. */
+async function startDouble(fixedDims?: number): Promise<void> {
+  await simulatorExec(sim.container, ['docker', 'rm', '-f', DOUBLE]);
+  const r = await simulatorExec(sim.container, [
+    'docker',
+    'run',
+    '-d',
+    '--name',
+    DOUBLE,
+    '--network',
+    'openclaw_edge',
+    '--network-alias',
+    DOUBLE,
+    '--read-only',
+    '--user',
+    '1000:1000',
+    ...(fixedDims ? ['-e', `FIXED_DIMS=${fixedDims}`] : []),
+    '--entrypoint',
+    'node',
+    IMAGE,
+    '--input-type=module-typescript',
+    '--eval',
+    DOUBLE_SOURCE,
+  ]);
+  if (r.exitCode !== 0) throw new Error(`embeddings double did not start: ${r.stderr}`);
+  for (let i = 0; i < 50; i++) {
+    if ((await doubleStats()) !== undefined) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('embeddings double does not answer');
+}
+
+async function doubleStats(): Promise<{ embeddings: number; chat: number } | undefined> {
+  const ip = await onHost(`docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ${DOUBLE}`);
+  const out = await onHost(`curl -sf --max-time 2 http://${ip}:8080/stats || true`);
+  return out.startsWith('{') ? (JSON.parse(out) as { embeddings: number; chat: number }) : undefined;
+}
+
+beforeAll(async () => {
+  process.env[KEY_ENV] = `sk-test-${randomBytes(24).toString('hex')}`;
+  process.env[REST_KEY_ENV] = `m0sk_test_${randomBytes(24).toString('hex')}`;
+  world = await stage({ taskQueue: 'memory-test', simulators: 1, provision: 1 });
+  sim = world.sims[0]!;
+  const deployed = await world.cli(specFile(spec()), 'deploy');
+  if (deployed.code !== 0) throw new Error(`deploy failed: ${deployed.stderr || deployed.stdout}`);
+  await startDouble();
+}, 1_200_000);
+
+afterAll(async () => {
+  await world?.close();
+  delete process.env[KEY_ENV];
+  delete process.env[REST_KEY_ENV];
+});
+
+describe('steward memory check', () => {
+  it('passes every check on a deployed host, with timings, and never calls an LLM', async () => {
+    const r = await check(spec());
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const host = r.doc!.hosts[0]!;
+    expect(host.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+    const c = byId(host.controls);
+    for (const id of [
+      'memory.path.state-dir',
+      'memory.path.data-dir',
+      'memory.volume.state-dir',
+      'memory.volume.data-dir',
+      'memory.volume.history-db',
+      'memory.volume.vector-db',
+      'memory.free-space.data-dir',
+      'memory.canary.write',
+      'memory.canary.read',
+      'memory.canary.search',
+      'memory.canary.history',
+      'memory.canary.delete',
+      'memory.canary.gone',
+      'memory.history-enabled',
+      'memory.dimension',
+      'memory.on-disk.history-db',
+      'memory.on-disk.vector-db',
+      'memory.persistence',
+    ]) {
+      expect(c[id]?.status, id).toBe('pass');
+    }
+    expect(c['memory.dimension']?.observed).toMatch(/embedder returns 1536; store configured for 1536/);
+    for (const id of ['memory.canary.write', 'memory.canary.search', 'memory.persistence']) {
+      expect(c[id]?.durationMs, id).toBeGreaterThanOrEqual(0);
+    }
+    expect(c['memory.persistence']?.observed).toMatch(/read back after the restart \(restart and health [\d.]+ s\)/);
+    // Nothing left behind, and no chat completion was ever requested.
+    expect(
+      await onHost(
+        `sqlite3 -readonly ${MEMORY_DIR}/vector_store.db "SELECT count(*) FROM vectors WHERE payload LIKE '%steward memory canary%'"`,
+      ),
+    ).toBe('0');
+    const stats = await doubleStats();
+    expect(stats?.embeddings).toBeGreaterThan(0);
+    expect(stats?.chat).toBe(0);
+    expect(host.changes).toEqual([]);
+  }, 900_000);
+
+  it('a root-owned data dir fails naming the path and owner; --repair fixes it and proves again', async () => {
+    await onHost(`chown -R root:root ${MEMORY_DIR}`);
+    const failed = await steward([
+      '--spec',
+      specFile(spec()),
+      '--address',
+      world.env.address,
+      '--task-queue',
+      'memory-test',
+      'memory',
+      'check',
+    ]);
+    outputs.push(failed.stdout, failed.stderr);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(
+      /FAIL memory\.path\.data-dir\s+expected directory 1000:1000 0700, observed directory 0:0 0700 \(\/opt\/openclaw\/memory\)/,
+    );
+    expect(failed.stdout).toMatch(/FAIL memory\.canary\.write/);
+    expect(failed.stdout).toMatch(/\[\d+ ms\]/);
+
+    const repaired = await check(spec(), '--repair');
+    expect(repaired.stderr).toBe('');
+    expect(repaired.code).toBe(0);
+    const host = repaired.doc!.hosts[0]!;
+    expect(host.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+    const changes = Object.fromEntries(host.changes.map((c) => [c.resource, c]));
+    expect(changes[`dir:${MEMORY_DIR}`]).toMatchObject({ before: { owner: '0:0' }, after: { owner: '1000:1000' } });
+    expect(changes[`tree:${MEMORY_DIR}`]).toMatchObject({ after: { owner: '1000:1000' } });
+    expect(changes['container:openclaw_gateway_1']).toMatchObject({ action: 'restart' });
+    expect(byId(host.controls)['memory.path.history.db']?.observed).toBe('owner 1000:1000, mode 0644');
+    expect(await onHost(`stat -c '%u:%g %a' ${MEMORY_DIR} ${MEMORY_DIR}/history.db`)).toBe(
+      '1000:1000 700\n1000:1000 644',
+    );
+  }, 900_000);
+
+  it('a damaged history DB is a clear finding; repair keeps a backup and never replaces the live file', async () => {
+    await onHost(`cp -a ${MEMORY_DIR}/history.db /root/history.good`);
+    await onHost(
+      `printf 'this is no longer a database: steward test corruption' | dd of=${MEMORY_DIR}/history.db bs=1 seek=0 conv=notrunc 2>/dev/null`,
+    );
+    const damaged = await onHost(`sha256sum ${MEMORY_DIR}/history.db | cut -c1-64`);
+
+    const seen = await check(spec({ persistence: false }));
+    expect(seen.code).toBe(1);
+    const c = byId(seen.doc!.hosts[0]!.controls);
+    expect(c['memory.integrity.history.db']).toMatchObject({
+      status: 'fail',
+      observed: expect.stringMatching(/file is not a database/),
+    });
+    expect(c['memory.history-enabled']).toMatchObject({
+      status: 'fail',
+      observed: expect.stringMatching(/^history disabled/),
+    });
+    expect(c['memory.integrity.vector_store.db']?.status).toBe('pass');
+    expect(seen.doc!.hosts[0]!.findings.map((f) => f.id)).toContain('memory.database-damaged');
+
+    const repair = await check(spec({ persistence: false }), '--repair');
+    expect(repair.code).toBe(1);
+    const host = repair.doc!.hosts[0]!;
+    const backup = host.changes.find((ch) =>
+      /^backup:\/var\/backups\/steward\/memory\/[0-9TZ]+\/history\.db$/.test(ch.resource),
+    );
+    expect(backup).toMatchObject({
+      action: 'create',
+      after: { of: `${MEMORY_DIR}/history.db`, sha256: damaged.slice(0, 12) },
+    });
+    const finding = host.findings.find((f) => f.id === 'memory.database-damaged');
+    expect(finding?.message).toMatch(/backed up to \/var\/backups\/steward\/memory\/.* Not repaired/);
+    const backupPath = backup!.resource.slice('backup:'.length);
+    expect(await onHost(`sha256sum ${backupPath} | cut -c1-64`)).toBe(damaged);
+    expect(await onHost(`sha256sum ${MEMORY_DIR}/history.db | cut -c1-64`)).toBe(damaged);
+    expect(await onHost(`stat -c '%u:%g %a' $(dirname ${backupPath})`)).toBe('0:0 700');
+
+    // A second repair finds the identical backup and makes no other.
+    const again = await check(spec({ persistence: false }), '--repair');
+    expect(again.doc!.hosts[0]!.changes.filter((ch) => ch.resource.startsWith('backup:'))).toEqual([]);
+    expect(await onHost('ls /var/backups/steward/memory | wc -l')).toBe('1');
+
+    await onHost(`cp -a /root/history.good ${MEMORY_DIR}/history.db`);
+    const healthy = await check(spec({ persistence: false }));
+    expect(healthy.code).toBe(0);
+  }, 900_000);
+
+  it('an embedder that returns another vector length fails the dimension check', async () => {
+    await startDouble(768);
+    try {
+      const r = await check(spec({ persistence: false }));
+      expect(r.code).toBe(1);
+      const c = byId(r.doc!.hosts[0]!.controls);
+      expect(c['memory.dimension']).toMatchObject({
+        status: 'fail',
+        observed: expect.stringMatching(/embedder returns 768; store configured for 1536/),
+      });
+      expect(c['memory.canary.write']).toMatchObject({ status: 'fail', observed: expect.stringMatching(/dimension/i) });
+    } finally {
+      await startDouble();
+    }
+  }, 600_000);
+
+  it('history at an unwritable path is reported disabled; data on a tmpfs fails the persistence proof', async () => {
+    // The live openclaw.json is what the plugin reads: point its history at the image's read-only filesystem and its
+    // vectors at the gateway's /tmp tmpfs, as a hand edit on the host would.
+    const config = '/opt/openclaw/state/openclaw.json';
+    await onHost(
+      `cp -a ${config} /root/openclaw.json.good && sed -i ` +
+        `-e 's#"historyDbPath": "/home/node/memory/history.db"#"historyDbPath": "/opt/openclaw/history.db"#' ` +
+        `-e 's#"dbPath": "/home/node/memory/vector_store.db"#"dbPath": "/tmp/mem0/vector_store.db"#' ${config} && ` +
+        `chown 1000:1000 ${config}`,
+    );
+    expect(await onHost(`grep -c -e '"/opt/openclaw/history.db"' -e '"/tmp/mem0/vector_store.db"' ${config}`)).toBe(
+      '2',
+    );
+    try {
+      const r = await check(spec());
+      expect(r.code).toBe(1);
+      const c = byId(r.doc!.hosts[0]!.controls);
+      expect(c['memory.history-enabled']).toMatchObject({
+        status: 'fail',
+        observed: expect.stringMatching(/^history disabled: .*unable to open database file/),
+      });
+      expect(c['memory.canary.history']?.status).toBe('fail');
+      expect(c['memory.config.history-db']).toMatchObject({ status: 'fail', observed: '/opt/openclaw/history.db' });
+      expect(c['memory.volume.history-db']).toMatchObject({
+        status: 'fail',
+        observed: expect.stringMatching(/container's own filesystem/),
+      });
+      expect(c['memory.volume.vector-db']).toMatchObject({
+        status: 'fail',
+        observed: expect.stringMatching(/tmpfs \/tmp/),
+      });
+      // Vectors on a tmpfs work until the restart, then they are gone.
+      expect(c['memory.canary.write']?.status).toBe('pass');
+      expect(c['memory.canary.search']?.status).toBe('pass');
+      expect(c['memory.persistence']).toMatchObject({
+        status: 'fail',
+        observed: expect.stringMatching(/^lost across the restart/),
+      });
+    } finally {
+      await onHost(`cp -a /root/openclaw.json.good ${config}`);
+    }
+  }, 900_000);
+
+  it('the rest adapter proves a standalone mem0 REST server with its API key, and a wrong key fails', async () => {
+    const key = process.env[REST_KEY_ENV]!;
+    await onHost(`install -d -o 1000 -g 1000 -m 0700 ${REST_DIR}`);
+    const started = await simulatorExec(sim.container, [
+      'docker',
+      'run',
+      '-d',
+      '--name',
+      'mem0-rest',
+      '--network',
+      'openclaw_edge',
+      '-p',
+      '127.0.0.1:18888:8888',
+      '--read-only',
+      '--user',
+      '1000:1000',
+      '-v',
+      `${REST_DIR}:/data`,
+      '-e',
+      `ADMIN_API_KEY=${key}`,
+      '-e',
+      `EMBEDDER_URL=http://${DOUBLE}:8080/v1`,
+      '-e',
+      `LLM_URL=http://${DOUBLE}:8080/v1`,
+      '--entrypoint',
+      'node',
+      IMAGE,
+      '--input-type=module-typescript',
+      '--eval',
+      REST_SOURCE,
+    ]);
+    expect(started.exitCode, started.stderr).toBe(0);
+    await onHost('for i in $(seq 50); do curl -sf http://127.0.0.1:18888/healthz && exit 0; sleep 0.2; done');
+
+    const r = await check(spec({ rest: true }));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const c = byId(r.doc!.hosts[0]!.controls);
+    for (const id of [
+      'memory.canary.write',
+      'memory.canary.read',
+      'memory.canary.search',
+      'memory.canary.history',
+      'memory.canary.delete',
+      'memory.canary.gone',
+      'memory.history-enabled',
+      'memory.integrity.history.db',
+      'memory.persistence',
+    ]) {
+      expect(c[id]?.status, id).toBe('pass');
+    }
+    expect(c['memory.volume.history-db']?.observed).toBe(`${REST_DIR}/history.db via bind ${REST_DIR} → /data`);
+    expect(c['memory.path.history.db']?.note).toBe(`${REST_DIR}/history.db`);
+    expect(c['memory.persistence']?.expected).toMatch(/restart of mem0-rest/);
+    expect((await doubleStats())?.chat).toBe(0);
+
+    process.env[REST_KEY_ENV] = 'm0sk_wrong_key_for_the_test';
+    try {
+      const refused = await check(spec({ rest: true, persistence: false }));
+      expect(refused.code).toBe(1);
+      expect(byId(refused.doc!.hosts[0]!.controls)['memory.canary.write']?.observed).toMatch(
+        /mem0 did not start \(HTTP 401: .*Invalid API key/,
+      );
+    } finally {
+      process.env[REST_KEY_ENV] = key;
+    }
+  }, 600_000);
+
+  it('no secret value reaches the output', async () => {
+    const key = process.env[KEY_ENV]!;
+    const token = await onHost('cat /opt/openclaw/secrets/gateway-token');
+    expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
+    for (const secret of [key, token, process.env[REST_KEY_ENV]!]) expect(outputs.join('\n')).not.toContain(secret);
+  });
+});

@@ -1,0 +1,419 @@
+/**
+ * The memory check's pure parts: the spec section, where mem0's paths live (mounts, tmpfs, the container), what the
+ * path controls and repairs are, how sqlite3's output is read, and the controls of a canary, history, dimension and
+ * persistence proof.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { evaluatePaths, modeWithin, narrowMode, type ObservedPaths } from '../../activities/memory/paths';
+import type { ProbeReport } from '../../activities/memory/probe-report';
+import { canaryText, CANARY_PREFIX, parseProbeReport } from '../../activities/memory/probe-report';
+import { canaryControls, dimensionControl, historyControl, persistenceControl } from '../../activities/memory/proof';
+import { integrityControls, parseIntegrity } from '../../activities/memory/sqlite';
+import {
+  locate,
+  parseConsumer,
+  resolvePath,
+  resolveTargets,
+  type Consumer,
+  type MemoryTargets,
+} from '../../activities/memory/targets';
+import { openclawConfig } from '../../spec/render/stack';
+import { specSchema, type Spec } from '../../spec/schema';
+import { describeFailedControls } from '../../workflows/memory';
+import { steward } from '../support/cli';
+
+function makeSpec(memory: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Spec {
+  return specSchema.parse({
+    version: 1,
+    hosts: [{ name: 'vps1', address: '203.0.113.10' }],
+    stack: { memory },
+    ...extra,
+  });
+}
+
+const gateway: Consumer = parseConsumer({
+  Id: 'abc',
+  Name: '/openclaw_gateway_1',
+  Config: { StopTimeout: 60 },
+  State: { Status: 'running', Health: { Status: 'healthy' } },
+  Mounts: [
+    { Type: 'bind', Source: '/opt/openclaw/state', Destination: '/home/node/.openclaw', RW: true },
+    { Type: 'bind', Source: '/opt/openclaw/memory', Destination: '/home/node/memory', RW: true },
+    { Type: 'bind', Source: '/opt/openclaw/workspace', Destination: '/home/node/workspace', RW: true },
+  ],
+  HostConfig: { Tmpfs: { '/tmp': 'size=256m', '/home/node/.cache': 'size=256m' } },
+});
+
+function withOss(spec: Spec, oss: Record<string, unknown>): Record<string, unknown> {
+  const live = openclawConfig(spec) as { plugins: { entries: Record<string, { config: { oss: unknown } }> } };
+  live.plugins.entries['openclaw-mem0']!.config.oss = oss;
+  return live;
+}
+
+describe('memory check spec', () => {
+  it('defaults to the plugin adapter with a persistence proof', () => {
+    const c = makeSpec().stack.memory.check;
+    expect(c).toEqual({ adapter: 'openclaw-plugin', minFreeMegabytes: 1024, fileMode: '0644', persistence: true });
+  });
+
+  it('requires the REST server when the adapter is rest, and takes its key as a secret name', () => {
+    expect(() => makeSpec({ check: { adapter: 'rest' } })).toThrow(/rest is required when adapter is rest/);
+    const rest = makeSpec({
+      check: {
+        adapter: 'rest',
+        rest: { url: 'http://127.0.0.1:8888', apiKeySecret: 'mem0-key', databases: ['/srv/mem0/history.db'] },
+      },
+    }).stack.memory.check.rest;
+    expect(rest).toEqual({
+      url: 'http://127.0.0.1:8888',
+      apiKeySecret: 'mem0-key',
+      databases: ['/srv/mem0/history.db'],
+    });
+    expect(() => makeSpec({ check: { fileMode: '0644', frequency: 1 } })).toThrow(/frequency/);
+  });
+});
+
+describe('where mem0 data lives', () => {
+  it('resolves relative paths against the working directory, as mem0 does', () => {
+    expect(resolvePath('memory.db')).toBe('/home/node/memory.db');
+    expect(resolvePath('/home/node/memory/../memory//history.db')).toBe('/home/node/memory/history.db');
+  });
+
+  it('maps a container path to its host path through the longest mount, and sees tmpfs and the container layer', () => {
+    expect(locate('/home/node/memory/history.db', gateway)).toMatchObject({
+      kind: 'mount',
+      hostPath: '/opt/openclaw/memory/history.db',
+    });
+    expect(locate('/tmp/mem0/vector_store.db', gateway)).toEqual({ kind: 'tmpfs', destination: '/tmp' });
+    expect(locate('/home/node/.mem0/vector_store.db', gateway)).toMatchObject({ kind: 'container' });
+    const nested = {
+      ...gateway,
+      mounts: [
+        ...gateway.mounts,
+        { type: 'volume', source: '/var/lib/docker/volumes/x/_data', destination: '/home/node/memory/deep', rw: true },
+      ],
+    };
+    expect(locate('/home/node/memory/deep/a.db', nested)).toMatchObject({
+      hostPath: '/var/lib/docker/volumes/x/_data/a.db',
+    });
+  });
+
+  it('takes the paths from the live config and names every path that is relative, unset or off the volume', () => {
+    const spec = makeSpec();
+    const healthy = resolveTargets(spec, openclawConfig(spec), gateway);
+    expect(healthy.configIssues).toEqual([]);
+    expect(healthy.databases.map((d) => [d.role, d.hostPath])).toEqual([
+      ['history-db', '/opt/openclaw/memory/history.db'],
+      ['vector-db', '/opt/openclaw/memory/vector_store.db'],
+    ]);
+
+    const relative = resolveTargets(spec, withOss(spec, { historyDbPath: 'history.db' }), gateway);
+    expect(relative.configIssues).toEqual([
+      expect.objectContaining({
+        control: 'memory.config.history-db',
+        observed: expect.stringMatching(/relative "history.db".*\/home\/node\/history.db/),
+      }),
+      expect.objectContaining({
+        control: 'memory.config.vector-db',
+        observed: expect.stringMatching(/unset: mem0 defaults to \/home\/node\/.mem0\/vector_store.db/),
+      }),
+    ]);
+    expect(relative.databases[0]).toMatchObject({ location: { kind: 'container' } });
+
+    const tmp = resolveTargets(
+      spec,
+      withOss(spec, {
+        historyDbPath: '/opt/openclaw/history.db',
+        vectorStore: { provider: 'memory', config: { dbPath: '/tmp/v.db' } },
+      }),
+      gateway,
+    );
+    expect(tmp.configIssues.map((i) => [i.control, i.observed])).toEqual([
+      ['memory.config.history-db', '/opt/openclaw/history.db'],
+      ['memory.config.vector-db', '/tmp/v.db'],
+    ]);
+    expect(resolveTargets(spec, undefined, gateway).configIssues[0]).toMatchObject({ control: 'memory.config.plugin' });
+  });
+});
+
+describe('path controls and repairs', () => {
+  const spec = makeSpec();
+  const targets: MemoryTargets = resolveTargets(spec, openclawConfig(spec), gateway);
+  const dir = (uid: number, mode = '0700') => ({ uid, gid: uid, mode, size: 4096, type: 'directory' });
+  const file = (uid: number, mode = '0644') => ({ uid, gid: uid, mode, size: 8192, type: 'regular file' });
+  const healthy: ObservedPaths = {
+    stats: {
+      '/opt/openclaw/state': dir(1000),
+      '/opt/openclaw/memory': dir(1000),
+      '/opt/openclaw/memory/history.db': file(1000),
+      '/opt/openclaw/memory/history.db-wal': 'absent',
+      '/opt/openclaw/memory/vector_store.db': 'absent',
+    },
+    databases: ['/opt/openclaw/memory/history.db', '/opt/openclaw/memory/vector_store.db'],
+    freeMb: { '/opt/openclaw/state': 50_000, '/opt/openclaw/memory': 50_000 },
+    foreign: { '/opt/openclaw/state': [], '/opt/openclaw/memory': [] },
+  };
+
+  it('passes a healthy layout and calls a database not created yet not applicable', () => {
+    const { controls, changes } = evaluatePaths(spec, targets, healthy);
+    expect(changes).toEqual([]);
+    expect(controls.filter((c) => c.status === 'fail')).toEqual([]);
+    const byId = Object.fromEntries(controls.map((c) => [c.control, c]));
+    expect(byId['memory.path.vector_store.db']).toMatchObject({ status: 'not-applicable', observed: 'absent' });
+    expect(byId['memory.volume.history-db']).toMatchObject({
+      status: 'pass',
+      observed: expect.stringMatching(/bind \/opt\/openclaw\/memory → \/home\/node\/memory/),
+    });
+  });
+
+  it('names the path and owner of a root-owned data dir and plans the chown', () => {
+    const observed: ObservedPaths = {
+      ...healthy,
+      stats: { ...healthy.stats, '/opt/openclaw/memory': dir(0), '/opt/openclaw/memory/history.db': file(0, '0666') },
+      foreign: { ...healthy.foreign, '/opt/openclaw/memory': ['0:0 666 /opt/openclaw/memory/history.db'] },
+    };
+    const { controls, changes } = evaluatePaths(spec, targets, observed);
+    const failed = controls.filter((c) => c.status === 'fail');
+    expect(describeFailedControls(failed)).toMatch(
+      /memory\.path\.data-dir: directory 0:0 0700 \(\/opt\/openclaw\/memory\)/,
+    );
+    expect(changes).toEqual([
+      {
+        resource: 'dir:/opt/openclaw/memory',
+        action: 'update',
+        before: { owner: '0:0', mode: '0700' },
+        after: { owner: '1000:1000', mode: '0700' },
+      },
+      {
+        resource: 'tree:/opt/openclaw/memory',
+        action: 'update',
+        before: { entries: '1', sample: ['0:0 666 /opt/openclaw/memory/history.db'] },
+        after: { owner: '1000:1000' },
+      },
+      {
+        resource: 'file:/opt/openclaw/memory/history.db',
+        action: 'update',
+        before: { owner: '0:0', mode: '0666' },
+        after: { owner: '1000:1000', mode: '0644' },
+      },
+    ]);
+  });
+
+  it('creates a missing volume and fails on too little free space', () => {
+    const observed: ObservedPaths = {
+      ...healthy,
+      stats: { ...healthy.stats, '/opt/openclaw/state': 'absent' },
+      freeMb: { ...healthy.freeMb, '/opt/openclaw/memory': 10 },
+    };
+    const { controls, changes } = evaluatePaths(spec, targets, observed);
+    expect(changes[0]).toEqual({
+      resource: 'dir:/opt/openclaw/state',
+      action: 'create',
+      after: { owner: '1000:1000', mode: '0700' },
+    });
+    expect(controls.find((c) => c.control === 'memory.free-space.data-dir')).toMatchObject({
+      status: 'fail',
+      observed: '10 MB free',
+    });
+  });
+
+  it('keeps modes within a ceiling by removing bits, never adding them', () => {
+    expect(modeWithin('0600', '0644')).toBe(true);
+    expect(modeWithin('0664', '0644')).toBe(false);
+    expect(narrowMode('0666', '0644')).toBe('0644');
+    expect(narrowMode('0660', '0600')).toBe('0600');
+  });
+});
+
+describe('sqlite3 output', () => {
+  it('reads integrity, journal mode, damage, locks and missing tools', () => {
+    expect(parseIntegrity('/m/h.db', 'rc=0 ms=12\nok\ndelete\n')).toMatchObject({
+      state: 'ok',
+      journalMode: 'delete',
+      ms: 12,
+    });
+    expect(parseIntegrity('/m/h.db', 'rc=26 ms=3\nError: in prepare, file is not a database (26)\n')).toMatchObject({
+      state: 'damaged',
+      evidence: 'Error: in prepare, file is not a database (26)',
+    });
+    expect(parseIntegrity('/m/h.db', 'rc=0 ms=3\n*** in database main ***\nPage 3 is never used\nwal\n')).toMatchObject(
+      { state: 'damaged', evidence: '*** in database main *** | Page 3 is never used' },
+    );
+    expect(parseIntegrity('/m/h.db', 'rc=5 ms=5001\nError: database is locked\n').state).toBe('locked');
+    expect(parseIntegrity('/m/h.db', 'rc=14\nError: unable to open database file\n')).toMatchObject({
+      state: 'inaccessible',
+    });
+    expect(parseIntegrity('/m/h.db', 'rc=absent\n').state).toBe('absent');
+    expect(parseIntegrity('/m/h.db', 'rc=no-sqlite3\n').state).toBe('no-sqlite3');
+  });
+
+  it('reports integrity and journal mode as controls', () => {
+    const controls = integrityControls([
+      parseIntegrity('/m/history.db', 'rc=0 ms=4\nok\nwal\n'),
+      parseIntegrity('/m/vector_store.db', 'rc=0 ms=4\nok\noff\n'),
+      parseIntegrity('/m/new.db', 'rc=absent\n'),
+    ]);
+    expect(controls.map((c) => [c.control, c.status])).toEqual([
+      ['memory.integrity.history.db', 'pass'],
+      ['memory.journal-mode.history.db', 'pass'],
+      ['memory.integrity.vector_store.db', 'pass'],
+      ['memory.journal-mode.vector_store.db', 'fail'],
+      ['memory.integrity.new.db', 'not-applicable'],
+    ]);
+    expect(controls[0]?.durationMs).toBe(4);
+  });
+});
+
+describe('proof controls', () => {
+  const user = 'steward-probe';
+  const text = canaryText('c0ffee', 'canary');
+  const ok = (step: ProbeReport['steps'][number]['step'], detail: Record<string, unknown> = {}, ms = 5) => ({
+    step,
+    ok: true,
+    ms,
+    detail,
+  });
+  const healthy: ProbeReport = parseProbeReport(
+    {
+      warnings: [],
+      steps: [
+        ok('init'),
+        ok('cleanup', { removed: 0 }),
+        ok('write', { id: 'm1' }),
+        ok('read', { id: 'm1' }),
+        ok('search', { id: 'm1', score: 0.52, results: 1 }),
+        ok('history', { id: 'm1', entries: 1 }),
+        ok('delete', { id: 'm1' }),
+        ok('gone', { id: 'm1' }),
+        ok('embed', { length: 1536 }),
+      ],
+      history: { enabled: true },
+      config: { searchThreshold: 0.1, storeDimension: 1536, effectiveHistoryDbPath: '/home/node/memory/history.db' },
+    },
+    'vps1',
+  );
+
+  it('canaries are recognisable by their prefix', () => {
+    expect(text.startsWith(CANARY_PREFIX)).toBe(true);
+    expect(text).toContain('c0ffee');
+  });
+
+  it('passes every step of a healthy canary, with each step timed', () => {
+    const controls = [...canaryControls(healthy, user), historyControl(healthy)];
+    expect(controls.every((c) => c.status === 'pass')).toBe(true);
+    expect(controls.find((c) => c.control === 'memory.canary.search')).toMatchObject({
+      expected: 'found by search at the threshold 0.1',
+      observed: 'found, score 0.520 (1 results)',
+      durationMs: 5,
+    });
+  });
+
+  it('says "history disabled" when mem0 silently runs without history', () => {
+    const report: ProbeReport = {
+      ...healthy,
+      warnings: ['[mem0] Memory initialization failed, retrying with history disabled: unable to open database file'],
+      history: { enabled: false },
+      steps: healthy.steps.map((s) =>
+        s.step === 'history'
+          ? { step: 'history', ok: false, ms: 0, error: 'history disabled: mem0 runs without its history database' }
+          : s,
+      ),
+    };
+    expect(historyControl(report)).toMatchObject({
+      status: 'fail',
+      observed:
+        'history disabled: [mem0] Memory initialization failed, retrying with history disabled: unable to open database file',
+    });
+    expect(canaryControls(report, user).find((c) => c.control === 'memory.canary.history')?.status).toBe('fail');
+  });
+
+  it('fails every canary control with the reason when mem0 does not start', () => {
+    const report: ProbeReport = {
+      ...healthy,
+      steps: [{ step: 'init', ok: false, ms: 0, error: 'the gateway container is exited' }],
+    };
+    const controls = canaryControls(report, user);
+    expect(
+      controls.every(
+        (c) => c.status === 'fail' && /mem0 did not start \(the gateway container is exited\)/.test(c.observed),
+      ),
+    ).toBe(true);
+  });
+
+  it('compares the embedder, the store and the stored vectors with the spec dimension', () => {
+    const spec = makeSpec();
+    expect(dimensionControl(spec, healthy, { 1536: 3 })).toMatchObject({
+      status: 'pass',
+      observed: 'embedder returns 1536; store configured for 1536; stored vectors 3×1536',
+    });
+    expect(dimensionControl(spec, healthy, { 1536: 3, 768: 2 }).status).toBe('fail');
+    const smaller: ProbeReport = { ...healthy, steps: [ok('embed', { length: 768 })] };
+    expect(dimensionControl(spec, smaller, {})).toMatchObject({
+      status: 'fail',
+      observed: 'embedder returns 768; store configured for 1536; no stored vectors',
+    });
+    expect(dimensionControl(spec, undefined, undefined).status).toBe('not-applicable');
+  });
+
+  it('proves persistence only when the canary reads back after the restart and is deleted', () => {
+    const write: ProbeReport = { ...healthy, steps: [ok('write', { id: 'p1' })] };
+    const back: ProbeReport = {
+      ...healthy,
+      steps: [ok('init'), ok('read', { id: 'p1' }), ok('delete', { id: 'p1' }), ok('gone', { id: 'p1' })],
+    };
+    expect(persistenceControl('openclaw_gateway_1', write, back, 31_400, 33_000)).toMatchObject({
+      status: 'pass',
+      observed: 'read back after the restart (restart and health 31.4 s), then deleted',
+      durationMs: 33_000,
+    });
+    const lost: ProbeReport = {
+      ...healthy,
+      steps: [ok('init'), { step: 'read', ok: false, ms: 1, error: 'memory p1 not found' }],
+    };
+    expect(persistenceControl('openclaw_gateway_1', write, lost, 30_000, 31_000).observed).toBe(
+      'lost across the restart: memory p1 not found',
+    );
+    expect(
+      persistenceControl('g', write, undefined, undefined, 1, 'gateway: not healthy after 240 s').observed,
+    ).toMatch(/^restart failed/);
+  });
+});
+
+describe('steward memory check (CLI, no server)', () => {
+  const NOWHERE = '127.0.0.1:9';
+  const specWith = (memory: string): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-memory-'));
+    const path = join(dir, 'steward.yaml');
+    writeFileSync(
+      path,
+      `version: 1\nhosts:\n  - { name: vps1, address: 203.0.113.10 }\nstack:\n  memory:\n${memory}\n`,
+    );
+    return path;
+  };
+
+  it('refuses a rest adapter without its server, and an unknown host, with exit 64 before contacting anything', async () => {
+    const bad = await steward([
+      '--spec',
+      specWith('    check: { adapter: rest }'),
+      '--address',
+      NOWHERE,
+      'memory',
+      'check',
+    ]);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/stack\.memory\.check\.rest: rest is required when adapter is rest/);
+    const ok = specWith('    probeUser: steward-probe');
+    const unknown = await steward(['--spec', ok, '--address', NOWHERE, 'memory', 'check', '--repair', 'vps9']);
+    expect(unknown.code).toBe(64);
+    expect(unknown.stderr).toMatch(/unknown host vps9/);
+  });
+
+  it('documents --repair', async () => {
+    const help = await steward(['memory', 'check', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--repair\s+back up damaged databases, fix owner\/mode drift/);
+  });
+});

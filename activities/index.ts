@@ -6,6 +6,7 @@ import { createDriftActivities } from './drift';
 import { createHardenActivities } from './harden';
 import { createMemoryActivities } from './memory';
 import { createProvisionActivities } from './provision';
+import { createRunActivities } from './runs';
 
 export function createActivities(deps: DeployDeps) {
   return {
@@ -14,6 +15,7 @@ export function createActivities(deps: DeployDeps) {
     ...createDeployActivities(deps),
     ...createMemoryActivities(deps),
     ...createDriftActivities(deps),
+    ...createRunActivities(),
     ...createAuditActivities(),
   };
 }

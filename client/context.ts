@@ -1,4 +1,5 @@
 /** Global CLI options and the Temporal client they describe. */
+import { hostname, userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import { CodecKeyError } from '../codec/errors';
@@ -21,7 +22,17 @@ export function defaultAddress(): string {
 }
 
 /**
- * A client whose payloads are encrypted with the codec keys ({@link loadCodecKeys}, unless `keys` are given).
+ * Who runs this CLI, as the runs it starts record it (`StewardTrigger`, and the client identity in each start
+ * event): `$USER@hostname`, characters outside `[A-Za-z0-9._-]` replaced by `_`.
+ */
+export function cliUser(env: NodeJS.ProcessEnv = process.env): string {
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_') || 'unknown';
+  return `${clean(env.USER || env.LOGNAME || userInfo().username)}@${clean(hostname())}`;
+}
+
+/**
+ * A client whose payloads are encrypted with the codec keys ({@link loadCodecKeys}, unless `keys` are given); its
+ * identity is {@link cliUser}.
  * @throws CodecKeyError before connecting when there are no keys.
  */
 export async function connectClient(
@@ -29,7 +40,12 @@ export async function connectClient(
 ): Promise<Client> {
   const keys = opts.keys ?? (await loadCodecKeys(opts));
   const connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' });
-  return new Client({ connection, namespace: opts.namespace, dataConverter: encryptingDataConverter(keys) });
+  return new Client({
+    connection,
+    namespace: opts.namespace,
+    dataConverter: encryptingDataConverter(keys),
+    identity: cliUser(),
+  });
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * Starting a host operation and following it: one workflow for one host, a fleet workflow with a child per host for
  * several. Progress comes from each host workflow's `progress` query; the result is PRODUCT.md's JSON document.
+ * A run is refused (exit 1) while another run of the operation is running on one of its hosts: asked of visibility
+ * before starting, and by each host workflow itself before its first step (spec/runs.ts).
  */
 import {
   WorkflowExecutionAlreadyStartedError,
@@ -11,12 +13,13 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import type { HostReport, Mode, Operation, StepReport } from '../spec/report';
 import type { Spec } from '../spec/schema';
-import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import { cliTrigger, runningQuery, runSummary } from '../spec/runs';
+import { StewardHost, StewardOperation, StewardOutcome, StewardTrigger } from '../spec/search-attributes';
 import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
 import { fleetWorkflowId, hostWorkflowId } from '../workflows/ids';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
-import { uiLink, type GlobalOptions } from './context';
+import { cliUser, uiLink, type GlobalOptions } from './context';
 import { printProgress, printResult } from './output';
 
 export interface OperationRequest {
@@ -60,7 +63,9 @@ export async function runOperation(
   req: OperationRequest,
 ): Promise<{ code: number; reports: HostReport[] }> {
   const started = Date.now();
-  const handle = await start(client, opts.taskQueue, req);
+  const startedAt = new Date(started);
+  await refuseWhileRunning(client, req);
+  const handle = await start(client, opts.taskQueue, req, startedAt);
   const link = uiLink(req.uiUrl, opts.namespace, handle.workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
     const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
@@ -72,7 +77,7 @@ export async function runOperation(
   if (!opts.json)
     console.log(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
 
-  const follow = opts.json ? undefined : followProgress(client, req);
+  const follow = opts.json ? undefined : followProgress(client, req, startedAt);
   let reports: HostReport[];
   try {
     const result = (await handle.result()) as HostReport | FleetReport;
@@ -82,6 +87,14 @@ export async function runOperation(
   }
   await follow?.stop();
 
+  // Another run got the host first (a race the visibility check before starting cannot see).
+  const yielded = reports.filter((r) => r.alreadyRunning);
+  if (yielded.length > 0 && yielded.length === reports.length) {
+    throw new OperationRefusedError(alreadyRunningMessage(req.operation, yielded));
+  }
+  reports = reports.map((r) =>
+    r.alreadyRunning ? { ...r, status: 'failed', error: alreadyRunningMessage(req.operation, [r]) } : r,
+  );
   const failed = reports.some((r) => r.status === 'failed');
   const doc: ResultDocument = {
     workflowId: handle.workflowId,
@@ -104,10 +117,26 @@ export async function runOperation(
   return { code: failed ? EXIT.failed : drifted ? EXIT.drift : EXIT.ok, reports };
 }
 
+function alreadyRunningMessage(operation: Operation, running: readonly Pick<HostReport, 'host' | 'alreadyRunning'>[]) {
+  const each = running.map((r) => `a ${operation} of ${r.host} is already running (workflow ${r.alreadyRunning})`);
+  return `${each.join('; ')}; wait for it or inspect it in the UI`;
+}
+
+/** @throws OperationRefusedError when visibility shows a run of the operation running on one of the hosts. */
+async function refuseWhileRunning(client: Client, req: OperationRequest): Promise<void> {
+  const running: Pick<HostReport, 'host' | 'alreadyRunning'>[] = [];
+  for await (const w of client.workflow.list({ query: runningQuery(req.hosts, req.operation) })) {
+    const host = w.typedSearchAttributes.get(StewardHost);
+    if (host && !running.some((r) => r.host === host)) running.push({ host, alreadyRunning: w.workflowId });
+  }
+  if (running.length > 0) throw new OperationRefusedError(alreadyRunningMessage(req.operation, running));
+}
+
 async function start(
   client: Client,
   taskQueue: string,
   req: OperationRequest,
+  startedAt: Date,
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
   const inputs: HostOperationInput[] = req.hosts.map((host) => ({
     ...req.extra,
@@ -115,37 +144,46 @@ async function start(
     host,
     mode: req.mode,
   }));
+  const trigger = cliTrigger(cliUser());
   const attributes = (host: string) => [
     { key: StewardHost, value: host },
     { key: StewardOperation, value: req.operation },
     { key: StewardOutcome, value: 'running' },
+    { key: StewardTrigger, value: trigger },
   ];
   try {
     if (inputs.length === 1) {
       const [input] = inputs as [HostOperationInput];
       return await client.workflow.start(req.workflowType, {
         taskQueue,
-        workflowId: hostWorkflowId(req.operation, input.host),
+        workflowId: hostWorkflowId(req.operation, input.host, startedAt),
         args: [input],
         typedSearchAttributes: attributes(input.host),
+        staticSummary: runSummary(req.operation, req.mode, input.host, trigger),
       });
     }
     const fleetInput: FleetInput = {
       operation: req.operation,
       workflowType: req.workflowType,
       hosts: inputs,
+      startedAt: startedAt.toISOString(),
       ...(req.concurrency ? { concurrency: req.concurrency } : {}),
     };
     return await client.workflow.start('fleet', {
       taskQueue,
-      workflowId: fleetWorkflowId(req.operation, req.hosts, new Date()),
+      workflowId: fleetWorkflowId(req.operation, req.hosts, startedAt),
       args: [fleetInput],
       typedSearchAttributes: attributes('fleet'),
+      staticSummary: runSummary(req.operation, req.mode, req.hosts.join(', '), trigger),
     });
   } catch (err) {
+    // Two starts within one second get the same id.
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw new OperationRefusedError(
-        `a ${req.operation} of ${req.hosts.join(', ')} is already running (workflow ${err.workflowId}); wait for it or inspect it in the UI`,
+        alreadyRunningMessage(
+          req.operation,
+          req.hosts.map((host) => ({ host, alreadyRunning: err.workflowId })),
+        ),
       );
     }
     throw err;
@@ -153,14 +191,14 @@ async function start(
 }
 
 /** Polls each host workflow's progress and prints steps as they change, until stopped. */
-function followProgress(client: Client, req: OperationRequest): { stop(): Promise<void> } {
+function followProgress(client: Client, req: OperationRequest, startedAt: Date): { stop(): Promise<void> } {
   const seen = new Map<string, string>();
   let stopped = false;
   const poll = async (): Promise<void> => {
     await Promise.all(
       req.hosts.map(async (host) => {
         const progress = await client.workflow
-          .getHandle(hostWorkflowId(req.operation, host))
+          .getHandle(hostWorkflowId(req.operation, host, startedAt))
           .query<HostProgress>('progress')
           .catch(() => undefined);
         for (const step of progress?.steps ?? []) {

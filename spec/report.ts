@@ -70,6 +70,11 @@ export interface HostReport {
   /** The host key seen on first trust, for the CLI to pin in the spec. */
   readonly hostKey?: string;
   readonly error?: string;
+  /**
+   * Set when the run did nothing because another run of the same operation on the host was already running: that
+   * run's workflow id. The run completes (a schedule is not paused for it) with outcome `skipped`.
+   */
+  readonly alreadyRunning?: string;
 }
 
 /** `apply` changes the host; `plan` only reports what apply would change. */

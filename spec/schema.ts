@@ -575,6 +575,115 @@ export const secretSchema = z
 const DEFAULT_SECRETS = { 'gateway-token': { generate: { length: 48, alphabet: 'base62' as const } } };
 
 // ---------------------------------------------------------------------------------------------------------------
+// Schedules
+
+const DURATION_MS: Readonly<Record<string, number>> = {
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** Milliseconds in a spec duration (`30s`, `15min`, `12h`, `7d`, `2w`). @throws Error for anything else. */
+export function durationMs(duration: string): number {
+  const m = /^([0-9]+)(s|min|h|d|w)$/.exec(duration);
+  if (!m) throw new Error(`not a duration: ${duration}`);
+  return Number(m[1]) * DURATION_MS[m[2]!]!;
+}
+
+/** A refinement: the duration is at least `ms` (a malformed one is left to the format check). */
+const atLeast = (ms: number) => (d: string) => !/^[0-9]+(s|min|h|d|w)$/.test(d) || durationMs(d) >= ms;
+
+/** The shortest interval a schedule may have: every run opens SSH sessions to its host and observes it. */
+export const MIN_SCHEDULE_INTERVAL_MS = 30_000;
+
+const intervalSchema = durationSchema.refine(
+  atLeast(MIN_SCHEDULE_INTERVAL_MS),
+  'must be at least 30s: each run logs in to the host and observes it',
+);
+
+const schedulePauseSchema = z
+  .boolean()
+  .optional()
+  .describe('Pause this schedule when a run it started fails (default schedules.pauseOnFailure)');
+
+export const schedulesSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('false: `steward schedule apply` removes every schedule it made for this task queue'),
+    hosts: z
+      .array(resourceNameSchema)
+      .optional()
+      .describe('Only these hosts get schedules (default: every host of the spec)'),
+    catchupWindow: durationSchema
+      .refine(atLeast(10_000), 'must be at least 10s')
+      .default('10min')
+      .describe('A run missed while the Temporal server was unavailable still starts if it is at most this late'),
+    pauseOnFailure: z
+      .boolean()
+      .default(false)
+      .describe('Pause a schedule when a run it started fails, until `steward schedule resume`'),
+    drift: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Schedule drift on every host'),
+        every: intervalSchema.default('15min').describe('How often'),
+        repair: z
+          .boolean()
+          .default(true)
+          .describe('Repair what drifted (`drift --repair`); false only plans, the plan kept in the run'),
+        audit: z.boolean().default(true).describe("Include OpenClaw's security audit (about 10 s per host)"),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .prefault({})
+      .describe('Drift repair per host'),
+    memory: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Schedule the memory check on every host'),
+        every: intervalSchema.default('1h').describe('How often'),
+        repair: z.boolean().default(false).describe('Repair what can be repaired safely (`memory check --repair`)'),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .prefault({})
+      .describe('mem0 memory check per host'),
+    rotation: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Schedule rotation of every secret with a rotateEvery'),
+        checkEvery: intervalSchema
+          .default('1d')
+          .describe("How often `rotate --due` runs per host and secret (at most the secret's rotateEvery)"),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .prefault({})
+      .describe('Secret rotation: one schedule per host and secret with `secrets.<name>.rotateEvery`'),
+    audit: z
+      .strictObject({
+        enabled: z.boolean().default(false).describe('Export audit histories on a schedule'),
+        every: intervalSchema.default('1d').describe('How often'),
+        directory: z
+          .string()
+          .regex(/^\//, 'must be an absolute path')
+          .optional()
+          .describe("Export chain directory on the worker's machine (`auditExport`); required when enabled"),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .refine((a) => !a.enabled || a.directory !== undefined, {
+        message: 'is required when audit is enabled',
+        path: ['directory'],
+      })
+      .prefault({})
+      .describe('Audit export, so histories outlive the namespace retention'),
+  })
+  .meta({
+    title: 'Schedules',
+    description: 'Temporal Schedules `steward schedule apply` keeps in line with this section',
+  });
+
+export type Schedules = z.infer<typeof schedulesSchema>;
+
+// ---------------------------------------------------------------------------------------------------------------
 // The spec
 
 export const specSchema = z
@@ -594,6 +703,11 @@ export const specSchema = z
     policy: policySchema
       .prefault({})
       .describe('Governance: built-in rules (on by default) and your own; a violating spec is refused'),
+    schedules: schedulesSchema
+      .prefault({})
+      .describe(
+        'Unattended runs: drift repair, memory checks, secret rotation and audit export, as Temporal Schedules',
+      ),
   })
   .superRefine((spec, ctx) => {
     const seen = new Map<string, number>();
@@ -643,6 +757,11 @@ export const specSchema = z
     if (spec.proxy.tls === 'acme' && !spec.proxy.acmeEmail) {
       ctx.addIssue({ code: 'custom', path: ['proxy', 'acmeEmail'], message: 'is required when tls is acme' });
     }
+    spec.schedules.hosts?.forEach((name, i) => {
+      if (!seen.has(name)) {
+        ctx.addIssue({ code: 'custom', path: ['schedules', 'hosts', i], message: `is not a host of the spec` });
+      }
+    });
   })
   .meta({ title: 'steward.yaml', description: 'Desired state of the hosts and agent stacks steward manages' });
 

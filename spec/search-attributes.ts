@@ -1,6 +1,6 @@
 /**
- * Search attributes steward sets on every run, so the Temporal UI and `steward status`/`audit` can filter by
- * host, operation and outcome. Pure: imported by workflows, the client and the dev-server setup alike.
+ * Search attributes steward sets on every run, so the Temporal UI and `steward status`/`audit` can filter by host,
+ * operation, outcome and who started the run. Pure: imported by workflows, the client and the dev-server setup alike.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
@@ -8,6 +8,14 @@ export const StewardHost = defineSearchAttributeKey('StewardHost', SearchAttribu
 export const StewardOperation = defineSearchAttributeKey('StewardOperation', SearchAttributeType.KEYWORD);
 export const StewardOutcome = defineSearchAttributeKey('StewardOutcome', SearchAttributeType.KEYWORD);
 export const StewardChanges = defineSearchAttributeKey('StewardChanges', SearchAttributeType.INT);
+/** Who started the run: `cli:<user>@<hostname>` or `schedule:<schedule id>`; children carry their parent's. */
+export const StewardTrigger = defineSearchAttributeKey('StewardTrigger', SearchAttributeType.KEYWORD);
 
 /** Every key, for registering them on a server. */
-export const stewardSearchAttributes = [StewardHost, StewardOperation, StewardOutcome, StewardChanges] as const;
+export const stewardSearchAttributes = [
+  StewardHost,
+  StewardOperation,
+  StewardOutcome,
+  StewardChanges,
+  StewardTrigger,
+] as const;

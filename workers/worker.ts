@@ -11,12 +11,17 @@ import type { KeyRing } from '../codec/keys';
 import { TASK_QUEUE } from '../workflows/ids';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** Workflow interceptor modules every steward worker installs: step summaries for the UI, inherited triggers. */
+export const WORKFLOW_INTERCEPTOR_MODULES = [fileURLToPath(new URL('../workflows/interceptors.ts', import.meta.url))];
 
 export interface WorkerConfig {
   readonly address: string;
   readonly namespace: string;
   readonly taskQueue?: string;
-  /** Pre-bundled workflow code (tests bundle once per suite); otherwise the worker bundles at start. */
+  /**
+   * Pre-bundled workflow code (tests bundle once per suite), built with {@link WORKFLOW_INTERCEPTOR_MODULES};
+   * otherwise the worker bundles at start.
+   */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
   /** Payload codec keys; default {@link loadCodecKeys} (the environment, or `steward dev up`'s key). */
   readonly keys?: KeyRing;
@@ -38,7 +43,9 @@ export async function createWorker(
     namespace: config.namespace,
     taskQueue: config.taskQueue ?? TASK_QUEUE,
     dataConverter: encryptingDataConverter(keys),
-    ...(config.workflowBundle ? { workflowBundle: config.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(config.workflowBundle
+      ? { workflowBundle: config.workflowBundle }
+      : { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
     activities: createActivities({ pool }),
     maxConcurrentActivityTaskExecutions: 100,
   });

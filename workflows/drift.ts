@@ -59,7 +59,7 @@ export async function driftHost(input: DriftInput): Promise<HostReport> {
       }
       await op.step(step, async () => {
         const report = await executeChild(run, {
-          workflowId: `${hostWorkflowId(operation, input.host)}/repair/${new Date().toISOString()}`,
+          workflowId: hostWorkflowId(operation, input.host, new Date()),
           args: [{ spec: input.spec, host: input.host, mode: 'apply' }],
           typedSearchAttributes: [
             { key: StewardHost, value: input.host },
@@ -67,6 +67,12 @@ export async function driftHost(input: DriftInput): Promise<HostReport> {
             { key: StewardOutcome, value: 'running' },
           ],
         });
+        if (report.alreadyRunning) {
+          throw ApplicationFailure.nonRetryable(
+            `cannot repair now: a ${operation} of ${input.host} is already running (workflow ${report.alreadyRunning})`,
+            'AlreadyRunning',
+          );
+        }
         // What the repair changed; the operation's own controls stay in its own run.
         return { changes: report.changes, findings: report.findings.filter((f) => f.severity !== 'info') };
       });

@@ -1,6 +1,7 @@
 /**
  * A fleet operation: one child workflow per host, at most `concurrency` at once, one summary. A host that fails
- * does not stop the others; its report comes back from the failure's details.
+ * does not stop the others; its report comes back from the failure's details. Children carry the fleet's trigger
+ * (workflows/interceptors.ts).
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
 import type { HostReport, Operation } from '../spec/report';
@@ -15,6 +16,8 @@ export interface FleetInput {
   readonly workflowType: string;
   readonly hosts: readonly HostOperationInput[];
   readonly concurrency?: number;
+  /** The time in the children's ids (`<operation>/<host>/<time>`), so the CLI can follow them; default now. */
+  readonly startedAt?: string;
 }
 
 export interface FleetReport {
@@ -27,11 +30,12 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
   const queue = [...input.hosts];
   const reports: HostReport[] = [];
   const limit = Math.max(1, input.concurrency ?? DEFAULT_FLEET_CONCURRENCY);
+  const startedAt = input.startedAt ? new Date(input.startedAt) : new Date();
 
   const runOne = async (host: HostOperationInput): Promise<HostReport> => {
     try {
       return await executeChild<(i: HostOperationInput) => Promise<HostReport>>(input.workflowType, {
-        workflowId: hostWorkflowId(input.operation, host.host),
+        workflowId: hostWorkflowId(input.operation, host.host, startedAt),
         args: [host],
         typedSearchAttributes: [
           { key: StewardHost, value: host.host },

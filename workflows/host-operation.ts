@@ -1,6 +1,8 @@
 /**
  * The skeleton every per-host operation shares: steps run in order as activities, live progress through a query,
- * search attributes for the UI, and one report — returned on success, attached to the failure otherwise.
+ * search attributes for the UI, and one report — returned on success, attached to the failure otherwise. Before its
+ * first step a run started with steward's search attributes checks that no earlier run of the same operation on the
+ * host is still running (spec/runs.ts); if one is, it does nothing and completes with outcome `skipped`.
  */
 import {
   ActivityFailure,
@@ -16,10 +18,11 @@ import type { Activities, StepInput, StepResult } from '../activities';
 import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
 import type { Spec } from '../spec/schema';
 import { assertPolicy } from '../spec/governance';
-import { StewardChanges, StewardOutcome } from '../spec/search-attributes';
-import { HOST_STEP } from './options';
+import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import { HOST_STEP, RUN_GUARD } from './options';
 
 const { recordApplied } = proxyActivities<Activities>(HOST_STEP);
+const { findEarlierRun } = proxyActivities<Activities>(RUN_GUARD);
 const APPLIED = ['provision', 'harden', 'deploy'] as const;
 
 /** Input of a host workflow. */
@@ -100,6 +103,8 @@ export class HostOperation {
     try {
       // The CLI refuses a violating spec; a run started any other way is refused here, before any step.
       assertPolicy(this.input.spec);
+      const holder = await this.earlierRun();
+      if (holder) return this.yieldTo(holder);
       await body();
       // What drift compares against to tell the spec's changes (intentional) from the host's (corrective).
       const applied = APPLIED.find((o) => o === this.operation);
@@ -115,6 +120,37 @@ export class HostOperation {
       });
     }
     const report = this.report('completed');
+    this.record(report);
+    return report;
+  }
+
+  /**
+   * The workflow id of a running run of this operation on this host that started before this one. Only runs started
+   * with steward's host and operation attributes are guarded: visibility finds runs by them.
+   */
+  private async earlierRun(): Promise<string | undefined> {
+    const info = workflowInfo();
+    const host = info.typedSearchAttributes.get(StewardHost);
+    const operation = info.typedSearchAttributes.get(StewardOperation);
+    if (host === undefined || operation === undefined) return undefined;
+    const earlier = await findEarlierRun({ host, operation, workflowId: info.workflowId, runId: info.runId });
+    return earlier?.workflowId;
+  }
+
+  /** Completes without a step: another run holds the host for this operation. */
+  private yieldTo(holder: string): HostReport {
+    this.skip(...this.steps.map((s) => s.step));
+    const report: HostReport = {
+      ...this.report('completed'),
+      findings: [
+        {
+          id: 'run.already-running',
+          severity: 'info',
+          message: `a ${this.operation} of ${this.input.host} is already running (workflow ${holder}); this run changed nothing`,
+        },
+      ],
+      alreadyRunning: holder,
+    };
     this.record(report);
     return report;
   }
@@ -140,7 +176,7 @@ export class HostOperation {
   private record(report: HostReport): void {
     if (!hasStewardAttributes()) return;
     upsertSearchAttributes([
-      { key: StewardOutcome, value: report.status },
+      { key: StewardOutcome, value: report.alreadyRunning ? 'skipped' : report.status },
       { key: StewardChanges, value: report.changes.length },
     ]);
   }

@@ -1,15 +1,31 @@
 /**
- * Workflow ids and the task queue. A host operation's id is `<operation>/<host>`, so a second run of the same
- * operation on the same host cannot start while one is running. Pure: used by workflows and the client.
+ * Workflow ids and the task queue. A run's id reads as what it is and when it started: `<operation>/<host>/<time>`
+ * (a fleet: `<operation>/fleet/<time>/<n>-hosts`; a schedule's run: `<operation>/<host>/scheduled-<time>`). The
+ * time makes every run's id new, so "one run of an operation on a host at a time" is kept by the run guard
+ * (spec/runs.ts), not by id uniqueness. Pure: used by workflows and the client.
  */
 import type { Operation } from '../spec/report';
 
 export const TASK_QUEUE = 'steward';
 
-export function hostWorkflowId(operation: Operation, host: string): string {
-  return `${operation}/${host}`;
+/** A time as workflow ids carry it: ISO 8601 to the second, UTC, e.g. `2026-11-26T10:45:18Z`. */
+export function idTime(at: Date): string {
+  return at.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** One host's run of an operation: `<operation>/<host>/<time>`. */
+export function hostWorkflowId(operation: Operation, host: string, startedAt: Date): string {
+  return `${operation}/${host}/${idTime(startedAt)}`;
 }
 
 export function fleetWorkflowId(operation: Operation, hosts: readonly string[], startedAt: Date): string {
-  return `${operation}/fleet/${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}/${hosts.length}-hosts`;
+  return `${operation}/fleet/${idTime(startedAt)}/${hosts.length}-hosts`;
+}
+
+/**
+ * The workflow id a schedule starts runs with: `<operation>/<host>[/<what>]/scheduled`. Temporal appends
+ * `-<time>` to it for each run, so a run reads `drift/web1/scheduled-2026-11-26T10:45:00Z`.
+ */
+export function scheduledWorkflowId(operation: string, host: string, what?: string): string {
+  return `${operation}/${host}${what ? `/${what}` : ''}/scheduled`;
 }

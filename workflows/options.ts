@@ -49,5 +49,19 @@ export const RISKY_STEP: ActivityOptions = {
   retry: { ...HOST_STEP.retry, maximumAttempts: 3 },
 };
 
+/**
+ * The run guard's visibility query (spec/runs.ts): quick, retried briefly while the run's own start is not yet
+ * visible (visibility trails the start by milliseconds on a healthy server).
+ */
+export const RUN_GUARD: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 1.5,
+    maximumInterval: '2 seconds',
+    maximumAttempts: 20,
+  },
+};
+
 /** How many hosts a fleet operation works on at once. */
 export const DEFAULT_FLEET_CONCURRENCY = 10;

@@ -1,7 +1,13 @@
 /** `steward status`: recent runs from Temporal visibility, filterable by host and operation. */
 import { z } from 'zod';
 import { resourceNameSchema } from '../../spec/schema';
-import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
+import {
+  StewardChanges,
+  StewardHost,
+  StewardOperation,
+  StewardOutcome,
+  StewardTrigger,
+} from '../../spec/search-attributes';
 import { validate } from '../../spec/validate';
 import { connectClient, type GlobalOptions } from '../context';
 
@@ -20,6 +26,8 @@ export interface RunSummary {
   operation?: string;
   outcome?: string;
   changes?: number;
+  /** Who started it: `cli:<user>@<host>` or `schedule:<id>`. */
+  trigger?: string;
   startTime: string;
   closeTime?: string;
 }
@@ -51,6 +59,7 @@ export async function status(
         operation: a.get(StewardOperation),
         outcome: a.get(StewardOutcome),
         changes: a.get(StewardChanges),
+        trigger: a.get(StewardTrigger),
         startTime: w.startTime.toISOString(),
         ...(w.closeTime ? { closeTime: w.closeTime.toISOString() } : {}),
       });
@@ -70,7 +79,8 @@ export async function status(
       : 'running';
     console.log(
       `${r.startTime}  ${r.status.padEnd(10)} ${(r.operation ?? '').padEnd(10)} ${(r.host ?? '').padEnd(14)} ` +
-        `${String(r.changes ?? '-').padStart(4)} changes  ${took.padStart(8)}  ${r.workflowId}`,
+        `${String(r.changes ?? '-').padStart(4)} changes  ${took.padStart(8)}  ${r.workflowId}` +
+        (r.trigger ? `  by ${r.trigger}` : ''),
     );
   }
 }

@@ -16,6 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), 'steward-dev-'));
 const spec = join(dir, 'steward.yaml');
 let ports: { temporal: number; ui: number; vps: number };
 let env: NodeJS.ProcessEnv;
+let provisioned: string;
 const cli = (...args: string[]) => steward(['--spec', spec, '--address', `127.0.0.1:${ports.temporal}`, ...args], env);
 
 afterAll(async () => {
@@ -39,6 +40,8 @@ describe('steward dev', () => {
     const doc = JSON.parse(run.stdout) as ResultDocument;
     expect(doc.status).toBe('completed');
     expect(doc.hosts[0]?.changes.length).toBeGreaterThan(10);
+    expect(doc.workflowId).toMatch(/^provision\/dev-vps\/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    provisioned = doc.workflowId;
 
     const page = await fetch(`http://127.0.0.1:${ports.ui}/`);
     expect(page.status).toBe(200);
@@ -51,7 +54,7 @@ describe('steward dev', () => {
     ).json()) as {
       executions?: { execution: { workflowId: string } }[];
     };
-    expect(listed.executions?.map((e) => e.execution.workflowId)).toContain('provision/dev-vps');
+    expect(listed.executions?.map((e) => e.execution.workflowId)).toContain(provisioned);
 
     expect((await cli('dev', 'status')).code).toBe(0);
   });
@@ -69,6 +72,6 @@ describe('steward dev', () => {
     expect((await cli('dev', 'up')).code).toBe(0);
     const status = await cli('--json', 'status', '--host', 'dev-vps');
     const runs = (JSON.parse(status.stdout) as { runs: RunSummary[] }).runs;
-    expect(runs.map((r) => [r.workflowId, r.outcome])).toContainEqual(['provision/dev-vps', 'completed']);
+    expect(runs.map((r) => [r.workflowId, r.outcome])).toContainEqual([provisioned, 'completed']);
   });
 });

@@ -69,10 +69,11 @@ describe('durability', () => {
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
     const handle = env.client.workflow.getHandle(workflowId);
 
-    // The workflow id is the host and operation: a second provision of the host is refused while this one runs.
+    // The id reads as operation, host and start time; a second provision of the host is refused while this one runs.
+    expect(workflowId).toMatch(new RegExp(`^provision/${hostName(a)}/\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
     const second = await steward(['--spec', spec, '--address', env.address, '--task-queue', queue, 'provision']);
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain(`already running (workflow ${workflowId})`);
+    expect(second.stderr).toContain(`a provision of ${hostName(a)} is already running (workflow ${workflowId})`);
 
     // Kill the worker while apt installs Docker on the host.
     await waitFor('the Docker install to start', async () => {
@@ -121,7 +122,7 @@ describe('durability', () => {
         return runs[0]?.outcome === 'completed' ? runs : undefined;
       });
       expect(status[0]).toMatchObject({
-        workflowId: `provision/${hostName(b)}`,
+        workflowId: expect.stringMatching(new RegExp(`^provision/${hostName(b)}/\\d{4}-`)),
         host: hostName(b),
         operation: 'provision',
         outcome: 'completed',

@@ -15,6 +15,7 @@ import {
 import { inject } from 'vitest';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
 import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, type KeyRing } from '../../codec/keys';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../../workers/worker';
 
 /** Connections to the shared dev server. Call `teardown()` in `afterAll`. */
 export interface TestEnv {
@@ -73,13 +74,18 @@ const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
 /**
  * Bundles workflow code with webpack once per test file (vitest gives each file its own module registry), for
- * `Worker.create({ workflowBundle: await workflowBundle() })`. Bundling takes seconds; workers then start fast.
+ * `Worker.create({ workflowBundle: await workflowBundle() })`, with the interceptors steward's worker installs.
+ * Bundling takes seconds; workers then start fast.
  */
 export function workflowBundle(workflowsPath: string = defaultWorkflowsPath): Promise<WorkflowBundleWithSourceMap> {
   const path = resolve(workflowsPath);
   let bundle = bundles.get(path);
   if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath: path, logger: new DefaultLogger('WARN') });
+    bundle = bundleWorkflowCode({
+      workflowsPath: path,
+      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+      logger: new DefaultLogger('WARN'),
+    });
     bundles.set(path, bundle);
   }
   return bundle;

@@ -1,0 +1,289 @@
+/**
+ * Schedules end to end on one provisioned simulator, through the CLI: `schedule apply` twice gives the same set;
+ * `trigger` starts a drift-repair run that visibility, `steward status` and the run's history show with steward's
+ * search attributes, its trigger and readable step summaries; a schedule left running repairs an owner changed by
+ * hand without anyone calling steward; `pause` stops runs and `resume` restarts them; a schedule removed from the
+ * spec is deleted by the next apply, and nothing steward did not make is touched. Also the run guard inside the
+ * workflow: a run started while another run of the same operation on the host is running does nothing and
+ * completes as `skipped`.
+ */
+import type { Payload } from '@temporalio/common';
+import { defaultPayloadConverter, TypedSearchAttributes } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApplyResult, ScheduleView } from '../../client/commands/schedule';
+import type { RunSummary } from '../../client/commands/status';
+import { simulatorExec, type Simulator } from '../../client/dev/simulator';
+import { loadSpec } from '../../client/spec-file';
+import { AesGcmPayloadCodec, ENCODING_ENCRYPTED, isEncrypted } from '../../codec/aes-gcm';
+import type { HostReport } from '../../spec/report';
+import { triggerQuery } from '../../spec/runs';
+import type { SpecInput } from '../../spec/schema';
+import {
+  StewardChanges,
+  StewardHost,
+  StewardOperation,
+  StewardOutcome,
+  StewardTrigger,
+} from '../../spec/search-attributes';
+import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
+
+const TASK_QUEUE = 'schedule-test';
+
+let world: Stage;
+let sim: Simulator;
+let host: string;
+let driftId: string;
+
+/** The spec with the drift schedule every `every` (memory checks off: this host is provisioned, not deployed). */
+function specWith(schedules: SpecInput['schedules']): string {
+  return writeSpec(world.keys, [sim], { schedules }, 'schedules.yaml');
+}
+const driftEvery = (every: string) => specWith({ drift: { every, audit: false }, memory: { enabled: false } });
+
+async function cli<T>(spec: string, ...args: string[]): Promise<T> {
+  const r = await world.cli(spec, ...args);
+  if (r.code !== 0) throw new Error(`steward ${args.join(' ')} exited ${r.code}: ${r.stderr || r.stdout}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+async function onHost(script: string): Promise<string> {
+  const r = await simulatorExec(sim.container, ['sh', '-c', script]);
+  if (r.exitCode !== 0) throw new Error(`on host: ${script}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Run {
+  workflowId: string;
+  runId: string;
+  status: string;
+  host?: string;
+  operation?: string;
+  outcome?: string;
+  changes?: number;
+  trigger?: string;
+  startTime: Date;
+}
+
+/** Runs visibility lists for a query, newest first. */
+async function runs(query: string): Promise<Run[]> {
+  const found: Run[] = [];
+  for await (const w of world.env.client.workflow.list({ query })) {
+    const a = w.typedSearchAttributes;
+    found.push({
+      workflowId: w.workflowId,
+      runId: w.runId,
+      status: w.status.name,
+      host: a.get(StewardHost),
+      operation: a.get(StewardOperation),
+      outcome: a.get(StewardOutcome),
+      changes: a.get(StewardChanges),
+      trigger: a.get(StewardTrigger),
+      startTime: w.startTime,
+    });
+  }
+  return found.sort((a, b) => b.startTime.getTime() - a.startTime.getTime());
+}
+
+const scheduled = () => runs(`${triggerQuery(`schedule:${driftId}`)} AND ${StewardOperation.name} = 'drift'`);
+
+async function decode(payload: Payload | null | undefined): Promise<unknown> {
+  if (!payload) return undefined;
+  const [plain] = await new AesGcmPayloadCodec(world.env.keys).decode([payload]);
+  return defaultPayloadConverter.fromPayload(plain!);
+}
+
+beforeAll(async () => {
+  world = await stage({ taskQueue: TASK_QUEUE, simulators: 1, provision: 1 });
+  sim = world.sims[0]!;
+  host = hostName(sim);
+  driftId = `steward/${host}/drift`;
+}, 600_000);
+
+afterAll(async () => {
+  if (world) await world.cli(driftEvery('1h'), 'schedule', 'delete', '--all').catch(() => undefined);
+  await world?.close();
+});
+
+describe('steward schedule', () => {
+  it('apply creates the schedules the spec asks for; applying twice changes nothing', async () => {
+    const spec = driftEvery('1h');
+    const first = await cli<ApplyResult & { plan: boolean }>(spec, 'schedule', 'apply');
+    expect(first).toMatchObject({ created: [driftId], updated: [], deleted: [], unchanged: [] });
+    const again = await cli<ApplyResult>(spec, 'schedule', 'apply');
+    expect(again).toMatchObject({ created: [], updated: [], deleted: [], unchanged: [driftId] });
+
+    const { schedules } = await cli<{ schedules: ScheduleView[] }>(spec, 'schedule', 'list');
+    expect(schedules).toEqual([
+      expect.objectContaining({ id: driftId, kind: 'drift', host, every: '1h', paused: false, spec }),
+    ]);
+
+    const d = await world.env.client.schedule.getHandle(driftId).describe();
+    expect(d.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 600_000, pauseOnFailure: false });
+    expect(d.state.note).toBe(`steward: drift repair of ${host}, every 1h, from ${spec}`);
+    expect(d.spec.intervals).toEqual([{ every: 3_600_000, offset: expect.any(Number) }]);
+    if (d.action.type !== 'startWorkflow') throw new Error('not a start-workflow schedule');
+    expect(d.action).toMatchObject({ workflowType: 'driftHost', workflowId: `drift/${host}/scheduled` });
+    const attributes = new TypedSearchAttributes(
+      d.action.typedSearchAttributes instanceof TypedSearchAttributes
+        ? d.action.typedSearchAttributes.getAll()
+        : d.action.typedSearchAttributes,
+    );
+    expect(attributes.get(StewardTrigger)).toBe(`schedule:${driftId}`);
+    expect(attributes.get(StewardHost)).toBe(host);
+    expect(attributes.get(StewardOperation)).toBe('drift');
+    // The spec in the schedule's action is a payload like any other: encrypted before it left the CLI.
+    const input = d.raw.schedule?.action?.startWorkflow?.input?.payloads?.[0];
+    expect(isEncrypted(input as Payload)).toBe(true);
+    expect(Buffer.from((input as Payload).metadata!.encoding!).toString()).toBe(ENCODING_ENCRYPTED);
+  }, 120_000);
+
+  it('trigger starts a drift-repair run that visibility, status and the UI history show', async () => {
+    const spec = driftEvery('1h');
+    expect(await cli(spec, 'schedule', 'trigger', driftId)).toEqual({ triggered: [driftId] });
+    const run = await waitFor('the triggered run to finish', async () => {
+      const [r] = await scheduled();
+      return r && r.status === 'COMPLETED' && r.outcome === 'completed' ? r : undefined;
+    });
+    expect(run).toMatchObject({ host, operation: 'drift', changes: 0, trigger: `schedule:${driftId}` });
+    expect(run.workflowId).toMatch(new RegExp(`^drift/${host}/scheduled-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+
+    const status = await cli<{ runs: RunSummary[] }>(spec, 'status', '--host', host, '--operation', 'drift');
+    expect(status.runs[0]).toMatchObject({
+      workflowId: run.workflowId,
+      outcome: 'completed',
+      trigger: `schedule:${driftId}`,
+    });
+
+    // What the UI shows through the codec server: the run's summary and one summary per step.
+    const history = await world.env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+    const events = history.events ?? [];
+    expect(await decode(events[0]?.userMetadata?.summary)).toBe(
+      `drift repair of ${host}, started by schedule:${driftId}`,
+    );
+    const steps = events.filter((e) => e.activityTaskScheduledEventAttributes);
+    const summaries = await Promise.all(steps.map((e) => decode(e.userMetadata?.summary)));
+    expect(summaries).toEqual(expect.arrayContaining([`findEarlierRun drift on ${host}`, `observeDrift on ${host}`]));
+    expect(steps.every((e) => isEncrypted(e.userMetadata!.summary as Payload))).toBe(true);
+    const report = (await world.env.client.workflow.getHandle(run.workflowId, run.runId).result()) as HostReport;
+    // Never deployed or hardened: drift compares what provision applied and says so.
+    expect(report.findings.map((f) => f.id)).toContain('drift.not-applied');
+  }, 240_000);
+
+  it('a schedule left running repairs a drift introduced by hand, without anyone calling steward', async () => {
+    const updated = await cli<ApplyResult>(driftEvery('30s'), 'schedule', 'apply');
+    expect(updated).toMatchObject({ created: [], updated: [driftId], deleted: [], unchanged: [] });
+    const want = await onHost('stat -c %u:%g /opt/openclaw/state');
+    await onHost('chown root:root /opt/openclaw/state');
+
+    await waitFor('the schedule to repair the owner', async () =>
+      (await onHost('stat -c %u:%g /opt/openclaw/state')) === want ? true : undefined,
+    );
+    const repair = await waitFor('the repairing run in visibility', async () => {
+      const found = (await scheduled()).find((r) => r.outcome === 'completed' && (r.changes ?? 0) > 0);
+      return found;
+    });
+    const report = (await world.env.client.workflow.getHandle(repair.workflowId, repair.runId).result()) as HostReport;
+    expect(report.findings.map((f) => f.resource)).toContain('dir:/opt/openclaw/state');
+    expect(report.changes.map((c) => c.resource)).toContain('dir:/opt/openclaw/state');
+    // The provision it ran as a child carries the schedule as its trigger too.
+    const children = await runs(`${triggerQuery(`schedule:${driftId}`)} AND ${StewardOperation.name} = 'provision'`);
+    expect(children[0]).toMatchObject({ host, outcome: 'completed', trigger: `schedule:${driftId}` });
+    expect(children[0]!.workflowId).toMatch(new RegExp(`^provision/${host}/\\d{4}-`));
+  }, 300_000);
+
+  it('pause stops runs; resume restarts them', async () => {
+    const spec = driftEvery('30s');
+    expect(await cli(spec, 'schedule', 'pause', '--note', 'maintenance')).toEqual({ paused: [driftId] });
+    const handle = world.env.client.schedule.getHandle(driftId);
+    await waitFor('runs in flight to finish', async () =>
+      (await handle.describe()).info.runningActions.length === 0 ? true : undefined,
+    );
+    const taken = (await handle.describe()).info.numActionsTaken;
+    const [paused] = (await cli<{ schedules: ScheduleView[] }>(spec, 'schedule', 'list')).schedules;
+    expect(paused).toMatchObject({ paused: true, note: 'maintenance' });
+
+    await new Promise((r) => setTimeout(r, 45_000)); // longer than the interval
+    expect((await handle.describe()).info.numActionsTaken).toBe(taken);
+
+    expect(await cli(spec, 'schedule', 'resume')).toEqual({ resumed: [driftId] });
+    const [resumed] = (await cli<{ schedules: ScheduleView[] }>(spec, 'schedule', 'list')).schedules;
+    expect(resumed).toMatchObject({ paused: false, note: `steward: drift repair of ${host}, every 30s, from ${spec}` });
+    await waitFor(
+      'a run after resume',
+      async () => ((await handle.describe()).info.numActionsTaken > taken ? true : undefined),
+      90_000,
+    );
+  }, 300_000);
+
+  it('a schedule removed from the spec is deleted by the next apply; nothing else is touched', async () => {
+    const { client } = world.env;
+    const foreign = `not-steward-${host}`;
+    await client.schedule.create({
+      scheduleId: foreign,
+      spec: { intervals: [{ every: '1h' }] },
+      action: { type: 'startWorkflow', workflowType: 'driftHost', taskQueue: `${TASK_QUEUE}-nobody`, args: [] },
+      state: { paused: true },
+    });
+    try {
+      const spec = specWith({ drift: { enabled: false }, memory: { enabled: false } });
+      const removed = await cli<ApplyResult>(spec, 'schedule', 'apply');
+      expect(removed).toMatchObject({ created: [], updated: [], deleted: [driftId], unchanged: [] });
+      expect((await cli<{ schedules: ScheduleView[] }>(spec, 'schedule', 'list')).schedules).toEqual([]);
+      await expect(client.schedule.getHandle(driftId).describe()).rejects.toThrow(/not found/i);
+      expect((await client.schedule.getHandle(foreign).describe()).scheduleId).toBe(foreign);
+      expect(await cli(spec, 'schedule', 'apply')).toMatchObject({ deleted: [], created: [] });
+    } finally {
+      await client.schedule.getHandle(foreign).delete();
+    }
+  }, 120_000);
+
+  it('a run that finds the same operation running on its host does nothing and completes as skipped', async () => {
+    const { client } = world.env;
+    const { spec } = await loadSpec(driftEvery('30s'));
+    const attributes = (trigger: string) => [
+      { key: StewardHost, value: host },
+      { key: StewardOperation, value: 'drift' },
+      { key: StewardOutcome, value: 'running' },
+      { key: StewardTrigger, value: trigger },
+    ];
+    // The first run waits on a task queue no worker polls: running, and visible, for as long as the test needs. (The
+    // schedule is gone by now, so nothing else runs drift on the host.)
+    const holder = await client.workflow.start('driftHost', {
+      taskQueue: `${TASK_QUEUE}-nobody`,
+      workflowId: `drift/${host}/holder-${Date.now()}`,
+      args: [{ spec, host, mode: 'plan', audit: false }],
+      typedSearchAttributes: attributes('cli:test@holder'),
+    });
+    try {
+      await waitFor('the holder in visibility', async () =>
+        (await runs(`WorkflowId = '${holder.workflowId}'`))[0]?.status === 'RUNNING' ? true : undefined,
+      );
+      const second = await client.workflow.start('driftHost', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `drift/${host}/second-${Date.now()}`,
+        args: [{ spec, host, mode: 'plan', audit: false }],
+        typedSearchAttributes: attributes('cli:test@second'),
+      });
+      const report = (await second.result()) as HostReport;
+      expect(report).toMatchObject({ status: 'completed', alreadyRunning: holder.workflowId, changes: [] });
+      expect(report.steps.every((s) => s.status === 'skipped')).toBe(true);
+      const [seen] = await waitFor('the skipped outcome', async () => {
+        const r = await runs(`WorkflowId = '${second.workflowId}'`);
+        return r[0]?.outcome === 'skipped' ? r : undefined;
+      });
+      expect(seen).toMatchObject({ status: 'COMPLETED', outcome: 'skipped' });
+    } finally {
+      await holder.terminate('test done');
+    }
+  }, 120_000);
+});

@@ -130,15 +130,6 @@ program
   });
 
 program
-  .command('converge')
-  .description('provision → harden → deploy → memory check, each a child workflow; stops at the first failure')
-  .argument('[hosts...]', 'hosts of the spec (default: all)')
-  .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { concurrency: string }) => {
-    exitCode = await operation('converge', 'convergeHost', hosts, 'apply', o.concurrency);
-  });
-
-program
   .command('drift')
   .description('plan drift of every managed resource (exit 2 on drift); --repair converges it back and proves it')
   .argument('[hosts...]', 'hosts of the spec (default: all)')
@@ -210,8 +201,68 @@ audit
     exitCode = await verify(globals(), dir, { ...o, ...(previous ? { previous } : {}) });
   });
 
+const schedule = program
+  .command('schedule')
+  .description("the spec's schedules as Temporal Schedules: drift repair, memory checks, rotation, audit export");
+
+schedule
+  .command('apply')
+  .description('create, update and delete schedules to match the spec; applying twice changes nothing')
+  .addOption(new Option('--plan', 'report what would change without changing anything'))
+  .action(async (o: { plan?: boolean }) => {
+    const { apply } = await import('./commands/schedule');
+    exitCode = await apply(globals(), o);
+  });
+
+schedule
+  .command('list')
+  .description('the schedules steward made for this task queue: interval, state, next and last run')
+  .argument('[ids...]', 'schedule ids (default: all)')
+  .action(async (ids: string[]) => {
+    const { list } = await import('./commands/schedule');
+    exitCode = await list(globals(), ids);
+  });
+
+schedule
+  .command('pause')
+  .description('pause schedules: no run starts until they are resumed')
+  .argument('[ids...]', 'schedule ids (default: every schedule steward made for this task queue)')
+  .option('--note <text>', 'why, shown in the Web UI and by `schedule list`')
+  .action(async (ids: string[], o: { note?: string }) => {
+    const { act } = await import('./commands/schedule');
+    exitCode = await act(globals(), 'pause', ids, o);
+  });
+
+schedule
+  .command('resume')
+  .description('resume paused schedules')
+  .argument('[ids...]', 'schedule ids (default: every schedule steward made for this task queue)')
+  .action(async (ids: string[]) => {
+    const { act } = await import('./commands/schedule');
+    exitCode = await act(globals(), 'resume', ids);
+  });
+
+schedule
+  .command('trigger')
+  .description("start a run of each schedule now (skipped while one of the schedule's runs is still going)")
+  .argument('[ids...]', 'schedule ids (default: every schedule steward made for this task queue)')
+  .action(async (ids: string[]) => {
+    const { act } = await import('./commands/schedule');
+    exitCode = await act(globals(), 'trigger', ids);
+  });
+
+schedule
+  .command('delete')
+  .description('delete schedules (a later `schedule apply` makes those the spec still asks for again)')
+  .argument('[ids...]', 'schedule ids')
+  .option('--all', 'every schedule steward made for this task queue')
+  .action(async (ids: string[], o: { all?: boolean }) => {
+    const { act } = await import('./commands/schedule');
+    exitCode = await act(globals(), 'delete', ids, o);
+  });
+
 async function operation(
-  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory' | 'converge',
+  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',

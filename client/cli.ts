@@ -130,6 +130,15 @@ program
   });
 
 program
+  .command('converge')
+  .description('provision → harden → deploy → memory check, each a child workflow; stops at the first failure')
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (hosts: string[], o: { concurrency: string }) => {
+    exitCode = await operation('converge', 'convergeHost', hosts, 'apply', o.concurrency);
+  });
+
+program
   .command('drift')
   .description('plan drift of every managed resource (exit 2 on drift); --repair converges it back and proves it')
   .argument('[hosts...]', 'hosts of the spec (default: all)')
@@ -262,7 +271,7 @@ schedule
   });
 
 async function operation(
-  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory',
+  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory' | 'converge',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',

@@ -4,6 +4,7 @@ export { hardenHost } from './harden';
 export { deployHost } from './deploy';
 export { memoryCheckHost } from './memory';
 export { driftHost } from './drift';
+export { convergeHost } from './converge';
 export { fleet } from './fleet';
 export { auditExport } from './audit-export';
 export { progressQuery } from './host-operation';

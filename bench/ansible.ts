@@ -60,6 +60,8 @@ async function playbook(spec: Spec, host: string, identityFile: string): Promise
   const tasks = checks.map(({ resource: r }) => {
     const d = r.desired;
     const name = r.id;
+    // Ansible templates every string with Jinja; probes and file contents carry `{{` (docker -f formats) verbatim.
+    const raw = (text: string) => `{% raw %}${text}{% endraw %}`;
     if (d?.kind === 'file') {
       return {
         name,
@@ -90,7 +92,7 @@ async function playbook(spec: Spec, host: string, identityFile: string): Promise
     if (d?.kind === 'user') {
       return { name, 'ansible.builtin.user': { name: d.name, groups: d.groups, append: true, shell: d.shell } };
     }
-    return { name, 'ansible.builtin.shell': r.probe, check_mode: false, changed_when: false, failed_when: false };
+    return { name, 'ansible.builtin.shell': raw(r.probe), check_mode: false, changed_when: false, failed_when: false };
   });
   return { tasks, checks: checks.length };
 }

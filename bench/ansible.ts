@@ -67,7 +67,7 @@ async function playbook(spec: Spec, host: string, identityFile: string): Promise
         name,
         'ansible.builtin.copy': {
           dest: d.path,
-          content: d.content,
+          content: raw(d.content),
           owner: String(d.owner),
           group: String(d.group),
           mode: d.mode,

@@ -17,11 +17,9 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { driftChecks } from '../activities/drift';
 import type { Simulator } from '../client/dev/simulator';
-import type { ResultDocument } from '../client/operation';
 import type { Spec, SpecInput } from '../spec/schema';
-import { steward } from '../test/support/cli';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
-import { median, report, withSimulators, withTemporal } from './support';
+import { aliasHosts, cliRun, median, report, withSimulators, withTemporal } from './support';
 
 const FLEET = 50;
 const RUNS = 3;
@@ -44,14 +42,6 @@ function ensureAnsible(): void {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     },
   );
-}
-
-async function cli(args: readonly string[]): Promise<{ seconds: number; doc: ResultDocument }> {
-  const s = performance.now();
-  const r = await steward(['--json', ...args]);
-  const seconds = (performance.now() - s) / 1000;
-  if (r.code !== 0) throw new Error(`steward ${args.join(' ')} exited ${r.code}: ${r.stderr || r.stdout}`);
-  return { seconds, doc: JSON.parse(r.stdout) as ResultDocument };
 }
 
 /** One Ansible task per steward drift check. */
@@ -147,7 +137,7 @@ await withTemporal((address) =>
     const dir = mkdtempSync(join(tmpdir(), 'steward-ansible-'));
     const file = writeSpec(keys, [sim!], BENCH);
     const base = ['--spec', file, '--address', address];
-    for (const op of ['provision', 'harden', 'deploy']) await cli([...base, op]);
+    for (const op of ['provision', 'harden', 'deploy']) await cliRun([...base, op]);
 
     const { loadSpec } = await import('../client/spec-file');
     const { spec } = await loadSpec(file);
@@ -165,26 +155,19 @@ await withTemporal((address) =>
     const inv1 = inventory(keys, sim!, 1, dir);
     runAnsible(dir, inv1, book, 1); // warm: SSH control socket, Python caches
     const ansible1 = Array.from({ length: RUNS }, () => runAnsible(dir, inv1, book, 1));
-    await cli([...base, 'drift', '--no-audit']);
+    await cliRun([...base, 'drift', '--no-audit']);
     const steward1: number[] = [];
-    for (let i = 0; i < RUNS; i++) steward1.push((await cli([...base, 'drift', '--no-audit'])).seconds);
+    for (let i = 0; i < RUNS; i++) steward1.push((await cliRun([...base, 'drift', '--no-audit'])).seconds);
 
     // Fifty host entries.
     const invN = inventory(keys, sim!, FLEET, dir);
     const ansibleN = runAnsible(dir, invN, book, CONCURRENCY);
-    const fleetHosts = Array.from({ length: FLEET }, (_, i) => ({
-      name: `bench-${String(i).padStart(2, '0')}`,
-      address: sim!.address,
-      port: sim!.port,
-      user: sim!.user,
-      identityFile: keys.privateKeyPath,
-      hostKey: sim!.hostKey,
-    }));
+    const fleetHosts = aliasHosts(sim!, keys, FLEET);
     const fleetFile = writeSpec(keys, [], { ...BENCH, hosts: fleetHosts } as Partial<SpecInput>, 'fleet.yaml');
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
     const stewardN = (
-      await cli([
+      await cliRun([
         '--spec',
         fleetFile,
         '--address',

@@ -7,22 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import type { Simulator } from '../client/dev/simulator';
 import type { ResultDocument } from '../client/operation';
-import { steward } from '../test/support/cli';
 import { writeSpec } from '../test/support/fixtures';
-import { report, withSimulators, withTemporal } from './support';
-
-interface Run {
-  seconds: number;
-  doc: ResultDocument;
-}
-
-async function cli(args: readonly string[]): Promise<Run> {
-  const s = performance.now();
-  const r = await steward(['--json', ...args]);
-  const seconds = (performance.now() - s) / 1000;
-  if (r.code !== 0) throw new Error(`steward ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
-  return { seconds, doc: JSON.parse(r.stdout) as ResultDocument };
-}
+import { cliRun, report, withSimulators, withTemporal } from './support';
 
 function bytes(doc: ResultDocument, kind: 'sent' | 'skipped'): number {
   const host = doc.hosts[0]!;
@@ -49,12 +35,12 @@ const IMAGES = ['steward/openclaw:2026.9.6', 'steward/caddy:2.6'];
 await withTemporal((address) =>
   withSimulators(2, async ([cold, warm], keys) => {
     const spec = (sim: Simulator) => ['--spec', writeSpec(keys, [sim], {}, `${sim.name}.yaml`), '--address', address];
-    await Promise.all([cli([...spec(cold!), 'provision']), cli([...spec(warm!), 'provision'])]);
+    await Promise.all([cliRun([...spec(cold!), 'provision']), cliRun([...spec(warm!), 'provision'])]);
     preload(warm!, IMAGES);
 
-    const c = await cli([...spec(cold!), 'deploy']);
-    const w = await cli([...spec(warm!), 'deploy']);
-    const noop = await cli([...spec(cold!), 'deploy']);
+    const c = await cliRun([...spec(cold!), 'deploy']);
+    const w = await cliRun([...spec(warm!), 'deploy']);
+    const noop = await cliRun([...spec(cold!), 'deploy']);
 
     const sent = bytes(c.doc, 'sent');
     const skipped = bytes(w.doc, 'skipped');

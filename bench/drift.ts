@@ -12,16 +12,14 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { Simulator } from '../client/dev/simulator';
-import type { ResultDocument } from '../client/operation';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import { keyRingFromEnv } from '../codec/keys';
 import type { HostReport } from '../spec/report';
 import type { SpecInput } from '../spec/schema';
 import { StewardHost, StewardOperation } from '../spec/search-attributes';
-import { steward } from '../test/support/cli';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
 import { TASK_QUEUE } from '../workflows/ids';
-import { median, report, withSimulators, withTemporal } from './support';
+import { aliasHosts, cliRun, median, report, withSimulators, withTemporal } from './support';
 
 const RUNS = Number(process.argv[2] ?? 7);
 const FLEET = 50;
@@ -33,31 +31,15 @@ const BENCH: Partial<SpecInput> = {
   proxy: { domain: 'bench.steward.test' },
 };
 
-async function cli(args: readonly string[]): Promise<{ seconds: number; doc: ResultDocument; code: number }> {
-  const s = performance.now();
-  const r = await steward(['--json', ...args]);
-  const seconds = (performance.now() - s) / 1000;
-  if (r.code !== 0 && r.code !== 2) throw new Error(`steward ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
-  return { seconds, doc: JSON.parse(r.stdout) as ResultDocument, code: r.code };
-}
-
 function fleetSpec(keys: KeyPair, sim: Simulator): string {
-  const one = {
-    address: sim.address,
-    port: sim.port,
-    user: sim.user,
-    identityFile: keys.privateKeyPath,
-    hostKey: sim.hostKey,
-  };
-  const hosts = Array.from({ length: FLEET }, (_, i) => ({ name: `bench-${String(i).padStart(2, '0')}`, ...one }));
-  return writeSpec(keys, [], { ...BENCH, hosts } as Partial<SpecInput>, 'fleet.yaml');
+  return writeSpec(keys, [], { ...BENCH, hosts: aliasHosts(sim, keys, FLEET) } as Partial<SpecInput>, 'fleet.yaml');
 }
 
 await withTemporal((address) =>
   withSimulators(1, async ([sim], keys) => {
     const file = writeSpec(keys, [sim!], BENCH);
     const base = ['--spec', file, '--address', address];
-    for (const op of ['provision', 'harden', 'deploy']) await cli([...base, op]);
+    for (const op of ['provision', 'harden', 'deploy']) await cliRun([...base, op]);
 
     const ring = await keyRingFromEnv();
     const client = new Client({
@@ -93,12 +75,12 @@ await withTemporal((address) =>
     const audited: number[] = [];
     for (let i = 0; i < 3; i++) audited.push((await plan(true)).seconds);
     const viaCli: number[] = [];
-    for (let i = 0; i < 3; i++) viaCli.push((await cli([...base, 'drift', '--no-audit'])).seconds);
+    for (let i = 0; i < 3; i++) viaCli.push((await cliRun([...base, 'drift', '--no-audit'])).seconds);
 
     const fleetFile = fleetSpec(keys, sim!);
     const fleet: number[] = [];
     for (let i = 0; i < 2; i++) {
-      const r = await cli([
+      const r = await cliRun([
         '--spec',
         fleetFile,
         '--address',

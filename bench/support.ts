@@ -3,6 +3,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ensureSimulatorImage, removeSimulator, startSimulator, type Simulator } from '../client/dev/simulator';
 import { findFreePort, resolveTemporalBinary, startDevServer, stopProcess } from '../client/dev/temporal';
 import { generateKey, KEY_FILE_ENV, KEYS_ENV } from '../codec/keys';
+import type { ResultDocument } from '../client/operation';
 import { steward } from '../test/support/cli';
 import { makeKeyPair, type KeyPair } from '../test/support/fixtures';
 import { createWorker } from '../workers/worker';
@@ -75,4 +76,26 @@ export async function timeCli(args: readonly string[]): Promise<number> {
   const r = await steward(['--json', ...args]);
   if (r.code !== 0) throw new Error(`steward ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
   return (performance.now() - s) / 1000;
+}
+
+/** `steward --json <args>` timed end to end, with its result document. Exit 2 (drift found) counts as success. */
+export async function cliRun(args: readonly string[]): Promise<{ seconds: number; doc: ResultDocument; code: number }> {
+  const s = performance.now();
+  const r = await steward(['--json', ...args]);
+  const seconds = (performance.now() - s) / 1000;
+  if (r.code !== 0 && r.code !== 2)
+    throw new Error(`steward ${args.join(' ')} exited ${r.code}: ${r.stderr || r.stdout}`);
+  return { seconds, doc: JSON.parse(r.stdout) as ResultDocument, code: r.code };
+}
+
+/** `count` host entries named bench-00… that all point at `sim`, for fleet figures on one simulator. */
+export function aliasHosts(sim: Simulator, keys: KeyPair, count: number) {
+  return Array.from({ length: count }, (_, i) => ({
+    name: `bench-${String(i).padStart(2, '0')}`,
+    address: sim.address,
+    port: sim.port,
+    user: sim.user,
+    identityFile: keys.privateKeyPath,
+    hostKey: sim.hostKey,
+  }));
 }

@@ -566,7 +566,27 @@ export const secretSchema = z
       ])
       .optional()
       .describe("Supplied by the operator: read by steward's worker from an env var, a file or a command's output"),
-    rotateEvery: durationSchema.optional().describe('Rotation interval for the schedules'),
+    rotateEvery: durationSchema
+      .optional()
+      .describe(
+        'Rotation interval: `steward rotate --due` (and the rotation schedule) rotates it once this has passed',
+      ),
+    consumers: z
+      .array(
+        z.strictObject({
+          service: z.literal('gateway').describe('Compose service that reads the secret'),
+          apply: z
+            .enum(['restart', 'recreate'])
+            .describe(
+              '`restart`: the container restarts and reads the new file; `recreate`: it is recreated (re-reads env files too)',
+            ),
+        }),
+      )
+      .min(1)
+      .optional()
+      .describe(
+        'Who reads the secret and how a new value reaches them on rotation. Default: the gateway, restarted for a file, recreated for an env variable',
+      ),
   })
   .refine((s) => (s.generate ? 1 : 0) + (s.external ? 1 : 0) === 1, 'must set exactly one of generate or external')
   .meta({ title: 'Secret' });

@@ -13,6 +13,7 @@ import type { Secret, Spec } from '../../spec/schema';
 import { HostError, HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
+import { secretRedactor } from '../redact';
 
 /** An external secret's source gave nothing usable. The operator must supply it; retrying cannot help. */
 export class SecretSourceError extends HostError {
@@ -83,11 +84,23 @@ export async function resolveExternal(host: string, name: string, secret: Secret
   }
   value = value.replace(/\r?\n$/, '');
   if (!value) throw new SecretSourceError(host, name, 'the source gave an empty value');
+  // Known to the worker from now on: any error that would carry it is scrubbed before it leaves an activity.
+  secretRedactor.remember(name, value);
   if (/[\r\n\0]/.test(value)) throw new SecretSourceError(host, name, 'the value must be a single line');
   return value;
 }
 
-function generateScript(path: string, length: number, alphabet: 'base62' | 'hex', uid: number, gid: number): string {
+/**
+ * A script that generates a value on the host from /dev/urandom into `path` (temp file, then renamed), owned by
+ * `uid:gid`, mode 0600. It prints nothing; the value never leaves the host.
+ */
+export function generateScript(
+  path: string,
+  length: number,
+  alphabet: 'base62' | 'hex',
+  uid: number,
+  gid: number,
+): string {
   const chars = alphabet === 'hex' ? '0-9a-f' : 'A-Za-z0-9';
   return [
     'set -eu',
@@ -122,6 +135,7 @@ export async function ensureSecrets(session: HostSession, spec: Spec, mode: Mode
     const secret = spec.secrets[name]!;
     const path = secretPath(spec, name);
     const o = parseSecret(host, name, observed[`s${i}`]!.out);
+    if (secret.generate && o.sha256) secretRedactor.rememberFingerprint(name, o.sha256, secret.generate);
     const resource = `secret:${name}`;
     const after = { owner: `${uid}:${gid}`, mode: SECRET_MODE };
 
@@ -168,7 +182,8 @@ export async function ensureSecrets(session: HostSession, spec: Spec, mode: Mode
   return changes;
 }
 
-function sourceLabel(secret: Secret): string {
+/** Where an external secret comes from, for reports: `env NAME`, `file PATH`, `command CMD`. */
+export function sourceLabel(secret: Secret): string {
   const s = secret.external!;
   return 'env' in s ? `env ${s.env}` : 'file' in s ? `file ${s.file}` : `command ${s.command[0]}`;
 }
@@ -177,7 +192,7 @@ function sourceLabel(secret: Secret): string {
  * The gateway's env file, built on the host from the secret files (`NAME=value` lines), so values never travel.
  * Absent when no secret is delivered as a variable.
  */
-async function ensureEnvFile(session: HostSession, spec: Spec, mode: Mode): Promise<Change[]> {
+export async function ensureEnvFile(session: HostSession, spec: Spec, mode: Mode): Promise<Change[]> {
   const layout = stackLayout(spec);
   const vars = secretDeliveries(spec).flatMap((d) => (d.kind === 'env' ? [d] : []));
   const resource = `file:${layout.gatewayEnv}`;

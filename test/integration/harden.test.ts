@@ -131,7 +131,17 @@ describe('steward harden', () => {
   });
 
   it('a spec that locks steward out is reverted by the host within the confirm window', async () => {
-    const locking = writeSpec(world.keys, [sim], { ...HARDEN, ssh: { allowUsers: ['nobody'] } }, 'locking.yaml');
+    const lockout = { ...HARDEN, ssh: { allowUsers: ['nobody'] } };
+    const refused = await run('harden', writeSpec(world.keys, [sim], lockout, 'lockout.yaml'));
+    expect(refused.code).toBe(64);
+    expect(refused.stderr).toMatch(/steward\.ssh\.ops-user-not-allowed/);
+    // The policy catches this one before anything is applied; with the rule turned off, the host's own revert must.
+    const locking = writeSpec(
+      world.keys,
+      [sim],
+      { ...lockout, policy: { disable: ['steward.ssh.ops-user-not-allowed'] } },
+      'locking.yaml',
+    );
     const started = Date.now();
     const r = await run('harden', locking);
     expect(r.code).toBe(1);

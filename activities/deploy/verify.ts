@@ -14,15 +14,15 @@ import { run, sh } from '../host/shell';
 import type { ObservedContainer } from './stack';
 
 /**
- * Runs in the probe container (Node 24: global WebSocket). Prints one JSON line: the outcome of an OpenClaw
- * `connect` with the token, with a wrong token and without one, and TCP connects to the gateway's host port and to
- * 443 at the host's outside address (the second proves the probe reaches the host at all).
+ * Runs in the probe container (Node 24: global WebSocket). Prints one JSON line: the outcome of an OpenClaw `connect`
+ * for each label — a token read from /run/steward-probe/<label>, or `wrong` (a random token) or `none` (no token) —
+ * and, when ports are given, TCP connects to the gateway's host port and to 443 at the host's outside address (the
+ * second proves the probe reaches the host at all).
  */
 const PROBE_JS = String.raw`
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-const [url, address, closedPort, openPort] = process.argv.slice(2);
-const token = readFileSync('/run/secrets/token', 'utf8').trim();
+const [url, address, closedPort, openPort, labels] = process.argv.slice(2);
 function connect(auth) {
   return new Promise((resolve) => {
     const ws = new WebSocket(url);
@@ -53,16 +53,35 @@ function tcp(port) {
   });
 }
 const wrong = 'steward-wrong-' + Math.random().toString(36).slice(2);
-const [withToken, withWrong, without, closed, open] = await Promise.all([
-  connect(token), connect(wrong), connect(undefined), tcp(closedPort), tcp(openPort),
-]);
-console.log(JSON.stringify({ withToken, withWrong, without, closed, open }));
+const token = (label) => label === 'none' ? undefined : label === 'wrong' ? wrong
+  : readFileSync('/run/steward-probe/' + label, 'utf8').trim();
+const names = labels.split(',').filter(Boolean);
+const outcomes = await Promise.all(names.map((l) => connect(token(l))));
+const [closed, open] = closedPort ? await Promise.all([tcp(closedPort), tcp(openPort)]) : [];
+console.log(JSON.stringify({ tokens: Object.fromEntries(names.map((l, i) => [l, outcomes[i]])), closed, open }));
 `;
 
-interface ProbeOutcome {
+/** What one WebSocket `connect` came to: `accepted`, `refused` (with OpenClaw's code), `closed`, `error`, `timeout`. */
+export interface ProbeOutcome {
   outcome: string;
   code?: string;
   message?: string;
+}
+
+/** Outcomes per label, and the port reachability when asked for. */
+export interface AuthProbeResult {
+  readonly tokens: Record<string, ProbeOutcome>;
+  readonly closed?: string;
+  readonly open?: string;
+}
+
+/** How to probe: token files on the host by label, whether to try a wrong token and none, and the port checks. */
+export interface AuthProbeRequest {
+  /** label → path of a file on the host holding the token (mounted read-only into the probe). */
+  readonly tokens: Readonly<Record<string, string>>;
+  readonly wrong?: boolean;
+  readonly none?: boolean;
+  readonly ports?: boolean;
 }
 
 const control = (id: string, expected: string, observed: string, pass: boolean, note?: string): ControlResult => ({
@@ -77,7 +96,7 @@ const control = (id: string, expected: string, observed: string, pass: boolean, 
 const VERIFY_WINDOW_MS = 90_000;
 
 /** The host's address on its default route: what the outside world connects to. */
-async function outsideAddress(session: HostSession): Promise<string> {
+export async function outsideAddress(session: HostSession): Promise<string> {
   const r = await session.check(
     `dev=$(ip -4 route show default | awk '{for(i=1;i<NF;i++) if ($i=="dev") {print $(i+1); exit}}'); ip -4 -o addr show dev "$dev" | awk '{print $4; exit}' | cut -d/ -f1`,
     { label: 'outside address' },
@@ -121,12 +140,18 @@ async function httpControls(session: HostSession, spec: Spec, address: string): 
   ];
 }
 
-/** WebSocket handshakes and port reachability from a throwaway container outside the host's network namespace. */
-async function probeControls(session: HostSession, spec: Spec, address: string): Promise<ControlResult[]> {
+/**
+ * The shell command that runs the WebSocket probe in a throwaway container on the host (default bridge network, read
+ * only, no capabilities, the gateway's uid), connecting to the public URL at the host's outside address. Token files
+ * are mounted read-only; no token is ever on a command line or leaves the host.
+ */
+export function authProbeScript(spec: Spec, address: string, req: AuthProbeRequest): string {
   const layout = stackLayout(spec);
-  const token = secretDeliveries(spec).find((d) => d.secret === spec.stack.gateway.tokenSecret)!;
   const ca = `${layout.releaseDir}/proxy-ca.crt`;
   const url = `wss://${spec.proxy.domain}${spec.proxy.websocketPath}`;
+  const labels = Object.keys(req.tokens);
+  const bad = labels.find((l) => !/^[a-z][a-z0-9-]{0,31}$/.test(l) || l === 'wrong' || l === 'none');
+  if (bad !== undefined) throw new Error(`probe label ${bad} must be a lowercase name other than wrong and none`);
   const argv = [
     'docker',
     'run',
@@ -145,8 +170,7 @@ async function probeControls(session: HostSession, spec: Spec, address: string):
     'no-new-privileges',
     '--add-host',
     `${spec.proxy.domain}:${address}`,
-    '-v',
-    `${layout.secretsDir}/${token.secret}:/run/secrets/token:ro`,
+    ...Object.entries(req.tokens).flatMap(([label, path]) => ['-v', `${path}:/run/steward-probe/${label}:ro`]),
     ...(spec.proxy.tls === 'internal'
       ? ['-v', `${ca}:/etc/steward/proxy-ca.crt:ro`, '-e', 'NODE_EXTRA_CA_CERTS=/etc/steward/proxy-ca.crt']
       : []),
@@ -157,36 +181,73 @@ async function probeControls(session: HostSession, spec: Spec, address: string):
     '-',
     url,
     address,
-    String(spec.stack.gateway.hostPort),
-    '443',
+    req.ports ? String(spec.stack.gateway.hostPort) : '',
+    req.ports ? '443' : '',
+    [...labels, ...(req.wrong ? ['wrong'] : []), ...(req.none ? ['none'] : [])].join(','),
   ];
-  const r = await session.script(`${sh(argv)} <<'STEWARD_PROBE'\n${PROBE_JS}\nSTEWARD_PROBE`, { timeoutMs: 90_000 });
+  return `${sh(argv)} <<'STEWARD_PROBE'\n${PROBE_JS}\nSTEWARD_PROBE`;
+}
+
+/**
+ * OpenClaw WebSocket `connect`s at the public URL with each token file (and a wrong token or none, if asked), from a
+ * throwaway container on the host. Changes nothing.
+ * @throws HostOutputError when the probe prints no result.
+ */
+export async function probeGatewayAuth(
+  session: HostSession,
+  spec: Spec,
+  address: string,
+  req: AuthProbeRequest,
+): Promise<AuthProbeResult> {
+  const r = await session.script(authProbeScript(spec, address, req), { timeoutMs: 90_000 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
-  let p: { withToken: ProbeOutcome; withWrong: ProbeOutcome; without: ProbeOutcome; closed: string; open: string };
   try {
-    p = JSON.parse(line);
+    const doc = JSON.parse(line) as AuthProbeResult;
+    if (doc && typeof doc.tokens === 'object') return doc;
   } catch {
-    throw new HostOutputError(
-      session.target.name,
-      `verification probe failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`,
-    );
+    // reported below
   }
-  const show = (o: ProbeOutcome) =>
-    o.code ? `${o.outcome} (${o.code})` : o.message ? `${o.outcome}: ${o.message}` : o.outcome;
+  throw new HostOutputError(
+    session.target.name,
+    `WebSocket probe failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`,
+  );
+}
+
+/** An outcome as a control's observed value: `refused (AUTH_TOKEN_MISMATCH)`, `error: …`, `accepted`. */
+export function describeOutcome(o: ProbeOutcome | undefined): string {
+  if (!o) return 'no result';
+  return o.code ? `${o.outcome} (${o.code})` : o.message ? `${o.outcome}: ${o.message}` : o.outcome;
+}
+
+/** WebSocket handshakes and port reachability from a throwaway container outside the host's network namespace. */
+async function probeControls(session: HostSession, spec: Spec, address: string): Promise<ControlResult[]> {
+  const layout = stackLayout(spec);
+  const token = secretDeliveries(spec).find((d) => d.secret === spec.stack.gateway.tokenSecret)!;
+  const url = `wss://${spec.proxy.domain}${spec.proxy.websocketPath}`;
+  const p = await probeGatewayAuth(session, spec, address, {
+    tokens: { token: `${layout.secretsDir}/${token.secret}` },
+    wrong: true,
+    none: true,
+    ports: true,
+  });
+  const withToken = p.tokens.token ?? { outcome: 'no result' };
+  const withWrong = p.tokens.wrong ?? { outcome: 'no result' };
+  const without = p.tokens.none ?? { outcome: 'no result' };
+  const show = describeOutcome;
   const hostPort = spec.stack.gateway.hostPort;
   return [
-    control('gateway.ws-token', `accepted at ${url}`, show(p.withToken), p.withToken.outcome === 'accepted'),
+    control('gateway.ws-token', `accepted at ${url}`, show(withToken), withToken.outcome === 'accepted'),
     control(
       'gateway.ws-wrong-token',
       'refused (AUTH_TOKEN_MISMATCH)',
-      show(p.withWrong),
-      p.withWrong.outcome === 'refused' && p.withWrong.code === 'AUTH_TOKEN_MISMATCH',
+      show(withWrong),
+      withWrong.outcome === 'refused' && withWrong.code === 'AUTH_TOKEN_MISMATCH',
     ),
     control(
       'gateway.ws-no-token',
       'refused',
-      show(p.without),
-      p.without.outcome === 'refused',
+      show(without),
+      without.outcome === 'refused',
       'without a token only a paired device may connect',
     ),
     control(

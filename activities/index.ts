@@ -6,18 +6,22 @@ import { createDriftActivities } from './drift';
 import { createHardenActivities } from './harden';
 import { createMemoryActivities } from './memory';
 import { createProvisionActivities } from './provision';
+import { redactingActivities } from './redact';
+import { createRotateActivities, type RotateDeps } from './rotate';
 import { createRunActivities } from './runs';
 
-export function createActivities(deps: DeployDeps) {
-  return {
+export function createActivities(deps: DeployDeps & RotateDeps) {
+  // Whatever an activity throws passes the redactor first: no secret value reaches a failure, the history or a log.
+  return redactingActivities({
     ...createProvisionActivities(deps),
     ...createHardenActivities(deps),
     ...createDeployActivities(deps),
     ...createMemoryActivities(deps),
+    ...createRotateActivities(deps),
     ...createDriftActivities(deps),
     ...createRunActivities(),
     ...createAuditActivities(),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -169,6 +169,19 @@ program
   });
 
 program
+  .command('rotate')
+  .description('rotate secrets: create → set → test → finish, rolled back on failure; the old value proven refused')
+  .argument('[secrets...]', 'secrets of the spec (default: every secret the stack consumes)')
+  .option('--host <name>', 'only this host (repeatable; default: all)', collect, [])
+  .option('--due', 'only secrets whose rotateEvery has passed since their last rotation')
+  .addOption(new Option('--plan', 'inspect the versions on the hosts and report, changing nothing'))
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (secrets: string[], o: { host: string[]; due?: boolean; plan?: boolean; concurrency: string }) => {
+    const { rotate } = await import('./commands/rotate');
+    exitCode = await rotate(globals(), secrets, o);
+  });
+
+program
   .command('status')
   .description('recent runs from Temporal visibility')
   .option('--host <name>', 'only this host')

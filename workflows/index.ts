@@ -7,4 +7,5 @@ export { driftHost } from './drift';
 export { convergeHost } from './converge';
 export { fleet } from './fleet';
 export { auditExport } from './audit-export';
+export { rotateSecret, rotateSecrets } from './rotate';
 export { progressQuery } from './host-operation';

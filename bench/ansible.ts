@@ -19,7 +19,7 @@ import { driftChecks } from '../activities/drift';
 import type { Simulator } from '../client/dev/simulator';
 import type { Spec, SpecInput } from '../spec/schema';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
-import { aliasHosts, cliRun, median, report, withSimulators, withTemporal } from './support';
+import { aliasHosts, cliRun, driftPlanner, median, report, withSimulators, withTemporal } from './support';
 
 const FLEET = 50;
 const RUNS = 3;
@@ -158,6 +158,12 @@ await withTemporal((address) =>
     await cliRun([...base, 'drift', '--no-audit']);
     const steward1: number[] = [];
     for (let i = 0; i < RUNS; i++) steward1.push((await cliRun([...base, 'drift', '--no-audit'])).seconds);
+    // The plan itself, as bench/drift measures it: the workflow's wall time, without the CLI process starting.
+    const planner = await driftPlanner(address, file);
+    await planner.plan(false);
+    const workflow1: number[] = [];
+    for (let i = 0; i < RUNS; i++) workflow1.push((await planner.plan(false)).seconds);
+    await planner.close();
 
     // Fifty host entries.
     const invN = inventory(keys, sim!, FLEET, dir);
@@ -185,7 +191,11 @@ await withTemporal((address) =>
     );
     report('ansible-playbook --check, 1 host, median', median(ansible1), 's');
     report('steward drift (CLI end to end), 1 host, median', median(steward1), 's');
-    console.log(`  ratio, 1 host: steward ${(median(ansible1) / median(steward1)).toFixed(1)}× faster (target ≥ 10×)`);
+    report('steward drift plan (workflow wall time), 1 host, median', median(workflow1), 's');
+    console.log(
+      `  ratio, 1 host: steward's plan ${(median(ansible1) / median(workflow1)).toFixed(1)}× faster (target ≥ 10×); ` +
+        `through the CLI, process start included, ${(median(ansible1) / median(steward1)).toFixed(1)}×`,
+    );
     report(`ansible-playbook --check, ${FLEET} host entries`, ansibleN, 's');
     report(`steward drift (CLI end to end), ${FLEET} host entries`, stewardN, 's', 15);
     console.log(`  ratio, ${FLEET} hosts: steward ${(ansibleN / stewardN).toFixed(1)}× faster`);

@@ -10,16 +10,10 @@
  * limit so 50 sessions from one source are not dropped.
  *   npx tsx bench/drift.ts [runs]
  */
-import { Client, Connection } from '@temporalio/client';
 import type { Simulator } from '../client/dev/simulator';
-import { encryptingDataConverter } from '../codec/aes-gcm';
-import { keyRingFromEnv } from '../codec/keys';
-import type { HostReport } from '../spec/report';
 import type { SpecInput } from '../spec/schema';
-import { StewardHost, StewardOperation } from '../spec/search-attributes';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
-import { TASK_QUEUE } from '../workflows/ids';
-import { aliasHosts, cliRun, median, report, withSimulators, withTemporal } from './support';
+import { aliasHosts, cliRun, driftPlanner, median, report, withSimulators, withTemporal } from './support';
 
 const RUNS = Number(process.argv[2] ?? 7);
 const FLEET = 50;
@@ -41,29 +35,7 @@ await withTemporal((address) =>
     const base = ['--spec', file, '--address', address];
     for (const op of ['provision', 'harden', 'deploy']) await cliRun([...base, op]);
 
-    const ring = await keyRingFromEnv();
-    const client = new Client({
-      connection: await Connection.connect({ address }),
-      dataConverter: encryptingDataConverter(ring!),
-    });
-    const { loadSpec } = await import('../client/spec-file');
-    const { spec } = await loadSpec(file);
-    const host = spec.hosts[0]!.name;
-    const plan = async (audit: boolean) => {
-      const s = performance.now();
-      const r = (await client.workflow.execute('driftHost', {
-        taskQueue: TASK_QUEUE,
-        workflowId: `drift/${host}/bench-${Date.now()}`,
-        args: [{ spec, host, mode: 'plan', audit }],
-        typedSearchAttributes: [
-          { key: StewardHost, value: host },
-          { key: StewardOperation, value: 'drift' },
-        ],
-      })) as HostReport;
-      if (r.changes.length > 0) throw new Error(`the converged host drifted: ${JSON.stringify(r.changes)}`);
-      return { seconds: (performance.now() - s) / 1000, report: r };
-    };
-
+    const { plan, close } = await driftPlanner(address, file);
     await plan(false); // warm: SSH session and workflow bundle
     const fast: number[] = [];
     let checks = '';
@@ -93,7 +65,7 @@ await withTemporal((address) =>
       if (r.doc.hosts.length !== FLEET) throw new Error(`fleet plan covered ${r.doc.hosts.length} hosts`);
       fleet.push(r.seconds);
     }
-    await client.connection.close();
+    await close();
 
     console.log(`drift plan of a converged simulator (provisioned, hardened, deployed): ${checks}`);
     report('plan, workflow wall time, median', median(fast), 's', 0.75);

@@ -1,11 +1,16 @@
 /** Shared bench setup: a simulator with a key made at run time, and figures printed as a table. */
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ensureSimulatorImage, removeSimulator, startSimulator, type Simulator } from '../client/dev/simulator';
 import { findFreePort, resolveTemporalBinary, startDevServer, stopProcess } from '../client/dev/temporal';
-import { generateKey, KEY_FILE_ENV, KEYS_ENV } from '../codec/keys';
+import { encryptingDataConverter } from '../codec/aes-gcm';
+import { generateKey, KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv } from '../codec/keys';
 import type { ResultDocument } from '../client/operation';
+import type { HostReport } from '../spec/report';
+import { StewardHost, StewardOperation } from '../spec/search-attributes';
 import { steward } from '../test/support/cli';
 import { makeKeyPair, type KeyPair } from '../test/support/fixtures';
+import { TASK_QUEUE } from '../workflows/ids';
 import { createWorker } from '../workers/worker';
 
 export async function withSimulators<T>(
@@ -98,4 +103,39 @@ export function aliasHosts(sim: Simulator, keys: KeyPair, count: number) {
     identityFile: keys.privateKeyPath,
     hostKey: sim.hostKey,
   }));
+}
+
+/** A drift plan of the spec's first host, timed as the workflow's wall time from a client (start → result). */
+export interface DriftPlanner {
+  plan(audit: boolean): Promise<{ seconds: number; report: HostReport }>;
+  close(): Promise<void>;
+}
+
+/** @throws when the planned host shows drift: a bench measures converged hosts only. */
+export async function driftPlanner(address: string, specFile: string): Promise<DriftPlanner> {
+  const ring = await keyRingFromEnv();
+  const client = new Client({
+    connection: await Connection.connect({ address }),
+    dataConverter: encryptingDataConverter(ring!),
+  });
+  const { loadSpec } = await import('../client/spec-file');
+  const { spec } = await loadSpec(specFile);
+  const host = spec.hosts[0]!.name;
+  return {
+    async plan(audit) {
+      const s = performance.now();
+      const report = (await client.workflow.execute('driftHost', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `drift/${host}/bench-${Date.now()}`,
+        args: [{ spec, host, mode: 'plan', audit }],
+        typedSearchAttributes: [
+          { key: StewardHost, value: host },
+          { key: StewardOperation, value: 'drift' },
+        ],
+      })) as HostReport;
+      if (report.changes.length > 0) throw new Error(`the converged host drifted: ${JSON.stringify(report.changes)}`);
+      return { seconds: (performance.now() - s) / 1000, report };
+    },
+    close: () => client.connection.close(),
+  };
 }

@@ -11,7 +11,7 @@
  *   npx tsx bench/ansible.ts
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -45,19 +45,28 @@ function ensureAnsible(): void {
 }
 
 /** One Ansible task per steward drift check. */
-async function playbook(spec: Spec, host: string, identityFile: string): Promise<{ tasks: unknown[]; checks: number }> {
+async function playbook(
+  spec: Spec,
+  host: string,
+  identityFile: string,
+  dir: string,
+): Promise<{ tasks: unknown[]; checks: number }> {
   const checks = await driftChecks(spec, host, identityFile);
-  const tasks = checks.map(({ resource: r }) => {
+  mkdirSync(join(dir, 'files'), { recursive: true });
+  const tasks = checks.map(({ resource: r }, i) => {
     const d = r.desired;
     const name = r.id;
-    // Ansible templates every string with Jinja; probes and file contents carry `{{` (docker -f formats) verbatim.
+    // Ansible templates every string with Jinja; probes carry `{{` (docker -f formats) verbatim.
     const raw = (text: string) => `{% raw %}${text}{% endraw %}`;
     if (d?.kind === 'file') {
+      // From a file, byte for byte: inline `content` is templated, and Ansible turns JSON-looking text into data.
+      const src = join(dir, 'files', String(i));
+      writeFileSync(src, d.content);
       return {
         name,
         'ansible.builtin.copy': {
           dest: d.path,
-          content: raw(d.content),
+          src,
           owner: String(d.owner),
           group: String(d.group),
           mode: d.mode,
@@ -126,8 +135,13 @@ function runAnsible(dir: string, inv: string, book: string, forks: number): numb
   const seconds = (performance.now() - s) / 1000;
   if (r.status !== 0) throw new Error(`ansible-playbook exited ${r.status}: ${(r.stdout + r.stderr).slice(-2000)}`);
   const changed = [...r.stdout.matchAll(/changed=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
-  if (changed > 0)
-    throw new Error(`ansible --check reports ${changed} changes on the converged host:\n${r.stdout.slice(-3000)}`);
+  if (changed > 0) {
+    const tasks = r.stdout
+      .split('TASK [')
+      .filter((block) => block.includes('changed: ['))
+      .map((block) => block.slice(0, block.indexOf(']')));
+    throw new Error(`ansible --check reports ${changed} changes on the converged host: ${tasks.join(', ')}`);
+  }
   return seconds;
 }
 
@@ -142,7 +156,7 @@ await withTemporal((address) =>
     const { loadSpec } = await import('../client/spec-file');
     const { spec } = await loadSpec(file);
     const host = spec.hosts[0]!.name;
-    const { tasks, checks } = await playbook(spec, host, keys.privateKeyPath);
+    const { tasks, checks } = await playbook(spec, host, keys.privateKeyPath, dir);
     const book = join(dir, 'drift.yml');
     writeFileSync(book, stringify([{ hosts: 'all', gather_facts: false, tasks }], { lineWidth: 0 }));
     writeFileSync(

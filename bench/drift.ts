@@ -10,10 +10,22 @@
  * limit so 50 sessions from one source are not dropped.
  *   npx tsx bench/drift.ts [runs]
  */
+import { cpus } from 'node:os';
 import type { Simulator } from '../client/dev/simulator';
 import type { SpecInput } from '../spec/schema';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
-import { aliasHosts, cliRun, driftPlanner, median, report, withSimulators, withTemporal } from './support';
+import {
+  aliasHosts,
+  cliRun,
+  containerCpuSeconds,
+  driftPlanner,
+  fleetWorkerRss,
+  median,
+  processCpuSeconds,
+  report,
+  withSimulators,
+  withTemporal,
+} from './support';
 
 const RUNS = Number(process.argv[2] ?? 7);
 const FLEET = 50;
@@ -51,6 +63,8 @@ await withTemporal((address) =>
 
     const fleetFile = fleetSpec(keys, sim!);
     const fleet: number[] = [];
+    const simCpu0 = containerCpuSeconds(sim!.container);
+    const ownCpu0 = processCpuSeconds();
     for (let i = 0; i < 2; i++) {
       const r = await cliRun([
         '--spec',
@@ -65,7 +79,12 @@ await withTemporal((address) =>
       if (r.doc.hosts.length !== FLEET) throw new Error(`fleet plan covered ${r.doc.hosts.length} hosts`);
       fleet.push(r.seconds);
     }
+    const simCpu = simCpu0 === undefined ? undefined : (containerCpuSeconds(sim!.container)! - simCpu0) / 2;
+    const ownCpu = (processCpuSeconds() - ownCpu0) / 2;
     await close();
+
+    // The worker's footprint with 50 concurrent host workflows: a worker process of its own, only the fleet on it.
+    const rss = await fleetWorkerRss(address, fleetFile, ['drift', '--no-audit']);
 
     console.log(`drift plan of a converged simulator (provisioned, hardened, deployed): ${checks}`);
     report('plan, workflow wall time, median', median(fast), 's', 0.75);
@@ -73,6 +92,16 @@ await withTemporal((address) =>
     report('plan with OpenClaw security audit, median', median(audited), 's');
     report('plan through the CLI (process start included)', median(viaCli), 's');
     report(`fleet plan, ${FLEET} host entries, CLI end to end`, median(fleet), 's', 15);
+    if (simCpu !== undefined) {
+      report(`  simulator CPU per ${FLEET}-entry plan (all hosts' work)`, simCpu, 's');
+    }
+    report(`  worker process CPU per ${FLEET}-entry plan`, ownCpu, 's');
+    console.log(
+      `  this machine has ${cpus().length} cores for all of it; ${FLEET} real hosts would each do 1/${FLEET} of ` +
+        'the simulator figure on their own CPU',
+    );
+    report(`worker RSS, peak while planning ${FLEET} hosts at once`, rss.fleetPeakMb, 'MB', 400);
+    report('worker RSS, peak over its life (workflow bundling included)', rss.lifetimePeakMb, 'MB');
     console.log(
       `ratio vs ansible-playbook --check at 7.6 s (the issue's figure): ${(7.6 / median(fast)).toFixed(1)}× faster; ` +
         'bench/ansible measures Ansible on this machine',

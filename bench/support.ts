@@ -1,4 +1,7 @@
 /** Shared bench setup: a simulator with a key made at run time, and figures printed as a table. */
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ensureSimulatorImage, removeSimulator, startSimulator, type Simulator } from '../client/dev/simulator';
@@ -8,7 +11,7 @@ import { generateKey, KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv } from '../codec/ke
 import type { ResultDocument } from '../client/operation';
 import type { HostReport } from '../spec/report';
 import { StewardHost, StewardOperation } from '../spec/search-attributes';
-import { steward } from '../test/support/cli';
+import { steward, STEWARD_BIN } from '../test/support/cli';
 import { makeKeyPair, type KeyPair } from '../test/support/fixtures';
 import { TASK_QUEUE } from '../workflows/ids';
 import { createWorker } from '../workers/worker';
@@ -138,4 +141,64 @@ export async function driftPlanner(address: string, specFile: string): Promise<D
     },
     close: () => client.connection.close(),
   };
+}
+
+/**
+ * CPU seconds a container has used so far, from its cgroup (v1 cpuacct or v2 cpu.stat); undefined when neither is
+ * readable. Shows how much of a fleet figure is the simulator's own work, which 50 real hosts would do in parallel.
+ */
+export function containerCpuSeconds(container: string): number | undefined {
+  const id = execFileSync('docker', ['inspect', '-f', '{{.Id}}', container], { encoding: 'utf8' }).trim();
+  const v1 = `/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`;
+  if (existsSync(v1)) return Number(readFileSync(v1, 'utf8')) / 1e9;
+  const v2 = `/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`;
+  if (!existsSync(v2)) return undefined;
+  const usec = /^usage_usec (\d+)$/m.exec(readFileSync(v2, 'utf8'))?.[1];
+  return usec === undefined ? undefined : Number(usec) / 1e6;
+}
+
+/** CPU seconds (user + system) this process has used so far. */
+export function processCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** Resident set of a process in MB from /proc: `VmRSS` now, or `VmHWM`, its peak so far. */
+function procRssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+/**
+ * Starts `steward worker` as a process of its own on a task queue nobody else polls, runs the CLI `args` on that
+ * queue with every host at once (a warm-up run, then the measured one), and reads the worker's resident set: the peak
+ * sampled during the measured run, and its lifetime peak (VmHWM, which includes bundling the workflows at start).
+ */
+export async function fleetWorkerRss(
+  address: string,
+  specFile: string,
+  command: readonly string[],
+): Promise<{ fleetPeakMb: number; lifetimePeakMb: number }> {
+  const queue = `bench-rss-${process.pid}`;
+  const worker = spawn(process.execPath, [STEWARD_BIN, '--address', address, '--task-queue', queue, 'worker'], {
+    stdio: 'ignore',
+  });
+  const pid = worker.pid!;
+  try {
+    const run = () =>
+      cliRun(['--spec', specFile, '--address', address, '--task-queue', queue, ...command, '--concurrency', '1000']);
+    await run();
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, procRssMb(pid, 'VmRSS'))), 50);
+    try {
+      await run();
+    } finally {
+      clearInterval(sampler);
+    }
+    return { fleetPeakMb: peak, lifetimePeakMb: procRssMb(pid, 'VmHWM') };
+  } finally {
+    const exited = once(worker, 'exit');
+    worker.kill('SIGTERM');
+    await exited;
+  }
 }

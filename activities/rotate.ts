@@ -21,7 +21,7 @@ import { isGatewayToken, nextRotationDue, secretConsumers, versionId as makeVers
 import type { Spec } from '../spec/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { resolveExternal, sourceLabel } from './deploy/secrets';
-import { observeContainers } from './deploy/stack';
+import { containerState, observeContainers } from './deploy/stack';
 import {
   describeOutcome,
   outsideAddress,
@@ -33,7 +33,7 @@ import { VerificationError } from './host/errors';
 import type { HostSession } from './host/session';
 import { run } from './host/shell';
 import { secretRedactor } from './redact';
-import { containerState, refreshEnvFile, reloadConsumers, waitStackHealthy } from './rotate/consumers';
+import { refreshEnvFile, reloadConsumers, waitStackHealthy } from './rotate/consumers';
 import {
   RotationStateError,
   SecretMissingOnHostError,
@@ -358,7 +358,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
           sha === undefined
             ? 'none'
             : (record.versions.find((v) => v.sha256 === sha && v.stages.length > 0)?.id ?? 'an unknown value');
-        const health = containerState(containers);
+        const health = containerState(containers, GATEWAY_SERVICE);
         const controls: ControlResult[] = [
           control(`secret.${secret}.live-version`, id, versionOf(observed.live), observed.live === pending.sha256),
           control(

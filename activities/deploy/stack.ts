@@ -339,29 +339,41 @@ export async function composeUp(session: HostSession, layout: StackLayout): Prom
   });
 }
 
+/** Restarts within one wait that mean a crash loop rather than a slow start. */
+const CRASH_LOOP_RESTARTS = 3;
+
 /**
  * Waits until every service of the stack is running and healthy.
- * @throws StackUnhealthyError after `timeoutSeconds`, or at once when a container keeps restarting.
+ *
+ * By default a container that is unhealthy after its start period, or has restarted {@link CRASH_LOOP_RESTARTS}
+ * times, ends the wait at once. `patient` (a running stack restarted onto a new secret, on a host that may be busy)
+ * waits out an `unhealthy` state and counts only the restarts seen during this wait.
+ * @throws StackUnhealthyError after `timeoutSeconds`, or when a container keeps failing, naming each service's state
+ * and the tail of its log.
  */
 export async function waitHealthy(
   session: HostSession,
   services: readonly string[],
   timeoutSeconds: number,
   tick: () => void = () => {},
+  opts: { patient?: boolean } = {},
 ): Promise<Map<string, ObservedContainer>> {
   const deadline = Date.now() + timeoutSeconds * 1000;
+  const restartsBefore = new Map<string, number>();
   for (;;) {
     tick();
     const observed = await observeContainers(session);
+    if (opts.patient) for (const [s, c] of observed) if (!restartsBefore.has(s)) restartsBefore.set(s, c.restarts);
     const bad = services.filter((s) => {
       const c = observed.get(s);
       return !c || c.status !== 'running' || (c.health !== undefined && c.health !== 'healthy');
     });
     if (bad.length === 0) return observed;
-    // Restarting over and over, or unhealthy after its start period: waiting longer will not help.
+    // Restarting over and over, or (unless patient) unhealthy after its start period: waiting longer will not help.
     const crashing = bad.filter((s) => {
       const c = observed.get(s);
-      return (c?.restarts ?? 0) >= 3 || (c?.status === 'running' && c.health === 'unhealthy');
+      const restarts = (c?.restarts ?? 0) - (restartsBefore.get(s) ?? 0);
+      return restarts >= CRASH_LOOP_RESTARTS || (!opts.patient && c?.status === 'running' && c.health === 'unhealthy');
     });
     if (crashing.length > 0 || Date.now() > deadline) {
       const detail = await Promise.all(
@@ -370,7 +382,7 @@ export async function waitHealthy(
           if (!c) return `${s}: no container`;
           const logs = await session.script(`docker logs --tail 5 ${run(c.id)} 2>&1 | cut -c1-300`);
           const tail = logs.stdout.trim().split('\n').slice(-3).join(' | ');
-          return `${s}: ${c.status}${c.health ? `/${c.health}` : ''}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
+          return `${s}: ${containerState(observed, s)}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
         }),
       );
       const why = crashing.length > 0 ? 'failing' : `not healthy after ${timeoutSeconds} s`;
@@ -378,6 +390,12 @@ export async function waitHealthy(
     }
     await new Promise((r) => setTimeout(r, 2000));
   }
+}
+
+/** A service's state as a control value: `running/healthy`, `absent`, … */
+export function containerState(containers: Map<string, ObservedContainer>, service: string): string {
+  const c = containers.get(service);
+  return c ? `${c.status}${c.health ? `/${c.health}` : ''}` : 'absent';
 }
 
 // ---------------------------------------------------------------------------------------------------------------

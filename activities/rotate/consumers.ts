@@ -8,9 +8,9 @@ import { secretConsumers } from '../../spec/rotation';
 import type { Spec } from '../../spec/schema';
 import type { Change } from '../../spec/report';
 import { ensureEnvFile } from '../deploy/secrets';
-import { observeContainers, StackUnhealthyError, type ObservedContainer } from '../deploy/stack';
+import { observeContainers, StackUnhealthyError, waitHealthy, type ObservedContainer } from '../deploy/stack';
 import type { HostSession } from '../host/session';
-import { run, sh } from '../host/shell';
+import { sh } from '../host/shell';
 
 /** Seconds the gateway gets to drain on a restart (its compose `stop_grace_period`). */
 const STOP_GRACE_SECONDS = 60;
@@ -65,58 +65,19 @@ export async function reloadConsumers(
   ];
 }
 
-/** Restarts within one wait that mean a crash loop rather than a slow start. */
-const CRASH_LOOP_RESTARTS = 3;
-const POLL_MS = 2_000;
-
 /**
  * Waits until the gateway and the proxy are running and healthy. Patient: a gateway that is `unhealthy` while it
- * starts on a busy host often turns healthy, so only the spec's health timeout or a crash loop (restarting again and
- * again) ends the wait early.
+ * starts on a busy host often turns healthy, so only the spec's health timeout or a crash loop ends the wait early.
  * @throws StackUnhealthyError naming each service's state and the tail of its log.
  */
-export async function waitStackHealthy(
+export function waitStackHealthy(
   session: HostSession,
   spec: Spec,
   tick: () => void,
 ): Promise<Map<string, ObservedContainer>> {
-  const services = [GATEWAY_SERVICE, PROXY_SERVICE];
-  const timeoutSeconds = spec.stack.healthTimeoutSeconds;
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  const firstRestarts = new Map<string, number>();
-  for (;;) {
-    tick();
-    const observed = await observeContainers(session);
-    for (const [service, c] of observed) if (!firstRestarts.has(service)) firstRestarts.set(service, c.restarts);
-    const bad = services.filter((s) => {
-      const c = observed.get(s);
-      return !c || c.status !== 'running' || (c.health !== undefined && c.health !== 'healthy');
-    });
-    if (bad.length === 0) return observed;
-    const looping = bad.filter(
-      (s) => (observed.get(s)?.restarts ?? 0) - (firstRestarts.get(s) ?? 0) >= CRASH_LOOP_RESTARTS,
-    );
-    if (looping.length > 0 || Date.now() > deadline) {
-      const detail = await Promise.all(
-        bad.map(async (s) => {
-          const c = observed.get(s);
-          if (!c) return `${s}: no container`;
-          const logs = await session.script(`docker logs --tail 5 ${run(c.id)} 2>&1 | cut -c1-300`);
-          const tail = logs.stdout.trim().split('\n').slice(-3).join(' | ');
-          return `${s}: ${containerState(observed, s)}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
-        }),
-      );
-      const why = looping.length > 0 ? 'restarting over and over' : `not healthy after ${timeoutSeconds} s`;
-      throw new StackUnhealthyError(session.target.name, `${why}: ${detail.join('; ')}`);
-    }
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-/** The gateway's state as a control value: `running/healthy`, `absent`, … */
-export function containerState(containers: Map<string, ObservedContainer>, service = GATEWAY_SERVICE): string {
-  const c = containers.get(service);
-  return c ? `${c.status}${c.health ? `/${c.health}` : ''}` : 'absent';
+  return waitHealthy(session, [GATEWAY_SERVICE, PROXY_SERVICE], spec.stack.healthTimeoutSeconds, tick, {
+    patient: true,
+  });
 }
 
 export { StackUnhealthyError };

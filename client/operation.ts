@@ -20,7 +20,7 @@ import type { HostOperationInput, HostProgress } from '../workflows/host-operati
 import { fleetWorkflowId, hostWorkflowId } from '../workflows/ids';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, uiLink, type GlobalOptions } from './context';
-import { printProgress, printResult } from './output';
+import { pollUntilStopped, printProgress, printResult } from './output';
 
 export interface OperationRequest {
   readonly operation: Operation;
@@ -193,7 +193,6 @@ async function start(
 /** Polls each host workflow's progress and prints steps as they change, until stopped. */
 function followProgress(client: Client, req: OperationRequest, startedAt: Date): { stop(): Promise<void> } {
   const seen = new Map<string, string>();
-  let stopped = false;
   const poll = async (): Promise<void> => {
     await Promise.all(
       req.hosts.map(async (host) => {
@@ -212,19 +211,7 @@ function followProgress(client: Client, req: OperationRequest, startedAt: Date):
       }),
     );
   };
-  const loop = (async () => {
-    while (!stopped) {
-      await poll();
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    await poll();
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-    },
-  };
+  return pollUntilStopped(poll);
 }
 
 /** Host reports carried in a workflow failure's details, or one synthetic report per host. */

@@ -25,7 +25,26 @@ export function describeChange(c: Change): string {
   return `${c.action} ${c.resource}${delta}`;
 }
 
-export function printProgress(host: string, step: StepReport, mode: Mode): void {
+/** Calls `poll` every 300 ms until stopped, then once more, so the last state is printed too. */
+export function pollUntilStopped(poll: () => Promise<void>): { stop(): Promise<void> } {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      await poll();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await poll();
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** One step's line as it changes; `subject` is the host, or what the step works on there (`web1 gateway-token`). */
+export function printProgress(subject: string, step: StepReport, mode: Mode): void {
   const verb = mode === 'plan' ? 'to change' : 'changed';
   const detail =
     step.status === 'running'
@@ -35,7 +54,7 @@ export function printProgress(host: string, step: StepReport, mode: Mode): void 
         : step.status === 'skipped'
           ? 'skipped'
           : `${step.changes.length ? `${step.changes.length} ${verb}` : 'no change'} ${seconds(step.durationMs)}`;
-  console.log(`  ${SYMBOL[step.status]} ${host.padEnd(14)} ${step.step.padEnd(22)} ${detail}`);
+  console.log(`  ${SYMBOL[step.status]} ${subject.padEnd(14)} ${step.step.padEnd(22)} ${detail}`);
   if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
 }
 

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import type { HostReport, StepReport } from '../../spec/report';
+import type { HostReport } from '../../spec/report';
 import { rotatableSecrets, rotationFleetWorkflowId, rotationWorkflowId } from '../../spec/rotation';
 import type { Spec } from '../../spec/schema';
 import { StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
@@ -23,7 +23,7 @@ import { connectClient, uiLink, type GlobalOptions } from '../context';
 import { readDevState } from '../dev-state';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import type { ResultDocument } from '../operation';
-import { describeChange, printControls } from '../output';
+import { printControls, printProgress, pollUntilStopped } from '../output';
 import { loadSpec } from '../spec-file';
 
 export interface RotateFlags {
@@ -175,14 +175,6 @@ async function start(
   }
 }
 
-const SYMBOL: Record<StepReport['status'], string> = {
-  pending: ' ',
-  running: '…',
-  completed: '✓',
-  failed: '✗',
-  skipped: '-',
-};
-
 /** Polls each rotation's `progress` query (runs started by this command only) and prints phases as they change. */
 function followProgress(
   client: Client,
@@ -192,7 +184,6 @@ function followProgress(
 ): { stop(): Promise<void> } {
   const seen = new Map<string, string>();
   const ours = new Set<string>();
-  let stopped = false;
   const poll = async () => {
     await Promise.all(
       pairs.map(async ({ host, secret }) => {
@@ -209,39 +200,12 @@ function followProgress(
           const key = `${id}/${step.step}`;
           if (step.status === 'pending' || seen.get(key) === state) continue;
           seen.set(key, state);
-          printStep(host, secret, step, mode);
+          printProgress(`${host} ${secret}`, step, mode);
         }
       }),
     );
   };
-  const loop = (async () => {
-    while (!stopped) {
-      await poll();
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    await poll();
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-    },
-  };
-}
-
-function printStep(host: string, secret: string, step: StepReport, mode: 'apply' | 'plan'): void {
-  const verb = mode === 'plan' ? 'to change' : 'changed';
-  const seconds = step.durationMs === undefined ? '' : ` ${(step.durationMs / 1000).toFixed(1)}s`;
-  const detail =
-    step.status === 'running'
-      ? 'running'
-      : step.status === 'failed'
-        ? `failed: ${step.error ?? ''}`
-        : step.status === 'skipped'
-          ? 'skipped'
-          : `${step.changes.length ? `${step.changes.length} ${verb}` : 'no change'}${seconds}`;
-  console.log(`  ${SYMBOL[step.status]} ${host.padEnd(12)} ${secret.padEnd(20)} ${step.step.padEnd(15)} ${detail}`);
-  if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
+  return pollUntilStopped(poll);
 }
 
 /** The versions a finished rotation reports: finishSecret's change `secret:<name>`. */

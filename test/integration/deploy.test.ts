@@ -9,12 +9,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { Payload } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AesGcmPayloadCodec } from '../../codec/aes-gcm';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { SpecInput } from '../../spec/schema';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
+import { historyText } from '../support/temporal';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
 const NEXT = 'steward/openclaw:2026.9.6-next';
@@ -76,23 +75,6 @@ async function containers(): Promise<Record<string, { id: string; image: string;
 
 function buildImage(tag: string, dockerfile: string): void {
   execFileSync('docker', ['build', '-q', '-t', tag, '-'], { input: dockerfile, stdio: 'pipe' });
-}
-
-/** Every payload of a workflow's history, decrypted with the run's keys, as text. */
-async function decodedHistory(run: { workflowId: string; runId: string }): Promise<string> {
-  const history = await world.env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-  const payloads: Payload[] = [];
-  const walk = (v: unknown): void => {
-    if (!v || typeof v !== 'object') return;
-    if ('metadata' in v && 'data' in v && (v as Payload).data instanceof Uint8Array) payloads.push(v as Payload);
-    else for (const x of Object.values(v)) walk(x);
-  };
-  walk(history.events);
-  const decoded = await new AesGcmPayloadCodec(world.env.keys).decode(payloads);
-  const raw = JSON.stringify(history.events, (_k, v) =>
-    v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
-  );
-  return `${decoded.map((p) => Buffer.from(p.data ?? []).toString('utf8')).join('\n')}\n${raw}`;
 }
 
 beforeAll(async () => {
@@ -236,7 +218,7 @@ describe('steward deploy', () => {
     );
     expect(files).toContain('gateway-token');
     expect(runs.length).toBeGreaterThanOrEqual(6);
-    const histories = await Promise.all(runs.map(decodedHistory));
+    const histories = await Promise.all(runs.map((r) => historyText(world.env, r)));
     expect(histories.join('\n')).toContain('"operation":"deploy"');
     for (const text of [files, outputs.join('\n'), ...histories]) {
       for (const secret of [token, key]) {

@@ -17,7 +17,6 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authProbeScript, type ProbeOutcome } from '../../activities/deploy/verify';
@@ -25,12 +24,12 @@ import { encodings } from '../../activities/redact';
 import { SecretStore, staged } from '../../activities/secrets-store';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { RotateDocument } from '../../client/commands/rotate';
-import { AesGcmPayloadCodec } from '../../codec/aes-gcm';
 import { rotationWorkflowId } from '../../spec/rotation';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import type { HostProgress } from '../../workflows/host-operation';
 import { steward, STEWARD_BIN } from '../support/cli';
 import { cliFor, hostName, stage, writeSpec, type Stage, type StewardCli } from '../support/fixtures';
+import { historyText } from '../support/temporal';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
 const PICKY = 'steward/openclaw:2026.9.6-picky';
@@ -226,23 +225,6 @@ function watchHost(): { stop(): Promise<string[]> } {
       return violations;
     },
   };
-}
-
-/** Every payload of a workflow's history, decrypted, and the raw history, as text. */
-async function decodedHistory(run: { workflowId: string; runId: string }): Promise<string> {
-  const history = await world.env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
-  const payloads: Payload[] = [];
-  const walk = (v: unknown): void => {
-    if (!v || typeof v !== 'object') return;
-    if ('metadata' in v && 'data' in v && (v as Payload).data instanceof Uint8Array) payloads.push(v as Payload);
-    else for (const x of Object.values(v)) walk(x);
-  };
-  walk(history.events);
-  const decoded = await new AesGcmPayloadCodec(world.env.keys).decode(payloads);
-  const raw = JSON.stringify(history.events, (_k, v) =>
-    v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
-  );
-  return `${decoded.map((p) => Buffer.from(p.data ?? []).toString('utf8')).join('\n')}\n${raw}`;
 }
 
 /** The latest run of a workflow id, recorded for the history search. */
@@ -543,7 +525,7 @@ describe('steward rotate', () => {
     values.add(await onHost('cat /opt/openclaw/secrets/openrouter-api-key'));
     expect(values.size).toBeGreaterThanOrEqual(8);
     expect(runs.length).toBeGreaterThanOrEqual(10);
-    const histories = await Promise.all(runs.map(decodedHistory));
+    const histories = await Promise.all(runs.map((r) => historyText(world.env, r)));
     expect(histories.join('\n')).toContain('finishSecret');
     const store = readdirSync(join(storeDir, host)).map((f) => readFileSync(join(storeDir, host, f), 'utf8'));
     const texts = {

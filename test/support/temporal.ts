@@ -4,7 +4,9 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client, Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { AesGcmPayloadCodec } from '../../codec/aes-gcm';
 import {
   bundleWorkflowCode,
   DefaultLogger,
@@ -89,4 +91,24 @@ export function workflowBundle(workflowsPath: string = defaultWorkflowsPath): Pr
     bundles.set(path, bundle);
   }
   return bundle;
+}
+
+/**
+ * Every payload of a run's history decrypted with the test run's keys, then the raw history (bytes as base64), as one
+ * text: what a search for a leaked secret reads.
+ */
+export async function historyText(env: TestEnv, run: { workflowId: string; runId: string }): Promise<string> {
+  const history = await env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+  const payloads: Payload[] = [];
+  const walk = (v: unknown): void => {
+    if (!v || typeof v !== 'object') return;
+    if ('metadata' in v && 'data' in v && (v as Payload).data instanceof Uint8Array) payloads.push(v as Payload);
+    else for (const x of Object.values(v)) walk(x);
+  };
+  walk(history.events);
+  const decoded = await new AesGcmPayloadCodec(env.keys).decode(payloads);
+  const raw = JSON.stringify(history.events, (_k, v) =>
+    v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
+  );
+  return `${decoded.map((p) => Buffer.from(p.data ?? []).toString('utf8')).join('\n')}\n${raw}`;
 }

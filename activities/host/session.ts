@@ -215,17 +215,29 @@ function hostKeyAlgorithms(pinned: string): string[] {
   return type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256'] : [type];
 }
 
+/** SSH keepalive interval; a session whose host misses three in a row is closed. */
+const KEEPALIVE_MS = 15_000;
+
+export interface SessionOptions {
+  /** Keepalive interval in ms (default 15 s); the session ends after three unanswered. */
+  readonly keepaliveMs?: number;
+}
+
 /**
  * Opens a session as `user`, verifying the host key before authentication.
  * @throws HostKeyMismatchError / HostKeyNotPinnedError (nothing was sent), AuthenticationError, ConnectionError.
  */
-export async function openSession(target: HostTarget, user: string): Promise<HostSession> {
+export async function openSession(
+  target: HostTarget,
+  user: string,
+  { keepaliveMs = KEEPALIVE_MS }: SessionOptions = {},
+): Promise<HostSession> {
   let presented: string | undefined;
   let rejection: Error | undefined;
   const config: ConnectConfig = {
     username: user,
     readyTimeout: CONNECT_TIMEOUT_MS,
-    keepaliveInterval: 15_000,
+    keepaliveInterval: keepaliveMs,
     keepaliveCountMax: 3,
     hostVerifier: (blob: Buffer) => {
       presented = keyLine(blob);
@@ -256,6 +268,10 @@ export async function openSession(target: HostTarget, user: string): Promise<Hos
       throw new AuthenticationError(target.name, [user]);
     throw new ConnectionError(target.name, message);
   }
+  // node-ssh listens for errors only while connecting. A later one (keepalive timeout: the host went away) would
+  // otherwise be an unhandled 'error' event that ends the worker; it ends this session instead, and the pool's next
+  // get opens a new one. Commands in flight fail with ConnectionError when the connection closes.
+  ssh.connection?.on('error', () => ssh.dispose());
   return new HostSession(target, user, presented ?? 'unknown', ssh);
 }
 
@@ -286,6 +302,8 @@ function connectTcp(target: HostTarget): Promise<net.Socket> {
 export class SessionPool {
   private readonly sessions = new Map<string, Promise<HostSession>>();
 
+  constructor(private readonly options: SessionOptions = {}) {}
+
   /** A connected session for the host, reusing a live one. */
   async get(target: HostTarget): Promise<HostSession> {
     const key = poolKey(target);
@@ -295,7 +313,7 @@ export class SessionPool {
       if (session?.connected) return session;
       this.sessions.delete(key);
     }
-    const opening = openPreferred(target);
+    const opening = openPreferred(target, this.options);
     this.sessions.set(key, opening);
     opening.catch(() => this.sessions.delete(key));
     return opening;
@@ -320,15 +338,15 @@ function poolKey(t: HostTarget): string {
   return `${t.name}|${t.address}:${t.port}|${t.hostKey ?? 'tofu'}|${t.identityFile ?? 'agent'}`;
 }
 
-async function openPreferred(target: HostTarget): Promise<HostSession> {
-  if (target.opsUser === target.loginUser) return openSession(target, target.loginUser);
+async function openPreferred(target: HostTarget, options: SessionOptions): Promise<HostSession> {
+  if (target.opsUser === target.loginUser) return openSession(target, target.loginUser, options);
   try {
-    return await openSession(target, target.opsUser);
+    return await openSession(target, target.opsUser, options);
   } catch (err) {
     if (!(err instanceof AuthenticationError)) throw err;
   }
   try {
-    return await openSession(target, target.loginUser);
+    return await openSession(target, target.loginUser, options);
   } catch (err) {
     if (err instanceof AuthenticationError)
       throw new AuthenticationError(target.name, [target.opsUser, target.loginUser]);

@@ -7,7 +7,8 @@
  * `current` (proven, what the host serves) and `previous` (the one before, kept for rollback).
  */
 import { GATEWAY_SERVICE, secretDeliveries } from './render/stack';
-import { durationMs, type Spec } from './schema';
+import type { Spec } from './schema';
+import { durationMs } from './units';
 
 export { durationMs };
 

@@ -6,7 +6,8 @@
  * are built, so a spec value can never be executed by a shell.
  */
 import { z } from 'zod';
-import { policySchema } from './policy';
+import { policySchema } from './policy-schema';
+import { DEFAULT_MOUNTS, durationMs } from './units';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Scalars
@@ -104,13 +105,6 @@ export const volumeSchema = z
       .describe('Where the gateway container sees it; state, memory and workspace have defaults'),
   })
   .meta({ title: 'Volume', description: 'A persistent directory on the host with controlled owner and mode' });
-
-/** Where the gateway container mounts the well-known volumes when the spec gives no `mount`. */
-export const DEFAULT_MOUNTS: Readonly<Record<string, string>> = {
-  state: '/home/node/.openclaw',
-  memory: '/home/node/memory',
-  workspace: '/home/node/workspace',
-};
 
 /** A model reference as OpenClaw writes it: `<provider>/<model id>`, e.g. `openrouter/anthropic/claude-sonnet-4.5`. */
 const modelRefSchema = z
@@ -597,21 +591,6 @@ const DEFAULT_SECRETS = { 'gateway-token': { generate: { length: 48, alphabet: '
 // ---------------------------------------------------------------------------------------------------------------
 // Schedules
 
-const DURATION_MS: Readonly<Record<string, number>> = {
-  s: 1000,
-  min: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-
-/** Milliseconds in a spec duration (`30s`, `15min`, `12h`, `7d`, `2w`). @throws Error for anything else. */
-export function durationMs(duration: string): number {
-  const m = /^([0-9]+)(s|min|h|d|w)$/.exec(duration);
-  if (!m) throw new Error(`not a duration: ${duration}`);
-  return Number(m[1]) * DURATION_MS[m[2]!]!;
-}
-
 /** A refinement: the duration is at least `ms` (a malformed one is left to the format check). */
 const atLeast = (ms: number) => (d: string) => !/^[0-9]+(s|min|h|d|w)$/.test(d) || durationMs(d) >= ms;
 
@@ -797,11 +776,6 @@ export type Harden = z.infer<typeof hardenSchema>;
 export type Proxy = z.infer<typeof proxySchema>;
 export type Secret = z.infer<typeof secretSchema>;
 
-/** The volume's mount point inside the gateway container. */
-export function mountOf(v: Volume): string {
-  return v.mount ?? DEFAULT_MOUNTS[v.name] ?? `/home/node/${v.name}`;
-}
-
 /** Every place the stack uses a secret, with the spec path that names it. Pure. */
 export function secretReferences(spec: Pick<Spec, 'stack'>): { path: (string | number)[]; secret: string }[] {
   const { gateway, providers, integrations, memory } = spec.stack;
@@ -832,3 +806,5 @@ export function secretReferences(spec: Pick<Spec, 'stack'>): { path: (string | n
   }
   return refs;
 }
+
+export { DEFAULT_MOUNTS, durationMs, mountOf } from './units';

@@ -7,15 +7,16 @@
  *   <installDir>/.steward/previous/      compose.yaml, openclaw.json, Caddyfile and images.json of the last release
  *   <installDir>/.steward/release.json   the committed release: file digests and image IDs
  */
+import { stringify } from 'yaml';
 import type { Change, Mode } from '../../spec/report';
 import {
+  composeProject,
   COMPOSE_PROJECT,
   CONFIG_LABEL,
   GATEWAY_SERVICE,
   PROXY_SERVICE,
   PROXY_UID,
   renderCaddyfile,
-  renderCompose,
   renderOpenclawJson,
   secretDeliveries,
   stackLayout,
@@ -56,6 +57,11 @@ export interface RenderedStack {
   readonly files: FileSpec[];
   /** Config digests the containers carry as labels. */
   readonly digests: { readonly gateway: string; readonly proxy: string };
+}
+
+/** compose.yaml: the project as YAML, headed by a note that edits on the host are drift. */
+export function renderCompose(spec: Spec, digests: { readonly gateway: string; readonly proxy: string }): string {
+  return `# Rendered by steward from steward.yaml; changes here are drift.\n${stringify(composeProject(spec, digests), { lineWidth: 0 })}`;
 }
 
 /** Renders every file deploy owns, with owners and modes. */

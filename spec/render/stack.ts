@@ -6,8 +6,8 @@
  * Secrets never appear here: the gateway reads them from files (`/run/secrets/<name>`, OpenClaw SecretRefs of the
  * `file` source) or from an env file steward assembles on the host; the rendered files only name them.
  */
-import { stringify } from 'yaml';
-import { mountOf, type Spec } from '../schema';
+import type { Spec } from '../schema';
+import { mountOf } from '../units';
 
 /** uid/gid of Caddy in steward/caddy (images/caddy/Dockerfile). */
 export const PROXY_UID = 1001;
@@ -318,10 +318,6 @@ export function composeProject(
     networks: { edge: { ipam: { config: [{ subnet: addresses.subnet }] } } },
     secrets: Object.fromEntries(files.map((s) => [s, { file: `${layout.secretsDir}/${s}` }])),
   };
-}
-
-export function renderCompose(spec: Spec, digests: { readonly gateway: string; readonly proxy: string }): string {
-  return `# Rendered by steward from steward.yaml; changes here are drift.\n${stringify(composeProject(spec, digests), { lineWidth: 0 })}`;
 }
 
 /** The images a deploy needs on the host. */

@@ -7,10 +7,10 @@ import {
   deepMerge,
   openclawConfig,
   renderCaddyfile,
-  renderCompose,
   secretDeliveries,
   stackAddresses,
 } from '../../spec/render/stack';
+import { renderCompose } from '../../activities/deploy/stack';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import { validate, ValidationError } from '../../spec/validate';
 

@@ -4,15 +4,14 @@ import { z } from 'zod';
 import {
   BUILT_IN_RULES,
   evaluatePolicy,
-  policySchema,
   refusalMessage,
   skippedRules,
   type HostFacts,
-  type Matcher,
   type PolicyConfigInput,
   type PolicyFinding,
   type PolicySubject,
 } from '../../spec/policy';
+import { policySchema, type Matcher } from '../../spec/policy-schema';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import { validate, ValidationError } from '../../spec/validate';
 

@@ -25,7 +25,8 @@ export type Owner = number | string;
 const STAT_FORMAT = '%u %g %U %G %a %F';
 
 function statProbe(path: string, withHash: boolean): string {
-  const hash = withHash ? `; ${run('sha256sum', path)} | cut -c1-64` : '';
+  // The content on stdin: the output is the bare digest and `  -`, whatever the file's name (no pipe, no cut).
+  const hash = withHash ? `; sha256sum < ${run(path)}` : '';
   return `if [ -e ${run(path)} ] || [ -L ${run(path)} ]; then ${run('stat', '-c', STAT_FORMAT, path)}${hash}; else echo absent; fi`;
 }
 
@@ -41,7 +42,7 @@ function parseStat(host: string, path: string, { out }: ProbeResult): ObservedPa
     group: m[4]!,
     mode: m[5]!.padStart(4, '0'),
     type: m[6]!,
-    ...(hashLine ? { sha256: hashLine.trim() } : {}),
+    ...(hashLine ? { sha256: /^[0-9a-f]{64}(?=\s)/.exec(hashLine)?.[0] ?? hashLine.trim() } : {}),
   };
 }
 

@@ -68,10 +68,17 @@ export function serviceResource(unit: string): Resource<ObservedService> {
   return {
     id,
     desired: { kind: 'service', unit },
-    probe: `${run('systemctl', 'is-enabled', unit)} 2>/dev/null; ${run('systemctl', 'is-active', unit)} 2>/dev/null; true`,
+    // One systemctl call (is-enabled plus is-active would be two): drift probes every service on every host.
+    probe: `${run('systemctl', 'show', '-p', 'LoadState', '-p', 'UnitFileState', '-p', 'ActiveState', unit)} 2>/dev/null; true`,
     parse: ({ out }) => {
-      const [enabled = 'unknown', active = 'unknown'] = out.trim().split('\n');
-      return { enabled, active };
+      const p = Object.fromEntries(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
+      const enabled = p.LoadState === 'not-found' ? 'not-found' : p.UnitFileState || 'unknown';
+      return { enabled, active: p.ActiveState || 'unknown' };
     },
     diff: (o): Change[] =>
       o.enabled === 'enabled' && o.active === 'active'

@@ -109,8 +109,21 @@ describe('packages, users, services', () => {
 
   it('starts a stopped service', () => {
     const svc = serviceResource('docker');
-    expect(svc.diff(svc.parse({ out: 'enabled\ninactive\n', code: 0 }))).toHaveLength(1);
-    expect(svc.diff(svc.parse({ out: 'enabled\nactive\n', code: 0 }))).toEqual([]);
+    const show = (load: string, file: string, active: string) => ({
+      out: `LoadState=${load}\nUnitFileState=${file}\nActiveState=${active}\n`,
+      code: 0,
+    });
+    expect(svc.diff(svc.parse(show('loaded', 'enabled', 'inactive')))).toEqual([
+      {
+        resource: 'service:docker',
+        action: 'update',
+        before: { enabled: 'enabled', active: 'inactive' },
+        after: { enabled: 'enabled', active: 'active' },
+      },
+    ]);
+    expect(svc.diff(svc.parse(show('loaded', 'disabled', 'active')))).toHaveLength(1);
+    expect(svc.parse(show('not-found', '', 'inactive'))).toEqual({ enabled: 'not-found', active: 'inactive' });
+    expect(svc.diff(svc.parse(show('loaded', 'enabled', 'active')))).toEqual([]);
   });
 });
 

@@ -25,7 +25,7 @@ import { run, sh } from './host/shell';
 import { dockerResources, opsUserKeys, opsUserResources, stackDirectories } from './provision';
 import { directoryResource, fileResource } from './resources/files';
 import { packagesResource } from './resources/packages';
-import type { Resource } from './resources/resource';
+import { probeAll, type Resource } from './resources/resource';
 
 /** Where steward records, per operation, the digest of the spec section it last applied. */
 export const APPLIED_RECORD = '/var/lib/steward/applied.json';
@@ -255,14 +255,18 @@ export async function observeDrift(
   checks: readonly DriftCheck[],
   audit: boolean,
 ): Promise<DriftResult> {
-  const probes: Record<string, string> = {
-    ...Object.fromEntries(checks.map((c, i) => [`r${i}`, c.resource.probe])),
-    ...factProbes(spec),
-  };
-  const [results, auditResult] = await Promise.all([
-    session.probe(probes),
+  const [observed, auditResult] = await Promise.all([
+    probeAll(
+      session,
+      checks.map((c) => c.resource),
+      factProbes(spec),
+    ),
     audit ? auditFindings(session) : Promise.resolve([]),
   ]);
+  const results: Record<string, ProbeResult> = {
+    ...observed.extra,
+    ...Object.fromEntries(observed.results.map((r, i) => [`r${i}`, r])),
+  };
 
   let applied: Partial<Record<AppliedOperation, string>> = {};
   try {

@@ -5,6 +5,7 @@
 import type { Change, Mode } from '../../spec/report';
 import { VerificationError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
+import { pathBatch } from './files';
 
 /** The desired state of the declarative resources, for tools that describe it elsewhere (the Ansible bench). */
 export type Desired =
@@ -42,12 +43,40 @@ export interface Resource<O = unknown> {
   apply(session: HostSession, observed: O, changes: readonly Change[]): Promise<void>;
 }
 
+/**
+ * Runs the probes of `resources`, and `extra` ones, in one round trip. Files and directories are observed
+ * together (one `stat`, one `sha256sum`: {@link pathBatch}); each resource still gets what its own probe prints.
+ */
+export async function probeAll<K extends string = never>(
+  session: HostSession,
+  resources: readonly Resource[],
+  extra: Record<K, string> = {} as Record<K, string>,
+): Promise<{ results: ProbeResult[]; extra: Record<K, ProbeResult> }> {
+  const paths = resources.map((r) =>
+    r.desired?.kind === 'file' || r.desired?.kind === 'directory'
+      ? { path: r.desired.path, hash: r.desired.kind === 'file' }
+      : undefined,
+  );
+  const batch = pathBatch(paths.map((p) => p ?? { path: '', hash: false }));
+  const inBatch = paths.map((p, i) => p !== undefined && batch.batched[i]!);
+  const probes: Record<string, string> = { ...extra };
+  resources.forEach((r, i) => {
+    if (!inBatch[i]) probes[`r${i}`] = r.probe;
+  });
+  if (inBatch.some(Boolean)) probes['batch:paths'] = batch.probe;
+  const out = await session.probe(probes);
+  const batched = inBatch.some(Boolean) ? batch.results(out['batch:paths']!) : [];
+  return {
+    results: resources.map((_, i) => (inBatch[i] ? batched[i]! : out[`r${i}`]!)),
+    extra: Object.fromEntries(Object.keys(extra).map((k) => [k, out[k]!])) as Record<K, ProbeResult>,
+  };
+}
+
 /** Observes every resource in one round trip. */
 export async function observe<R extends Resource>(session: HostSession, resources: readonly R[]): Promise<unknown[]> {
   if (resources.length === 0) return [];
-  const probes = Object.fromEntries(resources.map((r, i) => [`r${i}`, r.probe]));
-  const results = await session.probe(probes);
-  return resources.map((r, i) => r.parse(results[`r${i}`] as ProbeResult));
+  const { results } = await probeAll(session, resources);
+  return resources.map((r, i) => r.parse(results[i]!));
 }
 
 /** Pure: the changes for each resource given what was observed. */

@@ -1,4 +1,8 @@
 /** The steward worker: runs steward's workflows and its activities against hosts over SSH. */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -10,9 +14,28 @@ import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
 import { TASK_QUEUE } from '../workflows/ids';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-/** Workflow interceptor modules every steward worker installs: step summaries for the UI, inherited triggers. */
-export const WORKFLOW_INTERCEPTOR_MODULES = [fileURLToPath(new URL('../workflows/interceptors.ts', import.meta.url))];
+export { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './paths';
+
+const BUNDLER = fileURLToPath(new URL('./bundle-workflows.ts', import.meta.url));
+
+/**
+ * The workflow bundle, built by a child process (workers/bundle-workflows.ts): webpack needs ~150 MB that a
+ * long-running worker would otherwise keep. @throws Error with the bundler's output when it fails.
+ */
+export async function bundleInChild(): Promise<{ code: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'steward-bundle-'));
+  try {
+    const out = join(dir, 'workflows.js');
+    await new Promise<void>((resolve, reject) => {
+      execFile(process.execPath, ['--import', 'tsx', BUNDLER, out], { maxBuffer: 16 << 20 }, (err, _stdout, stderr) =>
+        err ? reject(new Error(`bundling the workflow code failed: ${stderr.trim() || err.message}`)) : resolve(),
+      );
+    });
+    return { code: await readFile(out, 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 export interface WorkerConfig {
   readonly address: string;
@@ -20,7 +43,7 @@ export interface WorkerConfig {
   readonly taskQueue?: string;
   /**
    * Pre-bundled workflow code (tests bundle once per suite), built with {@link WORKFLOW_INTERCEPTOR_MODULES};
-   * otherwise the worker bundles at start.
+   * otherwise the worker bundles at start, in a child process ({@link bundleInChild}).
    */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
   /** Payload codec keys; default {@link loadCodecKeys} (the environment, or `steward dev up`'s key). */
@@ -43,9 +66,7 @@ export async function createWorker(
     namespace: config.namespace,
     taskQueue: config.taskQueue ?? TASK_QUEUE,
     dataConverter: encryptingDataConverter(keys),
-    ...(config.workflowBundle
-      ? { workflowBundle: config.workflowBundle }
-      : { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
+    workflowBundle: config.workflowBundle ?? (await bundleInChild()),
     activities: createActivities({ pool }),
     maxConcurrentActivityTaskExecutions: 100,
   });

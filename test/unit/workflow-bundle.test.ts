@@ -3,7 +3,7 @@
 // running workflow. Workflows import only pure, dependency-free spec modules.
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/worker';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/paths';
 
 describe('workflow bundle', () => {
   it('holds no zod, yaml or spec schema module', async () => {

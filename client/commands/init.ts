@@ -6,6 +6,7 @@ import { Document } from 'yaml';
 import { z } from 'zod';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import { validate } from '../../spec/validate';
+import { generateEd25519KeyPair } from '../../activities/host/keygen';
 import { UsageError } from '../errors';
 
 /** `NAME=USER@ADDRESS:PORT`, as given to `--host`. */
@@ -33,7 +34,7 @@ export interface InitOptions {
 /** Generates an ed25519 key pair (private key 0600) unless the file exists already. */
 export async function ensureKeyPair(path: string): Promise<void> {
   if (await exists(path)) return;
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'steward' });
+  const pair = generateEd25519KeyPair('steward');
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   await writeFile(path, pair.private, { mode: 0o600 });
   await chmod(path, 0o600);

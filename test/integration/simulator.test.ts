@@ -1,14 +1,15 @@
 // The VPS simulator behaves like a fresh cloud server: key login as `admin`, passwordless sudo, systemd up,
 // and its own host key, which survives a reboot but not a reinstall.
-import { Client, utils } from 'ssh2';
+import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateEd25519KeyPair } from '../../activities/host/keygen';
 import { regenerateHostKeys, restartSimulator, type Simulator } from '../../client/dev/simulator';
 import { startSimulators, type SimulatorFleet } from '../support/simulators';
 
 const START_TIMEOUT_MS = 300_000;
 
 describe('VPS simulator', () => {
-  const keys = utils.generateKeyPairSync('ed25519');
+  const keys = generateEd25519KeyPair('steward-test');
   let fleet: SimulatorFleet | undefined;
   let first: Simulator;
   let second: Simulator;

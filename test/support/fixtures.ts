@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../../activities/host/keygen';
 import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';
 import type { ResultDocument } from '../../client/operation';
@@ -22,7 +22,7 @@ export interface KeyPair {
 /** An ed25519 key pair in a fresh temp dir. */
 export function makeKeyPair(): KeyPair {
   const dir = mkdtempSync(join(tmpdir(), 'steward-test-'));
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'steward-test' });
+  const pair = generateEd25519KeyPair('steward-test');
   const privateKeyPath = join(dir, 'id_ed25519');
   writeFileSync(privateKeyPath, pair.private, { mode: 0o600 });
   return { dir, privateKeyPath, publicKey: pair.public };

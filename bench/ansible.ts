@@ -6,8 +6,8 @@
  * secret file modes) run their same probe through `shell`. Ansible runs it with `--check` (Debian's ansible-core,
  * installed here if missing), no fact gathering, pipelining on: its best case; 10 hosts at a time for both tools. steward runs
  * `drift --no-audit`. For 1 host and for 50 host entries; the 50 all point at the one simulator (this machine cannot
- * run 50 OpenClaw stacks), for both tools alike. Also prints the peak RSS of this process, which runs the worker,
- * during the 50-host plan (target ≤ 400 MB).
+ * run 50 OpenClaw stacks), for both tools alike. Also prints the peak RSS of a `steward worker` process of its own
+ * with all 50 host workflows at once (target ≤ 400 MB), as bench/drift does.
  *   npx tsx bench/ansible.ts
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -19,7 +19,16 @@ import { driftChecks } from '../activities/drift';
 import type { Simulator } from '../client/dev/simulator';
 import type { Spec, SpecInput } from '../spec/schema';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
-import { aliasHosts, cliRun, driftPlanner, median, report, withSimulators, withTemporal } from './support';
+import {
+  aliasHosts,
+  cliRun,
+  driftPlanner,
+  fleetWorkerRss,
+  median,
+  report,
+  withSimulators,
+  withTemporal,
+} from './support';
 
 const FLEET = 50;
 const RUNS = 3;
@@ -184,8 +193,6 @@ await withTemporal((address) =>
     const ansibleN = runAnsible(dir, invN, book, CONCURRENCY);
     const fleetHosts = aliasHosts(sim!, keys, FLEET);
     const fleetFile = writeSpec(keys, [], { ...BENCH, hosts: fleetHosts } as Partial<SpecInput>, 'fleet.yaml');
-    let peak = process.memoryUsage().rss;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
     const stewardN = (
       await cliRun([
         '--spec',
@@ -198,7 +205,7 @@ await withTemporal((address) =>
         String(CONCURRENCY),
       ])
     ).seconds;
-    clearInterval(sampler);
+    const rss = await fleetWorkerRss(address, fleetFile, ['drift', '--no-audit']);
 
     console.log(
       `drift plan vs ansible-playbook --check on one converged simulator: ${checks} checks, ${tasks.length} tasks`,
@@ -213,7 +220,7 @@ await withTemporal((address) =>
     report(`ansible-playbook --check, ${FLEET} host entries`, ansibleN, 's');
     report(`steward drift (CLI end to end), ${FLEET} host entries`, stewardN, 's', 15);
     console.log(`  ratio, ${FLEET} hosts: steward ${(ansibleN / stewardN).toFixed(1)}× faster`);
-    report(`peak RSS of the worker process, ${FLEET}-host fleet plan`, peak / 1e6, 'MB', 400);
+    report(`worker RSS, peak while planning ${FLEET} hosts at once`, rss.fleetPeakMb, 'MB', 400);
     console.log(`playbook and inventories: ${dir}`);
   }),
 );

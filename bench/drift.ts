@@ -101,7 +101,7 @@ await withTemporal((address) =>
         'the simulator figure on their own CPU',
     );
     report(`worker RSS, peak while planning ${FLEET} hosts at once`, rss.fleetPeakMb, 'MB', 400);
-    report('worker RSS, peak over its life (workflow bundling included)', rss.lifetimePeakMb, 'MB');
+    report('worker RSS, peak over its life (start and warm-up included)', rss.lifetimePeakMb, 'MB');
     console.log(
       `ratio vs ansible-playbook --check at 7.6 s (the issue's figure): ${(7.6 / median(fast)).toFixed(1)}× faster; ` +
         'bench/ansible measures Ansible on this machine',

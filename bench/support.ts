@@ -172,7 +172,8 @@ function procRssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 /**
  * Starts `steward worker` as a process of its own on a task queue nobody else polls, runs the CLI `args` on that
  * queue with every host at once (a warm-up run, then the measured one), and reads the worker's resident set: the peak
- * sampled during the measured run, and its lifetime peak (VmHWM, which includes bundling the workflows at start).
+ * sampled during the measured run, and its lifetime peak (start and warm-up run included). The kernel's VmHWM can
+ * miss a short peak that the sampler saw (it is updated lazily), so the lifetime figure is the larger of the two.
  */
 export async function fleetWorkerRss(
   address: string,
@@ -195,7 +196,7 @@ export async function fleetWorkerRss(
     } finally {
       clearInterval(sampler);
     }
-    return { fleetPeakMb: peak, lifetimePeakMb: procRssMb(pid, 'VmHWM') };
+    return { fleetPeakMb: peak, lifetimePeakMb: Math.max(peak, procRssMb(pid, 'VmHWM')) };
   } finally {
     const exited = once(worker, 'exit');
     worker.kill('SIGTERM');

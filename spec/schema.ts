@@ -776,7 +776,7 @@ export type Harden = z.infer<typeof hardenSchema>;
 export type Proxy = z.infer<typeof proxySchema>;
 export type Secret = z.infer<typeof secretSchema>;
 
-/** Every place the stack uses a secret, with the spec path that names it. Pure. */
+/** Every place the stack or its memory check uses a secret, with the spec path that names it. Pure. */
 export function secretReferences(spec: Pick<Spec, 'stack'>): { path: (string | number)[]; secret: string }[] {
   const { gateway, providers, integrations, memory } = spec.stack;
   const refs: { path: (string | number)[]; secret: string }[] = [
@@ -804,6 +804,8 @@ export function secretReferences(spec: Pick<Spec, 'stack'>): { path: (string | n
     const secret = memory[part].apiKeySecret;
     if (secret) refs.push({ path: ['stack', 'memory', part, 'apiKeySecret'], secret });
   }
+  const restKey = memory.check.rest?.apiKeySecret;
+  if (restKey) refs.push({ path: ['stack', 'memory', 'check', 'rest', 'apiKeySecret'], secret: restKey });
   return refs;
 }
 

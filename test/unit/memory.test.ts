@@ -61,18 +61,35 @@ describe('memory check spec', () => {
 
   it('requires the REST server when the adapter is rest, and takes its key as a secret name', () => {
     expect(() => makeSpec({ check: { adapter: 'rest' } })).toThrow(/rest is required when adapter is rest/);
-    const rest = makeSpec({
-      check: {
-        adapter: 'rest',
-        rest: { url: 'http://127.0.0.1:8888', apiKeySecret: 'mem0-key', databases: ['/srv/mem0/history.db'] },
-      },
-    }).stack.memory.check.rest;
+    const check = {
+      adapter: 'rest',
+      rest: { url: 'http://127.0.0.1:8888', apiKeySecret: 'mem0-key', databases: ['/srv/mem0/history.db'] },
+    };
+    const rest = makeSpec(
+      { check },
+      { secrets: { 'gateway-token': { generate: {} }, 'mem0-key': { external: { env: 'MEM0_KEY' } } } },
+    ).stack.memory.check.rest;
     expect(rest).toEqual({
       url: 'http://127.0.0.1:8888',
       apiKeySecret: 'mem0-key',
       databases: ['/srv/mem0/history.db'],
     });
     expect(() => makeSpec({ check: { fileMode: '0644', frequency: 1 } })).toThrow(/frequency/);
+  });
+
+  it('refuses a REST key that names an undeclared secret when the spec is read, naming the field', () => {
+    const check = { adapter: 'rest', rest: { url: 'http://127.0.0.1:8888', apiKeySecret: 'mem0-key' } };
+    const parsed = specSchema.safeParse({
+      version: 1,
+      hosts: [{ name: 'vps1', address: '203.0.113.10' }],
+      stack: { memory: { check } },
+    });
+    expect(parsed.error?.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))).toEqual([
+      {
+        path: 'stack.memory.check.rest.apiKeySecret',
+        message: 'names secret "mem0-key", which is not declared under secrets',
+      },
+    ]);
   });
 });
 

@@ -179,20 +179,20 @@ function factProbes(spec: Spec): Record<string, string> {
   };
 }
 
-function hostFacts(spec: Spec, results: Record<string, ProbeResult>, sshd: unknown): HostFacts {
+function hostFacts(spec: Spec, facts: Record<string, ProbeResult>, sshd: unknown): HostFacts {
   const layout = stackLayout(spec);
-  const secretFiles = results['fact:secrets']!.out.trim()
+  const secretFiles = facts['fact:secrets']!.out.trim()
     .split('\n')
     .filter(Boolean)
     .map((l) => {
       const [path = '', mode = '', owner = '', group = ''] = l.split(' ');
       return { path, mode: mode.padStart(4, '0'), owner, group };
     });
-  const openPorts = [...results['fact:ports']!.out.matchAll(/(tcp|udp) dport (\d+)/g)].map((m) => ({
+  const openPorts = [...facts['fact:ports']!.out.matchAll(/(tcp|udp) dport (\d+)/g)].map((m) => ({
     port: Number(m[2]),
     protocol: m[1] as 'tcp' | 'udp',
   }));
-  const tokenLength = Number(results['fact:token']!.out.trim());
+  const tokenLength = Number(facts['fact:token']!.out.trim());
   const sshdMap =
     sshd instanceof Map ? Object.fromEntries([...sshd.entries()].map(([k, v]) => [k, (v as string[]).join(' ')])) : {};
   return {
@@ -255,7 +255,7 @@ export async function observeDrift(
   checks: readonly DriftCheck[],
   audit: boolean,
 ): Promise<DriftResult> {
-  const [observed, auditResult] = await Promise.all([
+  const [{ results, extra: facts }, auditResult] = await Promise.all([
     probeAll(
       session,
       checks.map((c) => c.resource),
@@ -263,14 +263,10 @@ export async function observeDrift(
     ),
     audit ? auditFindings(session) : Promise.resolve([]),
   ]);
-  const results: Record<string, ProbeResult> = {
-    ...observed.extra,
-    ...Object.fromEntries(observed.results.map((r, i) => [`r${i}`, r])),
-  };
 
   let applied: Partial<Record<AppliedOperation, string>> = {};
   try {
-    applied = JSON.parse(results['fact:applied']!.out) as typeof applied;
+    applied = JSON.parse(facts['fact:applied']!.out) as typeof applied;
   } catch {
     applied = {};
   }
@@ -287,14 +283,14 @@ export async function observeDrift(
   const rows = new Map<string, DriftItem>();
   let sshd: unknown;
   checks.forEach((c, i) => {
-    const observed = c.resource.parse(results[`r${i}`]!);
+    const observed = c.resource.parse(results[i]!);
     if (c.resource.id === 'sshd:effective') sshd = observed;
     if (!compared.includes(c.operation)) return;
     for (const change of c.resource.diff(observed)) {
       const key = c.item ?? change.resource;
       let before = change.before;
       if (change.resource === `file:${layout.openclawJson}` && change.action === 'update') {
-        const live = results['fact:openclaw']!.out;
+        const live = facts['fact:openclaw']!.out;
         const want = rendered.files.find((f) => f.path === layout.openclawJson)!.content;
         try {
           before = { ...(change.before as object), keys: differingKeys(JSON.parse(want), JSON.parse(live)) };
@@ -316,12 +312,12 @@ export async function observeDrift(
 
   let openclaw: unknown;
   try {
-    openclaw = results['fact:openclaw']!.out.trim() ? JSON.parse(results['fact:openclaw']!.out) : undefined;
+    openclaw = facts['fact:openclaw']!.out.trim() ? JSON.parse(facts['fact:openclaw']!.out) : undefined;
   } catch {
     openclaw = undefined;
   }
   const policy: Finding[] = evaluatePolicy(
-    { spec, host: hostFacts(spec, results, sshd), ...(openclaw !== undefined ? { openclaw } : {}) },
+    { spec, host: hostFacts(spec, facts, sshd), ...(openclaw !== undefined ? { openclaw } : {}) },
     spec.policy,
   ).map((f) => ({ id: f.id, severity: f.severity, message: `${f.message} (${f.path})`, resource: f.subject }));
 

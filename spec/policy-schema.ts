@@ -4,7 +4,7 @@
  * the modules it imports.
  */
 import { z } from 'zod';
-import { BUILT_IN_IDS } from './policy';
+import { BUILT_IN_IDS, DEFAULT_SEVERITY_THRESHOLD } from './policy';
 
 export const policySeveritySchema = z.enum(['critical', 'high', 'medium', 'low']);
 export type PolicySeverity = z.infer<typeof policySeveritySchema>;
@@ -108,7 +108,7 @@ export const policySchema = z
     rules: z.array(userRuleSchema).default([]).describe('Rules of your own, evaluated with the built-in ones'),
     disable: z.array(z.string()).default([]).describe('Ids of built-in rules to turn off'),
     severityThreshold: policySeveritySchema
-      .default('low')
+      .default(DEFAULT_SEVERITY_THRESHOLD)
       .describe('Findings below this severity are not reported, and do not refuse a spec'),
   })
   .superRefine((policy, ctx) => {

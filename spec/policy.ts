@@ -5,7 +5,8 @@
  * A rule whose parts are absent is skipped, not passed.
  *
  * Findings name the offending path and the value observed there, never a secret: a short token is reported by its
- * length, and a user rule pointed at a secret-looking key reports `(redacted)`. Pure and free of zod (its schemas are in policy-schema.ts): workflows import it.
+ * length, and a user rule pointed at a secret-looking key reports `(redacted)`. Pure and free of zod (its schemas
+ * are in policy-schema.ts): workflows import it.
  *
  * OpenClaw paths and `auditCheckId`s come from OpenClaw's configuration and `openclaw security audit` docs.
  */
@@ -404,7 +405,10 @@ function userRule(rule: UserRule): PolicyRule {
 // ---------------------------------------------------------------------------------------------------------------
 // Evaluation
 
-const DEFAULT_POLICY: PolicyConfig = { rules: [], disable: [], severityThreshold: 'low' };
+/** Findings below it are not reported: the default of `policy.severityThreshold`, and of a spec without a policy. */
+export const DEFAULT_SEVERITY_THRESHOLD = 'low' satisfies PolicySeverity;
+
+const DEFAULT_POLICY: PolicyConfig = { rules: [], disable: [], severityThreshold: DEFAULT_SEVERITY_THRESHOLD };
 
 function enabledRules(config: PolicyConfig): PolicyRule[] {
   return [...BUILT_IN_RULES.filter((r) => !config.disable.includes(r.id)), ...config.rules.map(userRule)];

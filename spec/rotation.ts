@@ -10,8 +10,6 @@ import { GATEWAY_SERVICE, secretDeliveries } from './render/stack';
 import type { Spec } from './schema';
 import { durationMs } from './units';
 
-export { durationMs };
-
 export type SecretStage = 'pending' | 'current' | 'previous';
 
 /** How one consumer reads a secret and takes a new value. */

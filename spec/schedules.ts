@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { secretDeliveries } from './render/stack';
 import { runSummary, scheduleTrigger } from './runs';
 import { scheduledWorkflowId } from '../workflows/ids';
-import { durationMs, schedulesSchema, type Spec } from './schema';
+import { schedulesSchema, type Spec } from './schema';
+import { durationMs } from './units';
 
 /** Every schedule steward makes has an id under this prefix. */
 export const SCHEDULE_PREFIX = 'steward/';

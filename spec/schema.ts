@@ -808,5 +808,3 @@ export function secretReferences(spec: Pick<Spec, 'stack'>): { path: (string | n
   if (restKey) refs.push({ path: ['stack', 'memory', 'check', 'rest', 'apiKeySecret'], secret: restKey });
   return refs;
 }
-
-export { DEFAULT_MOUNTS, durationMs, mountOf } from './units';

@@ -5,7 +5,8 @@
  * container's own filesystem. Resolution is pure; observing is two commands.
  */
 import { COMPOSE_PROJECT, GATEWAY_SERVICE, memoryPaths, stackLayout } from '../../spec/render/stack';
-import { mountOf, type Spec, type Volume } from '../../spec/schema';
+import type { Spec, Volume } from '../../spec/schema';
+import { mountOf } from '../../spec/units';
 import { HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';

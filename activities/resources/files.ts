@@ -96,7 +96,7 @@ function parseStat(host: string, path: string, { out }: ProbeResult): ObservedPa
     group: m[4]!,
     mode: m[5]!.padStart(4, '0'),
     type: m[6]!,
-    ...(hashLine ? { sha256: /^[0-9a-f]{64}(?=\s)/.exec(hashLine)?.[0] ?? hashLine.trim() } : {}),
+    ...(hashLine ? { sha256: hashLine.trim().split(/\s/)[0]! } : {}),
   };
 }
 

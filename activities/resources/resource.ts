@@ -52,22 +52,26 @@ export async function probeAll<K extends string = never>(
   resources: readonly Resource[],
   extra: Record<K, string> = {} as Record<K, string>,
 ): Promise<{ results: ProbeResult[]; extra: Record<K, ProbeResult> }> {
-  const paths = resources.map((r) =>
-    r.desired?.kind === 'file' || r.desired?.kind === 'directory'
-      ? { path: r.desired.path, hash: r.desired.kind === 'file' }
-      : undefined,
+  const pathIndex = resources.flatMap((r, i) =>
+    r.desired?.kind === 'file' || r.desired?.kind === 'directory' ? [i] : [],
   );
-  const batch = pathBatch(paths.map((p) => p ?? { path: '', hash: false }));
-  const inBatch = paths.map((p, i) => p !== undefined && batch.batched[i]!);
+  const batch = pathBatch(
+    pathIndex.map((i) => {
+      const desired = resources[i]!.desired as { kind: 'file' | 'directory'; path: string };
+      return { path: desired.path, hash: desired.kind === 'file' };
+    }),
+  );
+  /** Resource index → its position in the batch, for the paths the batch can name. */
+  const inBatch = new Map(pathIndex.flatMap((r, j) => (batch.batched[j] ? [[r, j] as const] : [])));
   const probes: Record<string, string> = { ...extra };
   resources.forEach((r, i) => {
-    if (!inBatch[i]) probes[`r${i}`] = r.probe;
+    if (!inBatch.has(i)) probes[`r${i}`] = r.probe;
   });
-  if (inBatch.some(Boolean)) probes['batch:paths'] = batch.probe;
+  if (inBatch.size > 0) probes['batch:paths'] = batch.probe;
   const out = await session.probe(probes);
-  const batched = inBatch.some(Boolean) ? batch.results(out['batch:paths']!) : [];
+  const batched = inBatch.size > 0 ? batch.results(out['batch:paths']!) : [];
   return {
-    results: resources.map((_, i) => (inBatch[i] ? batched[i]! : out[`r${i}`]!)),
+    results: resources.map((_, i) => (inBatch.has(i) ? batched[inBatch.get(i)!]! : out[`r${i}`]!)),
     extra: Object.fromEntries(Object.keys(extra).map((k) => [k, out[k]!])) as Record<K, ProbeResult>,
   };
 }

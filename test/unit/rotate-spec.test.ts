@@ -7,7 +7,6 @@ import { stringify } from 'yaml';
 import { selectRotations } from '../../client/commands/rotate';
 import { UsageError } from '../../client/errors';
 import {
-  durationMs,
   nextRotationDue,
   rotatableSecrets,
   rotationSchedules,
@@ -17,6 +16,7 @@ import {
   versionId,
 } from '../../spec/rotation';
 import { specSchema, type SpecInput } from '../../spec/schema';
+import { durationMs } from '../../spec/units';
 import { validate, ValidationError } from '../../spec/validate';
 import { steward } from '../support/cli';
 

@@ -15,7 +15,8 @@ import {
   type DesiredSchedule,
   type ExistingSchedule,
 } from '../../spec/schedules';
-import { durationMs, specSchema, type SpecInput } from '../../spec/schema';
+import { specSchema, type SpecInput } from '../../spec/schema';
+import { durationMs } from '../../spec/units';
 import { validate, ValidationError } from '../../spec/validate';
 import { hostWorkflowId, idTime, scheduledWorkflowId } from '../../workflows/ids';
 import { stepSummary } from '../../workflows/interceptors';

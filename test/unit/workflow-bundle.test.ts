@@ -1,16 +1,12 @@
 // Workflows stay lean: in the worker's reusable V8 context every workflow run evaluates its own copy of the modules
 // it imports, so zod (and the spec schema built with it) or yaml in the workflow bundle would cost megabytes per
 // running workflow. Workflows import only pure, dependency-free spec modules.
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../../workers/paths';
+import { bundleInChild } from '../../workers/worker';
 
 describe('workflow bundle', () => {
-  it('holds no zod, yaml or spec schema module', async () => {
-    const { code } = await bundleWorkflowCode({
-      workflowsPath: WORKFLOWS_PATH,
-      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
-    });
+  it('the bundle the worker builds holds no zod, yaml or spec schema module', async () => {
+    const { code } = await bundleInChild();
     const modules = [...code.matchAll(/\/\*{3}\/ "([^"]+)"/g)].map((m) => m[1]!);
     expect(modules).toContain('./workflows/drift.ts');
     expect(modules).toContain('./spec/policy.ts');

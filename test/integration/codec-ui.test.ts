@@ -3,14 +3,15 @@
  * server whose UI points at a codec server shows a run's input decoded once the browser has signed in at the codec
  * server and the UI sends credentials, as the README tells operators to do; without sign-in, after a wrong token,
  * and in a UI without the codec endpoint it shows only ciphertext. The browser reaches 127.0.0.1 only.
+ *
+ * Each test gets a browser context of its own (no cookies, no UI settings) and takes every step its claim needs
+ * itself, so the tests pass alone, in any order, and none depends on what another left behind.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findFreePort, startDevServer, stopProcess, type DevServer } from '../../client/dev/temporal';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
 import { generateKey, KeyRing } from '../../codec/keys';
@@ -38,8 +39,12 @@ let codec: CodecServer;
 /** Its UI decodes through `codec`; `bare`'s UI has no codec endpoint. */
 let server: DevServer;
 let bare: DevServer;
+let chromiumBrowser: Browser;
+/** The current test's context: fresh for each test. */
 let browser: BrowserContext;
-const outside: string[] = [];
+/** Requests the current test's browser made: to 127.0.0.1 (let through) and elsewhere (refused). */
+let local: string[] = [];
+let outside: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup.sh (apt package chromium)`);
@@ -70,23 +75,40 @@ beforeAll(async () => {
     }
   }
 
-  browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'steward-chromium-')), {
+  chromiumBrowser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
+  });
+});
+
+/** A browser context with nothing in it: no cookie from the codec server, no codec settings in the UI. */
+beforeEach(async () => {
+  local = [];
+  outside = [];
+  browser = await chromiumBrowser.newContext({
     // The codec settings panel is 540 px high under a sticky bar: leave it room.
     viewport: { width: 1440, height: 1400 },
   });
   await browser.route('**/*', (route) => {
     const url = new URL(route.request().url());
-    if (url.hostname === '127.0.0.1') return route.continue();
+    if (url.hostname === '127.0.0.1') {
+      local.push(url.origin);
+      return route.continue();
+    }
     outside.push(url.origin);
     return route.abort();
   });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await browser?.close();
+  // Whatever a test did, its browser sent nothing beyond 127.0.0.1.
+  expect(outside).toEqual([]);
+});
+
+afterAll(async () => {
+  await chromiumBrowser?.close();
   await Promise.all([server, bare].filter(Boolean).map((s) => stopProcess(s.pid)));
   await codec?.close();
 });
@@ -159,13 +181,13 @@ describe('the Temporal Web UI and the codec server', () => {
     expect(await openRun(page, server.uiUrl!)).toEqual([401]);
     await expectCiphertext(page);
     await page.close();
-    await browser.clearCookies();
   });
 
   it('shows ciphertext after a sign-in with a wrong token, credentials or not', async () => {
     const page = await browser.newPage();
     expect(await signIn(page, `${token}-wrong`)).toContain('That token is wrong.');
-    await openRun(page, server.uiUrl!);
+    expect(await openRun(page, server.uiUrl!)).toEqual([401]);
+    await expectCiphertext(page);
     await sendCredentialsFromUi(page);
     expect(await openRun(page, server.uiUrl!)).toEqual([401]);
     await expectCiphertext(page);
@@ -176,7 +198,7 @@ describe('the Temporal Web UI and the codec server', () => {
     const page = await browser.newPage();
     expect(await signIn(page, token)).toContain('Signed in');
     await openRun(page, server.uiUrl!);
-    await sendCredentialsFromUi(page); // already on from the test before; stays on
+    await sendCredentialsFromUi(page);
     expect(await openRun(page, server.uiUrl!)).toEqual([200]);
     await expect.poll(() => pageText(page), { timeout: 60_000 }).toContain(CANARY);
     expect(await pageText(page)).not.toContain(ENCRYPTED_MARK);
@@ -184,13 +206,28 @@ describe('the Temporal Web UI and the codec server', () => {
   });
 
   it('shows ciphertext, even to that browser, in a UI without the codec endpoint', async () => {
+    // "That browser": signed in, and decoding in the UI that has the codec endpoint.
     const page = await browser.newPage();
+    expect(await signIn(page, token)).toContain('Signed in');
+    await openRun(page, server.uiUrl!);
+    await sendCredentialsFromUi(page);
+    expect(await openRun(page, server.uiUrl!)).toEqual([200]);
+    await expect.poll(() => pageText(page), { timeout: 60_000 }).toContain(CANARY);
     expect(await openRun(page, bare.uiUrl!, false)).toEqual([]);
     await expectCiphertext(page);
     await page.close();
   });
 
-  it('sent nothing beyond 127.0.0.1', () => {
+  it('sent nothing beyond 127.0.0.1', async () => {
+    // Every kind of page the tests open: the codec server's sign-in, the UI with its codec endpoint, the bare UI.
+    const page = await browser.newPage();
+    expect(await signIn(page, token)).toContain('Signed in');
+    expect(await openRun(page, server.uiUrl!)).toEqual([401]);
+    expect(await openRun(page, bare.uiUrl!, false)).toEqual([]);
+    await page.close();
+    // The filter saw those requests (it can catch one that leaves), and let none go elsewhere.
+    const origins = [codec.url, server.uiUrl!, bare.uiUrl!].map((u) => new URL(u).origin);
+    expect([...new Set(local)]).toEqual(expect.arrayContaining(origins));
     expect(outside).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
+started=$(date +%s)
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 # Node.js: the machine's own; steward needs 20.19 or newer.
@@ -49,4 +50,4 @@ bash scripts/build-vps-image.sh >&2
 
 # The stack images deploy streams to hosts (OpenClaw + mem0 plugin from npm, Caddy from Debian); ~6 min when cold.
 bash scripts/build-stack-images.sh >&2
-say "ready"
+say "ready in $(($(date +%s) - started)) s"

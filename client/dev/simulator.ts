@@ -64,6 +64,16 @@ export interface StartSimulatorOptions {
    */
   aptCacheDir?: string;
   labels?: Record<string, string>;
+  /**
+   * The image to boot, default steward/vps:bookworm. A snapshot of a simulator (see {@link snapshotSimulator})
+   * boots with new host keys and a new machine id, like a server restored from an image.
+   */
+  image?: string;
+  /**
+   * Further users (besides `loginUser` and root) whose authorized_keys get `authorizedKey` instead of what they
+   * held, when they exist: the ops user of a snapshot of a provisioned host.
+   */
+  keyUsers?: readonly string[];
 }
 
 export interface SimulatorSummary {
@@ -129,7 +139,7 @@ export async function startSimulator(opts: StartSimulatorOptions): Promise<Simul
   const { container, port } = await createAndStart(name, binds, opts);
   try {
     await waitUntilReachable(container.id, port);
-    await installAuthorizedKey(container.id, [...new Set([user, 'root'])], authorizedKey);
+    await installAuthorizedKey(container.id, [...new Set([user, 'root', ...(opts.keyUsers ?? [])])], authorizedKey);
     return {
       container: container.id,
       name,
@@ -155,7 +165,7 @@ async function createAndStart(
     const container = await docker.createContainer({
       name,
       Hostname: name,
-      Image: SIMULATOR_IMAGE,
+      Image: opts.image ?? SIMULATOR_IMAGE,
       Labels: { ...opts.labels, [SIMULATOR_LABEL]: '1' },
       ExposedPorts: { '22/tcp': {} },
       HostConfig: {
@@ -254,6 +264,38 @@ export async function regenerateHostKeys(id: string): Promise<string> {
   return readHostKey(id);
 }
 
+/**
+ * Commits a simulator's disk as image `ref` (labels added), the way a cloud snapshot of a server is taken: its SSH
+ * host keys and machine id are removed first so every simulator booted from the image gets its own, then systemd is
+ * shut down cleanly and the stopped container committed and removed. The nested Docker engine's data
+ * (/var/lib/docker) is a volume and is not part of the image: a simulator from it starts with an empty engine.
+ * @returns the image ID.
+ * @throws SimulatorError when a step fails.
+ */
+export async function snapshotSimulator(id: string, ref: string, labels: Record<string, string> = {}): Promise<string> {
+  await mustExec(id, [
+    'sh',
+    '-c',
+    'rm -f /etc/ssh/ssh_host_* && : > /etc/machine-id && rm -f /var/lib/dbus/machine-id',
+  ]);
+  const container = docker.getContainer(id);
+  await container.stop({ t: STOP_TIMEOUT_S });
+  const [repo, tag] = ref.split(':') as [string, string | undefined];
+  const { Id } = (await container.commit({
+    repo,
+    tag: tag ?? 'latest',
+    ...(Object.keys(labels).length > 0
+      ? {
+          changes: `LABEL ${Object.entries(labels)
+            .map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`)
+            .join(' ')}`,
+        }
+      : {}),
+  })) as { Id: string };
+  await removeSimulator(id);
+  return Id;
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -307,6 +349,7 @@ async function installAuthorizedKey(id: string, users: string[], key: string): P
   const script = `set -eu
 key=$(cat)
 for user in "$@"; do
+  getent passwd "$user" >/dev/null || continue
   home=$(getent passwd "$user" | cut -d: -f6)
   group=$(id -gn "$user")
   install -d -m 700 -o "$user" -g "$group" "$home/.ssh"

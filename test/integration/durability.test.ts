@@ -50,7 +50,7 @@ async function hostState(sim: Simulator): Promise<string> {
 beforeAll(async () => {
   env = await testEnv();
   keys = makeKeyPair();
-  fleet = await startSimulators(2, { authorizedKey: keys.publicKey });
+  fleet = await startSimulators(2, { authorizedKey: keys.publicKey, aptCache: true });
   [a, b] = fleet.simulators as [Simulator, Simulator];
 });
 

@@ -34,7 +34,7 @@ beforeAll(async () => {
   env = await testEnv();
   keys = makeKeyPair();
   [fleet, worker] = await Promise.all([
-    startSimulators(3, { authorizedKey: keys.publicKey }),
+    startSimulators(3, { authorizedKey: keys.publicKey, aptCache: true }),
     startWorker(env, TASK_QUEUE),
   ]);
   [fresh, preinstalled, rekeyed] = fleet.simulators as [Simulator, Simulator, Simulator];

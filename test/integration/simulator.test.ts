@@ -3,7 +3,14 @@
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519KeyPair } from '../../activities/host/keygen';
-import { regenerateHostKeys, restartSimulator, type Simulator } from '../../client/dev/simulator';
+import Docker from 'dockerode';
+import {
+  regenerateHostKeys,
+  restartSimulator,
+  simulatorExec,
+  snapshotSimulator,
+  type Simulator,
+} from '../../client/dev/simulator';
 import { startSimulators, type SimulatorFleet } from '../support/simulators';
 
 const START_TIMEOUT_MS = 300_000;
@@ -50,7 +57,54 @@ describe('VPS simulator', () => {
     (await connect(second, newHostKey)).end();
   });
 
+  it('boots simulators from a snapshot with the disk kept and a new identity each, keyed for the new operator', async () => {
+    const marker = `snapshot-${Date.now()}`;
+    const { stdout: machineId } = await simulatorExec(first.container, [
+      'sh',
+      '-c',
+      `echo ${marker} > /root/marker; cat /etc/machine-id`,
+    ]);
+    const ref = `steward-test/snapshot:${marker}`;
+    const image = await snapshotSimulator(first.container, ref, { 'steward.test': 'simulator' });
+    fleet!.simulators.splice(fleet!.simulators.indexOf(first), 1); // the snapshot removed it
+    const other = generateEd25519KeyPair('steward-test-other');
+    const clones = await startSimulators(2, {
+      authorizedKey: other.public,
+      image: ref,
+      keyUsers: ['nobody-such'],
+      labels: { 'steward.test': 'simulator' },
+    });
+    try {
+      const [a, b] = clones.simulators as [Simulator, Simulator];
+      expect(new Set([a.hostKey, b.hostKey, first.hostKey]).size).toBe(3);
+      for (const clone of [a, b]) {
+        const facts = await simulatorExec(clone.container, ['sh', '-c', 'cat /root/marker /etc/machine-id']);
+        const [kept, id] = facts.stdout.trim().split('\n');
+        expect(kept).toBe(marker);
+        expect(id).toMatch(/^[0-9a-f]{32}$/);
+        expect(id).not.toBe(machineId.trim());
+        const ssh = await connectWith(clone, clone.hostKey, other.private);
+        try {
+          expect(await run(ssh, 'id -un')).toEqual({ stdout: 'admin\n', code: 0 });
+        } finally {
+          ssh.end();
+        }
+        await expect(connectWith(clone, clone.hostKey, keys.private)).rejects.toThrow(/authentication/i);
+      }
+      const a2 = await simulatorExec(a.container, ['cat', '/etc/machine-id']);
+      const b2 = await simulatorExec(b.container, ['cat', '/etc/machine-id']);
+      expect(a2.stdout).not.toBe(b2.stdout);
+    } finally {
+      await clones.cleanup();
+      await removeImage(image);
+    }
+  });
+
   function connect(simulator: Simulator, pinnedHostKey: string): Promise<Client> {
+    return connectWith(simulator, pinnedHostKey, keys.private);
+  }
+
+  function connectWith(simulator: Simulator, pinnedHostKey: string, privateKey: string): Promise<Client> {
     const pinnedBlob = pinnedHostKey.split(' ')[1];
     return new Promise((resolve, reject) => {
       const client = new Client();
@@ -61,12 +115,16 @@ describe('VPS simulator', () => {
           host: simulator.address,
           port: simulator.port,
           username: simulator.user,
-          privateKey: keys.private,
+          privateKey,
           hostVerifier: (key: Buffer) => key.toString('base64') === pinnedBlob,
         });
     });
   }
 });
+
+async function removeImage(id: string): Promise<void> {
+  await new Docker({ socketPath: '/var/run/docker.sock' }).getImage(id).remove({ force: true });
+}
 
 function run(ssh: Client, command: string): Promise<{ stdout: string; code: number | null }> {
   return new Promise((resolve, reject) => {

@@ -10,6 +10,8 @@ import type { KeyRing } from '../../codec/keys';
 import type { SpecInput } from '../../spec/schema';
 import { createWorker } from '../../workers/worker';
 import { steward, type CliResult } from './cli';
+import { GOLDEN_OPS_USER, goldenImage, type GoldenKind } from './golden';
+import { phase } from './phases';
 import { startSimulators } from './simulators';
 import { testEnv, workflowBundle, type TestEnv } from './temporal';
 
@@ -102,14 +104,27 @@ export interface Stage {
 }
 
 /**
- * Starts `count` simulators and a worker on `taskQueue`; with `provision`, provisions the first `provision`
- * simulators through the CLI (each with its own spec) before returning.
+ * Starts `count` simulators and a worker on `taskQueue`. With `golden`, every simulator boots from the run's golden
+ * image of that kind (provisioned, or provisioned and hardened, through the CLI once per run; see golden.ts). With
+ * `provision`, the first `provision` simulators (fresh ones) are provisioned through the CLI, each with its own spec,
+ * before returning. Each phase is timed for the CI summary.
  */
-export async function stage(opts: { taskQueue: string; simulators: number; provision?: number }): Promise<Stage> {
+export async function stage(opts: {
+  taskQueue: string;
+  simulators: number;
+  provision?: number;
+  golden?: GoldenKind;
+}): Promise<Stage> {
   const env = await testEnv();
   const keys = makeKeyPair();
+  const image = opts.golden ? await goldenImage(opts.golden) : undefined;
   const [fleet, worker] = await Promise.all([
-    startSimulators(opts.simulators, { authorizedKey: keys.publicKey }),
+    phase(`start ${opts.simulators} ${opts.golden ?? 'fresh'} simulator(s)`, () =>
+      startSimulators(opts.simulators, {
+        authorizedKey: keys.publicKey,
+        ...(image ? { image, keyUsers: [GOLDEN_OPS_USER] } : { aptCache: (opts.provision ?? 0) > 0 }),
+      }),
+    ),
     startWorker(env, opts.taskQueue),
   ]);
   const cli = cliFor(env, opts.taskQueue);
@@ -120,11 +135,13 @@ export async function stage(opts: { taskQueue: string; simulators: number; provi
   };
   try {
     const toProvision = fleet.simulators.slice(0, opts.provision ?? 0);
-    const results = await Promise.all(
-      toProvision.map((s) => cli(writeSpec(keys, [s], {}, `${hostName(s)}.yaml`), 'provision')),
-    );
-    const failed = results.find((r) => r.code !== 0);
-    if (failed) throw new Error(`provision failed: ${failed.stderr || failed.stdout}`);
+    if (toProvision.length > 0) {
+      const results = await phase(`provision ${toProvision.length} host(s)`, () =>
+        Promise.all(toProvision.map((s) => cli(writeSpec(keys, [s], {}, `${hostName(s)}.yaml`), 'provision'))),
+      );
+      const failed = results.find((r) => r.code !== 0);
+      if (failed) throw new Error(`provision failed: ${failed.stderr || failed.stdout}`);
+    }
   } catch (err) {
     await close();
     throw err;

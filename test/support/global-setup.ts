@@ -1,13 +1,21 @@
 /**
- * Vitest global setup: one Temporal dev server for the whole run. Starts an in-memory, headless dev server on a free
- * 127.0.0.1 port (building the `temporal` CLI first if needed), or uses the server at
- * `STEWARD_TEST_TEMPORAL_ADDRESS` when set. Either way steward's search attributes are registered, and tests get
- * the address with `inject('temporalAddress')` (see `test/support/temporal.ts`).
+ * Vitest global setup, once per run for every project (unit and integration share it):
+ * - one Temporal dev server: in-memory, headless, on a free 127.0.0.1 port (building the `temporal` CLI first if
+ *   needed), or the server at `STEWARD_TEST_TEMPORAL_ADDRESS` when set; either way steward's search attributes are
+ *   registered;
+ * - one bundle of steward's workflow code, built the way the worker builds it (in a child process), handed to every
+ *   worker the tests start: in-process ones through `workflowBundle()`, `steward worker` processes through
+ *   STEWARD_WORKFLOW_BUNDLE;
+ * - a run id, which names the run's golden host images (golden.ts); they are removed when the run ends.
+ * Tests get all of it with `inject(…)` (see `test/support/temporal.ts`).
  *
  * Payloads are encrypted in tests as everywhere: unless the environment names codec keys, the run uses the test key
  * file `.steward/test-codec.keys` (made once, mode 0600), exported as STEWARD_CODEC_KEY_FILE to test files, the
  * workers they start and the CLI processes they run.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
 import { ensureKeyFile, KEY_FILE_ENV, KEYS_ENV } from '../../codec/keys';
@@ -18,6 +26,8 @@ import {
   startDevServer,
   stopProcess,
 } from '../../client/dev/temporal';
+import { bundleInChild } from '../../workers/worker';
+import { removeGoldenImages } from './golden';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,15 +37,64 @@ declare module 'vitest' {
     temporalNamespace: string;
     /** The codec key file of the run, when the keys do not come from STEWARD_CODEC_KEYS. */
     codecKeyFile: string | undefined;
+    /** The run's workflow bundle (a JavaScript file). */
+    workflowBundlePath: string;
+    /** Names this run's golden host images. */
+    testRunId: string;
   }
 }
 
-export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
+interface Run {
+  readonly temporalAddress: string;
+  readonly temporalNamespace: string;
+  readonly codecKeyFile: string | undefined;
+  readonly workflowBundlePath: string;
+  readonly testRunId: string;
+  readonly teardown: () => Promise<void>;
+}
+
+/** Shared by the projects' setups, which vitest loads as separate module instances in one process. */
+const shared = globalThis as typeof globalThis & { stewardTestRun?: Promise<Run>; stewardTestRunUsers?: number };
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  shared.stewardTestRunUsers = (shared.stewardTestRunUsers ?? 0) + 1;
+  shared.stewardTestRun ??= startRun();
+  const run = await shared.stewardTestRun;
+  project.provide('temporalAddress', run.temporalAddress);
+  project.provide('temporalNamespace', run.temporalNamespace);
+  project.provide('codecKeyFile', run.codecKeyFile);
+  project.provide('workflowBundlePath', run.workflowBundlePath);
+  project.provide('testRunId', run.testRunId);
+  return async () => {
+    shared.stewardTestRunUsers = (shared.stewardTestRunUsers ?? 1) - 1;
+    if (shared.stewardTestRunUsers === 0) await run.teardown();
+  };
+}
+
+async function startRun(): Promise<Run> {
+  const testRunId = randomBytes(4).toString('hex');
+  (globalThis as { stewardTestRunId?: string }).stewardTestRunId = testRunId; // for the durations reporter
+  mkdirSync(resolve('.steward'), { recursive: true });
   if (!process.env[KEYS_ENV] && !process.env[KEY_FILE_ENV]) {
     process.env[KEY_FILE_ENV] = (await ensureKeyFile('.steward/test-codec.keys')).file;
   }
-  project.provide('codecKeyFile', process.env[KEY_FILE_ENV]);
   const namespace = process.env.STEWARD_TEST_TEMPORAL_NAMESPACE || 'default';
+  const [server, workflowBundlePath] = await Promise.all([startServer(namespace), bundle(testRunId)]);
+  return {
+    temporalAddress: server.address,
+    temporalNamespace: namespace,
+    codecKeyFile: process.env[KEY_FILE_ENV],
+    workflowBundlePath,
+    testRunId,
+    async teardown() {
+      await server.stop();
+      rmSync(workflowBundlePath, { force: true });
+      await removeGoldenImages(testRunId);
+    },
+  };
+}
+
+async function startServer(namespace: string): Promise<{ address: string; stop(): Promise<void> }> {
   const existing = process.env.STEWARD_TEST_TEMPORAL_ADDRESS;
   if (existing) {
     const connection = await Connection.connect({ address: existing });
@@ -44,11 +103,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     } finally {
       await connection.close();
     }
-    project.provide('temporalAddress', existing);
-    project.provide('temporalNamespace', namespace);
-    return;
+    return { address: existing, stop: async () => {} };
   }
-
   await ensureTemporalBinary(); // builds the CLI once per machine; without Go the SDK downloads the server
   const started = Date.now();
   const server = await startDevServer({
@@ -57,7 +113,13 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     logFile: '.steward/temporal-test-server.log',
   });
   console.log(`Temporal dev server ${server.address} (pid ${server.pid}) ready in ${Date.now() - started} ms`);
-  project.provide('temporalAddress', server.address);
-  project.provide('temporalNamespace', namespace);
-  return () => stopProcess(server.pid);
+  return { address: server.address, stop: () => stopProcess(server.pid) };
+}
+
+async function bundle(runId: string): Promise<string> {
+  const started = Date.now();
+  const path = resolve(`.steward/test-workflows-${runId}.js`);
+  writeFileSync(path, (await bundleInChild()).code);
+  console.log(`workflow bundle ${path} ready in ${Date.now() - started} ms`);
+  return path;
 }

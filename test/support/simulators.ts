@@ -6,6 +6,7 @@ import {
   type Simulator,
   type StartSimulatorOptions,
 } from '../../client/dev/simulator';
+import { aptCacheFor, harvestAptCache } from './golden';
 
 export interface SimulatorFleet {
   simulators: Simulator[];
@@ -19,17 +20,30 @@ export interface SimulatorFleet {
  */
 export async function startSimulators(
   count: number,
-  opts: Omit<StartSimulatorOptions, 'port'>,
+  opts: Omit<StartSimulatorOptions, 'port' | 'aptCacheDir'> & {
+    /** Give each simulator a copy of the run's shared package cache (see golden.ts), harvested at cleanup. */
+    aptCache?: boolean;
+  },
 ): Promise<SimulatorFleet> {
+  const { aptCache, ...options } = opts;
   await ensureSimulatorImage();
+  const caches = Array.from({ length: count }, () => (aptCache ? aptCacheFor() : undefined));
   const results = await Promise.allSettled(
     Array.from({ length: count }, (_, i) =>
-      startSimulator({ ...opts, name: opts.name === undefined ? undefined : `${opts.name}-${i + 1}` }),
+      startSimulator({
+        ...options,
+        name: options.name === undefined ? undefined : `${options.name}-${i + 1}`,
+        ...(caches[i] ? { aptCacheDir: caches[i] } : {}),
+      }),
     ),
   );
   const simulators = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  let cleaned = false;
   const cleanup = async (): Promise<void> => {
     await Promise.all(simulators.map((s) => removeSimulator(s.container)));
+    if (cleaned) return;
+    cleaned = true;
+    for (const dir of caches) if (dir) harvestAptCache(dir);
   };
   const failure = results.find((r) => r.status === 'rejected');
   if (failure) {

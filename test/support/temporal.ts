@@ -34,13 +34,22 @@ export interface TestEnv {
   teardown: () => Promise<void>;
 }
 
-/** Connects to the run's shared Temporal server (`inject('temporalAddress')`). Use once per file, in `beforeAll`. */
+let runtimeInstalled = false;
+
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  runtimeInstalled = true;
+}
+
+/** Connects to the run's shared Temporal server (`inject('temporalAddress')`). Use in `beforeAll`; each call makes its own connections. */
 export async function testEnv(): Promise<TestEnv> {
   // Worker logs below WARN would bury test output; the runtime must be installed before the first connection.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  installRuntime();
   const address = inject('temporalAddress');
   const namespace = inject('temporalNamespace');
   const keys = await testCodecKeys();
+  process.env[WORKFLOW_BUNDLE_ENV] ??= inject('workflowBundlePath');
   const env = await TestWorkflowEnvironment.createFromExistingServer({
     address,
     namespace,
@@ -72,15 +81,26 @@ export async function testCodecKeys(): Promise<KeyRing> {
 /** steward's workflow entry point. */
 export const defaultWorkflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
+/** Environment variable naming a prebuilt workflow bundle for `steward worker` processes the tests start. */
+export const WORKFLOW_BUNDLE_ENV = 'STEWARD_WORKFLOW_BUNDLE';
+
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
 /**
- * Bundles workflow code with webpack once per test file (vitest gives each file its own module registry), for
- * `Worker.create({ workflowBundle: await workflowBundle() })`, with the interceptors steward's worker installs.
- * Bundling takes seconds; workers then start fast.
+ * Workflow code for `Worker.create({ workflowBundle: await workflowBundle() })`: steward's own workflows come from the
+ * bundle the run built once (global-setup.ts); other entry points are bundled with webpack once per test file, with
+ * the interceptors steward's worker installs. Also names the run's bundle in this process's environment, so the
+ * `steward worker` processes a test starts load it instead of bundling again.
  */
-export function workflowBundle(workflowsPath: string = defaultWorkflowsPath): Promise<WorkflowBundleWithSourceMap> {
+export async function workflowBundle(
+  workflowsPath: string = defaultWorkflowsPath,
+): Promise<WorkflowBundleWithSourceMap | { codePath: string }> {
   const path = resolve(workflowsPath);
+  if (path === defaultWorkflowsPath) {
+    const codePath = inject('workflowBundlePath');
+    process.env[WORKFLOW_BUNDLE_ENV] ??= codePath;
+    return { codePath };
+  }
   let bundle = bundles.get(path);
   if (!bundle) {
     bundle = bundleWorkflowCode({

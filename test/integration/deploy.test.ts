@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { SpecInput } from '../../spec/schema';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
+import { phase } from '../support/phases';
 import { historyText } from '../support/temporal';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
@@ -84,9 +85,11 @@ beforeAll(async () => {
     BROKEN,
     `FROM ${IMAGE}\nLABEL steward.test=broken\nHEALTHCHECK --interval=2s --timeout=2s --start-period=1s --retries=2 CMD false\n`,
   );
-  world = await stage({ taskQueue: 'deploy-test', simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: 'deploy-test', simulators: 1, golden: 'hardened' });
   sim = world.sims[0]!;
-  const hardened = await world.cli(writeSpec(world.keys, [sim], stack()), 'harden');
+  const hardened = await phase('harden with this file\'s spec', () =>
+    world.cli(writeSpec(world.keys, [sim], stack()), 'harden'),
+  );
   if (hardened.code !== 0) throw new Error(`harden failed: ${hardened.stderr || hardened.stdout}`);
 }, 600_000);
 

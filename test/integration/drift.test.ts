@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { SpecInput } from '../../spec/schema';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
+import { phase } from '../support/phases';
 
 const SPEC: Partial<SpecInput> = { harden: { confirmSeconds: 30 }, proxy: { domain: 'drift.steward.test' } };
 
@@ -23,11 +24,11 @@ async function onHost(script: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  world = await stage({ taskQueue: 'drift-test', simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: 'drift-test', simulators: 1, golden: 'hardened' });
   sim = world.sims[0]!;
   spec = writeSpec(world.keys, [sim], SPEC);
   for (const op of ['harden', 'deploy']) {
-    const r = await world.cli(spec, op);
+    const r = await phase(op, () => world.cli(spec, op));
     if (r.code !== 0) throw new Error(`${op} failed: ${r.stderr || r.stdout}`);
   }
 }, 1_200_000);

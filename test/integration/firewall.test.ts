@@ -174,7 +174,7 @@ docker run -d --name fwtest-a --restart always --network fwtest-net fwtest/busyb
 `;
 
 beforeAll(async () => {
-  world = await stage({ taskQueue: 'firewall-test', simulators: 2, provision: 1 });
+  world = await stage({ taskQueue: 'firewall-test', simulators: 2, golden: 'provisioned' });
   keys = world.keys;
   [sim, peer] = world.sims as [Simulator, Simulator];
   [simIp, peerIp] = await Promise.all([address(sim), address(peer)]);

@@ -29,7 +29,7 @@ function target(user: string): HostTarget {
 }
 
 beforeAll(async () => {
-  world = await stage({ taskQueue: 'harden-test', simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: 'harden-test', simulators: 1, golden: 'provisioned' });
   sim = world.sims[0]!;
   spec = writeSpec(world.keys, [sim], HARDEN);
 });

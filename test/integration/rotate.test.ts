@@ -245,7 +245,7 @@ beforeAll(async () => {
     ].join('\n'),
     stdio: 'pipe',
   });
-  world = await stage({ taskQueue: 'rotate-provision', simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: 'rotate-provision', simulators: 1, golden: 'provisioned' });
   sim = world.sims[0]!;
   host = hostName(sim);
   cli = cliFor(world.env, QUEUE);

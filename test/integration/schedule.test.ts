@@ -103,7 +103,7 @@ async function decode(payload: Payload | null | undefined): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  world = await stage({ taskQueue: TASK_QUEUE, simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: TASK_QUEUE, simulators: 1, golden: 'provisioned' });
   sim = world.sims[0]!;
   host = hostName(sim);
   driftId = `steward/${host}/drift`;

@@ -93,7 +93,7 @@ function serverIdent(): Promise<string> {
 const key = () => ({ privateKey: readFileSync(keys.privateKeyPath, 'utf8') });
 
 beforeAll(async () => {
-  world = await stage({ taskQueue: 'ssh-baseline-test', simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: 'ssh-baseline-test', simulators: 1, golden: 'provisioned' });
   keys = world.keys;
   sim = world.sims[0]!;
   const specPath = writeSpec(keys, [sim]);

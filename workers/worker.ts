@@ -16,6 +16,14 @@ import { TASK_QUEUE } from '../workflows/ids';
 
 export { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './paths';
 
+/**
+ * The most time between two heartbeats the worker sends for one activity. Activities heartbeat every 5 s
+ * (activities/context.ts); Temporal would batch them up to 80% of the heartbeat timeout (12 s of steps' 15 s,
+ * workflows/options.ts), leaving 3 s for the one heartbeat that keeps an attempt alive to reach the server. At 5 s,
+ * about three reach it within every timeout, so a live attempt is declared lost only when two in a row are.
+ */
+export const HEARTBEAT_THROTTLE = '5 seconds';
+
 const BUNDLER = fileURLToPath(new URL('./bundle-workflows.ts', import.meta.url));
 
 /**
@@ -69,6 +77,7 @@ export async function createWorker(
     workflowBundle: config.workflowBundle ?? (await bundleInChild()),
     activities: createActivities({ pool }),
     maxConcurrentActivityTaskExecutions: 100,
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
   });
   return { worker, pool, connection };
 }

@@ -3,13 +3,18 @@
  * a schedule to run (say daily) so nothing is lost when the namespace's retention expires. Each run continues the
  * chain where the previous export's window ended. Input: {@link AuditExportInput}; result: {@link AuditExportResult}.
  */
-import { proxyActivities, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AuditExportInput, AuditExportResult } from '../spec/audit';
 import { StewardOutcome } from '../spec/search-attributes';
+import type { StepProfile } from './options';
+import { proxySteps } from './retry';
 
-/** Reading and writing every history closed in a day can take a while; progress heartbeats after each one. */
-export const AUDIT_EXPORT: ActivityOptions = {
+/**
+ * Reading and writing every history closed in a day can take a while; progress heartbeats after each one. A lost
+ * worker restarts the export without spending one of its five attempts (workflows/retry.ts).
+ */
+export const AUDIT_EXPORT: StepProfile = {
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
   retry: {
@@ -19,9 +24,10 @@ export const AUDIT_EXPORT: ActivityOptions = {
     maximumAttempts: 5,
     nonRetryableErrorTypes: ['ValidationError', 'AuditChainError'],
   },
+  maximumWorkerLosses: 20,
 };
 
-const { exportAuditHistories } = proxyActivities<Activities>(AUDIT_EXPORT);
+const { exportAuditHistories } = proxySteps<Activities>(AUDIT_EXPORT);
 
 export async function auditExport(input: AuditExportInput): Promise<AuditExportResult> {
   try {

@@ -4,15 +4,16 @@
  * healthy or fails verification is rolled back to the previous one (or taken down on a first deploy), and the run
  * fails saying why.
  */
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { HostReport } from '../spec/report';
 import { describeFailure, HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP } from './options';
+import { proxySteps } from './retry';
 
-const { inspectHost } = proxyActivities<Activities>(HOST_INSPECT);
+const { inspectHost } = proxySteps<Activities>(HOST_INSPECT);
 const { transferStackImages, ensureStackSecrets, prepareStack, applyStack, verifyStack, commitStack, rollbackStack } =
-  proxyActivities<Activities>(HOST_STEP);
+  proxySteps<Activities>(HOST_STEP);
 
 export const DEPLOY_STEPS = [
   'inspectHost',

@@ -4,7 +4,7 @@
  * the operations that own drifted resources run again as child workflows (they converge exactly the difference
  * through their own apply code), and a second observation proves nothing is left.
  */
-import { ApplicationFailure, executeChild, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Finding, HostReport } from '../spec/report';
 import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
@@ -15,9 +15,10 @@ import { HostOperation, type HostOperationInput } from './host-operation';
 import { hostWorkflowId } from './ids';
 import { HOST_INSPECT, HOST_STEP } from './options';
 import { provisionHost } from './provision';
+import { proxySteps } from './retry';
 
-const { observeDrift } = proxyActivities<Activities>(HOST_INSPECT);
-const { observeDrift: observeAfterRepair } = proxyActivities<Activities>(HOST_STEP);
+const { observeDrift } = proxySteps<Activities>(HOST_INSPECT);
+const { observeDrift: observeAfterRepair } = proxySteps<Activities>(HOST_STEP);
 
 export interface DriftInput extends HostOperationInput {
   /** Fold `openclaw security audit` findings in (about 10 s per host); default true. */

@@ -2,16 +2,15 @@
  * harden: kernel, accounts, security services and cleanup timers, then the SSH baseline and the firewall, each
  * commit-confirmed so a change that cuts access reverts itself on the host. The result carries the hardening report.
  */
-import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { HostReport } from '../spec/report';
 import { HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP, RISKY_STEP } from './options';
+import { proxySteps } from './retry';
 
-const { inspectHost } = proxyActivities<Activities>(HOST_INSPECT);
-const { hardenKernel, hardenAccounts, ensureSecurityServices, ensureCleanupTimers } =
-  proxyActivities<Activities>(HOST_STEP);
-const { hardenSsh, applyFirewall } = proxyActivities<Activities>(RISKY_STEP);
+const { inspectHost } = proxySteps<Activities>(HOST_INSPECT);
+const { hardenKernel, hardenAccounts, ensureSecurityServices, ensureCleanupTimers } = proxySteps<Activities>(HOST_STEP);
+const { hardenSsh, applyFirewall } = proxySteps<Activities>(RISKY_STEP);
 
 export const HARDEN_STEPS = [
   'inspectHost',

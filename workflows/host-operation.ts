@@ -20,8 +20,9 @@ import type { Spec } from '../spec/schema';
 import { assertPolicy } from '../spec/governance';
 import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
 import { HOST_STEP, RUN_GUARD } from './options';
+import { proxySteps } from './retry';
 
-const { recordApplied } = proxyActivities<Activities>(HOST_STEP);
+const { recordApplied } = proxySteps<Activities>(HOST_STEP);
 const { findEarlierRun } = proxyActivities<Activities>(RUN_GUARD);
 const APPLIED = ['provision', 'harden', 'deploy'] as const;
 

@@ -4,15 +4,16 @@
  * backs up damaged databases, fixes ownership and mode drift, restarts the consumer and proves again. The run fails
  * when any control fails; the report carries every control with its evidence and time.
  */
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ControlResult, HostReport } from '../spec/report';
 import { HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP } from './options';
+import { proxySteps } from './retry';
 
-const { inspectHost } = proxyActivities<Activities>(HOST_INSPECT);
+const { inspectHost } = proxySteps<Activities>(HOST_INSPECT);
 const { checkMemoryDatabases, checkMemoryPaths, restartMemoryConsumer, proveMemoryCanary, proveMemoryPersistence } =
-  proxyActivities<Activities>(HOST_STEP);
+  proxySteps<Activities>(HOST_STEP);
 
 export const MEMORY_STEPS = [
   'inspectHost',

@@ -1,4 +1,5 @@
 /** Timeouts and retry policies of steward's activities and child workflows, named once. */
+import type { Duration } from '@temporalio/common';
 import type { ActivityOptions } from '@temporalio/workflow';
 
 /** Error types no retry can fix: the `name`s of the non-retryable errors in activities/host/errors.ts. */
@@ -19,10 +20,52 @@ export const NON_RETRYABLE = [
   'DigestPinnedImage',
 ];
 
-/** A step that changes a host: apt installs can take minutes; a dead worker is noticed within 30 s. */
-export const HOST_STEP: ActivityOptions = {
+/**
+ * How a step runs and is retried (workflows/retry.ts). Each attempt is one activity; the workflow retries it:
+ * a real failure (the activity threw, or ran past `startToCloseTimeout`) counts against `retry.maximumAttempts`
+ * and waits out the backoff, an attempt whose worker died (no heartbeat within `heartbeatTimeout`) counts only
+ * against `maximumWorkerLosses` and is rescheduled at once.
+ */
+export interface StepProfile {
+  /** How long one attempt may run. */
+  readonly startToCloseTimeout: Duration;
+  /**
+   * How long an attempt may go without a heartbeat before it is declared lost with its worker. Activities heartbeat
+   * every 5 s (activities/context.ts), and steward's worker sends them at most 5 s apart (workers/worker.ts).
+   */
+  readonly heartbeatTimeout: Duration;
+  /** Real failures: Temporal's retry policy fields, with the same meaning. */
+  readonly retry: {
+    readonly initialInterval: Duration;
+    readonly backoffCoefficient: number;
+    readonly maximumInterval: Duration;
+    /** Attempts in all that may fail for real, the last one included; 0 for no limit. */
+    readonly maximumAttempts: number;
+    readonly nonRetryableErrorTypes: readonly string[];
+  };
+  /**
+   * Attempts that may be lost to a dead worker before the step fails (type `WorkerLost`): generous, since a lost
+   * worker says nothing about the step, but finite, so an activity that wedges its worker (or stops heartbeating
+   * while the worker lives) ends.
+   */
+  readonly maximumWorkerLosses: number;
+}
+
+/**
+ * 15 s without a heartbeat declares an attempt lost (it was 30 s): three heartbeat intervals, so a live attempt
+ * survives two heartbeats lost or late (a busy event loop, a slow server) before it is given up on, and a dead
+ * worker's step moves on within 15 s. Much shorter buys little: the loss is rescheduled at once, while a live attempt
+ * wrongly declared lost keeps running on the host beside the next one (both idempotent, but two apt or Compose runs
+ * on one host contend).
+ */
+const HEARTBEAT_TIMEOUT = '15 seconds';
+/** A worker killed 20 times during one step is a crash loop, not bad luck (this step may be what crashes it). */
+const MAXIMUM_WORKER_LOSSES = 20;
+
+/** A step that changes a host: apt installs can take minutes. */
+export const HOST_STEP: StepProfile = {
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '2 seconds',
     backoffCoefficient: 2,
@@ -30,28 +73,30 @@ export const HOST_STEP: ActivityOptions = {
     maximumAttempts: 6,
     nonRetryableErrorTypes: NON_RETRYABLE,
   },
+  maximumWorkerLosses: MAXIMUM_WORKER_LOSSES,
 };
 
 /** Connecting and reading facts: quick, so fail fast when the host is unreachable. */
-export const HOST_INSPECT: ActivityOptions = {
+export const HOST_INSPECT: StepProfile = {
+  ...HOST_STEP,
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '30 seconds',
   retry: { ...HOST_STEP.retry, maximumAttempts: 4 },
 };
 
 /**
  * A commit-confirmed change (sshd, firewall): when it locks steward out, the activity waits out the host's revert
- * window (≤ 120 s) before reporting, so it needs a longer heartbeat-free stretch and must not be retried blindly.
+ * window (≤ 120 s, heartbeating) before reporting, so it needs a longer run; a real failure is not retried blindly.
  */
-export const RISKY_STEP: ActivityOptions = {
+export const RISKY_STEP: StepProfile = {
+  ...HOST_STEP,
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
   retry: { ...HOST_STEP.retry, maximumAttempts: 3 },
 };
 
 /**
  * The run guard's visibility query (spec/runs.ts): quick, retried briefly while the run's own start is not yet
- * visible (visibility trails the start by milliseconds on a healthy server).
+ * visible (visibility trails the start by milliseconds on a healthy server). No heartbeat: a lost worker shows as a
+ * start-to-close timeout within 30 s, and 20 attempts absorb a few.
  */
 export const RUN_GUARD: ActivityOptions = {
   startToCloseTimeout: '30 seconds',

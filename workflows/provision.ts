@@ -1,13 +1,12 @@
 /** provision: base packages, Docker engine, the ops user and the stack's directories on one host. */
-import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { HostReport } from '../spec/report';
 import { HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP } from './options';
+import { proxySteps } from './retry';
 
-const { inspectHost } = proxyActivities<Activities>(HOST_INSPECT);
-const { ensureBasePackages, ensureDockerEngine, ensureOpsUser, ensureStackLayout } =
-  proxyActivities<Activities>(HOST_STEP);
+const { inspectHost } = proxySteps<Activities>(HOST_INSPECT);
+const { ensureBasePackages, ensureDockerEngine, ensureOpsUser, ensureStackLayout } = proxySteps<Activities>(HOST_STEP);
 
 export const PROVISION_STEPS = [
   'inspectHost',

@@ -9,14 +9,7 @@
  * `rotateSecrets` runs several: hosts side by side (up to `concurrency`), the secrets of one host one after another,
  * since each restarts the same gateway. Only version ids pass through here, never a value.
  */
-import {
-  ApplicationFailure,
-  CancellationScope,
-  ChildWorkflowFailure,
-  executeChild,
-  proxyActivities,
-  uuid4,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, executeChild, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RotateStepInput } from '../activities/rotate';
 import type { HostReport } from '../spec/report';
@@ -24,16 +17,17 @@ import { ROTATION_NON_RETRYABLE, rotationWorkflowId, versionId as makeVersionId 
 import type { Spec } from '../spec/schema';
 import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
 import { describeFailure, HostOperation, type HostOperationInput } from './host-operation';
-import { DEFAULT_FLEET_CONCURRENCY, HOST_STEP, NON_RETRYABLE } from './options';
+import { DEFAULT_FLEET_CONCURRENCY, HOST_STEP, NON_RETRYABLE, type StepProfile } from './options';
+import { proxySteps } from './retry';
 
 /** A host step whose error types include rotation's permanent faults. */
-const ROTATE_STEP = {
+const ROTATE_STEP: StepProfile = {
   ...HOST_STEP,
   retry: { ...HOST_STEP.retry, nonRetryableErrorTypes: [...NON_RETRYABLE, ...ROTATION_NON_RETRYABLE] },
 };
 
 const { inspectSecret, createSecret, setSecret, testSecret, finishSecret, rollbackSecret } =
-  proxyActivities<Activities>(ROTATE_STEP);
+  proxySteps<Activities>(ROTATE_STEP);
 
 export const ROTATE_STEPS = [
   'inspectSecret',

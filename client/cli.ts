@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { PolicyViolationError } from '../spec/governance';
 import { ValidationError } from '../spec/validate';
 import { TASK_QUEUE } from '../workflows/ids';
+import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
 import { defaultAddress, type GlobalOptions } from './context';
 import { EXIT, UsageError } from './errors';
 
@@ -67,10 +68,38 @@ program
 program
   .command('worker')
   .description('run the worker (until SIGINT/SIGTERM)')
-  .action(async () => {
+  .option(
+    '--workflow-bundle <file>',
+    `workflow code bundled earlier by \`steward bundle\` (default $${WORKFLOW_BUNDLE_ENV}; without either, bundled at start)`,
+  )
+  .action(async (o: { workflowBundle?: string }) => {
+    // Checked before anything connects: a bad file is a usage error, and nothing starts.
+    const workflowBundle = await prebuiltBundle(o.workflowBundle);
     const { runWorker } = await import('../workers/worker');
     const g = globals();
-    await runWorker({ address: g.address, namespace: g.namespace, taskQueue: g.taskQueue });
+    await runWorker({
+      address: g.address,
+      namespace: g.namespace,
+      taskQueue: g.taskQueue,
+      ...(workflowBundle ? { workflowBundle } : {}),
+    });
+  });
+
+program
+  .command('bundle')
+  .description('bundle the workflow code into a file, for fast starts of `steward worker --workflow-bundle FILE`')
+  .requiredOption('--out <file>', 'where to write the bundle (replaced whole)')
+  .action(async (o: { out: string }) => {
+    const { buildWorkflowBundle, writeWorkflowBundle, WorkflowBundleError } = await import('../workers/bundle');
+    const code = await buildWorkflowBundle();
+    try {
+      await writeWorkflowBundle(o.out, code);
+    } catch (err) {
+      throw err instanceof WorkflowBundleError ? new UsageError(`--out ${o.out}: ${err.message}`) : err;
+    }
+    const bytes = Buffer.byteLength(code);
+    if (globals().json) console.log(JSON.stringify({ file: o.out, bytes }));
+    else console.log(`wrote ${o.out} (${(bytes / 1e6).toFixed(1)} MB): steward worker --workflow-bundle ${o.out}`);
   });
 
 program
@@ -319,6 +348,32 @@ async function operation(
     return code;
   } finally {
     await client.connection.close();
+  }
+}
+
+/**
+ * The workflow bundle `steward worker` is to run, from --workflow-bundle or else $STEWARD_WORKFLOW_BUNDLE, checked
+ * (workers/bundle.ts); undefined when neither names one.
+ * @throws UsageError naming the flag or variable when the file is missing, unreadable or not a workflow bundle.
+ */
+async function prebuiltBundle(flag: string | undefined): Promise<{ code: string } | undefined> {
+  const fromEnv = process.env[WORKFLOW_BUNDLE_ENV];
+  const [file, origin] =
+    flag !== undefined ? [flag, '--workflow-bundle'] : fromEnv ? [fromEnv, WORKFLOW_BUNDLE_ENV] : [];
+  if (file === undefined) return undefined;
+  const { loadWorkflowBundle, WorkflowBundleError } = await import('../workers/bundle');
+  try {
+    const { code, differs } = await loadWorkflowBundle(file);
+    if (differs.length > 0) {
+      const shown = differs.slice(0, 5).join(', ') + (differs.length > 5 ? ` and ${differs.length - 5} more` : '');
+      console.warn(
+        `steward worker: ${origin} ${file} was built from other sources than this steward's (${shown} differ); ` +
+          `it runs the workflow code it was built from. Rebuild it with \`steward bundle --out ${file}\`.`,
+      );
+    }
+    return { code };
+  } catch (err) {
+    throw err instanceof WorkflowBundleError ? new UsageError(`${origin} ${file}: ${err.message}`) : err;
   }
 }
 

@@ -50,8 +50,9 @@ export interface WorkerConfig {
   readonly namespace: string;
   readonly taskQueue?: string;
   /**
-   * Pre-bundled workflow code (tests bundle once per suite), built with {@link WORKFLOW_INTERCEPTOR_MODULES};
-   * otherwise the worker bundles at start, in a child process ({@link bundleInChild}).
+   * Pre-bundled workflow code built with {@link WORKFLOW_INTERCEPTOR_MODULES} (`steward bundle`, checked by
+   * `loadWorkflowBundle` in workers/bundle.ts; tests bundle once per run); otherwise the worker bundles at start, in
+   * a child process ({@link bundleInChild}).
    */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
   /** Payload codec keys; default {@link loadCodecKeys} (the environment, or `steward dev up`'s key). */

@@ -54,7 +54,11 @@ export function createDeployActivities({ pool, localDocker }: DeployDeps) {
   const local = () => localDocker ?? new Docker();
 
   return {
-    /** Makes the host hold the pinned images with the operator's image IDs; sends only what it lacks. */
+    /**
+     * Makes the host hold the pinned images with the operator's image IDs, sending only what it lacks: images it has
+     * by ID are skipped, and of the others only the layers its engine lacks travel, continuing what an interrupted
+     * attempt staged. Heartbeats as bytes go out, while the local cache saves an image and while the host loads.
+     */
     async transferStackImages(input: StepInput): Promise<ImageStepResult> {
       return activityStep(async () => {
         const s = await session(input);
@@ -66,9 +70,15 @@ export function createDeployActivities({ pool, localDocker }: DeployDeps) {
         const sent = new Map(r.transferred.map((t) => [`image:${t.image}`, t]));
         const changes = r.changes.map((c) => {
           const t = sent.get(c.resource);
-          return t
-            ? { ...c, after: { ...(c.after as object), bytesSent: t.bytes, seconds: +(t.ms / 1000).toFixed(1) } }
-            : c;
+          if (!t) return c;
+          const figures = {
+            bytesSent: t.bytes,
+            seconds: +(t.ms / 1000).toFixed(1),
+            layersSent: t.layersSent,
+            layersReused: t.layersReused,
+            ...(t.resumedBytes > 0 ? { resumedBytes: t.resumedBytes } : {}),
+          };
+          return { ...c, after: { ...(c.after as object), ...figures } };
         });
         const findings: Finding[] = r.skipped.map((k) => ({
           id: 'image.present',

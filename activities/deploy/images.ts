@@ -1,64 +1,71 @@
 /**
- * The stack's pinned images onto hosts that cannot pull (no registry, air-gapped, private images): streamed from the
- * operator's Docker engine over steward's SSH session (`docker save` → SSH → `docker load`), skipping every image
- * the host already has with the same image ID.
+ * The stack's pinned images onto hosts that cannot pull (no registry, air-gapped, private images), from the
+ * operator's Docker engine over steward's SSH session, sending only what the host lacks:
+ *
+ * 1. Observe, in one round trip: the host's image ID for each ref (equal to the local one: skipped) and the layers
+ *    of every image it holds, as chain IDs.
+ * 2. Each image to send comes from the operator's image cache (`image-cache.ts`: a `docker save` extracted once per
+ *    image ID), which gives its config and, for each layer, its diff ID and the file that carries it.
+ * 3. Only files of layers whose chain ID the host lacks are sent, gzip level 1 on the wire unless `compress: false`,
+ *    into a root-only staging directory on the host (`image-staging.ts`), each appended from the byte its partial
+ *    copy ends at and checked against its SHA-256 when complete. An interrupted transfer leaves what arrived there;
+ *    the next attempt sends only the rest. A layer the host's engine holds is never sent again.
+ * 4. The host builds a docker-load archive from the manifest and configs (sent along, a few kB) and the staged files,
+ *    and loads it: `docker load` finds the layers it holds by chain ID and leaves their files out, so an archive
+ *    without them is complete for it (steward relies on this, and the tests prove it on Docker 20.10). Staged files
+ *    are removed once loaded.
+ * 5. Verify: every sent image's ID on the host equals the local one.
+ *
+ * So an image that differs from one the host has only in its config (a label, a healthcheck, an entrypoint on the
+ * same layers) costs its config, not its layers. A tag moves only when `docker load` completes; a broken upload
+ * leaves every tag where it was.
  *
  * Measured on the dev machine (2 cores shared with other work, simulator on loopback, Docker 20.10 on both ends)
- * with steward/vps:bookworm (225.6 MB; its `docker save` is 232.7 MB); `npx tsx bench/images.ts` repeats it:
- * - loopback: raw 232.7 MB in 3.5–8.6 s, gzip level 1 94.2 MB in 8.0–17.9 s (levels 3 and 6: 91.7 / 87.2 MB for
- *   15–20% more time). The host's side costs the same either way (5.1 s .tar vs 5.0 s .tar.gz read from a file):
- *   gzip costs the operator's CPU only, ~40 MB/s per stream with node's zlib here.
- * - throttled to 50 Mbit/s: gzip 18.8 s, raw 42.5 s; to 200 Mbit/s: gzip 16.3 s, raw 15.7 s (break-even).
- * - vps + debian-base (one shared 226 MB layer), raw: one save for both 232.7 MB in 5.2–9.7 s; one save each
- *   465.3 MB in 8.2–12.8 s.
+ * with steward/vps:bookworm (225.6 MB; its `docker save` is 232.7 MB) before staging was added, streaming into
+ * `docker load`: raw 232.7 MB in 3.5–8.6 s, gzip level 1 94.2 MB in 8.0–17.9 s (levels 3 and 6: 91.7 / 87.2 MB for
+ * 15–20% more time); throttled to 50 Mbit/s gzip 18.8 s, raw 42.5 s; to 200 Mbit/s gzip 16.3 s, raw 15.7 s
+ * (break-even). `npx tsx bench/images.ts` prints today's figures, the config-only change among them.
  */
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import type Docker from 'dockerode';
-import type { ClientChannel } from 'ssh2';
 import type { Change } from '../../spec/report';
-import {
-  CommandError,
-  CommandTimeoutError,
-  ConnectionError,
-  HostError,
-  HostOutputError,
-  VerificationError,
-} from '../host/errors';
+import { CommandError, HostError, HostOutputError, VerificationError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
+import { ImageCache, SavedImageError, type CachedImage } from './image-cache';
+import { parseHostLayers, planLayers, type ImageLayers, type LayerPlan } from './image-layers';
+import { loadStaged, stageFiles, type Meter } from './image-staging';
 
 /**
- * Compress on the way (gzip level 1; `docker load` detects gzip and unpacks it). On this machine it does NOT pay
- * off: on loopback the link is free and CPU is the limit, so gzip takes about twice as long. It is still the default
- * because steward's real link is an operator's uplink (a laptop, or an ops box shared by a fleet of concurrent
- * deploys), where it sends 60% fewer bytes: gzip wins below ~200 Mbit/s per host (2.3× faster at 50 Mbit/s). Wrong
- * on a fast LAN it costs seconds per image; raw on a slow uplink would cost minutes. Level 1 because higher levels
- * shrink 3–7% more for 15–20% more time. `compress: false` sends raw, for hosts on a fast LAN.
+ * Compress on the way (gzip level 1; the host unpacks it as it stages). On this machine it does NOT pay off: on
+ * loopback the link is free and CPU is the limit, so gzip takes about twice as long. It is still the default because
+ * steward's real link is an operator's uplink (a laptop, or an ops box shared by a fleet of concurrent deploys),
+ * where it sends 60% fewer bytes: gzip wins below ~200 Mbit/s per host (2.3× faster at 50 Mbit/s). Wrong on a fast
+ * LAN it costs seconds per image; raw on a slow uplink would cost minutes. Level 1 because higher levels shrink 3–7%
+ * more for 15–20% more time. `compress: false` sends raw, for hosts on a fast LAN.
  */
 const COMPRESS_BY_DEFAULT = true;
-const GZIP_LEVEL = 1;
-/** No byte accepted by the host for this long: the transfer is stuck. */
-const STALL_TIMEOUT_MS = 120_000;
-/** After the last byte, `docker load` unpacks and registers layers; large images take a while on slow disks. */
-const LOAD_TIMEOUT_MS = 600_000;
-const WATCHDOG_INTERVAL_MS = 1_000;
-const OUTPUT_LIMIT = 16_384;
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;
+/** `docker image inspect` of every image on the host: `<id> <diff id>…` per line. */
+const LAYERS_FORMAT = '{{.Id}}{{range .RootFS.Layers}} {{.}}{{end}}';
 
 export interface TransferredImage {
   readonly image: string;
   /** Image ID (`sha256:…`), now the same on the host and locally. */
   readonly id: string;
   /**
-   * Bytes sent for this image: the tar entries of its config and layers (exact per entry; a layer shared with
-   * another image in the same stream travels once and counts for one of them), scaled by the stream's compression
-   * ratio. Summed over the images of a call: the bytes sent.
+   * Bytes sent for this image: its share of the layer files sent (a file two images need counts for the first; by
+   * raw size, scaled by the stream's compression ratio) and of the manifest and configs. Summed over the images of
+   * a call: the bytes sent.
    */
   readonly bytes: number;
-  /** Duration of the stream that carried it, from save to load; images sent together share it. */
+  /** Duration of the call that carried it, from observing the host to the verified load; images sent together share it. */
   readonly ms: number;
+  /** Layers the host's engine lacked, whose files were staged (now or, partly or wholly, by an earlier attempt). */
+  readonly layersSent: number;
+  /** Layers the host's engine already held (by chain ID): not sent. */
+  readonly layersReused: number;
+  /** Bytes of this image's layer files already staged on the host by an earlier, interrupted attempt: not sent again. */
+  readonly resumedBytes: number;
 }
 
 export interface SkippedImage {
@@ -76,10 +83,15 @@ export interface ImageTransferResult {
 }
 
 export interface TransferImagesOptions {
-  /** Called as bytes go out, with the total sent so far by this call: heartbeat from here. */
+  /**
+   * Called as bytes go out, with the total sent so far by this call: heartbeat from here. Also called, with the total
+   * unchanged, about once a second while the local cache saves an image and every few seconds while the host loads.
+   */
   readonly onProgress?: (bytes: number) => void;
   /** gzip on the way; default true (see COMPRESS_BY_DEFAULT for the measurements behind it). */
   readonly compress?: boolean;
+  /** The operator's image cache directory; default `defaultCacheDir()` (`$STEWARD_IMAGE_CACHE` or ~/.cache). */
+  readonly cacheDir?: string;
 }
 
 /** What `planImages` found: the changes a transfer would make, and what it would send or skip. */
@@ -129,50 +141,23 @@ export class DigestPinnedImageError extends HostError {
  *   it cannot parse.
  */
 export async function planImages(session: HostSession, local: Docker, images: readonly string[]): Promise<ImagePlan> {
-  const refs = [...new Set(images)];
-  if (refs.length === 0) return { changes: [], send: [], skipped: [] };
-  const host = session.target.name;
-  const digests = refs.filter((r) => r.includes('@'));
-  if (digests.length > 0) throw new DigestPinnedImageError(host, digests);
-
-  const [locals, remotes] = await Promise.all([inspectLocal(host, local, refs), observeRemote(session, refs)]);
-  const changes: Change[] = [];
-  const send: { image: string; id: string; size: number }[] = [];
-  const skipped: SkippedImage[] = [];
-  refs.forEach((image, i) => {
-    const { id, size } = locals[i]!;
-    const remote = remotes[i];
-    if (remote === id) {
-      skipped.push({ image, id, bytes: size });
-      return;
-    }
-    send.push({ image, id, size });
-    changes.push({
-      resource: `image:${image}`,
-      action: remote ? 'update' : 'create',
-      ...(remote ? { before: { id: shortId(remote) } } : {}),
-      after: { id: shortId(id) },
-    });
-  });
-  return { changes, send, skipped };
+  return (await observe(session, local, images, false)).plan;
 }
 
 /**
- * Makes the host hold each of `images` under its tag with the local engine's image ID: images the host already
- * has with that ID are skipped; the others go in one `docker save` stream (layers shared between them travel once),
- * gzip-compressed unless `compress: false`, into `docker load` on the host through `session`; then every sent
- * image's ID on the host is checked.
+ * Makes the host hold each of `images` under its tag with the local engine's image ID, sending only what it lacks
+ * (see the top of this file): images it has with that ID are skipped; of the others only the layers its engine
+ * lacks travel, and of those only what an earlier attempt did not already stage; then every sent image's ID on the
+ * host is checked.
  *
- * Changes on the host: loads images and moves their tags; an image a tag pointed at before stays on the host
- * untagged (`before.id` in the change) until pruned. Safe to retry: a second run skips what arrived. A stream that
- * breaks moves no tag onto a partial image: docker load unpacks the whole archive into a temporary directory before
- * it loads anything, and `manifest.json` comes after every layer, so a tag moves only for a complete image (shown
- * by cutting streams mid-layer, just before and just after the manifest, and by closing the channel; a cut exactly
- * before the manifest can leave an untagged image for the cleanup timer). The verification would catch it anyway.
- * @throws LocalImageMissingError, DigestPinnedImageError (not retryable) before anything is sent;
- *   CommandError when `docker load` fails or the stream breaks, CommandTimeoutError when it stalls,
- *   ConnectionError when the session drops, VerificationError when the host's ID still differs (all retryable,
- *   except CommandError for a full disk).
+ * Changes on the host: stages layer files under /var/lib/steward/images until loaded, loads images and moves their
+ * tags; an image a tag pointed at before stays on the host untagged (`before.id` in the change) until pruned. Safe
+ * to retry at any point: a second run skips what arrived and continues what is partly there.
+ * @throws LocalImageMissingError, DigestPinnedImageError (not retryable) before anything is sent; CommandError when
+ *   the local save breaks (retryable) or is not the image asked for (not), when staging or `docker load` fails or the
+ *   stream breaks, CommandTimeoutError when it stalls, ConnectionError when the session drops, VerificationError
+ *   when the host's ID still differs (all retryable, except CommandError for a full disk or a staging directory
+ *   that is not root's alone); HostOutputError on host output outside the protocol.
  */
 export async function transferImages(
   session: HostSession,
@@ -180,20 +165,87 @@ export async function transferImages(
   images: readonly string[],
   opts: TransferImagesOptions = {},
 ): Promise<ImageTransferResult> {
-  const plan = await planImages(session, local, images);
+  const started = performance.now();
+  const host = session.target.name;
+  const { plan, present } = await observe(session, local, images, true);
   if (plan.send.length === 0) return { changes: [], transferred: [], skipped: plan.skipped };
 
-  const names = plan.send.map((s) => withTag(s.image));
-  const sent = await sendImages(session, local, names, opts.compress ?? COMPRESS_BY_DEFAULT, opts.onProgress);
+  let sent = 0;
+  const report = () => opts.onProgress?.(sent);
+  const meter: Meter = {
+    add(n) {
+      sent += n;
+      report();
+    },
+    alive: report,
+  };
 
-  const after = await observeRemote(session, names);
+  const cache = new ImageCache(opts.cacheDir);
+  const ids = [...new Set(plan.send.map((s) => s.id))];
+  const cached = new Map<string, CachedImage>();
+  for (const id of ids) {
+    const refs = plan.send.filter((s) => s.id === id).map((s) => s.image);
+    cached.set(id, await fromCache(host, cache, local, id, refs, report));
+  }
+  const toLoad: ImageLayers[] = ids.map((id) => {
+    const c = cached.get(id)!;
+    return {
+      id,
+      tags: plan.send.filter((s) => s.id === id).map((s) => withTag(s.image)),
+      layers: c.layers,
+      ...(c.layerSources ? { layerSources: c.layerSources } : {}),
+    };
+  });
+  const layers = planLayers(toLoad, present!);
+
+  const staged = await stage(session, cache, layers, opts.compress ?? COMPRESS_BY_DEFAULT, meter);
+  const configs = new Map(ids.map((id) => [id, cached.get(id)!.config]));
+  const wire = sent;
+  await loadStaged(
+    session,
+    toLoad,
+    configs,
+    layers.blobs.map((b) => b.digest),
+    meter,
+  );
+
+  const after = (
+    await observeHost(
+      session,
+      plan.send.map((s) => withTag(s.image)),
+      false,
+    )
+  ).ids;
   const wrong = plan.send.filter((s, i) => after[i] !== s.id).map((s) => `image:${s.image}`);
-  if (wrong.length > 0) throw new VerificationError(session.target.name, wrong);
+  if (wrong.length > 0) throw new VerificationError(host, wrong);
 
-  const shares = attributeBytes(sent.tally, plan.send, sent.bytes);
+  const ms = performance.now() - started;
+  const perId = attribute(
+    layers,
+    ids.map((id) => configs.get(id)!.length),
+    staged,
+    wire,
+    sent - wire,
+  );
+  const claimed = new Set<string>();
   return {
     changes: plan.changes,
-    transferred: plan.send.map((s, i) => ({ image: s.image, id: s.id, bytes: shares[i]!, ms: sent.ms })),
+    transferred: plan.send.map((s) => {
+      const i = ids.indexOf(s.id);
+      const first = !claimed.has(s.id);
+      claimed.add(s.id);
+      const share = perId[i]!;
+      return {
+        image: s.image,
+        id: s.id,
+        // Two refs of one image share its bytes: the first carries them.
+        bytes: first ? share.bytes : 0,
+        ms,
+        layersSent: layers.images[i]!.missing.length,
+        layersReused: layers.images[i]!.reused,
+        resumedBytes: first ? share.resumed : 0,
+      };
+    }),
     skipped: plan.skipped,
   };
 }
@@ -203,10 +255,50 @@ export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
 
-/** `name` → `name:latest`: `docker save name` would otherwise send every tag of the repository. */
+/** `name` → `name:latest`: a bare name means its `latest` tag, and docker load needs the tag spelt out. */
 function withTag(ref: string): string {
   const last = ref.slice(ref.lastIndexOf('/') + 1);
   return last.includes(':') ? ref : `${ref}:latest`;
+}
+
+interface Observed {
+  readonly plan: ImagePlan;
+  /** Chain IDs of every layer the host's engine holds (when asked for). */
+  readonly present?: Set<string>;
+}
+
+async function observe(
+  session: HostSession,
+  local: Docker,
+  images: readonly string[],
+  layers: boolean,
+): Promise<Observed> {
+  const refs = [...new Set(images)];
+  if (refs.length === 0) return { plan: { changes: [], send: [], skipped: [] } };
+  const host = session.target.name;
+  const digests = refs.filter((r) => r.includes('@'));
+  if (digests.length > 0) throw new DigestPinnedImageError(host, digests);
+
+  const [locals, remote] = await Promise.all([inspectLocal(host, local, refs), observeHost(session, refs, layers)]);
+  const changes: Change[] = [];
+  const send: { image: string; id: string; size: number }[] = [];
+  const skipped: SkippedImage[] = [];
+  refs.forEach((image, i) => {
+    const { id, size } = locals[i]!;
+    const before = remote.ids[i];
+    if (before === id) {
+      skipped.push({ image, id, bytes: size });
+      return;
+    }
+    send.push({ image, id, size });
+    changes.push({
+      resource: `image:${image}`,
+      action: before ? 'update' : 'create',
+      ...(before ? { before: { id: shortId(before) } } : {}),
+      after: { id: shortId(id) },
+    });
+  });
+  return { plan: { changes, send, skipped }, ...(remote.present ? { present: remote.present } : {}) };
 }
 
 async function inspectLocal(host: string, local: Docker, refs: readonly string[]) {
@@ -226,13 +318,30 @@ async function inspectLocal(host: string, local: Docker, refs: readonly string[]
   return results as { id: string; size: number }[];
 }
 
-/** The host's image ID for each ref (undefined: no such image), in one round trip. */
-async function observeRemote(session: HostSession, refs: readonly string[]): Promise<(string | undefined)[]> {
-  const probes = Object.fromEntries(
+/**
+ * The host's image ID for each ref (undefined: no such image) and, when `layers`, the chain IDs of every layer its
+ * engine holds, in one round trip.
+ */
+async function observeHost(
+  session: HostSession,
+  refs: readonly string[],
+  layers: boolean,
+): Promise<{ ids: (string | undefined)[]; present?: Set<string> }> {
+  const probes: Record<string, string> = Object.fromEntries(
     refs.map((ref, i) => [`i${i}`, run('docker', 'image', 'inspect', '--format', '{{.Id}}', '--', ref)]),
   );
+  if (layers) {
+    probes.layers = [
+      `ids=$(${run('docker', 'image', 'ls', '-aq', '--no-trunc')}) || exit $?`,
+      `printf '%s\\n' "$ids" | sort -u | grep -x 'sha256:[0-9a-f]\\{64\\}' | ` +
+        run('xargs', '-r', 'docker', 'image', 'inspect', '--format', LAYERS_FORMAT),
+    ].join('\n');
+  }
   const results = await session.probe(probes, { label: 'observe images' });
-  return refs.map((ref, i) => parseRemoteId(session.target.name, ref, results[`i${i}`] as ProbeResult));
+  const host = session.target.name;
+  const ids = refs.map((ref, i) => parseRemoteId(host, ref, results[`i${i}`] as ProbeResult));
+  if (!layers) return { ids };
+  return { ids, present: parseLayersProbe(host, results.layers as ProbeResult) };
 }
 
 function parseRemoteId(host: string, ref: string, { out, code }: ProbeResult): string | undefined {
@@ -246,242 +355,114 @@ function parseRemoteId(host: string, ref: string, { out, code }: ProbeResult): s
   throw new CommandError(host, `docker image inspect ${ref}`, code, text, code !== 127);
 }
 
-interface Sent {
-  /** Bytes that went over SSH (compressed when compressing). */
-  readonly bytes: number;
-  readonly ms: number;
-  readonly tally: TarTally;
-}
-
-/**
- * Streams `docker save names…` from the local engine into `docker load` on the host and waits for it to finish.
- * On any failure the channel is closed, so `docker load` sees a broken archive and moves no tag.
- */
-async function sendImages(
-  session: HostSession,
-  local: Docker,
-  names: readonly string[],
-  compress: boolean,
-  onProgress: ((bytes: number) => void) | undefined,
-): Promise<Sent> {
-  const host = session.target.name;
-  const started = performance.now();
-  const label = `docker load (${names.join(', ')})`;
-  const source = await saveImages(local, names);
-  const channel = await session.channel(['docker', 'load'], true).catch((err: unknown) => {
-    source.destroy();
-    throw err;
-  });
-  const load = watchChannel(channel);
-
-  let bytes = 0;
-  let lastProgress = Date.now();
-  let uploaded = false;
-  const tally = new TarTally();
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      lastProgress = Date.now();
-      onProgress?.(bytes);
-      done(null, chunk);
-    },
-  });
-  const abort = new AbortController();
-  const watchdog = setInterval(() => {
-    const idle = Date.now() - lastProgress;
-    const limit = uploaded ? LOAD_TIMEOUT_MS : STALL_TIMEOUT_MS;
-    if (idle > limit) abort.abort(new CommandTimeoutError(host, label, limit));
-  }, WATCHDOG_INTERVAL_MS);
-
-  try {
-    const stages = compress
-      ? [source, tally, createGzip({ level: GZIP_LEVEL }), counter, channel]
-      : [source, tally, counter, channel];
+/** Exit 0, or 123 when xargs saw an image vanish between listing and inspecting (its error line is skipped). */
+function parseLayersProbe(host: string, { out, code }: ProbeResult): Set<string> {
+  if (code === 0) return parseHostLayers(host, out);
+  if (code === 123) {
     try {
-      await (pipeline as (...s: unknown[]) => Promise<void>)(...stages, { signal: abort.signal });
-    } catch (err) {
-      channel.destroy();
-      const exit = await Promise.race([load.exited, settle(2_000)]);
-      throw streamError(session, label, bytes, err, abort.signal.reason, exit);
+      return parseHostLayers(host, out);
+    } catch {
+      // Not only vanished images: a failure, reported below.
     }
-    uploaded = true;
-    lastProgress = Date.now();
-    const exit = await Promise.race([
-      load.exited,
-      new Promise<never>((_, reject) =>
-        abort.signal.addEventListener('abort', () => reject(abort.signal.reason as Error), { once: true }),
-      ),
-    ]).catch((err: unknown) => {
-      channel.destroy();
-      throw err;
-    });
-    if (exit.code !== 0) throw loadError(host, label, exit);
-    return { bytes, ms: performance.now() - started, tally };
-  } finally {
-    clearInterval(watchdog);
   }
-}
-
-/** `GET /images/get?names=…`: one archive for several images, shared layers once. dockerode has it, its types not. */
-function saveImages(local: Docker, names: readonly string[]): Promise<Readable> {
-  const docker = local as Docker & { getImages(opts: { names: string[] }): Promise<Readable> };
-  return docker.getImages({ names: [...names] });
-}
-
-interface LoadExit {
-  readonly code: number | null;
-  readonly signal?: string;
-  readonly output: string;
-}
-
-/** Collects the output of `docker load` and resolves when its channel closes. */
-function watchChannel(channel: ClientChannel): { exited: Promise<LoadExit> } {
-  let output = '';
-  let code: number | null = null;
-  let signal: string | undefined;
-  const keep = (d: Buffer) => {
-    output = (output + d.toString('utf8')).slice(-OUTPUT_LIMIT);
-  };
-  channel.on('data', keep);
-  channel.stderr.on('data', keep);
-  channel.on('exit', (c: number | null, s?: string) => {
-    code = c;
-    signal = s ?? undefined;
-  });
-  const exited = new Promise<LoadExit>((resolve) => {
-    channel.once('close', () => resolve({ code, ...(signal ? { signal } : {}), output }));
-  });
-  return { exited };
-}
-
-function settle(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
-}
-
-function loadError(host: string, label: string, exit: LoadExit): CommandError {
-  const full = /no space left on device/i.test(exit.output);
-  const detail = exit.output.trim() || (exit.signal ? `killed by ${exit.signal}` : '');
-  return new CommandError(host, label, exit.code, detail, !full);
-}
-
-/** The error for a stream that did not reach its end: the stall, the dropped session, or what `docker load` said. */
-function streamError(
-  session: HostSession,
-  label: string,
-  bytes: number,
-  err: unknown,
-  reason: unknown,
-  exit: LoadExit | undefined,
-): HostError {
-  const host = session.target.name;
-  if (reason instanceof HostError) return reason;
-  if (!session.connected) return new ConnectionError(host, `session dropped during ${label} after ${bytes} bytes`);
-  if (exit && exit.code !== null && exit.code !== 0) return loadError(host, label, exit);
-  const message = err instanceof Error ? err.message : String(err);
-  return new CommandError(host, label, exit?.code ?? null, `image stream broke after ${bytes} bytes: ${message}`);
+  throw new CommandError(host, 'docker image inspect (every image)', code, out.trim(), code !== 127);
 }
 
 /**
- * Follows a tar stream as it passes through, unchanged: bytes per entry (header, content and padding) and the
- * content of `manifest.json`, which says which entries belong to which image. Handles both `docker save` layouts
- * (`<id>/layer.tar` and OCI `blobs/sha256/<digest>`).
+ * The cached copy of image `id`, saved from the local engine when not cached yet.
+ * @throws CommandError: retryable when the save broke off, not when it returned something other than the image.
  */
-class TarTally extends Transform {
-  readonly entries = new Map<string, number>();
-  total = 0;
-  manifest = '';
-  private header = Buffer.alloc(0);
-  private entry = '';
-  private left = 0;
-  private size = 0;
-  private capture: Buffer[] | undefined;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (err: null, chunk: Buffer) => void): void {
-    this.total += chunk.length;
-    let at = 0;
-    while (at < chunk.length) {
-      if (this.left > 0) {
-        const n = Math.min(this.left, chunk.length - at);
-        this.count(this.entry, n);
-        this.capture?.push(chunk.subarray(at, at + n));
-        this.left -= n;
-        at += n;
-        if (this.left === 0 && this.capture) {
-          this.manifest = Buffer.concat(this.capture).subarray(0, this.size).toString('utf8');
-          this.capture = undefined;
-        }
-        continue;
-      }
-      const n = Math.min(512 - this.header.length, chunk.length - at);
-      this.header = Buffer.concat([this.header, chunk.subarray(at, at + n)]);
-      at += n;
-      if (this.header.length === 512) this.startEntry(this.header);
-    }
-    done(null, chunk);
-  }
-
-  private startEntry(h: Buffer): void {
-    this.header = Buffer.alloc(0);
-    const name = field(h, 0, 100);
-    const prefix = field(h, 345, 155);
-    this.entry = (prefix ? `${prefix}/${name}` : name).replace(/^\.\//, '');
-    this.size = tarSize(h.subarray(124, 136));
-    this.left = Math.ceil(this.size / 512) * 512;
-    this.count(this.entry, 512);
-    this.capture = this.entry === 'manifest.json' && this.size < 1 << 20 && this.left > 0 ? [] : undefined;
-  }
-
-  private count(entry: string, n: number): void {
-    this.entries.set(entry, (this.entries.get(entry) ?? 0) + n);
-  }
-}
-
-function field(h: Buffer, start: number, length: number): string {
-  const raw = h.subarray(start, start + length);
-  const end = raw.indexOf(0);
-  return raw.subarray(0, end === -1 ? length : end).toString('utf8');
-}
-
-/** Octal ASCII, or base-256 when the top bit is set (entries over 8 GB). */
-function tarSize(raw: Buffer): number {
-  if ((raw[0]! & 0x80) !== 0) return raw.subarray(1).reduce((n, b) => n * 256 + b, raw[0]! & 0x7f);
-  return parseInt(field(raw, 0, raw.length).trim() || '0', 8);
-}
-
-/** Which tar entries travel together: a legacy layer's directory, or one file. */
-function groupOf(path: string): string {
-  return path.startsWith('blobs/') ? path : (path.split('/')[0] ?? path);
-}
-
-/**
- * Each image's share of `wireBytes`: the entries its manifest lists (config and layers), each counted for the first
- * image that lists it; the rest (manifest, tar end) spread in proportion. Without a readable manifest, in
- * proportion to the images' local sizes.
- */
-function attributeBytes(tally: TarTally, images: readonly { id: string; size: number }[], wireBytes: number): number[] {
-  let raw = images.map((i) => i.size);
+async function fromCache(
+  host: string,
+  cache: ImageCache,
+  local: Docker,
+  id: string,
+  refs: readonly string[],
+  alive: () => void,
+): Promise<CachedImage> {
   try {
-    const manifest = JSON.parse(tally.manifest) as { Config?: string; Layers?: string[] }[];
-    const groups = new Map<string, number>();
-    for (const [entry, n] of tally.entries) groups.set(groupOf(entry), (groups.get(groupOf(entry)) ?? 0) + n);
-    const counted = new Set<string>();
-    const own = images.map(({ id }) => {
-      const hex = id.replace(/^sha256:/, '');
-      const m = manifest.find((e) => e.Config?.includes(hex));
-      if (!m?.Config) throw new Error(`${id} is not in the manifest`);
-      return [m.Config, ...(m.Layers ?? [])].reduce((sum, path) => {
-        const g = groupOf(path);
-        if (counted.has(g)) return sum;
-        counted.add(g);
-        return sum + (groups.get(g) ?? 0);
-      }, 0);
-    });
-    if (own.some((n) => n > 0)) raw = own;
-  } catch {
-    // No manifest seen (an unexpected layout): the local sizes below are the best estimate.
+    return await cache.get(local, id, alive);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const label = `docker save (${refs.join(', ')}) from the local engine`;
+    throw new CommandError(host, label, null, `image save broke off: ${message}`, !(err instanceof SavedImageError));
   }
-  const weight = raw.reduce((a, b) => a + b, 0) || 1;
-  const shares = raw.map((n) => Math.floor((n / weight) * wireBytes));
-  shares[0]! += wireBytes - shares.reduce((a, b) => a + b, 0);
-  return shares;
+}
+
+interface Staged {
+  /** Raw bytes sent per layer file, over every round. */
+  readonly raw: Map<string, number>;
+  /** Bytes per layer file already on the host when this call started. */
+  readonly resumed: Map<string, number>;
+}
+
+/**
+ * Stages every file of `plan` on the host. A file that arrives whole but wrong is checked against the operator's
+ * copy: a damaged copy is dropped from the cache (the next attempt saves the image again); otherwise it is sent once
+ * more from its start.
+ */
+async function stage(
+  session: HostSession,
+  cache: ImageCache,
+  plan: LayerPlan,
+  compress: boolean,
+  meter: Meter,
+): Promise<Staged> {
+  const host = session.target.name;
+  const raw = new Map<string, number>();
+  const resumed = new Map<string, number>();
+  let files = plan.blobs;
+  for (let round = 1; files.length > 0; round++) {
+    const r = await stageFiles(session, files, (d) => cache.blobPath(d), compress, meter);
+    for (const [d, n] of r.raw) raw.set(d, (raw.get(d) ?? 0) + n);
+    if (round === 1) for (const [d, n] of r.resumed) resumed.set(d, n);
+    if (r.bad.length === 0) break;
+    for (const digest of r.bad) {
+      if (!(await cache.verifyBlob(digest)))
+        throw new CommandError(
+          host,
+          'stage image layers',
+          null,
+          `the local image cache held a damaged copy of layer file ${digest}; it is removed, and the next attempt saves the image again`,
+        );
+    }
+    if (round === 2)
+      throw new CommandError(host, 'stage image layers', null, `layer files ${r.bad.join(', ')} arrived damaged twice`);
+    files = plan.blobs.filter((b) => r.bad.includes(b.digest));
+  }
+  return { raw, resumed };
+}
+
+/**
+ * Each image's share of the bytes sent: the upload (`wire`) by the raw bytes of the files it was first to need, the
+ * manifest and configs (`small`) by config size; rounding goes to the first image, so the shares add up exactly.
+ */
+function attribute(
+  plan: LayerPlan,
+  configSizes: readonly number[],
+  staged: Staged,
+  wire: number,
+  small: number,
+): { bytes: number; resumed: number }[] {
+  const claimed = new Set<string>();
+  const own = plan.images.map((image) => {
+    let raw = 0;
+    let resumed = 0;
+    for (const l of image.missing) {
+      if (claimed.has(l.digest)) continue;
+      claimed.add(l.digest);
+      raw += staged.raw.get(l.digest) ?? 0;
+      resumed += staged.resumed.get(l.digest) ?? 0;
+    }
+    return { raw, resumed };
+  });
+  const rawTotal = own.reduce((n, o) => n + o.raw, 0);
+  const configTotal = configSizes.reduce((a, b) => a + b, 0);
+  const bytes = own.map(
+    (o, i) =>
+      Math.floor(rawTotal > 0 ? (o.raw / rawTotal) * wire : wire / own.length) +
+      Math.floor((configSizes[i]! / configTotal) * small),
+  );
+  bytes[0]! += wire + small - bytes.reduce((a, b) => a + b, 0);
+  return own.map((o, i) => ({ bytes: bytes[i]!, resumed: o.resumed }));
 }

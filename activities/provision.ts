@@ -100,8 +100,8 @@ export function opsUserResources(spec: Spec, host: string, keys: readonly string
   ];
 }
 
-/** OpenSSH public key line of a private key file. */
-async function publicKeyOf(identityFile: string): Promise<string> {
+/** The OpenSSH public key line provision authorises for the ops user, from a private key file. */
+export async function publicKeyOf(identityFile: string): Promise<string> {
   const parsed = ssh2.utils.parseKey(await readFile(identityFile, 'utf8'));
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key instanceof Error)

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateEd25519KeyPair } from '../../activities/host/keygen';
+import { publicKeyOf } from '../../activities/provision';
 import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';
 import type { ResultDocument } from '../../client/operation';
@@ -118,11 +119,14 @@ export async function stage(opts: {
   const env = await testEnv();
   const keys = makeKeyPair();
   const image = opts.golden ? await goldenImage(opts.golden) : undefined;
+  // A golden host's ops user holds its key as provision writes it (with provision's comment), or drift would see it.
+  const authorizedKey = image ? await publicKeyOf(keys.privateKeyPath) : keys.publicKey;
   const [fleet, worker] = await Promise.all([
     phase(`start ${opts.simulators} ${opts.golden ?? 'fresh'} simulator(s)`, () =>
       startSimulators(opts.simulators, {
-        authorizedKey: keys.publicKey,
-        ...(image ? { image, keyUsers: [GOLDEN_OPS_USER] } : { aptCache: (opts.provision ?? 0) > 0 }),
+        authorizedKey,
+        aptCache: true,
+        ...(image ? { image, keyUsers: [GOLDEN_OPS_USER] } : {}),
       }),
     ),
     startWorker(env, opts.taskQueue),

@@ -166,7 +166,7 @@ async function interrupted(ref: string, cutAt: number): Promise<{ error: unknown
 }
 
 beforeAll(async () => {
-  world = await stage({ taskQueue: 'images-test', simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: 'images-test', simulators: 1, golden: 'provisioned' });
   keys = world.keys;
   sim = world.sims[0]!;
   session = await connect();

@@ -87,7 +87,7 @@ beforeAll(async () => {
   );
   world = await stage({ taskQueue: 'deploy-test', simulators: 1, golden: 'hardened' });
   sim = world.sims[0]!;
-  const hardened = await phase('harden with this file\'s spec', () =>
+  const hardened = await phase("harden with this file's spec", () =>
     world.cli(writeSpec(world.keys, [sim], stack()), 'harden'),
   );
   if (hardened.code !== 0) throw new Error(`harden failed: ${hardened.stderr || hardened.stdout}`);

@@ -59,8 +59,13 @@ export interface StepProfile {
  * on one host contend).
  */
 const HEARTBEAT_TIMEOUT = '15 seconds';
-/** A worker killed 20 times during one step is a crash loop, not bad luck (this step may be what crashes it). */
-const MAXIMUM_WORKER_LOSSES = 20;
+/**
+ * Lost attempts a host step tolerates. The cap only ends what no retry fixes — an activity that stops heartbeating
+ * while its worker lives, or a worker that this very step crashes — and costs nothing but time until then, so it is
+ * generous: a wedged activity ends after 50 × 15 s ≈ 13 min, within the 30 min one attempt may run anyway. A worker
+ * killed every 20–40 s (bench/deploy-kill.ts) spent 12 of them on a 1.3 GB first image transfer, which resumes.
+ */
+const MAXIMUM_WORKER_LOSSES = 50;
 
 /** A step that changes a host: apt installs can take minutes. */
 export const HOST_STEP: StepProfile = {

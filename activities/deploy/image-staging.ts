@@ -10,7 +10,8 @@
  *   and the staged files, loads it, and removes the files it loaded. While it runs it prints `tick` every
  *   TICK_SECONDS, so the caller knows the host is still at it.
  *
- * The directory is STAGING_DIR, created 0700 root and refused (exit 70, not retried) when it, or its parent, is a
+ * One command at a time holds the directory's lock; one that still holds it after LOCK_WAIT_SECONDS is taken to be an
+ * attempt whose peer is gone, and is ended. The directory is STAGING_DIR, created 0700 root and refused (exit 70, not retried) when it, or its parent, is a
  * symlink, belongs to someone else, or is writable by others: only root can create entries there, so nothing planted
  * by another user is ever followed. Files idle for a week (a transfer never retried) are removed by the next upload.
  */
@@ -46,12 +47,22 @@ const WATCHDOG_INTERVAL_MS = 1_000;
 const OUTPUT_LIMIT = 16_384;
 const LINE_LIMIT = 4_096;
 
+/**
+ * How long a command waits for the staging lock before it ends the holder (and then as long again). A holder that
+ * outlives this is an earlier attempt whose SSH peer is gone without the host noticing yet (a worker's machine lost,
+ * a network cut: sshd may take many minutes to tell), blocked on input that will never come; every write it made is
+ * an append, so ending it leaves each file a prefix of itself, and the lock is free only once all of it has exited.
+ */
+const LOCK_WAIT_SECONDS = 30;
 /** Exit codes of the scripts below, besides a failed command's own. */
 const UNSAFE_DIR = 70;
 const BUSY = 75;
 const MISSING = 76;
 
-/** Checks (and makes) the staging directory, enters it and takes its lock on fd 9. Arguments: parent, dir. */
+/**
+ * Checks (and makes) the staging directory, enters it and takes its lock on fd 9, ending a holder that keeps it past
+ * LOCK_WAIT_SECONDS (its process group, recorded in `.owner`). Arguments: parent, dir.
+ */
 const PRELUDE = `set -eu
 umask 077
 p=$1 d=$2
@@ -69,8 +80,14 @@ o=$(stat -c '%u %a' -- "$d")
 [ "\${o%% *}" = 0 ] || refuse "$d"
 [ "\${o#* }" = 700 ] || chmod 0700 -- "$d"
 cd -P -- "$d"
+read -r _ _ _ _ me _ </proc/$$/stat
 exec 9>>.lock
-flock -w 30 9 || { echo "steward: another image transfer holds $d/.lock" >&2; exit ${BUSY}; }
+if ! flock -w ${LOCK_WAIT_SECONDS} 9; then
+  o=$(cat .owner 2>/dev/null || :)
+  case "$o" in ''|*[!0-9]*) ;; *) [ "$o" -le 1 ] || [ "$o" = "$me" ] || kill -TERM "-$o" 2>/dev/null || : ;; esac
+  flock -w ${LOCK_WAIT_SECONDS} 9 || { echo "steward: another image transfer holds $d/.lock" >&2; exit ${BUSY}; }
+fi
+echo "$me" >.owner
 `;
 
 /** Arguments: parent, dir, 1 (gzip) or 0 (raw), then `<hex> <size>` per file. */
@@ -149,7 +166,7 @@ export interface Meter {
 export interface StageResult {
   /** Raw (uncompressed) bytes of each file sent by this upload. */
   readonly raw: ReadonlyMap<string, number>;
-  /** Bytes of each file that were on the host before this upload (an earlier attempt's). */
+  /** Bytes of each file already on the host before this upload (an earlier attempt's): partial or whole. */
   readonly resumed: ReadonlyMap<string, number>;
   /** Bytes that went over SSH (compressed when compressing). */
   readonly wire: number;
@@ -221,7 +238,12 @@ export async function stageFiles(
     const s = state.get(hexOf(f.digest))!;
     return s.have ? [] : [{ file: f, offset: s.offset }];
   });
-  const resumed = new Map(todo.filter((t) => t.offset > 0).map((t) => [t.file.digest, t.offset]));
+  const resumed = new Map<string, number>();
+  for (const f of files) {
+    const s = state.get(hexOf(f.digest))!;
+    const there = s.have ? f.size : s.offset;
+    if (there > 0) resumed.set(f.digest, there);
+  }
   const raw = new Map<string, number>();
   let wire = 0;
 
@@ -281,6 +303,11 @@ export async function stageFiles(
   return { raw, resumed, wire, bad: bad.map((t) => t.file.digest) };
 }
 
+/** An image to load: its layers, tags and config (whose SHA-256 is its ID). */
+export interface LoadImage extends ImageLayers {
+  readonly config: Buffer;
+}
+
 /**
  * Loads `images` on the host from the staging directory: their manifest and configs go on stdin (counted by
  * `meter`), every file in `staged` must be there complete. Removes those files once the load succeeded.
@@ -289,8 +316,7 @@ export async function stageFiles(
  */
 export async function loadStaged(
   session: HostSession,
-  images: readonly ImageLayers[],
-  configs: ReadonlyMap<string, Buffer>,
+  images: readonly LoadImage[],
   staged: readonly string[],
   meter: Meter,
 ): Promise<void> {
@@ -298,7 +324,7 @@ export async function loadStaged(
   const label = `docker load (${images.flatMap((i) => i.tags).join(', ')})`;
   const archive = writeTar([
     { name: 'manifest.json', data: loadManifest(images) },
-    ...images.map((i) => ({ name: `${hexOf(i.id)}.json`, data: configs.get(i.id)! })),
+    ...images.map((i) => ({ name: `${hexOf(i.id)}.json`, data: i.config })),
   ]);
   const seconds = Math.ceil(LOAD_TIMEOUT_MS / 1000);
   const channel = await session.channel([

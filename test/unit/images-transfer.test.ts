@@ -3,7 +3,7 @@
  * IDs, which layer files a host needs, the host's answers; the operator's image cache against a fake engine; and the
  * staging script's upload protocol against a directory of its own (as root only, like on a host).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -404,6 +404,32 @@ describe.skipIf(process.getuid?.() !== 0)('the staging script', () => {
     expect(existsSync(part)).toBe(false);
     writeFileSync(part, Buffer.alloc(a.length + 1));
     expect(upload(a, false, [[ha, a.length]]).lines).toEqual([`part ${ha} 0`, 'ready', `done ${ha}`]);
+    rmSync(join(dir, ha));
+  });
+
+  it('ends a holder of the lock that outlives the wait (a peer gone without a word), keeping its prefix', async () => {
+    const quick = HOST_SCRIPTS.upload.replaceAll('flock -w 30 9', 'flock -w 1 9');
+    const stale = spawn('sh', ['-c', quick, 'sh', parent, dir, '0', ha, String(a.length)], { detached: true });
+    const exited = new Promise((resolve) => stale.once('exit', (code, signal) => resolve(signal ?? code)));
+    await new Promise<void>((resolve) => stale.stdout.on('data', (d: Buffer) => d.includes('ready') && resolve()));
+    stale.stdin.write(a.subarray(0, 50_000));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    // As steward does: send what follows the offset the handshake reports.
+    const next = spawn('sh', ['-c', quick, 'sh', parent, dir, '0', ha, String(a.length)]);
+    let out = '';
+    const done = new Promise((resolve) => next.once('close', resolve));
+    next.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const offset = /^part [0-9a-f]{64} (\d+)\nready\n$/.exec(out)?.[1];
+      if (offset !== undefined) next.stdin.end(a.subarray(Number(offset)));
+    });
+    expect(await done).toBe(0);
+    const kept = Number(/^part [0-9a-f]{64} (\d+)$/m.exec(out)![1]);
+    expect(kept).toBeGreaterThan(0);
+    expect(out.trim().split('\n')).toEqual([`part ${ha} ${kept}`, 'ready', `done ${ha}`]);
+    expect(await exited).toBe('SIGTERM');
+    expect(readFileSync(join(dir, ha)).equals(a)).toBe(true);
     rmSync(join(dir, ha));
   });
 

@@ -20,11 +20,16 @@
  * same layers) costs its config, not its layers. A tag moves only when `docker load` completes; a broken upload
  * leaves every tag where it was.
  *
- * Measured on the dev machine (2 cores shared with other work, simulator on loopback, Docker 20.10 on both ends)
- * with steward/vps:bookworm (225.6 MB; its `docker save` is 232.7 MB) before staging was added, streaming into
- * `docker load`: raw 232.7 MB in 3.5–8.6 s, gzip level 1 94.2 MB in 8.0–17.9 s (levels 3 and 6: 91.7 / 87.2 MB for
- * 15–20% more time); throttled to 50 Mbit/s gzip 18.8 s, raw 42.5 s; to 200 Mbit/s gzip 16.3 s, raw 15.7 s
- * (break-even). `npx tsx bench/images.ts` prints today's figures, the config-only change among them.
+ * Measured on the dev machine (2 cores shared with other work, simulator on loopback, Docker 20.10 on both ends) with
+ * steward/vps:bookworm (225.6 MB; its `docker save` is 232.7 MB); `npx tsx bench/images.ts` repeats it:
+ * - a config-only change (`FROM` it plus a `LABEL`) after the image itself: 8.2 kB sent instead of 94.2 MB (gzip),
+ *   2.7 s; a transfer cut after 113 MB: the retry found 110 MB staged and sent the other 122.5 MB.
+ * - cold, under heavy load (load average 19): gzip level 1 94.2 MB in 21 s, raw 232.7 MB in 23 s; the local cache
+ *   costs one save of 10 s per new image ID. Side by side with streaming straight into `docker load` (no staging) in
+ *   the same conditions: raw 21–32 s streamed vs 22–39 s staged, gzip 34–54 s vs 26–37 s, so staging costs no
+ *   time that the noise does not hide. On a quiet machine streaming took 3.5–8.6 s raw and 8.0–17.9 s gzip (levels 3
+ *   and 6: 91.7 / 87.2 MB for 15–20% more time); throttled to 50 Mbit/s gzip 18.8 s, raw 42.5 s; to 200 Mbit/s gzip
+ *   16.3 s, raw 15.7 s (break-even).
  */
 import type Docker from 'dockerode';
 import type { Change } from '../../spec/report';
@@ -32,8 +37,8 @@ import { CommandError, HostError, HostOutputError, VerificationError } from '../
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import { ImageCache, SavedImageError, type CachedImage } from './image-cache';
-import { parseHostLayers, planLayers, type ImageLayers, type LayerPlan } from './image-layers';
-import { loadStaged, stageFiles, type Meter } from './image-staging';
+import { parseHostLayers, planLayers, type LayerPlan } from './image-layers';
+import { loadStaged, stageFiles, type LoadImage, type Meter } from './image-staging';
 
 /**
  * Compress on the way (gzip level 1; the host unpacks it as it stages). On this machine it does NOT pay off: on
@@ -181,73 +186,41 @@ export async function transferImages(
   };
 
   const cache = new ImageCache(opts.cacheDir);
-  const ids = [...new Set(plan.send.map((s) => s.id))];
-  const cached = new Map<string, CachedImage>();
-  for (const id of ids) {
-    const refs = plan.send.filter((s) => s.id === id).map((s) => s.image);
-    cached.set(id, await fromCache(host, cache, local, id, refs, report));
-  }
-  const toLoad: ImageLayers[] = ids.map((id) => {
-    const c = cached.get(id)!;
-    return {
-      id,
-      tags: plan.send.filter((s) => s.id === id).map((s) => withTag(s.image)),
-      layers: c.layers,
-      ...(c.layerSources ? { layerSources: c.layerSources } : {}),
-    };
-  });
+  const toLoad = await imagesToLoad(host, cache, local, plan.send, report);
   const layers = planLayers(toLoad, present!);
-
   const staged = await stage(session, cache, layers, opts.compress ?? COMPRESS_BY_DEFAULT, meter);
-  const configs = new Map(ids.map((id) => [id, cached.get(id)!.config]));
   const wire = sent;
   await loadStaged(
     session,
     toLoad,
-    configs,
     layers.blobs.map((b) => b.digest),
     meter,
   );
 
-  const after = (
-    await observeHost(
-      session,
-      plan.send.map((s) => withTag(s.image)),
-      false,
-    )
-  ).ids;
+  const tags = plan.send.map((s) => withTag(s.image));
+  const after = (await observeHost(session, tags, false)).ids;
   const wrong = plan.send.filter((s, i) => after[i] !== s.id).map((s) => `image:${s.image}`);
   if (wrong.length > 0) throw new VerificationError(host, wrong);
 
   const ms = performance.now() - started;
-  const perId = attribute(
-    layers,
-    ids.map((id) => configs.get(id)!.length),
-    staged,
-    wire,
-    sent - wire,
-  );
-  const claimed = new Set<string>();
-  return {
-    changes: plan.changes,
-    transferred: plan.send.map((s) => {
-      const i = ids.indexOf(s.id);
-      const first = !claimed.has(s.id);
-      claimed.add(s.id);
-      const share = perId[i]!;
-      return {
-        image: s.image,
-        id: s.id,
-        // Two refs of one image share its bytes: the first carries them.
-        bytes: first ? share.bytes : 0,
-        ms,
-        layersSent: layers.images[i]!.missing.length,
-        layersReused: layers.images[i]!.reused,
-        resumedBytes: first ? share.resumed : 0,
-      };
-    }),
-    skipped: plan.skipped,
-  };
+  const shares = attribute(layers, toLoad, staged, wire, sent - wire);
+  const counted = new Set<string>();
+  const transferred = plan.send.map((s) => {
+    const i = toLoad.findIndex((image) => image.id === s.id);
+    // Two refs of one image share its bytes: the first carries them.
+    const first = !counted.has(s.id);
+    counted.add(s.id);
+    return {
+      image: s.image,
+      id: s.id,
+      bytes: first ? shares[i]!.bytes : 0,
+      ms,
+      layersSent: layers.images[i]!.missing.length,
+      layersReused: layers.images[i]!.reused,
+      resumedBytes: first ? shares[i]!.resumed : 0,
+    };
+  });
+  return { changes: plan.changes, transferred, skipped: plan.skipped };
 }
 
 /** `sha256:0123456789abcdef…` → `0123456789ab`, as `docker images` shows it. */
@@ -368,6 +341,29 @@ function parseLayersProbe(host: string, { out, code }: ProbeResult): Set<string>
   throw new CommandError(host, 'docker image inspect (every image)', code, out.trim(), code !== 127);
 }
 
+/** Each distinct image to send, from the cache, with the tags of every ref that names it. */
+async function imagesToLoad(
+  host: string,
+  cache: ImageCache,
+  local: Docker,
+  send: ImagePlan['send'],
+  alive: () => void,
+): Promise<LoadImage[]> {
+  const out: LoadImage[] = [];
+  for (const id of new Set(send.map((s) => s.id))) {
+    const refs = send.filter((s) => s.id === id).map((s) => s.image);
+    const c = await fromCache(host, cache, local, id, refs, alive);
+    out.push({
+      id,
+      tags: refs.map(withTag),
+      layers: c.layers,
+      config: c.config,
+      ...(c.layerSources ? { layerSources: c.layerSources } : {}),
+    });
+  }
+  return out;
+}
+
 /**
  * The cached copy of image `id`, saved from the local engine when not cached yet.
  * @throws CommandError: retryable when the save broke off, not when it returned something other than the image.
@@ -439,7 +435,7 @@ async function stage(
  */
 function attribute(
   plan: LayerPlan,
-  configSizes: readonly number[],
+  images: readonly LoadImage[],
   staged: Staged,
   wire: number,
   small: number,
@@ -457,6 +453,7 @@ function attribute(
     return { raw, resumed };
   });
   const rawTotal = own.reduce((n, o) => n + o.raw, 0);
+  const configSizes = images.map((i) => i.config.length);
   const configTotal = configSizes.reduce((a, b) => a + b, 0);
   const bytes = own.map(
     (o, i) =>

@@ -109,9 +109,9 @@ async function asRoot(script: string): Promise<string> {
   return (await session.check(`exec 9>>${STAGING_DIR}/.lock; flock -w 30 9; ${script}`, { label: 'test' })).stdout;
 }
 
-/** The staging directory's files, `name size` each, sorted. */
+/** The staging directory's files, `name size` each, sorted (not its lock and owner files). */
 async function stagedFiles(): Promise<string[]> {
-  const out = await asRoot(`find ${STAGING_DIR} -mindepth 1 -maxdepth 1 ! -name .lock -printf '%f %s\\n' | sort`);
+  const out = await asRoot(`find ${STAGING_DIR} -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f %s\\n' | sort`);
   return out.split('\n').filter(Boolean);
 }
 
@@ -284,13 +284,15 @@ describe('transferImages', () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as ConnectionError).retryable).toBe(true);
     expect(await hostImageId(BIG)).toBeUndefined();
-    expect(kept).toBeGreaterThan(1 * MiB);
-    expect(kept).toBeLessThan(size);
+    // What had reached the file when the session died: less than went out (SSH and sockets held the rest).
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(4 * MiB);
 
     const retry = await transferImages(session, local, [BIG], { cacheDir });
     expect(retry.transferred).toMatchObject([{ image: BIG, id, layersSent: 1, layersReused: 0, resumedBytes: kept }]);
     // Random bytes do not compress: what went out is the rest of the layer file and the config, not the whole.
     expect(retry.transferred[0]!.bytes).toBeLessThan(size - kept + 64 * KiB);
+    expect(retry.transferred[0]!.bytes).toBeLessThan(size);
     expect(await hostImageId(BIG)).toBe(id);
     expect(await stagedFiles()).toEqual([]);
   });
@@ -299,8 +301,9 @@ describe('transferImages', () => {
     const id = await buildImage(BIG, 'big2', 8 * MiB);
     const file = await topLayerFile(BIG);
     const { kept } = await interrupted(BIG, 4 * MiB);
-    expect(kept).toBeGreaterThan(1 * MiB);
-    await asRoot(`printf 'damage' | dd of=${STAGING_DIR}/${file}.part bs=1 seek=4096 conv=notrunc status=none`);
+    expect(kept).toBeGreaterThan(1024);
+    const at = Math.floor(kept / 2);
+    await asRoot(`printf 'damage' | dd of=${STAGING_DIR}/${file}.part bs=1 seek=${at} conv=notrunc status=none`);
 
     const retry = await transferImages(session, local, [BIG], { cacheDir, compress: false });
     expect(retry.transferred).toMatchObject([{ id, resumedBytes: kept }]);

@@ -28,6 +28,7 @@ import {
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
+import { attemptSummary } from '../spec/attempts';
 import { stepSummary } from './interceptors';
 import type { StepProfile } from './options';
 
@@ -113,9 +114,7 @@ export async function runStep<R>(activityType: string, args: unknown[], profile:
       // The UI shows which attempt an activity is and what became of the earlier ones; the first gets the
       // interceptor's summary (workflows/interceptors.ts).
       const summary =
-        attempt === 1
-          ? undefined
-          : `${stepSummary(activityType, args[0])} · attempt ${attempt} (${failures} failed, ${losses} lost their worker)`;
+        attempt === 1 ? undefined : attemptSummary(stepSummary(activityType, args[0]), attempt, failures, losses);
       return await scheduleActivity<R>(activityType, args, summary ? { ...options, summary } : options);
     } catch (err) {
       const outcome = classifyAttempt(err, nonRetryableErrorTypes);

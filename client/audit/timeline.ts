@@ -7,6 +7,7 @@
 import { defaultPayloadConverter, type PayloadCodec } from '@temporalio/common';
 import type proto from '@temporalio/proto';
 import { isEncrypted } from '../../codec/aes-gcm';
+import { attemptOf } from '../../spec/attempts';
 import type { Change } from '../../spec/report';
 import { StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
 import {
@@ -185,6 +186,8 @@ export async function buildTimeline(history: History, run: RunContext, decode: P
   const byTimer = new Map<string, number>();
   const failures: TimelineFailure[] = [];
   const retries: TimelineRetry[] = [];
+  /** Step index → its entry in `retries`. */
+  const retryOf = new Map<number, number>();
   const at = (e: HistoryEvent) => ({ at: new Date(eventMs(e)).toISOString(), offsetMs: eventMs(e) - t0 });
   const patch = (index: number | undefined, p: Partial<TimelineStep>) => {
     if (index === undefined) return;
@@ -210,10 +213,29 @@ export async function buildTimeline(history: History, run: RunContext, decode: P
     const a = e.activityTaskScheduledEventAttributes;
     if (a) {
       const summary = (await values(e.userMetadata?.summary ? [e.userMetadata.summary] : []))[0];
+      const name = a.activityType?.name ?? '';
+      // A later attempt of a step the workflow retries: the same step again, with its attempt count and why.
+      const attempt = attemptOf(typeof summary === 'string' ? summary : undefined);
+      let earlier = -1;
+      if (attempt !== undefined)
+        for (let i = steps.length - 1; i >= 0 && earlier < 0; i--) if (steps[i]?.kind === 'activity') earlier = i;
+      const prev = steps[earlier];
+      if (attempt !== undefined && prev && prev.name === name && prev.state !== 'completed') {
+        byScheduled.set(id, earlier);
+        const after = prev.failure ?? 'unknown';
+        patch(earlier, { state: 'scheduled', attempts: attempt, retriedAfter: after, failure: undefined });
+        const retry = { step: name, ...(prev.id ? { id: prev.id } : {}), attempts: attempt, after };
+        const known = retryOf.get(earlier);
+        if (known === undefined) {
+          retryOf.set(earlier, retries.length);
+          retries.push(retry);
+        } else retries[known] = retry;
+        continue;
+      }
       byScheduled.set(id, steps.length);
       steps.push({
         kind: 'activity',
-        name: a.activityType?.name ?? '',
+        name,
         ...(a.activityId ? { id: a.activityId } : {}),
         ...(typeof summary === 'string' ? { summary } : {}),
         state: 'scheduled',
@@ -224,11 +246,12 @@ export async function buildTimeline(history: History, run: RunContext, decode: P
     const s = e.activityTaskStartedEventAttributes;
     if (s) {
       const index = byScheduled.get(String(int64(s.scheduledEventId as never)));
-      const attempts = s.attempt ?? 1;
-      const retriedAfter = attempts > 1 && s.lastFailure ? failureText(s.lastFailure) : undefined;
-      patch(index, { state: 'running', attempts, ...(retriedAfter ? { retriedAfter } : {}) });
       const step = index === undefined ? undefined : steps[index];
-      if (step && attempts > 1) {
+      // The server's attempt (its own retries), or the workflow's count when it retried the step itself.
+      const attempts = Math.max(s.attempt ?? 1, step?.attempts ?? 1);
+      const retriedAfter = (s.attempt ?? 1) > 1 && s.lastFailure ? failureText(s.lastFailure) : undefined;
+      patch(index, { state: 'running', attempts, ...(retriedAfter ? { retriedAfter } : {}) });
+      if (step && (s.attempt ?? 1) > 1) {
         retries.push({
           step: step.name,
           ...(step.id ? { id: step.id } : {}),

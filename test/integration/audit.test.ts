@@ -52,6 +52,8 @@ function payloadsIn(node: unknown, inSearchAttributes = false, out: { encoding: 
   if (Array.isArray(node)) for (const n of node) payloadsIn(n, inSearchAttributes, out);
   else if (node && typeof node === 'object') {
     const o = node as Record<string, unknown>;
+    // A `patched()` marker's details are written by the SDK's core, not the data converter: the patch id, no run data.
+    if (o.markerName === 'core_patch') return out;
     if (!inSearchAttributes && 'metadata' in o && 'data' in o) {
       out.push({ encoding: String((o.metadata as Record<string, string>).encoding) });
     }

@@ -39,8 +39,7 @@ const TICK_SECONDS = 2;
 const GZIP_LEVEL = 1;
 /** No byte accepted by the host for this long: the upload is stuck. */
 const STALL_TIMEOUT_MS = 120_000;
-/** The lock, the prune and the staging answers; the lock alone waits up to 30 s. */
-const HANDSHAKE_TIMEOUT_MS = 60_000;
+
 /** After the last byte: the host hashes the files it completed, then `docker load` unpacks and registers layers. */
 export const LOAD_TIMEOUT_MS = 600_000;
 const WATCHDOG_INTERVAL_MS = 1_000;
@@ -54,6 +53,8 @@ const LINE_LIMIT = 4_096;
  * an append, so ending it leaves each file a prefix of itself, and the lock is free only once all of it has exited.
  */
 const LOCK_WAIT_SECONDS = 30;
+/** The lock (twice LOCK_WAIT_SECONDS at worst), the prune and the staging answers. */
+const HANDSHAKE_TIMEOUT_MS = (2 * LOCK_WAIT_SECONDS + 30) * 1000;
 /** Exit codes of the scripts below, besides a failed command's own. */
 const UNSAFE_DIR = 70;
 const BUSY = 75;

@@ -4,7 +4,8 @@
  * owner and `--repair` fixes it and proves again; a damaged history DB is a clear finding and repair backs it up
  * without replacing it; an embedder that returns another vector length fails the dimension check; history pointed
  * at an unwritable path is reported as disabled, and data on a tmpfs fails the restart-persistence proof; the rest
- * adapter proves a standalone mem0 REST server with its API key and fails with a wrong one.
+ * adapter proves a standalone mem0 REST server with its API key and fails with a wrong one; and no API key or token,
+ * in any encoding steward uses, is in the CLI's output, a workflow history (decrypted or raw) or the worker's log.
  *
  * Test doubles: the embedding provider is test/doubles/embeddings.ts, an OpenAI-compatible endpoint with
  * deterministic vectors, run on the simulator in a container of the OpenClaw image attached to the stack's network
@@ -15,12 +16,17 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+import type { LogLevel, LogMetadata } from '@temporalio/common';
+import { Runtime } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodings } from '../../activities/redact';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { ControlResult } from '../../spec/report';
 import type { SpecInput } from '../../spec/schema';
 import { steward } from '../support/cli';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
+import { historyText } from '../support/temporal';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
 const KEY_ENV = 'STEWARD_TEST_EMBEDDER_KEY';
@@ -34,6 +40,37 @@ const MEMORY_DIR = '/opt/openclaw/memory';
 let world: Stage;
 let sim: Simulator;
 const outputs: string[] = [];
+/** Every run the file starts, for the history search. */
+const runs: { workflowId: string; runId: string }[] = [];
+/** Every line the file's in-process worker logs, at every level (see {@link tapWorkerLog}). */
+const workerLog: string[] = [];
+/** The wrong REST API key the last test sends: a secret value like the others, searched for too. */
+const WRONG_REST_KEY = `m0sk_wrong_${randomBytes(24).toString('hex')}`;
+
+/**
+ * Records everything the worker in this process logs — activity and workflow logs, the SDK's own, core's forwarded
+ * ones, at every level — before the runtime's logger filters it (the tests' runtime prints only WARN and up), each
+ * entry with its metadata in full (errors with their stacks and causes), so the log can be searched for secrets.
+ */
+function tapWorkerLog(): void {
+  const logger = Runtime.instance().logger;
+  const log = logger.log.bind(logger);
+  const tapped = (level: LogLevel, message: string, meta?: LogMetadata): void => {
+    const detail = meta
+      ? inspect(meta, { depth: 12, maxArrayLength: Infinity, maxStringLength: Infinity, breakLength: Infinity })
+      : '';
+    workerLog.push(`${level} ${message} ${detail}`);
+    log(level, message, meta);
+  };
+  Object.assign(logger, {
+    log: tapped,
+    trace: (message: string, meta?: LogMetadata) => tapped('TRACE', message, meta),
+    debug: (message: string, meta?: LogMetadata) => tapped('DEBUG', message, meta),
+    info: (message: string, meta?: LogMetadata) => tapped('INFO', message, meta),
+    warn: (message: string, meta?: LogMetadata) => tapped('WARN', message, meta),
+    error: (message: string, meta?: LogMetadata) => tapped('ERROR', message, meta),
+  });
+}
 
 function spec(over: { persistence?: boolean; rest?: boolean } = {}): Partial<SpecInput> {
   const provider = { baseUrl: `http://${DOUBLE}:8080/v1`, apiKeySecret: 'embedder-api-key' };
@@ -72,6 +109,7 @@ function specFile(extra: Partial<SpecInput>): string {
 async function check(extra: Partial<SpecInput>, ...args: string[]) {
   const r = await world.cli(specFile(extra), 'memory', 'check', ...args);
   outputs.push(r.stdout, r.stderr);
+  if (r.doc) runs.push({ workflowId: r.doc.workflowId, runId: r.doc.runId });
   return r;
 }
 
@@ -125,9 +163,12 @@ async function doubleStats(): Promise<{ embeddings: number; chat: number } | und
 beforeAll(async () => {
   process.env[KEY_ENV] = `sk-test-${randomBytes(24).toString('hex')}`;
   process.env[REST_KEY_ENV] = `m0sk_test_${randomBytes(24).toString('hex')}`;
-  world = await stage({ taskQueue: 'memory-test', simulators: 1, provision: 1 });
+  world = await stage({ taskQueue: 'memory-test', simulators: 1, golden: 'provisioned' });
   sim = world.sims[0]!;
+  tapWorkerLog();
   const deployed = await world.cli(specFile(spec()), 'deploy');
+  outputs.push(deployed.stdout, deployed.stderr);
+  if (deployed.doc) runs.push({ workflowId: deployed.doc.workflowId, runId: deployed.doc.runId });
   if (deployed.code !== 0) throw new Error(`deploy failed: ${deployed.stderr || deployed.stdout}`);
   await startDouble();
 }, 1_200_000);
@@ -198,6 +239,11 @@ describe('steward memory check', () => {
       'check',
     ]);
     outputs.push(failed.stdout, failed.stderr);
+    // Without --json the CLI names the run's workflow; its history is searched at the end like the others.
+    const workflowId = /— workflow (\S+)/.exec(failed.stdout)?.[1];
+    expect(workflowId).toBeDefined();
+    const described = await world.env.client.workflow.getHandle(workflowId!).describe();
+    runs.push({ workflowId: workflowId!, runId: described.runId });
     expect(failed.code).toBe(1);
     expect(failed.stdout).toMatch(
       /FAIL memory\.path\.data-dir\s+expected directory 1000:1000 0700, observed directory 0:0 0700 \(\/opt\/openclaw\/memory\)/,
@@ -383,7 +429,7 @@ describe('steward memory check', () => {
     expect(c['memory.persistence']?.expected).toMatch(/restart of mem0-rest/);
     expect((await doubleStats())?.chat).toBe(0);
 
-    process.env[REST_KEY_ENV] = 'm0sk_wrong_key_for_the_test';
+    process.env[REST_KEY_ENV] = WRONG_REST_KEY;
     try {
       const refused = await check(spec({ rest: true, persistence: false }));
       expect(refused.code).toBe(1);
@@ -395,10 +441,29 @@ describe('steward memory check', () => {
     }
   }, 600_000);
 
-  it('no secret value reaches the output', async () => {
+  it('no secret value, in any encoding steward uses, is in the output, a workflow history or the worker log', async () => {
     const key = process.env[KEY_ENV]!;
     const token = await onHost('cat /opt/openclaw/secrets/gateway-token');
     expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
     for (const secret of [key, token, process.env[REST_KEY_ENV]!]) expect(outputs.join('\n')).not.toContain(secret);
+
+    // The deploy and every check, the failing ones included; their histories decrypted, then raw.
+    expect(runs.length).toBeGreaterThanOrEqual(12);
+    const histories = await Promise.all(runs.map((r) => historyText(world.env, r)));
+    expect(histories.join('\n')).toContain('"operation":"deploy"');
+    expect(histories.join('\n')).toContain('proveMemoryCanary');
+    const texts = { cli: outputs.join('\n'), history: histories.join('\n'), worker: workerLog.join('\n') };
+    // The tap saw the worker run this file's activities.
+    expect(texts.worker).toContain('proveMemoryCanary');
+    const secrets = { embedder: key, token, rest: process.env[REST_KEY_ENV]!, 'wrong rest': WRONG_REST_KEY };
+    const hits: string[] = [];
+    for (const [name, value] of Object.entries(secrets)) {
+      for (const form of encodings(value)) {
+        for (const [where, text] of Object.entries(texts)) {
+          if (text.includes(form)) hits.push(`${where}: ${name} key, ${form === value ? 'plain' : 'encoded'}`);
+        }
+      }
+    }
+    expect(hits).toEqual([]);
   });
 });

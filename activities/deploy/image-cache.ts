@@ -9,8 +9,8 @@
  * written. Every file is written under `tmp/` and renamed into place, so a reader sees whole files or none, and
  * concurrent callers (several workers, several activities) write identical content at worst twice. An index is
  * touched on every use; indexes unused for INDEX_TTL_MS, blobs no index names (after a grace period for writers in
- * flight) and leftovers in `tmp/` are pruned after each new entry. An entry whose files are missing or differ is
- * rebuilt.
+ * flight) and leftovers in `tmp/` (a build killed mid-save) are pruned before and after each new entry. An entry
+ * whose files are missing or differ is rebuilt.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -160,6 +160,8 @@ export class ImageCache {
         mkdir(d, { recursive: true, mode: 0o700 }),
       ),
     );
+    // Leftovers of builds that were killed (a worker lost mid-save) go before this one adds its own.
+    await this.prune().catch(() => undefined);
     const files = new Map<string, { digest: string; size: number; data?: Buffer }>();
     const links = new Map<string, string>();
     let inMemory = 0;

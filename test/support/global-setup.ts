@@ -14,7 +14,7 @@
  * workers they start and the CLI processes they run.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
@@ -26,6 +26,7 @@ import {
   startDevServer,
   stopProcess,
 } from '../../client/dev/temporal';
+import { writeWorkflowBundle } from '../../workers/bundle';
 import { bundleInChild } from '../../workers/worker';
 import { removeGoldenImages } from './golden';
 
@@ -119,7 +120,7 @@ async function startServer(namespace: string): Promise<{ address: string; stop()
 async function bundle(runId: string): Promise<string> {
   const started = Date.now();
   const path = resolve(`.steward/test-workflows-${runId}.js`);
-  writeFileSync(path, (await bundleInChild()).code);
+  await writeWorkflowBundle(path, (await bundleInChild()).code);
   console.log(`workflow bundle ${path} ready in ${Date.now() - started} ms`);
   return path;
 }

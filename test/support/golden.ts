@@ -10,8 +10,17 @@
  * ({@link aptCacheFor}): the golden build fills it, and every fresh simulator starts from a hard-linked copy of it,
  * so apt downloads each package once per machine and no two simulators ever hold the same apt lock.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,7 +65,7 @@ export function aptCacheFor(share = false): string {
   if (share) return APT_CACHE;
   const dir = mkdtempSync(join(APT_CACHE, '..', 'apt-archives.'));
   for (const f of readdirSync(APT_CACHE)) {
-    if (f.endsWith('.deb')) execFileSync('ln', ['-f', join(APT_CACHE, f), join(dir, f)]);
+    if (f.endsWith('.deb')) link(join(APT_CACHE, f), join(dir, f));
   }
   return dir;
 }
@@ -66,11 +75,17 @@ export function harvestAptCache(dir: string): void {
   if (resolve(dir) === resolve(APT_CACHE)) return;
   try {
     for (const f of readdirSync(dir)) {
-      if (f.endsWith('.deb')) execFileSync('ln', ['-f', join(dir, f), join(APT_CACHE, f)]);
+      if (f.endsWith('.deb')) link(join(dir, f), join(APT_CACHE, f));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A hard link at `to` to `from`, replacing what was there (`ln -f` without a process per file). */
+function link(from: string, to: string): void {
+  rmSync(to, { force: true });
+  linkSync(from, to);
 }
 
 async function buildGolden(kind: GoldenKind, ref: string): Promise<void> {

@@ -17,6 +17,7 @@ import {
 import { inject } from 'vitest';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
 import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, type KeyRing } from '../../codec/keys';
+import { WORKFLOW_BUNDLE_ENV } from '../../workers/paths';
 import { WORKFLOW_INTERCEPTOR_MODULES } from '../../workers/worker';
 
 /** Connections to the shared dev server. Call `teardown()` in `afterAll`. */
@@ -80,9 +81,6 @@ export async function testCodecKeys(): Promise<KeyRing> {
 
 /** steward's workflow entry point. */
 export const defaultWorkflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
-
-/** Environment variable naming a prebuilt workflow bundle for `steward worker` processes the tests start. */
-export const WORKFLOW_BUNDLE_ENV = 'STEWARD_WORKFLOW_BUNDLE';
 
 const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 

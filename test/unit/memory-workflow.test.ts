@@ -15,6 +15,7 @@ import type { StepInput } from '../../activities/context';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
 import type { Change, ControlResult, Finding, HostReport, Mode, StepReport } from '../../spec/report';
 import { specSchema, type Spec } from '../../spec/schema';
+import { DOC_HOST, oneHostSpec } from '../support/specs';
 import { MEMORY_STEPS } from '../../workflows/memory';
 import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
 
@@ -22,21 +23,18 @@ let env: TestEnv;
 let worker: Worker;
 let running: Promise<void>;
 const taskQueue = `memory-workflow-${randomBytes(3).toString('hex')}`;
-const spec = specSchema.parse({
-  version: 1,
-  hosts: [
-    {
-      name: 'vps1',
-      address: '203.0.113.10',
-      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDuCjQ5yA2d2cxNEuJ7JxVfZ6cM8a2b0vQ0S1g0dJ2hQ',
-    },
-  ],
-});
+const spec = oneHostSpec();
 /** The same host without a pinned key, trusted on first use. */
-const unpinned = specSchema.parse({
-  version: 1,
-  hosts: [{ name: 'vps1', address: '203.0.113.10', trustOnFirstUse: true }],
-});
+const unpinned = specSchema.parse({ version: 1, hosts: [{ ...DOC_HOST, trustOnFirstUse: true }] });
+/** Step statuses of a plan run in which every proof ran (no restart: the gateway was not asked to take anything). */
+const EVERY_PROOF_RAN = [
+  ['inspectHost', 'completed'],
+  ['checkMemoryDatabases', 'completed'],
+  ['checkMemoryPaths', 'completed'],
+  ['restartMemoryConsumer', 'skipped'],
+  ['proveMemoryCanary', 'completed'],
+  ['proveMemoryPersistence', 'completed'],
+];
 /** The key the inspectHost double reports seeing. */
 const SEEN_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeySeenOnFirstTrustByTheDouble0000000000';
 
@@ -193,14 +191,7 @@ describe('memoryCheckHost', () => {
     ]);
     expect(report).toMatchObject({ host: 'vps1', operation: 'memory', mode: 'plan', status: 'completed' });
     expect(report.error).toBeUndefined();
-    expect(statuses(report)).toEqual([
-      ['inspectHost', 'completed'],
-      ['checkMemoryDatabases', 'completed'],
-      ['checkMemoryPaths', 'completed'],
-      ['restartMemoryConsumer', 'skipped'],
-      ['proveMemoryCanary', 'completed'],
-      ['proveMemoryPersistence', 'completed'],
-    ]);
+    expect(statuses(report)).toEqual(EVERY_PROOF_RAN);
     expect(report.steps.map((s) => s.step)).toEqual(MEMORY_STEPS);
     expect(report.steps.find((s) => s.step === 'restartMemoryConsumer')?.status).toBe('skipped');
     expectTimed(report);
@@ -284,14 +275,7 @@ describe('memoryCheckHost', () => {
     expect(report).toMatchObject({ host: 'vps1', operation: 'memory', mode: 'plan' });
     expect(report.error).toBe('memory check failed: memory.history-enabled: history disabled (n)');
     // Every proof ran to completion: the failure is the run's verdict, not a step's.
-    expect(statuses(report)).toEqual([
-      ['inspectHost', 'completed'],
-      ['checkMemoryDatabases', 'completed'],
-      ['checkMemoryPaths', 'completed'],
-      ['restartMemoryConsumer', 'skipped'],
-      ['proveMemoryCanary', 'completed'],
-      ['proveMemoryPersistence', 'completed'],
-    ]);
+    expect(statuses(report)).toEqual(EVERY_PROOF_RAN);
     expectTimed(report);
     expect(report.controls?.map((c) => [c.control, c.status])).toEqual([
       ['memory.integrity.history.db', 'pass'],

@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../activities/context';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
 import type { HostReport } from '../../spec/report';
-import { specSchema } from '../../spec/schema';
+import { oneHostSpec } from '../support/specs';
 import { HOST_STEP, type StepProfile } from '../../workflows/options';
 import { STEP_RETRY_PATCH, WORKER_LOST } from '../../workflows/retry';
 import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
@@ -262,16 +262,7 @@ describe('a step retried by the workflow', () => {
 });
 
 describe('the production profiles', () => {
-  const spec = specSchema.parse({
-    version: 1,
-    hosts: [
-      {
-        name: 'vps1',
-        address: '203.0.113.10',
-        hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDuCjQ5yA2d2cxNEuJ7JxVfZ6cM8a2b0vQ0S1g0dJ2hQ',
-      },
-    ],
-  });
+  const spec = oneHostSpec();
   const provisionCalls: string[] = [];
   let inspect: Behaviour = 'ok';
   const double =

@@ -22,7 +22,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { findFreePort, startDevServer, stopProcess } from '../../../client/dev/temporal';
-import { specSchema } from '../../../spec/schema';
+import { oneHostSpec } from '../../support/specs';
 import { buildWorkflowBundle } from '../../../workers/bundle';
 
 /** The last commit whose workflows let the server retry steps. */
@@ -30,16 +30,7 @@ const LEGACY = '0a22236';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-const spec = specSchema.parse({
-  version: 1,
-  hosts: [
-    {
-      name: 'vps1',
-      address: '203.0.113.10',
-      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDuCjQ5yA2d2cxNEuJ7JxVfZ6cM8a2b0vQ0S1g0dJ2hQ',
-    },
-  ],
-});
+const spec = oneHostSpec();
 
 const ok = async () => ({ changes: [], findings: [] });
 

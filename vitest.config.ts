@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/support/sequencer';
 
 export default defineConfig({
   test: {
@@ -6,8 +7,10 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     // Workers load the Temporal core bridge (Rust threads): child processes isolate it better than worker threads.
     pool: 'forks',
-    // Unit and workflow files side by side with the one integration file that runs at a time.
+    // Unit and workflow files side by side with the two integration files that run at a time.
     maxWorkers: 3,
+    // The longest integration files first (test/support/sequencer.ts).
+    sequence: { sequencer: LongestFirst },
     teardownTimeout: 30_000,
     // .ci/run prints a summary from the JSON report and each file's time, hooks included.
     reporters: [
@@ -32,10 +35,11 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          // One integration file at a time. These machines have 2 cores, and an integration file already keeps them
-          // busy: a Temporal worker, a VPS simulator (systemd + nested dockerd), and the shared dev server. Files
-          // side by side starve each other and the dev server, turning timeouts into flaky failures.
-          fileParallelism: false,
+          // Two integration files at a time. Each has its own simulators, task queue and worker, and one file alone
+          // leaves about a third of these two cores idle while it waits on a host: deploy and memory side by side took
+          // 766 s (both passing), against 468 s + 766 s one after the other in the last full run. More than two
+          // starve the gateways' health timeouts.
+          maxWorkers: 2,
           // Integration tests drive VPS simulators through whole operations: minutes, not seconds.
           testTimeout: 600_000,
           hookTimeout: 1_200_000,

@@ -48,9 +48,11 @@ const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 export async function goldenImage(kind: GoldenKind): Promise<string> {
   const ref = `${GOLDEN_REPO}:${kind}-${inject('testRunId')}`;
   if (await imageExists(ref)) return ref;
+  // The hardened host starts from the provisioned one: that is built first, outside this kind's turn at the lock.
+  const base = kind === 'hardened' ? await goldenImage('provisioned') : undefined;
   return withLock(async () => {
     if (await imageExists(ref)) return ref;
-    await phase(`golden ${kind} host (once per run)`, () => buildGolden(kind, ref));
+    await phase(`golden ${kind} host (once per run)`, () => buildGolden(kind, ref, base));
     return ref;
   });
 }
@@ -88,11 +90,10 @@ function link(from: string, to: string): void {
   linkSync(from, to);
 }
 
-async function buildGolden(kind: GoldenKind, ref: string): Promise<void> {
+async function buildGolden(kind: GoldenKind, ref: string, base: string | undefined): Promise<void> {
   // Imported here: fixtures imports this module.
   const { cliFor, makeKeyPair, startWorker, writeSpec } = await import('./fixtures');
   const { testEnv } = await import('./temporal');
-  const base = kind === 'hardened' ? await goldenImage('provisioned') : undefined;
   const env = await testEnv();
   const keys = makeKeyPair();
   const queue = `golden-${kind}-${inject('testRunId')}`;

@@ -66,7 +66,10 @@ export function createDeployActivities({ pool, localDocker }: DeployDeps) {
         const plan = input.mode === 'plan' ? await planImages(s, local(), images) : undefined;
         const r = plan
           ? { changes: plan.changes, skipped: plan.skipped, transferred: [] }
-          : await transferImages(s, local(), images, { onProgress: heartbeat });
+          : await transferImages(s, local(), images, {
+              compress: input.spec.stack.compressImages,
+              onProgress: heartbeat,
+            });
         const sent = new Map(r.transferred.map((t) => [`image:${t.image}`, t]));
         const changes = r.changes.map((c) => {
           const t = sent.get(c.resource);

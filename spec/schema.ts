@@ -316,6 +316,12 @@ export const stackSchema = z
       .max(900)
       .default(240)
       .describe('How long a deploy waits for the new gateway to turn healthy before rolling back'),
+    compressImages: z
+      .boolean()
+      .default(true)
+      .describe(
+        'gzip image layers (level 1) on their way to the host: 60% fewer bytes, for links under ~200 Mbit/s; false sends them raw, faster on a fast LAN where CPU is the limit',
+      ),
   })
   .meta({ title: 'Stack', description: 'The agent stack deployed with Docker Compose' });
 

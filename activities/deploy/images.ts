@@ -46,7 +46,7 @@ import { loadStaged, stageFiles, type LoadImage, type Meter } from './image-stag
  * steward's real link is an operator's uplink (a laptop, or an ops box shared by a fleet of concurrent deploys),
  * where it sends 60% fewer bytes: gzip wins below ~200 Mbit/s per host (2.3× faster at 50 Mbit/s). Wrong on a fast
  * LAN it costs seconds per image; raw on a slow uplink would cost minutes. Level 1 because higher levels shrink 3–7%
- * more for 15–20% more time. `compress: false` sends raw, for hosts on a fast LAN.
+ * more for 15–20% more time. `compress: false` (the spec's `stack.compressImages`) sends raw, for hosts on a fast LAN.
  */
 const COMPRESS_BY_DEFAULT = true;
 const IMAGE_ID = /^sha256:[0-9a-f]{64}$/;

@@ -11,7 +11,12 @@ import type { SpecInput } from '../../spec/schema';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
 import { phase } from '../support/phases';
 
-const SPEC: Partial<SpecInput> = { harden: { confirmSeconds: 30 }, proxy: { domain: 'drift.steward.test' } };
+/** Images go raw to the simulator over loopback, where gzip only costs CPU (deploy.test.ts keeps the default). */
+const SPEC: Partial<SpecInput> = {
+  harden: { confirmSeconds: 30 },
+  stack: { compressImages: false },
+  proxy: { domain: 'drift.steward.test' },
+};
 
 let world: Stage;
 let sim: Simulator;

@@ -86,6 +86,8 @@ function spec(over: { persistence?: boolean; rest?: boolean } = {}): Partial<Spe
   return {
     stack: {
       image: IMAGE,
+      // Raw over loopback, where gzip only costs CPU (deploy.test.ts keeps the default).
+      compressImages: false,
       memory: {
         embedder: { ...provider, model: 'text-embedding-3-small', dimension: 1536 },
         llm: { ...provider, model: 'gpt-4o-mini' },

@@ -285,6 +285,8 @@ beforeAll(async () => {
   specInput = {
     stack: {
       image: PICKY,
+      // Raw over loopback, where gzip only costs CPU (deploy.test.ts keeps the default).
+      compressImages: false,
       // Probes refuse tokens on purpose; no lockout of the test's own probes.
       gateway: { rateLimit: { maxAttempts: 1000 } },
       providers: {

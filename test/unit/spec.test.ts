@@ -25,6 +25,16 @@ describe('spec schema', () => {
       '/opt/openclaw/workspace',
     ]);
     expect(spec.provision.docker).toEqual({ logMaxSize: '10m', logMaxFiles: 3, liveRestore: true });
+    expect(spec.stack.compressImages).toBe(true);
+  });
+
+  it('sends images raw when told, and names the field for a value that is not a boolean', () => {
+    expect(validate(specSchema, { ...minimal, stack: { compressImages: false } }, 'steward.yaml').stack).toMatchObject({
+      compressImages: false,
+    });
+    expect(issues({ ...minimal, stack: { compressImages: 'no' } }).map((i) => i.path)).toEqual([
+      'stack.compressImages',
+    ]);
   });
 
   it('lists every error with its path at once', () => {

@@ -7,7 +7,6 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts'],
     // Workers load the Temporal core bridge (Rust threads): child processes isolate it better than worker threads.
     pool: 'forks',
-    // Unit and workflow files side by side with the two integration files that run at a time.
     maxWorkers: 3,
     // The longest integration files first (test/support/sequencer.ts).
     sequence: { sequencer: LongestFirst },
@@ -24,6 +23,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // First, on three workers; then the integration files on two (a group per worker count).
+          sequence: { groupOrder: 0 },
           // Unit and workflow tests share no host: they run in parallel (the workflow tests on task queues of
           // their own against the shared dev server).
           testTimeout: 120_000,
@@ -40,6 +41,7 @@ export default defineConfig({
           // 766 s (both passing), against 468 s + 766 s one after the other in the last full run. More than two
           // starve the gateways' health timeouts.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
           // Integration tests drive VPS simulators through whole operations: minutes, not seconds.
           testTimeout: 600_000,
           hookTimeout: 1_200_000,

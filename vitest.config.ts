@@ -38,8 +38,8 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           // Two integration files at a time. Each has its own simulators, task queue and worker, and one file alone
           // leaves about a third of these two cores idle while it waits on a host: deploy and memory side by side took
-          // 766 s (both passing), against 468 s + 766 s one after the other in the last full run. More than two
-          // starve the gateways' health timeouts.
+          // 766 s (both passing), against 468 s + 766 s one after the other in the last full run. Two already keep
+          // both cores busy (load 5–6 in CI); three were not tried.
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
           // Integration tests drive VPS simulators through whole operations: minutes, not seconds.

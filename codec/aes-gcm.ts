@@ -22,20 +22,44 @@ const TAG_BYTES = 16;
 
 const ProtoPayload = proto.temporal.api.common.v1.Payload;
 
-/** Encrypts with the ring's current key, decrypts with whichever key a payload names. */
+export interface CodecOptions {
+  /**
+   * Pass payloads this codec did not encrypt through unchanged instead of refusing them. Only for readers that show
+   * a history to a person (the audit timeline, the codec server behind the Web UI): a plaintext payload there is
+   * evidence of who wrote it, not an order. Workers and clients, which act on what they decode, refuse.
+   */
+  readonly readPlaintext?: boolean;
+}
+
+/**
+ * Encrypts with the ring's current key, decrypts with whichever key a payload names. The encryption authenticates
+ * too: a payload steward acts on must be ciphertext made with a key in the ring, so a client without the codec key
+ * (the stock `temporal` CLI, say) cannot start a workflow, send a signal or answer an activity with data of its own.
+ */
 export class AesGcmPayloadCodec implements PayloadCodec {
-  constructor(readonly ring: KeyRing) {}
+  constructor(
+    readonly ring: KeyRing,
+    readonly options: CodecOptions = {},
+  ) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((p) => this.encrypt(p));
   }
 
   /**
-   * Decrypts encrypted payloads and passes others through unchanged (histories written before encryption was on).
-   * @throws PayloadDecryptionError naming the key id when the key is not in the ring or authentication fails.
+   * Decrypts encrypted payloads; refuses any other (or, with `readPlaintext`, passes it through unchanged).
+   * @throws PayloadDecryptionError naming the key id when the key is not in the ring or authentication fails, or
+   *   naming the encoding of a payload that is not encrypted at all.
    */
   async decode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((p) => (isEncrypted(p) ? this.decrypt(p) : p));
+    return payloads.map((p) => {
+      if (isEncrypted(p)) return this.decrypt(p);
+      if (this.options.readPlaintext) return p;
+      throw new PayloadDecryptionError(
+        `refused an unencrypted payload (encoding "${encodingOf(p)}"): steward accepts only payloads encrypted ` +
+          `with a codec key in its ring, and this one was written by a client without the codec key`,
+      );
+    });
   }
 
   private encrypt(payload: Payload): Payload {
@@ -85,6 +109,13 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     }
     return ProtoPayload.decode(plaintext);
   }
+}
+
+/** A payload's `encoding` metadata, printable (bounded, control characters escaped), for error messages. */
+function encodingOf(payload: Payload): string {
+  const raw = payload.metadata?.[METADATA_ENCODING];
+  if (!raw) return 'none';
+  return JSON.stringify(Buffer.from(raw).toString('utf8').slice(0, 40)).slice(1, -1);
 }
 
 /** Whether a payload is one this codec encrypted. */

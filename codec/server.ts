@@ -74,7 +74,8 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     throw new CodecKeyError(`the codec server token must be at least ${MIN_TOKEN_LENGTH} characters`);
   }
   const host = opts.host ?? DEFAULT_CODEC_HOST;
-  const codec = new AesGcmPayloadCodec(opts.ring);
+  // The UI shows histories: a plaintext payload in one (a run some client started without the key) is shown as it is.
+  const codec = new AesGcmPayloadCodec(opts.ring, { readPlaintext: true });
   const origins = new Set((opts.origins ?? DEFAULT_UI_ORIGINS).map((o) => o.replace(/\/$/, '')));
   const log = opts.log ?? (() => undefined);
   const session = createHmac('sha256', opts.token).update('steward codec session v1').digest('base64url');

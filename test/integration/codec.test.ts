@@ -1,23 +1,30 @@
 /**
  * Payload encryption against the real dev server: a provision plan run through the CLI and steward's worker leaves
  * only ciphertext in history (read with a client that has no codec), which decodes with the key; rotating the codec
- * key keeps old histories readable; and the `temporal` CLI decodes through the codec server with the bearer token.
+ * key keeps old histories readable; the `temporal` CLI decodes through the codec server with the bearer token; and a
+ * workflow of every steward type started by a client without the codec key, with a plaintext input that asks for a
+ * change on the host and a command on the worker's machine, runs nothing: its workflow task fails naming the
+ * unencrypted payload, no activity or child is scheduled, and neither the host nor the worker's machine changes.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulatorExec } from '../../client/dev/simulator';
 import { resolveTemporalBinary } from '../../client/dev/temporal';
 import type { ResultDocument } from '../../client/operation';
 import { AesGcmPayloadCodec, encryptingDataConverter, isEncrypted, METADATA_KEY_ID } from '../../codec/aes-gcm';
 import { addKeyToFile, KeyRing, loadKeyFile } from '../../codec/keys';
 import { startCodecServer } from '../../codec/server';
 import type { HostReport } from '../../spec/report';
+import { specSchema } from '../../spec/schema';
 import { steward } from '../support/cli';
-import { stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
+import { hostName, stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
 
 type History = proto.temporal.api.history.v1.IHistory;
 
@@ -230,5 +237,79 @@ describe('payload encryption', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+/** Every workflow type the worker registers (workflows/index.ts), each a way in for a spec. */
+const WORKFLOW_TYPES = [
+  'provisionHost',
+  'hardenHost',
+  'deployHost',
+  'memoryCheckHost',
+  'driftHost',
+  'convergeHost',
+  'fleet',
+  'auditExport',
+  'rotateSecret',
+  'rotateSecrets',
+];
+
+describe('payloads without the codec key', () => {
+  it('a plaintext input starts nothing: the task fails naming the unencrypted payload, host and worker untouched', async () => {
+    const sim = s.sims[0]!;
+    // What an attacker would ask for: the ops user created with sudo on the host, and a command run by the worker.
+    const marker = join(s.keys.dir, `plaintext-ran-${randomBytes(4).toString('hex')}`);
+    const spec = specSchema.parse({
+      version: 1,
+      hosts: [
+        {
+          name: hostName(sim),
+          address: sim.address,
+          port: sim.port,
+          user: sim.user,
+          identityFile: s.keys.privateKeyPath,
+          hostKey: sim.hostKey,
+        },
+      ],
+      ssh: { opsUser: 'intruder' },
+      secrets: { 'gateway-token': { external: { command: ['touch', marker] } } },
+    });
+    const input = { spec, host: hostName(sim), hosts: [hostName(sim)], mode: 'apply', operation: 'provision' };
+    const raw = plainClient();
+    const started = await Promise.all(
+      WORKFLOW_TYPES.map((type) =>
+        raw.workflow.start(type, {
+          taskQueue: TASK_QUEUE,
+          workflowId: `plaintext-${type}-${randomBytes(3).toString('hex')}`,
+          args: [input],
+        }),
+      ),
+    );
+    try {
+      for (const [i, handle] of started.entries()) {
+        const type = WORKFLOW_TYPES[i]!;
+        const deadline = Date.now() + 60_000;
+        let history = await handle.fetchHistory();
+        const failedTask = () => history.events?.find((e) => e.workflowTaskFailedEventAttributes);
+        while (!failedTask() && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 500));
+          history = await handle.fetchHistory();
+        }
+        const failure = failedTask()?.workflowTaskFailedEventAttributes?.failure;
+        expect(failure?.message, type).toMatch(/refused an unencrypted payload \(encoding "json\/plain"\)/);
+        const kinds = (history.events ?? []).map((e) =>
+          Object.keys(e).find((k) => k.endsWith('EventAttributes') && e[k as keyof typeof e]),
+        );
+        expect(kinds, type).not.toContain('activityTaskScheduledEventAttributes');
+        expect(kinds, type).not.toContain('startChildWorkflowExecutionInitiatedEventAttributes');
+        expect(kinds, type).not.toContain('workflowExecutionCompletedEventAttributes');
+        expect((await handle.describe()).status.name, type).toBe('RUNNING');
+      }
+    } finally {
+      await Promise.all(started.map((h) => h.terminate('test over').catch(() => undefined)));
+    }
+    expect(existsSync(marker)).toBe(false);
+    const user = await simulatorExec(sim.container, ['sh', '-c', 'id intruder 2>&1 || echo absent']);
+    expect(user.stdout).toContain('absent');
   });
 });

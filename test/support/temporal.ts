@@ -124,7 +124,7 @@ export async function historyText(env: TestEnv, run: { workflowId: string; runId
     else for (const x of Object.values(v)) walk(x);
   };
   walk(history.events);
-  const decoded = await new AesGcmPayloadCodec(env.keys).decode(payloads);
+  const decoded = await new AesGcmPayloadCodec(env.keys, { readPlaintext: true }).decode(payloads);
   const raw = JSON.stringify(history.events, (_k, v) =>
     v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
   );

@@ -63,9 +63,21 @@ describe('AES-256-GCM payload codec', () => {
     );
   });
 
-  it('passes payloads through that it did not encrypt (histories from before encryption)', async () => {
+  it('refuses a payload it did not encrypt, naming its encoding; a history reader may show it as it is', async () => {
     const plain = toPayloads({ a: 1 });
-    expect((await new AesGcmPayloadCodec(ringA).decode(plain)).map(fromPayload)).toEqual([{ a: 1 }]);
+    const err = await new AesGcmPayloadCodec(ringA).decode(plain).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadDecryptionError);
+    expect((err as Error).message).toMatch(/^refused an unencrypted payload \(encoding "json\/plain"\)/);
+    // One plaintext payload among encrypted ones is refused too: nothing of the batch is returned.
+    const mixed = [...(await new AesGcmPayloadCodec(ringA).encode(toPayloads('ok'))), ...plain];
+    await expect(new AesGcmPayloadCodec(ringA).decode(mixed)).rejects.toThrow(/unencrypted payload/);
+    // A forged "encrypted" payload is refused as well: the metadata alone proves nothing.
+    const forged = [
+      { metadata: { ...plain[0]!.metadata, encoding: Buffer.from('binary/encrypted') }, data: plain[0]!.data },
+    ];
+    await expect(new AesGcmPayloadCodec(ringA).decode(forged)).rejects.toThrow(PayloadDecryptionError);
+    const reader = new AesGcmPayloadCodec(ringA, { readPlaintext: true });
+    expect((await reader.decode(plain)).map(fromPayload)).toEqual([{ a: 1 }]);
   });
 
   it('refuses altered ciphertext, IV, tag or key id, and truncated data', async () => {

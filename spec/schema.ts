@@ -114,7 +114,49 @@ const modelRefSchema = z
     'must be "<provider>/<model>", e.g. "openrouter/openai/gpt-5-mini"',
   );
 
-const httpUrlSchema = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+/**
+ * An http(s) URL as written. URL parsing drops tabs and newlines, so the text itself is checked too: it ends up in
+ * rendered files (the Caddyfile's `acme_ca`, openclaw.json), where a line break or a brace would start new directives.
+ */
+const httpUrlSchema = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .refine(
+    (u) => !/[\s\x00-\x1f\x7f{}"'`\\]/.test(u),
+    'must not contain whitespace, control characters, quotes, braces or backslashes',
+  );
+
+/** A value written as one line of a host file (a sysctl value): no line breaks or other control characters. */
+const lineValueSchema = z
+  .string()
+  .max(256)
+  .regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain line breaks or control characters');
+
+/**
+ * Host directories no volume may be, lie under or contain: a container that can write one of them (or a parent)
+ * can reach the host's configuration, devices, runtime sockets, users' keys or Docker itself.
+ */
+export const PROTECTED_HOST_PATHS = [
+  '/etc',
+  '/proc',
+  '/sys',
+  '/dev',
+  '/run',
+  '/var/run',
+  '/boot',
+  '/root',
+  '/home',
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib64',
+  '/var/lib/docker',
+];
+
+/** Whether `path` is `dir` or lies under it. */
+function within(path: string, dir: string): boolean {
+  return path === dir || dir === '/' || path.startsWith(`${dir}/`);
+}
 
 /** Names of secrets (keys of `secrets`), as referenced from the stack. */
 const secretRefSchema = resourceNameSchema.describe('Name of a secret under `secrets`');
@@ -468,7 +510,7 @@ export const hardenSchema = z
       .default(90)
       .describe('Commit-confirm window: a risky change reverts itself unless steward reconnects within it'),
     sysctl: z
-      .record(z.string().regex(/^[a-z0-9_.-]+$/, 'must be a sysctl key'), z.union([z.string(), z.number()]))
+      .record(z.string().regex(/^[a-z0-9_.-]+$/, 'must be a sysctl key'), z.union([lineValueSchema, z.number()]))
       .default({})
       .describe('Extra or overriding kernel settings'),
     unattendedUpgrades: z.boolean().default(true),
@@ -733,6 +775,18 @@ export const specSchema = z
           code: 'custom',
           path: ['stack', 'volumes', i, 'path'],
           message: 'must be a directory of its own',
+        });
+      }
+      // The container writes its volumes: none may hold, or be held by, what the host or steward keeps apart.
+      const dir = spec.stack.installDir;
+      const guarded = [...PROTECTED_HOST_PATHS, `${dir}/secrets`, `${dir}/.steward`];
+      const clash =
+        guarded.find((g) => within(v.path, g) || within(g, v.path)) ?? (within(dir, v.path) ? dir : undefined);
+      if (v.path !== dir && (v.path === '/' || clash)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['stack', 'volumes', i, 'path'],
+          message: `must not be, lie under or contain ${v.path === '/' ? 'the host root' : clash} (the container writes it)`,
         });
       }
       const mount = v.mount ?? DEFAULT_MOUNTS[v.name];

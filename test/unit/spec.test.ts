@@ -37,6 +37,64 @@ describe('spec schema', () => {
     ]);
   });
 
+  it('refuses volumes that would give the container the host, naming the field', () => {
+    const volume = (path: string) => ({ ...minimal, stack: { volumes: [{ name: 'state', path }] } });
+    for (const path of [
+      '/',
+      '/etc',
+      '/etc/openclaw',
+      '/var/run/docker',
+      '/run',
+      '/var',
+      '/opt',
+      '/home/steward',
+      '/var/lib/docker/volumes',
+    ]) {
+      expect(issues(volume(path)), path).toContainEqual({
+        path: 'stack.volumes[0].path',
+        message: expect.stringMatching(/^must not be, lie under or contain /),
+      });
+    }
+    for (const path of ['/opt/openclaw/secrets', '/opt/openclaw/secrets/x', '/opt/openclaw/.steward']) {
+      expect(issues(volume(path)), path).toContainEqual({
+        path: 'stack.volumes[0].path',
+        message: expect.stringMatching(/^must not be, lie under or contain \/opt\/openclaw\/(secrets|\.steward) /),
+      });
+    }
+    const elsewhere = {
+      ...minimal,
+      stack: {
+        volumes: [
+          { name: 'state', path: '/srv/openclaw/state' },
+          { name: 'memory', path: '/srv/openclaw/memory' },
+        ],
+      },
+    };
+    expect(validate(specSchema, elsewhere, 'steward.yaml').stack.volumes[0]!.path).toBe('/srv/openclaw/state');
+  });
+
+  it('refuses line breaks and control characters in values written into host files', () => {
+    expect(
+      issues({ ...minimal, harden: { sysctl: { 'net.ipv4.ip_forward': '0\nkernel.modules_disabled = 1' } } }),
+    ).toContainEqual({
+      path: 'harden.sysctl.net.ipv4.ip_forward',
+      message: expect.stringMatching(/line breaks or control characters/),
+    });
+    const acme = (acmeCa: string) => ({
+      ...minimal,
+      proxy: { domain: 'a.example', tls: 'acme', acmeEmail: 'o@a.example', acmeCa },
+    });
+    for (const url of ['https://ca.example/dir\n}\nimport x', 'https://ca.example/{x}', 'https://ca.example/a b']) {
+      expect(
+        issues(acme(url)).map((i) => i.path),
+        url,
+      ).toContain('proxy.acmeCa');
+    }
+    expect(validate(specSchema, acme('https://ca.example/directory'), 'steward.yaml').proxy.acmeCa).toBe(
+      'https://ca.example/directory',
+    );
+  });
+
   it('lists every error with its path at once', () => {
     const found = issues({
       version: 1,

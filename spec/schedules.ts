@@ -124,6 +124,12 @@ export function scheduleOffsetMs(id: string, everyMs: number): number {
  * The schedules `spec` asks for, and the enabled kinds this version cannot run yet. Nothing when
  * `schedules.enabled` is false.
  */
+/** Hosts some schedule runs against without a pinned host key: `schedule apply` refuses them. */
+export function unpinnedHosts(spec: Spec, schedules: readonly DesiredSchedule[]): string[] {
+  const used = new Set(schedules.flatMap((d) => (d.host ? [d.host] : spec.hosts.map((h) => h.name))));
+  return spec.hosts.filter((h) => used.has(h.name) && !h.hostKey).map((h) => h.name);
+}
+
 export function desiredSchedules(
   spec: Spec,
   ctx: ScheduleContext,
@@ -134,7 +140,12 @@ export function desiredSchedules(
   const catchupWindowMs = durationMs(s.catchupWindow);
   // The spec each run gets. Runs do not read the schedules section: at its defaults, a change to one schedule does
   // not update every other one.
-  const runSpec: Spec = { ...spec, schedules: schedulesSchema.parse({}) };
+  // Unattended runs never trust a host key on first use: each host's pinned key is the only one it accepts.
+  const runSpec: Spec = {
+    ...spec,
+    hosts: spec.hosts.map((h) => ({ ...h, trustOnFirstUse: false })),
+    schedules: schedulesSchema.parse({}),
+  };
   const unavailable: UnavailableSchedule[] = [];
   const available = (kind: ScheduleKind): boolean => {
     if (ctx.workflowTypes.has(SCHEDULE_WORKFLOWS[kind])) return true;

@@ -21,6 +21,7 @@ import {
   readScheduleMemo,
   scheduleMemo,
   SCHEDULE_PREFIX,
+  unpinnedHosts,
   type DesiredSchedule,
   type ExistingSchedule,
   type ScheduleMemo,
@@ -131,6 +132,13 @@ export async function apply(g: GlobalOptions, o: { plan?: boolean }): Promise<nu
     taskQueue: g.taskQueue,
     workflowTypes: await workflowTypes(),
   });
+  const unpinned = unpinnedHosts(spec, schedules);
+  if (unpinned.length > 0) {
+    throw new UsageError(
+      `schedules run unattended and never trust a host key on first use: pin hosts[].hostKey for ${unpinned.join(', ')} ` +
+        '(an operation run from the CLI with trustOnFirstUse pins the key it sees)',
+    );
+  }
   const desired = schedules.map((d) => ({ ...d, digest: scheduleDigest(d) }));
   const client = await connectClient(g);
   try {

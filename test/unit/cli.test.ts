@@ -121,6 +121,28 @@ describe('steward CLI without a server', () => {
     expect(again.stderr).toContain('openclaw.control-ui.device-auth-disabled');
   });
 
+  it('schedule apply refuses hosts without a pinned key with exit 64, naming them, before contacting anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-schedule-'));
+    const spec = join(dir, 'steward.yaml');
+    writeFileSync(
+      spec,
+      [
+        'version: 1',
+        'hosts:',
+        '  - { name: web1, address: 203.0.113.9, trustOnFirstUse: true }',
+        '  - { name: web2, address: 203.0.113.10 }',
+      ].join('\n'),
+    );
+    for (const args of [
+      ['schedule', 'apply'],
+      ['schedule', 'apply', '--plan'],
+    ]) {
+      const r = await steward(['--spec', spec, '--address', NOWHERE, ...args]);
+      expect(r.code, args.join(' ')).toBe(64);
+      expect(r.stderr).toContain('never trust a host key on first use: pin hosts[].hostKey for web1, web2');
+    }
+  });
+
   it('schema prints a JSON Schema with the spec sections', async () => {
     const r = await steward(['schema']);
     expect(r.code).toBe(0);

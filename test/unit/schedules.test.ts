@@ -14,6 +14,7 @@ import {
   scheduleOffsetMs,
   type DesiredSchedule,
   type ExistingSchedule,
+  unpinnedHosts,
 } from '../../spec/schedules';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import { durationMs } from '../../spec/units';
@@ -70,6 +71,27 @@ describe('schedules in the spec', () => {
     expect(drift.input).toMatchObject({ host: 'web1', mode: 'apply', audit: true });
     expect((drift.input as { spec: { schedules: unknown } }).spec).toEqual({ ...spec(), schedules: spec().schedules });
     expect(schedules[2]!.input).toMatchObject({ host: 'web1', mode: 'plan' });
+  });
+
+  it('never trusts a host key on first use: runs get trustOnFirstUse off, and apply names every unpinned host', () => {
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFvzyMgO2hs7mVKm0F0rWw3b5YRHqNpY6Sl4oS9Gv2Yb';
+    const s = spec({
+      hosts: [
+        { name: 'web1', address: '203.0.113.10', trustOnFirstUse: true },
+        { name: 'web2', address: '203.0.113.11', hostKey: key },
+        { name: 'web3', address: '203.0.113.12' },
+      ],
+    });
+    const { schedules } = desiredSchedules(s, ctx);
+    for (const d of schedules) {
+      const hosts = (d.input as { spec: { hosts: { trustOnFirstUse: boolean }[] } }).spec.hosts;
+      expect(hosts.map((h) => h.trustOnFirstUse)).toEqual([false, false, false]);
+    }
+    expect(unpinnedHosts(s, schedules)).toEqual(['web1', 'web3']);
+    // Only the hosts some schedule runs against count.
+    const only2 = spec({ ...s, schedules: { hosts: ['web2'] } } as Partial<SpecInput>);
+    expect(unpinnedHosts(only2, desiredSchedules(only2, ctx).schedules)).toEqual([]);
+    expect(unpinnedHosts(s, [])).toEqual([]);
   });
 
   it('one rotation schedule per host and consumed secret with rotateEvery, checked at most every rotateEvery', () => {

@@ -1,7 +1,7 @@
 /** Global CLI options and the Temporal client they describe. */
 import { hostname, userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { encryptingDataConverter } from '../codec/aes-gcm';
+import { AesGcmPayloadCodec, encryptingDataConverter } from '../codec/aes-gcm';
 import { CodecKeyError } from '../codec/errors';
 import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, loadKeyFile, type KeyRing } from '../codec/keys';
 import { readDevState } from './dev-state';
@@ -40,12 +40,33 @@ export async function connectClient(
 ): Promise<Client> {
   const keys = opts.keys ?? (await loadCodecKeys(opts));
   const connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' });
-  return new Client({
+  const client = new Client({
     connection,
     namespace: opts.namespace,
     dataConverter: encryptingDataConverter(keys),
     identity: cliUser(),
   });
+  listings.set(
+    client,
+    new Client({
+      connection,
+      namespace: opts.namespace,
+      dataConverter: { payloadCodecs: [new AesGcmPayloadCodec(keys, { readPlaintext: true })] },
+      identity: cliUser(),
+    }),
+  );
+  return client;
+}
+
+const listings = new WeakMap<Client, Client>();
+
+/**
+ * The client for listings (runs, schedules) on the connection of `client` from {@link connectClient}. The SDK decodes
+ * the memo of every listed item, and one that another application (or an attacker) wrote in plaintext must not fail
+ * the whole listing; only ids, states and search attributes of a listing are used, never its payloads.
+ */
+export function listingClient(client: Client): Client {
+  return listings.get(client) ?? client;
 }
 
 /**

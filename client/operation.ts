@@ -19,7 +19,7 @@ import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
 import { fleetWorkflowId, hostWorkflowId } from '../workflows/ids';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
-import { cliUser, uiLink, type GlobalOptions } from './context';
+import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
 import { pollUntilStopped, printProgress, printResult } from './output';
 
 export interface OperationRequest {
@@ -125,7 +125,7 @@ function alreadyRunningMessage(operation: Operation, running: readonly Pick<Host
 /** @throws OperationRefusedError when visibility shows a run of the operation running on one of the hosts. */
 async function refuseWhileRunning(client: Client, req: OperationRequest): Promise<void> {
   const running: Pick<HostReport, 'host' | 'alreadyRunning'>[] = [];
-  for await (const w of client.workflow.list({ query: runningQuery(req.hosts, req.operation) })) {
+  for await (const w of listingClient(client).workflow.list({ query: runningQuery(req.hosts, req.operation) })) {
     const host = w.typedSearchAttributes.get(StewardHost);
     if (host && !running.some((r) => r.host === host)) running.push({ host, alreadyRunning: w.workflowId });
   }

@@ -28,7 +28,7 @@ import {
   type UnavailableSchedule,
 } from '../../spec/schedules';
 import { StewardHost, StewardOperation, StewardOutcome, StewardTrigger } from '../../spec/search-attributes';
-import { cliUser, connectClient, type GlobalOptions } from '../context';
+import { cliUser, connectClient, listingClient, type GlobalOptions } from '../context';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import { loadSpec } from '../spec-file';
 
@@ -106,7 +106,8 @@ async function stewardSchedules(
   also: readonly string[] = [],
 ): Promise<Map<string, ScheduleDescription | undefined>> {
   const ids = new Set(also);
-  for await (const s of client.schedule.list()) if (s.scheduleId.startsWith(SCHEDULE_PREFIX)) ids.add(s.scheduleId);
+  for await (const s of listingClient(client).schedule.list())
+    if (s.scheduleId.startsWith(SCHEDULE_PREFIX)) ids.add(s.scheduleId);
   const found = new Map<string, ScheduleDescription | undefined>();
   await Promise.all([...ids].map(async (id) => found.set(id, await describe(client, id))));
   return found;

@@ -9,7 +9,7 @@ import {
   StewardTrigger,
 } from '../../spec/search-attributes';
 import { validate } from '../../spec/validate';
-import { connectClient, type GlobalOptions } from '../context';
+import { connectClient, listingClient, type GlobalOptions } from '../context';
 
 const flagsSchema = z.object({
   host: resourceNameSchema.optional(),
@@ -48,7 +48,10 @@ export async function status(
   const client = await connectClient(g);
   const runs: RunSummary[] = [];
   try {
-    for await (const w of client.workflow.list({ query: statusQuery(f.host, f.operation), pageSize: f.limit })) {
+    for await (const w of listingClient(client).workflow.list({
+      query: statusQuery(f.host, f.operation),
+      pageSize: f.limit,
+    })) {
       const a = w.typedSearchAttributes;
       runs.push({
         workflowId: w.workflowId,

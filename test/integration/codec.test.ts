@@ -312,4 +312,29 @@ describe('payloads without the codec key', () => {
     const user = await simulatorExec(sim.container, ['sh', '-c', 'id intruder 2>&1 || echo absent']);
     expect(user.stdout).toContain('absent');
   });
+
+  it("another application's plaintext memo does not break steward's listings of schedules and runs", async () => {
+    const raw = plainClient();
+    const id = `other-app-${randomBytes(3).toString('hex')}`;
+    await raw.schedule.create({
+      scheduleId: id,
+      spec: { intervals: [{ every: '1h' }] },
+      action: { type: 'startWorkflow', workflowType: 'somethingElse', taskQueue: 'other-app', args: [] },
+      memo: { owner: 'another application' },
+      state: { paused: true },
+    });
+    try {
+      const globals = ['--spec', spec, '--address', s.env.address, '--task-queue', TASK_QUEUE, '--json'];
+      for (const args of [
+        ['schedule', 'list'],
+        ['status', '--host', hostName(s.sims[0]!)],
+      ]) {
+        const r = await steward([...globals, ...args]);
+        expect(r.stderr, args.join(' ')).toBe('');
+        expect(r.code, args.join(' ')).toBe(0);
+      }
+    } finally {
+      await raw.schedule.getHandle(id).delete();
+    }
+  });
 });

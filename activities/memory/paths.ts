@@ -48,13 +48,10 @@ export function configuredDatabases(targets: MemoryTargets): string[] {
   return targets.databases.flatMap((d) => (d.hostPath ? [d.hostPath] : []));
 }
 
-/**
- * A shell fragment printing `stat` of each path, or `absent <path>`. `stat` does not follow a symbolic link (nor does
- * `-L` test it), so a link the container planted reports as `symbolic link`, dangling or not, never as its target.
- */
+/** A shell fragment printing `stat` of each path, or `absent <path>`. */
 function statScript(paths: readonly string[]): string {
   if (paths.length === 0) return 'true';
-  return `for p in ${paths.map((p) => run(p)).join(' ')}; do if [ -e "$p" ] || [ -L "$p" ]; then stat -c '%u %g %a %s %F|%n' -- "$p"; else echo "absent|$p"; fi; done`;
+  return `for p in ${paths.map((p) => run(p)).join(' ')}; do if [ -e "$p" ]; then stat -c '%u %g %a %s %F|%n' -- "$p"; else echo "absent|$p"; fi; done`;
 }
 
 /** Observes dirs, databases (configured and discovered), free space and foreign-owned entries. */
@@ -225,12 +222,6 @@ export function evaluatePaths(
         }
         continue;
       }
-      if (s.type !== 'regular file' && s.type !== 'regular empty file') {
-        // A link (or anything but a file) where a database belongs is written by whoever can write the volume: the
-        // container. Repair never touches it, since root changing owner or mode through it would change its target.
-        controls.push(control(id, expected, `${s.type} where a file belongs (never repaired)`, false, file));
-        continue;
-      }
       const ownerOk = s.uid === targets.uid && s.gid === targets.gid;
       const modeOk = modeWithin(s.mode, check.fileMode);
       controls.push(control(id, expected, `owner ${s.uid}:${s.gid}, mode ${s.mode}`, ownerOk && modeOk, file));
@@ -314,16 +305,8 @@ export async function repairPaths(
     if (!c.resource.startsWith('file:')) continue;
     const path = c.resource.slice('file:'.length);
     const after = c.after as { owner: string; mode: string };
-    const [uid, gid] = after.owner.split(':');
-    if (!/^\d+$/.test(uid ?? '') || !/^\d+$/.test(gid ?? '')) {
-      throw new HostOutputError(host, `repair of ${path}: owner ${JSON.stringify(after.owner)} is not uid:gid`);
-    }
-    // The volume is the container's to write, so the file can be swapped for a link at any moment: chown -h changes
-    // a link itself, never its target, and chmod (which always follows) runs as the new owner, who cannot change a
-    // file that is not theirs. A link seen here is left alone.
     script.push(
-      `if [ -f ${run(path)} ] && [ ! -L ${run(path)} ]; then ${run('chown', '-h', after.owner, path)}; ` +
-        `${run('setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'chmod', after.mode, path)}; fi`,
+      `if [ -e ${run(path)} ]; then ${run('chown', after.owner, path)}; ${run('chmod', after.mode, path)}; fi`,
     );
   }
   if (script.length > 1) await session.check(script.join('\n'), { label: 'repair memory paths' });

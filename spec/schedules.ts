@@ -121,15 +121,18 @@ export function scheduleOffsetMs(id: string, everyMs: number): number {
 }
 
 /**
- * The schedules `spec` asks for, and the enabled kinds this version cannot run yet. Nothing when
- * `schedules.enabled` is false.
+ * Hosts some schedule runs against without a pinned host key: `schedule apply` refuses them. A schedule without a
+ * host (the audit export) reads Temporal only and contacts none.
  */
-/** Hosts some schedule runs against without a pinned host key: `schedule apply` refuses them. */
 export function unpinnedHosts(spec: Spec, schedules: readonly DesiredSchedule[]): string[] {
-  const used = new Set(schedules.flatMap((d) => (d.host ? [d.host] : spec.hosts.map((h) => h.name))));
+  const used = new Set(schedules.flatMap((d) => (d.host ? [d.host] : [])));
   return spec.hosts.filter((h) => used.has(h.name) && !h.hostKey).map((h) => h.name);
 }
 
+/**
+ * The schedules `spec` asks for, and the enabled kinds this version cannot run yet. Nothing when
+ * `schedules.enabled` is false.
+ */
 export function desiredSchedules(
   spec: Spec,
   ctx: ScheduleContext,

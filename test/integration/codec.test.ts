@@ -8,13 +8,14 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { simulatorExec } from '../../client/dev/simulator';
 import { resolveTemporalBinary } from '../../client/dev/temporal';
 import type { ResultDocument } from '../../client/operation';
@@ -22,7 +23,7 @@ import { AesGcmPayloadCodec, encryptingDataConverter, isEncrypted, METADATA_KEY_
 import { addKeyToFile, KeyRing, loadKeyFile } from '../../codec/keys';
 import { startCodecServer } from '../../codec/server';
 import type { HostReport } from '../../spec/report';
-import { specSchema } from '../../spec/schema';
+import { specSchema, type SpecInput } from '../../spec/schema';
 import { steward } from '../support/cli';
 import { hostName, stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
 
@@ -259,21 +260,16 @@ describe('payloads without the codec key', () => {
     const sim = s.sims[0]!;
     // What an attacker would ask for: the ops user created with sudo on the host, and a command run by the worker.
     const marker = join(s.keys.dir, `plaintext-ran-${randomBytes(4).toString('hex')}`);
-    const spec = specSchema.parse({
-      version: 1,
-      hosts: [
-        {
-          name: hostName(sim),
-          address: sim.address,
-          port: sim.port,
-          user: sim.user,
-          identityFile: s.keys.privateKeyPath,
-          hostKey: sim.hostKey,
-        },
-      ],
-      ssh: { opsUser: 'intruder' },
-      secrets: { 'gateway-token': { external: { command: ['touch', marker] } } },
-    });
+    const file = writeSpec(
+      s.keys,
+      [sim],
+      {
+        ssh: { opsUser: 'intruder' },
+        secrets: { 'gateway-token': { external: { command: ['touch', marker] } } },
+      } as Partial<SpecInput>,
+      'intruder.yaml',
+    );
+    const spec = specSchema.parse(parse(readFileSync(file, 'utf8')));
     const input = { spec, host: hostName(sim), hosts: [hostName(sim)], mode: 'apply', operation: 'provision' };
     const raw = plainClient();
     const started = await Promise.all(

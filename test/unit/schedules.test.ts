@@ -92,6 +92,18 @@ describe('schedules in the spec', () => {
     const only2 = spec({ ...s, schedules: { hosts: ['web2'] } } as Partial<SpecInput>);
     expect(unpinnedHosts(only2, desiredSchedules(only2, ctx).schedules)).toEqual([]);
     expect(unpinnedHosts(s, [])).toEqual([]);
+    // The audit export reads Temporal only: no host of it needs a key.
+    const auditOnly = spec({
+      ...s,
+      schedules: {
+        drift: { enabled: false },
+        memory: { enabled: false },
+        audit: { enabled: true, every: '1d', directory: '/var/lib/steward/audit' },
+      },
+    } as Partial<SpecInput>);
+    const audit = desiredSchedules(auditOnly, ctx).schedules;
+    expect(audit.map((d) => d.kind)).toEqual(['audit']);
+    expect(unpinnedHosts(auditOnly, audit)).toEqual([]);
   });
 
   it('one rotation schedule per host and consumed secret with rotateEvery, checked at most every rotateEvery', () => {

@@ -8,14 +8,16 @@
  *   restartMemoryConsumer   after a repair, the gateway (or REST server) restarts so it opens its data afresh
  *   proveMemoryCanary       canary write → read by id → search → history → delete → gone; history switched on;
  *                           the embedder's vector length against the store's
- *   proveMemoryPersistence  a second canary survives a restart of the consumer, then is deleted
+ *   proveMemoryPersistence  a second canary, written through the gateway, reads back in a fresh container that has
+ *                           only the gateway's volumes (the gateway keeps serving), then is deleted; with
+ *                           --restart-proof (and always for a REST server) it must survive a restart of the consumer
  *
  * Every step observes first; only repair mode changes anything, and every change is reported. Canaries live under
  * the spec's probe user and start with a fixed prefix; nothing else is ever deleted.
  */
 import { randomUUID } from 'node:crypto';
 import type { Change, ControlResult, Finding } from '../spec/report';
-import { GATEWAY_SERVICE } from '../spec/render/stack';
+import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../spec/render/stack';
 import type { Spec } from '../spec/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { StackUnhealthyError, waitHealthy } from './deploy/stack';
@@ -24,9 +26,15 @@ import type { HostSession } from './host/session';
 import { run } from './host/shell';
 import { control } from './memory/controls';
 import { evaluatePaths, observePaths, repairPaths } from './memory/paths';
-import { pluginPathOf, runPluginProbe } from './memory/plugin-probe';
+import { pluginPathOf, runPluginProbe, type ProbePlace } from './memory/plugin-probe';
 import { CANARY_PREFIX, canaryText, type ProbeReport, type ProbeRequest } from './memory/probe-report';
-import { canaryControls, dimensionControl, historyControl, persistenceControl } from './memory/proof';
+import {
+  canaryControls,
+  dimensionControl,
+  historyControl,
+  persistenceControl,
+  type PersistenceProof,
+} from './memory/proof';
 import { restApiKey, runRestProbe, waitRestReady, type ApiKey } from './memory/rest-probe';
 import { backupDamaged, checkIntegrity, integrityControls, MEMORY_BACKUP_DIR, storedDimensions } from './memory/sqlite';
 import { observeTargets, type Consumer, type MemoryTargets } from './memory/targets';
@@ -50,6 +58,23 @@ function consumerLabel(spec: Spec, consumer: Consumer | undefined): string {
   return consumer?.name ?? (spec.stack.memory.check.adapter === 'rest' ? 'the mem0 REST server' : 'the gateway');
 }
 
+export interface PersistenceInput extends StepInput {
+  /** Prove persistence across a restart of the consumer instead of in a fresh container (`--restart-proof`). */
+  readonly restartProof?: boolean;
+}
+
+/** Where the gateway's canary is read back without a restart, or why it cannot be. */
+function freshPlace(spec: Spec, gateway: Consumer): ProbePlace | { error: string } {
+  if (!gateway.image) return { error: `the image of ${gateway.name} is unknown: docker inspect showed no image ID` };
+  const env = secretDeliveries(spec).some((d) => d.kind === 'env');
+  return {
+    kind: 'fresh',
+    image: gateway.image,
+    tmpfs: gateway.tmpfs,
+    ...(env ? { envFile: stackLayout(spec).gatewayEnv } : {}),
+  };
+}
+
 /** Runs a proof with the spec's adapter. */
 async function probe(
   session: HostSession,
@@ -57,12 +82,13 @@ async function probe(
   targets: MemoryTargets,
   request: ProbeRequest,
   key: ApiKey | undefined,
+  place?: ProbePlace,
 ): Promise<ProbeReport> {
   if (targets.adapter === 'rest') return runRestProbe(session, spec, request, key ?? { kind: 'none' });
   const c = targets.consumer;
   if (!c) return notStarted('no gateway container: deploy the stack first');
   if (c.status !== 'running') return notStarted(`the gateway container is ${c.status}`);
-  return runPluginProbe(session, spec, c.id, pluginPathOf(targets.live), request);
+  return runPluginProbe(session, spec, c.id, pluginPathOf(targets.live), request, place);
 }
 
 /**
@@ -255,51 +281,41 @@ export function createMemoryActivities({ pool }: ActivityDeps) {
     },
 
     /**
-     * Writes a canary, restarts the consumer, reads the canary back and deletes it. Not run when the spec turns the
-     * persistence proof off, or for a REST server without a named container.
+     * Writes a canary and reads it back where only persisted data can be: by default in a fresh container of the
+     * gateway's image with its volumes (no restart: a scheduled check never takes the agent down); with
+     * `restartProof` after a restart of the consumer. The REST adapter has only the restart proof. Not run when the
+     * spec turns the proof off, or for a REST server without a named container.
      */
-    async proveMemoryPersistence(input: StepInput): Promise<MemoryStepResult> {
+    async proveMemoryPersistence(input: PersistenceInput): Promise<MemoryStepResult> {
       return activityStep(async () => {
         const s = await session(input);
         const spec = input.spec;
         const targets = await observeTargets(s, spec);
-        const expected = 'a canary survives a restart of the consumer';
+        const restart = input.restartProof === true;
+        const expected = restart ? 'a canary survives a restart of the consumer' : 'a canary survives outside it';
+        const only = (observed: string, pass: boolean, note?: string, status?: 'na') => ({
+          changes: [],
+          findings: [],
+          controls: [control('memory.persistence', expected, observed, pass, note, status)],
+        });
         if (!spec.stack.memory.check.persistence) {
-          return {
-            changes: [],
-            findings: [],
-            controls: [
-              control(
-                'memory.persistence',
-                expected,
-                'turned off',
-                true,
-                'stack.memory.check.persistence: false',
-                'na',
-              ),
-            ],
-          };
+          return only('turned off', true, 'stack.memory.check.persistence: false', 'na');
         }
         if (!targets.consumer) {
-          const why =
-            targets.adapter === 'rest'
-              ? 'no container named (stack.memory.check.rest.container)'
-              : 'no gateway container';
-          return {
-            changes: [],
-            findings: [],
-            controls: [
-              control(
-                'memory.persistence',
-                expected,
-                why,
-                targets.adapter === 'rest',
-                undefined,
-                targets.adapter === 'rest' ? 'na' : undefined,
-              ),
-            ],
-          };
+          return targets.adapter === 'rest'
+            ? only('no container named (stack.memory.check.rest.container)', true, undefined, 'na')
+            : only('no gateway container', false);
         }
+        if (targets.adapter === 'rest' && !restart) {
+          return only(
+            'not proven: a REST server is proven across a restart, which a check does not do unasked',
+            true,
+            'memory check --restart-proof',
+            'na',
+          );
+        }
+        const place = restart ? undefined : freshPlace(spec, targets.consumer);
+        if (place && 'error' in place) return only(place.error, false);
         const key = targets.adapter === 'rest' ? await restApiKey(s.target.name, spec) : undefined;
         const started = performance.now();
         const text = canaryText(randomUUID(), 'persistence');
@@ -307,22 +323,25 @@ export function createMemoryActivities({ pool }: ActivityDeps) {
         const before = await probe(s, spec, targets, { op: 'write', ...base }, key);
         const id = before.steps.find((x) => x.step === 'write' && x.ok)?.detail?.id;
         let after: ProbeReport | undefined;
-        let restartMs: number | undefined;
-        let restartError: string | undefined;
-        if (typeof id === 'string') {
+        let proof: PersistenceProof = { kind: restart ? 'restart' : 'fresh' };
+        if (typeof id === 'string' && place) {
+          const t = performance.now();
+          after = await probe(s, spec, targets, { op: 'readback', id, ...base }, key, place);
+          proof = { kind: 'fresh', ms: performance.now() - t };
+        } else if (typeof id === 'string') {
           try {
-            restartMs = await restartConsumer(s, spec, targets, key);
+            proof = { kind: 'restart', ms: await restartConsumer(s, spec, targets, key) };
           } catch (err) {
             if (!(err instanceof StackUnhealthyError || err instanceof ConsumerUnavailableError)) throw err;
-            restartError = err.message;
+            proof = { kind: 'restart', error: err.message };
           }
-          if (!restartError) {
+          if (!proof.error) {
             const again = await observeTargets(s, spec);
             after = await probe(s, spec, again, { op: 'readback', id, ...base }, key);
           }
         }
         const name = consumerLabel(spec, targets.consumer);
-        const result = persistenceControl(name, before, after, restartMs, performance.now() - started, restartError);
+        const result = persistenceControl(name, before, after, proof, performance.now() - started);
         return { changes: [], findings: [], controls: [result] };
       });
     },

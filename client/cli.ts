@@ -185,16 +185,22 @@ program
   .description('mem0 memory: prove it works, and repair what can be repaired safely')
   .command('check')
   .description(
-    'canary write/read/search/history/delete, persistence across a restart, data paths, SQLite integrity, dimension',
+    'canary write/read/search/history/delete, persistence without a restart, data paths, SQLite integrity, dimension',
   )
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .option(
     '--repair',
     'back up damaged databases, fix owner/mode drift, create missing directories, restart, prove again',
   )
+  .option(
+    '--restart-proof',
+    'prove persistence across a restart of the gateway (or REST server) instead of in a fresh container beside it',
+  )
   .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { repair?: boolean; concurrency: string }) => {
-    exitCode = await operation('memory', 'memoryCheckHost', hosts, o.repair ? 'apply' : 'plan', o.concurrency);
+  .action(async (hosts: string[], o: { repair?: boolean; restartProof?: boolean; concurrency: string }) => {
+    const mode = o.repair ? 'apply' : 'plan';
+    const extra = o.restartProof ? { restartProof: true } : undefined;
+    exitCode = await operation('memory', 'memoryCheckHost', hosts, mode, o.concurrency, extra);
   });
 
 program

@@ -306,7 +306,9 @@ export const memorySchema = z
         persistence: z
           .boolean()
           .default(true)
-          .describe('Prove a canary survives a restart of the gateway (restarts it once per check)'),
+          .describe(
+            'Prove a canary written through the gateway reads back in a fresh container with only its volumes (no restart; memory check --restart-proof restarts instead)',
+          ),
       })
       .refine((c) => c.adapter !== 'rest' || c.rest !== undefined, {
         message: 'rest is required when adapter is rest',

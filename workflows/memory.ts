@@ -1,6 +1,7 @@
 /**
  * memory check: proves mem0 works on a host — databases intact, data paths owned and on a volume, a canary written,
- * read by id, found, in history, deleted and gone, and one surviving a restart — and with --repair (mode apply)
+ * read by id, found, in history, deleted and gone, and one read back outside the serving container (or, with
+ * --restart-proof, across its restart) — and with --repair (mode apply)
  * backs up damaged databases, fixes ownership and mode drift, restarts the consumer and proves again. The run fails
  * when any control fails; the report carries every control with its evidence and time.
  */
@@ -32,7 +33,12 @@ export function describeFailedControls(controls: readonly ControlResult[]): stri
     .join('; ');
 }
 
-export async function memoryCheckHost(input: HostOperationInput): Promise<HostReport> {
+export interface MemoryCheckInput extends HostOperationInput {
+  /** Prove persistence across a restart of the consumer (`--restart-proof`) instead of without one. */
+  readonly restartProof?: boolean;
+}
+
+export async function memoryCheckHost(input: MemoryCheckInput): Promise<HostReport> {
   const op = new HostOperation('memory', input, MEMORY_STEPS);
   return op.run(async () => {
     const facts = await op.step('inspectHost', inspectHost);
@@ -46,7 +52,10 @@ export async function memoryCheckHost(input: HostOperationInput): Promise<HostRe
       op.skip('restartMemoryConsumer');
     }
     const canary = await op.step('proveMemoryCanary', proveMemoryCanary);
-    const persistence = await op.step('proveMemoryPersistence', proveMemoryPersistence);
+    const restartProof = input.restartProof === true;
+    const persistence = await op.step('proveMemoryPersistence', (i) =>
+      proveMemoryPersistence(restartProof ? { ...i, restartProof } : i),
+    );
     const controls = [databases, paths, canary, persistence].flatMap((r) => r.controls);
     const failed = describeFailedControls(controls);
     if (failed) throw ApplicationFailure.nonRetryable(`memory check failed: ${failed}`, 'MemoryCheckFailed');

@@ -142,8 +142,71 @@ export function pluginPathOf(live: Record<string, unknown> | undefined): string 
   return typeof found === 'string' ? found : MEM0_PLUGIN_PATH;
 }
 
+/** Labels every fresh proof container, so one left behind by a cut session is removed by the next proof. */
+export const FRESH_PROBE_LABEL = 'steward.memory-probe=fresh';
+
 /**
- * Runs one proof in the gateway container.
+ * Where a proof runs: in the gateway container (`docker exec`), or in a fresh container of the gateway's image that
+ * has only what a restart keeps — the gateway's volumes and bind mounts (`--volumes-from`), its network namespace
+ * (for the embedder), its env file and empty tmpfs mounts where it has them — and neither its writable layer nor its
+ * tmpfs contents. Removed on exit.
+ */
+export type ProbePlace =
+  | { readonly kind: 'exec' }
+  | {
+      readonly kind: 'fresh';
+      readonly image: string;
+      /** The gateway's tmpfs destinations: mounted empty here too, as a restart leaves them. */
+      readonly tmpfs: readonly string[];
+      readonly envFile?: string;
+    };
+
+/** The command that starts node with the probe script on stdin, in `place`. */
+export function probeArgv(
+  spec: Spec,
+  containerId: string,
+  place: ProbePlace,
+  pluginPath: string,
+  request: ProbeRequest,
+): string[] {
+  const user = `${spec.stack.uid}:${spec.stack.gid}`;
+  const node = ['node', '--input-type=module', '-', pluginPath, JSON.stringify(request)];
+  if (place.kind === 'exec') {
+    return ['docker', 'exec', '-i', '-u', user, '-e', 'MEM0_TELEMETRY=false', containerId, ...node];
+  }
+  // Destinations come from the host's `docker inspect`: only plain absolute paths reach --tmpfs (`dest:options`).
+  const tmpfs = [...new Set(['/tmp', ...place.tmpfs])].filter((d) => /^\/[\w./-]*$/.test(d) && !d.includes('..'));
+  return [
+    'docker',
+    'run',
+    '--rm',
+    '-i',
+    '--label',
+    FRESH_PROBE_LABEL,
+    '--network',
+    `container:${containerId}`,
+    '--volumes-from',
+    containerId,
+    '--read-only',
+    ...tmpfs.flatMap((d) => ['--tmpfs', `${d}:size=64m,uid=${spec.stack.uid},gid=${spec.stack.gid},mode=0700`]),
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges:true',
+    '-u',
+    user,
+    '-e',
+    'MEM0_TELEMETRY=false',
+    ...(place.envFile ? ['--env-file', place.envFile] : []),
+    '--entrypoint',
+    'node',
+    place.image,
+    ...node.slice(1),
+  ];
+}
+
+/**
+ * Runs one proof in the gateway container, or in a fresh container beside it (see {@link ProbePlace}).
  * @throws CommandError (retryable) when the script printed no result (the container restarting, node killed);
  *   HostOutputError when its result is not the report.
  */
@@ -153,23 +216,15 @@ export async function runPluginProbe(
   containerId: string,
   pluginPath: string,
   request: ProbeRequest,
+  place: ProbePlace = { kind: 'exec' },
 ): Promise<ProbeReport> {
-  const argv = [
-    'docker',
-    'exec',
-    '-i',
-    '-u',
-    `${spec.stack.uid}:${spec.stack.gid}`,
-    '-e',
-    'MEM0_TELEMETRY=false',
-    containerId,
-    'node',
-    '--input-type=module',
-    '-',
-    pluginPath,
-    JSON.stringify(request),
-  ];
-  const r = await session.script(`${sh(argv)} <<'STEWARD_MEMORY_PROBE'\n${PROBE_JS}\nSTEWARD_MEMORY_PROBE`, {
+  const argv = probeArgv(spec, containerId, place, pluginPath, request);
+  // A fresh container a cut session left running would hold the stores open: gone before the next one starts.
+  const sweep =
+    place.kind === 'fresh'
+      ? `ids=$(docker ps -aq ${sh(['--filter', `label=${FRESH_PROBE_LABEL}`])}); [ -z "$ids" ] || docker rm -f $ids >/dev/null\n`
+      : '';
+  const r = await session.script(`${sweep}${sh(argv)} <<'STEWARD_MEMORY_PROBE'\n${PROBE_JS}\nSTEWARD_MEMORY_PROBE`, {
     timeoutMs: 180_000,
     label: `memory probe (${request.op})`,
   });

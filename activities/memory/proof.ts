@@ -134,16 +134,28 @@ export function dimensionControl(
   );
 }
 
-/** The persistence control from the write before and the read after the restart. */
+/** How the persistence proof read the canary back, how long that took, and why it could not, if it could not. */
+export interface PersistenceProof {
+  /** `fresh`: in a new container with only the consumer's volumes; `restart`: after restarting the consumer. */
+  readonly kind: 'fresh' | 'restart';
+  /** The restart and wait for health (restart), or the fresh container's whole run (fresh). */
+  readonly ms?: number;
+  readonly error?: string;
+}
+
+/** The persistence control from the write before and the read back after (see {@link PersistenceProof}). */
 export function persistenceControl(
   consumer: string,
   before: ProbeReport,
   after: ProbeReport | undefined,
-  restartMs: number | undefined,
+  proof: PersistenceProof,
   totalMs: number,
-  restartError?: string,
 ): ControlResult {
-  const expected = `a canary written before a restart of ${consumer} reads back after it`;
+  const expected =
+    proof.kind === 'restart'
+      ? `a canary written before a restart of ${consumer} reads back after it`
+      : `a canary written through ${consumer} reads back in a fresh container that has only its volumes`;
+  const where = proof.kind === 'restart' ? 'across the restart' : 'outside the container';
   const fail = (observed: string) =>
     control('memory.persistence', expected, observed, false, undefined, undefined, totalMs);
   const write = before.steps.find((s) => s.step === 'write');
@@ -151,21 +163,17 @@ export function persistenceControl(
     const init = before.steps.find((s) => s.step === 'init' && !s.ok);
     return fail(`not written: ${(init ?? write)?.error ?? 'failed'}`);
   }
-  if (restartError) return fail(`restart failed: ${restartError}`);
+  if (proof.error) return fail(`${proof.kind === 'restart' ? 'restart' : 'fresh container'} failed: ${proof.error}`);
   if (!after) return fail('not read back');
   const read = after.steps.find((s) => s.step === 'read');
   const init = after.steps.find((s) => s.step === 'init' && !s.ok);
-  if (!read?.ok) return fail(`lost across the restart: ${(read ?? init)?.error ?? 'not read'}`);
+  if (!read?.ok) return fail(`lost ${where}: ${(read ?? init)?.error ?? 'not read'}`);
   const gone = after.steps.find((s) => s.step === 'gone');
   if (!gone?.ok) return fail(`read back, but not deleted afterwards: ${after.steps.find((s) => !s.ok)?.error ?? ''}`);
-  const restart = restartMs !== undefined ? ` (restart and health ${(restartMs / 1000).toFixed(1)} s)` : '';
-  return control(
-    'memory.persistence',
-    expected,
-    `read back after the restart${restart}, then deleted`,
-    true,
-    undefined,
-    undefined,
-    totalMs,
-  );
+  const secs = proof.ms !== undefined ? (proof.ms / 1000).toFixed(1) : undefined;
+  const observed =
+    proof.kind === 'restart'
+      ? `read back after the restart${secs ? ` (restart and health ${secs} s)` : ''}, then deleted`
+      : `read back in a fresh container${secs ? ` (${secs} s)` : ''}, then deleted; ${consumer} kept serving`;
+  return control('memory.persistence', expected, observed, true, undefined, undefined, totalMs);
 }

@@ -29,6 +29,8 @@ export interface Consumer {
   readonly tmpfs: readonly string[];
   /** Seconds Docker waits after SIGTERM (compose's stop_grace_period); undefined: Docker's default. */
   readonly stopTimeout?: number;
+  /** The image it runs, by ID (`sha256:…`); undefined when the host printed none of that form. */
+  readonly image?: string;
 }
 
 /** Where a path inside the consumer lives. */
@@ -258,6 +260,7 @@ export function resolveTargets(
 
 interface Inspected {
   Id?: string;
+  Image?: string;
   Name?: string;
   Config?: { StopTimeout?: number };
   State?: { Status?: string; Health?: { Status?: string } };
@@ -280,6 +283,7 @@ export function parseConsumer(raw: Inspected): Consumer {
     })),
     tmpfs: Object.keys(raw.HostConfig?.Tmpfs ?? {}),
     ...(typeof raw.Config?.StopTimeout === 'number' ? { stopTimeout: raw.Config.StopTimeout } : {}),
+    ...(typeof raw.Image === 'string' && /^sha256:[0-9a-f]{64}$/.test(raw.Image) ? { image: raw.Image } : {}),
   };
 }
 

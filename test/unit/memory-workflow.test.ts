@@ -43,6 +43,8 @@ let script: { pathChanges?: Change[]; failCanary?: boolean; failPaths?: boolean 
 const calls: string[] = [];
 /** The host key each step was given, in call order. */
 const hostKeys: (string | undefined)[] = [];
+/** What the persistence proof was asked for in each call: a restart proof or not. */
+const restartProofs: unknown[] = [];
 
 /** A finding the database check always reports: the run's report must carry it. */
 const LOCKED: Finding = {
@@ -103,11 +105,14 @@ function doubles() {
           : pass('memory.history-enabled'),
       ],
     })),
-    proveMemoryPersistence: step('proveMemoryPersistence', () => ({
-      changes: [],
-      findings: [],
-      controls: [pass('memory.persistence')],
-    })),
+    proveMemoryPersistence: async (input: StepInput & { restartProof?: boolean }) => {
+      restartProofs.push(input.restartProof);
+      return step('proveMemoryPersistence', () => ({
+        changes: [],
+        findings: [],
+        controls: [pass('memory.persistence')],
+      }))(input);
+    },
   };
 }
 
@@ -130,13 +135,18 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-async function memoryCheck(mode: Mode, withSpec: Spec = spec): Promise<{ report: HostReport; error?: string }> {
+async function memoryCheck(
+  mode: Mode,
+  withSpec: Spec = spec,
+  extra: { restartProof?: boolean } = {},
+): Promise<{ report: HostReport; error?: string }> {
   calls.length = 0;
   hostKeys.length = 0;
+  restartProofs.length = 0;
   const handle = await env.client.workflow.start('memoryCheckHost', {
     taskQueue,
     workflowId: `memory/vps1/${randomBytes(3).toString('hex')}`,
-    args: [{ spec: withSpec, host: 'vps1', mode }],
+    args: [{ ...extra, spec: withSpec, host: 'vps1', mode }],
   });
   try {
     return { report: (await handle.result()) as HostReport };
@@ -208,6 +218,15 @@ describe('memoryCheckHost', () => {
     // The spec pins the host's key: nothing to pin, and no step is handed a key of the run's own.
     expect(report.hostKey).toBeUndefined();
     expect(hostKeys).toEqual(calls.map(() => undefined));
+  });
+
+  it('asks the persistence proof for a restart only when the run was started with restartProof', async () => {
+    script = {};
+    expect((await memoryCheck('plan')).error).toBeUndefined();
+    expect(restartProofs).toEqual([undefined]);
+    expect((await memoryCheck('plan', spec, { restartProof: true })).error).toBeUndefined();
+    expect(restartProofs).toEqual([true]);
+    expect(calls).not.toContain('restartMemoryConsumer:plan');
   });
 
   it('restarts the consumer after a repair changed something, then proves again', async () => {

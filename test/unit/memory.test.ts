@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { evaluatePaths, modeWithin, narrowMode, type ObservedPaths } from '../../activities/memory/paths';
 import type { ProbeReport } from '../../activities/memory/probe-report';
+import { probeArgv } from '../../activities/memory/plugin-probe';
 import { canaryText, CANARY_PREFIX, parseProbeReport } from '../../activities/memory/probe-report';
 import { canaryControls, dimensionControl, historyControl, persistenceControl } from '../../activities/memory/proof';
 import { integrityControls, parseIntegrity } from '../../activities/memory/sqlite';
@@ -381,7 +382,8 @@ describe('proof controls', () => {
       ...healthy,
       steps: [ok('init'), ok('read', { id: 'p1' }), ok('delete', { id: 'p1' }), ok('gone', { id: 'p1' })],
     };
-    expect(persistenceControl('openclaw_gateway_1', write, back, 31_400, 33_000)).toMatchObject({
+    const restart = (ms?: number, error?: string) => ({ kind: 'restart' as const, ms, ...(error ? { error } : {}) });
+    expect(persistenceControl('openclaw_gateway_1', write, back, restart(31_400), 33_000)).toMatchObject({
       status: 'pass',
       observed: 'read back after the restart (restart and health 31.4 s), then deleted',
       durationMs: 33_000,
@@ -390,12 +392,68 @@ describe('proof controls', () => {
       ...healthy,
       steps: [ok('init'), { step: 'read', ok: false, ms: 1, error: 'memory p1 not found' }],
     };
-    expect(persistenceControl('openclaw_gateway_1', write, lost, 30_000, 31_000).observed).toBe(
+    expect(persistenceControl('openclaw_gateway_1', write, lost, restart(30_000), 31_000).observed).toBe(
       'lost across the restart: memory p1 not found',
     );
     expect(
-      persistenceControl('g', write, undefined, undefined, 1, 'gateway: not healthy after 240 s').observed,
+      persistenceControl('g', write, undefined, restart(undefined, 'gateway: not healthy after 240 s'), 1).observed,
     ).toMatch(/^restart failed/);
+  });
+
+  it('proves persistence without a restart when a fresh container with only the volumes reads the canary back', () => {
+    const write: ProbeReport = { ...healthy, steps: [ok('write', { id: 'p1' })] };
+    const back: ProbeReport = {
+      ...healthy,
+      steps: [ok('init'), ok('read', { id: 'p1' }), ok('delete', { id: 'p1' }), ok('gone', { id: 'p1' })],
+    };
+    const fresh = persistenceControl('openclaw_gateway_1', write, back, { kind: 'fresh', ms: 2_300 }, 4_000);
+    expect(fresh).toMatchObject({
+      status: 'pass',
+      expected: 'a canary written through openclaw_gateway_1 reads back in a fresh container that has only its volumes',
+      observed: 'read back in a fresh container (2.3 s), then deleted; openclaw_gateway_1 kept serving',
+    });
+    const lost: ProbeReport = {
+      ...healthy,
+      steps: [ok('init'), { step: 'read', ok: false, ms: 1, error: 'memory p1 not found' }],
+    };
+    expect(persistenceControl('g', write, lost, { kind: 'fresh', ms: 2_000 }, 3_000)).toMatchObject({
+      status: 'fail',
+      observed: 'lost outside the container: memory p1 not found',
+    });
+    const unwritten: ProbeReport = { ...healthy, steps: [{ step: 'write', ok: false, ms: 1, error: 'disk full' }] };
+    expect(persistenceControl('g', unwritten, undefined, { kind: 'fresh' }, 1).observed).toBe('not written: disk full');
+  });
+
+  it('runs the fresh proof container with only what a restart keeps, and never hands it secret values', () => {
+    const spec = makeSpec();
+    const id = 'c'.repeat(64);
+    const image = `sha256:${'a'.repeat(64)}`;
+    const argv = probeArgv(
+      spec,
+      id,
+      {
+        kind: 'fresh',
+        image,
+        tmpfs: ['/tmp', '/home/node/.cache', '/x:y', '/a/../etc'],
+        envFile: '/opt/openclaw/secrets/gateway.env',
+      },
+      '/opt/plugin',
+      { op: 'readback', id: 'p1', userId: 'u', prefix: 'p', text: 't' },
+    );
+    expect(argv.slice(0, 4)).toEqual(['docker', 'run', '--rm', '-i']);
+    const flag = (name: string) => argv.flatMap((a, i) => (a === name ? [argv[i + 1]] : []));
+    expect(flag('--volumes-from')).toEqual([id]);
+    expect(flag('--network')).toEqual([`container:${id}`]);
+    expect(flag('--tmpfs').map((t) => t!.split(':')[0])).toEqual(['/tmp', '/home/node/.cache']);
+    expect(flag('--env-file')).toEqual(['/opt/openclaw/secrets/gateway.env']);
+    expect(flag('-u')).toEqual(['1000:1000']);
+    expect(flag('-e')).toEqual(['MEM0_TELEMETRY=false']);
+    expect(argv).toContain('--read-only');
+    expect(argv[argv.indexOf(image) - 1]).toBe('node');
+    // Exec in the gateway is the other place: no new container.
+    expect(
+      probeArgv(spec, id, { kind: 'exec' }, '/opt/plugin', { op: 'write', userId: 'u', prefix: 'p', text: 't' })[1],
+    ).toBe('exec');
   });
 });
 

@@ -48,10 +48,13 @@ export function configuredDatabases(targets: MemoryTargets): string[] {
   return targets.databases.flatMap((d) => (d.hostPath ? [d.hostPath] : []));
 }
 
-/** A shell fragment printing `stat` of each path, or `absent <path>`. */
+/**
+ * A shell fragment printing `stat` of each path, or `absent <path>`. `stat` does not follow a symbolic link (nor does
+ * `-L` test it), so a link the container planted reports as `symbolic link`, dangling or not, never as its target.
+ */
 function statScript(paths: readonly string[]): string {
   if (paths.length === 0) return 'true';
-  return `for p in ${paths.map((p) => run(p)).join(' ')}; do if [ -e "$p" ]; then stat -c '%u %g %a %s %F|%n' -- "$p"; else echo "absent|$p"; fi; done`;
+  return `for p in ${paths.map((p) => run(p)).join(' ')}; do if [ -e "$p" ] || [ -L "$p" ]; then stat -c '%u %g %a %s %F|%n' -- "$p"; else echo "absent|$p"; fi; done`;
 }
 
 /** Observes dirs, databases (configured and discovered), free space and foreign-owned entries. */
@@ -222,6 +225,12 @@ export function evaluatePaths(
         }
         continue;
       }
+      if (s.type !== 'regular file' && s.type !== 'regular empty file') {
+        // A link (or anything but a file) where a database belongs is written by whoever can write the volume: the
+        // container. Repair never touches it, since root changing owner or mode through it would change its target.
+        controls.push(control(id, expected, `${s.type} where a file belongs (never repaired)`, false, file));
+        continue;
+      }
       const ownerOk = s.uid === targets.uid && s.gid === targets.gid;
       const modeOk = modeWithin(s.mode, check.fileMode);
       controls.push(control(id, expected, `owner ${s.uid}:${s.gid}, mode ${s.mode}`, ownerOk && modeOk, file));
@@ -272,10 +281,99 @@ function volumeControl(db: DatabaseTarget, memoryDir: DirectoryTarget, targets: 
 // ---------------------------------------------------------------------------------------------------------------
 // Repair
 
+/** Where a volume is mounted in the container that repairs it. */
+const REPAIR_MOUNT = '/v';
+
+/** What one repair container does: the host directory it mounts at {@link REPAIR_MOUNT}, and its script there. */
+export interface VolumeRepair {
+  readonly source: string;
+  readonly script: string;
+}
+
 /**
- * Fixes what `evaluatePaths` reported: creates missing volume directories and sets their owner and mode, chowns
- * entries inside a container-owned volume to its owner, chowns database files and narrows their modes. Never
- * deletes, moves or rewrites anything.
+ * The owner and mode repairs inside volumes, one container's script per mounted host directory. Everything under a
+ * volume is the container's to write, so any entry may be a symbolic link by the time root acts on it — a planned
+ * file swapped for a link after the plan, or a directory on the way swapped for one. Run in a throwaway container
+ * that mounts only that directory, a link can only lead back into the volume or into the container's own read-only
+ * root, never to a host file. Inside, `chown -h` and the regular-file test keep even those changes off link targets.
+ * @throws HostOutputError when a planned file lies in no known volume, or a host path cannot be mounted as given.
+ */
+export function volumeRepairs(targets: MemoryTargets, changes: readonly Change[], host: string): VolumeRepair[] {
+  const sources = [
+    ...targets.directories.map((d) => d.volume.path),
+    ...(targets.consumer?.mounts ?? []).filter((m) => m.type !== 'tmpfs').map((m) => m.source),
+  ];
+  const scripts = new Map<string, string[]>();
+  const add = (source: string, line: string) => {
+    if (!/^\/[^,:\n]*$/.test(source) || source.split('/').includes('..')) {
+      throw new HostOutputError(host, `cannot mount ${JSON.stringify(source)} to repair it`);
+    }
+    scripts.set(source, [...(scripts.get(source) ?? ['set -eu']), line]);
+  };
+  for (const d of targets.directories) {
+    const ids = numericOwner(d);
+    if (!ids || !changes.some((c) => c.resource === `tree:${d.volume.path}`)) continue;
+    add(
+      d.volume.path,
+      `find ${REPAIR_MOUNT} -xdev -mindepth 1 \\( ! -uid ${ids.uid} -o ! -gid ${ids.gid} \\) -exec chown -h ${ids.uid}:${ids.gid} {} +`,
+    );
+  }
+  for (const c of changes) {
+    if (!c.resource.startsWith('file:')) continue;
+    const path = c.resource.slice('file:'.length);
+    const after = c.after as { owner: string; mode: string };
+    if (!/^\d+:\d+$/.test(after.owner) || !/^0?[0-7]{3}$/.test(after.mode)) {
+      throw new HostOutputError(host, `repair of ${path}: ${JSON.stringify(after)} is not uid:gid and a mode`);
+    }
+    const source = sources
+      .filter((m) => path.startsWith(`${m.replace(/\/+$/, '')}/`))
+      .sort((a, b) => b.length - a.length)[0];
+    if (!source) throw new HostOutputError(host, `repair of ${path}: not inside a volume of the consumer`);
+    const inside = `${REPAIR_MOUNT}${path.slice(source.replace(/\/+$/, '').length)}`;
+    add(
+      source,
+      `if [ -f ${run(inside)} ] && [ ! -L ${run(inside)} ]; then ${run('chown', '-h', after.owner, inside)}; ${run('chmod', after.mode, inside)}; fi`,
+    );
+  }
+  return [...scripts].map(([source, lines]) => ({ source, script: lines.join('\n') }));
+}
+
+/** The `docker run` of one volume repair: root with only the capabilities owner and mode changes need, no network. */
+export function volumeRepairArgv(image: string, repair: VolumeRepair): string[] {
+  return [
+    'docker',
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--read-only',
+    '--user',
+    '0:0',
+    '--cap-drop',
+    'ALL',
+    '--cap-add',
+    'CHOWN',
+    '--cap-add',
+    'FOWNER',
+    '--cap-add',
+    'DAC_READ_SEARCH',
+    '--security-opt',
+    'no-new-privileges:true',
+    '--mount',
+    `type=bind,source=${repair.source},target=${REPAIR_MOUNT}`,
+    '--entrypoint',
+    'sh',
+    image,
+    '-c',
+    repair.script,
+  ];
+}
+
+/**
+ * Fixes what `evaluatePaths` reported: creates missing volume directories and sets their owner and mode (host paths
+ * from the spec, as root on the host), then chowns entries inside a container-owned volume to its owner and chowns
+ * database files and narrows their modes, confined to a throwaway container of the consumer's image
+ * ({@link volumeRepairs}). Never deletes, moves or rewrites anything.
  */
 export async function repairPaths(
   session: HostSession,
@@ -293,21 +391,16 @@ export async function repairPaths(
       'apply',
     );
   }
-  const script: string[] = ['set -eu'];
-  for (const d of targets.directories) {
-    const ids = numericOwner(d);
-    if (!ids || !changes.some((c) => c.resource === `tree:${d.volume.path}`)) continue;
-    script.push(
-      `find ${run(d.volume.path)} -xdev -mindepth 1 \\( ! -uid ${ids.uid} -o ! -gid ${ids.gid} \\) -exec chown -h ${ids.uid}:${ids.gid} {} +`,
+  const repairs = volumeRepairs(targets, changes, host);
+  if (repairs.length === 0) return;
+  const image = targets.consumer?.image;
+  if (!image) {
+    throw new HostOutputError(
+      host,
+      "cannot repair owners and modes inside the volumes: the consumer's image is unknown",
     );
   }
-  for (const c of changes) {
-    if (!c.resource.startsWith('file:')) continue;
-    const path = c.resource.slice('file:'.length);
-    const after = c.after as { owner: string; mode: string };
-    script.push(
-      `if [ -e ${run(path)} ]; then ${run('chown', after.owner, path)}; ${run('chmod', after.mode, path)}; fi`,
-    );
+  for (const r of repairs) {
+    await session.check(run(...volumeRepairArgv(image, r)), { label: `repair memory paths in ${r.source}` });
   }
-  if (script.length > 1) await session.check(script.join('\n'), { label: 'repair memory paths' });
 }

@@ -14,7 +14,7 @@ import { COMPANIONS } from './paths';
 /** Where damaged databases are kept. Outside the rotation of steward's file backups: kept until removed by hand. */
 export const MEMORY_BACKUP_DIR = `${BACKUP_DIR}/memory`;
 
-export type IntegrityState = 'ok' | 'damaged' | 'locked' | 'inaccessible' | 'absent' | 'no-sqlite3';
+export type IntegrityState = 'ok' | 'damaged' | 'locked' | 'inaccessible' | 'absent' | 'no-sqlite3' | 'symlink';
 
 export interface Integrity {
   readonly path: string;
@@ -38,13 +38,14 @@ function sqliteScript(path: string, sql: string): string {
   const companions = COMPANIONS.map((c) => run(`${path}${c}`)).join(' ');
   return [
     `f=${run(path)}`,
+    'if [ -L "$f" ]; then echo "rc=symlink"; exit 0; fi',
     'if [ ! -e "$f" ]; then echo "rc=absent"; exit 0; fi',
     'if ! command -v sqlite3 >/dev/null; then echo "rc=no-sqlite3"; exit 0; fi',
     `before=$(for c in ${companions}; do [ -e "$c" ] && echo "$c"; done)`,
     's=$(date +%s%N)',
     `out=$(${run('sqlite3', '-init', '/dev/null', '-readonly', '-bail', '-cmd', '.timeout 5000', path, sql)} 2>&1); rc=$?`,
     'e=$(date +%s%N)',
-    `for c in ${companions}; do if [ -e "$c" ] && ! printf '%s\\n' "$before" | grep -qxF "$c"; then chown --reference="$f" "$c"; fi; done`,
+    `for c in ${companions}; do if [ -e "$c" ] && ! printf '%s\\n' "$before" | grep -qxF "$c"; then chown -h --reference="$f" "$c"; fi; done`,
     'echo "rc=$rc ms=$(( (e - s) / 1000000 ))"',
     'printf \'%s\\n\' "$out" | head -n 12 | cut -c1-300',
   ].join('\n');
@@ -59,6 +60,13 @@ export function parseIntegrity(path: string, out: string): Integrity {
   const text = lines.join('\n').trim();
   const base = { path, ms };
   if (rc === 'absent') return { ...base, state: 'absent', evidence: 'absent' };
+  if (rc === 'symlink') {
+    return {
+      ...base,
+      state: 'symlink',
+      evidence: 'a symbolic link where the database belongs: not opened, never repaired',
+    };
+  }
   if (rc === 'no-sqlite3') return { ...base, state: 'no-sqlite3', evidence: 'sqlite3 is not installed on the host' };
   const evidence = text.split('\n').slice(0, 3).join(' | ') || `sqlite3 exited ${rc}`;
   if (rc !== '0') {

@@ -3,11 +3,19 @@
  * path controls and repairs are, how sqlite3's output is read, and the controls of a canary, history, dimension and
  * persistence proof.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { evaluatePaths, modeWithin, narrowMode, type ObservedPaths } from '../../activities/memory/paths';
+import {
+  evaluatePaths,
+  modeWithin,
+  narrowMode,
+  volumeRepairArgv,
+  volumeRepairs,
+  type ObservedPaths,
+} from '../../activities/memory/paths';
 import type { ProbeReport } from '../../activities/memory/probe-report';
 import { probeArgv } from '../../activities/memory/plugin-probe';
 import { canaryText, CANARY_PREFIX, parseProbeReport } from '../../activities/memory/probe-report';
@@ -238,6 +246,88 @@ describe('path controls and repairs', () => {
     });
   });
 
+  it('fails a symbolic link where a database file belongs, and plans no change through it', () => {
+    const observed: ObservedPaths = {
+      ...healthy,
+      stats: {
+        ...healthy.stats,
+        '/opt/openclaw/memory/history.db-wal': { uid: 1000, gid: 1000, mode: '0777', size: 11, type: 'symbolic link' },
+      },
+    };
+    const { controls, changes } = evaluatePaths(spec, targets, observed);
+    expect(changes).toEqual([]);
+    expect(controls.find((c) => c.control === 'memory.path.history.db-wal')).toMatchObject({
+      status: 'fail',
+      observed: 'symbolic link where a file belongs (never repaired)',
+    });
+  });
+
+  it('plans repairs inside volumes as scripts of a container that mounts only that volume', () => {
+    const planned = (path: string, mode: string) => ({
+      resource: `file:${path}`,
+      action: 'update' as const,
+      after: { owner: '1000:1000', mode },
+    });
+    const repairs = volumeRepairs(
+      targets,
+      [{ resource: 'tree:/opt/openclaw/memory', action: 'update' }, planned('/opt/openclaw/memory/history.db', '0644')],
+      'vps1',
+    );
+    expect(repairs).toHaveLength(1);
+    expect(repairs[0]!.source).toBe('/opt/openclaw/memory');
+    expect(repairs[0]!.script).toContain('find /v -xdev -mindepth 1');
+    expect(repairs[0]!.script).toContain(
+      'if [ -f /v/history.db ] && [ ! -L /v/history.db ]; then chown -h 1000\\:1000 /v/history.db; chmod 0644 /v/history.db; fi',
+    );
+    expect(repairs[0]!.script).not.toContain('/opt/openclaw');
+    const argv = volumeRepairArgv(`sha256:${'a'.repeat(64)}`, repairs[0]!);
+    expect(argv).toEqual(expect.arrayContaining(['--network', 'none', '--read-only', '--cap-drop', 'ALL']));
+    expect(argv).toContain('type=bind,source=/opt/openclaw/memory,target=/v');
+    // A file outside every volume, or a plan that is not an owner and a mode, is refused, not run.
+    expect(() => volumeRepairs(targets, [planned('/etc/passwd', '0644')], 'vps1')).toThrow(/not inside a volume/);
+    expect(() => volumeRepairs(targets, [planned('/opt/openclaw/memory/history.db', '0644; reboot')], 'vps1')).toThrow(
+      /is not uid:gid and a mode/,
+    );
+  });
+
+  it('repairs a file as planned, but a file swapped for a link after the plan leaves the link target untouched', () => {
+    // The repair container for real (local Docker, the base image scripts/setup.sh builds), on a temp dir standing
+    // in for the memory volume, with a host file outside it that a link in the volume points at.
+    const root = mkdtempSync(join(tmpdir(), 'steward-memory-repair-'));
+    const dir = join(root, 'memory');
+    const target = join(root, 'host-file');
+    execFileSync('install', ['-d', '-o', '1000', '-g', '1000', '-m', '0700', dir]);
+    const real = join(dir, 'history.db');
+    const link = join(dir, 'vector_store.db');
+    writeFileSync(real, 'db', { mode: 0o666 });
+    writeFileSync(target, 'host data', { mode: 0o640 });
+    symlinkSync(target, link);
+    const before = statSync(target);
+    const memoryTargets = {
+      ...targets,
+      directories: targets.directories.map((d) =>
+        d.volume.path === '/opt/openclaw/memory' ? { ...d, volume: { ...d.volume, path: dir } } : d,
+      ),
+    };
+    const planned = (path: string, mode: string) => ({
+      resource: `file:${path}`,
+      action: 'update' as const,
+      after: { owner: '1000:1000', mode },
+    });
+    const repairs = volumeRepairs(memoryTargets, [planned(real, '0644'), planned(link, '0600')], 'local');
+    for (const r of repairs) {
+      const [command, ...args] = volumeRepairArgv('steward/debian-base:bookworm', r);
+      execFileSync(command!, args);
+    }
+    expect(statSync(real)).toMatchObject({ uid: 1000, gid: 1000, mode: 0o100644 });
+    const after = statSync(target);
+    expect([after.uid, after.gid, after.mode]).toEqual([before.uid, before.gid, before.mode]);
+    expect(readFileSync(target, 'utf8')).toBe('host data');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(lstatSync(link).uid).toBe(0);
+    rmSync(root, { recursive: true, force: true });
+  });
+
   it('keeps modes within a ceiling by removing bits, never adding them', () => {
     expect(modeWithin('0600', '0644')).toBe(true);
     expect(modeWithin('0664', '0644')).toBe(false);
@@ -266,6 +356,10 @@ describe('sqlite3 output', () => {
     });
     expect(parseIntegrity('/m/h.db', 'rc=absent\n').state).toBe('absent');
     expect(parseIntegrity('/m/h.db', 'rc=no-sqlite3\n').state).toBe('no-sqlite3');
+    expect(parseIntegrity('/m/h.db', 'rc=symlink\n')).toMatchObject({
+      state: 'symlink',
+      evidence: expect.stringMatching(/^a symbolic link where the database belongs/),
+    });
   });
 
   it('reports integrity and journal mode as controls', () => {

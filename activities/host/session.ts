@@ -16,7 +16,10 @@ import {
   HostKeyMismatchError,
   HostKeyNotPinnedError,
 } from './errors';
+import { probeBatch, type ProbeResult } from './probe-framing';
 import { sh } from './shell';
+
+export type { ProbeResult } from './probe-framing';
 
 /** Everything needed to reach a host; built from the spec by the workflow. */
 export interface HostTarget {
@@ -97,21 +100,14 @@ export class HostSession {
    */
   async probe<K extends string>(probes: Record<K, string>, opts: ExecOptions = {}): Promise<Record<K, ProbeResult>> {
     const names = Object.keys(probes) as K[];
-    const body = names
-      .map((name, i) => `printf '\\036%d\\n' ${i}\n( ${probes[name]}\n) 2>&1\nprintf '\\037%d\\n' $?`)
-      .join('\n');
-    const { stdout, code } = await this.script(`set +e\n${body}`, { label: 'observe', ...opts });
-    const out = {} as Record<K, ProbeResult>;
-    const re = /\x1e(\d+)\n([\s\S]*?)\x1f(\d+)\n/g;
-    for (const m of stdout.matchAll(re)) {
-      const name = names[Number(m[1])];
-      if (name !== undefined) out[name] = { out: m[2] ?? '', code: Number(m[3]) };
-    }
-    const missing = names.filter((n) => !(n in out));
+    const batch = probeBatch(names.map((n) => probes[n]));
+    const { stdout, code } = await this.script(batch.script, { label: 'observe', ...opts });
+    const { results, missing } = batch.parse(stdout);
     if (missing.length > 0) {
-      throw new CommandError(this.target.name, `observe (${missing.join(', ')})`, code, 'probe output incomplete');
+      const which = missing.map((i) => names[i]).join(', ');
+      throw new CommandError(this.target.name, `observe (${which})`, code, 'probe output incomplete');
     }
-    return out;
+    return Object.fromEntries(names.map((n, i) => [n, results[i]!])) as Record<K, ProbeResult>;
   }
 
   /**
@@ -189,11 +185,6 @@ export class HostSession {
       clearTimeout(timer);
     }
   }
-}
-
-export interface ProbeResult {
-  readonly out: string;
-  readonly code: number;
 }
 
 /** OpenSSH-style fingerprint of a key line or raw key blob: `SHA256:…`. */

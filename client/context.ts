@@ -1,7 +1,7 @@
 /** Global CLI options and the Temporal client they describe. */
 import { hostname, userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { AesGcmPayloadCodec, encryptingDataConverter } from '../codec/aes-gcm';
+import { encryptingDataConverter } from '../codec/aes-gcm';
 import { CodecKeyError } from '../codec/errors';
 import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, loadKeyFile, type KeyRing } from '../codec/keys';
 import { readDevState } from './dev-state';
@@ -51,7 +51,7 @@ export async function connectClient(
     new Client({
       connection,
       namespace: opts.namespace,
-      dataConverter: { payloadCodecs: [new AesGcmPayloadCodec(keys, { readPlaintext: true })] },
+      dataConverter: encryptingDataConverter(keys, { readPlaintext: true }),
       identity: cliUser(),
     }),
   );

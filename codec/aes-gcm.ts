@@ -6,6 +6,7 @@
  *
  * Uses node:crypto: clients, workers and the codec server load it, never workflow code.
  */
+import { fileURLToPath } from 'node:url';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
@@ -124,7 +125,14 @@ export function isEncrypted(payload: Payload): boolean {
   return encoding !== undefined && encoding !== null && Buffer.from(encoding).toString() === ENCODING_ENCRYPTED;
 }
 
-/** The data converter every steward client and worker uses: default payload conversion, then encryption. */
-export function encryptingDataConverter(ring: KeyRing): DataConverter {
-  return { payloadCodecs: [new AesGcmPayloadCodec(ring)] };
+/** The module of steward's failure converter (failure messages and stack traces in an encrypted payload). */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
+
+/**
+ * The data converter every steward client and worker uses: default payload conversion, then encryption, and
+ * failures whose message and stack trace are a payload too ({@link FAILURE_CONVERTER_PATH}). `readPlaintext` only for
+ * readers of what other clients wrote (see {@link AesGcmPayloadCodec}).
+ */
+export function encryptingDataConverter(ring: KeyRing, opts: { readPlaintext?: boolean } = {}): DataConverter {
+  return { payloadCodecs: [new AesGcmPayloadCodec(ring, opts)], failureConverterPath: FAILURE_CONVERTER_PATH };
 }

@@ -179,6 +179,7 @@ export async function buildTimeline(history: History, run: RunContext, decode: P
     return r;
   };
   const failureText = (f: Failure | null | undefined) => describe(f);
+  await openFailures([events, run.pending], values);
 
   const steps: TimelineStep[] = [];
   const byScheduled = new Map<string, number>();
@@ -497,6 +498,25 @@ function fleetChanges(report: Record<string, unknown>): Change[] | undefined {
     const host = (h as { host?: unknown }).host;
     return (changesIn(h) ?? []).map((c) => ({ ...c, resource: `${String(host)}:${c.resource}` }));
   });
+}
+
+/**
+ * Puts back the message and stack trace of every failure in `value` (history events, pending activities) from its
+ * encoded attributes, a payload decoded like any other; a failure that cannot be decoded keeps "Encoded failure".
+ */
+async function openFailures(
+  value: unknown,
+  values: (payloads: readonly RawPayload[]) => Promise<unknown[]>,
+): Promise<void> {
+  if (!value || typeof value !== 'object' || ArrayBuffer.isView(value)) return;
+  const f = value as Failure;
+  if (f.encodedAttributes && typeof f.message === 'string') {
+    const [attributes] = await values([f.encodedAttributes as RawPayload]);
+    const { message, stack_trace } = (attributes ?? {}) as { message?: unknown; stack_trace?: unknown };
+    if (typeof message === 'string') f.message = message;
+    if (typeof stack_trace === 'string') f.stackTrace = stack_trace;
+  }
+  for (const v of Object.values(value)) await openFailures(v, values);
 }
 
 function failureFields(f: Failure): Pick<TimelineFailure, 'message' | 'type' | 'nonRetryable'> {

@@ -165,6 +165,24 @@ describe('steward audit <workflowId> (timeline)', () => {
     expect(human.stdout).toMatch(/inspectHost\s+failed/);
     expect(human.stdout).toMatch(/retried after: /);
     expect(human.stdout).toMatch(/^outcome: failed/m);
+
+    // The history itself holds no failure text: every failure's message and stack trace is an encrypted payload,
+    // which the timeline above decoded.
+    const history = await s.env.client.workflow.getHandle(failedId).fetchHistory();
+    const failures: { message?: string | null; stackTrace?: string | null; encodedAttributes?: unknown }[] = [];
+    const walk = (v: unknown, key = ''): void => {
+      if (!v || typeof v !== 'object' || ArrayBuffer.isView(v)) return;
+      if ((key === 'failure' || key === 'cause') && 'message' in v) failures.push(v as (typeof failures)[number]);
+      for (const [k, x] of Object.entries(v)) walk(x, k);
+    };
+    walk(history.events);
+    expect(failures.length).toBeGreaterThan(1);
+    for (const f of failures) {
+      expect(f.message).toBe('Encoded failure');
+      expect(f.stackTrace ?? '').toBe('');
+      expect(f.encodedAttributes).toBeTruthy();
+    }
+    expect(JSON.stringify(history)).not.toContain(inspect!.retriedAfter!.slice(0, 40));
   });
 
   it('shows a plan run step by step with the changes each step reports, for the latest or a given run', async () => {

@@ -291,8 +291,13 @@ describe('payloads without the codec key', () => {
           await new Promise((r) => setTimeout(r, 500));
           history = await handle.fetchHistory();
         }
+        // The failure's text is itself an encrypted payload (steward's failure converter): decoded with the key.
         const failure = failedTask()?.workflowTaskFailedEventAttributes?.failure;
-        expect(failure?.message, type).toMatch(/refused an unencrypted payload \(encoding "json\/plain"\)/);
+        expect(failure?.message, type).toBe('Encoded failure');
+        const [attributes] = await new AesGcmPayloadCodec(s.env.keys).decode([failure!.encodedAttributes as Payload]);
+        expect(defaultPayloadConverter.fromPayload<{ message: string }>(attributes!).message, type).toMatch(
+          /refused an unencrypted payload \(encoding "json\/plain"\)/,
+        );
         const kinds = (history.events ?? []).map((e) =>
           Object.keys(e).find((k) => k.endsWith('EventAttributes') && e[k as keyof typeof e]),
         );

@@ -15,7 +15,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { encryptingDataConverter } from '../../codec/aes-gcm';
+import { encryptingDataConverter, FAILURE_CONVERTER_PATH } from '../../codec/aes-gcm';
 import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, type KeyRing } from '../../codec/keys';
 import { WORKFLOW_BUNDLE_ENV } from '../../workers/paths';
 import { WORKFLOW_INTERCEPTOR_MODULES } from '../../workers/worker';
@@ -104,6 +104,7 @@ export async function workflowBundle(
     bundle = bundleWorkflowCode({
       workflowsPath: path,
       workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+      failureConverterPath: FAILURE_CONVERTER_PATH,
       logger: new DefaultLogger('WARN'),
     });
     bundles.set(path, bundle);

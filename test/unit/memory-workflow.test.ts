@@ -8,11 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type Payload } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../activities/context';
-import { encryptingDataConverter } from '../../codec/aes-gcm';
+import { encryptingDataConverter, isEncrypted } from '../../codec/aes-gcm';
 import type { Change, ControlResult, Finding, HostReport, Mode, StepReport } from '../../spec/report';
 import { specSchema, type Spec } from '../../spec/schema';
 import { DOC_HOST, oneHostSpec } from '../support/specs';
@@ -45,6 +45,8 @@ const calls: string[] = [];
 const hostKeys: (string | undefined)[] = [];
 /** What the persistence proof was asked for in each call: a restart proof or not. */
 const restartProofs: unknown[] = [];
+/** The workflow id of the last run `memoryCheck` started. */
+let lastWorkflowId = '';
 
 /** A finding the database check always reports: the run's report must carry it. */
 const LOCKED: Finding = {
@@ -143,9 +145,10 @@ async function memoryCheck(
   calls.length = 0;
   hostKeys.length = 0;
   restartProofs.length = 0;
+  lastWorkflowId = `memory/vps1/${randomBytes(3).toString('hex')}`;
   const handle = await env.client.workflow.start('memoryCheckHost', {
     taskQueue,
-    workflowId: `memory/vps1/${randomBytes(3).toString('hex')}`,
+    workflowId: lastWorkflowId,
     args: [{ ...extra, spec: withSpec, host: 'vps1', mode }],
   });
   try {
@@ -312,6 +315,14 @@ describe('memoryCheckHost', () => {
       },
     ]);
     expect(report.findings).toEqual([LOCKED]);
+    // What the client decoded above is, in the history, an encrypted payload: the failure itself says nothing.
+    const history = await env.client.workflow.getHandle(lastWorkflowId).fetchHistory();
+    const failed = history.events?.find((e) => e.workflowExecutionFailedEventAttributes);
+    const failure = failed?.workflowExecutionFailedEventAttributes?.failure;
+    expect(failure?.message).toBe('Encoded failure');
+    expect(failure?.stackTrace ?? '').toBe('');
+    expect(isEncrypted(failure!.encodedAttributes as Payload)).toBe(true);
+    expect(JSON.stringify(history)).not.toContain('history disabled');
   });
 
   it('a step that fails ends the run there: the step failed with its error, later steps never ran', async () => {

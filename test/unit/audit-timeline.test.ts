@@ -222,6 +222,46 @@ describe('buildTimeline', () => {
   });
 });
 
+describe('encoded failures', () => {
+  /** A failure as steward's failure converter writes it: the text only inside an encrypted payload. */
+  async function encoded(message: string): Promise<Record<string, unknown>> {
+    const [encodedAttributes] = (await sealed({ message, stack_trace: `Error: ${message}\n    at step` })).payloads;
+    return { message: 'Encoded failure', encodedAttributes };
+  }
+
+  it('shows the decoded text of encoded failures with the key, and "Encoded failure" without it', async () => {
+    const history = await provisionHistory();
+    const events = history.events ?? [];
+    const failed = events.find((e) => e.activityTaskFailedEventAttributes)!.activityTaskFailedEventAttributes!;
+    failed.failure = {
+      ...(await encoded('chown: invalid user')),
+      applicationFailureInfo: { type: 'CommandError', nonRetryable: true },
+    };
+    const pending = [{ activityId: '2', attempt: 2, lastFailure: await encoded('connection reset') }];
+    const t = await buildTimeline(
+      { events: events.slice(0, 5) },
+      { ...run, status: 'Running', pending },
+      payloadDecoder(codec),
+    );
+    expect(t.retries).toEqual([{ step: 'ensureDockerEngine', id: '2', attempts: 2, after: 'connection reset' }]);
+    const whole = await buildTimeline(await withFailure(failed.failure), run, payloadDecoder(codec));
+    expect(whole.steps.find((st) => st.name === 'ensureStackLayout')?.failure).toMatch(/^chown: invalid user/);
+    const keyless = await buildTimeline(await withFailure(failed.failure), run, payloadDecoder());
+    expect(keyless.steps.find((st) => st.name === 'ensureStackLayout')?.failure).toMatch(/^Encoded failure/);
+    expect(keyless.failures.find((f) => f.source.startsWith('ensureStackLayout'))?.message).toBe(
+      'Encoded failure [CommandError]',
+    );
+    expect(keyless.undecoded).toEqual(['payloads are encrypted and no codec key is set']);
+  });
+
+  async function withFailure(failure: unknown): Promise<History> {
+    const history = await provisionHistory();
+    const e = (history.events ?? []).find((x) => x.activityTaskFailedEventAttributes)!;
+    e.activityTaskFailedEventAttributes!.failure = structuredClone(failure) as never;
+    return history;
+  }
+});
+
 describe('startedByOf', () => {
   it("prefers steward's trigger, then the schedule, then the parent, then the client identity", () => {
     expect(startedByOf({ searchAttributes: { StewardTrigger: ['schedule:steward/web1/drift'] } })).toEqual({

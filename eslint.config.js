@@ -18,8 +18,9 @@ export default tseslint.config(
     },
   },
   {
-    // CommonJS modules the SDK loads by path (codec/failure-converter.cjs): plain JavaScript, no type information.
-    files: ['**/*.cjs'],
+    // Plain JavaScript, no type information: CommonJS modules the SDK loads by path (codec/failure-converter.cjs) and
+    // scripts that run inside image builds (images/*/*.mjs).
+    files: ['**/*.cjs', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -4,7 +4,8 @@
 #   steward/caddy:<major.minor>           images/caddy/Dockerfile    (Debian's caddy)
 # Both start from steward/debian-base:bookworm; when it is missing, scripts/build-vps-image.sh makes it (debootstrap,
 # needs root once). Versions are the Dockerfiles' ARG defaults, so the tags follow the files.
-# Idempotent: an image is skipped while its steward.dockerfile-sha256 label matches its Dockerfile. Non-interactive.
+# Idempotent: an image is skipped while its steward.dockerfile-sha256 label matches its build context (the Dockerfile,
+# and the other files beside it). Non-interactive.
 # Prints one line per image on stdout: `<tag> <image id> <size bytes>`; progress and timings go to stderr.
 #
 # Environment:
@@ -60,7 +61,12 @@ build_image() {
   local tag=$1 context=$2
   shift 2
   local dockerfile_sha256 previous_image_id built_sha256 start
-  dockerfile_sha256=$(sha256sum "$context/Dockerfile" | cut -d ' ' -f 1)
+  # The Dockerfile alone, as before, when it is the whole context; otherwise every file of the context counts.
+  if [[ $(find "$context" -type f | wc -l) -eq 1 ]]; then
+    dockerfile_sha256=$(sha256sum "$context/Dockerfile" | cut -d ' ' -f 1)
+  else
+    dockerfile_sha256=$(cd "$context" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d ' ' -f 1)
+  fi
   previous_image_id=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
   if [[ -n $previous_image_id ]]; then
     built_sha256=$(docker image inspect --format "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$tag")

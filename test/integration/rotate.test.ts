@@ -231,13 +231,18 @@ function watchHost(): { stop(): Promise<string[]> } {
       const at = new Date().toISOString();
       if (meta !== '600 1000 48') violations.push(`${at}: live token file ${meta}`);
       else if (!versions.includes(live)) violations.push(`${at}: live token is no version on the host`);
-      if (Date.now() - lastProbe > 15_000 && (await gatewayHealth()).startsWith('running/healthy')) {
+      const health = await gatewayHealth();
+      if (Date.now() - lastProbe > 15_000 && health.startsWith('running/healthy')) {
         lastProbe = Date.now();
         const files = await versionFiles();
         const outcomes = await probe(Object.fromEntries(Object.values(files).map((v, i) => [`v${i}`, v])));
         // Only a refusal of every version for the token itself is a lost secret (not UNAVAILABLE while starting).
         const mismatched = Object.values(outcomes).every((o) => o.code === 'AUTH_TOKEN_MISMATCH');
-        if (mismatched) violations.push(`${at}: no version authenticates: ${JSON.stringify(outcomes)}`);
+        // A probe retries while the gateway starts, and the rotation goes on meanwhile: the verdict holds only for
+        // a sample in which neither the versions nor the gateway (its start time) changed.
+        const settled =
+          JSON.stringify(await versionFiles()) === JSON.stringify(files) && (await gatewayHealth()) === health;
+        if (mismatched && settled) violations.push(`${at}: no version authenticates: ${JSON.stringify(outcomes)}`);
       }
       await new Promise((r) => setTimeout(r, 500));
     }

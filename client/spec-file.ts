@@ -6,6 +6,11 @@ import { specSchema, type Spec } from '../spec/schema';
 import { validate, ValidationError } from '../spec/validate';
 import { assertPolicy } from '../spec/governance';
 
+/** A spec is a page of YAML: anything larger is a mistake or an attack on the parser. */
+export const MAX_SPEC_BYTES = 256 * 1024;
+/** Aliases a spec may expand: a few anchors are handy, hundreds expand into a resource exhaustion ("billion laughs"). */
+export const MAX_SPEC_ALIASES = 50;
+
 export interface LoadedSpec {
   readonly spec: Spec;
   readonly path: string;
@@ -13,7 +18,8 @@ export interface LoadedSpec {
 
 /**
  * Reads, parses and validates a spec; identity files become absolute paths relative to the spec's folder.
- * @throws ValidationError for YAML syntax errors (with line numbers) and every schema issue at once.
+ * @throws ValidationError for YAML syntax errors (with line numbers), a file over {@link MAX_SPEC_BYTES} or aliases
+ * that expand past {@link MAX_SPEC_ALIASES}, and every schema issue at once.
  */
 export async function loadSpec(path: string): Promise<LoadedSpec> {
   const absolute = resolve(path);
@@ -24,6 +30,12 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
     const reason =
       (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist (run `steward init`)' : String(err);
     throw new ValidationError(path, [{ path: '(file)', message: reason }]);
+  }
+  const size = Buffer.byteLength(text);
+  if (size > MAX_SPEC_BYTES) {
+    throw new ValidationError(path, [
+      { path: '(file)', message: `is ${size} bytes; a spec is at most ${MAX_SPEC_BYTES}` },
+    ]);
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -36,7 +48,15 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
       }),
     );
   }
-  const spec = validate(specSchema, doc.toJS(), path);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_SPEC_ALIASES });
+  } catch (err) {
+    throw new ValidationError(path, [
+      { path: '(file)', message: `YAML aliases expand too far (${(err as Error).message.split('\n')[0]})` },
+    ]);
+  }
+  const spec = validate(specSchema, data, path);
   const dir = dirname(absolute);
   const hosts = spec.hosts.map((h) =>
     h.identityFile && !isAbsolute(h.identityFile) ? { ...h, identityFile: resolve(dir, h.identityFile) } : h,

@@ -610,6 +610,15 @@ export const secretSchema = z
       ])
       .optional()
       .describe("Supplied by the operator: read by steward's worker from an env var, a file or a command's output"),
+    minLength: z
+      .number()
+      .int()
+      .min(8)
+      .max(512)
+      .optional()
+      .describe(
+        'Shortest value an external source may give (default 16): a shorter one is refused before it reaches a host (a short value is weak, and too common to be scrubbed from messages reliably)',
+      ),
     rotateEvery: durationSchema
       .optional()
       .describe(

@@ -61,6 +61,9 @@ function parseSecret(host: string, name: string, out: string): ObservedSecret {
   return { state: 'present', uid: Number(m[1]), gid: Number(m[2]), mode: m[3]!.padStart(4, '0'), sha256: hash.trim() };
 }
 
+/** Shortest external value accepted unless `secrets.<name>.minLength` says otherwise. */
+export const MIN_EXTERNAL_LENGTH = 16;
+
 /** Reads an external secret's value on the worker. Never logs or returns it anywhere but to the caller. */
 export async function resolveExternal(host: string, name: string, secret: Secret): Promise<string> {
   const source = secret.external;
@@ -87,6 +90,14 @@ export async function resolveExternal(host: string, name: string, secret: Secret
   // Known to the worker from now on: any error that would carry it is scrubbed before it leaves an activity.
   secretRedactor.remember(name, value);
   if (/[\r\n\0]/.test(value)) throw new SecretSourceError(host, name, 'the value must be a single line');
+  const min = secret.minLength ?? MIN_EXTERNAL_LENGTH;
+  if (value.length < min) {
+    throw new SecretSourceError(
+      host,
+      name,
+      `the source gave ${value.length} characters; secrets.${name}.minLength is ${min}`,
+    );
+  }
   return value;
 }
 

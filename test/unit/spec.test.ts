@@ -1,4 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { resolveExternal } from '../../activities/deploy/secrets';
+import { loadSpec, MAX_SPEC_BYTES } from '../../client/spec-file';
 import { specSchema } from '../../spec/schema';
 import { validate, ValidationError } from '../../spec/validate';
 
@@ -186,5 +191,56 @@ describe('spec schema', () => {
   it('accepts only OpenSSH public key lines as pinned host keys', () => {
     const bad = issues({ version: 1, hosts: [{ name: 'a', address: 'h', hostKey: 'SHA256:abc' }] });
     expect(bad).toEqual([{ path: 'hosts[0].hostKey', message: expect.stringContaining('OpenSSH public key') }]);
+  });
+});
+
+describe('spec file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steward-spec-'));
+  const file = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  const minimal = 'version: 1\nhosts:\n  - { name: vps1, address: 203.0.113.7 }\n';
+
+  it('refuses a file over the size limit and aliases that expand too far, before validating anything', async () => {
+    const big = file('big.yaml', `${minimal}# ${'x'.repeat(MAX_SPEC_BYTES)}\n`);
+    await expect(loadSpec(big)).rejects.toThrow(ValidationError);
+    await expect(loadSpec(big)).rejects.toThrow(/\(file\): is \d+ bytes; a spec is at most 262144/);
+    // Nine levels of nine aliases each: a few hundred bytes that would expand to hundreds of millions of nodes.
+    const levels = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++)
+      levels.push(
+        `a${i}: &a${i} [${Array(9)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
+    const laughs = file('laughs.yaml', `${minimal}x-bomb:\n${levels.map((l) => `  ${l}`).join('\n')}\n`);
+    await expect(loadSpec(laughs)).rejects.toThrow(/\(file\): YAML aliases expand too far/);
+    // A handful of anchors is fine (and the unknown key is what the schema then names).
+    const few = file('few.yaml', `${minimal}stack:\n  volumes: &v []\nx-copy: *v\n`);
+    await expect(loadSpec(few)).rejects.toThrow(/x-copy/);
+  });
+
+  it('refuses an external value shorter than the minimum, naming the field', async () => {
+    const spec = validate(
+      specSchema,
+      {
+        version: 1,
+        hosts: [{ name: 'vps1', address: '203.0.113.7' }],
+        secrets: { 'gateway-token': { generate: {} }, 'api-key': { external: { env: 'STEWARD_TEST_SHORT' } } },
+      },
+      'steward.yaml',
+    );
+    process.env.STEWARD_TEST_SHORT = 'short-1234';
+    try {
+      await expect(resolveExternal('vps1', 'api-key', spec.secrets['api-key']!)).rejects.toThrow(
+        /api-key.*the source gave 10 characters; secrets\.api-key\.minLength is 16/,
+      );
+      const lenient = { ...spec.secrets['api-key']!, minLength: 8 };
+      await expect(resolveExternal('vps1', 'api-key', lenient)).resolves.toBe('short-1234');
+    } finally {
+      delete process.env.STEWARD_TEST_SHORT;
+    }
   });
 });

@@ -8,8 +8,12 @@
  * only its own OIDC access token, and only to https endpoints), but it sends cookies when "Include cross-origin
  * credentials" is on in its codec settings. The cookie is SameSite=Strict and HttpOnly; CORS answers only the
  * configured UI origins, and a request from any other origin is refused.
+ *
+ * Sessions live in the server: a random id per sign-in, valid for 12 hours from it, ended by `POST /logout` (that
+ * session) or `POST /sessions/revoke` with the bearer token (every session), and by a restart. Sign-ins are limited
+ * per client address: after 5 wrong tokens within a minute, `/login` answers 429 until the minute has passed.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
@@ -30,6 +34,11 @@ export const TOKEN_FILE_ENV = 'STEWARD_CODEC_SERVER_TOKEN_FILE';
 const MIN_TOKEN_LENGTH = 16;
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const SESSION_MAX_AGE_S = 12 * 60 * 60;
+/** Sessions kept at once; the oldest goes when a sign-in would exceed it. */
+const MAX_SESSIONS = 256;
+/** Wrong tokens a client address may send to `/login` per {@link LOGIN_WINDOW_MS}. */
+const LOGIN_FAILURES = 5;
+const LOGIN_WINDOW_MS = 60_000;
 const PREFLIGHT_MAX_AGE_S = 600;
 const ALLOWED_HEADERS = 'Authorization, Authorization-Extras, Content-Type, X-Namespace';
 const CODEC_PATH = /^(?:\/[^/]+)?\/(encode|decode)$/;
@@ -56,6 +65,8 @@ export interface CodecServerOptions {
   readonly origins?: readonly string[];
   /** One line per request (method, path, status; never payloads or tokens). */
   readonly log?: (line: string) => void;
+  /** The clock sessions and the sign-in limit run on; default `Date.now`. */
+  readonly now?: () => number;
 }
 
 export interface CodecServer {
@@ -78,9 +89,32 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
   const codec = new AesGcmPayloadCodec(opts.ring, { readPlaintext: true });
   const origins = new Set((opts.origins ?? DEFAULT_UI_ORIGINS).map((o) => o.replace(/\/$/, '')));
   const log = opts.log ?? (() => undefined);
-  const session = createHmac('sha256', opts.token).update('steward codec session v1').digest('base64url');
+  const now = opts.now ?? Date.now;
+  /** Session id (random) → when it expires. Ids are compared as map keys of their SHA-256, never stored raw. */
+  const sessions = new Map<string, number>();
+  /** Client address → times of its recent wrong tokens at `/login`. */
+  const failures = new Map<string, number[]>();
+  const digest = (s: string) => createHash('sha256').update(s).digest('base64url');
   // Cookies are per host, not per port: one name per codec server port keeps two of them on one host apart.
   const cookieName = (req: IncomingMessage) => `steward_codec_${req.socket.localPort}`;
+  const sessionOf = (req: IncomingMessage): string | undefined => {
+    const id = cookies(req.headers.cookie)[cookieName(req)];
+    if (id === undefined) return undefined;
+    const key = digest(id);
+    const expires = sessions.get(key);
+    if (expires === undefined) return undefined;
+    if (expires <= now()) {
+      sessions.delete(key);
+      return undefined;
+    }
+    return key;
+  };
+  const recentFailures = (address: string): number[] => {
+    const recent = (failures.get(address) ?? []).filter((t) => t > now() - LOGIN_WINDOW_MS);
+    if (recent.length > 0) failures.set(address, recent);
+    else failures.delete(address);
+    return recent;
+  };
 
   const server = createServer((req, res) => {
     handle(req, res).then(
@@ -98,7 +132,7 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     const origin = req.headers.origin;
     const ownOrigin = `http://${req.headers.host ?? ''}`;
     const fromUi = origin !== undefined && origins.has(origin);
-    if (origin !== undefined && !fromUi && !(path === '/login' && origin === ownOrigin)) {
+    if (origin !== undefined && !fromUi && !((path === '/login' || path === '/logout') && origin === ownOrigin)) {
       return send(res, 403, { error: `origin ${origin} is not allowed` });
     }
     if (fromUi) {
@@ -119,13 +153,44 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     if (path === '/login') {
       if (req.method === 'GET') return html(res, 200, loginPage());
       if (req.method !== 'POST') return notAllowed(res, 'GET, POST');
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const recent = recentFailures(address);
+      if (recent.length >= LOGIN_FAILURES) {
+        const wait = Math.max(1, Math.ceil((recent[0]! + LOGIN_WINDOW_MS - now()) / 1000));
+        res.setHeader('Retry-After', String(wait));
+        return html(res, 429, loginPage(`Too many wrong tokens; try again in ${wait} s.`));
+      }
       const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString('utf8'));
-      if (!safeEqual(form.get('token') ?? '', opts.token)) return html(res, 401, loginPage('That token is wrong.'));
+      if (!safeEqual(form.get('token') ?? '', opts.token)) {
+        failures.set(address, [...recent, now()]);
+        return html(res, 401, loginPage('That token is wrong.'));
+      }
+      const id = randomBytes(32).toString('base64url');
+      for (const [key, expires] of sessions) if (expires <= now()) sessions.delete(key);
+      while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
+      sessions.set(digest(id), now() + SESSION_MAX_AGE_S * 1000);
       res.setHeader(
         'Set-Cookie',
-        `${cookieName(req)}=${session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MAX_AGE_S}`,
+        `${cookieName(req)}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MAX_AGE_S}`,
       );
       return html(res, 200, signedInPage());
+    }
+    if (path === '/logout') {
+      if (req.method !== 'POST') return notAllowed(res, 'POST');
+      const key = sessionOf(req);
+      if (key) sessions.delete(key);
+      res.setHeader('Set-Cookie', `${cookieName(req)}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+      return send(res, 200, { signedOut: key !== undefined });
+    }
+    if (path === '/sessions/revoke') {
+      if (req.method !== 'POST') return notAllowed(res, 'POST');
+      if (!bearer(req)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="steward codec server"');
+        return send(res, 401, { error: 'missing or wrong bearer token' });
+      }
+      const revoked = sessions.size;
+      sessions.clear();
+      return send(res, 200, { revoked });
     }
 
     const route = CODEC_PATH.exec(path);
@@ -157,11 +222,13 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     }
   }
 
+  function bearer(req: IncomingMessage): boolean {
+    const given = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    return given !== undefined && safeEqual(given, opts.token);
+  }
+
   function authorized(req: IncomingMessage): boolean {
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (bearer !== undefined && safeEqual(bearer, opts.token)) return true;
-    const cookie = cookies(req.headers.cookie)[cookieName(req)];
-    return cookie !== undefined && safeEqual(cookie, session);
+    return bearer(req) || sessionOf(req) !== undefined;
   }
 
   await new Promise<void>((done, fail) => {
@@ -300,5 +367,5 @@ function signedInPage(): string {
 <style>${PAGE_STYLE}</style></head><body><h1>Signed in</h1>
 <p>This browser may now decode payloads for 12 hours. In the Temporal Web UI, open the codec server settings, use
 this endpoint with <em>Include cross-origin credentials</em> on, and open the UI at the same host name as this
-server.</p></body></html>`;
+server.</p><form method="post" action="/logout"><button type="submit">Sign out</button></form></body></html>`;
 }

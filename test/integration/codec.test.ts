@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Client, WorkflowFailedError } from '@temporalio/client';
@@ -215,7 +215,12 @@ describe('payload encryption', () => {
         }),
       );
     try {
-      const decoded = await show('--codec-endpoint', server.url, '--codec-auth', `Bearer ${token}`);
+      // As the README shows it: the token in the CLI's env file (0600), not on its command line.
+      const envFile = join(s.keys.dir, 'steward-temporal.yaml');
+      writeFileSync(envFile, `env:\n  steward:\n    codec-endpoint: ${server.url}\n    codec-auth: Bearer ${token}\n`, {
+        mode: 0o600,
+      });
+      const decoded = await show('--env-file', envFile, '--env', 'steward');
       expect(decoded.code).toBe(0);
       const decodedPayloads = payloadsInJson(decoded.out);
       expect(decodedPayloads.length).toBeGreaterThan(3);

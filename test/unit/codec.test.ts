@@ -362,6 +362,65 @@ describe('codec server', () => {
     expect(csrf.status).toBe(403);
   });
 
+  it('keeps sessions in the server: they expire after 12 hours, end on sign-out or revocation, and sign-ins are rate-limited', async () => {
+    let clock = Date.parse('2026-12-05T08:00:00Z');
+    const own = await startCodecServer({ ring: ringBA, token, port: 0, now: () => clock });
+    try {
+      const form = (t: string) => ({
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Origin: own.url },
+        body: new URLSearchParams({ token: t }).toString(),
+      });
+      const signIn = async () => {
+        const r = await fetch(`${own.url}/login`, form(token));
+        expect(r.status).toBe(200);
+        return (r.headers.get('set-cookie') ?? '').split(';')[0]!;
+      };
+      const decode = (headers: Record<string, string>) =>
+        fetch(`${own.url}/decode`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Origin: ui, ...headers },
+          body: '{"payloads":[]}',
+        }).then((r) => r.status);
+
+      // Each sign-in is its own random session; one expires 12 hours after it began, whatever the browser keeps.
+      const first = await signIn();
+      const second = await signIn();
+      expect(first).not.toBe(second);
+      clock += 12 * 3600_000 - 1000;
+      expect(await decode({ Cookie: first })).toBe(200);
+      clock += 2000;
+      expect(await decode({ Cookie: first })).toBe(401);
+
+      // Sign-out ends that session only; revocation (bearer token only) ends every one.
+      const a = await signIn();
+      const b = await signIn();
+      const out = await fetch(`${own.url}/logout`, { method: 'POST', headers: { Cookie: a, Origin: own.url } });
+      expect(out.status).toBe(200);
+      expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/);
+      expect(await decode({ Cookie: a })).toBe(401);
+      expect(await decode({ Cookie: b })).toBe(200);
+      expect((await fetch(`${own.url}/sessions/revoke`, { method: 'POST', headers: { Cookie: b } })).status).toBe(401);
+      const revoke = await fetch(`${own.url}/sessions/revoke`, { method: 'POST', headers: bearer });
+      expect(revoke.status).toBe(200);
+      expect(await revoke.json()).toEqual({ revoked: 1 });
+      expect(await decode({ Cookie: b })).toBe(401);
+      expect(await decode(bearer)).toBe(200);
+
+      // Five wrong tokens in a minute, then even the right one waits until the minute has passed.
+      for (let i = 0; i < 5; i++)
+        expect((await fetch(`${own.url}/login`, form(`wrong-${i}-0123456789abcdef`))).status).toBe(401);
+      const limited = await fetch(`${own.url}/login`, form(token));
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(limited.headers.get('set-cookie')).toBeNull();
+      clock += 61_000;
+      await signIn();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('answers malformed requests with 4xx', async () => {
     expect((await fetch(`${server.url}/decode`, { headers: bearer })).status).toBe(405);
     expect((await post('/nope', { payloads: [] }, bearer)).status).toBe(404);

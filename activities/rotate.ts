@@ -33,7 +33,7 @@ import { VerificationError } from './host/errors';
 import type { HostSession } from './host/session';
 import { run } from './host/shell';
 import { secretRedactor } from './redact';
-import { refreshEnvFile, reloadConsumers, waitStackHealthy } from './rotate/consumers';
+import { applyOf, refreshEnvFile, reloadConsumers, reloadGateway, waitStackHealthy } from './rotate/consumers';
 import {
   RotationStateError,
   SecretMissingOnHostError,
@@ -207,6 +207,21 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
             resource: `secret:${secret}`,
           });
         }
+        if (input.mode === 'plan') {
+          const apply = applyOf(spec, secret);
+          findings.push({
+            id: 'secret.apply',
+            severity: 'info',
+            message: `${secret}: a rotation brings the gateway to the new value by ${
+              apply === 'reload'
+                ? 'a reload (openclaw secrets reload), without a restart'
+                : apply === 'recreate'
+                  ? 'recreating its container (the value is a variable)'
+                  : 'restarting it (it reads the file only when it starts)'
+            }`,
+            resource: `secret:${secret}`,
+          });
+        }
         if (input.due && !state.due) {
           findings.push({
             id: 'secret.not-due',
@@ -319,7 +334,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
           if (observed.live === current.sha256 && !observed.versions.has(current.id)) {
             await keepLiveAs(session, spec, secret, current.id);
           }
-          const live = await switchLive(session, spec, secret, id);
+          const live = await switchLive(session, spec, secret, id, applyOf(spec, secret) === 'reload');
           if (live !== pending.sha256) throw new VerificationError(host, [`secret:${secret}`]);
           await st.update(host, secret, (r) => withVersion(r, id, (v) => ({ ...v, liveAt: now() })));
           changes.push({
@@ -330,7 +345,10 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
           });
         }
         changes.push(...(await refreshEnvFile(session, spec, secret)));
-        changes.push(...(await bringConsumers(session, spec, secret, observed, pending.sha256)));
+        // The gateway takes the new value on a reload authenticated with the token it holds: the current one, or the
+        // pending one when this is a retry after the reload.
+        const auth = reloadAuth(spec, secret, [current.id, id]);
+        changes.push(...(await bringConsumers(session, spec, secret, observed, pending.sha256, auth)));
         return { changes, findings: [] };
       });
     },
@@ -470,7 +488,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
               `cannot restore ${secret}: the file of current version ${current.id} is missing or altered`,
             );
           }
-          const live = await switchLive(session, spec, secret, current.id);
+          const live = await switchLive(session, spec, secret, current.id, applyOf(spec, secret) === 'reload');
           if (live !== current.sha256) throw new VerificationError(host, [`secret:${secret}`]);
           restored = true;
           changes.push({
@@ -481,8 +499,11 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
           });
         }
         changes.push(...(await refreshEnvFile(session, spec, secret)));
-        // A gateway that never restarted onto the pending value still reads the current one: no restart then.
-        changes.push(...(await bringConsumers(session, spec, secret, observed, current.sha256)));
+        // A gateway that never restarted onto the pending value still reads the current one: no restart then. One
+        // that may have reloaded onto it (it went live) reloads back, authenticated with whichever token it holds.
+        const auth = reloadAuth(spec, secret, observed.versions.has(id) ? [id, current.id] : [current.id]);
+        const needed = restored || !!pending?.liveAt;
+        changes.push(...(await bringConsumers(session, spec, secret, observed, current.sha256, auth, needed)));
         if (observed.versions.has(id) && id !== current.id && id !== staged(record, 'previous')?.id) {
           const keep = [...observed.versions.keys()].filter((v) => v !== id);
           await removeVersions(session, spec, secret, keep);
@@ -524,8 +545,18 @@ function requireVersion(input: RotateStepInput): string {
 }
 
 /**
- * Brings the gateway to the live value `want`: restarts (or recreates) it when it reads something else or when the
- * live file just changed under it; otherwise only waits until the stack is healthy.
+ * The token files a reload of `secret` can authenticate with, in the order to try them: for the gateway token, the
+ * given versions; for another secret, the gateway's live token file.
+ */
+function reloadAuth(spec: Spec, secret: string, versions: readonly string[]): string[] {
+  if (isGatewayToken(spec, secret)) return versions.map((v) => versionPath(spec, secret, v));
+  return [`${stackLayout(spec).secretsDir}/${spec.stack.gateway.tokenSecret}`];
+}
+
+/**
+ * Brings the gateway to the live value `want`. A secret it reloads: once the container's mount shows `want`, an
+ * `openclaw secrets reload` (when `needed`), else a restart. Any other: a restart (or recreate) when it reads
+ * something else or when the live file just changed under it. Otherwise it only waits until the stack is healthy.
  */
 async function bringConsumers(
   session: HostSession,
@@ -533,7 +564,24 @@ async function bringConsumers(
   secret: string,
   observed: ObservedSecret,
   want: string,
+  auth: readonly string[],
+  needed = true,
 ): Promise<Change[]> {
+  if (applyOf(spec, secret) === 'reload') {
+    if (!needed) {
+      await waitStackHealthy(session, spec, heartbeat);
+      return [];
+    }
+    // The file was rewritten in place; a mount that still shows another value holds an older file (a restart mends).
+    const view = await observeSecret(session, spec, secret);
+    if (view.consumer === want) {
+      const r = await reloadGateway(session, spec, secret, auth, heartbeat);
+      if ('changes' in r) return r.changes;
+      return reloadConsumers(session, spec, secret, heartbeat, r.instead);
+    }
+    const why = view.consumer ? "the container's mount holds an older file" : 'no gateway container answers';
+    return reloadConsumers(session, spec, secret, heartbeat, why);
+  }
   if (observed.consumer === want) {
     await waitStackHealthy(session, spec, heartbeat);
     return [];

@@ -3,7 +3,7 @@
  * This is the result document of PRODUCT.md's `--json`. Pure: shared by workflows, activities and the CLI.
  */
 
-export type ChangeAction = 'create' | 'update' | 'delete' | 'install' | 'restart';
+export type ChangeAction = 'create' | 'update' | 'delete' | 'install' | 'restart' | 'reload';
 
 /** One difference between the host and the spec, applied (apply mode) or pending (plan mode). */
 export interface Change {

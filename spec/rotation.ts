@@ -6,7 +6,7 @@
  * A secret's versions carry stages as in AWS Secrets Manager: `pending` (created, maybe live, not yet proven),
  * `current` (proven, what the host serves) and `previous` (the one before, kept for rollback).
  */
-import { GATEWAY_SERVICE, secretDeliveries } from './render/stack';
+import { GATEWAY_SERVICE, reloadableSecret, secretDeliveries } from './render/stack';
 import type { Spec } from './schema';
 import { durationMs } from './units';
 
@@ -20,9 +20,14 @@ export interface SecretConsumer {
   readonly path?: string;
   /** The variable in the container's environment (env delivery). */
   readonly variable?: string;
-  /** `restart` re-reads bind-mounted files; `recreate` also re-reads env files. */
-  readonly apply: 'restart' | 'recreate';
+  /**
+   * `reload`: the running gateway re-reads its SecretRef files (`openclaw secrets reload`), no restart; `restart`
+   * re-reads bind-mounted files; `recreate` also re-reads env files.
+   */
+  readonly apply: SecretApply;
 }
+
+export type SecretApply = 'reload' | 'restart' | 'recreate';
 
 /** Secrets the stack consumes, in a stable order: the ones rotation can replace. */
 export function rotatableSecrets(spec: Spec): string[] {
@@ -30,15 +35,16 @@ export function rotatableSecrets(spec: Spec): string[] {
 }
 
 /**
- * The consumers of `secret`: as the spec lists them, else the gateway (restarted for a file, recreated for an env
- * variable). A secret delivered both ways is read both ways; `recreate` then wins, since a restart misses env files.
+ * The consumers of `secret`: as the spec lists them, else the gateway (reloaded for a SecretRef file, restarted for
+ * another file, recreated for an env variable). A secret delivered both ways is read both ways; `recreate` then
+ * wins, since a restart misses env files.
  */
 export function secretConsumers(spec: Spec, secret: string): SecretConsumer[] {
   const deliveries = secretDeliveries(spec).filter((d) => d.secret === secret);
   if (deliveries.length === 0) return [];
   const apply =
     spec.secrets[secret]?.consumers?.find((c) => c.service === GATEWAY_SERVICE)?.apply ??
-    (deliveries.some((d) => d.kind === 'env') ? 'recreate' : 'restart');
+    (deliveries.some((d) => d.kind === 'env') ? 'recreate' : reloadableSecret(spec, secret) ? 'reload' : 'restart');
   return deliveries.map((d) =>
     d.kind === 'file'
       ? { service: GATEWAY_SERVICE, delivery: 'file', path: d.path, apply }

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { policySchema } from './policy-schema';
+import { reloadableSecret } from './render/stack';
 import { DEFAULT_MOUNTS, durationMs } from './units';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -629,16 +630,16 @@ export const secretSchema = z
         z.strictObject({
           service: z.literal('gateway').describe('Compose service that reads the secret'),
           apply: z
-            .enum(['restart', 'recreate'])
+            .enum(['reload', 'restart', 'recreate'])
             .describe(
-              '`restart`: the container restarts and reads the new file; `recreate`: it is recreated (re-reads env files too)',
+              '`reload`: the running gateway re-reads the file (`openclaw secrets reload`; only for a secret it reads through a SecretRef: the gateway token, the OpenRouter key); `restart`: the container restarts and reads the new file; `recreate`: it is recreated (re-reads env files too)',
             ),
         }),
       )
       .min(1)
       .optional()
       .describe(
-        'Who reads the secret and how a new value reaches them on rotation. Default: the gateway, restarted for a file, recreated for an env variable',
+        'Who reads the secret and how a new value reaches them on rotation. Default: the gateway, reloaded for a SecretRef file, restarted for another file, recreated for an env variable',
       ),
   })
   .refine((s) => (s.generate ? 1 : 0) + (s.external ? 1 : 0) === 1, 'must set exactly one of generate or external')
@@ -823,6 +824,18 @@ export const specSchema = z
           message: `names secret "${secret}", which is not declared under secrets`,
         });
       }
+    }
+    for (const [name, secret] of Object.entries(spec.secrets)) {
+      secret.consumers?.forEach((c, i) => {
+        if (c.apply === 'reload' && !reloadableSecret(spec, name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['secrets', name, 'consumers', i, 'apply'],
+            message:
+              'reload needs a secret the gateway reads only through a SecretRef file (the gateway token, the OpenRouter key)',
+          });
+        }
+      });
     }
     if (spec.proxy.tls === 'acme' && !spec.proxy.acmeEmail) {
       ctx.addIssue({ code: 'custom', path: ['proxy', 'acmeEmail'], message: 'is required when tls is acme' });

@@ -110,6 +110,8 @@ export interface ObservedContainer {
   readonly config?: string;
   readonly status: string;
   readonly health?: string;
+  /** The latest health check the engine ran: when it started (engine clock) and its exit code. */
+  readonly lastCheck?: { readonly start: string; readonly exit: number };
   readonly restarts: number;
   readonly exitCode: number;
   readonly portBindings: Record<string, { HostIp: string; HostPort: string }[] | null>;
@@ -147,7 +149,11 @@ interface InspectedContainer {
   Image?: string;
   RestartCount?: number;
   Config?: { Image?: string; Labels?: Record<string, string>; Env?: string[] };
-  State?: { Status?: string; ExitCode?: number; Health?: { Status?: string } };
+  State?: {
+    Status?: string;
+    ExitCode?: number;
+    Health?: { Status?: string; Log?: { Start?: string; ExitCode?: number }[] };
+  };
   HostConfig?: { PortBindings?: ObservedContainer['portBindings']; RestartPolicy?: { Name?: string } };
 }
 
@@ -177,6 +183,7 @@ function parseContainers(host: string, stdout: string): Map<string, ObservedCont
       ...(labels[CONFIG_LABEL] ? { config: labels[CONFIG_LABEL] } : {}),
       status: String(c.State?.Status ?? 'unknown'),
       ...(c.State?.Health?.Status ? { health: String(c.State.Health.Status) } : {}),
+      ...lastCheck(c.State?.Health?.Log),
       restarts: Number(c.RestartCount ?? 0),
       exitCode: Number(c.State?.ExitCode ?? 0),
       portBindings: (c.HostConfig?.PortBindings ?? {}) as ObservedContainer['portBindings'],
@@ -185,6 +192,16 @@ function parseContainers(host: string, stdout: string): Map<string, ObservedCont
     });
   }
   return out;
+}
+
+function lastCheck(log: { Start?: string; ExitCode?: number }[] | undefined): Pick<ObservedContainer, 'lastCheck'> {
+  const last = Array.isArray(log) ? log[log.length - 1] : undefined;
+  return typeof last?.Start === 'string' ? { lastCheck: { start: last.Start, exit: Number(last.ExitCode ?? -1) } } : {};
+}
+
+/** Milliseconds since the epoch of an engine timestamp (RFC 3339, nanoseconds cut to milliseconds); NaN if none. */
+export function engineTime(t: string): number {
+  return Date.parse(t.replace(/(\.\d{3})\d+/, '$1'));
 }
 
 /** An image on the host: its ID (`''` when absent) and its default environment. */
@@ -388,17 +405,29 @@ export async function waitHealthy(
   services: readonly string[],
   timeoutSeconds: number,
   tick: () => void = () => {},
-  opts: { patient?: boolean } = {},
+  opts: {
+    patient?: boolean;
+    /**
+     * service → an engine timestamp: that service counts as healthy only once a health check started after it has
+     * passed (a reload changes nothing the engine's health status would show until the next check).
+     */
+    checkedAfter?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<Map<string, ObservedContainer>> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   const restartsBefore = new Map<string, number>();
+  const stale = (s: string, c: ObservedContainer) => {
+    const after = opts.checkedAfter?.[s];
+    if (after === undefined || c.health === undefined) return false;
+    return !c.lastCheck || c.lastCheck.exit !== 0 || !(engineTime(c.lastCheck.start) > engineTime(after));
+  };
   for (;;) {
     tick();
     const observed = await observeContainers(session);
     if (opts.patient) for (const [s, c] of observed) if (!restartsBefore.has(s)) restartsBefore.set(s, c.restarts);
     const bad = services.filter((s) => {
       const c = observed.get(s);
-      return !c || c.status !== 'running' || (c.health !== undefined && c.health !== 'healthy');
+      return !c || c.status !== 'running' || (c.health !== undefined && c.health !== 'healthy') || stale(s, c);
     });
     if (bad.length === 0) return observed;
     // Restarting over and over, or (unless patient) unhealthy after its start period: waiting longer will not help.
@@ -414,7 +443,8 @@ export async function waitHealthy(
           if (!c) return `${s}: no container`;
           const logs = await session.script(`docker logs --tail 5 ${run(c.id)} 2>&1 | cut -c1-300`);
           const tail = logs.stdout.trim().split('\n').slice(-3).join(' | ');
-          return `${s}: ${containerState(observed, s)}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
+          const unchecked = c.health === 'healthy' && stale(s, c) ? ' (no passing health check since the reload)' : '';
+          return `${s}: ${containerState(observed, s)}${unchecked}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
         }),
       );
       const why = crashing.length > 0 ? 'failing' : `not healthy after ${timeoutSeconds} s`;

@@ -1,16 +1,22 @@
 /**
- * Bringing a secret's consumers to the live value: the gateway reads its secret files through bind mounts, which keep
- * the file they were made with — after the live file is renamed over, only a container restart (a new mount) sees the
- * new value. Variables from the env file need the container recreated. Both wait until the stack is healthy again.
+ * Bringing a secret's consumers to the live value. The gateway reads its secret files through bind mounts of the
+ * files steward rewrites in place, so the container sees a new value at once; what the running process uses changes:
+ * - on `openclaw secrets reload` for the files it reads through a SecretRef (the gateway token, the OpenRouter key):
+ *   no restart, no dropped connection but the shared-token ones, which reconnect;
+ * - on a restart for other files, or when the reload cannot run (no CLI in the image, a mount that still holds an
+ *   older file);
+ * - on a recreate for variables from the env file.
+ * Each waits until the stack is healthy again; after a reload, until a health check that started after it passed.
  */
+import { randomBytes } from 'node:crypto';
 import { COMPOSE_PROJECT, GATEWAY_SERVICE, PROXY_SERVICE, stackLayout } from '../../spec/render/stack';
-import { secretConsumers } from '../../spec/rotation';
+import { secretConsumers, type SecretApply } from '../../spec/rotation';
 import type { Spec } from '../../spec/schema';
 import type { Change } from '../../spec/report';
 import { ensureEnvFile } from '../deploy/secrets';
 import { observeContainers, StackUnhealthyError, waitHealthy, type ObservedContainer } from '../deploy/stack';
 import type { HostSession } from '../host/session';
-import { sh } from '../host/shell';
+import { run, sh } from '../host/shell';
 
 /** Seconds the gateway gets to drain on a restart (its compose `stop_grace_period`). */
 const STOP_GRACE_SECONDS = 60;
@@ -25,6 +31,115 @@ export async function refreshEnvFile(session: HostSession, spec: Spec, secret: s
   return deliveredAsEnv(spec, secret) ? ensureEnvFile(session, spec, 'apply') : [];
 }
 
+/** How the gateway takes a new value of `secret`: the strongest of its consumers' ways (recreate > restart > reload). */
+export function applyOf(spec: Spec, secret: string): SecretApply | undefined {
+  const ways = new Set(secretConsumers(spec, secret).map((c) => c.apply));
+  return (['recreate', 'restart', 'reload'] as const).find((w) => ways.has(w));
+}
+
+/** What `openclaw secrets reload` answered: ok, refused every token it was given, or failed otherwise. */
+export type ReloadOutcome =
+  | { readonly outcome: 'reloaded'; readonly since: string }
+  | { readonly outcome: 'unauthorized' }
+  | { readonly outcome: 'failed'; readonly reason: string };
+
+const RELOAD_TIMEOUT_MS = 30_000;
+
+/**
+ * The script that asks the running gateway to re-read its SecretRefs, authenticated with the token in the first of
+ * `authFiles` (host paths) it accepts. A token goes to the CLI on stdin and through its environment inside the
+ * container, never on a command line; the URL in the environment makes the CLI prefer that token over the one its
+ * config names (the live file, which may already hold a value the gateway does not know yet). Prints the engine's
+ * clock before the reload, then per token `<nonce> <rc>` and the tail of the CLI's output (which the container
+ * writes, so only the nonce marks steward's own lines).
+ */
+export function reloadScript(spec: Spec, authFiles: readonly string[], nonce: string): string {
+  if (!/^[0-9a-f]{16,}$/.test(nonce)) throw new Error('reload nonce must be hex');
+  const inner = [
+    'IFS= read -r t || [ -n "$t" ]',
+    `OPENCLAW_GATEWAY_URL=${run(`ws://127.0.0.1:${spec.stack.gateway.port}`)} OPENCLAW_GATEWAY_TOKEN="$t" exec openclaw secrets reload --json --timeout ${RELOAD_TIMEOUT_MS}`,
+  ].join('; ');
+  const user = `${spec.stack.uid}:${spec.stack.gid}`;
+  return [
+    'set -u',
+    `id=$(docker ps -q --filter ${run(`label=com.docker.compose.project=${COMPOSE_PROJECT}`)} --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)} | head -n1)`,
+    `[ -n "$id" ] || { echo "${nonce} none"; exit 0; }`,
+    `echo "${nonce} since $(date -u +%Y-%m-%dT%H:%M:%S.%NZ)"`,
+    `for f in ${authFiles.map((f) => run(f)).join(' ')}; do`,
+    '  [ -f "$f" ] || continue',
+    `  out=$(docker exec -i -u ${run(user)} "$id" sh -c ${run(inner)} < "$f" 2>&1); rc=$?`,
+    `  echo "${nonce} rc $rc"`,
+    `  printf '%s\\n' "$out" | tail -n 8 | cut -c1-300`,
+    '  case "$out" in *"token mismatch"*|*AUTH_TOKEN_MISMATCH*) continue ;; esac',
+    '  exit 0',
+    'done',
+  ].join('\n');
+}
+
+/** Reads what {@link reloadScript} printed; undefined when no gateway container runs. */
+export function parseReload(stdout: string, nonce: string): ReloadOutcome | undefined {
+  const lines = stdout.split('\n');
+  if (lines.includes(`${nonce} none`)) return undefined;
+  const since = lines
+    .find((l) => l.startsWith(`${nonce} since `))
+    ?.slice(nonce.length + 7)
+    .trim();
+  const marks = lines.flatMap((l, i) => (new RegExp(`^${nonce} rc \\d+$`).test(l) ? [i] : []));
+  const last = marks[marks.length - 1];
+  if (!since || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/.test(since)) {
+    return { outcome: 'failed', reason: 'the host printed no reload result' };
+  }
+  if (last === undefined) return { outcome: 'failed', reason: 'no token file to authenticate with' };
+  const rc = Number(lines[last]!.split(' ')[2]);
+  const out = lines
+    .slice(last + 1)
+    .join('\n')
+    .trim();
+  if (/token mismatch|AUTH_TOKEN_MISMATCH/.test(out)) return { outcome: 'unauthorized' };
+  if (rc === 0 && /"ok"\s*:\s*true/.test(out)) return { outcome: 'reloaded', since };
+  return {
+    outcome: 'failed',
+    reason: `exit ${rc}: ${out.split('\n').slice(-2).join(' ').slice(0, 300) || 'no output'}`,
+  };
+}
+
+/**
+ * Has the running gateway re-read its SecretRef files, then waits until a health check that started after the reload
+ * passed. Returns why not instead when no gateway runs, the gateway refused every token in `authFiles`, or the reload
+ * failed (the caller restarts then: a restart reads the live file whatever the gateway holds).
+ * @throws StackUnhealthyError when the gateway does not pass a health check after the reload in time.
+ */
+export async function reloadGateway(
+  session: HostSession,
+  spec: Spec,
+  secret: string,
+  authFiles: readonly string[],
+  tick: () => void,
+): Promise<{ changes: Change[] } | { instead: string }> {
+  const nonce = randomBytes(12).toString('hex');
+  const r = await session.script(reloadScript(spec, authFiles, nonce), {
+    timeoutMs: (RELOAD_TIMEOUT_MS + 30_000) * Math.max(1, authFiles.length),
+    onOutput: tick,
+  });
+  const outcome = parseReload(r.stdout, nonce);
+  if (!outcome) return { instead: 'no gateway container runs' };
+  if (outcome.outcome === 'unauthorized') return { instead: 'the gateway accepted no token steward holds for it' };
+  if (outcome.outcome === 'failed') return { instead: `secrets reload failed (${outcome.reason})` };
+  await waitHealthy(session, [GATEWAY_SERVICE, PROXY_SERVICE], spec.stack.healthTimeoutSeconds, tick, {
+    patient: true,
+    checkedAfter: { [GATEWAY_SERVICE]: outcome.since },
+  });
+  return {
+    changes: [
+      {
+        resource: `container:${GATEWAY_SERVICE}`,
+        action: 'reload',
+        after: { reason: `secret ${secret} rotated`, how: 'openclaw secrets reload' },
+      },
+    ],
+  };
+}
+
 /**
  * Restarts (or recreates) the gateway so it reads the live value, then waits until the stack is healthy.
  * @throws StackUnhealthyError when the gateway does not turn healthy within the spec's health timeout.
@@ -34,6 +149,7 @@ export async function reloadConsumers(
   spec: Spec,
   secret: string,
   tick: () => void,
+  why?: string,
 ): Promise<Change[]> {
   const consumers = secretConsumers(spec, secret);
   if (consumers.length === 0) return [];
@@ -60,7 +176,11 @@ export async function reloadConsumers(
     {
       resource: `container:${GATEWAY_SERVICE}`,
       action: 'restart',
-      after: { reason: `secret ${secret} rotated`, how: recreate || !gateway ? 'recreated' : 'restarted' },
+      after: {
+        reason: `secret ${secret} rotated`,
+        how: recreate || !gateway ? 'recreated' : 'restarted',
+        ...(why ? { instead: why } : {}),
+      },
     },
   ];
 }

@@ -4,9 +4,12 @@
  *
  *   <installDir>/.steward/secrets/<name>/<version id>    0600, the gateway's uid; directories 0700 root
  *
- * A pending version is written there next to the current one, and the live file switches to it by a rename (a copy
- * in the same directory, then `mv`), so at every moment the live file is one whole version. Scripts print hashes and
- * states only, never a value; the values of generated secrets never leave the host.
+ * A pending version is written there next to the current one, and the live file switches to it. For a secret the
+ * gateway reloads, in place: the bind mount holds the file's inode, so only an in-place write reaches the running
+ * container; the write does not truncate first, so the file is never empty, and a value as long as the old one (every
+ * generated version) replaces it in one write. For one it reads on a restart, by a rename, so the live file is one
+ * whole version at every moment and the container keeps its value until it restarts. Scripts print hashes and states
+ * only, never a value; the values of generated secrets never leave the host.
  */
 import { secretDeliveries, stackLayout } from '../../spec/render/stack';
 import { VERSION_ID } from '../../spec/rotation';
@@ -158,10 +161,18 @@ export async function writeVersion(
 }
 
 /**
- * Switches the live file to version `id` atomically (copy beside it, then rename over it); owner and mode come with
- * the version file. Returns the live file's hash afterwards.
+ * Switches the live file to version `id`. `inPlace` (a secret the gateway reloads): rewritten in place when it exists,
+ * so the container's mount sees it at once. Otherwise by rename (a copy beside it, then `mv`), so a running container
+ * keeps the value it started with until it restarts. Owner and mode come with the version file. A symlink or other
+ * non-file in its place is refused. Returns the live file's hash afterwards.
  */
-export async function switchLive(session: HostSession, spec: Spec, secret: string, id: string): Promise<string> {
+export async function switchLive(
+  session: HostSession,
+  spec: Spec,
+  secret: string,
+  id: string,
+  inPlace: boolean,
+): Promise<string> {
   const { live } = secretPaths(spec, secret);
   const layout = stackLayout(spec);
   const r = await session.check(
@@ -172,11 +183,23 @@ export async function switchLive(session: HostSession, spec: Spec, secret: strin
       `p=${run(live)}`,
       `[ -f "$f" ] || { echo "version file $f is missing" >&2; exit 3; }`,
       `install -d -m 0700 ${run(layout.secretsDir)}`,
-      `t=$(mktemp "$p.steward.XXXXXX")`,
-      `trap 'rm -f "$t"' EXIT`,
-      'cp -p "$f" "$t"',
-      'mv -f "$t" "$p"',
-      'trap - EXIT',
+      `if [ -L "$p" ] || { [ -e "$p" ] && [ ! -f "$p" ]; }; then echo "$p is not a regular file" >&2; exit 4; fi`,
+      ...(inPlace
+        ? [
+            'if [ -f "$p" ]; then',
+            '  cat "$f" 1<> "$p"',
+            '  truncate -s "$(stat -c %s "$f")" "$p"',
+            '  chown --reference="$f" "$p"',
+            '  chmod --reference="$f" "$p"',
+            'else',
+          ]
+        : ['{']),
+      '  t=$(mktemp "$p.steward.XXXXXX")',
+      `  trap 'rm -f "$t"' EXIT`,
+      '  cp -p "$f" "$t"',
+      '  mv -f "$t" "$p"',
+      '  trap - EXIT',
+      inPlace ? 'fi' : '}',
       'sha256sum < "$p" | cut -c1-64',
     ].join('\n'),
     { label: `switch ${secret} to version ${id}` },

@@ -95,6 +95,24 @@ export function secretDeliveries(spec: Spec): SecretDelivery[] {
   });
 }
 
+/**
+ * The file deliveries OpenClaw reads through a SecretRef (a file provider in `openclaw.json`): the gateway re-reads
+ * them on `openclaw secrets reload`, without a restart. The Telegram bot token is read by the channel itself.
+ */
+export function secretRefDeliveries(spec: Spec): (SecretDelivery & { kind: 'file' })[] {
+  const telegram = spec.stack.integrations.telegram?.botTokenSecret;
+  return secretDeliveries(spec).filter(
+    (d): d is SecretDelivery & { kind: 'file' } => d.kind === 'file' && d.secret !== telegram,
+  );
+}
+
+/** Whether every delivery of `secret` is a SecretRef file, so a reload brings the gateway to a new value. */
+export function reloadableSecret(spec: Spec, secret: string): boolean {
+  const deliveries = secretDeliveries(spec).filter((d) => d.secret === secret);
+  const refs = new Set(secretRefDeliveries(spec).map((d) => d.secret));
+  return deliveries.length > 0 && deliveries.every((d) => d.kind === 'file' && refs.has(d.secret));
+}
+
 /** The OpenClaw SecretRef for a secret delivered as a file. */
 function fileRef(secret: string): { source: 'file'; provider: string; id: 'value' } {
   return { source: 'file', provider: providerAlias(secret), id: 'value' };
@@ -129,11 +147,11 @@ export function openclawConfig(spec: Spec): Record<string, unknown> {
   const workspace = spec.stack.volumes.find((v) => v.name === 'workspace');
   const paths = memoryPaths(spec);
 
-  const fileSecrets = secretDeliveries(spec).filter((d) => d.kind === 'file');
   const secretProviders = Object.fromEntries(
-    fileSecrets
-      .filter((d) => d.secret !== integrations.telegram?.botTokenSecret)
-      .map((d) => [providerAlias(d.secret), { source: 'file', path: d.path, mode: 'singleValue' }]),
+    secretRefDeliveries(spec).map((d) => [
+      providerAlias(d.secret),
+      { source: 'file', path: d.path, mode: 'singleValue' },
+    ]),
   );
 
   const model: Record<string, unknown> = {};

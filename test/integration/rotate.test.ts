@@ -43,10 +43,10 @@ const VERSIONS = '/opt/openclaw/.steward/secrets/gateway-token';
 const ACCEPT_LIST = '/opt/openclaw/state/steward-test-accepted-tokens';
 /**
  * `stack.healthTimeoutSeconds` of the spec the rollback test rotates with (the default is 240 s). It bounds both the
- * wait for the gateway on the refused token and the wait for the gateway restored onto the old one, so it must hold
- * a gateway restart on a busy host: about 45 s in CI, well over 100 s on a machine running several suites at once.
+ * wait for the gateway on the refused token and the wait for the gateway restored onto the old one. Both are reloads
+ * (the CLI's start and one health check, about 10 s in CI), no gateway restart.
  */
-const ROLLBACK_HEALTH_TIMEOUT = 120;
+const ROLLBACK_HEALTH_TIMEOUT = 45;
 /**
  * The phases a worker is killed in, in the order one rotation runs them. Every phase is idempotent and resumes from
  * what the host and the store show, so each killed phase completes on the next worker and the rotation completes.
@@ -329,6 +329,8 @@ describe('steward rotate', () => {
   it('rotates the gateway token: each phase shown; the new token is accepted, the old one refused', async () => {
     const old = await token();
     made.deployed = old;
+    const gatewayBefore = await gatewayHealth();
+    expect(gatewayBefore).toMatch(/^running\/healthy /);
     const started = Date.now();
     const r = await steward([
       '--spec',
@@ -351,6 +353,8 @@ describe('steward rotate', () => {
     expect(r.stdout).toMatch(/pass\s+secret\.gateway-token\.old-refused\s+refused \(AUTH_TOKEN_MISMATCH\)/);
     const runId = await recordRun(rotationWorkflowId(host, 'gateway-token'));
 
+    // Reloaded, not restarted: the same container process serves, started when it was before the rotation.
+    expect(await gatewayHealth()).toBe(gatewayBefore);
     const fresh = await token();
     made.rotated = fresh;
     expect(fresh).not.toBe(old);
@@ -462,7 +466,8 @@ describe('steward rotate', () => {
       try {
         let runId = '';
         try {
-          // createSecret takes milliseconds; a slow link to the host makes it last long enough to be killed in.
+          // createSecret takes milliseconds and setSecret (a reload) seconds; a slow link to the host makes each last
+          // long enough to be killed in.
           await throttle('4kbit');
           const started = await rotate('--no-wait', 'gateway-token');
           if (started.code !== 0) throw new Error(`rotate --no-wait: ${started.stderr || started.stdout}`);
@@ -480,14 +485,14 @@ describe('steward rotate', () => {
               return undefined;
             });
             if (phase === 'setSecret') {
-              // One rotation per host and secret at a time; meanwhile the switch happens and the restart begins.
+              // One rotation per host and secret at a time; meanwhile the switch happens and the reload begins.
               second = await rotate('gateway-token');
               await new Promise((r) => setTimeout(r, 3_000));
             }
             const state = (await progress(workflowId))?.steps.find((s) => s.step === phase)?.status;
             await stopWorker('SIGKILL');
             kills[phase] = { ...(state ? { state } : {}), killedAt: Date.now() };
-            if (phase === 'createSecret') await throttle(false);
+            if (phase === 'setSecret') await throttle(false);
             if (phase === 'testSecret') {
               // finishSecret prunes what is not a kept version, leftovers of interrupted writes included: thousands
               // of them keep it busy for seconds (a throttled link would slow testSecret's probes as much). Made while
@@ -583,6 +588,11 @@ describe('steward rotate', () => {
     writeFileSync(keyFile, `${newKey}\n`);
     const r = await rotate('openrouter-api-key');
     expect(r.code).toBe(0);
+    // The gateway reads its provider key through a SecretRef: reloaded, not restarted.
+    expect(await gatewayHealth()).toBe(gatewayBefore);
+    expect(r.doc!.hosts[0]!.changes).toContainEqual(
+      expect.objectContaining({ resource: 'container:gateway', action: 'reload' }),
+    );
     expect(await onHost('cat /opt/openclaw/secrets/openrouter-api-key')).toBe(newKey);
     expect(await onHost('docker exec openclaw_gateway_1 cat /run/secrets/openrouter-api-key')).toBe(newKey);
     const controls = r.doc!.hosts[0]!.controls ?? [];
@@ -607,6 +617,12 @@ describe('steward rotate', () => {
     expect(plan.code).toBe(0);
     expect(plan.doc!.hosts[0]!.rotations.map((x) => x.status)).toEqual(['skipped', 'skipped']);
     expect(plan.doc!.hosts[0]!.changes).toEqual([]);
+    // The plan says how each secret reaches the gateway: both are SecretRefs, so by a reload.
+    const applies = plan.doc!.hosts[0]!.findings.filter((f) => f.id === 'secret.apply').map((f) => f.message);
+    expect(applies.sort()).toEqual([
+      'gateway-token: a rotation brings the gateway to the new value by a reload (openclaw secrets reload), without a restart',
+      'openrouter-api-key: a rotation brings the gateway to the new value by a reload (openclaw secrets reload), without a restart',
+    ]);
     const due = await rotate('gateway-token', '--due');
     expect(due.code).toBe(0);
     expect(due.doc!.hosts[0]!.findings.map((f) => f.id)).toContain('secret.not-due');

@@ -39,8 +39,17 @@ const full = specOf({
 describe('rotation in the spec', () => {
   it('rotates the secrets the stack consumes, each with its consumer and how it takes a new value', () => {
     expect(rotatableSecrets(full)).toEqual(['gateway-token', 'google-oauth-client-secret', 'openrouter-api-key']);
+    // SecretRef files reload in the running gateway; the Telegram token (read by the channel) needs a restart.
     expect(secretConsumers(full, 'gateway-token')).toEqual([
-      { service: 'gateway', delivery: 'file', path: '/run/secrets/gateway-token', apply: 'restart' },
+      { service: 'gateway', delivery: 'file', path: '/run/secrets/gateway-token', apply: 'reload' },
+    ]);
+    expect(secretConsumers(full, 'openrouter-api-key')[0]?.apply).toBe('reload');
+    const telegram = specOf({
+      stack: { integrations: { telegram: {} } },
+      secrets: { 'gateway-token': { generate: {} }, 'telegram-bot-token': { external: { env: 'TG' } } },
+    });
+    expect(secretConsumers(telegram, 'telegram-bot-token')).toEqual([
+      { service: 'gateway', delivery: 'file', path: '/run/secrets/telegram-bot-token', apply: 'restart' },
     ]);
     expect(secretConsumers(full, 'google-oauth-client-secret')).toEqual([
       { service: 'gateway', delivery: 'env', variable: 'OPENCLAW_GOOGLE_MEET_CLIENT_SECRET', apply: 'recreate' },
@@ -53,6 +62,21 @@ describe('rotation in the spec', () => {
       secrets: { 'gateway-token': { generate: {}, consumers: [{ service: 'gateway', apply: 'recreate' }] } },
     });
     expect(secretConsumers(spec, 'gateway-token')[0]?.apply).toBe('recreate');
+    // A reload reaches only what the gateway reads through a SecretRef: an env variable is refused, naming the field.
+    expect(() =>
+      specOf({
+        stack: { integrations: { googleOAuth: { clientId: 'client-1.apps.googleusercontent.com' } } },
+        secrets: {
+          'gateway-token': { generate: {} },
+          'google-oauth-client-secret': {
+            external: { file: '/etc/steward/google' },
+            consumers: [{ service: 'gateway', apply: 'reload' }],
+          },
+        },
+      }),
+    ).toThrow(
+      /secrets\.google-oauth-client-secret\.consumers\[0\]\.apply: reload needs a secret the gateway reads only through a SecretRef file/,
+    );
     expect(() =>
       specOf({
         secrets: { 'gateway-token': { generate: {}, consumers: [{ service: 'db', apply: 'restart' } as never] } },

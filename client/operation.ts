@@ -117,17 +117,28 @@ export async function runOperation(
   return { code: failed ? EXIT.failed : drifted ? EXIT.drift : EXIT.ok, reports };
 }
 
-function alreadyRunningMessage(operation: Operation, running: readonly Pick<HostReport, 'host' | 'alreadyRunning'>[]) {
-  const each = running.map((r) => `a ${operation} of ${r.host} is already running (workflow ${r.alreadyRunning})`);
-  return `${each.join('; ')}; wait for it or inspect it in the UI`;
+type Holder = Pick<HostReport, 'host' | 'alreadyRunning' | 'alreadyRunningOperation'>;
+
+function alreadyRunningMessage(operation: Operation, running: readonly Holder[]) {
+  const each = running.map(
+    (r) => `a ${r.alreadyRunningOperation ?? operation} of ${r.host} is already running (workflow ${r.alreadyRunning})`,
+  );
+  return `${each.join('; ')}; one steward run per host at a time: wait for it or inspect it in the UI`;
 }
 
-/** @throws OperationRefusedError when visibility shows a run of the operation running on one of the hosts. */
+/** @throws OperationRefusedError when visibility shows a steward run (of any operation) on one of the hosts. */
 async function refuseWhileRunning(client: Client, req: OperationRequest): Promise<void> {
-  const running: Pick<HostReport, 'host' | 'alreadyRunning'>[] = [];
-  for await (const w of listingClient(client).workflow.list({ query: runningQuery(req.hosts, req.operation) })) {
+  const running: Holder[] = [];
+  for await (const w of listingClient(client).workflow.list({ query: runningQuery(req.hosts) })) {
     const host = w.typedSearchAttributes.get(StewardHost);
-    if (host && !running.some((r) => r.host === host)) running.push({ host, alreadyRunning: w.workflowId });
+    const operation = w.typedSearchAttributes.get(StewardOperation);
+    if (host && !running.some((r) => r.host === host)) {
+      running.push({
+        host,
+        alreadyRunning: w.workflowId,
+        ...(operation ? { alreadyRunningOperation: operation } : {}),
+      });
+    }
   }
   if (running.length > 0) throw new OperationRefusedError(alreadyRunningMessage(req.operation, running));
 }

@@ -71,10 +71,12 @@ export interface HostReport {
   readonly hostKey?: string;
   readonly error?: string;
   /**
-   * Set when the run did nothing because another run of the same operation on the host was already running: that
-   * run's workflow id. The run completes (a schedule is not paused for it) with outcome `skipped`.
+   * Set when the run did nothing because another steward run on the host was already running: that run's workflow
+   * id. The run completes (a schedule is not paused for it) with outcome `skipped`.
    */
   readonly alreadyRunning?: string;
+  /** The operation of that run, when visibility named it. */
+  readonly alreadyRunningOperation?: string;
 }
 
 /** `apply` changes the host; `plan` only reports what apply would change. */

@@ -1,9 +1,10 @@
 /**
- * Runs as Temporal visibility sees them: who started a run, and the rule that keeps one run of an operation on a
- * host at a time. Workflow ids carry the start time (`<operation>/<host>/<time>`), so Temporal's id uniqueness no
- * longer enforces that rule: the CLI asks visibility before it starts a run, and every host workflow asks again
- * before its first step (`findEarlierRun`), yielding to the run that started first. Pure: used by the client, the
- * worker's guard activity and workflows.
+ * Runs as Temporal visibility sees them: who started a run, and the host lock: one steward run per host at a time,
+ * whatever its operation. Workflow ids carry the start time (`<operation>/<host>/<time>`), so Temporal's id
+ * uniqueness does not enforce it: the CLI asks visibility before it starts a run and refuses while another holds the
+ * host; every host workflow asks again before its first step (`findEarlierRun`) and goes after the run that started
+ * first — a scheduled run waits for it, any other yields. A run started as a child of another (drift's repairs)
+ * never waits for its own parent. Pure: used by the client, the worker's guard activity and workflows.
  */
 import { StewardHost, StewardOperation, StewardTrigger } from './search-attributes';
 
@@ -29,13 +30,14 @@ export function quoteQueryValue(value: string): string {
   return `'${value}'`;
 }
 
-/** Visibility query: the running runs of `operation` on any of `hosts`. */
-export function runningQuery(hosts: readonly string[], operation: string): string {
+/** Visibility query: the running steward runs on any of `hosts` (of one `operation` only, when given). */
+export function runningQuery(hosts: readonly string[], operation?: string): string {
   const host =
     hosts.length === 1
       ? `${StewardHost.name} = ${quoteQueryValue(hosts[0]!)}`
       : `${StewardHost.name} IN (${hosts.map(quoteQueryValue).join(', ')})`;
-  return `${host} AND ${StewardOperation.name} = ${quoteQueryValue(operation)} AND ExecutionStatus = 'Running'`;
+  const op = operation ? ` AND ${StewardOperation.name} = ${quoteQueryValue(operation)}` : '';
+  return `${host}${op} AND ExecutionStatus = 'Running'`;
 }
 
 /** Visibility query: the runs one trigger started (a schedule's, or one user's). */
@@ -49,16 +51,28 @@ export interface RunRef {
   readonly runId: string;
   /** ISO time the run started. */
   readonly startTime: string;
+  /** Its `StewardOperation`. */
+  readonly operation?: string;
+}
+
+/** Whether a run's `StewardTrigger` says a schedule started it. */
+export function scheduled(trigger: string | undefined): boolean {
+  return trigger?.startsWith('schedule:') ?? false;
 }
 
 /**
- * The run `self` must yield to: among the `running` runs of the same operation on the same host, the one that
- * started first (ties broken by run id), unless that is `self`. Undefined when `self` goes first.
+ * The run `self` must go after: among the `running` runs on the same host (its own ancestors left out), the one
+ * that started first (ties broken by run id), unless that is `self`. Undefined when `self` goes first.
  */
-export function earlierRun(self: RunRef, running: readonly RunRef[]): RunRef | undefined {
+export function earlierRun(
+  self: RunRef,
+  running: readonly RunRef[],
+  ancestors: readonly string[] = [],
+): RunRef | undefined {
   const order = (a: RunRef, b: RunRef) =>
     Date.parse(a.startTime) - Date.parse(b.startTime) || (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0);
-  const first = [...running, self].sort(order)[0]!;
+  const others = running.filter((r) => !ancestors.includes(r.workflowId));
+  const first = [...others, self].sort(order)[0]!;
   return first.runId === self.runId ? undefined : first;
 }
 

@@ -70,7 +70,7 @@ export async function driftHost(input: DriftInput): Promise<HostReport> {
         });
         if (report.alreadyRunning) {
           throw ApplicationFailure.nonRetryable(
-            `cannot repair now: a ${operation} of ${input.host} is already running (workflow ${report.alreadyRunning})`,
+            `cannot repair now: a ${report.alreadyRunningOperation ?? operation} of ${input.host} is already running (workflow ${report.alreadyRunning})`,
             'AlreadyRunning',
           );
         }

@@ -1,8 +1,9 @@
 /**
  * The skeleton every per-host operation shares: steps run in order as activities, live progress through a query,
  * search attributes for the UI, and one report — returned on success, attached to the failure otherwise. Before its
- * first step a run started with steward's search attributes checks that no earlier run of the same operation on the
- * host is still running (spec/runs.ts); if one is, it does nothing and completes with outcome `skipped`.
+ * first step a run started with steward's search attributes checks that no earlier steward run on the host is still
+ * running (the host lock, spec/runs.ts); if one is, a scheduled run waits for it, and any other does nothing and
+ * completes with outcome `skipped`.
  */
 import {
   ActivityFailure,
@@ -11,6 +12,7 @@ import {
   defineQuery,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -18,7 +20,14 @@ import type { Activities, StepInput, StepResult } from '../activities';
 import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
 import type { Spec } from '../spec/schema';
 import { assertPolicy } from '../spec/governance';
-import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import { scheduled, type RunRef } from '../spec/runs';
+import {
+  StewardChanges,
+  StewardHost,
+  StewardOperation,
+  StewardOutcome,
+  StewardTrigger,
+} from '../spec/search-attributes';
 import { HOST_STEP, RUN_GUARD } from './options';
 import { proxySteps } from './retry';
 
@@ -37,7 +46,12 @@ export interface HostProgress {
   readonly host: string;
   readonly operation: Operation;
   readonly steps: readonly StepReport[];
+  /** The run this one waits for before its first step (a scheduled run queued behind another on the host). */
+  readonly waitingFor?: string;
 }
+
+/** How long a scheduled run waits for the run holding its host before it gives its turn up (outcome `skipped`). */
+export const HOST_LOCK_WAIT_MS = 30 * 60_000;
 
 /** Live step list, queried by the CLI while the workflow runs. */
 export const progressQuery = defineQuery<HostProgress>('progress');
@@ -45,6 +59,7 @@ export const progressQuery = defineQuery<HostProgress>('progress');
 export class HostOperation {
   private readonly steps: StepReport[];
   private hostKey: string | undefined;
+  private waitingFor: string | undefined;
 
   constructor(
     private readonly operation: Operation,
@@ -52,7 +67,12 @@ export class HostOperation {
     stepNames: readonly string[],
   ) {
     this.steps = stepNames.map((step) => ({ step, status: 'pending', changes: [], findings: [] }));
-    setHandler(progressQuery, () => ({ host: input.host, operation, steps: this.steps }));
+    setHandler(progressQuery, () => ({
+      host: input.host,
+      operation,
+      steps: this.steps,
+      ...(this.waitingFor ? { waitingFor: this.waitingFor } : {}),
+    }));
   }
 
   /** Pins the key seen on first trust for the rest of the run and reports it so the CLI can write it to the spec. */
@@ -104,7 +124,11 @@ export class HostOperation {
     try {
       // The CLI refuses a violating spec; a run started any other way is refused here, before any step.
       assertPolicy(this.input.spec);
-      const holder = await this.earlierRun();
+      let holder = await this.earlierRun();
+      // A scheduled run queues behind the holder instead of skipping its turn; one started by a person yields.
+      if (holder && scheduled(workflowInfo().typedSearchAttributes.get(StewardTrigger))) {
+        holder = await this.waitAfter(holder);
+      }
       if (holder) return this.yieldTo(holder);
       await body();
       // What drift compares against to tell the spec's changes (intentional) from the host's (corrective).
@@ -126,31 +150,50 @@ export class HostOperation {
   }
 
   /**
-   * The workflow id of a running run of this operation on this host that started before this one. Only runs started
-   * with steward's host and operation attributes are guarded: visibility finds runs by them.
+   * A running steward run on this host that started before this one (the host lock), its own parent and root left
+   * out. Only runs started with steward's host and operation attributes are guarded: visibility finds runs by them.
    */
-  private async earlierRun(): Promise<string | undefined> {
+  private async earlierRun(): Promise<RunRef | undefined> {
     const info = workflowInfo();
     const host = info.typedSearchAttributes.get(StewardHost);
     const operation = info.typedSearchAttributes.get(StewardOperation);
     if (host === undefined || operation === undefined) return undefined;
-    const earlier = await findEarlierRun({ host, operation, workflowId: info.workflowId, runId: info.runId });
-    return earlier?.workflowId;
+    const ancestors = [info.parent?.workflowId, info.root?.workflowId].filter((id): id is string => !!id);
+    return findEarlierRun({ host, operation, workflowId: info.workflowId, runId: info.runId, ancestors });
   }
 
-  /** Completes without a step: another run holds the host for this operation. */
-  private yieldTo(holder: string): HostReport {
+  /**
+   * Waits until no earlier run holds the host, asking again at growing intervals (5 s up to 1 min), for at most
+   * {@link HOST_LOCK_WAIT_MS}. The progress query names the run waited for. Returns the holder when the wait ends
+   * without the host coming free.
+   */
+  private async waitAfter(first: RunRef): Promise<RunRef | undefined> {
+    const deadline = Date.now() + HOST_LOCK_WAIT_MS;
+    let holder: RunRef | undefined = first;
+    for (let pause = 5_000; holder && Date.now() < deadline; pause = Math.min(pause * 2, 60_000)) {
+      this.waitingFor = holder.workflowId;
+      await sleep(Math.min(pause, Math.max(1_000, deadline - Date.now())));
+      holder = await this.earlierRun();
+    }
+    this.waitingFor = undefined;
+    return holder;
+  }
+
+  /** Completes without a step: another run holds the host. */
+  private yieldTo(holder: RunRef): HostReport {
     this.skip(...this.steps.map((s) => s.step));
+    const what = holder.operation ? `a ${holder.operation}` : 'another steward run';
     const report: HostReport = {
       ...this.report('completed'),
       findings: [
         {
           id: 'run.already-running',
           severity: 'info',
-          message: `a ${this.operation} of ${this.input.host} is already running (workflow ${holder}); this run changed nothing`,
+          message: `${what} of ${this.input.host} is already running (workflow ${holder.workflowId}); this run changed nothing`,
         },
       ],
-      alreadyRunning: holder,
+      alreadyRunning: holder.workflowId,
+      ...(holder.operation ? { alreadyRunningOperation: holder.operation } : {}),
     };
     this.record(report);
     return report;

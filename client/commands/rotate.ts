@@ -116,6 +116,19 @@ export async function rotate(g: GlobalOptions, secrets: string[], flags: RotateF
       outcomes = outcomesFromFailure(err, pairs, mode);
     }
     await follow?.stop();
+    // A rotation that found another steward run holding its host changed nothing: that is a failure to rotate.
+    outcomes = outcomes.map((o) =>
+      o.report.alreadyRunning
+        ? {
+            ...o,
+            report: {
+              ...o.report,
+              status: 'failed',
+              error: `a ${o.report.alreadyRunningOperation ?? 'rotate'} of ${o.host} is already running (workflow ${o.report.alreadyRunning}); one steward run per host at a time: wait for it or inspect it in the UI`,
+            },
+          }
+        : o,
+    );
     const doc = document(handle, outcomes, Date.now() - started);
     if (g.json) console.log(JSON.stringify(doc, null, 2));
     else printRotations(doc, outcomes);

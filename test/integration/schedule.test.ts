@@ -3,9 +3,9 @@
  * `trigger` starts a drift-repair run that visibility, `steward status` and the run's history show with steward's
  * search attributes, its trigger and readable step summaries; a schedule left running repairs an owner changed by
  * hand without anyone calling steward; `pause` stops runs and `resume` restarts them; a schedule removed from the
- * spec is deleted by the next apply, and nothing steward did not make is touched. Also the run guard inside the
- * workflow: a run started while another run of the same operation on the host is running does nothing and
- * completes as `skipped`.
+ * spec is deleted by the next apply, and nothing steward did not make is touched. Also the host lock inside the
+ * workflow: a run started while another steward run (of any operation) holds the host does nothing and completes as
+ * `skipped`, unless a schedule started it: then it waits its turn.
  */
 import type { Payload } from '@temporalio/common';
 import { defaultPayloadConverter, TypedSearchAttributes } from '@temporalio/common';
@@ -247,7 +247,7 @@ describe('steward schedule', () => {
     }
   }, 120_000);
 
-  it('a run that finds the same operation running on its host does nothing and completes as skipped', async () => {
+  it('one run per host: a run that finds another running on its host yields (skipped), a scheduled one waits its turn', async () => {
     const { client } = world.env;
     const { spec } = await loadSpec(driftEvery('30s'));
     const attributes = (trigger: string) => [
@@ -282,8 +282,44 @@ describe('steward schedule', () => {
         return r[0]?.outcome === 'skipped' ? r : undefined;
       });
       expect(seen).toMatchObject({ status: 'COMPLETED', outcome: 'skipped' });
+
+      // The lock is per host, whatever the operation: a provision plan started by a person yields to the drift run,
+      // naming it, and the CLI refuses before it starts anything.
+      const other = await client.workflow.start('provisionHost', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `provision/${host}/other-${Date.now()}`,
+        args: [{ spec, host, mode: 'plan' }],
+        typedSearchAttributes: attributes('cli:test@other').map((a) =>
+          a.key === StewardOperation ? { key: StewardOperation, value: 'provision' } : a,
+        ),
+      });
+      const yielded = (await other.result()) as HostReport;
+      expect(yielded).toMatchObject({ alreadyRunning: holder.workflowId, alreadyRunningOperation: 'drift' });
+      expect(yielded.findings[0]?.message).toBe(
+        `a drift of ${host} is already running (workflow ${holder.workflowId}); this run changed nothing`,
+      );
+      const refused = await world.cli(driftEvery('30s'), 'provision', '--plan');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`a drift of ${host} is already running (workflow ${holder.workflowId})`);
+
+      // A scheduled run queues instead: it waits, naming the holder, and runs once the holder is gone.
+      const queued = await client.workflow.start('driftHost', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `drift/${host}/queued-${Date.now()}`,
+        args: [{ spec, host, mode: 'plan', audit: false }],
+        typedSearchAttributes: attributes('schedule:steward-test/queued'),
+      });
+      await waitFor('the queued run to wait for the holder', async () => {
+        const p = await queued.query<{ waitingFor?: string }>('progress').catch(() => undefined);
+        return p?.waitingFor === holder.workflowId ? true : undefined;
+      });
+      await holder.terminate('test: the holder is done');
+      const ran = (await queued.result()) as HostReport;
+      expect(ran.alreadyRunning).toBeUndefined();
+      expect(ran.status).toBe('completed');
+      expect(ran.steps.some((s) => s.status === 'completed')).toBe(true);
     } finally {
-      await holder.terminate('test done');
+      await holder.terminate('test done').catch(() => undefined);
     }
-  }, 120_000);
+  }, 180_000);
 });

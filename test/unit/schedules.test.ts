@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { scheduleDigest } from '../../client/commands/schedule';
-import { earlierRun, runningQuery, runSummary, scheduleTrigger } from '../../spec/runs';
+import { earlierRun, runningQuery, runSummary, scheduled, scheduleTrigger } from '../../spec/runs';
 import {
   desiredSchedules,
   planSchedules,
@@ -289,7 +289,7 @@ describe('runs', () => {
     expect(scheduleTrigger('steward/web1/drift')).toBe('schedule:steward/web1/drift');
   });
 
-  it('the run guard lets the run that started first go on; the others yield to it', () => {
+  it('the host lock lets the run that started first go on; the others go after it', () => {
     const a = { workflowId: 'drift/web1/t1', runId: 'b-run', startTime: '2026-11-26T10:00:00.000Z' };
     const b = { workflowId: 'drift/web1/t2', runId: 'a-run', startTime: '2026-11-26T10:00:01.000Z' };
     const tie = { workflowId: 'drift/web1/t1x', runId: 'a-run-tie', startTime: a.startTime };
@@ -298,6 +298,15 @@ describe('runs', () => {
     expect(earlierRun(a, [a])).toBeUndefined();
     expect(earlierRun(a, [a, tie])).toEqual(tie);
     expect(earlierRun(tie, [a, tie])).toBeUndefined();
+    // A child (drift's repair) never waits for its own parent, only for other runs on the host.
+    const parent = { workflowId: 'drift/web1/t0', runId: 'p-run', startTime: '2026-11-26T09:59:00.000Z' };
+    const child = { workflowId: 'provision/web1/t3', runId: 'c-run', startTime: '2026-11-26T10:00:02.000Z' };
+    expect(earlierRun(child, [parent, child], [parent.workflowId])).toBeUndefined();
+    expect(earlierRun(child, [parent, a, child], [parent.workflowId])).toEqual(a);
+    expect(earlierRun(child, [parent, child])).toEqual(parent);
+    expect(scheduled('schedule:steward/web1/drift')).toBe(true);
+    expect(scheduled('cli:ops@laptop')).toBe(false);
+    expect(scheduled(undefined)).toBe(false);
   });
 
   it('builds visibility queries from validated names only', () => {
@@ -305,6 +314,8 @@ describe('runs', () => {
       "StewardHost = 'web1' AND StewardOperation = 'drift' AND ExecutionStatus = 'Running'",
     );
     expect(runningQuery(['web1', 'web2'], 'provision')).toContain("StewardHost IN ('web1', 'web2')");
+    // The host lock: every steward run on the host, whatever its operation.
+    expect(runningQuery(['web1'])).toBe("StewardHost = 'web1' AND ExecutionStatus = 'Running'");
     expect(() => runningQuery(["web1' OR 1=1 --"], 'drift')).toThrow(/not a valid visibility query value/);
   });
 

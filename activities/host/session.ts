@@ -111,8 +111,13 @@ export class HostSession {
   }
 
   /**
-   * Writes a file atomically (temp file in the same directory, checked by `validate` if given, then renamed) with
-   * owner and mode, creating missing parent directories. The content travels on stdin, never in a command line.
+   * Writes a file atomically (temp file, checked by `validate` if given, then renamed over the path) with owner and
+   * mode, creating missing parent directories. The content travels on stdin, never in a command line. In a directory
+   * someone other than root may write under a root-only one (a container's volume under the install dir), the temp
+   * file is made, owned and moded in a root-only staging directory beside it on the same filesystem, so nobody can
+   * swap it for a symlink between those steps; the rename then replaces whatever the name held (a planted symlink
+   * included) without following it, and refuses a directory there. (A user's own directory, such as the ops user's
+   * `.ssh`, keeps the temp file beside the target: its owner holds sudo anyway.)
    * @throws CommandError when writing or validation fails; the old file is then untouched.
    */
   async writeFile(path: string, content: string, owner: string, mode: string, validate: string[] = []): Promise<void> {
@@ -120,14 +125,22 @@ export class HostSession {
       'set -eu',
       'p=$1 owner=$2 mode=$3',
       'shift 3',
-      'mkdir -p "$(dirname "$p")"',
-      't=$(mktemp "$p.steward.XXXXXX")',
+      'd=$(dirname "$p")',
+      'mkdir -p "$d"',
+      'rootonly() { [ "$(stat -c %u "$1")" = 0 ] && [ -z "$(find "$1" -maxdepth 0 -perm /022)" ]; }',
+      'u=$(dirname "$d")',
+      'if ! rootonly "$d" && rootonly "$u" && install -d -m 0700 "$u/.steward-staging" &&',
+      '  [ "$(stat -c %d "$u/.steward-staging")" = "$(stat -c %d "$d")" ]; then',
+      '  t=$(mktemp "$u/.steward-staging/write.XXXXXX")',
+      'else',
+      '  t=$(mktemp "$p.steward.XXXXXX")',
+      'fi',
       'trap \'rm -f "$t"\' EXIT',
       'cat > "$t"',
       'chown "$owner" "$t"',
       'chmod "$mode" "$t"',
       'if [ $# -gt 0 ]; then "$@" "$t"; fi',
-      'mv -f "$t" "$p"',
+      'mv -fT "$t" "$p"',
       'trap - EXIT',
     ].join('\n');
     const label = `write ${path}`;

@@ -54,4 +54,35 @@ describe('SSH session pool', () => {
       await pool.closeAll();
     }
   });
+
+  it('writes into a directory a container owns without following what it planted there', async () => {
+    const pool = new SessionPool();
+    try {
+      const s = await pool.get(target);
+      const sh = async (script: string) => (await s.script(script)).stdout.trim();
+      // A volume the container (uid 1000) owns, under a root-only parent; the target name is a symlink it planted.
+      await sh(
+        'set -e; rm -rf /srv/t; install -d -m 0755 /srv/t; install -d -o 1000 -g 1000 -m 0700 /srv/t/state; ' +
+          'printf "host file\\n" > /srv/t/host-file; chmod 0600 /srv/t/host-file; ln -s /srv/t/host-file /srv/t/state/openclaw.json',
+      );
+      const before = await sh('stat -c "%u:%g %a" /srv/t/host-file; sha256sum < /srv/t/host-file');
+      await s.writeFile('/srv/t/state/openclaw.json', '{"ok":true}\n', '1000:1000', '0640');
+      expect(await sh('stat -c "%u:%g %a" /srv/t/host-file; sha256sum < /srv/t/host-file')).toBe(before);
+      expect(await sh('stat -c "%F %u:%g %a" /srv/t/state/openclaw.json; cat /srv/t/state/openclaw.json')).toBe(
+        'regular file 1000:1000 640\n{"ok":true}',
+      );
+      // Staged where only root writes, on the same filesystem, and nothing left there.
+      expect(await sh('stat -c "%U %a" /srv/t/.steward-staging; ls -A /srv/t/.steward-staging | wc -l')).toBe(
+        'root 700\n0',
+      );
+      // A name the container turned into a directory is refused, not written into.
+      await sh(
+        'rm -f /srv/t/state/openclaw.json; mkdir /srv/t/state/openclaw.json; chown 1000 /srv/t/state/openclaw.json',
+      );
+      await expect(s.writeFile('/srv/t/state/openclaw.json', 'x\n', '1000:1000', '0640')).rejects.toThrow();
+      expect(await sh('ls -A /srv/t/state/openclaw.json | wc -l')).toBe('0');
+    } finally {
+      await pool.closeAll();
+    }
+  });
 });

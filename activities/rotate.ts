@@ -131,7 +131,13 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
       );
     }
     const [session, st] = await Promise.all([pool.get(targetOf(input)), store()]);
-    const record = await st.read(host, secret);
+    let record = await st.read(host, secret);
+    // The shape of a generated secret goes into its record, for every later worker's redactor (SecretStore.preload).
+    const generate = spec.secrets[secret]!.generate;
+    const shape = generate && { length: generate.length, alphabet: generate.alphabet };
+    if (shape && input.mode === 'apply' && JSON.stringify(record.shape) !== JSON.stringify(shape)) {
+      record = await st.update(host, secret, (r) => ({ ...r, shape }));
+    }
     remember(
       spec,
       secret,

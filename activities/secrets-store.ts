@@ -15,7 +15,7 @@
  * value). Generated values never leave their host, so the store never sees them. Uses node: modules: workers only.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { CodecKeyError } from '../codec/errors';
@@ -63,6 +63,11 @@ export const secretRecordSchema = z.strictObject({
   versions: z.array(secretVersionSchema),
   /** When a rotation last finished (for `rotate --due` and the schedules). */
   rotatedAt: z.iso.datetime().optional(),
+  /**
+   * A generated secret's shape: with the fingerprints, what lets any worker's redactor recognise its values without
+   * ever having seen them ({@link SecretStore.preload}).
+   */
+  shape: z.strictObject({ length: z.number().int().min(8).max(512), alphabet: z.enum(['base62', 'hex']) }).optional(),
 });
 export type SecretRecord = z.infer<typeof secretRecordSchema>;
 
@@ -128,6 +133,32 @@ export class SecretStore {
     const record = this.decrypt(host, secret, text, file);
     for (const v of record.versions) if (v.value) secretRedactor.remember(secret, v.value);
     return record;
+  }
+
+  /**
+   * Teaches the worker's redactor every secret the store knows, so redaction does not depend on which worker process
+   * handled a value: the values of external secrets, and the fingerprints of generated ones (with their shape).
+   * Records it cannot read are skipped. Returns how many records it read.
+   */
+  async preload(): Promise<number> {
+    let read = 0;
+    const hosts = await readdir(this.dir, { withFileTypes: true }).catch(() => []);
+    for (const h of hosts) {
+      if (!h.isDirectory() || !resourceNameSchema.safeParse(h.name).success) continue;
+      const files = await readdir(join(this.dir, h.name)).catch(() => [] as string[]);
+      for (const f of files) {
+        const secret = f.replace(/\.json$/, '');
+        if (!f.endsWith('.json') || !resourceNameSchema.safeParse(secret).success) continue;
+        const record = await this.read(h.name, secret).catch(() => undefined);
+        if (!record) continue;
+        read++;
+        if (!record.shape) continue;
+        for (const v of record.versions) {
+          if (v.sha256) secretRedactor.rememberFingerprint(secret, v.sha256, record.shape);
+        }
+      }
+    }
+    return read;
   }
 
   /**

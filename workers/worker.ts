@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { SecretStore } from '../activities/secrets-store';
 import { SessionPool } from '../activities/host/session';
 import { loadCodecKeys } from '../client/context';
 import { ensureSearchAttributes } from '../client/dev/temporal';
@@ -70,6 +71,10 @@ export async function createWorker(
   const keys = config.keys ?? (await loadCodecKeys({ address: config.address }));
   const connection = await NativeConnection.connect({ address: config.address });
   const pool = new SessionPool();
+  // Redaction must not depend on which worker handled a value: learn what the version store knows first.
+  await SecretStore.fromEnv()
+    .then((store) => store.preload())
+    .catch(() => 0);
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,

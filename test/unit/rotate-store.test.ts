@@ -1,10 +1,10 @@
 /** The local version store: encrypted at rest, bound to its host and secret, following a codec key rotation. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodings } from '../../activities/redact';
+import { encodings, secretRedactor } from '../../activities/redact';
 import { SecretStore, SecretStoreError, staged, type SecretRecord } from '../../activities/secrets-store';
 import { generateKey, KeyRing } from '../../codec/keys';
 import { versionId } from '../../spec/rotation';
@@ -29,6 +29,38 @@ function record(value: string): (r: SecretRecord) => SecretRecord {
 }
 
 describe('SecretStore', () => {
+  it('teaches a fresh worker process every value it holds: external values, and generated ones by fingerprint', async () => {
+    // The redactor in this process has never seen either value; only the store's records reach it.
+    const dir = join(mkdtempSync(join(tmpdir(), 'steward-store-')), 'secrets');
+    const ring = KeyRing.of([generateKey()]);
+    const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    const token = [...randomBytes(48)].map((b) => chars[b % 62]).join('');
+    const key = `sk-or-v1-${randomBytes(24).toString('hex')}`;
+    const writer = new SecretStore(dir, ring);
+    await writer.update('vps1', 'gateway-token', (r) => ({
+      ...r,
+      shape: { length: 48, alphabet: 'base62' },
+      versions: [
+        {
+          id: v(1),
+          createdAt: new Date().toISOString(),
+          origin: 'generated',
+          sha256: createHash('sha256').update(token).digest('hex'),
+          stages: ['current'],
+        },
+      ],
+    }));
+    await writer.update('vps1', 'openrouter-api-key', record(key));
+    const text = `stderr: Authorization: Bearer ${token}; key=${key}`;
+    expect(secretRedactor.redact(text)).toBe(text);
+    expect(await new SecretStore(dir, ring).preload()).toBe(2);
+    const scrubbed = secretRedactor.redact(text);
+    expect(scrubbed).not.toContain(token);
+    expect(scrubbed).not.toContain(key);
+    // A store it cannot decrypt teaches nothing and breaks nothing.
+    expect(await new SecretStore(dir, KeyRing.of([generateKey()])).preload()).toBe(0);
+  });
+
   it('keeps records encrypted at rest, 0600 in 0700 directories, and reads them back', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'steward-store-')), 'secrets');
     const store = new SecretStore(dir, KeyRing.of([generateKey()]));

@@ -26,7 +26,8 @@ const STAT_FORMAT = '%u %g %U %G %a %F';
 
 function statProbe(path: string, withHash: boolean): string {
   // The content on stdin: the output is the bare digest and `  -`, whatever the file's name (no pipe, no cut).
-  const hash = withHash ? `; sha256sum < ${run(path)}` : '';
+  // Never through a symlink: a link a container planted must not make root read (and hash) what it points at.
+  const hash = withHash ? `; if [ ! -L ${run(path)} ]; then sha256sum < ${run(path)}; fi` : '';
   return `if [ -e ${run(path)} ] || [ -L ${run(path)} ]; then ${run('stat', '-c', STAT_FORMAT, path)}${hash}; else echo absent; fi`;
 }
 
@@ -56,7 +57,9 @@ export function pathBatch(entries: readonly { readonly path: string; readonly ha
   });
   lines.push(`[ $# -eq 0 ] || stat -c ${run(`${STAT_FORMAT}|%n`)} -- "$@"`, `echo ${run(HASH_SPLIT)}`, 'set --');
   entries.forEach((e, i) => {
-    if (batched[i] && e.hash) lines.push(`if [ -f ${run(e.path)} ]; then set -- "$@" ${run(e.path)}; fi`);
+    if (batched[i] && e.hash) {
+      lines.push(`if [ -f ${run(e.path)} ] && [ ! -L ${run(e.path)} ]; then set -- "$@" ${run(e.path)}; fi`);
+    }
   });
   lines.push('[ $# -eq 0 ] || sha256sum -- "$@"');
   return {

@@ -58,6 +58,12 @@ describe('pathBatch', () => {
     });
     expect(resources[3]!.parse(results[3]!)).toEqual({ type: 'absent' });
     expect(resources[5]!.parse(results[5]!)).toMatchObject({ type: 'symbolic link' });
+    // A link is never read through, in a batch or alone: no hash of what it points at, and the diff refuses it.
+    expect(resources[5]!.parse(results[5]!)).not.toHaveProperty('sha256');
+    expect(resources[5]!.parse(sh(resources[5]!.probe))).not.toHaveProperty('sha256');
+    expect(() => resources[5]!.diff(resources[5]!.parse(results[5]!))).toThrow(
+      /is a symbolic link, not a regular file/,
+    );
   });
 
   it('a path that exists but cannot be statted is refused, not read as absent', () => {

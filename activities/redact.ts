@@ -26,6 +26,11 @@ const MIN_VALUE_LENGTH = 8;
 const MAX_ENTRIES = 4096;
 /** Fingerprint search looks at this much text at most (error messages and stack traces are far shorter). */
 const MAX_SCAN = 64 * 1024;
+/**
+ * The shortest piece of a remembered value scrubbed where a line or the text was cut (`cut -c1-300`, a message
+ * sliced to its last 300 characters): a value's head at the end of a line, or its tail at the start of one.
+ */
+const MIN_FRAGMENT = 12;
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -71,6 +76,7 @@ export class Redactor {
     if (this.forms.size > 0) {
       const forms = [...this.forms.keys()].filter((f) => out.includes(f)).sort((a, b) => b.length - a.length);
       for (const form of forms) out = out.split(form).join(marker(this.forms.get(form)!));
+      out = this.redactFragments(out);
     }
     return this.fingerprints.size > 0 ? this.redactByFingerprint(out) : out;
   }
@@ -78,6 +84,35 @@ export class Redactor {
   /** Whether `text` holds a known secret. */
   holdsSecret(text: string): boolean {
     return this.redact(text) !== text;
+  }
+
+  /** A remembered value cut short where a line (or the text) begins or ends: its head or tail, 12+ characters. */
+  private redactFragments(text: string): string {
+    if (text.length > MAX_SCAN) return this.redactFragments(text.slice(0, MAX_SCAN)) + text.slice(MAX_SCAN);
+    const forms = [...this.forms].filter(([f]) => f.length > MIN_FRAGMENT);
+    return text
+      .split('\n')
+      .map((line) => {
+        let out = line;
+        for (const [form, label] of forms) {
+          // A head: the line's rest, from an occurrence of the value's first characters, begins the value.
+          const head = form.slice(0, MIN_FRAGMENT);
+          for (let at = out.indexOf(head); at >= 0; at = out.indexOf(head, at + 1)) {
+            if (form.startsWith(out.slice(at))) {
+              out = `${out.slice(0, at)}${marker(label)}`;
+              break;
+            }
+          }
+          // A tail: the line's start, up to an occurrence of the value's last characters, ends the value.
+          const tail = form.slice(-MIN_FRAGMENT);
+          const end = out.indexOf(tail);
+          if (end >= 0 && form.endsWith(out.slice(0, end + MIN_FRAGMENT))) {
+            out = `${marker(label)}${out.slice(end + MIN_FRAGMENT)}`;
+          }
+        }
+        return out;
+      })
+      .join('\n');
   }
 
   private redactByFingerprint(text: string): string {

@@ -36,6 +36,26 @@ describe('Redactor', () => {
     expect(r.redact('nothing secret here')).toBe('nothing secret here');
   });
 
+  it('scrubs a value cut short where a line or the text ends or begins, and leaves short coincidences', () => {
+    const r = new Redactor();
+    const value = `sk-or-v1-${randomBytes(24).toString('hex')}`;
+    r.remember('openrouter-api-key', value);
+    const text = [
+      `curl: (22) Authorization: Bearer ${value.slice(0, 30)}`,
+      `${value.slice(-20)}" was refused`,
+      `a line that ends with ${value.slice(0, 8)}`,
+      `whole ${value} and a cut ${value.slice(0, 25)}`,
+    ].join('\n');
+    expect(r.redact(text)).toBe(
+      [
+        'curl: (22) Authorization: Bearer [redacted:openrouter-api-key]',
+        '[redacted:openrouter-api-key]" was refused',
+        `a line that ends with ${value.slice(0, 8)}`,
+        'whole [redacted:openrouter-api-key] and a cut [redacted:openrouter-api-key]',
+      ].join('\n'),
+    );
+  });
+
   it('finds a generated value it knows only by hash, plain, base64 or hex, and leaves look-alikes', () => {
     const r = new Redactor();
     const token = base62(48);

@@ -270,7 +270,11 @@ export function renderCaddyfile(spec: Spec): string {
     '\theader Strict-Transport-Security "max-age=31536000"',
     `\t# HTTP, the WebSocket URL (${proxy.websocketPath}) and the canvas (${proxy.canvasPath}) all go to the gateway;`,
     '\t# Caddy replaces any X-Forwarded-For a client sends, which the gateway trusts from this address only.',
-    `\treverse_proxy ${upstream}`,
+    '\t# While the gateway restarts, a request waits (retrying the dial every 250 ms, up to 30 s) instead of failing.',
+    `\treverse_proxy ${upstream} {`,
+    '\t\tlb_try_duration 30s',
+    '\t\tlb_try_interval 250ms',
+    '\t}',
     '}',
     '',
   ].join('\n');

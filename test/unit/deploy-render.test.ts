@@ -157,7 +157,9 @@ describe('Caddyfile', () => {
     const internal = renderCaddyfile(specOf());
     expect(internal).toContain('openclaw.home.arpa {');
     expect(internal).toContain('\ttls internal');
-    expect(internal).toContain('reverse_proxy 172.31.250.3:18789');
+    expect(internal).toContain(
+      'reverse_proxy 172.31.250.3:18789 {\n\t\tlb_try_duration 30s\n\t\tlb_try_interval 250ms\n\t}',
+    );
     const acme = renderCaddyfile(full);
     expect(acme).toContain('\temail ops@example.com');
     expect(acme).not.toContain('tls internal');

@@ -124,4 +124,26 @@ describe('steward drift', () => {
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((c) => c.drift === 'intentional')).toBe(true);
   }, 300_000);
+
+  it('a symlink the container planted at openclaw.json is reported; deploy writes through nothing and no host file changes', async () => {
+    // The gateway (uid 1000) owns its state volume: it can replace its config with a link to any host path.
+    const target = '/etc/steward-symlink-target';
+    await onHost(`printf 'host file\\n' > ${target}; chmod 0640 ${target}`);
+    const before = await onHost(`stat -c '%u:%g %a' ${target}; sha256sum < ${target}`);
+    await onHost(
+      'cd /opt/openclaw/state && mv openclaw.json .openclaw.json.kept && ' +
+        `setpriv --reuid=1000 --regid=1000 --clear-groups ln -s ${target} openclaw.json`,
+    );
+    try {
+      const deployed = await world.cli(spec, 'deploy');
+      expect(deployed.code).toBe(1);
+      expect(deployed.doc!.hosts[0]!.error).toContain(
+        '/opt/openclaw/state/openclaw.json exists but is a symbolic link, not a regular file',
+      );
+      expect(await onHost(`stat -c '%u:%g %a' ${target}; sha256sum < ${target}`)).toBe(before);
+      expect(await onHost('stat -c %F /opt/openclaw/state/openclaw.json')).toBe('symbolic link');
+    } finally {
+      await onHost('cd /opt/openclaw/state && rm -f openclaw.json && mv .openclaw.json.kept openclaw.json');
+    }
+  }, 300_000);
 });

@@ -193,15 +193,10 @@ export function fileResource(f: FileSpec, host: string): Resource<ObservedPath> 
       }
       return meta ? [meta] : [];
     },
-    apply: async (session: HostSession, o) => {
-      const contentOk = o.type !== 'absent' && 'sha256' in o && o.sha256 === want;
-      if (contentOk) {
-        await session.check(`${run('chown', `${f.owner}:${f.group}`, f.path)} && ${run('chmod', f.mode, f.path)}`, {
-          label: `chown/chmod ${f.path}`,
-        });
-      } else {
-        await session.writeFile(f.path, f.content, `${f.owner}:${f.group}`, f.mode, f.validate);
-      }
+    // Owner and mode too are mended by writing the file whole: a chown/chmod by name would follow a symlink swapped
+    // in after the observation, and writeFile never follows one (see HostSession.writeFile).
+    apply: async (session: HostSession) => {
+      await session.writeFile(f.path, f.content, `${f.owner}:${f.group}`, f.mode, f.validate);
     },
   };
 }

@@ -9,7 +9,8 @@ import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '.
 import type { Spec } from '../spec/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { planImages, shortId, transferImages } from './deploy/images';
-import { ensureSecrets } from './deploy/secrets';
+import { ensureSecrets, type KeepFingerprints } from './deploy/secrets';
+import { lazyStore, type SecretStore } from './secrets-store';
 import {
   beginRelease,
   commitRelease,
@@ -40,6 +41,8 @@ export interface VerifyStepResult extends StepResult {
 export interface DeployDeps extends ActivityDeps {
   /** The operator's Docker engine, source of streamed images. Default: the local socket or DOCKER_HOST. */
   readonly localDocker?: Docker;
+  /** The secret version store, where generated values' fingerprints are kept; default {@link SecretStore.fromEnv}. */
+  readonly secretStore?: SecretStore;
 }
 
 const SERVICES = [GATEWAY_SERVICE, PROXY_SERVICE];
@@ -49,8 +52,9 @@ function fileSecrets(spec: Spec): string[] {
   return secretDeliveries(spec).flatMap((d) => (d.kind === 'file' ? [d.secret] : []));
 }
 
-export function createDeployActivities({ pool, localDocker }: DeployDeps) {
+export function createDeployActivities({ pool, localDocker, secretStore }: DeployDeps) {
   const session = (input: StepInput) => pool.get(targetOf(input));
+  const store = lazyStore(secretStore);
   const local = () => localDocker ?? new Docker();
 
   return {
@@ -103,8 +107,22 @@ export function createDeployActivities({ pool, localDocker }: DeployDeps) {
       return activityStep(async () => {
         const s = await session(input);
         const changes = await converge(s, stackDirectories(input.spec, input.host), input.mode);
-        changes.push(...(await ensureSecrets(s, input.spec, input.mode)));
-        return { changes, findings: [] };
+        const findings: Finding[] = [];
+        // Generated values' fingerprints go to the version store, so a worker that never saw them still redacts them.
+        const keep: KeepFingerprints = async (secret, shape, seen) => {
+          try {
+            await (await store()).keepFingerprints(input.host, secret, shape, [seen]);
+          } catch (err) {
+            findings.push({
+              id: 'secret.fingerprints',
+              severity: 'low',
+              resource: `secret:${secret}`,
+              message: `not kept for other workers' redaction: ${(err as Error).message}`,
+            });
+          }
+        };
+        changes.push(...(await ensureSecrets(s, input.spec, input.mode, keep)));
+        return { changes, findings };
       });
     },
 

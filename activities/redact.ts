@@ -6,7 +6,9 @@
  *   they are and in every encoding steward uses — base64 (standard and URL-safe, with or without padding), hex
  *   (either case), JSON-escaped and URL-encoded;
  * - values generated on a host that never reached the worker, known only by their SHA-256 and shape (length and
- *   alphabet): any run of characters of that shape in a text — or its base64 or hex form — is hashed and compared.
+ *   alphabet): any run of characters of that shape in a text — or its base64 or hex form — is hashed and compared;
+ *   with the hashes of its first and last {@link EDGE_LENGTH} characters ({@link SecretEdges}), a value cut short
+ *   where a line begins or ends is found too.
  *
  * Every activity is wrapped ({@link redactingActivities}), so Temporal records, and the worker logs, only scrubbed
  * failures. Uses node:crypto: workers only, never workflow code.
@@ -20,6 +22,15 @@ export interface SecretShape {
   readonly alphabet: 'base62' | 'hex';
 }
 
+/**
+ * SHA-256 (hex) of a generated value's first and last {@link EDGE_LENGTH} characters, computed on its host: what lets
+ * a redactor that never saw the value find it cut short.
+ */
+export interface SecretEdges {
+  readonly head: string;
+  readonly tail: string;
+}
+
 /** Values shorter than this are not registered: scrubbing them would mangle ordinary text. */
 const MIN_VALUE_LENGTH = 8;
 /** Remembered values and fingerprints per redactor; the oldest go first. */
@@ -31,6 +42,9 @@ const MAX_SCAN = 64 * 1024;
  * sliced to its last 300 characters): a value's head at the end of a line, or its tail at the start of one.
  */
 const MIN_FRAGMENT = 12;
+/** How many characters of a generated value's head and tail its {@link SecretEdges} hash. */
+export const EDGE_LENGTH = MIN_FRAGMENT;
+const HEX64 = /^[0-9a-f]{64}$/;
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -57,6 +71,9 @@ export class Redactor {
   private readonly forms = new Map<string, string>();
   /** sha256 → label and shape */
   private readonly fingerprints = new Map<string, { label: string; shape: SecretShape }>();
+  /** sha256 of a generated value's first / last {@link EDGE_LENGTH} characters → label and shape */
+  private readonly heads = new Map<string, { label: string; shape: SecretShape }>();
+  private readonly tails = new Map<string, { label: string; shape: SecretShape }>();
 
   /** Remembers a value the worker handled, under a label such as the secret's name. */
   remember(label: string, value: string): void {
@@ -64,10 +81,17 @@ export class Redactor {
     for (const form of encodings(value)) bounded(this.forms, form, label);
   }
 
-  /** Remembers a value known only by its SHA-256 (hex) and its shape: one generated on a host. */
-  rememberFingerprint(label: string, sha256Hex: string, shape: SecretShape): void {
-    if (!/^[0-9a-f]{64}$/.test(sha256Hex) || shape.length < MIN_VALUE_LENGTH) return;
+  /**
+   * Remembers a value known only by its SHA-256 (hex) and its shape: one generated on a host. With its edges, pieces
+   * of it cut where a line begins or ends are found as well.
+   */
+  rememberFingerprint(label: string, sha256Hex: string, shape: SecretShape, edges?: SecretEdges): void {
+    if (!HEX64.test(sha256Hex) || shape.length < MIN_VALUE_LENGTH) return;
     bounded(this.fingerprints, sha256Hex, { label, shape });
+    if (edges && shape.length > EDGE_LENGTH && HEX64.test(edges.head) && HEX64.test(edges.tail)) {
+      bounded(this.heads, edges.head, { label, shape });
+      bounded(this.tails, edges.tail, { label, shape });
+    }
   }
 
   /** `text` with every known secret, in any of its encodings, replaced by `[redacted:<label>]`. */
@@ -78,7 +102,8 @@ export class Redactor {
       for (const form of forms) out = out.split(form).join(marker(this.forms.get(form)!));
       out = this.redactFragments(out);
     }
-    return this.fingerprints.size > 0 ? this.redactByFingerprint(out) : out;
+    if (this.fingerprints.size > 0) out = this.redactByFingerprint(out);
+    return this.heads.size > 0 ? this.redactEdges(out) : out;
   }
 
   /** Whether `text` holds a known secret. */
@@ -112,6 +137,54 @@ export class Redactor {
         }
         return out;
       })
+      .join('\n');
+  }
+
+  /**
+   * A generated value cut short, known by its edges: a run at a line's end whose first {@link EDGE_LENGTH}
+   * characters hash to a known head (plain, hex or base64), or a run at a line's start whose last ones hash to a
+   * known tail (plain or hex). A trailing `...` or `…` a truncation left is taken along.
+   */
+  private redactEdges(text: string): string {
+    if (text.length > MAX_SCAN) return this.redactEdges(text.slice(0, MAX_SCAN)) + text.slice(MAX_SCAN);
+    const longest = Math.max(...[...this.heads.values()].map((f) => f.shape.length));
+    const forms: { run: RegExp; width: number; decode: (s: string) => Buffer | string; factor: number }[] = [
+      { run: /[A-Za-z0-9]+/, width: EDGE_LENGTH, decode: (s) => s, factor: 1 },
+      { run: /[0-9A-Fa-f]+/, width: 2 * EDGE_LENGTH, decode: (s) => Buffer.from(s, 'hex'), factor: 2 },
+    ];
+    const base64 = {
+      run: /[A-Za-z0-9+/_-]+=*/,
+      width: (4 * EDGE_LENGTH) / 3,
+      decode: (s: string) => Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64'),
+      factor: 4 / 3,
+    };
+    const cutHead = (line: string): string => {
+      const [, body = '', cut = ''] = /^([\s\S]*?)(\.\.\.|…)?$/.exec(line) ?? [];
+      for (const f of [...forms, base64]) {
+        const run = new RegExp(`${f.run.source}$`).exec(body)?.[0] ?? '';
+        const from = Math.max(0, run.length - Math.ceil(longest * f.factor));
+        for (let i = from; i + f.width <= run.length; i++) {
+          const hit = this.heads.get(sha256(f.decode(run.slice(i, i + f.width))));
+          if (hit && run.length - i <= Math.ceil(hit.shape.length * f.factor) + 2) {
+            return `${body.slice(0, body.length - run.length + i)}${marker(hit.label)}${cut}`;
+          }
+        }
+      }
+      return line;
+    };
+    const cutTail = (line: string): string => {
+      for (const f of forms) {
+        const run = new RegExp(`^${f.run.source}`).exec(line)?.[0] ?? '';
+        for (let j = Math.min(run.length, Math.ceil(longest * f.factor)); j >= f.width; j--) {
+          const hit = this.tails.get(sha256(f.decode(run.slice(j - f.width, j))));
+          if (hit && j <= hit.shape.length * f.factor) return `${marker(hit.label)}${line.slice(j)}`;
+        }
+      }
+      return line;
+    };
+    return text
+      .split('\n')
+      .map((line) => cutTail(cutHead(line)))
       .join('\n');
   }
 

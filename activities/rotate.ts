@@ -50,7 +50,7 @@ import {
   writeVersion,
   type ObservedSecret,
 } from './rotate/host';
-import { SecretStore, staged, type SecretRecord, type SecretVersion } from './secrets-store';
+import { lazyStore, staged, type SecretRecord, type SecretStore, type SecretVersion } from './secrets-store';
 
 /** Input of a rotation step: the host step input, the secret, and the version the step works on. */
 export interface RotateStepInput extends StepInput {
@@ -113,13 +113,7 @@ const now = () => new Date().toISOString();
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
 export function createRotateActivities({ pool, secretStore }: RotateDeps) {
-  let opened: Promise<SecretStore> | undefined;
-  const store = (): Promise<SecretStore> => {
-    if (secretStore) return Promise.resolve(secretStore);
-    opened ??= SecretStore.fromEnv();
-    opened.catch(() => (opened = undefined));
-    return opened;
-  };
+  const store = lazyStore(secretStore);
 
   /** The session, the spec, and the store record of the input's host and secret; fingerprints go to the redactor. */
   const open = async (input: RotateStepInput) => {
@@ -159,7 +153,9 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         const { session, spec, st, record } = await open(input);
         const { host, secret } = input;
         const observed = await observeSecret(session, spec, secret);
-        remember(spec, secret, [...observed.versions.values(), ...(observed.live ? [observed.live] : [])]);
+        const generate = spec.secrets[secret]!.generate;
+        if (generate && input.mode === 'apply')
+          await st.keepFingerprints(host, secret, generate, observed.fingerprints);
         if (!observed.live) {
           throw new SecretMissingOnHostError(host, `${secret} has no live file on the host; deploy the stack first`);
         }
@@ -282,8 +278,9 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         }
         let sha: string;
         if (definition.generate) {
-          sha = await generateVersion(session, spec, secret, id);
-          remember(spec, secret, [sha]);
+          const made = await generateVersion(session, spec, secret, id);
+          await st.keepFingerprints(host, secret, definition.generate, [made]);
+          sha = made.sha256;
         } else {
           const value = pending.value;
           if (value === undefined)

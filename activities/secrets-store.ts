@@ -12,7 +12,8 @@
  *
  * What it holds: version ids, stages, times, SHA-256 fingerprints and, for external secrets only, the values of the
  * pending, current and previous versions (so a rollback never depends on the operator's source still giving the old
- * value). Generated values never leave their host, so the store never sees them. Uses node: modules: workers only.
+ * value). Generated values never leave their host, so the store never sees them: it keeps what redaction needs
+ * instead, the hashes of each generated value seen on the host and of its first and last characters. Uses node: modules: workers only.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -23,7 +24,7 @@ import { keyRingFromEnv, KEY_FILE_ENV, KEYS_ENV, type KeyRing } from '../codec/k
 import { resourceNameSchema } from '../spec/schema';
 import { VERSION_ID } from '../spec/rotation';
 import { validate } from '../spec/validate';
-import { secretRedactor } from './redact';
+import { secretRedactor, type SecretShape } from './redact';
 
 export const STORE_DIR_ENV = 'STEWARD_SECRETS_STORE';
 export const DEFAULT_STORE_DIR = '.steward/secrets';
@@ -33,6 +34,10 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Versions kept in a record besides the staged ones (ids, times and outcomes only; no values). */
 const HISTORY = 20;
+/** Generated values' fingerprints kept per record, newest last. */
+const FINGERPRINTS = 16;
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
 const stageSchema = z.enum(['pending', 'current', 'previous']);
 
@@ -68,8 +73,15 @@ export const secretRecordSchema = z.strictObject({
    * ever having seen them ({@link SecretStore.preload}).
    */
   shape: z.strictObject({ length: z.number().int().min(8).max(512), alphabet: z.enum(['base62', 'hex']) }).optional(),
+  /**
+   * Generated values seen on the host (by deploy or rotation): SHA-256 of each, and of its first and last
+   * `EDGE_LENGTH` characters, so a redactor finds one cut short. The newest {@link FINGERPRINTS}.
+   */
+  fingerprints: z.array(z.strictObject({ sha256: sha256Hex, head: sha256Hex, tail: sha256Hex })).optional(),
 });
 export type SecretRecord = z.infer<typeof secretRecordSchema>;
+/** A generated value as the host reports it: its SHA-256 and that of its edges. */
+export type GeneratedFingerprint = NonNullable<SecretRecord['fingerprints']>[number];
 
 const fileSchema = z.strictObject({
   format: z.literal(FORMAT),
@@ -156,9 +168,33 @@ export class SecretStore {
         for (const v of record.versions) {
           if (v.sha256) secretRedactor.rememberFingerprint(secret, v.sha256, record.shape);
         }
+        for (const f of record.fingerprints ?? [])
+          secretRedactor.rememberFingerprint(secret, f.sha256, record.shape, f);
       }
     }
     return read;
+  }
+
+  /**
+   * Keeps the fingerprints of generated values of a host's secret that the record does not hold yet (with the
+   * secret's shape), for every later worker's redactor. Writes nothing when it knows them all.
+   */
+  async keepFingerprints(
+    host: string,
+    secret: string,
+    shape: SecretShape,
+    seen: readonly GeneratedFingerprint[],
+  ): Promise<void> {
+    const known = (r: SecretRecord) => new Set((r.fingerprints ?? []).map((f) => f.sha256));
+    const sameShape = (r: SecretRecord) => r.shape?.length === shape.length && r.shape.alphabet === shape.alphabet;
+    const current = await this.read(host, secret);
+    if (sameShape(current) && seen.every((f) => known(current).has(f.sha256))) return;
+    await this.update(host, secret, (r) => {
+      const have = known(r);
+      const fresh = seen.filter((f) => !have.has(f.sha256));
+      const fingerprints = [...(r.fingerprints ?? []), ...fresh].slice(-FINGERPRINTS);
+      return { ...r, shape: { length: shape.length, alphabet: shape.alphabet }, fingerprints };
+    });
   }
 
   /**
@@ -233,6 +269,19 @@ export class SecretStore {
     }
     return validate(secretRecordSchema, JSON.parse(plain), file);
   }
+}
+
+/**
+ * A store opened on first use (`given`, or {@link SecretStore.fromEnv}); a failed opening is tried again next time.
+ */
+export function lazyStore(given?: SecretStore): () => Promise<SecretStore> {
+  let opened: Promise<SecretStore> | undefined;
+  return () => {
+    if (given) return Promise.resolve(given);
+    opened ??= SecretStore.fromEnv();
+    opened.catch(() => (opened = undefined));
+    return opened;
+  };
 }
 
 /** The store's own AES key, derived from a codec key: never the codec key itself. */

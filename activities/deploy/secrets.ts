@@ -13,7 +13,8 @@ import type { Secret, Spec } from '../../spec/schema';
 import { HostError, HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
-import { secretRedactor } from '../redact';
+import { EDGE_LENGTH, secretRedactor, type SecretShape } from '../redact';
+import type { GeneratedFingerprint } from '../secrets-store';
 
 /** An external secret's source gave nothing usable. The operator must supply it; retrying cannot help. */
 export class SecretSourceError extends HostError {
@@ -32,6 +33,25 @@ interface ObservedSecret {
   readonly gid?: number;
   readonly mode?: string;
   readonly sha256?: string;
+  /** A generated value's fingerprint with its edges, for redaction. */
+  readonly fingerprint?: GeneratedFingerprint;
+}
+
+const SHA = /^[0-9a-f]{64}$/;
+
+/**
+ * Shell printing `<sha256> <sha256 of the first EDGE_LENGTH bytes> <sha256 of the last ones>` of the file the shell
+ * word `file` names: what redaction keeps of a generated value that never leaves its host.
+ */
+export function fingerprintScript(file: string): string {
+  const hash = (read: string) => `"$(${read} < ${file} | sha256sum | cut -c1-64)"`;
+  return `printf '%s %s %s\\n' ${hash('cat')} ${hash(`head -c ${EDGE_LENGTH}`)} ${hash(`tail -c ${EDGE_LENGTH}`)}`;
+}
+
+/** The fingerprint a {@link fingerprintScript} line holds; undefined unless it is three hashes. */
+export function parseFingerprint(line: string): GeneratedFingerprint | undefined {
+  const [sha256 = '', head = '', tail = '', ...rest] = line.trim().split(' ');
+  return rest.length === 0 && [sha256, head, tail].every((h) => SHA.test(h)) ? { sha256, head, tail } : undefined;
 }
 
 /** The secrets the stack consumes, in a stable order. */
@@ -47,18 +67,24 @@ function probeSecret(path: string): string {
   return [
     `if [ ! -e ${run(path)} ]; then echo absent`,
     `elif [ ! -s ${run(path)} ]; then echo empty`,
-    `else ${run('stat', '-c', '%u %g %a', path)}; ${run('sha256sum', path)} | cut -c1-64; fi`,
+    `else ${run('stat', '-c', '%u %g %a', path)}; ${fingerprintScript(run(path))}; fi`,
   ].join('; ');
 }
 
 function parseSecret(host: string, name: string, out: string): ObservedSecret {
-  const [line = '', hash] = out.trim().split('\n');
+  const [line = '', hashes = ''] = out.trim().split('\n');
   if (line === 'absent' || line === 'empty') return { state: line };
   const m = /^(\d+) (\d+) ([0-7]{1,4})$/.exec(line);
-  if (!m || !hash || !/^[0-9a-f]{64}$/.test(hash.trim())) {
-    throw new HostOutputError(host, `unexpected stat output for secret ${name}`);
-  }
-  return { state: 'present', uid: Number(m[1]), gid: Number(m[2]), mode: m[3]!.padStart(4, '0'), sha256: hash.trim() };
+  const fingerprint = parseFingerprint(hashes);
+  if (!m || !fingerprint) throw new HostOutputError(host, `unexpected stat output for secret ${name}`);
+  return {
+    state: 'present',
+    uid: Number(m[1]),
+    gid: Number(m[2]),
+    mode: m[3]!.padStart(4, '0'),
+    sha256: fingerprint.sha256,
+    fingerprint,
+  };
 }
 
 /** Shortest external value accepted unless `secrets.<name>.minLength` says otherwise. */
@@ -129,11 +155,22 @@ export function generateScript(
 }
 
 /**
+ * Where a generated value's fingerprint goes so that every later worker can redact it (the secret version store);
+ * called in apply mode only.
+ */
+export type KeepFingerprints = (secret: string, shape: SecretShape, seen: GeneratedFingerprint) => Promise<void>;
+
+/**
  * Makes every consumed secret exist on the host as a file owned by the gateway's uid/gid, mode 0600, and assembles
  * the gateway's env file from those files on the host itself. Generated secrets are created once and then kept
  * (rotation replaces them); external ones are rewritten when the source's value differs from the host's.
  */
-export async function ensureSecrets(session: HostSession, spec: Spec, mode: Mode): Promise<Change[]> {
+export async function ensureSecrets(
+  session: HostSession,
+  spec: Spec,
+  mode: Mode,
+  keep?: KeepFingerprints,
+): Promise<Change[]> {
   const host = session.target.name;
   const { uid, gid } = spec.stack;
   const names = consumedSecrets(spec);
@@ -146,7 +183,12 @@ export async function ensureSecrets(session: HostSession, spec: Spec, mode: Mode
     const secret = spec.secrets[name]!;
     const path = secretPath(spec, name);
     const o = parseSecret(host, name, observed[`s${i}`]!.out);
-    if (secret.generate && o.sha256) secretRedactor.rememberFingerprint(name, o.sha256, secret.generate);
+    const learn = async (f: GeneratedFingerprint | undefined) => {
+      if (!secret.generate || !f) return;
+      secretRedactor.rememberFingerprint(name, f.sha256, secret.generate, f);
+      if (mode === 'apply') await keep?.(name, secret.generate, f);
+    };
+    await learn(o.fingerprint);
     const resource = `secret:${name}`;
     const after = { owner: `${uid}:${gid}`, mode: SECRET_MODE };
 
@@ -156,10 +198,10 @@ export async function ensureSecrets(session: HostSession, spec: Spec, mode: Mode
         if (mode === 'apply') {
           await session.check(
             `${run('install', '-d', '-m', '0700', layout.secretsDir)}\n${generateScript(path, secret.generate.length, secret.generate.alphabet, uid, gid)}`,
-            {
-              label: `generate secret ${name}`,
-            },
+            { label: `generate secret ${name}` },
           );
+          const made = await session.probe({ s: probeSecret(path) });
+          await learn(parseSecret(host, name, made.s!.out).fingerprint);
         }
         continue;
       }

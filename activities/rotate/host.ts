@@ -14,7 +14,9 @@
 import { secretDeliveries, stackLayout } from '../../spec/render/stack';
 import { VERSION_ID } from '../../spec/rotation';
 import type { Spec } from '../../spec/schema';
-import { generateScript } from '../deploy/secrets';
+import { fingerprintScript, generateScript, parseFingerprint } from '../deploy/secrets';
+import { secretRedactor } from '../redact';
+import type { GeneratedFingerprint } from '../secrets-store';
 import { HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
@@ -48,6 +50,8 @@ export interface ObservedSecret {
   readonly versions: ReadonlyMap<string, string>;
   /** SHA-256 of the value the running gateway container reads; undefined when no container answers. */
   readonly consumer?: string;
+  /** The live file's and the version files' fingerprints with their edges (for redaction). */
+  readonly fingerprints: GeneratedFingerprint[];
 }
 
 const SHA = /^[0-9a-f]{64}$/;
@@ -73,8 +77,8 @@ function consumerProbe(spec: Spec, secret: string): string {
 export async function observeSecret(session: HostSession, spec: Spec, secret: string): Promise<ObservedSecret> {
   const paths = secretPaths(spec, secret);
   const r = await session.probe({
-    live: `if [ -s ${run(paths.live)} ]; then stat -c '%u:%g %a' ${run(paths.live)}; sha256sum < ${run(paths.live)} | cut -c1-64; else echo absent; fi`,
-    versions: `if [ -d ${run(paths.versionsDir)} ]; then for f in ${run(paths.versionsDir)}/*; do [ -f "$f" ] || continue; printf '%s ' "\${f##*/}"; sha256sum < "$f" | cut -c1-64; done; fi`,
+    live: `if [ -s ${run(paths.live)} ]; then stat -c '%u:%g %a' ${run(paths.live)}; ${fingerprintScript(run(paths.live))}; else echo absent; fi`,
+    versions: `if [ -d ${run(paths.versionsDir)} ]; then for f in ${run(paths.versionsDir)}/*; do [ -f "$f" ] || continue; printf '%s ' "\${f##*/}"; ${fingerprintScript('"$f"')}; done; fi`,
     consumer: consumerProbe(spec, secret),
   });
   const host = session.target.name;
@@ -82,22 +86,32 @@ export async function observeSecret(session: HostSession, spec: Spec, secret: st
   let live: string | undefined;
   let liveOwner: string | undefined;
   let liveMode: string | undefined;
+  const fingerprints: GeneratedFingerprint[] = [];
   if (liveLines[0] !== 'absent') {
     const m = /^(\d+:\d+) ([0-7]{1,4})$/.exec(liveLines[0] ?? '');
-    if (!m || !SHA.test(liveLines[1] ?? '')) throw new HostOutputError(host, `unexpected state of secret ${secret}`);
-    [live, liveOwner, liveMode] = [liveLines[1], m[1], m[2]!.padStart(4, '0')];
+    const f = parseFingerprint(liveLines[1] ?? '');
+    if (!m || !f) throw new HostOutputError(host, `unexpected state of secret ${secret}`);
+    [live, liveOwner, liveMode] = [f.sha256, m[1], m[2]!.padStart(4, '0')];
+    fingerprints.push(f);
   }
   const versions = new Map<string, string>();
   for (const line of r.versions.out.trim().split('\n').filter(Boolean)) {
-    const [id = '', sha = ''] = line.split(' ');
+    const [id = '', ...hashes] = line.split(' ');
+    const f = parseFingerprint(hashes.join(' '));
     // Temp files of an interrupted write (`<id>.steward.XXXXXX`) are not versions.
-    if (VERSION_ID.test(id) && SHA.test(sha)) versions.set(id, sha);
+    if (VERSION_ID.test(id) && f) {
+      versions.set(id, f.sha256);
+      fingerprints.push(f);
+    }
   }
+  const generate = spec.secrets[secret]?.generate;
+  if (generate) for (const f of fingerprints) secretRedactor.rememberFingerprint(secret, f.sha256, generate, f);
   const consumer = r.consumer.out.trim();
   return {
     ...(live ? { live, liveOwner, liveMode } : {}),
     versions,
     ...(SHA.test(consumer) ? { consumer } : {}),
+    fingerprints,
   };
 }
 
@@ -129,8 +143,16 @@ export async function keepLiveAs(session: HostSession, spec: Spec, secret: strin
   return parseSha(session, r.stdout, secret);
 }
 
-/** Generates version `id` on the host unless its file exists; the value never leaves the host. Returns its hash. */
-export async function generateVersion(session: HostSession, spec: Spec, secret: string, id: string): Promise<string> {
+/**
+ * Generates version `id` on the host unless its file exists; the value never leaves the host. Returns its
+ * fingerprint (hash and edges), which the worker's redactor learns.
+ */
+export async function generateVersion(
+  session: HostSession,
+  spec: Spec,
+  secret: string,
+  id: string,
+): Promise<GeneratedFingerprint> {
   const generate = spec.secrets[secret]?.generate;
   if (!generate) throw new Error(`secret ${secret} is not generated`);
   const f = versionPath(spec, secret, id);
@@ -141,11 +163,14 @@ export async function generateVersion(session: HostSession, spec: Spec, secret: 
       `if [ ! -f ${run(f)} ]; then (`,
       generateScript(f, generate.length, generate.alphabet, spec.stack.uid, spec.stack.gid),
       `); fi`,
-      `sha256sum < ${run(f)} | cut -c1-64`,
+      fingerprintScript(run(f)),
     ].join('\n'),
     { label: `generate ${secret} version ${id}` },
   );
-  return parseSha(session, r.stdout, secret);
+  const made = parseFingerprint(r.stdout);
+  if (!made) throw new HostOutputError(session.target.name, `unexpected fingerprint of ${secret} version ${id}`);
+  secretRedactor.rememberFingerprint(secret, made.sha256, generate, made);
+  return made;
 }
 
 /** Writes version `id` of an external secret (the value on SSH stdin, never on a command line). */

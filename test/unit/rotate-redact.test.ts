@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { activityStep } from '../../activities/context';
 import { CommandError } from '../../activities/host/errors';
-import { encodings, redactError, redactingActivities, Redactor } from '../../activities/redact';
+import { EDGE_LENGTH, encodings, redactError, redactingActivities, Redactor } from '../../activities/redact';
 
 const base62 = (n: number) => {
   const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -76,6 +76,41 @@ describe('Redactor', () => {
     expect(out).toContain('b64 [redacted:gateway-token].');
     expect(out).toContain(`other ${other}`);
     expect(out.match(/\[redacted:gateway-token\]/g)).toHaveLength(5);
+  });
+
+  it('finds a generated value cut short by its edges alone, plain, hex or base64, and leaves look-alikes', () => {
+    const r = new Redactor();
+    const token = base62(48);
+    const edges = { head: sha(token.slice(0, EDGE_LENGTH)), tail: sha(token.slice(-EDGE_LENGTH)) };
+    r.rememberFingerprint('gateway-token', sha(token), { length: 48, alphabet: 'base62' }, edges);
+    const hex = Buffer.from(token).toString('hex');
+    const b64 = Buffer.from(token).toString('base64');
+    const other = base62(48);
+    const lines = [
+      `curl: Authorization: Bearer ${token.slice(0, 30)}`,
+      `cut at the line's end: x${token.slice(0, EDGE_LENGTH)}...`,
+      `${token.slice(-20)}" was refused`,
+      `hex ${hex.slice(0, 40)}`,
+      `${hex.slice(-30)} hex tail`,
+      `b64 ${b64.slice(0, 20)}`,
+    ];
+    const out = r.redact(lines.join('\n')).split('\n');
+    expect(out).toEqual([
+      'curl: Authorization: Bearer [redacted:gateway-token]',
+      "cut at the line's end: x[redacted:gateway-token]...",
+      '[redacted:gateway-token]" was refused',
+      'hex [redacted:gateway-token]',
+      '[redacted:gateway-token] hex tail',
+      'b64 [redacted:gateway-token]',
+    ]);
+    // Pieces shorter than the edge, pieces not at a line's edge, and other values stay.
+    const keep = [
+      `short ${token.slice(0, EDGE_LENGTH - 1)}`,
+      `middle ${token.slice(0, 30)} of a line`,
+      `other ${other.slice(0, 30)}`,
+      `${other.slice(-20)} other tail`,
+    ].join('\n');
+    expect(r.redact(keep)).toBe(keep);
   });
 
   it('ignores values too short to redact safely', () => {

@@ -1,9 +1,12 @@
 /** The local version store: encrypted at rest, bound to its host and secret, following a codec key rotation. */
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fingerprintScript, parseFingerprint } from '../../activities/deploy/secrets';
+import { run } from '../../activities/host/shell';
 import { encodings, secretRedactor } from '../../activities/redact';
 import { SecretStore, SecretStoreError, staged, type SecretRecord } from '../../activities/secrets-store';
 import { generateKey, KeyRing } from '../../codec/keys';
@@ -59,6 +62,36 @@ describe('SecretStore', () => {
     expect(scrubbed).not.toContain(key);
     // A store it cannot decrypt teaches nothing and breaks nothing.
     expect(await new SecretStore(dir, KeyRing.of([generateKey()])).preload()).toBe(0);
+  });
+
+  it("keeps a deployed generated value's fingerprint as the host prints it, so a fresh worker finds it cut short", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'steward-store-')), 'secrets');
+    const ring = KeyRing.of([generateKey()]);
+    const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    const token = [...randomBytes(40)].map((b) => chars[b % 62]).join('');
+    // The host side: the same shell steward runs over SSH, on a file holding the value (no trailing newline).
+    const file = join(dirname(dir), 'gateway-token');
+    writeFileSync(file, token, { mode: 0o600 });
+    const printed = execFileSync('sh', ['-c', fingerprintScript(run(file))], { encoding: 'utf8' });
+    const seen = parseFingerprint(printed)!;
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    expect(seen).toEqual({ sha256: sha(token), head: sha(token.slice(0, 12)), tail: sha(token.slice(-12)) });
+    expect(parseFingerprint(`${printed.trim()} extra`)).toBeUndefined();
+
+    const writer = new SecretStore(dir, ring);
+    await writer.keepFingerprints('vps1', 'gateway-token', { length: 40, alphabet: 'base62' }, [seen]);
+    const written = readFileSync(writer.path('vps1', 'gateway-token'), 'utf8');
+    // Known already: nothing is written again.
+    await writer.keepFingerprints('vps1', 'gateway-token', { length: 40, alphabet: 'base62' }, [seen]);
+    expect(readFileSync(writer.path('vps1', 'gateway-token'), 'utf8')).toBe(written);
+    expect(written).not.toContain(seen.head);
+
+    const text = `ws connect: Authorization: Bearer ${token.slice(0, 25)}\n${token.slice(-15)}" refused`;
+    expect(secretRedactor.redact(text)).toBe(text);
+    expect(await new SecretStore(dir, ring).preload()).toBe(1);
+    expect(secretRedactor.redact(text)).toBe(
+      'ws connect: Authorization: Bearer [redacted:gateway-token]\n[redacted:gateway-token]" refused',
+    );
   });
 
   it('keeps records encrypted at rest, 0600 in 0700 directories, and reads them back', async () => {

@@ -14,7 +14,7 @@ import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { SpecInput } from '../../spec/schema';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
 import { phase } from '../support/phases';
-import { historyText } from '../support/temporal';
+import { historyText, rawHistoryText } from '../support/temporal';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
 const NEXT = 'steward/openclaw:2026.9.6-next';
@@ -229,5 +229,12 @@ describe('steward deploy', () => {
         expect(text).not.toContain(Buffer.from(secret).toString('base64'));
       }
     }
+    // What the failed deploys observed (OpenClaw's validation output, the unhealthy state) is in their decrypted
+    // histories, and nowhere in the histories a client without the codec key reads.
+    const observed = ['Invalid input', 'running/unhealthy'];
+    for (const o of observed) expect(histories.join('\n')).toContain(o);
+    const raw = (await Promise.all(runs.map((r) => rawHistoryText(world.env, r)))).join('\n');
+    expect(raw).toContain('"eventType"');
+    for (const text of [...observed, token, key]) expect(raw).not.toContain(text);
   }, 300_000);
 });

@@ -27,7 +27,7 @@ import type { ControlResult } from '../../spec/report';
 import type { SpecInput } from '../../spec/schema';
 import { steward } from '../support/cli';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
-import { historyText } from '../support/temporal';
+import { historyText, rawHistoryText } from '../support/temporal';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
 const KEY_ENV = 'STEWARD_TEST_EMBEDDER_KEY';
@@ -328,6 +328,30 @@ describe('steward memory check', () => {
     expect(healthy.code).toBe(0);
   }, 900_000);
 
+  it("a link the gateway's uid planted in the memory volume is reported; --repair changes nothing through it", async () => {
+    // uid 1000 owns the volume: it can put a symlink where SQLite's write-ahead log goes, pointing at a root file.
+    const target = '/etc/steward-memory-link-target';
+    const link = `${MEMORY_DIR}/history.db-wal`;
+    await onHost(`head -c 64 /dev/urandom > ${target} && chmod 0600 ${target}`);
+    await onHost(`rm -f ${link} && ln -s ${target} ${link} && chown -h 1000:1000 ${link}`);
+    const stat = `stat -c '%u:%g %a %s' ${target}; sha256sum ${target} | cut -c1-64`;
+    const before = await onHost(stat);
+    try {
+      const r = await check(spec({ persistence: false }), '--repair');
+      expect(r.code).toBe(1);
+      const host = r.doc!.hosts[0]!;
+      expect(byId(host.controls)['memory.path.history.db-wal']).toMatchObject({
+        status: 'fail',
+        observed: 'symbolic link where a file belongs (never repaired)',
+      });
+      expect(host.changes.filter((c) => c.resource.includes('history.db-wal'))).toEqual([]);
+      expect(await onHost(stat)).toBe(before);
+      expect(await onHost(`stat -c '%F %u:%g' ${link}`)).toBe('symbolic link 1000:1000');
+    } finally {
+      await onHost(`rm -f ${link} ${target}`);
+    }
+  }, 600_000);
+
   it('an embedder that returns another vector length fails the dimension check', async () => {
     await startDouble(768);
     try {
@@ -486,5 +510,13 @@ describe('steward memory check', () => {
       }
     }
     expect(hits).toEqual([]);
+
+    // What the failing checks observed (an owner, SQLite's and mem0's own words) is in their decrypted histories, and
+    // nowhere in the histories a client without the codec key reads.
+    const observed = ['directory 0:0 0700', 'file is not a database', 'unable to open database file'];
+    for (const o of observed) expect(texts.history).toContain(o);
+    const raw = (await Promise.all(runs.map((r) => rawHistoryText(world.env, r)))).join('\n');
+    expect(raw).toContain('"eventType"');
+    for (const text of [...observed, ...Object.values(secrets)]) expect(raw).not.toContain(text);
   });
 });

@@ -113,6 +113,15 @@ export async function workflowBundle(
 }
 
 /**
+ * A run's history as a client without the codec key reads it: every event, its bytes as UTF-8 (a plaintext payload
+ * reads as its JSON; an encrypted one as noise). What must hold no secret, observed value or container output.
+ */
+export async function rawHistoryText(env: TestEnv, run: { workflowId: string; runId: string }): Promise<string> {
+  const history = await env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+  return JSON.stringify(history.events, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
+}
+
+/**
  * Every payload of a run's history decrypted with the test run's keys, then the raw history (bytes as base64), as one
  * text: what a search for a leaked secret reads.
  */

@@ -5,6 +5,42 @@ import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
+/**
+ * Lint for one layer: `files` may not import from the folders `above` (nor Node built-ins when `node` is false);
+ * `typesFrom` folders only as types.
+ */
+function layer(files, above, { node = true, typesFrom = [] } = {}) {
+  // Relative imports only: `@temporalio/common` is a package, not the common/ folder.
+  const regex = (dir) => `^(\\.\\./)+${dir}(/.*)?$`;
+  return {
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: node
+            ? []
+            : nodeBuiltins.map((name) => ({
+                name,
+                message: 'Deterministic code (model, workflows): no Node built-ins.',
+              })),
+          patterns: [
+            ...above.map((dir) => ({
+              regex: regex(dir),
+              message: `Layers point down: ${files[0].split('/')[0]}/ may not import ${dir}/.`,
+            })),
+            ...typesFrom.map((dir) => ({
+              regex: regex(dir),
+              allowTypeImports: true,
+              message: `Import ${dir}/ as types only.`,
+            })),
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.steward/', 'coverage/', 'eslint.config.js', 'bin/'] },
   ...tseslint.configs.recommended,
@@ -24,30 +60,13 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
-  {
-    files: ['workflows/**/*.ts', 'spec/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code is deterministic: no Node built-ins.' })),
-          patterns: [
-            {
-              group: ['**/activities', '**/activities/**'],
-              allowTypeImports: true,
-              message: 'Import activities as types only.',
-            },
-            {
-              group: ['**/client/**', '**/workers/**'],
-              message: 'Workflow code may not import client or worker code.',
-            },
-            {
-              group: ['**/codec', '**/codec/**'],
-              message: 'Workflow code may not import the payload codec: it runs in clients and workers.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  // Layers point down: the model (spec/) ← codec/ ← common/ (Node code client and worker share) ← activities/ and
+  // workflows/ ← workers/ ← client/. A folder imports only from the layers below it; workflows take activities as
+  // types only, and the model and workflows (deterministic, sandboxed) no Node built-ins.
+  layer(['spec/**/*.ts'], ['codec', 'common', 'activities', 'workflows', 'workers', 'client'], { node: false }),
+  layer(['codec/**/*.ts'], ['common', 'activities', 'workflows', 'workers', 'client']),
+  layer(['common/**/*.ts'], ['activities', 'workflows', 'workers', 'client']),
+  layer(['activities/**/*.ts'], ['workflows', 'workers', 'client']),
+  layer(['workflows/**/*.ts'], ['common', 'codec', 'workers', 'client'], { node: false, typesFrom: ['activities'] }),
+  layer(['workers/**/*.ts'], ['client']),
 );

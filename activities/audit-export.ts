@@ -5,8 +5,8 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { AuditChainError, chainHead } from '../client/audit/export-dir';
-import { exportHistories } from '../client/audit/exporter';
+import { AuditChainError, chainHead } from '../common/audit/export-dir';
+import { exportHistories } from '../common/audit/exporter';
 import { auditExportInputSchema, type AuditExportInput, type AuditExportResult } from '../spec/audit';
 import { ValidationError, validate } from '../spec/validate';
 

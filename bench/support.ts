@@ -13,7 +13,7 @@ import type { HostReport } from '../spec/report';
 import { StewardHost, StewardOperation } from '../spec/search-attributes';
 import { steward, STEWARD_BIN } from '../test/support/cli';
 import { makeKeyPair, type KeyPair } from '../test/support/fixtures';
-import { TASK_QUEUE } from '../workflows/ids';
+import { TASK_QUEUE } from '../spec/ids';
 import { createWorker } from '../workers/worker';
 
 export async function withSimulators<T>(

@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { PolicyViolationError } from '../spec/governance';
 import { ValidationError } from '../spec/validate';
-import { TASK_QUEUE } from '../workflows/ids';
+import { TASK_QUEUE } from '../spec/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
 import { defaultAddress, type GlobalOptions } from './context';
 import { EXIT, UsageError } from './errors';
@@ -329,7 +329,7 @@ async function operation(
   const { loadSpec, pinHostKeys } = await import('./spec-file');
   const { connectClient } = await import('./context');
   const { runOperation, selectHosts } = await import('./operation');
-  const { readDevState } = await import('./dev-state');
+  const { readDevState } = await import('../common/dev-state');
   const g = globals();
   const { spec, path } = await loadSpec(g.spec);
   const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;

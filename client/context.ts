@@ -2,9 +2,8 @@
 import { hostname, userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { encryptingDataConverter } from '../codec/aes-gcm';
-import { CodecKeyError } from '../codec/errors';
-import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, loadKeyFile, type KeyRing } from '../codec/keys';
-import { readDevState } from './dev-state';
+import type { KeyRing } from '../codec/keys';
+import { loadCodecKeys } from '../common/codec-keys';
 
 export interface GlobalOptions {
   readonly spec: string;
@@ -67,27 +66,6 @@ const listings = new WeakMap<Client, Client>();
  */
 export function listingClient(client: Client): Client {
   return listings.get(client) ?? client;
-}
-
-/**
- * The payload codec keys for a Temporal server: `STEWARD_CODEC_KEYS` or `STEWARD_CODEC_KEY_FILE`, else the dev key
- * that `steward dev up` keeps for the local server it started (when `address` is that server's; the spec, default
- * `$STEWARD_SPEC` or `steward.yaml`, locates its state). Read-only.
- * @throws CodecKeyError when there is no key: steward never writes plaintext payloads to a server.
- */
-export async function loadCodecKeys(
-  opts: { readonly address: string; readonly spec?: string },
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<KeyRing> {
-  const fromEnv = await keyRingFromEnv(env);
-  if (fromEnv) return fromEnv;
-  const dev = await readDevState(opts.spec ?? env.STEWARD_SPEC ?? 'steward.yaml');
-  if (dev.codec?.keyFile && dev.temporal?.address === opts.address) return loadKeyFile(dev.codec.keyFile);
-  throw new CodecKeyError(
-    `no payload codec key for ${opts.address}: steward encrypts every payload it sends to Temporal. ` +
-      `Set ${KEY_FILE_ENV} to a key file (create one with \`steward codec keygen --file FILE\`) or ${KEYS_ENV}; ` +
-      '`steward dev up` keeps a key for the local server it starts',
-  );
 }
 
 /** Where a run can be seen in the Temporal UI, when the UI's address is known. */

@@ -17,7 +17,7 @@ import { cliTrigger, runningQuery, runSummary } from '../spec/runs';
 import { StewardHost, StewardOperation, StewardOutcome, StewardTrigger } from '../spec/search-attributes';
 import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
-import { fleetWorkflowId, hostWorkflowId } from '../workflows/ids';
+import { fleetWorkflowId, hostWorkflowId } from '../spec/ids';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
 import { pollUntilStopped, printProgress, printResult } from './output';

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { secretDeliveries } from './render/stack';
 import { runSummary, scheduleTrigger } from './runs';
-import { scheduledWorkflowId } from '../workflows/ids';
+import { scheduledWorkflowId } from './ids';
 import { schedulesSchema, type Spec } from './schema';
 import { durationMs } from './units';
 

@@ -9,11 +9,11 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities } from '../activities';
 import { SecretStore } from '../activities/secrets-store';
 import { SessionPool } from '../activities/host/session';
-import { loadCodecKeys } from '../client/context';
-import { ensureSearchAttributes } from '../client/dev/temporal';
+import { loadCodecKeys } from '../common/codec-keys';
+import { ensureSearchAttributes } from '../common/search-attributes';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
-import { TASK_QUEUE } from '../workflows/ids';
+import { TASK_QUEUE } from '../spec/ids';
 
 export { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './paths';
 

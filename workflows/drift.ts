@@ -12,7 +12,7 @@ import type { AppliedOperation } from '../spec/sections';
 import { deployHost } from './deploy';
 import { hardenHost } from './harden';
 import { HostOperation, type HostOperationInput } from './host-operation';
-import { hostWorkflowId } from './ids';
+import { hostWorkflowId } from '../spec/ids';
 import { HOST_INSPECT, HOST_STEP } from './options';
 import { provisionHost } from './provision';
 import { proxySteps } from './retry';

@@ -7,7 +7,7 @@ import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@tempora
 import type { HostReport, Operation } from '../spec/report';
 import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
 import type { HostOperationInput } from './host-operation';
-import { hostWorkflowId } from './ids';
+import { hostWorkflowId } from '../spec/ids';
 import { DEFAULT_FLEET_CONCURRENCY } from './options';
 
 export interface FleetInput {

@@ -19,8 +19,8 @@ import {
   type HistoryEvent,
   type PendingActivity,
   type RawPayload,
-} from './history';
-import { outcomeOf } from './query';
+} from '../../common/audit/history';
+import { outcomeOf } from '../../common/audit/query';
 
 type Failure = proto.temporal.api.failure.v1.IFailure;
 

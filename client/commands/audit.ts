@@ -13,8 +13,8 @@ import { AesGcmPayloadCodec } from '../../codec/aes-gcm';
 import { CodecKeyError } from '../../codec/errors';
 import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
 import { validate } from '../../spec/validate';
-import { chainHead, readChain, readManifestFile, type ChainHead } from '../audit/export-dir';
-import { exportHistories } from '../audit/exporter';
+import { chainHead, readChain, readManifestFile, type ChainHead } from '../../common/audit/export-dir';
+import { exportHistories } from '../../common/audit/exporter';
 import {
   describeRun,
   fetchRawHistory,
@@ -22,10 +22,10 @@ import {
   keyword,
   listRuns,
   searchAttributeValues,
-} from '../audit/history';
-import type { RawPayload, RunInfo } from '../audit/history';
-import { verifyChain } from '../audit/manifest';
-import { auditFiltersSchema, listQuery, outcomeOf, type AuditFilters } from '../audit/query';
+} from '../../common/audit/history';
+import type { RawPayload, RunInfo } from '../../common/audit/history';
+import { verifyChain } from '../../common/audit/manifest';
+import { auditFiltersSchema, listQuery, outcomeOf, type AuditFilters } from '../../common/audit/query';
 import {
   buildTimeline,
   payloadDecoder,
@@ -34,7 +34,8 @@ import {
   type StartedBy,
   type TimelineStep,
 } from '../audit/timeline';
-import { loadCodecKeys, type GlobalOptions } from '../context';
+import { loadCodecKeys } from '../../common/codec-keys';
+import type { GlobalOptions } from '../context';
 import { EXIT, UsageError } from '../errors';
 import { describeChange } from '../output';
 

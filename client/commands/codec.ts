@@ -4,7 +4,8 @@
  */
 import { addKeyToFile, KEY_FILE_ENV } from '../../codec/keys';
 import { DEFAULT_UI_ORIGINS, loadToken, startCodecServer } from '../../codec/server';
-import { loadCodecKeys, type GlobalOptions } from '../context';
+import { loadCodecKeys } from '../../common/codec-keys';
+import type { GlobalOptions } from '../context';
 import { UsageError } from '../errors';
 
 export interface KeygenResult {

@@ -16,7 +16,8 @@ import { Connection } from '@temporalio/client';
 import ssh2 from 'ssh2';
 import { loadSpec, pinHostKeys } from '../spec-file';
 import type { GlobalOptions } from '../context';
-import { devDir, isAlive, readDevState, writeDevState, type DevState } from '../dev-state';
+import { devDir, isAlive, readDevState, writeDevState, type DevState } from '../../common/dev-state';
+import { ensureSearchAttributes } from '../../common/search-attributes';
 import { EXIT, UsageError } from '../errors';
 import { initSpec, DEFAULT_DEV_HOST } from './init';
 
@@ -69,7 +70,7 @@ export async function up(g: GlobalOptions): Promise<number> {
   }
   const connection = await Connection.connect({ address: g.address });
   try {
-    await temporal.ensureSearchAttributes(connection, g.namespace);
+    await ensureSearchAttributes(connection, g.namespace);
   } finally {
     await connection.close();
   }

@@ -6,7 +6,7 @@ import { Document } from 'yaml';
 import { z } from 'zod';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import { validate } from '../../spec/validate';
-import { generateEd25519KeyPair } from '../../activities/host/keygen';
+import { generateEd25519KeyPair } from '../../common/keygen';
 import { UsageError } from '../errors';
 
 /** `NAME=USER@ADDRESS:PORT`, as given to `--host`. */

@@ -20,7 +20,7 @@ import { validate } from '../../spec/validate';
 import type { HostProgress } from '../../workflows/host-operation';
 import type { RotateSecretInput, RotateSecretsInput, RotateSecretsReport } from '../../workflows/rotate';
 import { connectClient, uiLink, type GlobalOptions } from '../context';
-import { readDevState } from '../dev-state';
+import { readDevState } from '../../common/dev-state';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import type { ResultDocument } from '../operation';
 import { printControls, printProgress, pollUntilStopped } from '../output';

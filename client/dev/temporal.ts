@@ -9,8 +9,9 @@ import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Connection, isGrpcServiceError } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
+import { ensureSearchAttributes } from '../../common/search-attributes';
 import { stewardSearchAttributes } from '../../spec/search-attributes';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -19,27 +20,8 @@ const hostScript = fileURLToPath(new URL('./temporal-host.ts', import.meta.url))
 
 const DEFAULT_READY_TIMEOUT_MS = 120_000; // the SDK fallback may download the server first
 const DEFAULT_STOP_TIMEOUT_MS = 15_000;
-const SEARCH_ATTRIBUTES_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 200;
 const LOG_TAIL_LINES = 40;
-const GRPC_ALREADY_EXISTS = 6;
-
-/** A search attribute to register: name and SDK type (what `defineSearchAttributeKey` returns). */
-export interface SearchAttributeDefinition {
-  readonly name: string;
-  readonly type: SearchAttributeType;
-}
-
-/** `temporal.api.enums.v1.IndexedValueType`, the numbers the operator service speaks. */
-const indexedValueType: Record<SearchAttributeType, number> = {
-  TEXT: 1,
-  KEYWORD: 2,
-  INT: 3,
-  DOUBLE: 4,
-  BOOL: 5,
-  DATETIME: 6,
-  KEYWORD_LIST: 7,
-};
 
 /** The type names `temporal server start-dev --search-attribute Name=Type` accepts. */
 const cliTypeName: Record<SearchAttributeType, string> = {
@@ -216,47 +198,6 @@ function devServerArgs(o: {
     ...['--dynamic-config-value', 'frontend.enableServerVersionCheck=false'],
     ...stewardSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${cliTypeName[key.type]}`]),
   ];
-}
-
-/**
- * Registers search attributes (default: steward's) in a namespace on any Temporal server, skipping those already
- * there, and waits until all are listed. Safe to retry and to call concurrently. Throws {@link DevServerError} if one
- * exists with another type (types cannot change), or when they are not visible within 30 s.
- */
-export async function ensureSearchAttributes(
-  connection: Connection,
-  namespace: string,
-  keys: readonly SearchAttributeDefinition[] = stewardSearchAttributes,
-): Promise<void> {
-  const missing = async (): Promise<Record<string, number>> => {
-    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
-    const result: Record<string, number> = {};
-    for (const { name, type } of keys) {
-      const registered = customAttributes?.[name];
-      if (registered === undefined) result[name] = indexedValueType[type];
-      else if (registered !== indexedValueType[type]) {
-        throw new DevServerError(
-          `search attribute ${name} in namespace ${namespace} has IndexedValueType ${registered}, steward needs ${type}`,
-        );
-      }
-    }
-    return result;
-  };
-
-  const toAdd = await missing();
-  if (Object.keys(toAdd).length === 0) return;
-  try {
-    await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: toAdd });
-  } catch (err) {
-    if (!(isGrpcServiceError(err) && err.code === GRPC_ALREADY_EXISTS)) throw err; // someone else was quicker
-  }
-  const deadline = Date.now() + SEARCH_ATTRIBUTES_TIMEOUT_MS;
-  while (Object.keys(await missing()).length > 0) {
-    if (Date.now() > deadline) {
-      throw new DevServerError(`search attributes ${Object.keys(toAdd).join(', ')} not visible in ${namespace}`);
-    }
-    await sleep(POLL_INTERVAL_MS);
-  }
 }
 
 /**

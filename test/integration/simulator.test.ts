@@ -2,7 +2,7 @@
 // and its own host key, which survives a reboot but not a reinstall.
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateEd25519KeyPair } from '../../activities/host/keygen';
+import { generateEd25519KeyPair } from '../../common/keygen';
 import Docker from 'dockerode';
 import {
   regenerateHostKeys,

@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateEd25519KeyPair } from '../../activities/host/keygen';
+import { generateEd25519KeyPair } from '../../common/keygen';
 import { publicKeyOf } from '../../activities/provision';
 import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';

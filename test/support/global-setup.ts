@@ -19,13 +19,8 @@ import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
 import { ensureKeyFile, KEY_FILE_ENV, KEYS_ENV } from '../../codec/keys';
-import {
-  ensureSearchAttributes,
-  ensureTemporalBinary,
-  findFreePort,
-  startDevServer,
-  stopProcess,
-} from '../../client/dev/temporal';
+import { ensureSearchAttributes } from '../../common/search-attributes';
+import { ensureTemporalBinary, findFreePort, startDevServer, stopProcess } from '../../client/dev/temporal';
 import { writeWorkflowBundle } from '../../workers/bundle';
 import { bundleInChild } from '../../workers/worker';
 import { removeGoldenImages } from './golden';

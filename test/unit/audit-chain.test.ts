@@ -6,7 +6,7 @@ import { cp, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditChainError, chainHead, readChain, startExport } from '../../client/audit/export-dir';
+import { AuditChainError, chainHead, readChain, startExport } from '../../common/audit/export-dir';
 import {
   chainHash,
   exportDirName,
@@ -19,7 +19,7 @@ import {
   type ExportEntry,
   type ExportSnapshot,
   type Manifest,
-} from '../../client/audit/manifest';
+} from '../../common/audit/manifest';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 

@@ -1,6 +1,6 @@
 /** `steward audit` selection without a server: time flags, filter validation, visibility queries, outcomes. */
 import { describe, expect, it } from 'vitest';
-import { auditFiltersSchema, exportQuery, listQuery, outcomeOf, parseTime } from '../../client/audit/query';
+import { auditFiltersSchema, exportQuery, listQuery, outcomeOf, parseTime } from '../../common/audit/query';
 import { auditExportInputSchema } from '../../spec/audit';
 import { validate, ValidationError } from '../../spec/validate';
 

@@ -6,7 +6,7 @@
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
-import { historyFromJson, historyToJson, type History, type HistoryEvent } from '../../client/audit/history';
+import { historyFromJson, historyToJson, type History, type HistoryEvent } from '../../common/audit/history';
 import { buildTimeline, payloadDecoder, startedByOf, type RunContext } from '../../client/audit/timeline';
 import { AesGcmPayloadCodec, isEncrypted } from '../../codec/aes-gcm';
 import { generateKey, KeyRing } from '../../codec/keys';

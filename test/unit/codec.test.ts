@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCodecKeys } from '../../client/context';
-import { writeDevState } from '../../client/dev-state';
+import { loadCodecKeys } from '../../common/codec-keys';
+import { writeDevState } from '../../common/dev-state';
 import { AesGcmPayloadCodec, ENCODING_ENCRYPTED, isEncrypted, METADATA_KEY_ID } from '../../codec/aes-gcm';
 import { CodecKeyError, PayloadDecryptionError } from '../../codec/errors';
 import {

@@ -2,7 +2,7 @@
 // 256 (mscdex/ssh2#1390); 2000 pairs without the check would hold ~8 such pairs.
 import ssh2 from 'ssh2';
 import { describe, expect, it } from 'vitest';
-import { generateEd25519KeyPair } from '../../activities/host/keygen';
+import { generateEd25519KeyPair } from '../../common/keygen';
 
 describe('generateEd25519KeyPair', () => {
   it('returns only pairs ssh2 reads back, private and public', () => {

@@ -19,7 +19,7 @@ import {
 import { specSchema, type SpecInput } from '../../spec/schema';
 import { durationMs } from '../../spec/units';
 import { validate, ValidationError } from '../../spec/validate';
-import { hostWorkflowId, idTime, scheduledWorkflowId } from '../../workflows/ids';
+import { hostWorkflowId, idTime, scheduledWorkflowId } from '../../spec/ids';
 import { stepSummary } from '../../workflows/interceptors';
 
 const ALL = new Set(['driftHost', 'memoryCheckHost', 'rotateSecret', 'auditExport']);

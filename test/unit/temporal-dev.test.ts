@@ -6,14 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DevServerError,
-  ensureSearchAttributes,
-  findFreePort,
-  isServerUp,
-  startDevServer,
-  stopProcess,
-} from '../../client/dev/temporal';
+import { ensureSearchAttributes, SearchAttributeError } from '../../common/search-attributes';
+import { findFreePort, isServerUp, startDevServer, stopProcess } from '../../client/dev/temporal';
 import { stewardSearchAttributes } from '../../spec/search-attributes';
 import { type TestEnv, testEnv } from '../support/temporal';
 
@@ -67,7 +61,7 @@ describe('the shared dev server', () => {
     const before = await customAttributes(env.connection, env.namespace);
     const wrong = defineSearchAttributeKey('StewardChanges', SearchAttributeType.KEYWORD);
     const refused = ensureSearchAttributes(env.connection, env.namespace, [wrong]);
-    await expect(refused).rejects.toBeInstanceOf(DevServerError);
+    await expect(refused).rejects.toBeInstanceOf(SearchAttributeError);
     await expect(refused).rejects.toThrow(
       `search attribute StewardChanges in namespace ${env.namespace} has IndexedValueType ${INT}, steward needs KEYWORD`,
     );

@@ -4,7 +4,7 @@
  * time makes every run's id new, so "one run of an operation on a host at a time" is kept by the run guard
  * (spec/runs.ts), not by id uniqueness. Pure: used by workflows and the client.
  */
-import type { Operation } from '../spec/report';
+import type { Operation } from './report';
 
 export const TASK_QUEUE = 'steward';
 

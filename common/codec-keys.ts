@@ -1,0 +1,25 @@
+/** The payload codec keys a client or a worker uses for a Temporal server. */
+import { CodecKeyError } from '../codec/errors';
+import { KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv, loadKeyFile, type KeyRing } from '../codec/keys';
+import { readDevState } from './dev-state';
+
+/**
+ * The payload codec keys for a Temporal server: `STEWARD_CODEC_KEYS` or `STEWARD_CODEC_KEY_FILE`, else the dev key
+ * that `steward dev up` keeps for the local server it started (when `address` is that server's; the spec, default
+ * `$STEWARD_SPEC` or `steward.yaml`, locates its state). Read-only.
+ * @throws CodecKeyError when there is no key: steward never writes plaintext payloads to a server.
+ */
+export async function loadCodecKeys(
+  opts: { readonly address: string; readonly spec?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<KeyRing> {
+  const fromEnv = await keyRingFromEnv(env);
+  if (fromEnv) return fromEnv;
+  const dev = await readDevState(opts.spec ?? env.STEWARD_SPEC ?? 'steward.yaml');
+  if (dev.codec?.keyFile && dev.temporal?.address === opts.address) return loadKeyFile(dev.codec.keyFile);
+  throw new CodecKeyError(
+    `no payload codec key for ${opts.address}: steward encrypts every payload it sends to Temporal. ` +
+      `Set ${KEY_FILE_ENV} to a key file (create one with \`steward codec keygen --file FILE\`) or ${KEYS_ENV}; ` +
+      '`steward dev up` keeps a key for the local server it starts',
+  );
+}

@@ -16,6 +16,7 @@
  * the spec's probe user and start with a fixed prefix; nothing else is ever deleted.
  */
 import { randomUUID } from 'node:crypto';
+import { compactTime } from '../spec/ids';
 import type { Change, ControlResult, Finding } from '../spec/report';
 import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../spec/render/stack';
 import type { Spec } from '../spec/schema';
@@ -167,10 +168,7 @@ export function createMemoryActivities({ pool }: ActivityDeps) {
             control('memory.sqlite3', 'sqlite3 on the host (provision installs it)', 'not installed', false),
           );
         }
-        const stamp = new Date()
-          .toISOString()
-          .replace(/[-:]/g, '')
-          .replace(/\.\d+Z$/, 'Z');
+        const stamp = compactTime(new Date());
         for (const r of results) {
           if (r.state === 'locked') {
             findings.push({

@@ -14,7 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { HostReport, Mode, Operation, StepReport } from '../spec/report';
 import type { Spec } from '../spec/schema';
 import { cliTrigger, runningQuery, runSummary } from '../spec/runs';
-import { StewardHost, StewardOperation, StewardOutcome, StewardTrigger } from '../spec/search-attributes';
+import { startAttributes, StewardHost, StewardOperation } from '../spec/search-attributes';
 import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
 import { fleetWorkflowId, hostWorkflowId } from '../spec/ids';
@@ -156,12 +156,7 @@ async function start(
     mode: req.mode,
   }));
   const trigger = cliTrigger(cliUser());
-  const attributes = (host: string) => [
-    { key: StewardHost, value: host },
-    { key: StewardOperation, value: req.operation },
-    { key: StewardOutcome, value: 'running' },
-    { key: StewardTrigger, value: trigger },
-  ];
+  const attributes = (host: string) => startAttributes({ host, operation: req.operation, trigger });
   try {
     if (inputs.length === 1) {
       const [input] = inputs as [HostOperationInput];

@@ -13,6 +13,11 @@ export function idTime(at: Date): string {
   return at.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
+/** A time as file names and version ids carry it: `20261126T104518Z`. */
+export function compactTime(at: Date): string {
+  return idTime(at).replace(/[-:]/g, '');
+}
+
 /** One host's run of an operation: `<operation>/<host>/<time>`. */
 export function hostWorkflowId(operation: Operation, host: string, startedAt: Date): string {
   return `${operation}/${host}/${idTime(startedAt)}`;
@@ -20,6 +25,16 @@ export function hostWorkflowId(operation: Operation, host: string, startedAt: Da
 
 export function fleetWorkflowId(operation: Operation, hosts: readonly string[], startedAt: Date): string {
   return `${operation}/fleet/${idTime(startedAt)}/${hosts.length}-hosts`;
+}
+
+/** One rotation per host and secret at a time: the workflow id names both. */
+export function rotationWorkflowId(host: string, secret: string): string {
+  return `rotate/${host}/${secret}`;
+}
+
+/** Id of a run that rotates several secrets or hosts. */
+export function rotationFleetWorkflowId(pairs: number, startedAt: Date): string {
+  return `rotate/fleet/${idTime(startedAt)}/${pairs}-rotations`;
 }
 
 /**

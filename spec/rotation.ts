@@ -8,6 +8,7 @@
  */
 import { GATEWAY_SERVICE, reloadableSecret, secretDeliveries } from './render/stack';
 import type { Spec } from './schema';
+import { compactTime } from './ids';
 import { durationMs } from './units';
 
 export type SecretStage = 'pending' | 'current' | 'previous';
@@ -84,23 +85,9 @@ export const VERSION_ID = /^v[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
 
 /** Builds a version id from a time and 8 hex digits (workflows pass their deterministic clock and uuid). */
 export function versionId(at: Date, hex: string): string {
-  const stamp = at
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  const id = `v${stamp}-${hex.replace(/[^0-9a-f]/g, '').slice(0, 8)}`;
+  const id = `v${compactTime(at)}-${hex.replace(/[^0-9a-f]/g, '').slice(0, 8)}`;
   if (!VERSION_ID.test(id)) throw new Error(`cannot build a version id from ${hex}`);
   return id;
-}
-
-/** One rotation per host and secret at a time: the workflow id names both. */
-export function rotationWorkflowId(host: string, secret: string): string {
-  return `rotate/${host}/${secret}`;
-}
-
-/** Id of a run that rotates several secrets or hosts. */
-export function rotationFleetWorkflowId(pairs: number, startedAt: Date): string {
-  return `rotate/fleet/${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}/${pairs}-rotations`;
 }
 
 /** Error types (activities/rotate/errors.ts, the version store, the codec keys) no retry of a rotation step fixes. */

@@ -4,7 +4,8 @@
  */
 import { executeChild } from '@temporalio/workflow';
 import type { HostReport, Operation } from '../spec/report';
-import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import { hostWorkflowId } from '../spec/ids';
+import { startAttributes } from '../spec/search-attributes';
 import { HostOperation, type HostOperationInput } from './host-operation';
 
 const STAGES: readonly { step: string; operation: Operation; workflowType: string }[] = [
@@ -22,14 +23,10 @@ export async function convergeHost(input: HostOperationInput): Promise<HostRepor
     for (const stage of STAGES) {
       await op.step(stage.step, async () => {
         const report = await executeChild<(i: HostOperationInput) => Promise<HostReport>>(stage.workflowType, {
-          workflowId: `${stage.operation}/${input.host}/${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+          workflowId: hostWorkflowId(stage.operation, input.host, new Date()),
           // The memory check proves; it repairs only when asked (memory check --repair).
           args: [{ spec: input.spec, host: input.host, mode: stage.operation === 'memory' ? 'plan' : input.mode }],
-          typedSearchAttributes: [
-            { key: StewardHost, value: input.host },
-            { key: StewardOperation, value: stage.operation },
-            { key: StewardOutcome, value: 'running' },
-          ],
+          typedSearchAttributes: startAttributes({ host: input.host, operation: stage.operation }),
         });
         return {
           changes: report.changes,

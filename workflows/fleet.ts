@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
 import type { HostReport, Operation } from '../spec/report';
-import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import { startAttributes } from '../spec/search-attributes';
 import type { HostOperationInput } from './host-operation';
 import { hostWorkflowId } from '../spec/ids';
 import { DEFAULT_FLEET_CONCURRENCY } from './options';
@@ -37,11 +37,7 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
       return await executeChild<(i: HostOperationInput) => Promise<HostReport>>(input.workflowType, {
         workflowId: hostWorkflowId(input.operation, host.host, startedAt),
         args: [host],
-        typedSearchAttributes: [
-          { key: StewardHost, value: host.host },
-          { key: StewardOperation, value: input.operation },
-          { key: StewardOutcome, value: 'running' },
-        ],
+        typedSearchAttributes: startAttributes({ host: host.host, operation: input.operation }),
       });
     } catch (err) {
       return failedReport(input.operation, host, err);

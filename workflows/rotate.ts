@@ -13,9 +13,10 @@ import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, executeChi
 import type { Activities } from '../activities';
 import type { RotateStepInput } from '../activities/rotate';
 import type { HostReport } from '../spec/report';
-import { ROTATION_NON_RETRYABLE, rotationWorkflowId, versionId as makeVersionId } from '../spec/rotation';
+import { rotationWorkflowId } from '../spec/ids';
+import { ROTATION_NON_RETRYABLE, versionId as makeVersionId } from '../spec/rotation';
 import type { Spec } from '../spec/schema';
-import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
+import { startAttributes } from '../spec/search-attributes';
 import { describeFailure, HostOperation, type HostOperationInput } from './host-operation';
 import { DEFAULT_FLEET_CONCURRENCY, HOST_STEP, NON_RETRYABLE, type StepProfile } from './options';
 import { proxySteps } from './retry';
@@ -148,11 +149,7 @@ export async function rotateSecrets(input: RotateSecretsInput): Promise<RotateSe
       const report = await executeChild(rotateSecret, {
         workflowId: rotationWorkflowId(host, secret),
         args: [child],
-        typedSearchAttributes: [
-          { key: StewardHost, value: host },
-          { key: StewardOperation, value: 'rotate' },
-          { key: StewardOutcome, value: 'running' },
-        ],
+        typedSearchAttributes: startAttributes({ host, operation: 'rotate' }),
       });
       return { host, secret, report };
     } catch (err) {

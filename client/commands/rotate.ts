@@ -13,13 +13,15 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { HostReport } from '../../spec/report';
-import { rotatableSecrets, rotationFleetWorkflowId, rotationWorkflowId } from '../../spec/rotation';
+import { rotationFleetWorkflowId, rotationWorkflowId } from '../../spec/ids';
+import { rotatableSecrets } from '../../spec/rotation';
 import type { Spec } from '../../spec/schema';
-import { StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
+import { startAttributes } from '../../spec/search-attributes';
 import { validate } from '../../spec/validate';
 import type { HostProgress } from '../../workflows/host-operation';
 import type { RotateSecretInput, RotateSecretsInput, RotateSecretsReport } from '../../workflows/rotate';
-import { connectClient, uiLink, type GlobalOptions } from '../context';
+import { cliUser, connectClient, uiLink, type GlobalOptions } from '../context';
+import { cliTrigger } from '../../spec/runs';
 import { readDevState } from '../../common/dev-state';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import type { ResultDocument } from '../operation';
@@ -147,11 +149,8 @@ async function start(
   due: boolean,
   concurrency: number,
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  const attributes = (host: string) => [
-    { key: StewardHost, value: host },
-    { key: StewardOperation, value: 'rotate' },
-    { key: StewardOutcome, value: 'running' },
-  ];
+  const trigger = cliTrigger(cliUser());
+  const attributes = (host: string) => startAttributes({ host, operation: 'rotate', trigger });
   try {
     if (pairs.length === 1) {
       const [{ host, secret }] = pairs as [Pair];

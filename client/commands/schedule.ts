@@ -27,7 +27,7 @@ import {
   type ScheduleMemo,
   type UnavailableSchedule,
 } from '../../spec/schedules';
-import { StewardHost, StewardOperation, StewardOutcome, StewardTrigger } from '../../spec/search-attributes';
+import { startAttributes } from '../../spec/search-attributes';
 import { cliUser, connectClient, listingClient, type GlobalOptions } from '../context';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import { loadSpec } from '../spec-file';
@@ -65,12 +65,7 @@ function scheduleOptions(d: DesiredSchedule, memo: ScheduleMemo, taskQueue: stri
       args: [d.input],
       memo: { steward: memo },
       staticSummary: d.summary,
-      typedSearchAttributes: [
-        ...(d.host ? [{ key: StewardHost, value: d.host }] : []),
-        { key: StewardOperation, value: d.operation },
-        { key: StewardOutcome, value: 'running' },
-        { key: StewardTrigger, value: d.trigger },
-      ],
+      typedSearchAttributes: startAttributes(d),
     },
     policies: {
       overlap: ScheduleOverlapPolicy.SKIP,

@@ -27,7 +27,7 @@ import { encodings } from '../../activities/redact';
 import { SecretStore, staged } from '../../activities/secrets-store';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { RotateDocument } from '../../client/commands/rotate';
-import { rotationWorkflowId } from '../../spec/rotation';
+import { rotationWorkflowId } from '../../spec/ids';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import type { HostReport } from '../../spec/report';
 import type { HostProgress } from '../../workflows/host-operation';

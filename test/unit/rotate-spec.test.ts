@@ -10,11 +10,11 @@ import {
   nextRotationDue,
   rotatableSecrets,
   rotationSchedules,
-  rotationWorkflowId,
   secretConsumers,
   VERSION_ID,
   versionId,
 } from '../../spec/rotation';
+import { rotationWorkflowId } from '../../spec/ids';
 import { specSchema, type SpecInput } from '../../spec/schema';
 import { durationMs } from '../../spec/units';
 import { validate, ValidationError } from '../../spec/validate';

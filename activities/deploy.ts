@@ -20,13 +20,12 @@ import {
   observeContainers,
   renderStack,
   restorePrevious,
-  stackDirectories,
   validateConfig,
   waitHealthy,
 } from './deploy/stack';
 import { verifyStack } from './deploy/verify';
-import { fileResource } from './resources/files';
 import { converge, diffAll, observe } from './resources/resource';
+import { resourcesOf } from './catalogue';
 
 export interface ImageStepResult extends StepResult {
   /** Images already on the host by ID, and the bytes not sent because of it. */
@@ -106,7 +105,7 @@ export function createDeployActivities({ pool, localDocker, secretStore }: Deplo
     async ensureStackSecrets(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {
         const s = await session(input);
-        const changes = await converge(s, stackDirectories(input.spec, input.host), input.mode);
+        const changes = await converge(s, resourcesOf('deploy.layout', input), input.mode);
         const findings: Finding[] = [];
         // Generated values' fingerprints go to the version store, so a worker that never saw them still redacts them.
         const keep: KeepFingerprints = async (secret, shape, seen) => {
@@ -135,8 +134,8 @@ export function createDeployActivities({ pool, localDocker, secretStore }: Deplo
       return activityStep(async () => {
         const s = await session(input);
         const rendered = renderStack(input.spec);
-        const config = rendered.files.find((f) => f.path === rendered.layout.openclawJson)!;
-        const resource = fileResource(config, input.host);
+        const configPath = rendered.layout.openclawJson;
+        const resource = resourcesOf('deploy.files', input).find((r) => r.id === `file:${configPath}`)!;
         const [observed] = await observe(s, [resource]);
         const pending = resource.diff(observed as Parameters<typeof resource.diff>[0]);
         const findings: Finding[] = [];
@@ -146,7 +145,7 @@ export function createDeployActivities({ pool, localDocker, secretStore }: Deplo
             id: 'openclaw.config-valid',
             severity: 'info',
             message: 'openclaw config validate: valid',
-            resource: `file:${config.path}`,
+            resource: `file:${configPath}`,
           });
         }
         return { changes: [], findings };
@@ -163,7 +162,7 @@ export function createDeployActivities({ pool, localDocker, secretStore }: Deplo
         const s = await session(input);
         const spec = input.spec;
         const rendered = renderStack(spec);
-        const files = rendered.files.map((f) => fileResource(f, input.host));
+        const files = resourcesOf('deploy.files', input);
         const [observedFiles, live, ids] = await Promise.all([
           observe(s, files),
           observeContainers(s),

@@ -13,19 +13,13 @@ import { GATEWAY_SERVICE, stackLayout } from '../spec/render/stack';
 import type { Spec } from '../spec/schema';
 import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../spec/sections';
 import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
+import { catalogue, type CatalogueEntry } from './catalogue';
 import { consumedSecrets } from './deploy/secrets';
-import { containersResource, renderStack, stackDirectories as deployDirectories } from './deploy/stack';
-import { firewallResources } from './harden/firewall';
-import { accountResources, kernelResources } from './harden/kernel';
-import { intrusionResources, intrusionServiceResources, securityPackages, upgradeResources } from './harden/services';
-import { compareSshd, parseSshdT, sshResources, SSHD_DROP_IN } from './harden/ssh';
-import { CLEANUP_TIMERS, cleanupResources, cleanupTimerResources } from './harden/timers';
+import { renderStack } from './deploy/stack';
 import type { HostSession, ProbeResult } from './host/session';
 import { run, sh } from './host/shell';
-import { dockerResources, opsUserKeys, opsUserResources, stackDirectories } from './provision';
-import { directoryResource, fileResource } from './resources/files';
-import { packagesResource } from './resources/packages';
-import { probeAll, type Resource } from './resources/resource';
+import { opsUserKeys } from './provision/resources';
+import { probeAll } from './resources/resource';
 
 /** Where steward records, per operation, the digest of the spec section it last applied. */
 export const APPLIED_RECORD = '/var/lib/steward/applied.json';
@@ -47,110 +41,12 @@ export interface DriftResult {
   readonly repair: AppliedOperation[];
 }
 
-interface DriftCheck {
-  readonly resource: Resource;
-  readonly operation: AppliedOperation;
-  /** Row the check reports under, when several checks describe one thing (a unit file and its timer). */
-  readonly item?: string;
-}
+type DriftCheck = Pick<CatalogueEntry, 'resource' | 'operation' | 'item'>;
 
-/** Effective sshd settings against the spec: the baseline as sshd itself reports it. */
-function sshdEffectiveResource(spec: Spec, host: string): Resource {
-  return {
-    id: 'sshd:effective',
-    probe: `e=$(mktemp) && { sshd -T 2>"$e"; c=$?; sed 's/^/! /' "$e"; rm -f "$e"; exit "$c"; }`,
-    parse: (r: ProbeResult) => parseSshdT(host, r),
-    diff: (o) => {
-      const failing = compareSshd(spec, o as ReturnType<typeof parseSshdT>).filter((c) => c.status === 'fail');
-      if (failing.length === 0) return [];
-      return [
-        {
-          resource: 'sshd:effective',
-          action: 'update',
-          before: Object.fromEntries(failing.map((c) => [c.control.replace(/^ssh\./, ''), c.observed])),
-          after: Object.fromEntries(failing.map((c) => [c.control.replace(/^ssh\./, ''), c.expected])),
-        },
-      ];
-    },
-    apply: async () => {
-      throw new Error('sshd:effective is repaired by harden');
-    },
-  };
-}
-
-/** A secret file: present, owned by the gateway's uid/gid, mode 0600. Its content is never read. */
-function secretFileResource(spec: Spec, name: string): Resource {
-  const path = `${stackLayout(spec).secretsDir}/${name}`;
-  const id = `secret:${name}`;
-  const want = { owner: `${spec.stack.uid}:${spec.stack.gid}`, mode: '0600' };
-  return {
-    id,
-    probe: `if [ -s ${run(path)} ]; then ${run('stat', '-c', '%u:%g 0%a', path)}; else echo absent; fi`,
-    parse: (r) => r.out.trim(),
-    diff: (o) => {
-      const observed = String(o);
-      if (observed === 'absent') return [{ resource: id, action: 'create', after: want }];
-      const [owner, mode] = observed.split(' ');
-      const m = (mode ?? '').replace(/^0+(?=\d{4})/, '');
-      return owner === want.owner && m === want.mode
-        ? []
-        : [{ resource: id, action: 'update', before: { owner, mode: m }, after: want }];
-    },
-    apply: async () => {
-      throw new Error(`${id} is repaired by deploy`);
-    },
-  };
-}
-
-/** Everything provision, harden and deploy manage on `host`, each check once. */
+/** Everything provision, harden and deploy manage on `host`, each check once: the whole catalogue. */
 export async function driftChecks(spec: Spec, host: string, identityFile?: string): Promise<DriftCheck[]> {
   const keys = await opsUserKeys(spec, identityFile ? { identityFile } : {});
-  const rendered = renderStack(spec);
-  const timerItem = (id: string) => {
-    const t = CLEANUP_TIMERS.find((name) => id.includes(name));
-    return t ? `timer:${t}` : undefined;
-  };
-  const checks: DriftCheck[] = [
-    ...[
-      packagesResource(spec.provision.packages),
-      ...dockerResources(spec, host),
-      ...opsUserResources(spec, host, keys),
-      ...stackDirectories(spec).map((d) => directoryResource(d, host)),
-    ].map((resource) => ({ resource, operation: 'provision' as const })),
-    ...[
-      ...kernelResources(spec, host),
-      packagesResource(securityPackages(spec)),
-      ...upgradeResources(spec, host),
-      ...intrusionResources(spec, host),
-      ...intrusionServiceResources(spec),
-      ...accountResources(host),
-    ].map((resource) => ({ resource, operation: 'harden' as const })),
-    ...[...cleanupResources(spec, host), ...cleanupTimerResources()].map((resource) => ({
-      resource,
-      operation: 'harden' as const,
-      ...(timerItem(resource.id) ? { item: timerItem(resource.id)! } : {}),
-    })),
-    ...sshResources(spec, host).map((resource) => ({
-      resource,
-      operation: 'harden' as const,
-      ...(resource.id === `file:${SSHD_DROP_IN}` ? { item: 'sshd:config' } : {}),
-    })),
-    { resource: sshdEffectiveResource(spec, host), operation: 'harden', item: 'sshd:config' },
-    // The ruleset file, its unit and the live table are one thing to an operator: the firewall.
-    ...(spec.firewall.enabled ? firewallResources(spec, host) : []).map((resource) => ({
-      resource,
-      operation: 'harden' as const,
-      item: 'firewall:nftables',
-    })),
-    ...[
-      ...deployDirectories(spec, host),
-      ...consumedSecrets(spec).map((name) => secretFileResource(spec, name)),
-      ...rendered.files.map((f) => fileResource(f, host)),
-      containersResource(spec, host, rendered),
-    ].map((resource) => ({ resource, operation: 'deploy' as const })),
-  ];
-  const seen = new Set<string>();
-  return checks.filter((c) => !seen.has(c.resource.id) && (seen.add(c.resource.id), true));
+  return catalogue({ spec, host, keys });
 }
 
 /** Digest of each operation's spec section, as recorded after an apply. */

@@ -8,20 +8,13 @@ import type { Spec } from '../spec/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { applyConfirmed, type ConfirmedChange } from './harden/confirm';
 import type { HostSession } from './host/session';
-import { FIREWALL_ACTIVATE, FIREWALL_FILES, firewallControls, firewallResources } from './harden/firewall';
-import { accountResources, KERNEL_ACTIVATE, kernelControls, kernelResources } from './harden/kernel';
-import {
-  intrusionActivate,
-  intrusionResources,
-  intrusionServiceResources,
-  securityPackages,
-  serviceControls,
-  upgradeResources,
-} from './harden/services';
-import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls, sshResources } from './harden/ssh';
-import { cleanupControls, cleanupResources, cleanupTimerResources } from './harden/timers';
-import { packagesResource } from './resources/packages';
+import { FIREWALL_ACTIVATE, FIREWALL_FILES, firewallControls } from './harden/firewall';
+import { KERNEL_ACTIVATE, kernelControls } from './harden/kernel';
+import { intrusionActivate, serviceControls } from './harden/services';
+import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls } from './harden/ssh';
+import { cleanupControls } from './harden/timers';
 import { converge } from './resources/resource';
+import { resourcesOf, type SliceName } from './catalogue';
 
 export interface HardenStepResult extends StepResult {
   readonly controls: ControlResult[];
@@ -52,7 +45,7 @@ export function createHardenActivities({ pool }: ActivityDeps) {
     async hardenKernel(input: StepInput): Promise<HardenStepResult> {
       return activityStep(async () => {
         const s = await session(input);
-        const changes = await converge(s, kernelResources(input.spec, input.host), input.mode);
+        const changes = await converge(s, resourcesOf('harden.kernel', input), input.mode);
         if (input.mode === 'apply' && changes.length > 0) await s.check(KERNEL_ACTIVATE, { label: 'sysctl -p' });
         return { changes, findings: [], controls: await kernelControls(s, input.spec) };
       });
@@ -62,7 +55,7 @@ export function createHardenActivities({ pool }: ActivityDeps) {
     async hardenAccounts(input: StepInput): Promise<HardenStepResult> {
       return activityStep(async () => {
         const s = await session(input);
-        const changes = await converge(s, accountResources(input.host), input.mode);
+        const changes = await converge(s, resourcesOf('harden.accounts', input), input.mode);
         return { changes, findings: [], controls: [] };
       });
     },
@@ -72,13 +65,14 @@ export function createHardenActivities({ pool }: ActivityDeps) {
       return activityStep(async () => {
         const s = await session(input);
         const spec: Spec = input.spec;
-        const changes = await converge(s, [packagesResource(securityPackages(spec), heartbeat)], input.mode);
-        changes.push(...(await converge(s, upgradeResources(spec, input.host), input.mode)));
-        const intrusion = await converge(s, intrusionResources(spec, input.host), input.mode);
+        const slice = (name: SliceName) => resourcesOf(name, { ...input, onProgress: heartbeat });
+        const changes = await converge(s, slice('harden.security-packages'), input.mode);
+        changes.push(...(await converge(s, slice('harden.upgrades'), input.mode)));
+        const intrusion = await converge(s, slice('harden.intrusion'), input.mode);
         if (input.mode === 'apply' && intrusion.length > 0) {
           await s.check(intrusionActivate(spec), { label: 'activate security services', timeoutMs: 120_000 });
         }
-        changes.push(...intrusion, ...(await converge(s, intrusionServiceResources(spec), input.mode)));
+        changes.push(...intrusion, ...(await converge(s, slice('harden.intrusion-services'), input.mode)));
         return { changes, findings: [], controls: input.mode === 'apply' ? await serviceControls(s, spec) : [] };
       });
     },
@@ -87,10 +81,10 @@ export function createHardenActivities({ pool }: ActivityDeps) {
     async ensureCleanupTimers(input: StepInput): Promise<HardenStepResult> {
       return activityStep(async () => {
         const s = await session(input);
-        const changes = await converge(s, cleanupResources(input.spec, input.host), input.mode);
+        const changes = await converge(s, resourcesOf('harden.cleanup', input), input.mode);
         if (input.mode === 'apply' && changes.length > 0)
           await s.check('systemctl daemon-reload', { label: 'daemon-reload' });
-        changes.push(...(await converge(s, cleanupTimerResources(), input.mode)));
+        changes.push(...(await converge(s, resourcesOf('harden.cleanup-timers', input), input.mode)));
         return { changes, findings: [], controls: await cleanupControls(s) };
       });
     },
@@ -99,7 +93,7 @@ export function createHardenActivities({ pool }: ActivityDeps) {
     async hardenSsh(input: StepInput): Promise<HardenStepResult> {
       const change = (): ConfirmedChange => ({
         name: 'ssh',
-        resources: sshResources(input.spec, input.host),
+        resources: resourcesOf('harden.ssh', input),
         files: SSH_FILES,
         activate: SSH_ACTIVATE,
       });
@@ -110,7 +104,7 @@ export function createHardenActivities({ pool }: ActivityDeps) {
     async applyFirewall(input: StepInput): Promise<HardenStepResult> {
       const change = (): ConfirmedChange => ({
         name: 'firewall',
-        resources: firewallResources(input.spec, input.host),
+        resources: resourcesOf('harden.firewall', input),
         files: FIREWALL_FILES,
         activate: FIREWALL_ACTIVATE,
       });

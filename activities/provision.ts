@@ -2,8 +2,6 @@
  * Provision: make a fresh Debian VPS ready for the stack — base packages, Docker engine and its daemon config,
  * the ops user steward uses afterwards, and the stack's directory layout with owner and mode.
  */
-import { readFile } from 'node:fs/promises';
-import ssh2 from 'ssh2';
 import type { Spec } from '../spec/schema';
 import type { Change } from '../spec/report';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
@@ -11,13 +9,9 @@ import { CommandError, UnsupportedHostError, VerificationError } from './host/er
 import { dockerOver } from './host/docker';
 import { openSession, type HostSession, type HostTarget } from './host/session';
 import { run } from './host/shell';
-import { directoryResource, fileResource, type DirectorySpec } from './resources/files';
-import { packagesResource } from './resources/packages';
-import { converge, type Resource } from './resources/resource';
-import { serviceResource, userResource } from './resources/system';
-
-/** Debian packages of the Docker engine and compose. */
-export const DOCKER_PACKAGES = ['docker.io', 'docker-compose'] as const;
+import { converge } from './resources/resource';
+import { resourcesOf } from './catalogue';
+import { opsUserKeys } from './provision/resources';
 
 export interface HostFacts {
   /** Key the host presented (pin it when it was trusted on first use). */
@@ -26,87 +20,6 @@ export interface HostFacts {
   readonly user: string;
   readonly os: string;
   readonly arch: string;
-}
-
-/** The daemon.json steward owns: bounded json-file logs and live-restore. */
-export function dockerDaemonConfig(spec: Spec): string {
-  const d = spec.provision.docker;
-  const config = {
-    'log-driver': 'json-file',
-    'log-opts': { 'max-size': d.logMaxSize, 'max-file': String(d.logMaxFiles) },
-    'live-restore': d.liveRestore,
-  };
-  return `${JSON.stringify(config, null, 2)}\n`;
-}
-
-/** The install dir and every volume, with owners resolved to the ops user or the container's ids. */
-export function stackDirectories(spec: Spec): DirectorySpec[] {
-  const ops = spec.ssh.opsUser;
-  const { installDir, uid, gid } = spec.stack;
-  return [
-    { path: installDir, owner: 'root', group: ops, mode: '0750' },
-    ...spec.stack.volumes.map((v): DirectorySpec => {
-      const [owner, group] = v.owner === 'container' ? [uid, gid] : v.owner === 'ops' ? [ops, ops] : ['root', 'root'];
-      return { path: v.path, owner, group, mode: v.mode };
-    }),
-  ];
-}
-
-/** Docker engine and compose packages, daemon.json, the service: in apply order. */
-export function dockerResources(spec: Spec, host: string, onProgress?: () => void): Resource[] {
-  return [
-    packagesResource(DOCKER_PACKAGES, onProgress),
-    fileResource(
-      {
-        path: '/etc/docker/daemon.json',
-        content: dockerDaemonConfig(spec),
-        owner: 'root',
-        group: 'root',
-        mode: '0644',
-      },
-      host,
-    ),
-    serviceResource('docker'),
-  ];
-}
-
-/** Keys authorised for the ops user: the identity file's public key and `ssh.authorizedKeys`. */
-export async function opsUserKeys(spec: Spec, target: { identityFile?: string }): Promise<string[]> {
-  return [...(target.identityFile ? [await publicKeyOf(target.identityFile)] : []), ...spec.ssh.authorizedKeys];
-}
-
-/** The ops user with sudo and docker groups, its authorised keys and a `visudo`-checked sudoers file. */
-export function opsUserResources(spec: Spec, host: string, keys: readonly string[]): Resource[] {
-  const ops = spec.ssh.opsUser;
-  const home = `/home/${ops}`;
-  return [
-    userResource({ name: ops, groups: ['sudo', 'docker'], shell: '/bin/bash' }, host),
-    directoryResource({ path: `${home}/.ssh`, owner: ops, group: ops, mode: '0700' }, host),
-    fileResource(
-      { path: `${home}/.ssh/authorized_keys`, content: `${keys.join('\n')}\n`, owner: ops, group: ops, mode: '0600' },
-      host,
-    ),
-    fileResource(
-      {
-        path: `/etc/sudoers.d/steward-${ops}`,
-        content: `# Managed by steward: the ops user runs privileged steps non-interactively.\n${ops} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
-        owner: 'root',
-        group: 'root',
-        mode: '0440',
-        validate: ['visudo', '-cf'],
-      },
-      host,
-    ),
-  ];
-}
-
-/** The OpenSSH public key line provision authorises for the ops user, from a private key file. */
-export async function publicKeyOf(identityFile: string): Promise<string> {
-  const parsed = ssh2.utils.parseKey(await readFile(identityFile, 'utf8'));
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || key instanceof Error)
-    throw new Error(`cannot read ${identityFile}: ${key instanceof Error ? key.message : 'no key'}`);
-  return `${key.type} ${key.getPublicSSH().toString('base64')} steward`;
 }
 
 export function createProvisionActivities({ pool }: ActivityDeps) {
@@ -143,7 +56,7 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
       return activityStep(async () => {
         const changes = await converge(
           await session(input),
-          [packagesResource(input.spec.provision.packages, heartbeat)],
+          resourcesOf('provision.packages', { ...input, onProgress: heartbeat }),
           input.mode,
         );
         return { changes, findings: [] };
@@ -157,7 +70,7 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
     async ensureDockerEngine(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {
         const s = await session(input);
-        const [packages, config, service] = dockerResources(input.spec, input.host, heartbeat);
+        const [packages, config, service] = resourcesOf('provision.docker', { ...input, onProgress: heartbeat });
         const changes: Change[] = await converge(s, [packages!], input.mode);
         const configChanges = await converge(s, [config!], input.mode);
         changes.push(...configChanges, ...(await converge(s, [service!], input.mode)));
@@ -194,7 +107,7 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
             'no key to authorise for the ops user: set hosts[].identityFile or ssh.authorizedKeys',
           );
         }
-        const changes = await converge(s, opsUserResources(input.spec, input.host, keys), input.mode);
+        const changes = await converge(s, resourcesOf('provision.ops-user', { ...input, keys }), input.mode);
         if (input.mode === 'apply' && (changes.length > 0 || s.user !== ops)) {
           await proveOpsLogin(target, s.hostKey);
           await pool.forget(target);
@@ -206,7 +119,7 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
     /** Creates the install dir and volumes with the spec's owner and mode; corrects drifted owners and modes. */
     async ensureStackLayout(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {
-        const resources = stackDirectories(input.spec).map((d) => directoryResource(d, input.host));
+        const resources = resourcesOf('provision.layout', input);
         return { changes: await converge(await session(input), resources, input.mode), findings: [] };
       });
     },

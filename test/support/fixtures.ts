@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateEd25519KeyPair } from '../../common/keygen';
-import { publicKeyOf } from '../../activities/provision';
+import { publicKeyOf } from '../../activities/provision/resources';
 import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';
 import type { ResultDocument } from '../../client/operation';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { directoryResource, fileResource, digest } from '../../activities/resources/files';
 import { packagesResource } from '../../activities/resources/packages';
 import { serviceResource, userResource } from '../../activities/resources/system';
-import { dockerDaemonConfig, stackDirectories } from '../../activities/provision';
+import { dockerDaemonConfig, stackDirectories } from '../../activities/provision/resources';
 import { specSchema } from '../../spec/schema';
 import { validate } from '../../spec/validate';
 

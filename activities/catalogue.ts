@@ -1,0 +1,184 @@
+/**
+ * The catalogue: every resource provision, harden and deploy own on a host, in apply order, by the step that applies
+ * it. A step activity converges its slice ({@link resourcesOf}); drift observes the union ({@link catalogue}). So a
+ * resource added to a slice is applied, planned, drift-checked and repaired with no other change.
+ *
+ * A few slices are observed here but applied by their step's own procedure (secret files are generated or written
+ * from their source, containers come up through compose, the effective sshd settings follow the config file); their
+ * resources refuse `apply` and say which operation repairs them.
+ */
+import type { Change } from '../spec/report';
+import { stackLayout } from '../spec/render/stack';
+import type { Spec } from '../spec/schema';
+import type { AppliedOperation } from '../spec/sections';
+import { consumedSecrets } from './deploy/secrets';
+import { containersResource, renderStack, stackDirectories as deployDirectories } from './deploy/stack';
+import { firewallResources } from './harden/firewall';
+import { accountResources, kernelResources } from './harden/kernel';
+import { intrusionResources, intrusionServiceResources, securityPackages, upgradeResources } from './harden/services';
+import { compareSshd, parseSshdT, sshResources, SSHD_DROP_IN } from './harden/ssh';
+import { CLEANUP_TIMERS, cleanupResources, cleanupTimerResources } from './harden/timers';
+import type { ProbeResult } from './host/session';
+import { run } from './host/shell';
+import { dockerResources, opsUserResources, stackDirectories } from './provision/resources';
+import { directoryResource, fileResource } from './resources/files';
+import { packagesResource } from './resources/packages';
+import type { Resource } from './resources/resource';
+
+/** What building a slice needs: the spec and host, the ops user's keys, a heartbeat for long package runs. */
+export interface CatalogueContext {
+  readonly spec: Spec;
+  readonly host: string;
+  /** Keys authorised for the ops user (`opsUserKeys`); only the ops-user slice reads them. */
+  readonly keys?: readonly string[];
+  readonly onProgress?: () => void;
+}
+
+interface Slice {
+  readonly operation: AppliedOperation;
+  readonly build: (c: CatalogueContext) => Resource[];
+  /** The drift row a resource reports under, when several describe one thing (a unit file and its timer). */
+  readonly item?: (r: Resource) => string | undefined;
+  /** Whether drift observes the slice for this spec (default: always). */
+  readonly watched?: (spec: Spec) => boolean;
+}
+
+const timerItem = (r: Resource) => {
+  const t = CLEANUP_TIMERS.find((name) => r.id.includes(name));
+  return t ? `timer:${t}` : undefined;
+};
+
+/** Every slice, in apply order. */
+export const CATALOGUE = {
+  'provision.packages': {
+    operation: 'provision',
+    build: (c) => [packagesResource(c.spec.provision.packages, c.onProgress)],
+  },
+  'provision.docker': { operation: 'provision', build: (c) => dockerResources(c.spec, c.host, c.onProgress) },
+  'provision.ops-user': { operation: 'provision', build: (c) => opsUserResources(c.spec, c.host, c.keys ?? []) },
+  'provision.layout': {
+    operation: 'provision',
+    build: (c) => stackDirectories(c.spec).map((d) => directoryResource(d, c.host)),
+  },
+  'harden.kernel': { operation: 'harden', build: (c) => kernelResources(c.spec, c.host) },
+  'harden.accounts': { operation: 'harden', build: (c) => accountResources(c.host) },
+  'harden.security-packages': {
+    operation: 'harden',
+    build: (c) => [packagesResource(securityPackages(c.spec), c.onProgress)],
+  },
+  'harden.upgrades': { operation: 'harden', build: (c) => upgradeResources(c.spec, c.host) },
+  'harden.intrusion': { operation: 'harden', build: (c) => intrusionResources(c.spec, c.host) },
+  'harden.intrusion-services': { operation: 'harden', build: (c) => intrusionServiceResources(c.spec) },
+  'harden.cleanup': { operation: 'harden', build: (c) => cleanupResources(c.spec, c.host), item: timerItem },
+  'harden.cleanup-timers': { operation: 'harden', build: () => cleanupTimerResources(), item: timerItem },
+  'harden.ssh': {
+    operation: 'harden',
+    build: (c) => sshResources(c.spec, c.host),
+    item: (r) => (r.id === `file:${SSHD_DROP_IN}` ? 'sshd:config' : undefined),
+  },
+  'harden.sshd-effective': {
+    operation: 'harden',
+    build: (c) => [sshdEffectiveResource(c.spec, c.host)],
+    item: () => 'sshd:config',
+  },
+  // The ruleset file, its unit and the live table are one thing to an operator: the firewall. Disabled, harden
+  // still applies a ruleset that removes steward's table, and drift leaves the firewall alone.
+  'harden.firewall': {
+    operation: 'harden',
+    build: (c) => firewallResources(c.spec, c.host),
+    item: () => 'firewall:nftables',
+    watched: (spec) => spec.firewall.enabled,
+  },
+  'deploy.layout': { operation: 'deploy', build: (c) => deployDirectories(c.spec, c.host) },
+  'deploy.secrets': {
+    operation: 'deploy',
+    build: (c) => consumedSecrets(c.spec).map((name) => secretFileResource(c.spec, name)),
+  },
+  'deploy.files': { operation: 'deploy', build: (c) => renderStack(c.spec).files.map((f) => fileResource(f, c.host)) },
+  'deploy.containers': {
+    operation: 'deploy',
+    build: (c) => [containersResource(c.spec, c.host, renderStack(c.spec))],
+  },
+} as const satisfies Record<string, Slice>;
+
+export type SliceName = keyof typeof CATALOGUE;
+
+/** One slice's resources: what its step converges. */
+export function resourcesOf(name: SliceName, c: CatalogueContext): Resource[] {
+  return CATALOGUE[name].build(c);
+}
+
+/** A catalogue resource with the operation that owns it and the slice it came from. */
+export interface CatalogueEntry {
+  readonly resource: Resource;
+  readonly operation: AppliedOperation;
+  readonly slice: SliceName;
+  readonly item?: string;
+}
+
+/**
+ * Every resource of every slice drift watches for this spec, each id once (the first slice that names it owns it),
+ * in apply order.
+ */
+export function catalogue(c: CatalogueContext): CatalogueEntry[] {
+  const seen = new Set<string>();
+  const entries: CatalogueEntry[] = [];
+  for (const [slice, def] of Object.entries(CATALOGUE) as [SliceName, Slice][]) {
+    if (def.watched && !def.watched(c.spec)) continue;
+    for (const resource of def.build(c)) {
+      if (seen.has(resource.id)) continue;
+      seen.add(resource.id);
+      const item = def.item?.(resource);
+      entries.push({ resource, operation: def.operation, slice, ...(item ? { item } : {}) });
+    }
+  }
+  return entries;
+}
+
+/** Effective sshd settings against the spec: the baseline as sshd itself reports it. */
+function sshdEffectiveResource(spec: Spec, host: string): Resource {
+  return {
+    id: 'sshd:effective',
+    probe: `e=$(mktemp) && { sshd -T 2>"$e"; c=$?; sed 's/^/! /' "$e"; rm -f "$e"; exit "$c"; }`,
+    parse: (r: ProbeResult) => parseSshdT(host, r),
+    diff: (o) => {
+      const failing = compareSshd(spec, o as ReturnType<typeof parseSshdT>).filter((c) => c.status === 'fail');
+      if (failing.length === 0) return [];
+      return [
+        {
+          resource: 'sshd:effective',
+          action: 'update',
+          before: Object.fromEntries(failing.map((c) => [c.control.replace(/^ssh\./, ''), c.observed])),
+          after: Object.fromEntries(failing.map((c) => [c.control.replace(/^ssh\./, ''), c.expected])),
+        },
+      ];
+    },
+    apply: async () => {
+      throw new Error('sshd:effective is repaired by harden');
+    },
+  };
+}
+
+/** A secret file: present, owned by the gateway's uid/gid, mode 0600. Its content is never read. */
+function secretFileResource(spec: Spec, name: string): Resource {
+  const path = `${stackLayout(spec).secretsDir}/${name}`;
+  const id = `secret:${name}`;
+  const want = { owner: `${spec.stack.uid}:${spec.stack.gid}`, mode: '0600' };
+  return {
+    id,
+    probe: `if [ -s ${run(path)} ]; then ${run('stat', '-c', '%u:%g 0%a', path)}; else echo absent; fi`,
+    parse: (r) => r.out.trim(),
+    diff: (o): Change[] => {
+      const observed = String(o);
+      if (observed === 'absent') return [{ resource: id, action: 'create', after: want }];
+      const [owner, mode] = observed.split(' ');
+      const m = (mode ?? '').replace(/^0+(?=\d{4})/, '');
+      return owner === want.owner && m === want.mode
+        ? []
+        : [{ resource: id, action: 'update', before: { owner, mode: m }, after: want }];
+    },
+    apply: async () => {
+      throw new Error(`${id} is repaired by deploy`);
+    },
+  };
+}

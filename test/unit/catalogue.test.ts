@@ -1,0 +1,64 @@
+/** The catalogue: each step applies a slice of it, and drift observes all of it. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CATALOGUE, resourcesOf, type SliceName } from '../../activities/catalogue';
+import { driftChecks } from '../../activities/drift';
+import { specSchema, type Spec } from '../../spec/schema';
+import { DOC_HOST, DOC_HOST_KEY } from '../support/specs';
+
+function spec(firewall: boolean): Spec {
+  return specSchema.parse({
+    version: 1,
+    hosts: [{ ...DOC_HOST, hostKey: DOC_HOST_KEY }],
+    ssh: { authorizedKeys: [`${DOC_HOST_KEY} operator`] },
+    firewall: { enabled: firewall },
+  });
+}
+
+const slices = Object.keys(CATALOGUE) as SliceName[];
+
+describe('the resource catalogue', () => {
+  it('drift observes every resource of every slice, under the operation that owns it', async () => {
+    const s = spec(true);
+    const checks = await driftChecks(s, DOC_HOST.name);
+    const observed = new Map(checks.map((c) => [c.resource.id, c.operation]));
+    expect(checks.length).toBe(observed.size); // each resource once
+    for (const name of slices) {
+      const resources = resourcesOf(name, { spec: s, host: DOC_HOST.name, keys: [`${DOC_HOST_KEY} operator`] });
+      expect(resources.length, name).toBeGreaterThan(0);
+      for (const r of resources) {
+        expect(observed.has(r.id), `${name}: ${r.id}`).toBe(true);
+        // A resource two operations name (a volume directory) belongs to the first that applies it.
+        const owner = slices.find((n) =>
+          resourcesOf(n, { spec: s, host: DOC_HOST.name, keys: [] }).some((x) => x.id === r.id),
+        )!;
+        expect(observed.get(r.id), `${name}: ${r.id}`).toBe(CATALOGUE[owner].operation);
+      }
+    }
+  });
+
+  it('a disabled firewall is the one slice drift leaves alone; harden still applies it', async () => {
+    const s = spec(false);
+    const ids = new Set((await driftChecks(s, DOC_HOST.name)).map((c) => c.resource.id));
+    const firewall = resourcesOf('harden.firewall', { spec: s, host: DOC_HOST.name });
+    expect(firewall.length).toBeGreaterThan(0);
+    expect(firewall.filter((r) => ids.has(r.id))).toEqual([]);
+    for (const name of slices.filter((n) => n !== 'harden.firewall')) {
+      for (const r of resourcesOf(name, { spec: s, host: DOC_HOST.name })) expect(ids.has(r.id), r.id).toBe(true);
+    }
+  });
+
+  it('the step activities take their resources from the catalogue, never from a builder of their own', () => {
+    // A builder called in a step file would make a resource drift never sees.
+    const builder = /\b(\w+Resources?|stackDirectories|directoryResource|fileResource|packagesResource)\b/;
+    for (const file of ['provision', 'harden', 'deploy', 'drift', 'memory'].map((f) => `activities/${f}.ts`)) {
+      const imports = readFileSync(file, 'utf8').match(/^import [^;]+;$/gms) ?? [];
+      const names = imports
+        .filter((i) => !/from '\.\/catalogue'|from '\.\/resources\/resource'/.test(i))
+        .flatMap((i) => /\{([^}]*)\}/.exec(i)?.[1]?.split(',') ?? [])
+        .map((n) => n.trim().replace(/^type /, ''))
+        .filter((n) => builder.test(n) && n !== 'Resource');
+      expect(names, file).toEqual([]);
+    }
+  });
+});

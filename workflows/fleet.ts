@@ -8,6 +8,7 @@ import type { HostReport, Operation } from '../spec/report';
 import { startAttributes } from '../spec/search-attributes';
 import type { HostOperationInput } from './host-operation';
 import { hostWorkflowId } from '../spec/ids';
+import { inLanes } from './lanes';
 import { DEFAULT_FLEET_CONCURRENCY } from './options';
 
 export interface FleetInput {
@@ -27,8 +28,6 @@ export interface FleetReport {
 }
 
 export async function fleet(input: FleetInput): Promise<FleetReport> {
-  const queue = [...input.hosts];
-  const reports: HostReport[] = [];
   const limit = Math.max(1, input.concurrency ?? DEFAULT_FLEET_CONCURRENCY);
   const startedAt = input.startedAt ? new Date(input.startedAt) : new Date();
 
@@ -43,13 +42,7 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
       return failedReport(input.operation, host, err);
     }
   };
-  const lane = async (): Promise<void> => {
-    for (let next = queue.shift(); next; next = queue.shift()) reports.push(await runOne(next));
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, input.hosts.length) }, lane));
-
-  const order = new Map(input.hosts.map((h, i) => [h.host, i]));
-  reports.sort((a, b) => (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
+  const reports = await inLanes(input.hosts, limit, runOne);
   const failed = reports.filter((r) => r.status === 'failed');
   const summary: FleetReport = {
     operation: input.operation,

@@ -17,6 +17,7 @@ import { rotationWorkflowId } from '../spec/ids';
 import { ROTATION_NON_RETRYABLE, versionId as makeVersionId } from '../spec/rotation';
 import type { Spec } from '../spec/schema';
 import { startAttributes } from '../spec/search-attributes';
+import { inLanes } from './lanes';
 import { describeFailure, HostOperation, type HostOperationInput } from './host-operation';
 import { DEFAULT_FLEET_CONCURRENCY, HOST_STEP, NON_RETRYABLE, type StepProfile } from './options';
 import { proxySteps } from './retry';
@@ -133,8 +134,6 @@ export interface RotateSecretsReport {
 }
 
 export async function rotateSecrets(input: RotateSecretsInput): Promise<RotateSecretsReport> {
-  const queue = [...input.rotations];
-  const outcomes: RotationOutcome[] = [];
   const limit = Math.max(1, input.concurrency ?? DEFAULT_FLEET_CONCURRENCY);
 
   const rotateOne = async (host: string, secret: string): Promise<RotationOutcome> => {
@@ -156,17 +155,13 @@ export async function rotateSecrets(input: RotateSecretsInput): Promise<RotateSe
       return { host, secret, report: failedReport(child, err) };
     }
   };
-  const lane = async (): Promise<void> => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      for (const secret of next.secrets) outcomes.push(await rotateOne(next.host, secret));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, input.rotations.length) }, lane));
-
-  const order = (o: RotationOutcome) =>
-    input.rotations.findIndex((r) => r.host === o.host) * 1000 +
-    (input.rotations.find((r) => r.host === o.host)?.secrets.indexOf(o.secret) ?? 0);
-  outcomes.sort((a, b) => order(a) - order(b));
+  // One lane per host at a time; a host's secrets rotate one after another.
+  const perHost = await inLanes(input.rotations, limit, async ({ host, secrets }) => {
+    const done: RotationOutcome[] = [];
+    for (const secret of secrets) done.push(await rotateOne(host, secret));
+    return done;
+  });
+  const outcomes = perHost.flat();
   const failed = outcomes.filter((o) => o.report.status === 'failed');
   const summary: RotateSecretsReport = {
     operation: 'rotate',

@@ -12,6 +12,8 @@
  */
 import { cpus } from 'node:os';
 import type { Simulator } from '../client/dev/simulator';
+import { fleetInput } from '../client/operation';
+import { loadSpec } from '../client/spec-file';
 import type { SpecInput } from '../spec/schema';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
 import {
@@ -106,5 +108,19 @@ await withTemporal((address) =>
       `ratio vs ansible-playbook --check at 7.6 s (the issue's figure): ${(7.6 / median(fast)).toFixed(1)}× faster; ` +
         'bench/ansible measures Ansible on this machine',
     );
+    // The fleet's workflow input: the spec once and host names, against the whole spec in every host's input.
+    const { spec } = await loadSpec(fleetFile);
+    const hosts = spec.hosts.map((h) => h.name);
+    const req = { operation: 'drift' as const, workflowType: 'driftHost', spec, hosts, mode: 'plan' as const };
+    const input = fleetInput({ ...req, extra: { audit: false } }, new Date());
+    const before = {
+      ...input,
+      spec: undefined,
+      hosts: hosts.map((host) => ({ audit: false, spec, host, mode: 'plan' })),
+    };
+    const [now, then] = [JSON.stringify(input).length, JSON.stringify(before).length];
+    report(`fleet workflow input, ${FLEET} hosts, spec once (host plans)`, now / 1024, 'KiB');
+    report(`fleet workflow input, ${FLEET} hosts, a whole spec per host (before)`, then / 1024, 'KiB');
+    console.log(`  ${(then / now).toFixed(1)}× smaller (target ≥ 10×)`);
   }),
 );

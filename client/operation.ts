@@ -18,6 +18,7 @@ import { startAttributes, StewardHost, StewardOperation } from '../spec/search-a
 import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
 import { fleetWorkflowId, hostWorkflowId } from '../spec/ids';
+import { hostPlan } from '../spec/plan';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
 import { pollUntilStopped, printProgress, printResult } from './output';
@@ -149,17 +150,16 @@ async function start(
   req: OperationRequest,
   startedAt: Date,
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  const inputs: HostOperationInput[] = req.hosts.map((host) => ({
-    ...req.extra,
-    spec: req.spec,
-    host,
-    mode: req.mode,
-  }));
   const trigger = cliTrigger(cliUser());
   const attributes = (host: string) => startAttributes({ host, operation: req.operation, trigger });
   try {
-    if (inputs.length === 1) {
-      const [input] = inputs as [HostOperationInput];
+    if (req.hosts.length === 1) {
+      const input: HostOperationInput = {
+        ...req.extra,
+        spec: hostPlan(req.spec, req.hosts[0]!),
+        host: req.hosts[0]!,
+        mode: req.mode,
+      };
       return await client.workflow.start(req.workflowType, {
         taskQueue,
         workflowId: hostWorkflowId(req.operation, input.host, startedAt),
@@ -168,17 +168,10 @@ async function start(
         staticSummary: runSummary(req.operation, req.mode, input.host, trigger),
       });
     }
-    const fleetInput: FleetInput = {
-      operation: req.operation,
-      workflowType: req.workflowType,
-      hosts: inputs,
-      startedAt: startedAt.toISOString(),
-      ...(req.concurrency ? { concurrency: req.concurrency } : {}),
-    };
     return await client.workflow.start('fleet', {
       taskQueue,
       workflowId: fleetWorkflowId(req.operation, req.hosts, startedAt),
-      args: [fleetInput],
+      args: [fleetInput(req, startedAt)],
       typedSearchAttributes: attributes('fleet'),
       staticSummary: runSummary(req.operation, req.mode, req.hosts.join(', '), trigger),
     });
@@ -194,6 +187,23 @@ async function start(
     }
     throw err;
   }
+}
+
+/**
+ * A fleet run's input: the spec once (its selected hosts only) and the host names; each host's plan is cut from it
+ * in the workflow.
+ */
+export function fleetInput(req: OperationRequest, startedAt: Date): FleetInput {
+  return {
+    operation: req.operation,
+    workflowType: req.workflowType,
+    spec: { ...req.spec, hosts: req.spec.hosts.filter((h) => req.hosts.includes(h.name)) },
+    mode: req.mode,
+    ...(req.extra ? { extra: req.extra } : {}),
+    hosts: req.hosts,
+    startedAt: startedAt.toISOString(),
+    ...(req.concurrency ? { concurrency: req.concurrency } : {}),
+  };
 }
 
 /** Polls each host workflow's progress and prints steps as they change, until stopped. */

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { secretDeliveries } from './render/stack';
+import { hostPlan } from './plan';
 import { runSummary, scheduleTrigger } from './runs';
 import { scheduledWorkflowId } from './ids';
 import { schedulesSchema, type Spec } from './schema';
@@ -204,7 +205,7 @@ export function desiredSchedules(
           host,
           operation: 'drift',
           workflowId: scheduledWorkflowId('drift', host),
-          input: { spec: runSpec, host, mode, audit: s.drift.audit },
+          input: { spec: hostPlan(runSpec, host), host, mode, audit: s.drift.audit },
           every: s.drift.every,
           pauseOnFailure: s.drift.pauseOnFailure,
           subject: host,
@@ -222,7 +223,7 @@ export function desiredSchedules(
           host,
           operation: 'memory',
           workflowId: scheduledWorkflowId('memory', host),
-          input: { spec: runSpec, host, mode: s.memory.repair ? 'apply' : 'plan' },
+          input: { spec: hostPlan(runSpec, host), host, mode: s.memory.repair ? 'apply' : 'plan' },
           every: s.memory.every,
           pauseOnFailure: s.memory.pauseOnFailure,
           subject: host,
@@ -248,7 +249,7 @@ export function desiredSchedules(
             secret,
             operation: 'rotate',
             workflowId: scheduledWorkflowId('rotate', host, secret),
-            input: { spec: runSpec, host, mode: 'apply', secret, due: true },
+            input: { spec: hostPlan(runSpec, host), host, mode: 'apply', secret, due: true },
             every,
             pauseOnFailure: s.rotation.pauseOnFailure,
             subject: `${secret} on ${host}`,

@@ -4,7 +4,9 @@
  * (workflows/interceptors.ts).
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
-import type { HostReport, Operation } from '../spec/report';
+import { hostPlan } from '../spec/plan';
+import type { HostReport, Mode, Operation } from '../spec/report';
+import type { Spec } from '../spec/schema';
 import { startAttributes } from '../spec/search-attributes';
 import type { HostOperationInput } from './host-operation';
 import { hostWorkflowId } from '../spec/ids';
@@ -15,7 +17,13 @@ export interface FleetInput {
   readonly operation: Operation;
   /** Workflow type run per host, e.g. `provisionHost`. */
   readonly workflowType: string;
-  readonly hosts: readonly HostOperationInput[];
+  /** The spec, once: each host's plan is cut from it (spec/plan.ts). */
+  readonly spec?: Spec;
+  readonly mode?: Mode;
+  /** Operation-specific fields every host's input gets (e.g. drift's `audit`). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+  /** Host names; a run started before host plans carries each host's whole input instead. */
+  readonly hosts: readonly (string | HostOperationInput)[];
   readonly concurrency?: number;
   /** The time in the children's ids (`<operation>/<host>/<time>`), so the CLI can follow them; default now. */
   readonly startedAt?: string;
@@ -42,7 +50,7 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
       return failedReport(input.operation, host, err);
     }
   };
-  const reports = await inLanes(input.hosts, limit, runOne);
+  const reports = await inLanes(fleetHostInputs(input), limit, runOne);
   const failed = reports.filter((r) => r.status === 'failed');
   const summary: FleetReport = {
     operation: input.operation,
@@ -58,6 +66,17 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
     });
   }
   return summary;
+}
+
+/** Each host's input: its plan cut from the fleet's spec, or, for a run started before plans, the input it carries. */
+export function fleetHostInputs(input: FleetInput): HostOperationInput[] {
+  return input.hosts.map((h) => {
+    if (typeof h !== 'string') return h;
+    if (!input.spec || !input.mode || !input.spec.hosts.some((x) => x.name === h)) {
+      throw ApplicationFailure.nonRetryable(`the fleet's input names host ${h}, which its spec does not have`);
+    }
+    return { ...input.extra, spec: hostPlan(input.spec, h), host: h, mode: input.mode };
+  });
 }
 
 /** The child's own report when it attached one, else a report saying why the child could not run. */

@@ -14,6 +14,7 @@ import type { Activities } from '../activities';
 import type { RotateStepInput } from '../activities/rotate';
 import type { HostReport } from '../spec/report';
 import { rotationWorkflowId } from '../spec/ids';
+import { hostPlan } from '../spec/plan';
 import { ROTATION_NON_RETRYABLE, versionId as makeVersionId } from '../spec/rotation';
 import type { Spec } from '../spec/schema';
 import { startAttributes } from '../spec/search-attributes';
@@ -138,7 +139,7 @@ export async function rotateSecrets(input: RotateSecretsInput): Promise<RotateSe
 
   const rotateOne = async (host: string, secret: string): Promise<RotationOutcome> => {
     const child: RotateSecretInput = {
-      spec: input.spec,
+      spec: hostPlan(input.spec, host),
       host,
       mode: input.mode,
       secret,

@@ -14,6 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { HostReport } from '../../spec/report';
 import { rotationFleetWorkflowId, rotationWorkflowId } from '../../spec/ids';
+import { hostPlan } from '../../spec/plan';
 import { rotatableSecrets } from '../../spec/rotation';
 import type { Spec } from '../../spec/schema';
 import { startAttributes } from '../../spec/search-attributes';
@@ -154,7 +155,7 @@ async function start(
   try {
     if (pairs.length === 1) {
       const [{ host, secret }] = pairs as [Pair];
-      const input: RotateSecretInput = { spec, host, mode, secret, ...(due ? { due } : {}) };
+      const input: RotateSecretInput = { spec: hostPlan(spec, host), host, mode, secret, ...(due ? { due } : {}) };
       return await client.workflow.start('rotateSecret', {
         taskQueue,
         workflowId: rotationWorkflowId(host, secret),

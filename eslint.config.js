@@ -60,10 +60,10 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
-  // Layers point down: the model (spec/) ← codec/ ← common/ (Node code client and worker share) ← activities/ and
+  // Layers point down: the model (model/) ← codec/ ← common/ (Node code client and worker share) ← activities/ and
   // workflows/ ← workers/ ← client/. A folder imports only from the layers below it; workflows take activities as
   // types only, and the model and workflows (deterministic, sandboxed) no Node built-ins.
-  layer(['spec/**/*.ts'], ['codec', 'common', 'activities', 'workflows', 'workers', 'client'], { node: false }),
+  layer(['model/**/*.ts'], ['codec', 'common', 'activities', 'workflows', 'workers', 'client'], { node: false }),
   layer(['codec/**/*.ts'], ['common', 'activities', 'workflows', 'workers', 'client']),
   layer(['common/**/*.ts'], ['activities', 'workflows', 'workers', 'client']),
   layer(['activities/**/*.ts'], ['workflows', 'workers', 'client']),

@@ -7,8 +7,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { AuditChainError, chainHead } from '../common/audit/export-dir';
 import { exportHistories } from '../common/audit/exporter';
-import { auditExportInputSchema, type AuditExportInput, type AuditExportResult } from '../spec/audit';
-import { ValidationError, validate } from '../spec/validate';
+import { auditExportInputSchema, type AuditExportInput, type AuditExportResult } from '../model/audit';
+import { ValidationError, validate } from '../model/validate';
 
 export function createAuditActivities() {
   return {

@@ -7,10 +7,10 @@
  * from their source, containers come up through compose, the effective sshd settings follow the config file); their
  * resources refuse `apply` and say which operation repairs them.
  */
-import type { Change } from '../spec/report';
-import { stackLayout } from '../spec/render/stack';
-import type { Spec } from '../spec/schema';
-import type { AppliedOperation } from '../spec/sections';
+import type { Change } from '../model/report';
+import { stackLayout } from '../model/render/stack';
+import type { Spec } from '../model/schema';
+import type { AppliedOperation } from '../model/sections';
 import { consumedSecrets } from './deploy/secrets';
 import { containersResource, renderStack, stackDirectories as deployDirectories } from './deploy/stack';
 import { firewallResources } from './harden/firewall';

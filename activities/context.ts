@@ -1,7 +1,7 @@
 /** What every activity shares: the session pool, the step input, heartbeats and error mapping. */
 import { Context } from '@temporalio/activity';
-import type { Spec } from '../spec/schema';
-import type { Change, Finding, Mode } from '../spec/report';
+import type { Spec } from '../model/schema';
+import type { Change, Finding, Mode } from '../model/report';
 import { toActivityFailure } from './host/errors';
 import type { HostTarget, SessionPool } from './host/session';
 

@@ -4,9 +4,9 @@
  * verification, and commit or rollback. Each step is observe → diff → apply → verify and reports what it changed.
  */
 import Docker from 'dockerode';
-import type { Change, ControlResult, Finding } from '../spec/report';
-import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '../spec/render/stack';
-import type { Spec } from '../spec/schema';
+import type { Change, ControlResult, Finding } from '../model/report';
+import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '../model/render/stack';
+import type { Spec } from '../model/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { planImages, shortId, transferImages } from './deploy/images';
 import { ensureSecrets, type KeepFingerprints } from './deploy/secrets';

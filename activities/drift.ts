@@ -7,11 +7,11 @@
  * operations, which converge exactly the drifted resources through the same apply code.
  */
 import { createHash } from 'node:crypto';
-import { evaluatePolicy, type HostFacts } from '../spec/policy';
-import type { Change, Finding } from '../spec/report';
-import { GATEWAY_SERVICE, stackLayout } from '../spec/render/stack';
-import type { Spec } from '../spec/schema';
-import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../spec/sections';
+import { evaluatePolicy, type HostFacts } from '../model/policy';
+import type { Change, Finding } from '../model/report';
+import { GATEWAY_SERVICE, stackLayout } from '../model/render/stack';
+import type { Spec } from '../model/schema';
+import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../model/sections';
 import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
 import { catalogue, type CatalogueEntry } from './catalogue';
 import { consumedSecrets } from './deploy/secrets';

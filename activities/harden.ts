@@ -3,8 +3,8 @@
  * SSH baseline and the firewall — each applied commit-confirmed. Every step returns the controls it checked, which
  * together form the host's hardening report.
  */
-import type { ControlResult } from '../spec/report';
-import type { Spec } from '../spec/schema';
+import type { ControlResult } from '../model/report';
+import type { Spec } from '../model/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { applyConfirmed, type ConfirmedChange } from './harden/confirm';
 import type { HostSession } from './host/session';

@@ -16,10 +16,10 @@
  * the spec's probe user and start with a fixed prefix; nothing else is ever deleted.
  */
 import { randomUUID } from 'node:crypto';
-import { compactTime } from '../spec/ids';
-import type { Change, ControlResult, Finding } from '../spec/report';
-import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../spec/render/stack';
-import type { Spec } from '../spec/schema';
+import { compactTime } from '../model/ids';
+import type { Change, ControlResult, Finding } from '../model/report';
+import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../model/render/stack';
+import type { Spec } from '../model/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { StackUnhealthyError, waitHealthy } from './deploy/stack';
 import { HostError } from './host/errors';

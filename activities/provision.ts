@@ -2,8 +2,8 @@
  * Provision: make a fresh Debian VPS ready for the stack — base packages, Docker engine and its daemon config,
  * the ops user steward uses afterwards, and the stack's directory layout with owner and mode.
  */
-import type { Spec } from '../spec/schema';
-import type { Change } from '../spec/report';
+import type { Spec } from '../model/schema';
+import type { Change } from '../model/report';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { CommandError, UnsupportedHostError, VerificationError } from './host/errors';
 import { dockerOver } from './host/docker';

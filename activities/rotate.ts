@@ -15,10 +15,10 @@
  * the host and the store and carries on from where they are.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { GATEWAY_SERVICE, stackLayout } from '../spec/render/stack';
-import type { Change, ControlResult, Finding } from '../spec/report';
-import { isGatewayToken, nextRotationDue, secretConsumers, versionId as makeVersionId } from '../spec/rotation';
-import type { Spec } from '../spec/schema';
+import { GATEWAY_SERVICE, stackLayout } from '../model/render/stack';
+import type { Change, ControlResult, Finding } from '../model/report';
+import { isGatewayToken, nextRotationDue, secretConsumers, versionId as makeVersionId } from '../model/rotation';
+import type { Spec } from '../model/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
 import { resolveExternal, sourceLabel } from './deploy/secrets';
 import { containerState, observeContainers } from './deploy/stack';

@@ -1,11 +1,11 @@
 /**
  * The run guard: before its first step, a host workflow asks Temporal visibility whether another steward run on the
- * same host is running and started first (the host lock, spec/runs.ts). Reads visibility only; changes nothing.
+ * same host is running and started first (the host lock, model/runs.ts). Reads visibility only; changes nothing.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { earlierRun, runningQuery, type RunRef } from '../spec/runs';
-import { StewardOperation } from '../spec/search-attributes';
+import { earlierRun, runningQuery, type RunRef } from '../model/runs';
+import { StewardOperation } from '../model/search-attributes';
 
 export interface RunGuardInput {
   readonly host: string;

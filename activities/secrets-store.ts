@@ -21,9 +21,9 @@ import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { CodecKeyError } from '../codec/errors';
 import { keyRingFromEnv, KEY_FILE_ENV, KEYS_ENV, type KeyRing } from '../codec/keys';
-import { resourceNameSchema } from '../spec/schema';
-import { VERSION_ID } from '../spec/rotation';
-import { validate } from '../spec/validate';
+import { resourceNameSchema } from '../model/schema';
+import { VERSION_ID } from '../model/rotation';
+import { validate } from '../model/validate';
 import { secretRedactor, type SecretShape } from './redact';
 
 export const STORE_DIR_ENV = 'STEWARD_SECRETS_STORE';

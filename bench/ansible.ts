@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { driftChecks } from '../activities/drift';
 import type { Simulator } from '../client/dev/simulator';
-import type { Spec, SpecInput } from '../spec/schema';
+import type { Spec, SpecInput } from '../model/schema';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
 import {
   aliasHosts,

@@ -10,8 +10,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { simulatorExec, type Simulator } from '../client/dev/simulator';
-import { stackLayout } from '../spec/render/stack';
-import { specSchema, type SpecInput } from '../spec/schema';
+import { stackLayout } from '../model/render/stack';
+import { specSchema, type SpecInput } from '../model/schema';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
 import { cliRun, withSimulators, withTemporal } from './support';
 

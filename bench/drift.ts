@@ -14,7 +14,7 @@ import { cpus } from 'node:os';
 import type { Simulator } from '../client/dev/simulator';
 import { fleetInput } from '../client/operation';
 import { loadSpec } from '../client/spec-file';
-import type { SpecInput } from '../spec/schema';
+import type { SpecInput } from '../model/schema';
 import { writeSpec, type KeyPair } from '../test/support/fixtures';
 import {
   aliasHosts,

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
-import { openclawConfig } from '../spec/render/stack';
-import { specSchema } from '../spec/schema';
+import { openclawConfig } from '../model/render/stack';
+import { specSchema } from '../model/schema';
 import { median } from './support';
 
 const RUNS = Number(process.argv[2] ?? 5);

@@ -9,11 +9,11 @@ import { findFreePort, resolveTemporalBinary, startDevServer, stopProcess } from
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import { generateKey, KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv } from '../codec/keys';
 import type { ResultDocument } from '../client/operation';
-import type { HostReport } from '../spec/report';
-import { StewardHost, StewardOperation } from '../spec/search-attributes';
+import type { HostReport } from '../model/report';
+import { StewardHost, StewardOperation } from '../model/search-attributes';
 import { steward, STEWARD_BIN } from '../test/support/cli';
 import { makeKeyPair, type KeyPair } from '../test/support/fixtures';
-import { TASK_QUEUE } from '../spec/ids';
+import { TASK_QUEUE } from '../model/ids';
 import { createWorker } from '../workers/worker';
 
 export async function withSimulators<T>(

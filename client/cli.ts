@@ -3,9 +3,9 @@
  * Exit codes: 0 success, 1 operation failed, 2 drift found, 64 invalid spec or usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { PolicyViolationError } from '../spec/governance';
-import { ValidationError } from '../spec/validate';
-import { TASK_QUEUE } from '../spec/ids';
+import { PolicyViolationError } from '../model/governance';
+import { ValidationError } from '../model/validate';
+import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
 import { defaultAddress, type GlobalOptions } from './context';
 import { EXIT, UsageError } from './errors';

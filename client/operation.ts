@@ -2,7 +2,7 @@
  * Starting a host operation and following it: one workflow for one host, a fleet workflow with a child per host for
  * several. Progress comes from each host workflow's `progress` query; the result is PRODUCT.md's JSON document.
  * A run is refused (exit 1) while another run of the operation is running on one of its hosts: asked of visibility
- * before starting, and by each host workflow itself before its first step (spec/runs.ts).
+ * before starting, and by each host workflow itself before its first step (model/runs.ts).
  */
 import {
   WorkflowExecutionAlreadyStartedError,
@@ -11,14 +11,14 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { HostReport, Mode, Operation, StepReport } from '../spec/report';
-import type { Spec } from '../spec/schema';
-import { cliTrigger, runningQuery, runSummary } from '../spec/runs';
-import { startAttributes, StewardHost, StewardOperation } from '../spec/search-attributes';
+import type { HostReport, Mode, Operation, StepReport } from '../model/report';
+import type { Spec } from '../model/schema';
+import { cliTrigger, runningQuery, runSummary } from '../model/runs';
+import { startAttributes, StewardHost, StewardOperation } from '../model/search-attributes';
 import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
-import { fleetWorkflowId, hostWorkflowId } from '../spec/ids';
-import { hostPlan } from '../spec/plan';
+import { fleetWorkflowId, hostWorkflowId } from '../model/ids';
+import { hostPlan } from '../model/plan';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
 import { pollUntilStopped, printProgress, printResult } from './output';

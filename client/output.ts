@@ -1,5 +1,5 @@
 /** Human output: live step lines while a workflow runs, then a summary of changes per host. */
-import type { Change, ControlResult, HostReport, Mode, StepReport } from '../spec/report';
+import type { Change, ControlResult, HostReport, Mode, StepReport } from '../model/report';
 import type { ResultDocument } from './operation';
 
 const SYMBOL: Record<StepReport['status'], string> = {

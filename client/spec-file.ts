@@ -2,9 +2,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { specSchema, type Spec } from '../spec/schema';
-import { validate, ValidationError } from '../spec/validate';
-import { assertPolicy } from '../spec/governance';
+import { specSchema, type Spec } from '../model/schema';
+import { validate, ValidationError } from '../model/validate';
+import { assertPolicy } from '../model/governance';
 
 /** A spec is a page of YAML: anything larger is a mistake or an attack on the parser. */
 export const MAX_SPEC_BYTES = 256 * 1024;

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { validate, ValidationError, type ValidationIssue } from '../spec/validate';
+import { validate, ValidationError, type ValidationIssue } from '../model/validate';
 import { CodecKeyError } from './errors';
 
 /** AES-256: 32-byte keys. */

@@ -19,7 +19,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { resolve } from 'node:path';
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
-import { validate, ValidationError } from '../spec/validate';
+import { validate, ValidationError } from '../model/validate';
 import { AesGcmPayloadCodec } from './aes-gcm';
 import { CodecKeyError, PayloadDecryptionError } from './errors';
 import { assertPrivateFile, writePrivateFile, type KeyRing } from './keys';

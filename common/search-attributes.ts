@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isGrpcServiceError, type Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
-import { stewardSearchAttributes } from '../spec/search-attributes';
+import { stewardSearchAttributes } from '../model/search-attributes';
 
 const SEARCH_ATTRIBUTES_TIMEOUT_MS = 30_000;
 const POLL_INTERVAL_MS = 200;

@@ -13,7 +13,7 @@ import { loadCodecKeys } from '../common/codec-keys';
 import { ensureSearchAttributes } from '../common/search-attributes';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
-import { TASK_QUEUE } from '../spec/ids';
+import { TASK_QUEUE } from '../model/ids';
 
 export { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './paths';
 

@@ -5,8 +5,8 @@
  */
 import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { AuditExportInput, AuditExportResult } from '../spec/audit';
-import { StewardOutcome } from '../spec/search-attributes';
+import type { AuditExportInput, AuditExportResult } from '../model/audit';
+import { StewardOutcome } from '../model/search-attributes';
 import type { StepProfile } from './options';
 import { proxySteps } from './retry';
 

@@ -3,9 +3,9 @@
  * each as a child workflow with its own history and search attributes. Stops at the first failure.
  */
 import { executeChild } from '@temporalio/workflow';
-import type { HostReport, Operation } from '../spec/report';
-import { hostWorkflowId } from '../spec/ids';
-import { startAttributes } from '../spec/search-attributes';
+import type { HostReport, Operation } from '../model/report';
+import { hostWorkflowId } from '../model/ids';
+import { startAttributes } from '../model/search-attributes';
 import { HostOperation, type HostOperationInput } from './host-operation';
 
 const STAGES: readonly { step: string; operation: Operation; workflowType: string }[] = [

@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { HostReport } from '../spec/report';
+import type { HostReport } from '../model/report';
 import { describeFailure, HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP } from './options';
 import { proxySteps } from './retry';

@@ -6,13 +6,13 @@
  */
 import { ApplicationFailure, executeChild } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { Finding, HostReport } from '../spec/report';
-import { StewardHost, StewardOperation, StewardOutcome } from '../spec/search-attributes';
-import type { AppliedOperation } from '../spec/sections';
+import type { Finding, HostReport } from '../model/report';
+import { StewardHost, StewardOperation, StewardOutcome } from '../model/search-attributes';
+import type { AppliedOperation } from '../model/sections';
 import { deployHost } from './deploy';
 import { hardenHost } from './harden';
 import { HostOperation, type HostOperationInput } from './host-operation';
-import { hostWorkflowId } from '../spec/ids';
+import { hostWorkflowId } from '../model/ids';
 import { HOST_INSPECT, HOST_STEP } from './options';
 import { provisionHost } from './provision';
 import { proxySteps } from './retry';

@@ -4,12 +4,12 @@
  * (workflows/interceptors.ts).
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
-import { hostPlan } from '../spec/plan';
-import type { HostReport, Mode, Operation } from '../spec/report';
-import type { Spec } from '../spec/schema';
-import { startAttributes } from '../spec/search-attributes';
+import { hostPlan } from '../model/plan';
+import type { HostReport, Mode, Operation } from '../model/report';
+import type { Spec } from '../model/schema';
+import { startAttributes } from '../model/search-attributes';
 import type { HostOperationInput } from './host-operation';
-import { hostWorkflowId } from '../spec/ids';
+import { hostWorkflowId } from '../model/ids';
 import { inLanes } from './lanes';
 import { DEFAULT_FLEET_CONCURRENCY } from './options';
 
@@ -17,7 +17,7 @@ export interface FleetInput {
   readonly operation: Operation;
   /** Workflow type run per host, e.g. `provisionHost`. */
   readonly workflowType: string;
-  /** The spec, once: each host's plan is cut from it (spec/plan.ts). */
+  /** The spec, once: each host's plan is cut from it (model/plan.ts). */
   readonly spec?: Spec;
   readonly mode?: Mode;
   /** Operation-specific fields every host's input gets (e.g. drift's `audit`). */

@@ -3,7 +3,7 @@
  * commit-confirmed so a change that cuts access reverts itself on the host. The result carries the hardening report.
  */
 import type { Activities } from '../activities';
-import type { HostReport } from '../spec/report';
+import type { HostReport } from '../model/report';
 import { HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP, RISKY_STEP } from './options';
 import { proxySteps } from './retry';

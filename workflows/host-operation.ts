@@ -2,7 +2,7 @@
  * The skeleton every per-host operation shares: steps run in order as activities, live progress through a query,
  * search attributes for the UI, and one report — returned on success, attached to the failure otherwise. Before its
  * first step a run started with steward's search attributes checks that no earlier steward run on the host is still
- * running (the host lock, spec/runs.ts); if one is, a scheduled run waits for it, and any other does nothing and
+ * running (the host lock, model/runs.ts); if one is, a scheduled run waits for it, and any other does nothing and
  * completes with outcome `skipped`.
  */
 import {
@@ -17,17 +17,17 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, StepInput, StepResult } from '../activities';
-import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../spec/report';
-import type { Spec } from '../spec/schema';
-import { assertPolicy } from '../spec/governance';
-import { scheduled, type RunRef } from '../spec/runs';
+import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../model/report';
+import type { Spec } from '../model/schema';
+import { assertPolicy } from '../model/governance';
+import { scheduled, type RunRef } from '../model/runs';
 import {
   StewardChanges,
   StewardHost,
   StewardOperation,
   StewardOutcome,
   StewardTrigger,
-} from '../spec/search-attributes';
+} from '../model/search-attributes';
 import { HOST_STEP, RUN_GUARD } from './options';
 import { proxySteps } from './retry';
 

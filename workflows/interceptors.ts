@@ -14,7 +14,7 @@ import {
   type WorkflowInterceptors,
   type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
-import { StewardTrigger } from '../spec/search-attributes';
+import { StewardTrigger } from '../model/search-attributes';
 
 /** What a step or child works on, from its input: `<name> [secret|operation] on <host> [(plan)]`. */
 export function stepSummary(name: string, input: unknown): string {

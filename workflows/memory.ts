@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ControlResult, HostReport } from '../spec/report';
+import type { ControlResult, HostReport } from '../model/report';
 import { HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP } from './options';
 import { proxySteps } from './retry';

@@ -99,7 +99,7 @@ export const RISKY_STEP: StepProfile = {
 };
 
 /**
- * The run guard's visibility query (spec/runs.ts): quick, retried briefly while the run's own start is not yet
+ * The run guard's visibility query (model/runs.ts): quick, retried briefly while the run's own start is not yet
  * visible (visibility trails the start by milliseconds on a healthy server). No heartbeat: a lost worker shows as a
  * start-to-close timeout within 30 s, and 20 attempts absorb a few.
  */

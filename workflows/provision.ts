@@ -1,6 +1,6 @@
 /** provision: base packages, Docker engine, the ops user and the stack's directories on one host. */
 import type { Activities } from '../activities';
-import type { HostReport } from '../spec/report';
+import type { HostReport } from '../model/report';
 import { HostOperation, type HostOperationInput } from './host-operation';
 import { HOST_INSPECT, HOST_STEP } from './options';
 import { proxySteps } from './retry';

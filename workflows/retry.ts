@@ -28,7 +28,7 @@ import {
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { attemptSummary } from '../spec/attempts';
+import { attemptSummary } from '../model/attempts';
 import { stepSummary } from './interceptors';
 import type { StepProfile } from './options';
 

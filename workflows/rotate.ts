@@ -12,12 +12,12 @@
 import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, executeChild, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RotateStepInput } from '../activities/rotate';
-import type { HostReport } from '../spec/report';
-import { rotationWorkflowId } from '../spec/ids';
-import { hostPlan } from '../spec/plan';
-import { ROTATION_NON_RETRYABLE, versionId as makeVersionId } from '../spec/rotation';
-import type { Spec } from '../spec/schema';
-import { startAttributes } from '../spec/search-attributes';
+import type { HostReport } from '../model/report';
+import { rotationWorkflowId } from '../model/ids';
+import { hostPlan } from '../model/plan';
+import { ROTATION_NON_RETRYABLE, versionId as makeVersionId } from '../model/rotation';
+import type { Spec } from '../model/schema';
+import { startAttributes } from '../model/search-attributes';
 import { inLanes } from './lanes';
 import { describeFailure, HostOperation, type HostOperationInput } from './host-operation';
 import { DEFAULT_FLEET_CONCURRENCY, HOST_STEP, NON_RETRYABLE, type StepProfile } from './options';

@@ -32,7 +32,7 @@
  *   16.3 s, raw 15.7 s (break-even).
  */
 import type Docker from 'dockerode';
-import type { Change } from '../../spec/report';
+import type { Change } from '../../model/report';
 import { CommandError, HostError, HostOutputError, VerificationError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';

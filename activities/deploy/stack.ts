@@ -8,7 +8,7 @@
  *   <installDir>/.steward/release.json   the committed release: file digests and image IDs
  */
 import { stringify } from 'yaml';
-import type { Change, Mode } from '../../spec/report';
+import type { Change, Mode } from '../../model/report';
 import {
   composeProject,
   COMPOSE_PROJECT,
@@ -21,8 +21,8 @@ import {
   secretDeliveries,
   stackLayout,
   type StackLayout,
-} from '../../spec/render/stack';
-import type { Spec } from '../../spec/schema';
+} from '../../model/render/stack';
+import type { Spec } from '../../model/schema';
 import { HostError, HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';

@@ -5,9 +5,9 @@
  * own security audit. The token is read inside a throwaway probe container from the secret file; it never leaves
  * the host.
  */
-import type { ControlResult, Finding, Severity } from '../../spec/report';
-import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../spec/render/stack';
-import type { Spec } from '../../spec/schema';
+import type { ControlResult, Finding, Severity } from '../../model/report';
+import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
+import type { Spec } from '../../model/schema';
 import { HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';

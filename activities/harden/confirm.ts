@@ -4,7 +4,7 @@
  * cancelling the revert. If that login fails, the host restores itself when the window ends; steward reconnects
  * afterwards and fails with a non-retryable error naming the change. A host is never left unreachable by steward.
  */
-import type { Change, Mode } from '../../spec/report';
+import type { Change, Mode } from '../../model/report';
 import { ApplicationFailure } from '@temporalio/common';
 import { HostError } from '../host/errors';
 import { openSession, type HostSession, type HostTarget } from '../host/session';

@@ -11,8 +11,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import type { ControlResult } from '../../spec/report';
-import type { Spec } from '../../spec/schema';
+import type { ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
 import { HostOutputError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';

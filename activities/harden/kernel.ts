@@ -2,8 +2,8 @@
  * Kernel and account hardening: sysctls (keeping what Docker needs), unused filesystems and protocols blacklisted,
  * core dumps off, sensitive file modes, locked empty passwords, a restrictive login umask.
  */
-import type { ControlResult } from '../../spec/report';
-import type { Spec } from '../../spec/schema';
+import type { ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
 import { HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';

@@ -2,8 +2,8 @@
  * Security services: unattended security upgrades (with the security repository present), fail2ban banning
  * repeated failed SSH logins through nftables, AIDE file integrity checks on a timer, and process accounting.
  */
-import type { ControlResult } from '../../spec/report';
-import type { Spec } from '../../spec/schema';
+import type { ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
 import { fileResource } from '../resources/files';
 import type { Resource } from '../resources/resource';

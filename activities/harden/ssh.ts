@@ -7,8 +7,8 @@
  * drop-ins such as cloud-init's `50-cloud-init.conf`. List keywords (Port, HostKey, AllowUsers, AllowGroups)
  * accumulate instead: a value set elsewhere as well shows up in `sshd -T` and fails its control.
  */
-import type { Change, ControlResult } from '../../spec/report';
-import type { Spec } from '../../spec/schema';
+import type { Change, ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
 import { CommandError, HostOutputError, UnsupportedHostError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';

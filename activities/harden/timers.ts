@@ -2,8 +2,8 @@
  * Cleanup with systemd timers (a unit and a timer each): Docker prune of stopped containers, dangling images and
  * build cache older than the spec's age; journal vacuum to a size; rotation of steward's own backups on the host.
  */
-import type { ControlResult } from '../../spec/report';
-import type { Spec } from '../../spec/schema';
+import type { ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { directoryResource, fileResource } from '../resources/files';

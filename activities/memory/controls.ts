@@ -1,5 +1,5 @@
 /** Control results of the memory check: pass/fail (or not applicable) with the evidence and the time it took. */
-import type { ControlResult } from '../../spec/report';
+import type { ControlResult } from '../../model/report';
 
 /**
  * One control. `na` marks a control the host cannot take right now (a database not created yet, a proof the spec

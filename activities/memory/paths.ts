@@ -4,8 +4,8 @@
  * spec allows), and whether each lives on a persistent volume. Observed in one round trip; evaluated purely;
  * repaired by chown/chmod/mkdir only — nothing is ever deleted or moved.
  */
-import type { Change, ControlResult } from '../../spec/report';
-import type { Spec } from '../../spec/schema';
+import type { Change, ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
 import { HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';

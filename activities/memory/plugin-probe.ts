@@ -4,8 +4,8 @@
  * with `infer: false` so no LLM is called. The embedder is whatever the config names; its key stays in the
  * container's environment. One `docker exec` per proof; the script prints one JSON line.
  */
-import { MEM0_PLUGIN_PATH } from '../../spec/render/stack';
-import type { Spec } from '../../spec/schema';
+import { MEM0_PLUGIN_PATH } from '../../model/render/stack';
+import type { Spec } from '../../model/schema';
 import { CommandError, HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { sh } from '../host/shell';

@@ -3,7 +3,7 @@
  * steps it took, each timed, with evidence or the error. Parsed with zod, since it is output from the host.
  */
 import { z } from 'zod';
-import { validate } from '../../spec/validate';
+import { validate } from '../../model/validate';
 
 /** Canary texts start with this; stale canaries of an interrupted run are recognised by it and removed. */
 export const CANARY_PREFIX = 'steward memory canary';

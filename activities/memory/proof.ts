@@ -2,8 +2,8 @@
  * Controls from a canary or persistence proof: one per step (write, read by id, search, history, delete, gone), the
  * history switch, and the dimension check, each with its evidence and time. Pure.
  */
-import type { ControlResult } from '../../spec/report';
-import type { Spec } from '../../spec/schema';
+import type { ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
 import { control } from './controls';
 import type { ProbeReport, ProbeStep } from './probe-report';
 

@@ -5,8 +5,8 @@
  * from the secret file on the host (a generated secret never leaves it) or, for an external secret, inside the
  * script steward sends over SSH — never in a command line, never in output.
  */
-import type { Spec } from '../../spec/schema';
-import { stackLayout } from '../../spec/render/stack';
+import type { Spec } from '../../model/schema';
+import { stackLayout } from '../../model/render/stack';
 import { HostError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';

@@ -4,7 +4,7 @@
  * -wal, -shm and -journal, to /var/backups/steward/memory/<time>/ before anything else happens, and a recovered copy
  * is made next to the backup for the operator; the live file is never replaced or removed.
  */
-import type { Change, ControlResult, Finding } from '../../spec/report';
+import type { Change, ControlResult, Finding } from '../../model/report';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { BACKUP_DIR } from '../harden/timers';

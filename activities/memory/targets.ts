@@ -4,9 +4,9 @@
  * the plugin reads), and where each path lives on the host — on a volume, on a tmpfs lost at restart, or in the
  * container's own filesystem. Resolution is pure; observing is two commands.
  */
-import { COMPOSE_PROJECT, GATEWAY_SERVICE, memoryPaths, stackLayout } from '../../spec/render/stack';
-import type { Spec, Volume } from '../../spec/schema';
-import { mountOf } from '../../spec/units';
+import { COMPOSE_PROJECT, GATEWAY_SERVICE, memoryPaths, stackLayout } from '../../model/render/stack';
+import type { Spec, Volume } from '../../model/schema';
+import { mountOf } from '../../model/units';
 import { HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
-import type { Spec } from '../../spec/schema';
+import type { Spec } from '../../model/schema';
 import { directoryResource, fileResource, type DirectorySpec } from '../resources/files';
 import { packagesResource } from '../resources/packages';
 import type { Resource } from '../resources/resource';

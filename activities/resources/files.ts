@@ -1,6 +1,6 @@
 /** Files and directories with controlled content, owner and mode. */
 import { createHash } from 'node:crypto';
-import type { Change } from '../../spec/report';
+import type { Change } from '../../model/report';
 import { HostOutputError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';

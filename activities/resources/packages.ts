@@ -1,5 +1,5 @@
 /** Debian packages, installed together with one apt run. */
-import type { Change } from '../../spec/report';
+import type { Change } from '../../model/report';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import type { Resource } from './resource';

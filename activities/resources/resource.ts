@@ -2,7 +2,7 @@
  * The one path every managed thing goes through: observe (batched, read-only) → diff (pure) → apply (only the
  * difference) → verify (observe again). Plan, apply and drift repair differ only in the mode.
  */
-import type { Change, Mode } from '../../spec/report';
+import type { Change, Mode } from '../../model/report';
 import { VerificationError } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { pathBatch } from './files';

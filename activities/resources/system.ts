@@ -1,5 +1,5 @@
 /** Accounts and systemd units. */
-import type { Change } from '../../spec/report';
+import type { Change } from '../../model/report';
 import { HostOutputError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';

@@ -9,10 +9,10 @@
  * Each waits until the stack is healthy again; after a reload, until a health check that started after it passed.
  */
 import { randomBytes } from 'node:crypto';
-import { COMPOSE_PROJECT, GATEWAY_SERVICE, PROXY_SERVICE, stackLayout } from '../../spec/render/stack';
-import { secretConsumers, type SecretApply } from '../../spec/rotation';
-import type { Spec } from '../../spec/schema';
-import type { Change } from '../../spec/report';
+import { COMPOSE_PROJECT, GATEWAY_SERVICE, PROXY_SERVICE, stackLayout } from '../../model/render/stack';
+import { secretConsumers, type SecretApply } from '../../model/rotation';
+import type { Spec } from '../../model/schema';
+import type { Change } from '../../model/report';
 import { ensureEnvFile } from '../deploy/secrets';
 import { observeContainers, StackUnhealthyError, waitHealthy, type ObservedContainer } from '../deploy/stack';
 import type { HostSession } from '../host/session';

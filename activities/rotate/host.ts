@@ -11,9 +11,9 @@
  * whole version at every moment and the container keeps its value until it restarts. Scripts print hashes and states
  * only, never a value; the values of generated secrets never leave the host.
  */
-import { secretDeliveries, stackLayout } from '../../spec/render/stack';
-import { VERSION_ID } from '../../spec/rotation';
-import type { Spec } from '../../spec/schema';
+import { secretDeliveries, stackLayout } from '../../model/render/stack';
+import { VERSION_ID } from '../../model/rotation';
+import type { Spec } from '../../model/schema';
 import { fingerprintScript, generateScript, parseFingerprint } from '../deploy/secrets';
 import { secretRedactor } from '../redact';
 import type { GeneratedFingerprint } from '../secrets-store';

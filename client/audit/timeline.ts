@@ -7,9 +7,9 @@
 import { defaultPayloadConverter, type PayloadCodec } from '@temporalio/common';
 import type proto from '@temporalio/proto';
 import { isEncrypted } from '../../codec/aes-gcm';
-import { attemptOf } from '../../spec/attempts';
-import type { Change } from '../../spec/report';
-import { StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
+import { attemptOf } from '../../model/attempts';
+import type { Change } from '../../model/report';
+import { StewardHost, StewardOperation, StewardOutcome } from '../../model/search-attributes';
 import {
   int64,
   keyword,

@@ -11,8 +11,8 @@ import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { AesGcmPayloadCodec } from '../../codec/aes-gcm';
 import { CodecKeyError } from '../../codec/errors';
-import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
-import { validate } from '../../spec/validate';
+import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../../model/search-attributes';
+import { validate } from '../../model/validate';
 import { chainHead, readChain, readManifestFile, type ChainHead } from '../../common/audit/export-dir';
 import { exportHistories } from '../../common/audit/exporter';
 import {

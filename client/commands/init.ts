@@ -4,8 +4,8 @@ import { dirname, relative, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { Document } from 'yaml';
 import { z } from 'zod';
-import { specSchema, type SpecInput } from '../../spec/schema';
-import { validate } from '../../spec/validate';
+import { specSchema, type SpecInput } from '../../model/schema';
+import { validate } from '../../model/validate';
 import { generateEd25519KeyPair } from '../../common/keygen';
 import { UsageError } from '../errors';
 

@@ -1,6 +1,6 @@
 /**
  * `steward schedule apply|list|pause|resume|trigger|delete`: the spec's `schedules` as Temporal Schedules
- * (spec/schedules.ts). `apply` creates, updates and deletes schedules until the namespace holds exactly what the
+ * (model/schedules.ts). `apply` creates, updates and deletes schedules until the namespace holds exactly what the
  * spec asks for, and reports each as created, updated, deleted or unchanged; applying twice changes nothing. The
  * other commands act on the schedules steward made for this task queue (all of them, or the ids given), never on
  * anyone else's. Schedules start their runs through the same encrypting client as the CLI: the spec in each
@@ -26,8 +26,8 @@ import {
   type ExistingSchedule,
   type ScheduleMemo,
   type UnavailableSchedule,
-} from '../../spec/schedules';
-import { startAttributes } from '../../spec/search-attributes';
+} from '../../model/schedules';
+import { startAttributes } from '../../model/search-attributes';
 import { cliUser, connectClient, listingClient, type GlobalOptions } from '../context';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import { loadSpec } from '../spec-file';

@@ -1,14 +1,14 @@
 /** `steward status`: recent runs from Temporal visibility, filterable by host and operation. */
 import { z } from 'zod';
-import { resourceNameSchema } from '../../spec/schema';
+import { resourceNameSchema } from '../../model/schema';
 import {
   StewardChanges,
   StewardHost,
   StewardOperation,
   StewardOutcome,
   StewardTrigger,
-} from '../../spec/search-attributes';
-import { validate } from '../../spec/validate';
+} from '../../model/search-attributes';
+import { validate } from '../../model/validate';
 import { connectClient, listingClient, type GlobalOptions } from '../context';
 
 const flagsSchema = z.object({

@@ -4,7 +4,7 @@
  * `node --import tsx client/dev/temporal-host.ts '<HostConfig as JSON>'` and waits for the port itself.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { stewardSearchAttributes } from '../../spec/search-attributes';
+import { stewardSearchAttributes } from '../../model/search-attributes';
 
 interface HostConfig {
   port: number;

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { ensureSearchAttributes } from '../../common/search-attributes';
-import { stewardSearchAttributes } from '../../spec/search-attributes';
+import { stewardSearchAttributes } from '../../model/search-attributes';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const ensureScript = join(projectRoot, 'scripts/ensure-temporal.sh');

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { validate } from '../../spec/validate';
+import { validate } from '../../model/validate';
 import {
   exportDirName,
   MANIFEST_FILE,

@@ -4,8 +4,8 @@
  * export. Shared by `steward audit --export` and the `auditExport` activity.
  */
 import type { Client } from '@temporalio/client';
-import type { AuditExportResult, AuditSelection } from '../../spec/audit';
-import { StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
+import type { AuditExportResult, AuditSelection } from '../../model/audit';
+import { StewardHost, StewardOperation, StewardOutcome } from '../../model/search-attributes';
 import { chainHead, startExport, type ChainHead } from './export-dir';
 import { fetchRawHistory, historyToJson, keyword, listRuns, type RunInfo } from './history';
 import { chainHash, historyFileName, MANIFEST_FORMAT, type ExportEntry, type Manifest } from './manifest';

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { auditSelectionSchema } from '../../spec/audit';
+import { auditSelectionSchema } from '../../model/audit';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 'steward-audit-export/1';

@@ -3,8 +3,8 @@
  * visibility query, and a run's outcome read from its execution status and steward's search attributes. Pure.
  */
 import { z } from 'zod';
-import { auditSelectionSchema, type AuditOutcome, type AuditSelection } from '../../spec/audit';
-import { StewardHost, StewardOperation, StewardOutcome } from '../../spec/search-attributes';
+import { auditSelectionSchema, type AuditOutcome, type AuditSelection } from '../../model/audit';
+import { StewardHost, StewardOperation, StewardOutcome } from '../../model/search-attributes';
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 

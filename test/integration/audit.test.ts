@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { findFreePort } from '../../client/dev/temporal';
 import type { AuditListEntry } from '../../client/commands/audit';
 import type { RunTimeline } from '../../client/audit/timeline';
-import type { AuditExportResult } from '../../spec/audit';
+import type { AuditExportResult } from '../../model/audit';
 import { steward, type CliResult } from '../support/cli';
 import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 

@@ -22,8 +22,8 @@ import type { ResultDocument } from '../../client/operation';
 import { AesGcmPayloadCodec, encryptingDataConverter, isEncrypted, METADATA_KEY_ID } from '../../codec/aes-gcm';
 import { addKeyToFile, KeyRing, loadKeyFile } from '../../codec/keys';
 import { startCodecServer } from '../../codec/server';
-import type { HostReport } from '../../spec/report';
-import { specSchema, type SpecInput } from '../../spec/schema';
+import type { HostReport } from '../../model/report';
+import { specSchema, type SpecInput } from '../../model/schema';
 import { steward } from '../support/cli';
 import { hostName, stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
 

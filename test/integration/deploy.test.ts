@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
-import type { SpecInput } from '../../spec/schema';
+import type { SpecInput } from '../../model/schema';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
 import { phase } from '../support/phases';
 import { historyText, rawHistoryText } from '../support/temporal';

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
-import type { SpecInput } from '../../spec/schema';
+import type { SpecInput } from '../../model/schema';
 import { stage, writeSpec, type Stage } from '../support/fixtures';
 import { phase } from '../support/phases';
 

@@ -7,7 +7,7 @@ import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { RunSummary } from '../../client/commands/status';
-import type { HostReport } from '../../spec/report';
+import type { HostReport } from '../../model/report';
 import type { HostProgress } from '../../workflows/host-operation';
 import { steward, STEWARD_BIN } from '../support/cli';
 import { cliFor, hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';

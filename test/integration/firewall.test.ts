@@ -17,7 +17,7 @@ import {
 import { openSession, type HostSession, type HostTarget } from '../../activities/host/session';
 import { converge } from '../../activities/resources/resource';
 import { restartSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
-import { specSchema, type Spec, type SpecInput } from '../../spec/schema';
+import { specSchema, type Spec, type SpecInput } from '../../model/schema';
 import { hostName, stage, type KeyPair, type Stage } from '../support/fixtures';
 
 /** A connection attempt that gets no answer within this is filtered (the drop policy never answers). */

@@ -15,16 +15,16 @@ import type { RunSummary } from '../../client/commands/status';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import { loadSpec } from '../../client/spec-file';
 import { AesGcmPayloadCodec, ENCODING_ENCRYPTED, isEncrypted } from '../../codec/aes-gcm';
-import type { HostReport } from '../../spec/report';
-import { triggerQuery } from '../../spec/runs';
-import type { SpecInput } from '../../spec/schema';
+import type { HostReport } from '../../model/report';
+import { triggerQuery } from '../../model/runs';
+import type { SpecInput } from '../../model/schema';
 import {
   StewardChanges,
   StewardHost,
   StewardOperation,
   StewardOutcome,
   StewardTrigger,
-} from '../../spec/search-attributes';
+} from '../../model/search-attributes';
 import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 
 const TASK_QUEUE = 'schedule-test';

@@ -13,8 +13,8 @@ import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls, sshResources } from '../../act
 import { CommandError } from '../../activities/host/errors';
 import { openSession, type HostSession, type HostTarget } from '../../activities/host/session';
 import { converge } from '../../activities/resources/resource';
-import { specSchema, type Spec } from '../../spec/schema';
-import { validate } from '../../spec/validate';
+import { specSchema, type Spec } from '../../model/schema';
+import { validate } from '../../model/validate';
 import { hostName, stage, writeSpec, type KeyPair, type Stage } from '../support/fixtures';
 
 const PASSWORD = 'correct horse battery staple';

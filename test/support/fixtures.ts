@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';
 import type { ResultDocument } from '../../client/operation';
 import type { KeyRing } from '../../codec/keys';
-import type { SpecInput } from '../../spec/schema';
+import type { SpecInput } from '../../model/schema';
 import { createWorker } from '../../workers/worker';
 import { steward, type CliResult } from './cli';
 import { GOLDEN_OPS_USER, goldenImage, type GoldenKind } from './golden';

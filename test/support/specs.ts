@@ -1,5 +1,5 @@
 /** Specs for workflow tests whose activities are test doubles: valid, and never used to reach a host. */
-import { specSchema, type Spec } from '../../spec/schema';
+import { specSchema, type Spec } from '../../model/schema';
 
 /** The documentation address (TEST-NET-3) nothing is sent to; the workflow tests' activities never connect. */
 export const DOC_HOST = { name: 'vps1', address: '203.0.113.10' } as const;

@@ -1,8 +1,8 @@
 /** `steward audit` selection without a server: time flags, filter validation, visibility queries, outcomes. */
 import { describe, expect, it } from 'vitest';
 import { auditFiltersSchema, exportQuery, listQuery, outcomeOf, parseTime } from '../../common/audit/query';
-import { auditExportInputSchema } from '../../spec/audit';
-import { validate, ValidationError } from '../../spec/validate';
+import { auditExportInputSchema } from '../../model/audit';
+import { validate, ValidationError } from '../../model/validate';
 
 const now = new Date('2026-03-10T12:00:00.000Z');
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CATALOGUE, resourcesOf, type SliceName } from '../../activities/catalogue';
 import { driftChecks } from '../../activities/drift';
-import { specSchema, type Spec } from '../../spec/schema';
+import { specSchema, type Spec } from '../../model/schema';
 import { DOC_HOST, DOC_HOST_KEY } from '../support/specs';
 
 function spec(firewall: boolean): Spec {

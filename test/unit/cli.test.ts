@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { specSchema } from '../../spec/schema';
+import { specSchema } from '../../model/schema';
 import { steward } from '../support/cli';
 
 // Nothing listens here: a command that got past validation would fail to connect (exit 1), not exit 64.

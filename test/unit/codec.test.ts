@@ -22,7 +22,7 @@ import {
   parseKeyRing,
 } from '../../codec/keys';
 import { ensureTokenFile, loadToken, startCodecServer, type CodecServer } from '../../codec/server';
-import { ValidationError } from '../../spec/validate';
+import { ValidationError } from '../../model/validate';
 import { steward } from '../support/cli';
 
 const SECRET = 'gateway-token-5f1d9c0a-plaintext';

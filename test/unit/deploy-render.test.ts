@@ -9,10 +9,10 @@ import {
   renderCaddyfile,
   secretDeliveries,
   stackAddresses,
-} from '../../spec/render/stack';
+} from '../../model/render/stack';
 import { renderCompose } from '../../activities/deploy/stack';
-import { specSchema, type SpecInput } from '../../spec/schema';
-import { validate, ValidationError } from '../../spec/validate';
+import { specSchema, type SpecInput } from '../../model/schema';
+import { validate, ValidationError } from '../../model/validate';
 
 const base = { version: 1, hosts: [{ name: 'vps1', address: '203.0.113.7' }] } as const;
 

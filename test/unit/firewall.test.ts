@@ -14,9 +14,9 @@ import {
 import { HostOutputError } from '../../activities/host/errors';
 import type { HostSession, ProbeResult } from '../../activities/host/session';
 import { digest } from '../../activities/resources/files';
-import type { ControlResult } from '../../spec/report';
-import { specSchema, type Spec, type SpecInput } from '../../spec/schema';
-import { validate } from '../../spec/validate';
+import type { ControlResult } from '../../model/report';
+import { specSchema, type Spec, type SpecInput } from '../../model/schema';
+import { validate } from '../../model/validate';
 
 const spec = (extra: Partial<SpecInput> = {}): Spec =>
   validate(specSchema, { version: 1, hosts: [{ name: 'vps1', address: '127.0.0.1' }], ...extra }, 'test');

@@ -7,8 +7,8 @@ import { revertScript } from '../../activities/harden/confirm';
 import { kernelResources, sysctlSettings, SYSCTL_BASELINE } from '../../activities/harden/kernel';
 import { fail2banConfig, securityPackages } from '../../activities/harden/services';
 import { cleanupResources, durationHours } from '../../activities/harden/timers';
-import { specSchema } from '../../spec/schema';
-import { validate } from '../../spec/validate';
+import { specSchema } from '../../model/schema';
+import { validate } from '../../model/validate';
 
 const spec = (extra: object = {}) =>
   validate(specSchema, { version: 1, hosts: [{ name: 'h', address: '127.0.0.1' }], ...extra }, 'test');

@@ -17,7 +17,7 @@ async function restricted(file: string, line: string): Promise<string[]> {
 describe('layers point down', () => {
   it('refuses an upward import in every layer, and allows the downward ones', async () => {
     const upward: [string, string, RegExp][] = [
-      ['spec/units.ts', "export { TASK_QUEUE } from '../workflows/options';", /spec\/ may not import workflows\//],
+      ['model/units.ts', "export { TASK_QUEUE } from '../workflows/options';", /model\/ may not import workflows\//],
       ['codec/keys.ts', "export { loadCodecKeys } from '../common/codec-keys';", /codec\/ may not import common\//],
       [
         'common/keygen.ts',
@@ -35,7 +35,7 @@ describe('layers point down', () => {
     }
     const downward: [string, string][] = [
       ['activities/runs.ts', "export { loadCodecKeys } from '../common/codec-keys';"],
-      ['workers/paths.ts', "export { hostWorkflowId } from '../spec/ids';"],
+      ['workers/paths.ts', "export { hostWorkflowId } from '../model/ids';"],
       ['workflows/options.ts', "export type { Activities } from '../activities';"],
       ['codec/keys.ts', "export { ApplicationFailure } from '@temporalio/common';"],
     ];

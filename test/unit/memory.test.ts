@@ -29,8 +29,8 @@ import {
   type Consumer,
   type MemoryTargets,
 } from '../../activities/memory/targets';
-import { openclawConfig } from '../../spec/render/stack';
-import { specSchema, type Spec } from '../../spec/schema';
+import { openclawConfig } from '../../model/render/stack';
+import { specSchema, type Spec } from '../../model/schema';
 import { describeFailedControls } from '../../workflows/memory';
 import { steward } from '../support/cli';
 

@@ -1,8 +1,8 @@
 /** Host plans: a run carries its own host, and a fleet run the spec once. */
 import { describe, expect, it } from 'vitest';
 import { fleetInput } from '../../client/operation';
-import { hostPlan } from '../../spec/plan';
-import { specSchema, type Spec } from '../../spec/schema';
+import { hostPlan } from '../../model/plan';
+import { specSchema, type Spec } from '../../model/schema';
 import { fleetHostInputs } from '../../workflows/fleet';
 import type { HostOperationInput } from '../../workflows/host-operation';
 import { DOC_HOST_KEY } from '../support/specs';

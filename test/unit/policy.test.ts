@@ -10,10 +10,10 @@ import {
   type PolicyConfigInput,
   type PolicyFinding,
   type PolicySubject,
-} from '../../spec/policy';
-import { policySchema, type Matcher } from '../../spec/policy-schema';
-import { specSchema, type SpecInput } from '../../spec/schema';
-import { validate, ValidationError } from '../../spec/validate';
+} from '../../model/policy';
+import { policySchema, type Matcher } from '../../model/policy-schema';
+import { specSchema, type SpecInput } from '../../model/schema';
+import { validate, ValidationError } from '../../model/validate';
 
 const TOKEN = 'tok-9f3c2a71e4b8d6f05a2c7e913b4d8f60';
 const SHORT_TOKEN = 'hunter2-hunter2';

@@ -7,8 +7,8 @@ import { directoryResource, fileResource, digest } from '../../activities/resour
 import { packagesResource } from '../../activities/resources/packages';
 import { serviceResource, userResource } from '../../activities/resources/system';
 import { dockerDaemonConfig, stackDirectories } from '../../activities/provision/resources';
-import { specSchema } from '../../spec/schema';
-import { validate } from '../../spec/validate';
+import { specSchema } from '../../model/schema';
+import { validate } from '../../model/validate';
 
 const spec = validate(specSchema, { version: 1, hosts: [{ name: 'h', address: '127.0.0.1' }] }, 'test');
 

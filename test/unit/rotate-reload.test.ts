@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { engineTime } from '../../activities/deploy/stack';
 import { parseReload, reloadScript } from '../../activities/rotate/consumers';
-import { specSchema } from '../../spec/schema';
-import { validate } from '../../spec/validate';
+import { specSchema } from '../../model/schema';
+import { validate } from '../../model/validate';
 
 const spec = validate(specSchema, { version: 1, hosts: [{ name: 'vps1', address: '203.0.113.7' }] }, 'steward.yaml');
 const nonce = randomBytes(12).toString('hex');

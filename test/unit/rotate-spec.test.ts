@@ -13,11 +13,11 @@ import {
   secretConsumers,
   VERSION_ID,
   versionId,
-} from '../../spec/rotation';
-import { rotationWorkflowId } from '../../spec/ids';
-import { specSchema, type SpecInput } from '../../spec/schema';
-import { durationMs } from '../../spec/units';
-import { validate, ValidationError } from '../../spec/validate';
+} from '../../model/rotation';
+import { rotationWorkflowId } from '../../model/ids';
+import { specSchema, type SpecInput } from '../../model/schema';
+import { durationMs } from '../../model/units';
+import { validate, ValidationError } from '../../model/validate';
 import { steward } from '../support/cli';
 
 const base = { version: 1, hosts: [{ name: 'vps1', address: '203.0.113.7' }] } as const;

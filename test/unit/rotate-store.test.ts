@@ -10,7 +10,7 @@ import { run } from '../../activities/host/shell';
 import { encodings, secretRedactor } from '../../activities/redact';
 import { SecretStore, SecretStoreError, staged, type SecretRecord } from '../../activities/secrets-store';
 import { generateKey, KeyRing } from '../../codec/keys';
-import { versionId } from '../../spec/rotation';
+import { versionId } from '../../model/rotation';
 
 const v = (n: number) => versionId(new Date(Date.UTC(2026, 10, 27, 10, 0, n)), randomBytes(4).toString('hex'));
 

@@ -10,10 +10,10 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RotateStepInput, SecretState } from '../../activities/rotate';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
-import type { HostReport } from '../../spec/report';
-import { rotationWorkflowId } from '../../spec/ids';
-import { VERSION_ID } from '../../spec/rotation';
-import { specSchema, type Spec } from '../../spec/schema';
+import type { HostReport } from '../../model/report';
+import { rotationWorkflowId } from '../../model/ids';
+import { VERSION_ID } from '../../model/rotation';
+import { specSchema, type Spec } from '../../model/schema';
 import type { RotateSecretInput, RotateSecretsInput, RotateSecretsReport } from '../../workflows/rotate';
 import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
 

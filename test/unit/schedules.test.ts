@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { scheduleDigest } from '../../client/commands/schedule';
-import { earlierRun, runningQuery, runSummary, scheduled, scheduleTrigger } from '../../spec/runs';
+import { earlierRun, runningQuery, runSummary, scheduled, scheduleTrigger } from '../../model/runs';
 import {
   desiredSchedules,
   planSchedules,
@@ -15,11 +15,11 @@ import {
   type DesiredSchedule,
   type ExistingSchedule,
   unpinnedHosts,
-} from '../../spec/schedules';
-import { specSchema, type SpecInput } from '../../spec/schema';
-import { durationMs } from '../../spec/units';
-import { validate, ValidationError } from '../../spec/validate';
-import { hostWorkflowId, idTime, scheduledWorkflowId } from '../../spec/ids';
+} from '../../model/schedules';
+import { specSchema, type SpecInput } from '../../model/schema';
+import { durationMs } from '../../model/units';
+import { validate, ValidationError } from '../../model/validate';
+import { hostWorkflowId, idTime, scheduledWorkflowId } from '../../model/ids';
 import { stepSummary } from '../../workflows/interceptors';
 
 const ALL = new Set(['driftHost', 'memoryCheckHost', 'rotateSecret', 'auditExport']);

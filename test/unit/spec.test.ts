@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveExternal } from '../../activities/deploy/secrets';
 import { loadSpec, MAX_SPEC_BYTES } from '../../client/spec-file';
-import { specSchema } from '../../spec/schema';
-import { validate, ValidationError } from '../../spec/validate';
+import { specSchema } from '../../model/schema';
+import { validate, ValidationError } from '../../model/validate';
 
 const minimal = { version: 1, hosts: [{ name: 'vps1', address: '203.0.113.7' }] };
 

@@ -14,8 +14,8 @@ import {
   sshResources,
 } from '../../activities/harden/ssh';
 import { CommandError, HostOutputError, UnsupportedHostError } from '../../activities/host/errors';
-import { specSchema, type SpecInput } from '../../spec/schema';
-import { validate } from '../../spec/validate';
+import { specSchema, type SpecInput } from '../../model/schema';
+import { validate } from '../../model/validate';
 
 const specWith = (ssh: SpecInput['ssh'] = {}, hostKey?: string) =>
   validate(

@@ -8,7 +8,7 @@ import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureSearchAttributes, SearchAttributeError } from '../../common/search-attributes';
 import { findFreePort, isServerUp, startDevServer, stopProcess } from '../../client/dev/temporal';
-import { stewardSearchAttributes } from '../../spec/search-attributes';
+import { stewardSearchAttributes } from '../../model/search-attributes';
 import { type TestEnv, testEnv } from '../support/temporal';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;

@@ -21,7 +21,7 @@ import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../activities/context';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
-import type { HostReport } from '../../spec/report';
+import type { HostReport } from '../../model/report';
 import { oneHostSpec } from '../support/specs';
 import { HOST_STEP, type StepProfile } from '../../workflows/options';
 import { STEP_RETRY_PATCH, WORKER_LOST } from '../../workflows/retry';

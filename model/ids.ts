@@ -2,7 +2,7 @@
  * Workflow ids and the task queue. A run's id reads as what it is and when it started: `<operation>/<host>/<time>`
  * (a fleet: `<operation>/fleet/<time>/<n>-hosts`; a schedule's run: `<operation>/<host>/scheduled-<time>`). The
  * time makes every run's id new, so "one run of an operation on a host at a time" is kept by the run guard
- * (spec/runs.ts), not by id uniqueness. Pure: used by workflows and the client.
+ * (model/runs.ts), not by id uniqueness. Pure: used by workflows and the client.
  */
 import type { Operation } from './report';
 

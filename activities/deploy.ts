@@ -128,7 +128,7 @@ export function createDeployActivities({ pool, localDocker, secretStore }: Deplo
     /**
      * Validates the rendered openclaw.json with the new image's own `openclaw config validate` when it differs from
      * the live one. Changes nothing live.
-     * @throws ConfigRejectedError naming the fields OpenClaw rejects.
+     * @throws ConfigRejected naming the fields OpenClaw rejects.
      */
     async prepareStack(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {
@@ -155,7 +155,7 @@ export function createDeployActivities({ pool, localDocker, secretStore }: Deplo
     /**
      * Writes the rendered files and brings the containers to them (`docker-compose up -d` recreates only what
      * changed), keeping the live release as `previous` first; then waits until every container is healthy.
-     * @throws StackUnhealthyError when the new release does not turn healthy (the workflow then rolls back).
+     * @throws StackUnhealthy when the new release does not turn healthy (the workflow then rolls back).
      */
     async applyStack(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {

@@ -21,7 +21,7 @@ import type { Change, ControlResult, Finding } from '../model/report';
 import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../model/render/stack';
 import type { Spec } from '../model/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { StackUnhealthyError, waitHealthy } from './deploy/stack';
+import { StackUnhealthy, waitHealthy } from './deploy/stack';
 import { HostError } from './host/errors';
 import type { HostSession } from './host/session';
 import { run } from './host/shell';
@@ -45,8 +45,8 @@ export interface MemoryStepResult extends StepResult {
 }
 
 /** The REST server did not answer again after its restart. */
-class ConsumerUnavailableError extends HostError {
-  override readonly name = 'StackUnhealthy';
+class ConsumerUnavailable extends HostError {
+  override readonly name = 'ConsumerUnavailable';
   readonly retryable = false;
 }
 
@@ -95,7 +95,7 @@ async function probe(
 /**
  * Restarts the consumer and waits until it serves again: the gateway until healthy, the REST server until it
  * answers. Returns how long it took.
- * @throws StackUnhealthyError when it does not come back in `stack.healthTimeoutSeconds`.
+ * @throws StackUnhealthy when it does not come back in `stack.healthTimeoutSeconds`.
  */
 async function restartConsumer(
   session: HostSession,
@@ -114,7 +114,7 @@ async function restartConsumer(
   if (targets.adapter === 'openclaw-plugin') {
     await waitHealthy(session, [GATEWAY_SERVICE], timeout, heartbeat);
   } else if (!(await waitRestReady(session, spec, key ?? { kind: 'none' }, timeout, heartbeat))) {
-    throw new ConsumerUnavailableError(session.target.name, `${c.name} does not answer ${timeout} s after its restart`);
+    throw new ConsumerUnavailable(session.target.name, `${c.name} does not answer ${timeout} s after its restart`);
   }
   return performance.now() - started;
 }
@@ -330,7 +330,7 @@ export function createMemoryActivities({ pool }: ActivityDeps) {
           try {
             proof = { kind: 'restart', ms: await restartConsumer(s, spec, targets, key) };
           } catch (err) {
-            if (!(err instanceof StackUnhealthyError || err instanceof ConsumerUnavailableError)) throw err;
+            if (!(err instanceof StackUnhealthy || err instanceof ConsumerUnavailable)) throw err;
             proof = { kind: 'restart', error: err.message };
           }
           if (!proof.error) {

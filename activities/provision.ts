@@ -5,7 +5,7 @@
 import type { Spec } from '../model/schema';
 import type { Change } from '../model/report';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { CommandError, UnsupportedHostError, VerificationError } from './host/errors';
+import { CommandFailed, UnsupportedHost, VerificationFailed } from './host/errors';
 import { dockerOver } from './host/docker';
 import { openSession, type HostSession, type HostTarget } from './host/session';
 import { run } from './host/shell';
@@ -40,13 +40,12 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
           sudo: 'true',
           systemd: 'test -d /run/systemd/system',
         });
-        if (p.sudo.code !== 0)
-          throw new UnsupportedHostError(input.host, `${s.user} cannot run sudo without a password`);
+        if (p.sudo.code !== 0) throw new UnsupportedHost(input.host, `${s.user} cannot run sudo without a password`);
         const os = p.os.out.trim();
         if (!/^(debian|ubuntu)\b|\bdebian\b/.test(os)) {
-          throw new UnsupportedHostError(input.host, `unsupported OS "${os}": steward manages Debian and Ubuntu hosts`);
+          throw new UnsupportedHost(input.host, `unsupported OS "${os}": steward manages Debian and Ubuntu hosts`);
         }
-        if (p.systemd.code !== 0) throw new UnsupportedHostError(input.host, 'systemd is not running');
+        if (p.systemd.code !== 0) throw new UnsupportedHost(input.host, 'systemd is not running');
         return { hostKey: s.hostKey, user: s.user, os, arch: p.arch.out.trim() };
       });
     },
@@ -102,7 +101,7 @@ export function createProvisionActivities({ pool }: ActivityDeps) {
         const ops = input.spec.ssh.opsUser;
         const keys = await opsUserKeys(input.spec, target);
         if (keys.length === 0) {
-          throw new UnsupportedHostError(
+          throw new UnsupportedHost(
             input.host,
             'no key to authorise for the ops user: set hosts[].identityFile or ssh.authorizedKeys',
           );
@@ -135,7 +134,7 @@ async function verifyDockerSettings(s: HostSession, spec: Spec): Promise<void> {
   const [driver, liveRestore] = r.stdout.trim().split(' ');
   const ok = driver === 'json-file' && liveRestore === String(spec.provision.docker.liveRestore);
   if (!ok)
-    throw new VerificationError(s.target.name, [`docker daemon (logging ${driver}, live-restore ${liveRestore})`]);
+    throw new VerificationFailed(s.target.name, [`docker daemon (logging ${driver}, live-restore ${liveRestore})`]);
 }
 
 /** A fresh login as the ops user proves the key, sudo and Docker access (the API, without sudo) before steward relies on them. */
@@ -143,9 +142,9 @@ async function proveOpsLogin(target: HostTarget, hostKey: string): Promise<void>
   const ops = await openSession({ ...target, hostKey }, target.opsUser);
   try {
     const r = await ops.script('true', { label: 'sudo -n true' });
-    if (r.code !== 0) throw new CommandError(target.name, `sudo -n true as ${target.opsUser}`, r.code, r.stderr);
+    if (r.code !== 0) throw new CommandFailed(target.name, `sudo -n true as ${target.opsUser}`, r.code, r.stderr);
     const info = (await dockerOver(ops, false).info()) as { ServerVersion?: string };
-    if (!info.ServerVersion) throw new VerificationError(target.name, [`docker API as ${target.opsUser}`]);
+    if (!info.ServerVersion) throw new VerificationFailed(target.name, [`docker API as ${target.opsUser}`]);
   } finally {
     await ops.close();
   }

@@ -29,17 +29,12 @@ import {
   type AuthProbeResult,
   type ProbeOutcome,
 } from './deploy/verify';
-import { VerificationError } from './host/errors';
+import { VerificationFailed } from './host/errors';
 import type { HostSession } from './host/session';
 import { run } from './host/shell';
 import { secretRedactor } from './redact';
 import { applyOf, refreshEnvFile, reloadConsumers, reloadGateway, waitStackHealthy } from './rotate/consumers';
-import {
-  RotationStateError,
-  SecretMissingOnHostError,
-  SecretNotRotatableError,
-  SecretUnchangedError,
-} from './rotate/errors';
+import { RotationStateInvalid, SecretMissingOnHost, SecretNotRotatable, SecretUnchanged } from './rotate/errors';
 import {
   generateVersion,
   keepLiveAs,
@@ -119,7 +114,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
   const open = async (input: RotateStepInput) => {
     const { spec, host, secret } = input;
     if (!spec.secrets[secret] || secretConsumers(spec, secret).length === 0) {
-      throw new SecretNotRotatableError(
+      throw new SecretNotRotatable(
         host,
         `secret ${secret} is ${spec.secrets[secret] ? 'not consumed by the stack' : 'not declared under secrets'}; nothing on the host reads it`,
       );
@@ -146,7 +141,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
      * wrote a new external value) is kept as a version and becomes current; the current version's file is kept
      * beside the live one; a pending version is reported with whether it is already live. In plan mode it only
      * reports. Safe to retry.
-     * @throws SecretMissingOnHostError when the host has no live file (deploy first).
+     * @throws SecretMissingOnHost when the host has no live file (deploy first).
      */
     async inspectSecret(input: RotateStepInput): Promise<InspectSecretResult> {
       return activityStep(async () => {
@@ -157,7 +152,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         if (generate && input.mode === 'apply')
           await st.keepFingerprints(host, secret, generate, observed.fingerprints);
         if (!observed.live) {
-          throw new SecretMissingOnHostError(host, `${secret} has no live file on the host; deploy the stack first`);
+          throw new SecretMissingOnHost(host, `${secret} has no live file on the host; deploy the stack first`);
         }
         const changes: Change[] = [];
         const findings: Finding[] = [];
@@ -241,7 +236,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
     /**
      * Creates version `versionId` as pending, beside the current one: generated on the host, or the external
      * source's value written over SSH stdin. The live file does not change. Safe to retry with the same id.
-     * @throws SecretUnchangedError when an external source still gives the current value.
+     * @throws SecretUnchanged when an external source still gives the current value.
      */
     async createSecret(input: RotateStepInput): Promise<CreateSecretResult> {
       return activityStep(async () => {
@@ -249,10 +244,11 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         const { host, secret } = input;
         const id = requireVersion(input);
         const current = staged(record, 'current');
-        if (!current?.sha256) throw new RotationStateError(host, `${secret} has no current version; inspect it first`);
+        if (!current?.sha256)
+          throw new RotationStateInvalid(host, `${secret} has no current version; inspect it first`);
         let pending = staged(record, 'pending');
         if (pending && pending.id !== id) {
-          throw new RotationStateError(host, `${secret} already has pending version ${pending.id}; resolve it first`);
+          throw new RotationStateInvalid(host, `${secret} already has pending version ${pending.id}; resolve it first`);
         }
         const definition = spec.secrets[secret]!;
         if (!pending) {
@@ -260,7 +256,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
           if (definition.external) {
             value = await resolveExternal(host, secret, definition);
             if (sha256(value) === current.sha256) {
-              throw new SecretUnchangedError(
+              throw new SecretUnchanged(
                 host,
                 `secrets.${secret}: ${sourceLabel(definition)} still gives the current value; put the new value there, then rotate`,
               );
@@ -284,14 +280,14 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         } else {
           const value = pending.value;
           if (value === undefined)
-            throw new RotationStateError(host, `pending version ${id} of ${secret} lost its value`);
+            throw new RotationStateInvalid(host, `pending version ${id} of ${secret} lost its value`);
           await writeVersion(session, spec, secret, id, value);
           sha = sha256(value);
           const observed = await observeSecret(session, spec, secret);
-          if (observed.versions.get(id) !== sha) throw new VerificationError(host, [`secret-version:${secret}/${id}`]);
+          if (observed.versions.get(id) !== sha) throw new VerificationFailed(host, [`secret-version:${secret}/${id}`]);
         }
         if (sha === current.sha256) {
-          throw new RotationStateError(host, `new version ${id} of ${secret} equals the current one`);
+          throw new RotationStateInvalid(host, `new version ${id} of ${secret} equals the current one`);
         }
         if (pending.sha256 !== sha) {
           await st.update(host, secret, (r) => withVersion(r, id, (v) => ({ ...v, sha256: sha })));
@@ -316,7 +312,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
      * file when the secret is a variable, then restarts or recreates the gateway unless it already reads the new
      * value, and waits until the stack is healthy. Safe to retry: a retry after a crash finds the switch made and
      * restarts only when the gateway still reads the old value.
-     * @throws StackUnhealthyError when the gateway does not turn healthy (the workflow rolls back).
+     * @throws StackUnhealthy when the gateway does not turn healthy (the workflow rolls back).
      */
     async setSecret(input: RotateStepInput): Promise<StepResult> {
       return activityStep(async () => {
@@ -326,11 +322,11 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         const pending = staged(record, 'pending');
         const current = staged(record, 'current');
         if (pending?.id !== id || !pending.sha256 || !current?.sha256) {
-          throw new RotationStateError(host, `${secret} has no pending version ${id} to set`);
+          throw new RotationStateInvalid(host, `${secret} has no pending version ${id} to set`);
         }
         const observed = await observeSecret(session, spec, secret);
         if (observed.versions.get(id) !== pending.sha256) {
-          throw new RotationStateError(host, `version file ${id} of ${secret} is missing or altered on the host`);
+          throw new RotationStateInvalid(host, `version file ${id} of ${secret} is missing or altered on the host`);
         }
         const changes: Change[] = [];
         if (observed.live !== pending.sha256) {
@@ -338,7 +334,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
             await keepLiveAs(session, spec, secret, current.id);
           }
           const live = await switchLive(session, spec, secret, id, applyOf(spec, secret) === 'reload');
-          if (live !== pending.sha256) throw new VerificationError(host, [`secret:${secret}`]);
+          if (live !== pending.sha256) throw new VerificationFailed(host, [`secret:${secret}`]);
           await st.update(host, secret, (r) => withVersion(r, id, (v) => ({ ...v, liveAt: now() })));
           changes.push({
             resource: `secret:${secret}`,
@@ -369,7 +365,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         const pending = staged(record, 'pending');
         const current = staged(record, 'current');
         if (pending?.id !== id || !pending.sha256 || !current) {
-          throw new RotationStateError(host, `${secret} has no pending version ${id} to test`);
+          throw new RotationStateInvalid(host, `${secret} has no pending version ${id} to test`);
         }
         const [observed, containers] = await Promise.all([
           observeSecret(session, spec, secret),
@@ -445,7 +441,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
             after: { current: id, previous: staged(next, 'previous')?.id },
           });
         } else if (staged(record, 'current')?.id !== id) {
-          throw new RotationStateError(host, `${secret} has no pending version ${id} to finish`);
+          throw new RotationStateInvalid(host, `${secret} has no pending version ${id} to finish`);
         }
         const keep = [staged(next, 'current')!.id, ...(staged(next, 'previous') ? [staged(next, 'previous')!.id] : [])];
         const removed = await removeVersions(session, spec, secret, keep);
@@ -471,7 +467,7 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
      * gateway token, until the restored value authenticates); then removes the pending version's file and marks it
      * rolled back in the store. Also discards a pending version an
      * interrupted run left that never went live. Safe to retry.
-     * @throws StackUnhealthyError when the gateway does not turn healthy on the restored value.
+     * @throws StackUnhealthy when the gateway does not turn healthy on the restored value.
      */
     async rollbackSecret(input: RotateStepInput): Promise<RollbackSecretResult> {
       return activityStep(async () => {
@@ -480,19 +476,19 @@ export function createRotateActivities({ pool, secretStore }: RotateDeps) {
         const id = requireVersion(input);
         const pending = staged(record, 'pending');
         const current = staged(record, 'current');
-        if (!current?.sha256) throw new RotationStateError(host, `${secret} has no current version to restore`);
+        if (!current?.sha256) throw new RotationStateInvalid(host, `${secret} has no current version to restore`);
         const observed = await observeSecret(session, spec, secret);
         const changes: Change[] = [];
         let restored = false;
         if (observed.live !== current.sha256) {
           if (observed.versions.get(current.id) !== current.sha256) {
-            throw new RotationStateError(
+            throw new RotationStateInvalid(
               host,
               `cannot restore ${secret}: the file of current version ${current.id} is missing or altered`,
             );
           }
           const live = await switchLive(session, spec, secret, current.id, applyOf(spec, secret) === 'reload');
-          if (live !== current.sha256) throw new VerificationError(host, [`secret:${secret}`]);
+          if (live !== current.sha256) throw new VerificationFailed(host, [`secret:${secret}`]);
           restored = true;
           changes.push({
             resource: `secret:${secret}`,

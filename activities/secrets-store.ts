@@ -91,7 +91,7 @@ const fileSchema = z.strictObject({
 });
 
 /** A store file that cannot be read: its key is not in the ring, it was altered, or it belongs to another pair. */
-export class SecretStoreError extends Error {
+export class SecretStoreUnreadable extends Error {
   override readonly name = 'SecretStoreUnreadable';
   readonly retryable = false;
 }
@@ -131,7 +131,7 @@ export class SecretStore {
   /**
    * The record of a host's secret; an empty one when there is none yet. Remembers the values it holds (and the
    * fingerprints of generated ones) with the worker's redactor.
-   * @throws SecretStoreError when the file cannot be decrypted or parsed.
+   * @throws SecretStoreUnreadable when the file cannot be decrypted or parsed.
    */
   async read(host: string, secret: string): Promise<SecretRecord> {
     const file = this.path(host, secret);
@@ -247,11 +247,11 @@ export class SecretStore {
     try {
       envelope = fileSchema.parse(JSON.parse(text));
     } catch {
-      throw new SecretStoreError(`${file} is not a steward secret store file`);
+      throw new SecretStoreUnreadable(`${file} is not a steward secret store file`);
     }
     const codecKey = this.ring.find(envelope.keyId);
     if (!codecKey) {
-      throw new SecretStoreError(
+      throw new SecretStoreUnreadable(
         `${file} was encrypted with a key derived from codec key "${envelope.keyId}", which is not in the key ring (${this.ring.ids.join(', ')})`,
       );
     }
@@ -265,7 +265,9 @@ export class SecretStore {
         'utf8',
       );
     } catch {
-      throw new SecretStoreError(`${file} failed authentication: it was altered or belongs to another host or secret`);
+      throw new SecretStoreUnreadable(
+        `${file} failed authentication: it was altered or belongs to another host or secret`,
+      );
     }
     return validate(secretRecordSchema, JSON.parse(plain), file);
   }

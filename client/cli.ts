@@ -3,7 +3,7 @@
  * Exit codes: 0 success, 1 operation failed, 2 drift found, 64 invalid spec or usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { PolicyViolationError } from '../model/governance';
+import { PolicyViolation } from '../model/governance';
 import { ValidationError } from '../model/validate';
 import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
@@ -393,7 +393,7 @@ async function main(): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (err instanceof ValidationError || err instanceof UsageError || err instanceof PolicyViolationError) {
+    if (err instanceof ValidationError || err instanceof UsageError || err instanceof PolicyViolation) {
       console.error(`steward: ${err.message}`);
       return EXIT.usage;
     }

@@ -311,7 +311,9 @@ function pathOf(req: IncomingMessage): string {
   return new URL(req.url ?? '/', 'http://codec').pathname;
 }
 
-class BodyTooLargeError extends Error {}
+class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+}
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -6,7 +6,7 @@ import { evaluatePolicy, refusalMessage, type PolicyFinding } from './policy';
 import { openclawConfig } from './render/stack';
 import type { Spec } from './schema';
 
-export class PolicyViolationError extends Error {
+export class PolicyViolation extends Error {
   override readonly name = 'PolicyViolation';
   constructor(readonly findings: readonly PolicyFinding[]) {
     super(refusalMessage(findings));
@@ -18,8 +18,8 @@ export function specViolations(spec: Spec): PolicyFinding[] {
   return evaluatePolicy({ spec, openclaw: openclawConfig(spec) }, spec.policy);
 }
 
-/** @throws PolicyViolationError listing every violated rule. */
+/** @throws PolicyViolation listing every violated rule. */
 export function assertPolicy(spec: Spec): void {
   const findings = specViolations(spec);
-  if (findings.length > 0) throw new PolicyViolationError(findings);
+  if (findings.length > 0) throw new PolicyViolation(findings);
 }

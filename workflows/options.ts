@@ -16,6 +16,8 @@ export const NON_RETRYABLE = [
   'ConfigRejected',
   'StackUnhealthy',
   'SecretSourceUnavailable',
+  'MemoryApiKeyUnavailable',
+  'ConsumerUnavailable',
   'LocalImageMissing',
   'DigestPinnedImage',
 ];

@@ -10,7 +10,7 @@
  * archive may leave out the files of layers the host holds.
  */
 import { createHash } from 'node:crypto';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 export const HEX = /^[0-9a-f]{64}$/;
@@ -138,14 +138,14 @@ const VANISHED = /^Error(?: response from daemon)?: No such (?:image|object): \S
  * The chain IDs of every layer the host's engine holds, from `<image id> <diff id>…` lines (one per image, as
  * `docker image inspect --format '{{.Id}}{{range .RootFS.Layers}} {{.}}{{end}}'` prints them). An image removed
  * between listing and inspecting is skipped; every other line must match exactly.
- * @throws HostOutputError on anything else.
+ * @throws UnexpectedHostOutput on anything else.
  */
 export function parseHostLayers(host: string, out: string): Set<string> {
   const present = new Set<string>();
   for (const line of out.split('\n')) {
     if (line === '' || VANISHED.test(line)) continue;
     const m = LAYERS_LINE.exec(line);
-    if (!m) throw new HostOutputError(host, `docker image inspect printed ${JSON.stringify(line.slice(0, 200))}`);
+    if (!m) throw new UnexpectedHostOutput(host, `docker image inspect printed ${JSON.stringify(line.slice(0, 200))}`);
     const diffIds = m[2]!.split(' ').filter(Boolean);
     for (const chain of chainIds(diffIds)) present.add(chain);
   }
@@ -158,13 +158,13 @@ export type StagedState = { readonly have: true } | { readonly have: false; read
 /**
  * The staging handshake: one `have <hex>` (complete and verified) or `part <hex> <bytes already there>` line per
  * requested file, in any order, then `ready`.
- * @throws HostOutputError on a line that is none of these, a file not asked for or answered twice, an offset past
+ * @throws UnexpectedHostOutput on a line that is none of these, a file not asked for or answered twice, an offset past
  *   the file's size, or a file left unanswered.
  */
 export function parseHandshake(host: string, lines: readonly string[], files: readonly LayerBlob[]) {
   const sizes = new Map(files.map((f) => [hexOf(f.digest), f.size]));
   const state = new Map<string, StagedState>();
-  const refuse = (why: string) => new HostOutputError(host, `image staging ${why}`);
+  const refuse = (why: string) => new UnexpectedHostOutput(host, `image staging ${why}`);
   for (const line of lines) {
     const m = /^(?:have ([0-9a-f]{64})|part ([0-9a-f]{64}) (0|[1-9]\d{0,15}))$/.exec(line);
     if (!m) throw refuse(`printed ${JSON.stringify(line.slice(0, 200))}`);
@@ -188,14 +188,14 @@ export type StagedVerdict = 'done' | 'bad' | 'short';
 
 /**
  * The upload's closing lines: `done <hex>`, `bad <hex>` or `short <hex> <bytes>` for files it appended to, in order.
- * @throws HostOutputError on any other line or a file not being uploaded.
+ * @throws UnexpectedHostOutput on any other line or a file not being uploaded.
  */
 export function parseVerdicts(host: string, lines: readonly string[], uploading: ReadonlySet<string>) {
   const out = new Map<string, StagedVerdict>();
   for (const line of lines) {
     const m = /^(done|bad|short) ([0-9a-f]{64})(?: (0|[1-9]\d{0,15}))?$/.exec(line);
     if (!m || (m[1] === 'short') !== (m[3] !== undefined) || !uploading.has(m[2]!) || out.has(m[2]!))
-      throw new HostOutputError(host, `image staging printed ${JSON.stringify(line.slice(0, 200))}`);
+      throw new UnexpectedHostOutput(host, `image staging printed ${JSON.stringify(line.slice(0, 200))}`);
     out.set(m[2]!, m[1] as StagedVerdict);
   }
   return out;

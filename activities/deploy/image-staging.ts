@@ -20,7 +20,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { ClientChannel } from 'ssh2';
-import { CommandError, CommandTimeoutError, ConnectionError, HostError, HostOutputError } from '../host/errors';
+import { CommandFailed, CommandTimedOut, ConnectionFailed, HostError, UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import {
   hexOf,
@@ -179,8 +179,8 @@ export interface StageResult {
  * Makes the host's staging directory hold each of `files` complete and verified, sending only what it lacks: files
  * it has whole are skipped, partial ones continue from their end.
  * @param path where the operator's copy of a file is (the image cache)
- * @throws CommandError (busy: retryable; unsafe directory or full disk: not), CommandTimeoutError on a stall,
- *   ConnectionError when the session drops, HostOutputError on answers outside the protocol.
+ * @throws CommandFailed (busy: retryable; unsafe directory or full disk: not), CommandTimedOut on a stall,
+ *   ConnectionFailed when the session drops, UnexpectedHostOutput on answers outside the protocol.
  */
 export async function stageFiles(
   session: HostSession,
@@ -224,7 +224,7 @@ export async function stageFiles(
   ]);
   if (opened === 'timeout') {
     channel.destroy();
-    throw new CommandTimeoutError(host, label, HANDSHAKE_TIMEOUT_MS);
+    throw new CommandTimedOut(host, label, HANDSHAKE_TIMEOUT_MS);
   }
   if (opened !== 'ready') throw exitError(session, label, watch.failure() ?? undefined, opened);
 
@@ -273,8 +273,7 @@ export async function stageFiles(
     });
     const abort = new AbortController();
     const watchdog = setInterval(() => {
-      if (Date.now() - lastProgress > STALL_TIMEOUT_MS)
-        abort.abort(new CommandTimeoutError(host, label, STALL_TIMEOUT_MS));
+      if (Date.now() - lastProgress > STALL_TIMEOUT_MS) abort.abort(new CommandTimedOut(host, label, STALL_TIMEOUT_MS));
     }, WATCHDOG_INTERVAL_MS);
     try {
       const stages = compress
@@ -299,7 +298,7 @@ export async function stageFiles(
   if (exit.code !== 0) throw exitError(session, label, undefined, exit);
   const missing = [...uploading].filter((h) => verdicts.get(h) !== 'done' && verdicts.get(h) !== 'bad');
   if (missing.length > 0)
-    throw new HostOutputError(host, `image staging exited 0 without a verdict on ${missing.join(', ')}`);
+    throw new UnexpectedHostOutput(host, `image staging exited 0 without a verdict on ${missing.join(', ')}`);
   const bad = todo.filter((t) => (verdicts.get(hexOf(t.file.digest)) as StagedVerdict) === 'bad');
   return { raw, resumed, wire, bad: bad.map((t) => t.file.digest) };
 }
@@ -312,8 +311,8 @@ export interface LoadImage extends ImageLayers {
 /**
  * Loads `images` on the host from the staging directory: their manifest and configs go on stdin (counted by
  * `meter`), every file in `staged` must be there complete. Removes those files once the load succeeded.
- * @throws CommandError when `docker load` fails (full disk: not retryable) or a staged file is missing (retryable),
- *   CommandTimeoutError after LOAD_TIMEOUT_MS, ConnectionError when the session drops.
+ * @throws CommandFailed when `docker load` fails (full disk: not retryable) or a staged file is missing (retryable),
+ *   CommandTimedOut after LOAD_TIMEOUT_MS, ConnectionFailed when the session drops.
  */
 export async function loadStaged(
   session: HostSession,
@@ -346,7 +345,7 @@ export async function loadStaged(
   ]);
   let lastOutput = Date.now();
   const watch = watchChannel(host, channel, (line) => {
-    if (line !== 'tick') throw new HostOutputError(host, `${label} printed ${JSON.stringify(line.slice(0, 200))}`);
+    if (line !== 'tick') throw new UnexpectedHostOutput(host, `${label} printed ${JSON.stringify(line.slice(0, 200))}`);
     lastOutput = Date.now();
     meter.alive();
   });
@@ -355,7 +354,7 @@ export async function loadStaged(
   const exit = await untilClosed(session, channel, watch, label, () => lastOutput, LOAD_TIMEOUT_MS + 30_000);
   const protocol = watch.failure();
   if (protocol) throw protocol;
-  if (exit.code === 124 || exit.code === 137) throw new CommandTimeoutError(host, label, LOAD_TIMEOUT_MS);
+  if (exit.code === 124 || exit.code === 137) throw new CommandTimedOut(host, label, LOAD_TIMEOUT_MS);
   if (exit.code !== 0) throw exitError(session, label, undefined, exit);
 }
 
@@ -380,7 +379,7 @@ function watchChannel(host: string, channel: ClientChannel, onLine: (line: strin
   let signal: string | undefined;
   let failure: HostError | undefined;
   const fail = (err: unknown) => {
-    failure ??= err instanceof HostError ? err : new HostOutputError(host, String(err));
+    failure ??= err instanceof HostError ? err : new UnexpectedHostOutput(host, String(err));
     channel.destroy();
   };
   channel.on('data', (d: Buffer) => {
@@ -397,7 +396,7 @@ function watchChannel(host: string, channel: ClientChannel, onLine: (line: strin
         return;
       }
     }
-    if (pending.length > LINE_LIMIT) fail(new HostOutputError(host, 'image staging printed an overlong line'));
+    if (pending.length > LINE_LIMIT) fail(new UnexpectedHostOutput(host, 'image staging printed an overlong line'));
   });
   // A write after the host closed its end (a script that refused to start) errors; the close says the rest.
   channel.on('error', () => undefined);
@@ -410,7 +409,7 @@ function watchChannel(host: string, channel: ClientChannel, onLine: (line: strin
   });
   const closed = new Promise<ChannelExit>((resolve) => {
     channel.once('close', () => {
-      if (pending !== '' && !failure) fail(new HostOutputError(host, 'image staging output ends mid-line'));
+      if (pending !== '' && !failure) fail(new UnexpectedHostOutput(host, 'image staging output ends mid-line'));
       resolve({ code, ...(signal ? { signal } : {}), output: stderr });
     });
   });
@@ -430,8 +429,8 @@ async function untilClosed(
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
     timer = setInterval(() => {
-      if (!session.connected) reject(new ConnectionError(host, `session dropped during ${label}`));
-      else if (Date.now() - lastHeard() > idleMs) reject(new CommandTimeoutError(host, label, idleMs));
+      if (!session.connected) reject(new ConnectionFailed(host, `session dropped during ${label}`));
+      else if (Date.now() - lastHeard() > idleMs) reject(new CommandTimedOut(host, label, idleMs));
     }, WATCHDOG_INTERVAL_MS);
   });
   try {
@@ -457,7 +456,7 @@ export function exitError(
 ): HostError {
   const host = session.target.name;
   if (protocol) return protocol;
-  if (exit.code === null && !session.connected) return new ConnectionError(host, `session dropped during ${label}`);
+  if (exit.code === null && !session.connected) return new ConnectionFailed(host, `session dropped during ${label}`);
   const full = /no space left on device/i.test(exit.output);
   const detail =
     exit.code === BUSY
@@ -465,7 +464,7 @@ export function exitError(
       : exit.code === MISSING
         ? `${exit.output.trim()} (removed since it was staged; the next attempt sends it again)`
         : exit.output.trim() || (exit.signal ? `killed by ${exit.signal}` : '');
-  return new CommandError(host, label, exit.code, detail, !full && exit.code !== UNSAFE_DIR);
+  return new CommandFailed(host, label, exit.code, detail, !full && exit.code !== UNSAFE_DIR);
 }
 
 /** The error for a stream that did not reach its end: the stall, the dropped session, or what the host said. */
@@ -479,8 +478,8 @@ export function streamError(
 ): HostError {
   const host = session.target.name;
   if (reason instanceof HostError) return reason;
-  if (!session.connected) return new ConnectionError(host, `session dropped during ${label} after ${bytes} bytes`);
+  if (!session.connected) return new ConnectionFailed(host, `session dropped during ${label} after ${bytes} bytes`);
   if (exit && exit.code !== null && exit.code !== 0) return exitError(session, label, undefined, exit);
   const message = err instanceof Error ? err.message : String(err);
-  return new CommandError(host, label, exit?.code ?? null, `image stream broke after ${bytes} bytes: ${message}`);
+  return new CommandFailed(host, label, exit?.code ?? null, `image stream broke after ${bytes} bytes: ${message}`);
 }

@@ -33,7 +33,7 @@
  */
 import type Docker from 'dockerode';
 import type { Change } from '../../model/report';
-import { CommandError, HostError, HostOutputError, VerificationError } from '../host/errors';
+import { CommandFailed, HostError, UnexpectedHostOutput, VerificationFailed } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import { ImageCache, SavedImageError, type CachedImage } from './image-cache';
@@ -107,7 +107,7 @@ export interface ImagePlan {
 }
 
 /** Images to send are missing from the operator's engine: nothing can be sent until they are built or loaded. */
-export class LocalImageMissingError extends HostError {
+export class LocalImageMissing extends HostError {
   override readonly name = 'LocalImageMissing';
   readonly retryable = false;
   constructor(
@@ -123,7 +123,7 @@ export class LocalImageMissingError extends HostError {
 }
 
 /** An image pinned by digest: a host that loads images cannot resolve a digest (only a registry pull records one). */
-export class DigestPinnedImageError extends HostError {
+export class DigestPinnedImage extends HostError {
   override readonly name = 'DigestPinnedImage';
   readonly retryable = false;
   constructor(
@@ -141,8 +141,8 @@ export class DigestPinnedImageError extends HostError {
 /**
  * Observes which of `images` the host lacks or has with another ID than the local engine, without changing
  * anything: the local IDs from the local engine, the host's in one SSH round trip.
- * @throws LocalImageMissingError / DigestPinnedImageError (not retryable) naming the images; CommandError when
- *   the host cannot answer (`docker` missing: not retryable; daemon down: retryable); HostOutputError on output
+ * @throws LocalImageMissing / DigestPinnedImage (not retryable) naming the images; CommandFailed when
+ *   the host cannot answer (`docker` missing: not retryable; daemon down: retryable); UnexpectedHostOutput on output
  *   it cannot parse.
  */
 export async function planImages(session: HostSession, local: Docker, images: readonly string[]): Promise<ImagePlan> {
@@ -158,11 +158,11 @@ export async function planImages(session: HostSession, local: Docker, images: re
  * Changes on the host: stages layer files under /var/lib/steward/images until loaded, loads images and moves their
  * tags; an image a tag pointed at before stays on the host untagged (`before.id` in the change) until pruned. Safe
  * to retry at any point: a second run skips what arrived and continues what is partly there.
- * @throws LocalImageMissingError, DigestPinnedImageError (not retryable) before anything is sent; CommandError when
+ * @throws LocalImageMissing, DigestPinnedImage (not retryable) before anything is sent; CommandFailed when
  *   the local save breaks (retryable) or is not the image asked for (not), when staging or `docker load` fails or the
- *   stream breaks, CommandTimeoutError when it stalls, ConnectionError when the session drops, VerificationError
- *   when the host's ID still differs (all retryable, except CommandError for a full disk or a staging directory
- *   that is not root's alone); HostOutputError on host output outside the protocol.
+ *   stream breaks, CommandTimedOut when it stalls, ConnectionFailed when the session drops, VerificationFailed
+ *   when the host's ID still differs (all retryable, except CommandFailed for a full disk or a staging directory
+ *   that is not root's alone); UnexpectedHostOutput on host output outside the protocol.
  */
 export async function transferImages(
   session: HostSession,
@@ -200,7 +200,7 @@ export async function transferImages(
   const tags = plan.send.map((s) => withTag(s.image));
   const after = (await observeHost(session, tags, false)).ids;
   const wrong = plan.send.filter((s, i) => after[i] !== s.id).map((s) => `image:${s.image}`);
-  if (wrong.length > 0) throw new VerificationError(host, wrong);
+  if (wrong.length > 0) throw new VerificationFailed(host, wrong);
 
   const ms = performance.now() - started;
   const shares = attribute(layers, toLoad, staged, wire, sent - wire);
@@ -250,7 +250,7 @@ async function observe(
   if (refs.length === 0) return { plan: { changes: [], send: [], skipped: [] } };
   const host = session.target.name;
   const digests = refs.filter((r) => r.includes('@'));
-  if (digests.length > 0) throw new DigestPinnedImageError(host, digests);
+  if (digests.length > 0) throw new DigestPinnedImage(host, digests);
 
   const [locals, remote] = await Promise.all([inspectLocal(host, local, refs), observeHost(session, refs, layers)]);
   const changes: Change[] = [];
@@ -287,7 +287,7 @@ async function inspectLocal(host: string, local: Docker, refs: readonly string[]
     }),
   );
   const missing = refs.filter((_, i) => results[i] === undefined);
-  if (missing.length > 0) throw new LocalImageMissingError(host, missing);
+  if (missing.length > 0) throw new LocalImageMissing(host, missing);
   return results as { id: string; size: number }[];
 }
 
@@ -321,11 +321,11 @@ function parseRemoteId(host: string, ref: string, { out, code }: ProbeResult): s
   const text = out.trim();
   if (code === 0) {
     if (IMAGE_ID.test(text)) return text;
-    throw new HostOutputError(host, `docker image inspect ${ref} printed ${JSON.stringify(text.slice(0, 200))}`);
+    throw new UnexpectedHostOutput(host, `docker image inspect ${ref} printed ${JSON.stringify(text.slice(0, 200))}`);
   }
   if (/no such image/i.test(text)) return undefined;
   // 127: no docker on the host — provision installs it; retrying cannot help.
-  throw new CommandError(host, `docker image inspect ${ref}`, code, text, code !== 127);
+  throw new CommandFailed(host, `docker image inspect ${ref}`, code, text, code !== 127);
 }
 
 /** Exit 0, or 123 when xargs saw an image vanish between listing and inspecting (its error line is skipped). */
@@ -338,7 +338,7 @@ function parseLayersProbe(host: string, { out, code }: ProbeResult): Set<string>
       // Not only vanished images: a failure, reported below.
     }
   }
-  throw new CommandError(host, 'docker image inspect (every image)', code, out.trim(), code !== 127);
+  throw new CommandFailed(host, 'docker image inspect (every image)', code, out.trim(), code !== 127);
 }
 
 /** Each distinct image to send, from the cache, with the tags of every ref that names it. */
@@ -366,7 +366,7 @@ async function imagesToLoad(
 
 /**
  * The cached copy of image `id`, saved from the local engine when not cached yet.
- * @throws CommandError: retryable when the save broke off, not when it returned something other than the image.
+ * @throws CommandFailed: retryable when the save broke off, not when it returned something other than the image.
  */
 async function fromCache(
   host: string,
@@ -381,7 +381,7 @@ async function fromCache(
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const label = `docker save (${refs.join(', ')}) from the local engine`;
-    throw new CommandError(host, label, null, `image save broke off: ${message}`, !(err instanceof SavedImageError));
+    throw new CommandFailed(host, label, null, `image save broke off: ${message}`, !(err instanceof SavedImageError));
   }
 }
 
@@ -415,7 +415,7 @@ async function stage(
     if (r.bad.length === 0) break;
     for (const digest of r.bad) {
       if (!(await cache.verifyBlob(digest)))
-        throw new CommandError(
+        throw new CommandFailed(
           host,
           'stage image layers',
           null,
@@ -423,7 +423,12 @@ async function stage(
         );
     }
     if (round === 2)
-      throw new CommandError(host, 'stage image layers', null, `layer files ${r.bad.join(', ')} arrived damaged twice`);
+      throw new CommandFailed(
+        host,
+        'stage image layers',
+        null,
+        `layer files ${r.bad.join(', ')} arrived damaged twice`,
+      );
     files = plan.blobs.filter((b) => r.bad.includes(b.digest));
   }
   return { raw, resumed };

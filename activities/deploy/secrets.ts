@@ -10,14 +10,14 @@ import { promisify } from 'node:util';
 import type { Change, Mode } from '../../model/report';
 import { secretDeliveries, stackLayout } from '../../model/render/stack';
 import type { Secret, Spec } from '../../model/schema';
-import { HostError, HostOutputError } from '../host/errors';
+import { HostError, UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { EDGE_LENGTH, secretRedactor, type SecretShape } from '../redact';
 import type { GeneratedFingerprint } from '../secrets-store';
 
 /** An external secret's source gave nothing usable. The operator must supply it; retrying cannot help. */
-export class SecretSourceError extends HostError {
+export class SecretSourceUnavailable extends HostError {
   override readonly name = 'SecretSourceUnavailable';
   readonly retryable = false;
   constructor(host: string, secret: string, reason: string) {
@@ -76,7 +76,7 @@ function parseSecret(host: string, name: string, out: string): ObservedSecret {
   if (line === 'absent' || line === 'empty') return { state: line };
   const m = /^(\d+) (\d+) ([0-7]{1,4})$/.exec(line);
   const fingerprint = parseFingerprint(hashes);
-  if (!m || !fingerprint) throw new HostOutputError(host, `unexpected stat output for secret ${name}`);
+  if (!m || !fingerprint) throw new UnexpectedHostOutput(host, `unexpected stat output for secret ${name}`);
   return {
     state: 'present',
     uid: Number(m[1]),
@@ -93,32 +93,33 @@ export const MIN_EXTERNAL_LENGTH = 16;
 /** Reads an external secret's value on the worker. Never logs or returns it anywhere but to the caller. */
 export async function resolveExternal(host: string, name: string, secret: Secret): Promise<string> {
   const source = secret.external;
-  if (!source) throw new SecretSourceError(host, name, 'is generated, not external');
+  if (!source) throw new SecretSourceUnavailable(host, name, 'is generated, not external');
   let value: string;
   if ('env' in source) {
     value = process.env[source.env] ?? '';
-    if (!value) throw new SecretSourceError(host, name, `environment variable ${source.env} is not set on the worker`);
+    if (!value)
+      throw new SecretSourceUnavailable(host, name, `environment variable ${source.env} is not set on the worker`);
   } else if ('file' in source) {
     value = await readFile(source.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new SecretSourceError(host, name, `cannot read ${source.file}: ${err.code ?? err.message}`);
+      throw new SecretSourceUnavailable(host, name, `cannot read ${source.file}: ${err.code ?? err.message}`);
     });
   } else {
     const [cmd, ...args] = source.command;
     const out = await promisify(execFile)(cmd!, args, { timeout: 30_000, maxBuffer: 1 << 20 }).catch(
       (err: NodeJS.ErrnoException & { code?: unknown }) => {
-        throw new SecretSourceError(host, name, `command ${cmd} failed (${String(err.code ?? 'error')})`);
+        throw new SecretSourceUnavailable(host, name, `command ${cmd} failed (${String(err.code ?? 'error')})`);
       },
     );
     value = out.stdout;
   }
   value = value.replace(/\r?\n$/, '');
-  if (!value) throw new SecretSourceError(host, name, 'the source gave an empty value');
+  if (!value) throw new SecretSourceUnavailable(host, name, 'the source gave an empty value');
   // Known to the worker from now on: any error that would carry it is scrubbed before it leaves an activity.
   secretRedactor.remember(name, value);
-  if (/[\r\n\0]/.test(value)) throw new SecretSourceError(host, name, 'the value must be a single line');
+  if (/[\r\n\0]/.test(value)) throw new SecretSourceUnavailable(host, name, 'the value must be a single line');
   const min = secret.minLength ?? MIN_EXTERNAL_LENGTH;
   if (value.length < min) {
-    throw new SecretSourceError(
+    throw new SecretSourceUnavailable(
       host,
       name,
       `the source gave ${value.length} characters; secrets.${name}.minLength is ${min}`,

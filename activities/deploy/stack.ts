@@ -23,7 +23,7 @@ import {
   type StackLayout,
 } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
-import { HostError, HostOutputError } from '../host/errors';
+import { HostError, UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import { digest, directoryResource, fileResource, type FileSpec } from '../resources/files';
@@ -32,7 +32,7 @@ import { converge } from '../resources/resource';
 import { shortId } from './images';
 
 /** OpenClaw refused the rendered config. Nothing live changed; the spec must change. */
-export class ConfigRejectedError extends HostError {
+export class ConfigRejected extends HostError {
   override readonly name = 'ConfigRejected';
   readonly retryable = false;
   constructor(
@@ -47,7 +47,7 @@ export class ConfigRejectedError extends HostError {
 }
 
 /** A container of the new release did not become healthy in time. The workflow rolls back. */
-export class StackUnhealthyError extends HostError {
+export class StackUnhealthy extends HostError {
   override readonly name = 'StackUnhealthy';
   readonly retryable = false;
 }
@@ -168,7 +168,7 @@ function parseContainers(host: string, stdout: string): Map<string, ObservedCont
   try {
     raw = JSON.parse(stdout);
   } catch {
-    throw new HostOutputError(host, 'docker inspect printed no JSON');
+    throw new UnexpectedHostOutput(host, 'docker inspect printed no JSON');
   }
   const out = new Map<string, ObservedContainer>();
   for (const c of raw as InspectedContainer[]) {
@@ -221,7 +221,7 @@ function parseImage(host: string, out: string): HostImage {
   try {
     doc = JSON.parse(line) as typeof doc;
   } catch {
-    throw new HostOutputError(host, `image inspect printed no JSON: ${JSON.stringify(line.slice(0, 80))}`);
+    throw new UnexpectedHostOutput(host, `image inspect printed no JSON: ${JSON.stringify(line.slice(0, 80))}`);
   }
   return { id: String(doc.Id ?? ''), env: doc.Config?.Env ?? [] };
 }
@@ -397,7 +397,7 @@ const CRASH_LOOP_RESTARTS = 3;
  * By default a container that is unhealthy after its start period, or has restarted {@link CRASH_LOOP_RESTARTS}
  * times, ends the wait at once. `patient` (a running stack restarted onto a new secret, on a host that may be busy)
  * waits out an `unhealthy` state and counts only the restarts seen during this wait.
- * @throws StackUnhealthyError after `timeoutSeconds`, or when a container keeps failing, naming each service's state
+ * @throws StackUnhealthy after `timeoutSeconds`, or when a container keeps failing, naming each service's state
  * and the tail of its log.
  */
 export async function waitHealthy(
@@ -448,7 +448,7 @@ export async function waitHealthy(
         }),
       );
       const why = crashing.length > 0 ? 'failing' : `not healthy after ${timeoutSeconds} s`;
-      throw new StackUnhealthyError(session.target.name, `${why}: ${detail.join('; ')}`);
+      throw new StackUnhealthy(session.target.name, `${why}: ${detail.join('; ')}`);
     }
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -466,7 +466,7 @@ export function containerState(containers: Map<string, ObservedContainer>, servi
 /**
  * Runs `openclaw config validate --json` on the candidate config in a throwaway container of the new image, with no
  * network and the stack's secrets mounted as the gateway would see them.
- * @throws ConfigRejectedError naming each field OpenClaw rejects.
+ * @throws ConfigRejected naming each field OpenClaw rejects.
  */
 export async function validateConfig(
   session: HostSession,
@@ -508,7 +508,7 @@ export async function validateConfig(
   try {
     doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
   } catch {
-    throw new HostOutputError(
+    throw new UnexpectedHostOutput(
       session.target.name,
       `openclaw config validate printed no JSON (exit ${r.code}): ${r.stderr.trim().slice(-300)}`,
     );
@@ -518,7 +518,7 @@ export async function validateConfig(
     path: String(i.path ?? ''),
     message: String(i.message ?? 'invalid'),
   }));
-  throw new ConfigRejectedError(session.target.name, issues.length > 0 ? issues : [{ path: '', message: 'invalid' }]);
+  throw new ConfigRejected(session.target.name, issues.length > 0 ? issues : [{ path: '', message: 'invalid' }]);
 }
 
 /** The live files a rollback restores, by their name under `previous/`. */
@@ -600,7 +600,7 @@ export async function restorePrevious(
   try {
     images = imagesLine.startsWith('{') ? JSON.parse(imagesLine) : {};
   } catch {
-    throw new HostOutputError(session.target.name, `unreadable ${prev}/images.json`);
+    throw new UnexpectedHostOutput(session.target.name, `unreadable ${prev}/images.json`);
   }
   const changes: Change[] = [];
   if (!names.includes('compose.yaml')) {

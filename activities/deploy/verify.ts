@@ -8,7 +8,7 @@
 import type { ControlResult, Finding, Severity } from '../../model/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import type { ObservedContainer } from './stack';
@@ -103,7 +103,7 @@ export async function outsideAddress(session: HostSession): Promise<string> {
   );
   const ip = r.stdout.trim();
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip))
-    throw new HostOutputError(session.target.name, `no IPv4 address on the default route (${JSON.stringify(ip)})`);
+    throw new UnexpectedHostOutput(session.target.name, `no IPv4 address on the default route (${JSON.stringify(ip)})`);
   return ip;
 }
 
@@ -191,7 +191,7 @@ export function authProbeScript(spec: Spec, address: string, req: AuthProbeReque
 /**
  * OpenClaw WebSocket `connect`s at the public URL with each token file (and a wrong token or none, if asked), from a
  * throwaway container on the host. Changes nothing.
- * @throws HostOutputError when the probe prints no result.
+ * @throws UnexpectedHostOutput when the probe prints no result.
  */
 export async function probeGatewayAuth(
   session: HostSession,
@@ -207,7 +207,7 @@ export async function probeGatewayAuth(
   } catch {
     // reported below
   }
-  throw new HostOutputError(
+  throw new UnexpectedHostOutput(
     session.target.name,
     `WebSocket probe failed (exit ${r.code}): ${r.stderr.trim().slice(-300)}`,
   );
@@ -297,7 +297,7 @@ async function auditControl(
   try {
     doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
   } catch {
-    throw new HostOutputError(session.target.name, `openclaw security audit printed no JSON (exit ${r.code})`);
+    throw new UnexpectedHostOutput(session.target.name, `openclaw security audit printed no JSON (exit ${r.code})`);
   }
   const findings: Finding[] = (doc.findings ?? [])
     .filter((f) => f.severity !== 'info')

@@ -25,7 +25,7 @@ export interface ConfirmedChange {
 }
 
 /** The change cut access and the host reverted it. Permanent until the spec changes. */
-export class ChangeRevertedError extends HostError {
+export class ChangeReverted extends HostError {
   override readonly name = 'ChangeReverted';
   readonly retryable = false;
   constructor(
@@ -86,7 +86,7 @@ async function settlePendingRevert(session: HostSession, name: string): Promise<
 
 /**
  * Applies `change` commit-confirmed. In plan mode, or when nothing differs, only reports.
- * @throws ChangeRevertedError (non-retryable) when the new configuration locked steward out and the host reverted.
+ * @throws ChangeReverted (non-retryable) when the new configuration locked steward out and the host reverted.
  * Safe to retry: a pending revert from an interrupted attempt is completed first.
  */
 export async function applyConfirmed(
@@ -165,7 +165,7 @@ export async function applyConfirmed(
       'HostUnreachableAfterRevert',
     );
   }
-  throw new ChangeRevertedError(target.name, change.name, confirmed);
+  throw new ChangeReverted(target.name, change.name, confirmed);
 }
 
 /** `true` when a fresh login as the ops user can run `sudo -n true`; otherwise why not. */

@@ -13,7 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { ControlResult } from '../../model/report';
 import type { Spec } from '../../model/schema';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import { digest, directoryResource, fileResource, type ObservedPath } from '../resources/files';
@@ -572,7 +572,7 @@ function readRule(comment: string | undefined, expr: readonly unknown[]): Rule {
 function parseChain(host: string, name: string, out: string, code: number): Chain | undefined {
   if (code !== 0) {
     if (/No such file or directory/.test(out)) return undefined;
-    throw new HostOutputError(
+    throw new UnexpectedHostOutput(
       host,
       `nft -j list chain inet ${TABLE} ${name} exited ${code}: ${out.trim().slice(0, 300)}`,
     );
@@ -581,27 +581,27 @@ function parseChain(host: string, name: string, out: string, code: number): Chai
   try {
     json = JSON.parse(out);
   } catch {
-    throw new HostOutputError(
+    throw new UnexpectedHostOutput(
       host,
       `nft -j list chain inet ${TABLE} ${name} printed no JSON: ${JSON.stringify(out.slice(0, 200))}`,
     );
   }
   const listing = listingSchema.safeParse(json);
-  if (!listing.success) throw new HostOutputError(host, `unexpected nft JSON: ${z.prettifyError(listing.error)}`);
+  if (!listing.success) throw new UnexpectedHostOutput(host, `unexpected nft JSON: ${z.prettifyError(listing.error)}`);
   let chain: z.infer<typeof chainSchema> | undefined;
   const rules: Rule[] = [];
   for (const item of listing.data.nftables) {
     if ('chain' in item) {
       const c = chainSchema.safeParse(item.chain);
-      if (!c.success) throw new HostOutputError(host, `unexpected nft chain JSON: ${z.prettifyError(c.error)}`);
+      if (!c.success) throw new UnexpectedHostOutput(host, `unexpected nft chain JSON: ${z.prettifyError(c.error)}`);
       if (c.data.name === name) chain = c.data;
     } else if ('rule' in item) {
       const r = ruleSchema.safeParse(item.rule);
-      if (!r.success) throw new HostOutputError(host, `unexpected nft rule JSON: ${z.prettifyError(r.error)}`);
+      if (!r.success) throw new UnexpectedHostOutput(host, `unexpected nft rule JSON: ${z.prettifyError(r.error)}`);
       if (r.data.chain === name) rules.push(readRule(r.data.comment, r.data.expr));
     }
   }
-  if (!chain) throw new HostOutputError(host, `nft listed no chain ${name} in table inet ${TABLE}`);
+  if (!chain) throw new UnexpectedHostOutput(host, `nft listed no chain ${name} in table inet ${TABLE}`);
   return { ...(chain.hook ? { hook: chain.hook } : {}), ...(chain.policy ? { policy: chain.policy } : {}), rules };
 }
 
@@ -740,13 +740,13 @@ const LIVE_PROBE = [
 function parseLive(host: string, { out }: ProbeResult): LiveRuleset {
   const m = /^([\s\S]*?)--- (\d+)\n([\s\S]*?)--- (\d+)\n([\s\S]*?)--- (\d+)\n?$/.exec(out);
   if (!m)
-    throw new HostOutputError(
+    throw new UnexpectedHostOutput(
       host,
       `unexpected output listing table inet ${TABLE}: ${JSON.stringify(out.slice(0, 300))}`,
     );
   const [tables = '', tablesCode, inputOut = '', inputCode, forwardOut = '', forwardCode] = m.slice(1);
   if (tablesCode !== '0' || !/^(table inet \S+\n)*$/.test(tables)) {
-    throw new HostOutputError(host, `nft list tables inet: ${JSON.stringify(tables.trim().slice(0, 300))}`);
+    throw new UnexpectedHostOutput(host, `nft list tables inet: ${JSON.stringify(tables.trim().slice(0, 300))}`);
   }
   if (!tables.split('\n').includes(`table inet ${TABLE}`)) return { loaded: false };
   const input = parseChain(host, 'input', inputOut, Number(inputCode));
@@ -847,7 +847,7 @@ function liveRulesetResource(spec: Spec, host: string): Resource<LiveRuleset> {
  * `firewall.input-policy`, `firewall.ssh`, `firewall.ingress.<port>/<proto>` (the spec's, plus any other port the
  * live ruleset opens, expected closed), `firewall.forward-published-ports`, `firewall.rules` (no rule added or
  * missing), `firewall.persisted`; with the firewall disabled, `firewall.disabled` and `firewall.persisted`.
- * @throws HostOutputError when nft or systemctl print something steward cannot read; non-retryable `InvalidSpec`
+ * @throws UnexpectedHostOutput when nft or systemctl print something steward cannot read; non-retryable `InvalidSpec`
  *   as {@link renderRuleset}.
  */
 export async function firewallControls(session: HostSession, spec: Spec): Promise<ControlResult[]> {
@@ -860,7 +860,7 @@ export async function firewallControls(session: HostSession, spec: Spec): Promis
   const enabled = p.enabled.out.trim().split('\n')[0] || 'unknown';
   const conf = p.conf.out.trim();
   if (!/^([0-9a-f]{64}|absent)$/.test(conf)) {
-    throw new HostOutputError(host, `unexpected sha256sum output for ${NFTABLES_CONF}: ${JSON.stringify(conf)}`);
+    throw new UnexpectedHostOutput(host, `unexpected sha256sum output for ${NFTABLES_CONF}: ${JSON.stringify(conf)}`);
   }
   const file = (sha: string) => (sha === 'absent' ? 'absent' : `sha256:${sha.slice(0, 12)}`);
   return [

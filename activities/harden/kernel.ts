@@ -4,7 +4,7 @@
  */
 import type { ControlResult } from '../../model/report';
 import type { Spec } from '../../model/schema';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { fileResource } from '../resources/files';
@@ -138,7 +138,7 @@ function permissionResource(
       const line = out.trim();
       if (line === 'absent') return line;
       const m = /^(\S+:\S+) ([0-7]{1,4})$/.exec(line);
-      if (!m) throw new HostOutputError(host, `unexpected stat output for ${p.path}: ${JSON.stringify(line)}`);
+      if (!m) throw new UnexpectedHostOutput(host, `unexpected stat output for ${p.path}: ${JSON.stringify(line)}`);
       return `${m[1]} ${m[2]!.padStart(4, '0')}`;
     },
     diff: (o) => (o === 'absent' || o === want ? [] : [{ resource: id, action: 'update', before: o, after: want }]),
@@ -156,7 +156,7 @@ function emptyPasswordsResource(host: string): Resource<string[]> {
     id: 'accounts:empty-passwords',
     probe: `awk -F: '$2 == "" { print $1 }' /etc/shadow`,
     parse: ({ out, code }) => {
-      if (code !== 0) throw new HostOutputError(host, 'cannot read /etc/shadow');
+      if (code !== 0) throw new UnexpectedHostOutput(host, 'cannot read /etc/shadow');
       return out.split('\n').filter(Boolean);
     },
     diff: (users) =>

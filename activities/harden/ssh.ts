@@ -9,7 +9,7 @@
  */
 import type { Change, ControlResult } from '../../model/report';
 import type { Spec } from '../../model/schema';
-import { CommandError, HostOutputError, UnsupportedHostError } from '../host/errors';
+import { CommandFailed, UnexpectedHostOutput, UnsupportedHost } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import { fileResource, type ObservedPath } from '../resources/files';
@@ -175,8 +175,8 @@ function dropInResource(spec: Spec, host: string): Resource<ObservedPath> {
       try {
         await file.apply(session, observed, changes);
       } catch (err) {
-        if (err instanceof CommandError && err.exitCode === REJECTED) {
-          throw new CommandError(host, `sshd -t with the new ${SSHD_DROP_IN}`, err.exitCode, err.stderr, false);
+        if (err instanceof CommandFailed && err.exitCode === REJECTED) {
+          throw new CommandFailed(host, `sshd -t with the new ${SSHD_DROP_IN}`, err.exitCode, err.stderr, false);
         }
         throw err;
       }
@@ -198,13 +198,13 @@ function hostKeyResource(host: string): Resource<ObservedHostKey> {
       if (stat === 'absent') return { exists: false };
       const m = /^(\S+:\S+) ([0-7]{1,4})$/.exec(stat);
       const t = /^\d+ \S+ (?:.* )?\((\S+)\)$/.exec(fp.trim());
-      if (!m || !t) throw new HostOutputError(host, `cannot read ${SSH_HOST_KEY}: ${JSON.stringify(out.trim())}`);
+      if (!m || !t) throw new UnexpectedHostOutput(host, `cannot read ${SSH_HOST_KEY}: ${JSON.stringify(out.trim())}`);
       return { exists: true, ownerMode: `${m[1]} ${m[2]!.padStart(4, '0')}`, type: t[1]! };
     },
     diff: (o): Change[] => {
       if (!o.exists) return [{ resource: id, action: 'create', after: { type: 'ED25519' } }];
       if (o.type !== 'ED25519') {
-        throw new HostOutputError(host, `${SSH_HOST_KEY} holds a ${o.type} key, not ed25519; move it away first`);
+        throw new UnexpectedHostOutput(host, `${SSH_HOST_KEY} holds a ${o.type} key, not ed25519; move it away first`);
       }
       const want = 'root:root 0600';
       return o.ownerMode === want ? [] : [{ resource: id, action: 'update', before: o.ownerMode, after: want }];
@@ -230,7 +230,7 @@ const SMALL_MODULI_PROBE = `if [ -f ${run(MODULI)} ]; then awk '$1 !~ /^#/ && NF
 function parseSmallModuli(host: string, { out }: ProbeResult): number | 'absent' {
   const line = out.trim();
   if (line === 'absent') return line;
-  if (!/^\d+$/.test(line)) throw new HostOutputError(host, `unexpected moduli count: ${JSON.stringify(line)}`);
+  if (!/^\d+$/.test(line)) throw new UnexpectedHostOutput(host, `unexpected moduli count: ${JSON.stringify(line)}`);
   return Number(line);
 }
 
@@ -266,15 +266,15 @@ function moduliResource(host: string): Resource<number | 'absent'> {
  * The SSH baseline's resources for `host`, in apply order: ed25519 host key, /etc/issue.net (when the banner is
  * not empty), moduli without groups under 3072 bits, and the drop-in last (its validation loads the host key).
  * The drop-in is validated with the full configuration before it replaces the old one; a candidate sshd rejects
- * throws a non-retryable CommandError and leaves the old file in place. Nothing is live until {@link SSH_ACTIVATE}.
- * @throws UnsupportedHostError when the spec pins a non-ed25519 host key for `host`: after hardening the host
+ * throws a non-retryable CommandFailed and leaves the old file in place. Nothing is live until {@link SSH_ACTIVATE}.
+ * @throws UnsupportedHost when the spec pins a non-ed25519 host key for `host`: after hardening the host
  *   offers only ed25519, so steward could no longer verify it. Pin the host's ed25519 key first.
  */
 export function sshResources(spec: Spec, host: string): Resource[] {
   const pinned = spec.hosts.find((h) => h.name === host)?.hostKey;
   const pinnedType = pinned?.split(' ')[0];
   if (pinnedType !== undefined && pinnedType !== 'ssh-ed25519') {
-    throw new UnsupportedHostError(
+    throw new UnsupportedHost(
       host,
       `hosts[].hostKey pins an ${pinnedType} key, but the SSH baseline offers only the ed25519 host key: ` +
         `pin the host's ed25519 key instead (ssh-keyscan -t ed25519)`,
@@ -326,8 +326,8 @@ const SSHD_T_PROBE = `e=$(mktemp) && { sshd -T 2>"$e"; c=$?; sed 's/^/! /' "$e";
 
 /**
  * Parses `sshd -T` output. Pure.
- * @throws CommandError (non-retryable) when sshd -T failed: the live configuration is invalid.
- * @throws HostOutputError when the output is not sshd -T's.
+ * @throws CommandFailed (non-retryable) when sshd -T failed: the live configuration is invalid.
+ * @throws UnexpectedHostOutput when the output is not sshd -T's.
  */
 export function parseSshdT(host: string, { out, code }: ProbeResult): SshdSettings {
   const lines = out
@@ -335,18 +335,18 @@ export function parseSshdT(host: string, { out, code }: ProbeResult): SshdSettin
     .map((l) => l.replace(/\r$/, ''))
     .filter((l) => l.trim() !== '');
   const diagnostics = lines.filter((l) => l.startsWith('! ')).map((l) => l.slice(2));
-  if (code !== 0) throw new CommandError(host, 'sshd -T', code, diagnostics.join('\n') || out, false);
+  if (code !== 0) throw new CommandFailed(host, 'sshd -T', code, diagnostics.join('\n') || out, false);
   const settings = new Map<string, string[]>();
   for (const line of lines) {
     if (line.startsWith('! ')) continue;
     const m = /^([a-z][a-z0-9]*)(?: (.*))?$/.exec(line);
-    if (!m) throw new HostOutputError(host, `unexpected sshd -T line: ${JSON.stringify(line.slice(0, 120))}`);
+    if (!m) throw new UnexpectedHostOutput(host, `unexpected sshd -T line: ${JSON.stringify(line.slice(0, 120))}`);
     const values = settings.get(m[1]!) ?? [];
     values.push(m[2] ?? '');
     settings.set(m[1]!, values);
   }
   for (const key of ['port', 'permitrootlogin', 'passwordauthentication', 'pubkeyauthentication']) {
-    if (!settings.has(key)) throw new HostOutputError(host, `sshd -T printed no "${key}": not sshd -T output`);
+    if (!settings.has(key)) throw new UnexpectedHostOutput(host, `sshd -T printed no "${key}": not sshd -T output`);
   }
   return settings;
 }
@@ -402,7 +402,7 @@ export function moduliControl(host: string, result: ProbeResult): ControlResult 
  * Reads the effective sshd configuration (`sshd -T`), the offered host keys and the moduli in one round trip and
  * checks every baseline value against `spec`. Read-only; safe to retry. Values set in Match blocks are not seen
  * (sshd -T without -C prints the global values).
- * @throws CommandError when sshd -T fails; HostOutputError when the host prints something unexpected.
+ * @throws CommandFailed when sshd -T fails; UnexpectedHostOutput when the host prints something unexpected.
  */
 export async function sshControls(session: HostSession, spec: Spec): Promise<ControlResult[]> {
   const host = session.target.name;

@@ -17,7 +17,7 @@ export abstract class HostError extends Error {
 }
 
 /** The host presented a key other than the pinned one. Nothing was sent to it. */
-export class HostKeyMismatchError extends HostError {
+export class HostKeyMismatch extends HostError {
   override readonly name = 'HostKeyMismatch';
   readonly retryable = false;
   constructor(
@@ -34,7 +34,7 @@ export class HostKeyMismatchError extends HostError {
 }
 
 /** No key is pinned and the spec does not allow trusting the first key seen. */
-export class HostKeyNotPinnedError extends HostError {
+export class HostKeyNotPinned extends HostError {
   override readonly name = 'HostKeyNotPinned';
   readonly retryable = false;
   constructor(
@@ -49,7 +49,7 @@ export class HostKeyNotPinnedError extends HostError {
 }
 
 /** The host refused every credential steward has for it. */
-export class AuthenticationError extends HostError {
+export class AuthenticationFailed extends HostError {
   override readonly name = 'AuthenticationFailed';
   readonly retryable = false;
   constructor(
@@ -61,7 +61,7 @@ export class AuthenticationError extends HostError {
 }
 
 /** TCP or SSH transport failure: refused, reset, timed out during handshake. */
-export class ConnectionError extends HostError {
+export class ConnectionFailed extends HostError {
   override readonly name = 'ConnectionFailed';
   readonly retryable = true;
   constructor(host: string, reason: string) {
@@ -70,7 +70,7 @@ export class ConnectionError extends HostError {
 }
 
 /** A command ran and exited non-zero. Retryable unless the caller knows better (a lock held, a mirror down). */
-export class CommandError extends HostError {
+export class CommandFailed extends HostError {
   override readonly name = 'CommandFailed';
   constructor(
     host: string,
@@ -85,7 +85,7 @@ export class CommandError extends HostError {
 }
 
 /** A command did not finish within its timeout; its channel was closed and the remote `timeout` kills it. */
-export class CommandTimeoutError extends HostError {
+export class CommandTimedOut extends HostError {
   override readonly name = 'CommandTimedOut';
   readonly retryable = true;
   constructor(
@@ -98,13 +98,13 @@ export class CommandTimeoutError extends HostError {
 }
 
 /** The host is not one steward can manage (not Debian-like, no sudo). The operator must change something. */
-export class UnsupportedHostError extends HostError {
+export class UnsupportedHost extends HostError {
   override readonly name = 'UnsupportedHost';
   readonly retryable = false;
 }
 
 /** After applying, the host still differs from the desired state. */
-export class VerificationError extends HostError {
+export class VerificationFailed extends HostError {
   override readonly name = 'VerificationFailed';
   readonly retryable = true;
   constructor(
@@ -116,7 +116,7 @@ export class VerificationError extends HostError {
 }
 
 /** Output from the host that steward cannot parse: treated like invalid input. */
-export class HostOutputError extends HostError {
+export class UnexpectedHostOutput extends HostError {
   override readonly name = 'UnexpectedHostOutput';
   readonly retryable = false;
 }

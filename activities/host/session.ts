@@ -9,12 +9,12 @@ import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import ssh2 from 'ssh2';
 import {
-  AuthenticationError,
-  CommandError,
-  CommandTimeoutError,
-  ConnectionError,
-  HostKeyMismatchError,
-  HostKeyNotPinnedError,
+  AuthenticationFailed,
+  CommandFailed,
+  CommandTimedOut,
+  ConnectionFailed,
+  HostKeyMismatch,
+  HostKeyNotPinned,
 } from './errors';
 import { probeBatch, type ProbeResult } from './probe-framing';
 import { sh } from './shell';
@@ -75,7 +75,7 @@ export class HostSession {
   /**
    * Runs a shell script (given on stdin to `sh -s`, so it is never an argument) and returns its output.
    * Does not throw on a non-zero exit: callers decide.
-   * @throws CommandTimeoutError when the timeout passes; ConnectionError when the session drops.
+   * @throws CommandTimedOut when the timeout passes; ConnectionFailed when the session drops.
    */
   async script(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -86,11 +86,11 @@ export class HostSession {
 
   /**
    * Runs a script and throws unless it exits 0.
-   * @throws CommandError with the exit code and stderr tail.
+   * @throws CommandFailed with the exit code and stderr tail.
    */
   async check(script: string, opts: ExecOptions & { label: string }): Promise<ExecResult> {
     const result = await this.script(script, opts);
-    if (result.code !== 0) throw new CommandError(this.target.name, opts.label, result.code, result.stderr);
+    if (result.code !== 0) throw new CommandFailed(this.target.name, opts.label, result.code, result.stderr);
     return result;
   }
 
@@ -105,7 +105,7 @@ export class HostSession {
     const { results, missing } = batch.parse(stdout);
     if (missing.length > 0) {
       const which = missing.map((i) => names[i]).join(', ');
-      throw new CommandError(this.target.name, `observe (${which})`, code, 'probe output incomplete');
+      throw new CommandFailed(this.target.name, `observe (${which})`, code, 'probe output incomplete');
     }
     return Object.fromEntries(names.map((n, i) => [n, results[i]!])) as Record<K, ProbeResult>;
   }
@@ -118,7 +118,7 @@ export class HostSession {
    * swap it for a symlink between those steps; the rename then replaces whatever the name held (a planted symlink
    * included) without following it, and refuses a directory there. (A user's own directory, such as the ops user's
    * `.ssh`, keeps the temp file beside the target: its owner holds sudo anyway.)
-   * @throws CommandError when writing or validation fails; the old file is then untouched.
+   * @throws CommandFailed when writing or validation fails; the old file is then untouched.
    */
   async writeFile(path: string, content: string, owner: string, mode: string, validate: string[] = []): Promise<void> {
     const script = [
@@ -146,7 +146,7 @@ export class HostSession {
     const label = `write ${path}`;
     const command = this.command(['sh', '-c', script, 'sh', path, owner, mode, ...validate]);
     const result = await this.exec(command, content, DEFAULT_TIMEOUT_MS, { label });
-    if (result.code !== 0) throw new CommandError(this.target.name, label, result.code, result.stderr);
+    if (result.code !== 0) throw new CommandFailed(this.target.name, label, result.code, result.stderr);
   }
 
   /**
@@ -155,10 +155,10 @@ export class HostSession {
    */
   channel(argv: readonly string[], sudo = true): Promise<ClientChannel> {
     const connection = this.ssh.connection;
-    if (!connection) return Promise.reject(new ConnectionError(this.target.name, 'session is closed'));
+    if (!connection) return Promise.reject(new ConnectionFailed(this.target.name, 'session is closed'));
     return new Promise((resolve, reject) => {
       connection.exec(this.command(argv, sudo), (err, channel) =>
-        err ? reject(new ConnectionError(this.target.name, err.message)) : resolve(channel),
+        err ? reject(new ConnectionFailed(this.target.name, err.message)) : resolve(channel),
       );
     });
   }
@@ -179,7 +179,7 @@ export class HostSession {
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         channel?.close();
-        reject(new CommandTimeoutError(this.target.name, label, timeoutMs));
+        reject(new CommandTimedOut(this.target.name, label, timeoutMs));
       }, timeoutMs);
     });
     try {
@@ -192,8 +192,8 @@ export class HostSession {
       const r = await Promise.race([running, timedOut]);
       return { stdout: r.stdout, stderr: r.stderr, code: r.code };
     } catch (err) {
-      if (err instanceof CommandTimeoutError) throw err;
-      throw new ConnectionError(this.target.name, err instanceof Error ? err.message : String(err));
+      if (err instanceof CommandTimedOut) throw err;
+      throw new ConnectionFailed(this.target.name, err instanceof Error ? err.message : String(err));
     } finally {
       clearTimeout(timer);
     }
@@ -229,7 +229,7 @@ export interface SessionOptions {
 
 /**
  * Opens a session as `user`, verifying the host key before authentication.
- * @throws HostKeyMismatchError / HostKeyNotPinnedError (nothing was sent), AuthenticationError, ConnectionError.
+ * @throws HostKeyMismatch / HostKeyNotPinned (nothing was sent), AuthenticationFailed, ConnectionFailed.
  */
 export async function openSession(
   target: HostTarget,
@@ -248,11 +248,11 @@ export async function openSession(
       if (target.hostKey) {
         const pinnedBlob = target.hostKey.split(' ')[1];
         if (blob.toString('base64') === pinnedBlob) return true;
-        rejection = new HostKeyMismatchError(target.name, fingerprint(target.hostKey), fingerprint(blob));
+        rejection = new HostKeyMismatch(target.name, fingerprint(target.hostKey), fingerprint(blob));
         return false;
       }
       if (target.trustOnFirstUse) return true;
-      rejection = new HostKeyNotPinnedError(target.name, fingerprint(blob));
+      rejection = new HostKeyNotPinned(target.name, fingerprint(blob));
       return false;
     },
     ...(target.hostKey ? { algorithms: { serverHostKey: hostKeyAlgorithms(target.hostKey) as never } } : {}),
@@ -269,12 +269,12 @@ export async function openSession(
     if (rejection) throw rejection;
     const message = err instanceof Error ? err.message : String(err);
     if ((err as { level?: string }).level === 'client-authentication')
-      throw new AuthenticationError(target.name, [user]);
-    throw new ConnectionError(target.name, message);
+      throw new AuthenticationFailed(target.name, [user]);
+    throw new ConnectionFailed(target.name, message);
   }
   // node-ssh listens for errors only while connecting. A later one (keepalive timeout: the host went away) would
   // otherwise be an unhandled 'error' event that ends the worker; it ends this session instead, and the pool's next
-  // get opens a new one. Commands in flight fail with ConnectionError when the connection closes.
+  // get opens a new one. Commands in flight fail with ConnectionFailed when the connection closes.
   ssh.connection?.on('error', () => ssh.dispose());
   return new HostSession(target, user, presented ?? 'unknown', ssh);
 }
@@ -286,7 +286,7 @@ function connectTcp(target: HostTarget): Promise<net.Socket> {
     sock.setNoDelay(true);
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new ConnectionError(target.name, `TCP connect to ${target.address}:${target.port} timed out`));
+      reject(new ConnectionFailed(target.name, `TCP connect to ${target.address}:${target.port} timed out`));
     }, CONNECT_TIMEOUT_MS);
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -294,7 +294,7 @@ function connectTcp(target: HostTarget): Promise<net.Socket> {
     });
     sock.once('error', (err) => {
       clearTimeout(timer);
-      reject(new ConnectionError(target.name, err.message));
+      reject(new ConnectionFailed(target.name, err.message));
     });
   });
 }
@@ -347,13 +347,13 @@ async function openPreferred(target: HostTarget, options: SessionOptions): Promi
   try {
     return await openSession(target, target.opsUser, options);
   } catch (err) {
-    if (!(err instanceof AuthenticationError)) throw err;
+    if (!(err instanceof AuthenticationFailed)) throw err;
   }
   try {
     return await openSession(target, target.loginUser, options);
   } catch (err) {
-    if (err instanceof AuthenticationError)
-      throw new AuthenticationError(target.name, [target.opsUser, target.loginUser]);
+    if (err instanceof AuthenticationFailed)
+      throw new AuthenticationFailed(target.name, [target.opsUser, target.loginUser]);
     throw err;
   }
 }

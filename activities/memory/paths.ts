@@ -6,7 +6,7 @@
  */
 import type { Change, ControlResult } from '../../model/report';
 import type { Spec } from '../../model/schema';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { directoryResource } from '../resources/files';
@@ -88,7 +88,7 @@ export async function observePaths(session: HostSession, spec: Spec, targets: Me
       continue;
     }
     const m = /^(\d+) (\d+) ([0-7]{1,4}) (\d+) ([^|]+)\|(.*)$/.exec(line);
-    if (!m) throw new HostOutputError(session.target.name, `unexpected stat output: ${JSON.stringify(line)}`);
+    if (!m) throw new UnexpectedHostOutput(session.target.name, `unexpected stat output: ${JSON.stringify(line)}`);
     stats[m[6]!] = { uid: +m[1]!, gid: +m[2]!, mode: m[3]!.padStart(4, '0'), size: +m[4]!, type: m[5]! };
   }
   const freeMb: Record<string, number> = {};
@@ -296,7 +296,7 @@ export interface VolumeRepair {
  * file swapped for a link after the plan, or a directory on the way swapped for one. Run in a throwaway container
  * that mounts only that directory, a link can only lead back into the volume or into the container's own read-only
  * root, never to a host file. Inside, `chown -h` and the regular-file test keep even those changes off link targets.
- * @throws HostOutputError when a planned file lies in no known volume, or a host path cannot be mounted as given.
+ * @throws UnexpectedHostOutput when a planned file lies in no known volume, or a host path cannot be mounted as given.
  */
 export function volumeRepairs(targets: MemoryTargets, changes: readonly Change[], host: string): VolumeRepair[] {
   const sources = [
@@ -306,7 +306,7 @@ export function volumeRepairs(targets: MemoryTargets, changes: readonly Change[]
   const scripts = new Map<string, string[]>();
   const add = (source: string, line: string) => {
     if (!/^\/[^,:\n]*$/.test(source) || source.split('/').includes('..')) {
-      throw new HostOutputError(host, `cannot mount ${JSON.stringify(source)} to repair it`);
+      throw new UnexpectedHostOutput(host, `cannot mount ${JSON.stringify(source)} to repair it`);
     }
     scripts.set(source, [...(scripts.get(source) ?? ['set -eu']), line]);
   };
@@ -323,12 +323,12 @@ export function volumeRepairs(targets: MemoryTargets, changes: readonly Change[]
     const path = c.resource.slice('file:'.length);
     const after = c.after as { owner: string; mode: string };
     if (!/^\d+:\d+$/.test(after.owner) || !/^0?[0-7]{3}$/.test(after.mode)) {
-      throw new HostOutputError(host, `repair of ${path}: ${JSON.stringify(after)} is not uid:gid and a mode`);
+      throw new UnexpectedHostOutput(host, `repair of ${path}: ${JSON.stringify(after)} is not uid:gid and a mode`);
     }
     const source = sources
       .filter((m) => path.startsWith(`${m.replace(/\/+$/, '')}/`))
       .sort((a, b) => b.length - a.length)[0];
-    if (!source) throw new HostOutputError(host, `repair of ${path}: not inside a volume of the consumer`);
+    if (!source) throw new UnexpectedHostOutput(host, `repair of ${path}: not inside a volume of the consumer`);
     const inside = `${REPAIR_MOUNT}${path.slice(source.replace(/\/+$/, '').length)}`;
     add(
       source,
@@ -395,7 +395,7 @@ export async function repairPaths(
   if (repairs.length === 0) return;
   const image = targets.consumer?.image;
   if (!image) {
-    throw new HostOutputError(
+    throw new UnexpectedHostOutput(
       host,
       "cannot repair owners and modes inside the volumes: the consumer's image is unknown",
     );

@@ -6,7 +6,7 @@
  */
 import { MEM0_PLUGIN_PATH } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
-import { CommandError, HostOutputError } from '../host/errors';
+import { CommandFailed, UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { sh } from '../host/shell';
 import { parseProbeReport, type ProbeReport, type ProbeRequest } from './probe-report';
@@ -207,8 +207,8 @@ export function probeArgv(
 
 /**
  * Runs one proof in the gateway container, or in a fresh container beside it (see {@link ProbePlace}).
- * @throws CommandError (retryable) when the script printed no result (the container restarting, node killed);
- *   HostOutputError when its result is not the report.
+ * @throws CommandFailed (retryable) when the script printed no result (the container restarting, node killed);
+ *   UnexpectedHostOutput when its result is not the report.
  */
 export async function runPluginProbe(
   session: HostSession,
@@ -232,13 +232,13 @@ export async function runPluginProbe(
   if (!line) {
     // docker exec itself failed (the container restarting, node killed): worth another attempt.
     const why = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
-    throw new CommandError(session.target.name, `memory probe (${request.op}) printed no result`, r.code, why);
+    throw new CommandFailed(session.target.name, `memory probe (${request.op}) printed no result`, r.code, why);
   }
   let data: unknown;
   try {
     data = JSON.parse(line.slice(MARK.length));
   } catch {
-    throw new HostOutputError(session.target.name, 'memory probe printed a result that is not JSON');
+    throw new UnexpectedHostOutput(session.target.name, 'memory probe printed a result that is not JSON');
   }
   return parseProbeReport(data, session.target.name);
 }

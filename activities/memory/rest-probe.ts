@@ -14,8 +14,8 @@ import { resolveExternal } from '../deploy/secrets';
 import type { ProbeReport, ProbeRequest, ProbeStep } from './probe-report';
 
 /** The spec names a secret it does not declare, or the key cannot be read. */
-export class MemoryApiKeyError extends HostError {
-  override readonly name = 'SecretSourceUnavailable';
+export class MemoryApiKeyUnavailable extends HostError {
+  override readonly name = 'MemoryApiKeyUnavailable';
   readonly retryable = false;
 }
 
@@ -27,14 +27,14 @@ export type ApiKey =
 /**
  * Where the REST server's API key comes from: an external secret is read on the worker; a generated one is the file
  * deploy keeps on the host.
- * @throws MemoryApiKeyError when the secret is not declared or its source gives nothing.
+ * @throws MemoryApiKeyUnavailable when the secret is not declared or its source gives nothing.
  */
 export async function restApiKey(host: string, spec: Spec): Promise<ApiKey> {
   const name = spec.stack.memory.check.rest?.apiKeySecret;
   if (!name) return { kind: 'none' };
   const secret = spec.secrets[name];
   if (!secret) {
-    throw new MemoryApiKeyError(
+    throw new MemoryApiKeyUnavailable(
       host,
       `stack.memory.check.rest.apiKeySecret names secret "${name}", which is not declared under secrets`,
     );

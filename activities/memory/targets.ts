@@ -7,7 +7,7 @@
 import { COMPOSE_PROJECT, GATEWAY_SERVICE, memoryPaths, stackLayout } from '../../model/render/stack';
 import type { Spec, Volume } from '../../model/schema';
 import { mountOf } from '../../model/units';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 
@@ -317,7 +317,7 @@ export async function observeTargets(session: HostSession, spec: Spec): Promise<
   try {
     inspected = JSON.parse(r.consumer.out.trim() || '[]') as Inspected[];
   } catch {
-    throw new HostOutputError(session.target.name, 'docker inspect of the memory consumer printed no JSON');
+    throw new UnexpectedHostOutput(session.target.name, 'docker inspect of the memory consumer printed no JSON');
   }
   let live: Record<string, unknown> | undefined;
   try {

@@ -1,7 +1,7 @@
 /** Files and directories with controlled content, owner and mode. */
 import { createHash } from 'node:crypto';
 import type { Change } from '../../model/report';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import type { Resource } from './resource';
@@ -91,7 +91,7 @@ function parseStat(host: string, path: string, { out }: ProbeResult): ObservedPa
   const [statLine = '', hashLine] = out.trim().split('\n');
   if (statLine === 'absent') return { type: 'absent' };
   const m = /^(\d+) (\d+) (\S+) (\S+) ([0-7]{1,4}) (.+)$/.exec(statLine);
-  if (!m) throw new HostOutputError(host, `unexpected stat output for ${path}: ${JSON.stringify(statLine)}`);
+  if (!m) throw new UnexpectedHostOutput(host, `unexpected stat output for ${path}: ${JSON.stringify(statLine)}`);
   return {
     uid: Number(m[1]),
     gid: Number(m[2]),
@@ -143,7 +143,10 @@ export function directoryResource(d: DirectorySpec, host: string): Resource<Obse
       if (o.type === 'absent')
         return [{ resource: id, action: 'create', after: { owner: `${d.owner}:${d.group}`, mode: d.mode } }];
       if (o.type !== 'directory') {
-        throw new HostOutputError(host, `${d.path} exists but is a ${o.type}, not a directory; move it away first`);
+        throw new UnexpectedHostOutput(
+          host,
+          `${d.path} exists but is a ${o.type}, not a directory; move it away first`,
+        );
       }
       return metaChange(id, o, d.owner, d.group, d.mode);
     },
@@ -183,7 +186,7 @@ export function fileResource(f: FileSpec, host: string): Resource<ObservedPath> 
       if (o.type === 'absent')
         return [{ resource: id, action: 'create', after: { sha256: want.slice(0, 12), mode: f.mode } }];
       if (o.type !== 'regular file' && o.type !== 'regular empty file') {
-        throw new HostOutputError(host, `${f.path} exists but is a ${o.type}, not a regular file`);
+        throw new UnexpectedHostOutput(host, `${f.path} exists but is a ${o.type}, not a regular file`);
       }
       const meta = metaChange(id, o as Ownership, f.owner, f.group, f.mode)[0];
       if ('sha256' in o && o.sha256 !== want) {

@@ -3,7 +3,7 @@
  * difference) → verify (observe again). Plan, apply and drift repair differ only in the mode.
  */
 import type { Change, Mode } from '../../model/report';
-import { VerificationError } from '../host/errors';
+import { VerificationFailed } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { pathBatch } from './files';
 
@@ -35,7 +35,7 @@ export interface Resource<O = unknown> {
   readonly desired?: Desired;
   /** A script fragment that prints the resource's current state; run batched with the others of its step. */
   readonly probe: string;
-  /** Parses the probe's output. @throws HostOutputError when the host printed something unexpected. */
+  /** Parses the probe's output. @throws UnexpectedHostOutput when the host printed something unexpected. */
   parse(result: ProbeResult): O;
   /** Pure: the changes that would bring `observed` to the desired state; empty when it already matches. */
   diff(observed: O): Change[];
@@ -91,7 +91,7 @@ export function diffAll(resources: readonly Resource[], observed: readonly unkno
 /**
  * Brings `resources` to their desired state, in order, and returns what changed (or would change, in plan mode).
  * Safe to retry: a second run observes the applied state and changes nothing.
- * @throws VerificationError when a resource still differs after its apply.
+ * @throws VerificationFailed when a resource still differs after its apply.
  */
 export async function converge(session: HostSession, resources: readonly Resource[], mode: Mode): Promise<Change[]> {
   const observed = await observe(session, resources);
@@ -107,6 +107,6 @@ export async function converge(session: HostSession, resources: readonly Resourc
     drifted.map((i) => resources[i]!),
   );
   const still = drifted.filter((i, k) => resources[i]!.diff(after[k]).length > 0).map((i) => resources[i]!.id);
-  if (still.length > 0) throw new VerificationError(session.target.name, still);
+  if (still.length > 0) throw new VerificationFailed(session.target.name, still);
   return changes.flat();
 }

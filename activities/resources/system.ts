@@ -1,6 +1,6 @@
 /** Accounts and systemd units. */
 import type { Change } from '../../model/report';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import type { Resource } from './resource';
@@ -29,7 +29,7 @@ export function userResource(u: UserSpec, host: string): Resource<ObservedUser> 
       const [passwd = '', groups = ''] = out.trim().split('\n');
       if (passwd === 'absent') return { exists: false, groups: [] };
       const fields = passwd.split(':');
-      if (fields.length !== 7) throw new HostOutputError(host, `unexpected getent output for ${u.name}`);
+      if (fields.length !== 7) throw new UnexpectedHostOutput(host, `unexpected getent output for ${u.name}`);
       return { exists: true, groups: groups.split(' ').filter(Boolean), shell: fields[6] ?? '' };
     },
     diff: (o): Change[] => {

@@ -14,7 +14,7 @@ import { secretConsumers, type SecretApply } from '../../model/rotation';
 import type { Spec } from '../../model/schema';
 import type { Change } from '../../model/report';
 import { ensureEnvFile } from '../deploy/secrets';
-import { observeContainers, StackUnhealthyError, waitHealthy, type ObservedContainer } from '../deploy/stack';
+import { observeContainers, StackUnhealthy, waitHealthy, type ObservedContainer } from '../deploy/stack';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 
@@ -107,7 +107,7 @@ export function parseReload(stdout: string, nonce: string): ReloadOutcome | unde
  * Has the running gateway re-read its SecretRef files, then waits until a health check that started after the reload
  * passed. Returns why not instead when no gateway runs, the gateway refused every token in `authFiles`, or the reload
  * failed (the caller restarts then: a restart reads the live file whatever the gateway holds).
- * @throws StackUnhealthyError when the gateway does not pass a health check after the reload in time.
+ * @throws StackUnhealthy when the gateway does not pass a health check after the reload in time.
  */
 export async function reloadGateway(
   session: HostSession,
@@ -142,7 +142,7 @@ export async function reloadGateway(
 
 /**
  * Restarts (or recreates) the gateway so it reads the live value, then waits until the stack is healthy.
- * @throws StackUnhealthyError when the gateway does not turn healthy within the spec's health timeout.
+ * @throws StackUnhealthy when the gateway does not turn healthy within the spec's health timeout.
  */
 export async function reloadConsumers(
   session: HostSession,
@@ -188,7 +188,7 @@ export async function reloadConsumers(
 /**
  * Waits until the gateway and the proxy are running and healthy. Patient: a gateway that is `unhealthy` while it
  * starts on a busy host often turns healthy, so only the spec's health timeout or a crash loop ends the wait early.
- * @throws StackUnhealthyError naming each service's state and the tail of its log.
+ * @throws StackUnhealthy naming each service's state and the tail of its log.
  */
 export function waitStackHealthy(
   session: HostSession,
@@ -200,4 +200,4 @@ export function waitStackHealthy(
   });
 }
 
-export { StackUnhealthyError };
+export { StackUnhealthy };

@@ -17,7 +17,7 @@ import type { Spec } from '../../model/schema';
 import { fingerprintScript, generateScript, parseFingerprint } from '../deploy/secrets';
 import { secretRedactor } from '../redact';
 import type { GeneratedFingerprint } from '../secrets-store';
-import { HostOutputError } from '../host/errors';
+import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 
@@ -72,7 +72,7 @@ function consumerProbe(spec: Spec, secret: string): string {
 
 /**
  * Observes the live file, the version files and the gateway's view in one round trip. Changes nothing.
- * @throws HostOutputError when the host prints something unexpected.
+ * @throws UnexpectedHostOutput when the host prints something unexpected.
  */
 export async function observeSecret(session: HostSession, spec: Spec, secret: string): Promise<ObservedSecret> {
   const paths = secretPaths(spec, secret);
@@ -90,7 +90,7 @@ export async function observeSecret(session: HostSession, spec: Spec, secret: st
   if (liveLines[0] !== 'absent') {
     const m = /^(\d+:\d+) ([0-7]{1,4})$/.exec(liveLines[0] ?? '');
     const f = parseFingerprint(liveLines[1] ?? '');
-    if (!m || !f) throw new HostOutputError(host, `unexpected state of secret ${secret}`);
+    if (!m || !f) throw new UnexpectedHostOutput(host, `unexpected state of secret ${secret}`);
     [live, liveOwner, liveMode] = [f.sha256, m[1], m[2]!.padStart(4, '0')];
     fingerprints.push(f);
   }
@@ -168,7 +168,7 @@ export async function generateVersion(
     { label: `generate ${secret} version ${id}` },
   );
   const made = parseFingerprint(r.stdout);
-  if (!made) throw new HostOutputError(session.target.name, `unexpected fingerprint of ${secret} version ${id}`);
+  if (!made) throw new UnexpectedHostOutput(session.target.name, `unexpected fingerprint of ${secret} version ${id}`);
   secretRedactor.rememberFingerprint(secret, made.sha256, generate, made);
   return made;
 }
@@ -265,6 +265,6 @@ export async function removeVersions(
 
 function parseSha(session: HostSession, out: string, secret: string): string {
   const sha = out.trim().split('\n').pop() ?? '';
-  if (!SHA.test(sha)) throw new HostOutputError(session.target.name, `no hash for a version of ${secret}`);
+  if (!SHA.test(sha)) throw new UnexpectedHostOutput(session.target.name, `no hash for a version of ${secret}`);
   return sha;
 }

@@ -5,7 +5,7 @@
  */
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticationError } from '../../activities/host/errors';
+import { AuthenticationFailed } from '../../activities/host/errors';
 import { openSession, type HostTarget } from '../../activities/host/session';
 import { restartSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
 import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
@@ -83,7 +83,7 @@ describe('steward harden', () => {
   });
 
   it('refuses root login and password login', async () => {
-    await expect(openSession(target('root'), 'root')).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(openSession(target('root'), 'root')).rejects.toBeInstanceOf(AuthenticationFailed);
     expect(
       (await simulatorExec(sim.container, ['sh', '-c', 'echo steward:correct-horse-battery | chpasswd'])).exitCode,
     ).toBe(0);

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalImageMissingError, shortId, transferImages } from '../../activities/deploy/images';
+import { LocalImageMissing, shortId, transferImages } from '../../activities/deploy/images';
 import { STAGING_DIR } from '../../activities/deploy/image-staging';
 import { dockerOver } from '../../activities/host/docker';
-import { CommandError, ConnectionError, toActivityFailure } from '../../activities/host/errors';
+import { CommandFailed, ConnectionFailed, toActivityFailure } from '../../activities/host/errors';
 import { openSession, type HostSession } from '../../activities/host/session';
 import type { Simulator } from '../../client/dev/simulator';
 import { hostName, stage, type KeyPair, type Stage } from '../support/fixtures';
@@ -264,8 +264,8 @@ describe('transferImages', () => {
     const error = await transferImages(session, breakingAfter(150_000), [A, B], { cacheDir }).catch(
       (err: unknown) => err,
     );
-    expect(error).toBeInstanceOf(CommandError);
-    expect((error as CommandError).retryable).toBe(true);
+    expect(error).toBeInstanceOf(CommandFailed);
+    expect((error as CommandFailed).retryable).toBe(true);
     expect((error as Error).message).toMatch(
       /docker save \(.*\) from the local engine .*image save broke off: .*reset/,
     );
@@ -281,8 +281,8 @@ describe('transferImages', () => {
     const id = await buildImage(BIG, 'big1', 8 * MiB);
     const size = Number((await local.getImage(BIG).inspect()).Size);
     const { error, kept } = await interrupted(BIG, 4 * MiB);
-    expect(error).toBeInstanceOf(ConnectionError);
-    expect((error as ConnectionError).retryable).toBe(true);
+    expect(error).toBeInstanceOf(ConnectionFailed);
+    expect((error as ConnectionFailed).retryable).toBe(true);
     expect(await hostImageId(BIG)).toBeUndefined();
     // What had reached the file when the session died: less than went out (SSH and sockets held the rest).
     expect(kept).toBeGreaterThan(0);
@@ -320,7 +320,7 @@ describe('transferImages', () => {
     );
     try {
       const error = await transferImages(session, local, [BIG], { cacheDir }).catch((err: unknown) => err);
-      expect(error).toBeInstanceOf(CommandError);
+      expect(error).toBeInstanceOf(CommandFailed);
       expect((error as Error).message).toContain(`${STAGING_DIR} must be a directory only root can write to`);
       expect(toActivityFailure(error).nonRetryable).toBe(true);
       expect((await session.check('ls -A /tmp/planted', { label: 'planted' })).stdout).toBe('');
@@ -334,7 +334,7 @@ describe('transferImages', () => {
   it('refuses an image missing from the local engine, naming it, before sending anything', async () => {
     const missing = `steward-test/images-missing-${suffix}:1`;
     const error = await transferImages(session, local, [A, missing], { cacheDir }).catch((err: unknown) => err);
-    expect(error).toBeInstanceOf(LocalImageMissingError);
+    expect(error).toBeInstanceOf(LocalImageMissing);
     expect((error as Error).message).toContain(missing);
     expect(toActivityFailure(error).nonRetryable).toBe(true);
   });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { restartSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
 import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls, sshResources } from '../../activities/harden/ssh';
-import { CommandError } from '../../activities/host/errors';
+import { CommandFailed } from '../../activities/host/errors';
 import { openSession, type HostSession, type HostTarget } from '../../activities/host/session';
 import { converge } from '../../activities/resources/resource';
 import { specSchema, type Spec } from '../../model/schema';
@@ -215,7 +215,7 @@ describe('SSH baseline', () => {
     const before = await sh(`sha256sum ${SSHD_DROP_IN}`);
     const broken = { ...spec, ssh: { ...spec.ssh, kexAlgorithms: ['no-such-kex@example.com'] } };
     const failure = await converge(session, sshResources(broken, target.name), 'apply').catch((e: unknown) => e);
-    expect(failure).toBeInstanceOf(CommandError);
+    expect(failure).toBeInstanceOf(CommandFailed);
     expect(failure).toMatchObject({ retryable: false, exitCode: 78 });
     expect((failure as Error).message).toMatch(/00-steward\.conf \(candidate\) line \d+: Bad SSH2 KexAlgorithms/);
     expect(await sh(`sha256sum ${SSHD_DROP_IN}`)).toBe(before);

@@ -68,7 +68,7 @@ async function provisionHistory(): Promise<History> {
           attempt: 3,
           lastFailure: {
             message: 'apt lock held by another process',
-            applicationFailureInfo: { type: 'CommandError' },
+            applicationFailureInfo: { type: 'CommandFailed' },
           },
         },
       }),
@@ -108,7 +108,7 @@ async function provisionHistory(): Promise<History> {
           scheduledEventId: 11,
           failure: {
             message: 'chown: invalid user',
-            applicationFailureInfo: { type: 'CommandError', nonRetryable: true },
+            applicationFailureInfo: { type: 'CommandFailed', nonRetryable: true },
           },
         },
       }),
@@ -160,16 +160,16 @@ describe('buildTimeline', () => {
       ['activity', 'ensureStackLayout', 'failed', 20_000, 2000, 1],
     ]);
     expect(t.steps[1]).toMatchObject({
-      retriedAfter: 'apt lock held by another process [CommandError]',
+      retriedAfter: 'apt lock held by another process [CommandFailed]',
       changes: [change],
     });
     expect(t.steps[2]).toMatchObject({ id: 'harden/web1/2026-03-01T10:00:14Z', childRunId: 'child-run' });
     expect(t.retries).toEqual([
-      { step: 'ensureDockerEngine', id: '2', attempts: 3, after: 'apt lock held by another process [CommandError]' },
+      { step: 'ensureDockerEngine', id: '2', attempts: 3, after: 'apt lock held by another process [CommandFailed]' },
     ]);
     expect(t.failures.map((f) => [f.source, f.offsetMs, f.type, f.nonRetryable])).toEqual([
       ['hardenHost (harden/web1/2026-03-01T10:00:14Z)', 20_000, 'OperationFailed', true],
-      ['ensureStackLayout (3)', 22_000, 'CommandError', true],
+      ['ensureStackLayout (3)', 22_000, 'CommandFailed', true],
       ['workflow', 22_000, 'OperationFailed', true],
     ]);
     expect(JSON.stringify(t)).not.toContain(SECRET_MARK);
@@ -235,7 +235,7 @@ describe('encoded failures', () => {
     const failed = events.find((e) => e.activityTaskFailedEventAttributes)!.activityTaskFailedEventAttributes!;
     failed.failure = {
       ...(await encoded('chown: invalid user')),
-      applicationFailureInfo: { type: 'CommandError', nonRetryable: true },
+      applicationFailureInfo: { type: 'CommandFailed', nonRetryable: true },
     };
     const pending = [{ activityId: '2', attempt: 2, lastFailure: await encoded('connection reset') }];
     const t = await buildTimeline(
@@ -249,7 +249,7 @@ describe('encoded failures', () => {
     const keyless = await buildTimeline(await withFailure(failed.failure), run, payloadDecoder());
     expect(keyless.steps.find((st) => st.name === 'ensureStackLayout')?.failure).toMatch(/^Encoded failure/);
     expect(keyless.failures.find((f) => f.source.startsWith('ensureStackLayout'))?.message).toBe(
-      'Encoded failure [CommandError]',
+      'Encoded failure [CommandFailed]',
     );
     expect(keyless.undecoded).toEqual(['payloads are encrypted and no codec key is set']);
   });

@@ -11,7 +11,7 @@ import {
   firewallResources,
   renderRuleset,
 } from '../../activities/harden/firewall';
-import { HostOutputError } from '../../activities/host/errors';
+import { UnexpectedHostOutput } from '../../activities/host/errors';
 import type { HostSession, ProbeResult } from '../../activities/host/session';
 import { digest } from '../../activities/resources/files';
 import type { ControlResult } from '../../model/report';
@@ -302,7 +302,7 @@ describe('firewallControls', () => {
     expect(byId(await firewallControls(fakeSession(LIVE, off), off))['firewall.disabled']?.status).toBe('fail');
   });
 
-  it('throws HostOutputError on output it cannot read', async () => {
+  it('throws UnexpectedHostOutput on output it cannot read', async () => {
     const s = spec();
     const broken = [
       'sh: 1: nft: not found\n',
@@ -311,7 +311,7 @@ describe('firewallControls', () => {
       'table inet steward\n--- 0\nError: Operation not permitted\n--- 1\n--- 1\n',
     ];
     for (const out of broken) {
-      await expect(firewallControls(fakeSession(out, s), s)).rejects.toBeInstanceOf(HostOutputError);
+      await expect(firewallControls(fakeSession(out, s), s)).rejects.toBeInstanceOf(UnexpectedHostOutput);
     }
   });
 });

@@ -28,7 +28,7 @@ import {
 } from '../../activities/deploy/image-layers';
 import { HOST_SCRIPTS } from '../../activities/deploy/image-staging';
 import { readTar, resolveLink, TarFormatError, writeTar, type TarEntry } from '../../activities/deploy/image-tar';
-import { HostOutputError } from '../../activities/host/errors';
+import { UnexpectedHostOutput } from '../../activities/host/errors';
 
 const scratch = mkdtempSync(join(tmpdir(), 'steward-images-unit-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -195,7 +195,7 @@ describe("the host's answers", () => {
 
   it('refuses any other line', () => {
     for (const line of [`${id} ${l1} x`, `${id}  ${l1}`, 'Cannot connect to the Docker daemon', `${id} ${l1};rm`])
-      expect(() => parseHostLayers('h', line)).toThrow(HostOutputError);
+      expect(() => parseHostLayers('h', line)).toThrow(UnexpectedHostOutput);
   });
 
   const files = [blob(l1, 100), blob(l2, 50)];
@@ -228,7 +228,7 @@ describe("the host's answers", () => {
     );
     expect(parseVerdicts('h', [`short ${hex(l1)} 3`], uploading).get(hex(l1))).toBe('short');
     for (const line of [`done ${hex(digestOf('x'))}`, `short ${hex(l1)}`, `done ${hex(l1)} 3`, 'tick'])
-      expect(() => parseVerdicts('h', [line], uploading)).toThrow(HostOutputError);
+      expect(() => parseVerdicts('h', [line], uploading)).toThrow(UnexpectedHostOutput);
   });
 });
 

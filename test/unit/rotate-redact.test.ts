@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { activityStep } from '../../activities/context';
-import { CommandError } from '../../activities/host/errors';
+import { CommandFailed } from '../../activities/host/errors';
 import { EDGE_LENGTH, encodings, redactError, redactingActivities, Redactor } from '../../activities/redact';
 
 const base62 = (n: number) => {
@@ -129,7 +129,12 @@ describe('redacting activities', () => {
       {
         async writeSecret(): Promise<void> {
           await activityStep(async () => {
-            throw new CommandError('vps1', 'write /opt/openclaw/secrets/x', 1, `cp: cannot write '${value}': denied\n`);
+            throw new CommandFailed(
+              'vps1',
+              'write /opt/openclaw/secrets/x',
+              1,
+              `cp: cannot write '${value}': denied\n`,
+            );
           });
         },
         async withDetails(): Promise<void> {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { fingerprintScript, parseFingerprint } from '../../activities/deploy/secrets';
 import { run } from '../../activities/host/shell';
 import { encodings, secretRedactor } from '../../activities/redact';
-import { SecretStore, SecretStoreError, staged, type SecretRecord } from '../../activities/secrets-store';
+import { SecretStore, SecretStoreUnreadable, staged, type SecretRecord } from '../../activities/secrets-store';
 import { generateKey, KeyRing } from '../../codec/keys';
 import { versionId } from '../../model/rotation';
 
@@ -124,7 +124,7 @@ describe('SecretStore', () => {
     copyFileSync(store.path('vps1', 'gateway-token'), store.path('vps2', 'gateway-token'));
     await expect(store.read('vps2', 'gateway-token')).rejects.toThrow(/belongs to another host or secret/);
     await expect(new SecretStore(dir, KeyRing.of([generateKey()])).read('vps1', 'gateway-token')).rejects.toThrow(
-      SecretStoreError,
+      SecretStoreUnreadable,
     );
   });
 

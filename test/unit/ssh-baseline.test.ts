@@ -13,7 +13,7 @@ import {
   SSH_ACTIVATE,
   sshResources,
 } from '../../activities/harden/ssh';
-import { CommandError, HostOutputError, UnsupportedHostError } from '../../activities/host/errors';
+import { CommandFailed, UnexpectedHostOutput, UnsupportedHost } from '../../activities/host/errors';
 import { specSchema, type SpecInput } from '../../model/schema';
 import { validate } from '../../model/validate';
 
@@ -314,7 +314,7 @@ describe('sshResources', () => {
 
   it('refuses a host pinned by a key type the baseline stops offering', () => {
     const rsa = specWith({}, 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQ');
-    expect(() => sshResources(rsa, 'h')).toThrow(UnsupportedHostError);
+    expect(() => sshResources(rsa, 'h')).toThrow(UnsupportedHost);
     expect(() => sshResources(specWith({}, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxo'), 'h')).not.toThrow();
   });
 
@@ -325,7 +325,7 @@ describe('sshResources', () => {
     ]);
     expect(moduli.diff(moduli.parse(ok('0\n')))).toEqual([]);
     expect(moduli.diff(moduli.parse(ok('absent\n')))).toEqual([]);
-    expect(() => moduli.parse(ok('awk: cannot open /etc/ssh/moduli\n'))).toThrow(HostOutputError);
+    expect(() => moduli.parse(ok('awk: cannot open /etc/ssh/moduli\n'))).toThrow(UnexpectedHostOutput);
   });
 
   it('creates a missing ed25519 host key, fixes its mode, and never replaces a key of another type', () => {
@@ -345,7 +345,7 @@ describe('sshResources', () => {
     ]);
     expect(() => key.diff(key.parse(ok(`root:root 600\n${fp('ECDSA')}\n`)))).toThrow(/ECDSA key, not ed25519/);
     expect(() => key.parse(ok('root:root 600\n/etc/ssh/ssh_host_ed25519_key is not a key file.\n'))).toThrow(
-      HostOutputError,
+      UnexpectedHostOutput,
     );
   });
 });
@@ -374,7 +374,7 @@ describe('parseSshdT', () => {
         return e;
       }
     })();
-    expect(err).toBeInstanceOf(CommandError);
+    expect(err).toBeInstanceOf(CommandFailed);
     expect(err).toMatchObject({ retryable: false, exitCode: 255 });
     expect((err as Error).message).toContain('Bad configuration option: Nonsense');
     expect(parseSshdT('h', ok(`${HARDENED_SSHD_T}! Deprecated option UsePrivilegeSeparation\r\n`)).size).toBe(
@@ -383,7 +383,7 @@ describe('parseSshdT', () => {
   });
 
   it('rejects output that is not sshd -T', () => {
-    expect(() => parseSshdT('h', ok('sudo: a password is required\n'))).toThrow(HostOutputError);
+    expect(() => parseSshdT('h', ok('sudo: a password is required\n'))).toThrow(UnexpectedHostOutput);
     expect(() => parseSshdT('h', ok('Port 22\n'))).toThrow(/unexpected sshd -T line/);
     expect(() => parseSshdT('h', ok('loglevel INFO\n'))).toThrow(/printed no "port"/);
   });
@@ -501,7 +501,7 @@ describe('host key and moduli controls', () => {
     expect(moduliControl('h', ok('0\n')).status).toBe('pass');
     expect(moduliControl('h', ok('60\n'))).toMatchObject({ status: 'fail', observed: '60 moduli under 3072 bits' });
     expect(moduliControl('h', ok('absent\n'))).toMatchObject({ status: 'pass', note: 'sshd uses its built-in groups' });
-    expect(() => moduliControl('h', ok('garbage'))).toThrow(HostOutputError);
+    expect(() => moduliControl('h', ok('garbage'))).toThrow(UnexpectedHostOutput);
   });
 });
 

@@ -43,6 +43,14 @@ interface Slice {
   readonly watched?: (spec: Spec) => boolean;
 }
 
+/** The stack rendered once per spec object: drift builds two slices from it on every run. */
+const renders = new WeakMap<Spec, ReturnType<typeof renderStack>>();
+export function rendered(spec: Spec): ReturnType<typeof renderStack> {
+  let r = renders.get(spec);
+  if (!r) renders.set(spec, (r = renderStack(spec)));
+  return r;
+}
+
 const timerItem = (r: Resource) => {
   const t = CLEANUP_TIMERS.find((name) => r.id.includes(name));
   return t ? `timer:${t}` : undefined;
@@ -94,10 +102,10 @@ export const CATALOGUE = {
     operation: 'deploy',
     build: (c) => consumedSecrets(c.spec).map((name) => secretFileResource(c.spec, name)),
   },
-  'deploy.files': { operation: 'deploy', build: (c) => renderStack(c.spec).files.map((f) => fileResource(f, c.host)) },
+  'deploy.files': { operation: 'deploy', build: (c) => rendered(c.spec).files.map((f) => fileResource(f, c.host)) },
   'deploy.containers': {
     operation: 'deploy',
-    build: (c) => [containersResource(c.spec, c.host, renderStack(c.spec))],
+    build: (c) => [containersResource(c.spec, c.host, rendered(c.spec))],
   },
 } as const satisfies Record<string, Slice>;
 

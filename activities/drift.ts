@@ -13,9 +13,8 @@ import { GATEWAY_SERVICE, stackLayout } from '../model/render/stack';
 import type { Spec } from '../model/schema';
 import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../model/sections';
 import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
-import { catalogue, type CatalogueEntry } from './catalogue';
+import { catalogue, rendered as renderedStack, type CatalogueEntry } from './catalogue';
 import { consumedSecrets } from './deploy/secrets';
-import { renderStack } from './deploy/stack';
 import type { HostSession, ProbeResult } from './host/session';
 import { run, sh } from './host/shell';
 import { opsUserKeys } from './provision/resources';
@@ -175,7 +174,7 @@ export async function observeDrift(
   const notApplied = APPLIED_OPERATIONS.filter((op) => !compared.includes(op));
 
   const layout = stackLayout(spec);
-  const rendered = renderStack(spec);
+  const rendered = renderedStack(spec);
   const rows = new Map<string, DriftItem>();
   let sshd: unknown;
   checks.forEach((c, i) => {

@@ -197,12 +197,18 @@ export async function ensureSecrets(
       if (o.state !== 'present') {
         changes.push({ resource, action: 'create', after: { ...after, generated: true } });
         if (mode === 'apply') {
-          await session.check(
-            `${run('install', '-d', '-m', '0700', layout.secretsDir)}\n${generateScript(path, secret.generate.length, secret.generate.alphabet, uid, gid)}`,
+          // The new value's fingerprint comes back in the same round trip; the value itself never leaves.
+          const made = await session.check(
+            [
+              run('install', '-d', '-m', '0700', layout.secretsDir),
+              generateScript(path, secret.generate.length, secret.generate.alphabet, uid, gid),
+              fingerprintScript(run(path)),
+            ].join('\n'),
             { label: `generate secret ${name}` },
           );
-          const made = await session.probe({ s: probeSecret(path) });
-          await learn(parseSecret(host, name, made.s!.out).fingerprint);
+          const fingerprint = parseFingerprint(made.stdout.trim().split('\n').pop() ?? '');
+          if (!fingerprint) throw new UnexpectedHostOutput(host, `unexpected fingerprint of generated secret ${name}`);
+          await learn(fingerprint);
         }
         continue;
       }

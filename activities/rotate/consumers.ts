@@ -10,13 +10,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { COMPOSE_PROJECT, GATEWAY_SERVICE, PROXY_SERVICE, stackLayout } from '../../model/render/stack';
-import { secretConsumers, type SecretApply } from '../../model/rotation';
+import { isGatewayToken, secretConsumers, type SecretApply } from '../../model/rotation';
 import type { Spec } from '../../model/schema';
 import type { Change } from '../../model/report';
+import { heartbeat } from '../context';
 import { ensureEnvFile } from '../deploy/secrets';
 import { observeContainers, StackUnhealthy, waitHealthy, type ObservedContainer } from '../deploy/stack';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
+import { observeSecret, versionPath, type ObservedSecret } from './host';
 
 /** Seconds the gateway gets to drain on a restart (its compose `stop_grace_period`). */
 const STOP_GRACE_SECONDS = 60;
@@ -198,6 +200,51 @@ export function waitStackHealthy(
   return waitHealthy(session, [GATEWAY_SERVICE, PROXY_SERVICE], spec.stack.healthTimeoutSeconds, tick, {
     patient: true,
   });
+}
+
+/**
+ * The token files a reload of `secret` can authenticate with, in the order to try them: for the gateway token, the
+ * given versions; for another secret, the gateway's live token file.
+ */
+export function reloadAuth(spec: Spec, secret: string, versions: readonly string[]): string[] {
+  if (isGatewayToken(spec, secret)) return versions.map((v) => versionPath(spec, secret, v));
+  return [`${stackLayout(spec).secretsDir}/${spec.stack.gateway.tokenSecret}`];
+}
+
+/**
+ * Brings the gateway to the live value `want`. A secret it reloads: once the container's mount shows `want`, an
+ * `openclaw secrets reload` (when `needed`), else a restart. Any other: a restart (or recreate) when it reads
+ * something else or when the live file just changed under it. Otherwise it only waits until the stack is healthy.
+ */
+export async function bringConsumers(
+  session: HostSession,
+  spec: Spec,
+  secret: string,
+  observed: ObservedSecret,
+  want: string,
+  auth: readonly string[],
+  needed = true,
+): Promise<Change[]> {
+  if (applyOf(spec, secret) === 'reload') {
+    if (!needed) {
+      await waitStackHealthy(session, spec, heartbeat);
+      return [];
+    }
+    // The file was rewritten in place; a mount that still shows another value holds an older file (a restart mends).
+    const view = await observeSecret(session, spec, secret);
+    if (view.consumer === want) {
+      const r = await reloadGateway(session, spec, secret, auth, heartbeat);
+      if ('changes' in r) return r.changes;
+      return reloadConsumers(session, spec, secret, heartbeat, r.instead);
+    }
+    const why = view.consumer ? "the container's mount holds an older file" : 'no gateway container answers';
+    return reloadConsumers(session, spec, secret, heartbeat, why);
+  }
+  if (observed.consumer === want) {
+    await waitStackHealthy(session, spec, heartbeat);
+    return [];
+  }
+  return reloadConsumers(session, spec, secret, heartbeat);
 }
 
 export { StackUnhealthy };

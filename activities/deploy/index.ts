@@ -4,13 +4,13 @@
  * verification, and commit or rollback. Each step is observe → diff → apply → verify and reports what it changed.
  */
 import Docker from 'dockerode';
-import type { Change, ControlResult, Finding } from '../model/report';
-import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '../model/render/stack';
-import type { Spec } from '../model/schema';
-import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { planImages, shortId, transferImages } from './deploy/images';
-import { ensureSecrets, type KeepFingerprints } from './deploy/secrets';
-import { lazyStore, type SecretStore } from './secrets-store';
+import type { Change, ControlResult, Finding } from '../../model/report';
+import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '../../model/render/stack';
+import type { Spec } from '../../model/schema';
+import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from '../context';
+import { planImages, shortId, transferImages } from './images';
+import { ensureSecrets, type KeepFingerprints } from './secrets';
+import { lazyStore, type SecretStore } from '../secrets-store';
 import {
   beginRelease,
   commitRelease,
@@ -22,10 +22,10 @@ import {
   restorePrevious,
   validateConfig,
   waitHealthy,
-} from './deploy/stack';
-import { verifyStack } from './deploy/verify';
-import { converge, diffAll, observe } from './resources/resource';
-import { resourcesOf } from './catalogue';
+} from './stack';
+import { verifyStack } from './verify';
+import { converge, diffAll, observe } from '../resources/resource';
+import { resourcesOf } from '../catalogue';
 
 export interface ImageStepResult extends StepResult {
   /** Images already on the host by ID, and the bytes not sent because of it. */

@@ -3,18 +3,18 @@
  * SSH baseline and the firewall — each applied commit-confirmed. Every step returns the controls it checked, which
  * together form the host's hardening report.
  */
-import type { ControlResult } from '../model/report';
-import type { Spec } from '../model/schema';
-import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { applyConfirmed, type ConfirmedChange } from './harden/confirm';
-import type { HostSession } from './host/session';
-import { FIREWALL_ACTIVATE, FIREWALL_FILES, firewallControls } from './harden/firewall';
-import { KERNEL_ACTIVATE, kernelControls } from './harden/kernel';
-import { intrusionActivate, serviceControls } from './harden/services';
-import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls } from './harden/ssh';
-import { cleanupControls } from './harden/timers';
-import { converge } from './resources/resource';
-import { resourcesOf, type SliceName } from './catalogue';
+import type { ControlResult } from '../../model/report';
+import type { Spec } from '../../model/schema';
+import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from '../context';
+import { applyConfirmed, type ConfirmedChange } from './confirm';
+import type { HostSession } from '../host/session';
+import { FIREWALL_ACTIVATE, FIREWALL_FILES, firewallControls } from './firewall';
+import { KERNEL_ACTIVATE, kernelControls } from './kernel';
+import { intrusionActivate, serviceControls } from './services';
+import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls } from './ssh';
+import { cleanupControls } from './timers';
+import { converge } from '../resources/resource';
+import { resourcesOf, type SliceName } from '../catalogue';
 
 export interface HardenStepResult extends StepResult {
   readonly controls: ControlResult[];

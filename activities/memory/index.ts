@@ -16,29 +16,23 @@
  * the spec's probe user and start with a fixed prefix; nothing else is ever deleted.
  */
 import { randomUUID } from 'node:crypto';
-import { compactTime } from '../model/ids';
-import type { Change, ControlResult, Finding } from '../model/report';
-import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../model/render/stack';
-import type { Spec } from '../model/schema';
-import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { StackUnhealthy, waitHealthy } from './deploy/stack';
-import { HostError } from './host/errors';
-import type { HostSession } from './host/session';
-import { run } from './host/shell';
-import { control } from './memory/controls';
-import { evaluatePaths, observePaths, repairPaths } from './memory/paths';
-import { pluginPathOf, runPluginProbe, type ProbePlace } from './memory/plugin-probe';
-import { CANARY_PREFIX, canaryText, type ProbeReport, type ProbeRequest } from './memory/probe-report';
-import {
-  canaryControls,
-  dimensionControl,
-  historyControl,
-  persistenceControl,
-  type PersistenceProof,
-} from './memory/proof';
-import { restApiKey, runRestProbe, waitRestReady, type ApiKey } from './memory/rest-probe';
-import { backupDamaged, checkIntegrity, integrityControls, MEMORY_BACKUP_DIR, storedDimensions } from './memory/sqlite';
-import { observeTargets, type Consumer, type MemoryTargets } from './memory/targets';
+import { compactTime } from '../../model/ids';
+import type { Change, ControlResult, Finding } from '../../model/report';
+import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
+import type { Spec } from '../../model/schema';
+import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from '../context';
+import { StackUnhealthy, waitHealthy } from '../deploy/stack';
+import { HostError } from '../host/errors';
+import type { HostSession } from '../host/session';
+import { run } from '../host/shell';
+import { control } from './controls';
+import { evaluatePaths, observePaths, repairPaths } from './paths';
+import { pluginPathOf, runPluginProbe, type ProbePlace } from './plugin-probe';
+import { CANARY_PREFIX, canaryText, type ProbeReport, type ProbeRequest } from './probe-report';
+import { canaryControls, dimensionControl, historyControl, persistenceControl, type PersistenceProof } from './proof';
+import { restApiKey, runRestProbe, waitRestReady, type ApiKey } from './rest-probe';
+import { backupDamaged, checkIntegrity, integrityControls, MEMORY_BACKUP_DIR, storedDimensions } from './sqlite';
+import { observeTargets, type Consumer, type MemoryTargets } from './targets';
 
 export interface MemoryStepResult extends StepResult {
   readonly controls: ControlResult[];

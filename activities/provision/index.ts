@@ -2,16 +2,16 @@
  * Provision: make a fresh Debian VPS ready for the stack — base packages, Docker engine and its daemon config,
  * the ops user steward uses afterwards, and the stack's directory layout with owner and mode.
  */
-import type { Spec } from '../model/schema';
-import type { Change } from '../model/report';
-import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from './context';
-import { CommandFailed, UnsupportedHost, VerificationFailed } from './host/errors';
-import { dockerOver } from './host/docker';
-import { openSession, type HostSession, type HostTarget } from './host/session';
-import { run } from './host/shell';
-import { converge } from './resources/resource';
-import { resourcesOf } from './catalogue';
-import { opsUserKeys } from './provision/resources';
+import type { Spec } from '../../model/schema';
+import type { Change } from '../../model/report';
+import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from '../context';
+import { CommandFailed, UnsupportedHost, VerificationFailed } from '../host/errors';
+import { dockerOver } from '../host/docker';
+import { openSession, type HostSession, type HostTarget } from '../host/session';
+import { run } from '../host/shell';
+import { converge } from '../resources/resource';
+import { resourcesOf } from '../catalogue';
+import { opsUserKeys } from './resources';
 
 export interface HostFacts {
   /** Key the host presented (pin it when it was trusted on first use). */

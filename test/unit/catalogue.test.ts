@@ -51,10 +51,11 @@ describe('the resource catalogue', () => {
   it('the step activities take their resources from the catalogue, never from a builder of their own', () => {
     // A builder called in a step file would make a resource drift never sees.
     const builder = /\b(\w+Resources?|stackDirectories|directoryResource|fileResource|packagesResource)\b/;
-    for (const file of ['provision', 'harden', 'deploy', 'drift', 'memory'].map((f) => `activities/${f}.ts`)) {
+    const steps = ['provision', 'harden', 'deploy', 'memory'].map((f) => `activities/${f}/index.ts`);
+    for (const file of [...steps, 'activities/drift.ts']) {
       const imports = readFileSync(file, 'utf8').match(/^import [^;]+;$/gms) ?? [];
       const names = imports
-        .filter((i) => !/from '\.\/catalogue'|from '\.\/resources\/resource'/.test(i))
+        .filter((i) => !/from '\.\.?\/catalogue'|from '\.\.?\/resources\/resource'/.test(i))
         .flatMap((i) => /\{([^}]*)\}/.exec(i)?.[1]?.split(',') ?? [])
         .map((n) => n.trim().replace(/^type /, ''))
         .filter((n) => builder.test(n) && n !== 'Resource');

@@ -5,24 +5,18 @@
  * one the timeline still shows everything that is not a payload.
  */
 import { defaultPayloadConverter, type PayloadCodec } from '@temporalio/common';
-import type proto from '@temporalio/proto';
 import { isEncrypted } from '../../codec/aes-gcm';
-import { attemptOf } from '../../model/attempts';
 import type { Change } from '../../model/report';
 import { StewardHost, StewardOperation, StewardOutcome } from '../../model/search-attributes';
 import {
-  int64,
   keyword,
   searchAttributeValues,
-  timestampMs,
   type History,
-  type HistoryEvent,
   type PendingActivity,
   type RawPayload,
 } from '../../common/audit/history';
 import { outcomeOf } from '../../common/audit/query';
-
-type Failure = proto.temporal.api.failure.v1.IFailure;
+import { changesIn, describe, eventMs, failureFields, StepFold, type Failure } from './timeline-steps';
 
 /** Who started a run. */
 export interface StartedBy {
@@ -178,201 +172,17 @@ export async function buildTimeline(history: History, run: RunContext, decode: P
     }
     return r;
   };
-  const failureText = (f: Failure | null | undefined) => describe(f);
   await openFailures([events, run.pending], values);
-
-  const steps: TimelineStep[] = [];
-  const byScheduled = new Map<string, number>();
-  const byInitiated = new Map<string, number>();
-  const byTimer = new Map<string, number>();
-  const failures: TimelineFailure[] = [];
-  const retries: TimelineRetry[] = [];
-  /** Step index → its entry in `retries`. */
-  const retryOf = new Map<number, number>();
-  const at = (e: HistoryEvent) => ({ at: new Date(eventMs(e)).toISOString(), offsetMs: eventMs(e) - t0 });
-  const patch = (index: number | undefined, p: Partial<TimelineStep>) => {
-    if (index === undefined) return;
-    steps[index] = { ...(steps[index] as TimelineStep), ...p };
-  };
-  const closeStep = (index: number | undefined, e: HistoryEvent, state: StepState, failure?: Failure | null) => {
-    if (index === undefined) return;
-    const step = steps[index] as TimelineStep;
-    const message = failure ? failureText(failure) : undefined;
-    patch(index, { state, durationMs: eventMs(e) - t0 - step.offsetMs, ...(message ? { failure: message } : {}) });
-    if (failure)
-      failures.push({ ...at(e), source: step.id ? `${step.name} (${step.id})` : step.name, ...failureFields(failure) });
-  };
-
-  let result: unknown;
-  let finalFailure: Failure | null | undefined;
-  let closeEvent: HistoryEvent | undefined;
   const memo = await decodeMap(started.memo?.fields as Record<string, RawPayload> | undefined, values);
   const input = ((await values(started.input?.payloads))[0] ?? {}) as Record<string, unknown>;
 
-  for (const e of events) {
-    const id = String(int64(e.eventId as never));
-    const a = e.activityTaskScheduledEventAttributes;
-    if (a) {
-      const summary = (await values(e.userMetadata?.summary ? [e.userMetadata.summary] : []))[0];
-      const name = a.activityType?.name ?? '';
-      // A later attempt of a step the workflow retries: the same step again, with its attempt count and why.
-      const attempt = attemptOf(typeof summary === 'string' ? summary : undefined);
-      let earlier = -1;
-      if (attempt !== undefined)
-        for (let i = steps.length - 1; i >= 0 && earlier < 0; i--) if (steps[i]?.kind === 'activity') earlier = i;
-      const prev = steps[earlier];
-      if (attempt !== undefined && prev && prev.name === name && prev.state !== 'completed') {
-        byScheduled.set(id, earlier);
-        const after = prev.failure ?? 'unknown';
-        patch(earlier, { state: 'scheduled', attempts: attempt, retriedAfter: after, failure: undefined });
-        const retry = { step: name, ...(prev.id ? { id: prev.id } : {}), attempts: attempt, after };
-        const known = retryOf.get(earlier);
-        if (known === undefined) {
-          retryOf.set(earlier, retries.length);
-          retries.push(retry);
-        } else retries[known] = retry;
-        continue;
-      }
-      byScheduled.set(id, steps.length);
-      steps.push({
-        kind: 'activity',
-        name,
-        ...(a.activityId ? { id: a.activityId } : {}),
-        ...(typeof summary === 'string' ? { summary } : {}),
-        state: 'scheduled',
-        ...at(e),
-      });
-      continue;
-    }
-    const s = e.activityTaskStartedEventAttributes;
-    if (s) {
-      const index = byScheduled.get(String(int64(s.scheduledEventId as never)));
-      const step = index === undefined ? undefined : steps[index];
-      // The server's attempt (its own retries), or the workflow's count when it retried the step itself.
-      const attempts = Math.max(s.attempt ?? 1, step?.attempts ?? 1);
-      const retriedAfter = (s.attempt ?? 1) > 1 && s.lastFailure ? failureText(s.lastFailure) : undefined;
-      patch(index, { state: 'running', attempts, ...(retriedAfter ? { retriedAfter } : {}) });
-      if (step && (s.attempt ?? 1) > 1) {
-        retries.push({
-          step: step.name,
-          ...(step.id ? { id: step.id } : {}),
-          attempts,
-          after: retriedAfter ?? 'unknown',
-        });
-      }
-      continue;
-    }
-    if (e.activityTaskCompletedEventAttributes) {
-      const c = e.activityTaskCompletedEventAttributes;
-      const index = byScheduled.get(String(int64(c.scheduledEventId as never)));
-      closeStep(index, e, 'completed');
-      const changes = changesIn((await values(c.result?.payloads))[0]);
-      if (changes) patch(index, { changes });
-      continue;
-    }
-    if (e.activityTaskFailedEventAttributes) {
-      const f = e.activityTaskFailedEventAttributes;
-      closeStep(byScheduled.get(String(int64(f.scheduledEventId as never))), e, 'failed', f.failure);
-      continue;
-    }
-    if (e.activityTaskTimedOutEventAttributes) {
-      const f = e.activityTaskTimedOutEventAttributes;
-      closeStep(byScheduled.get(String(int64(f.scheduledEventId as never))), e, 'timed-out', f.failure);
-      continue;
-    }
-    if (e.activityTaskCanceledEventAttributes) {
-      closeStep(
-        byScheduled.get(String(int64(e.activityTaskCanceledEventAttributes.scheduledEventId as never))),
-        e,
-        'canceled',
-      );
-      continue;
-    }
-    const ci = e.startChildWorkflowExecutionInitiatedEventAttributes;
-    if (ci) {
-      byInitiated.set(id, steps.length);
-      steps.push({
-        kind: 'child',
-        name: ci.workflowType?.name ?? '',
-        ...(ci.workflowId ? { id: ci.workflowId } : {}),
-        state: 'scheduled',
-        ...at(e),
-      });
-      continue;
-    }
-    const child = childEvent(e);
-    if (child) {
-      const index = byInitiated.get(String(int64(child.initiatedEventId as never)));
-      if (child.state === 'running') {
-        patch(index, { state: 'running', ...(child.runId ? { childRunId: child.runId } : {}) });
-      } else {
-        closeStep(index, e, child.state, child.failure);
-        if (child.state === 'completed') {
-          const changes = changesIn((await values(child.result)).at(0));
-          if (changes) patch(index, { changes });
-        }
-      }
-      continue;
-    }
-    if (e.timerStartedEventAttributes) {
-      const timerId = e.timerStartedEventAttributes.timerId ?? id;
-      byTimer.set(id, steps.length);
-      steps.push({ kind: 'timer', name: `timer ${timerId}`, id: timerId, state: 'running', ...at(e) });
-      continue;
-    }
-    if (e.timerFiredEventAttributes) {
-      closeStep(byTimer.get(String(int64(e.timerFiredEventAttributes.startedEventId as never))), e, 'completed');
-      continue;
-    }
-    if (e.timerCanceledEventAttributes) {
-      closeStep(byTimer.get(String(int64(e.timerCanceledEventAttributes.startedEventId as never))), e, 'canceled');
-      continue;
-    }
-    if (e.workflowExecutionSignaledEventAttributes) {
-      const sig = e.workflowExecutionSignaledEventAttributes;
-      steps.push({ kind: 'signal', name: sig.signalName ?? '', state: 'completed', ...at(e) });
-      continue;
-    }
-    if (e.workflowTaskFailedEventAttributes?.failure) {
-      failures.push({
-        ...at(e),
-        source: 'workflow task',
-        ...failureFields(e.workflowTaskFailedEventAttributes.failure),
-      });
-      continue;
-    }
-    if (e.workflowExecutionCompletedEventAttributes) {
-      result = (await values(e.workflowExecutionCompletedEventAttributes.result?.payloads))[0];
-      closeEvent = e;
-    } else if (e.workflowExecutionFailedEventAttributes) {
-      finalFailure = e.workflowExecutionFailedEventAttributes.failure;
-      closeEvent = e;
-    } else if (e.workflowExecutionTimedOutEventAttributes || e.workflowExecutionContinuedAsNewEventAttributes) {
-      closeEvent = e;
-    } else if (e.workflowExecutionCanceledEventAttributes) {
-      closeEvent = e;
-    } else if (e.workflowExecutionTerminatedEventAttributes) {
-      const t = e.workflowExecutionTerminatedEventAttributes;
-      finalFailure = {
-        message: `terminated${t.identity ? ` by ${t.identity}` : ''}${t.reason ? `: ${t.reason}` : ''}`,
-      };
-      closeEvent = e;
-    }
-  }
-
-  for (const p of run.pending ?? []) {
-    const index = steps.findIndex(
-      (st) => st.kind === 'activity' && st.id === p.activityId && st.durationMs === undefined,
-    );
-    const step = steps[index];
-    if (!step || p.attempt <= 1) continue;
-    const after = p.lastFailure ? failureText(p.lastFailure) : 'unknown';
-    patch(index, { attempts: p.attempt, retriedAfter: after });
-    retries.push({ step: step.name, id: p.activityId, attempts: p.attempt, after });
-  }
-
+  const fold = new StepFold(t0, values);
+  for (const e of events) await fold.add(e);
+  fold.addPending(run.pending);
+  const { steps, retries, failures, closeEvent, finalFailure } = fold;
+  let result = fold.result;
   if (closeEvent && finalFailure) {
-    failures.push({ ...at(closeEvent), source: 'workflow', ...failureFields(finalFailure) });
+    failures.push({ ...fold.at(closeEvent), source: 'workflow', ...failureFields(finalFailure) });
     result = (await values(finalFailure.applicationFailureInfo?.details?.payloads))[0];
   }
   const report = (result && typeof result === 'object' ? result : {}) as Record<string, unknown>;
@@ -414,10 +224,6 @@ export async function buildTimeline(history: History, run: RunContext, decode: P
   };
 }
 
-function eventMs(e: HistoryEvent): number {
-  return timestampMs(e.eventTime) ?? 0;
-}
-
 async function decodeMap(
   fields: Record<string, RawPayload> | undefined,
   values: (p: readonly RawPayload[]) => Promise<unknown[]>,
@@ -428,67 +234,6 @@ async function decodeMap(
     if (v !== undefined) out[k] = v;
   }
   return out;
-}
-
-/** The child workflow events after its initiation, in one shape. */
-function childEvent(
-  e: HistoryEvent,
-):
-  | { initiatedEventId: unknown; state: StepState; runId?: string; result?: RawPayload[]; failure?: Failure | null }
-  | undefined {
-  if (e.childWorkflowExecutionStartedEventAttributes) {
-    const c = e.childWorkflowExecutionStartedEventAttributes;
-    return { initiatedEventId: c.initiatedEventId, state: 'running', runId: c.workflowExecution?.runId ?? '' };
-  }
-  if (e.childWorkflowExecutionCompletedEventAttributes) {
-    const c = e.childWorkflowExecutionCompletedEventAttributes;
-    return {
-      initiatedEventId: c.initiatedEventId,
-      state: 'completed',
-      result: (c.result?.payloads ?? []) as RawPayload[],
-    };
-  }
-  if (e.childWorkflowExecutionFailedEventAttributes) {
-    const c = e.childWorkflowExecutionFailedEventAttributes;
-    return { initiatedEventId: c.initiatedEventId, state: 'failed', failure: c.failure };
-  }
-  if (e.childWorkflowExecutionTimedOutEventAttributes) {
-    const c = e.childWorkflowExecutionTimedOutEventAttributes;
-    return {
-      initiatedEventId: c.initiatedEventId,
-      state: 'timed-out',
-      failure: { message: 'child workflow timed out' },
-    };
-  }
-  if (e.childWorkflowExecutionCanceledEventAttributes) {
-    return { initiatedEventId: e.childWorkflowExecutionCanceledEventAttributes.initiatedEventId, state: 'canceled' };
-  }
-  if (e.childWorkflowExecutionTerminatedEventAttributes) {
-    const c = e.childWorkflowExecutionTerminatedEventAttributes;
-    return {
-      initiatedEventId: c.initiatedEventId,
-      state: 'terminated',
-      failure: { message: 'child workflow terminated' },
-    };
-  }
-  if (e.startChildWorkflowExecutionFailedEventAttributes) {
-    const c = e.startChildWorkflowExecutionFailedEventAttributes;
-    return {
-      initiatedEventId: c.initiatedEventId,
-      state: 'failed',
-      failure: { message: `could not start: ${String(c.cause)}` },
-    };
-  }
-  return undefined;
-}
-
-/** The `changes` of a step result or host report, when it has well-formed ones. */
-function changesIn(value: unknown): Change[] | undefined {
-  const changes = (value as { changes?: unknown } | undefined)?.changes;
-  if (!Array.isArray(changes)) return undefined;
-  return changes.filter(
-    (c): c is Change => typeof c === 'object' && c !== null && typeof (c as Change).resource === 'string',
-  );
 }
 
 /** A fleet report's changes, each resource prefixed with its host. */
@@ -517,33 +262,4 @@ async function openFailures(
     if (typeof stack_trace === 'string') f.stackTrace = stack_trace;
   }
   for (const v of Object.values(value)) await openFailures(v, values);
-}
-
-function failureFields(f: Failure): Pick<TimelineFailure, 'message' | 'type' | 'nonRetryable'> {
-  const root = rootCause(f);
-  const info = root.applicationFailureInfo;
-  return {
-    message: describe(f),
-    ...(info?.type ? { type: info.type } : {}),
-    ...(info?.nonRetryable ? { nonRetryable: true } : {}),
-  };
-}
-
-function rootCause(f: Failure): Failure {
-  let e = f;
-  while (e.cause && (e.activityFailureInfo || e.childWorkflowExecutionFailureInfo)) e = e.cause;
-  return e;
-}
-
-/** The failure in one line: its own message, then the causes below it that add something. */
-function describe(f: Failure | null | undefined): string {
-  if (!f) return 'unknown failure';
-  const parts: string[] = [];
-  for (let e: Failure | null | undefined = f; e; e = e.cause) {
-    const message = e.message ?? '';
-    const type = e.applicationFailureInfo?.type;
-    if (message && !parts.some((p) => p.includes(message))) parts.push(type ? `${message} [${type}]` : message);
-    if (parts.length >= 3) break;
-  }
-  return parts.join(': ') || 'unknown failure';
 }

@@ -8,7 +8,9 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   type Client,
+  type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
+  type WorkflowStartOptions,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { HostReport, Mode, Operation, StepReport } from '../model/report';
@@ -69,24 +71,22 @@ export async function runOperation(
   const handle = await start(client, opts.taskQueue, req, startedAt);
   const link = uiLink(req.uiUrl, opts.namespace, handle.workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
-    const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
-    console.log(
-      opts.json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`,
-    );
+    printStarted(handle, link, opts.json);
     return { code: EXIT.ok, reports: [] };
   }
   if (!opts.json)
     console.log(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
 
-  const follow = opts.json ? undefined : followProgress(client, req, startedAt);
-  let reports: HostReport[];
-  try {
-    const result = (await handle.result()) as HostReport | FleetReport;
-    reports = 'hosts' in result ? [...result.hosts] : [result];
-  } catch (err) {
-    reports = reportsFromFailure(err, req);
-  }
+  const runs = req.hosts.map((host) => ({ label: host, workflowId: hostWorkflowId(req.operation, host, startedAt) }));
+  const follow = opts.json ? undefined : followRuns(client, runs, req.mode);
+  const settled = await settle<HostReport | FleetReport>(handle);
   await follow?.stop();
+  let reports: HostReport[] =
+    'failure' in settled
+      ? req.hosts.map((host) => failedReport(host, req.operation, req.mode, settled.failure))
+      : 'hosts' in settled.report
+        ? [...settled.report.hosts]
+        : [settled.report];
 
   // Another run got the host first (a race the visibility check before starting cannot see).
   const yielded = reports.filter((r) => r.alreadyRunning);
@@ -120,7 +120,8 @@ export async function runOperation(
 
 type Holder = Pick<HostReport, 'host' | 'alreadyRunning' | 'alreadyRunningOperation'>;
 
-function alreadyRunningMessage(operation: Operation, running: readonly Holder[]) {
+/** Why a run changed nothing: other steward runs held its hosts (`operation` when visibility did not name theirs). */
+export function alreadyRunningMessage(operation: Operation, running: readonly Holder[]) {
   const each = running.map(
     (r) => `a ${r.alreadyRunningOperation ?? operation} of ${r.host} is already running (workflow ${r.alreadyRunning})`,
   );
@@ -152,41 +153,89 @@ async function start(
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
   const trigger = cliTrigger(cliUser());
   const attributes = (host: string) => startAttributes({ host, operation: req.operation, trigger });
-  try {
-    if (req.hosts.length === 1) {
-      const input: HostOperationInput = {
-        ...req.extra,
-        spec: hostPlan(req.spec, req.hosts[0]!),
-        host: req.hosts[0]!,
-        mode: req.mode,
-      };
-      return await client.workflow.start(req.workflowType, {
+  // Two starts within one second get the same id.
+  const refusal = (workflowId: string) =>
+    alreadyRunningMessage(
+      req.operation,
+      req.hosts.map((host) => ({ host, alreadyRunning: workflowId })),
+    );
+  if (req.hosts.length === 1) {
+    const input: HostOperationInput = {
+      ...req.extra,
+      spec: hostPlan(req.spec, req.hosts[0]!),
+      host: req.hosts[0]!,
+      mode: req.mode,
+    };
+    return startRun(
+      client,
+      req.workflowType,
+      {
         taskQueue,
         workflowId: hostWorkflowId(req.operation, input.host, startedAt),
         args: [input],
         typedSearchAttributes: attributes(input.host),
         staticSummary: runSummary(req.operation, req.mode, input.host, trigger),
-      });
-    }
-    return await client.workflow.start('fleet', {
+      },
+      refusal,
+    );
+  }
+  return startRun(
+    client,
+    'fleet',
+    {
       taskQueue,
       workflowId: fleetWorkflowId(req.operation, req.hosts, startedAt),
       args: [fleetInput(req, startedAt)],
       typedSearchAttributes: attributes('fleet'),
       staticSummary: runSummary(req.operation, req.mode, req.hosts.join(', '), trigger),
-    });
+    },
+    refusal,
+  );
+}
+
+/**
+ * Starts a workflow.
+ * @throws OperationRefusedError with `refusal(workflowId)` when a run with the same id is already running.
+ */
+export async function startRun(
+  client: Client,
+  workflowType: string,
+  options: WorkflowStartOptions,
+  refusal: (workflowId: string) => string,
+): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  try {
+    return await client.workflow.start(workflowType, options);
   } catch (err) {
-    // Two starts within one second get the same id.
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new OperationRefusedError(
-        alreadyRunningMessage(
-          req.operation,
-          req.hosts.map((host) => ({ host, alreadyRunning: err.workflowId })),
-        ),
-      );
-    }
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new OperationRefusedError(refusal(err.workflowId));
     throw err;
   }
+}
+
+/** The `--no-wait` answer: the run's ids as JSON, or a line with its link in the UI. */
+export function printStarted(
+  handle: WorkflowHandleWithFirstExecutionRunId,
+  link: string | undefined,
+  json: boolean,
+): void {
+  const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+  console.log(json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`);
+}
+
+/** A run's report, or for a failed run the report its failure carries, or else the failure's message. */
+export async function settle<T>(handle: WorkflowHandle): Promise<{ report: T } | { failure: string }> {
+  try {
+    return { report: (await handle.result()) as T };
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const cause = err.cause;
+    const detail = cause instanceof ApplicationFailure ? (cause.details?.[0] as T | undefined) : undefined;
+    return detail && typeof detail === 'object' ? { report: detail } : { failure: cause?.message ?? err.message };
+  }
+}
+
+/** The report of a host whose run failed before it could report. */
+export function failedReport(host: string, operation: Operation, mode: Mode, error: string): HostReport {
+  return { host, operation, mode, status: 'failed', changes: [], findings: [], steps: [], error };
 }
 
 /**
@@ -206,47 +255,37 @@ export function fleetInput(req: OperationRequest, startedAt: Date): FleetInput {
   };
 }
 
-/** Polls each host workflow's progress and prints steps as they change, until stopped. */
-function followProgress(client: Client, req: OperationRequest, startedAt: Date): { stop(): Promise<void> } {
+/**
+ * Polls each run's `progress` query and prints its steps as they change, until stopped. With `since`, a run is
+ * followed only once it started after that (its id may still name an earlier run when the command begins).
+ */
+export function followRuns(
+  client: Client,
+  runs: readonly { readonly label: string; readonly workflowId: string }[],
+  mode: Mode,
+  since?: Date,
+): { stop(): Promise<void> } {
   const seen = new Map<string, string>();
+  const ours = new Set<string>();
   const poll = async (): Promise<void> => {
     await Promise.all(
-      req.hosts.map(async (host) => {
-        const progress = await client.workflow
-          .getHandle(hostWorkflowId(req.operation, host, startedAt))
-          .query<HostProgress>('progress')
-          .catch(() => undefined);
+      runs.map(async ({ label, workflowId }) => {
+        const handle = client.workflow.getHandle(workflowId);
+        if (since && !ours.has(workflowId)) {
+          const d = await handle.describe().catch(() => undefined);
+          if (!d || d.startTime < since) return;
+          ours.add(workflowId);
+        }
+        const progress = await handle.query<HostProgress>('progress').catch(() => undefined);
         for (const step of progress?.steps ?? []) {
-          const key = `${host}/${step.step}`;
+          const key = `${label}/${step.step}`;
           const state = `${step.status}:${step.changes.length}`;
-          if (seen.get(key) !== state && step.status !== 'pending') {
-            seen.set(key, state);
-            printProgress(host, step as StepReport, req.mode);
-          }
+          if (step.status === 'pending' || seen.get(key) === state) continue;
+          seen.set(key, state);
+          printProgress(label, step as StepReport, mode);
         }
       }),
     );
   };
   return pollUntilStopped(poll);
-}
-
-/** Host reports carried in a workflow failure's details, or one synthetic report per host. */
-function reportsFromFailure(err: unknown, req: OperationRequest): HostReport[] {
-  if (!(err instanceof WorkflowFailedError)) throw err;
-  const cause = err.cause;
-  const detail =
-    cause instanceof ApplicationFailure ? (cause.details?.[0] as HostReport | FleetReport | undefined) : undefined;
-  if (detail && 'hosts' in detail) return [...detail.hosts];
-  if (detail && 'host' in detail) return [detail];
-  const message = cause?.message ?? err.message;
-  return req.hosts.map((host) => ({
-    host,
-    operation: req.operation,
-    mode: req.mode,
-    status: 'failed',
-    changes: [],
-    findings: [],
-    steps: [],
-    error: message,
-  }));
 }

@@ -4,13 +4,7 @@
  * PRODUCT.md's result document (one entry per host, with its rotations). The CLI never sees a secret value: the
  * workflows carry version ids only.
  */
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowFailedError,
-  type Client,
-  type WorkflowHandleWithFirstExecutionRunId,
-} from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { z } from 'zod';
 import type { HostReport } from '../../model/report';
 import { rotationFleetWorkflowId, rotationWorkflowId } from '../../model/ids';
@@ -19,14 +13,21 @@ import { rotatableSecrets } from '../../model/rotation';
 import type { Spec } from '../../model/schema';
 import { startAttributes } from '../../model/search-attributes';
 import { validate } from '../../model/validate';
-import type { HostProgress } from '../../workflows/host-operation';
 import type { RotateSecretInput, RotateSecretsInput, RotateSecretsReport } from '../../workflows/rotate';
 import { cliUser, connectClient, uiLink, type GlobalOptions } from '../context';
 import { cliTrigger } from '../../model/runs';
 import { readDevState } from '../../common/dev-state';
-import { EXIT, OperationRefusedError, UsageError } from '../errors';
-import type { ResultDocument } from '../operation';
-import { printControls, printProgress, pollUntilStopped } from '../output';
+import { EXIT, UsageError } from '../errors';
+import {
+  alreadyRunningMessage,
+  failedReport,
+  followRuns,
+  printStarted,
+  settle,
+  startRun,
+  type ResultDocument,
+} from '../operation';
+import { printControls } from '../output';
 import { loadSpec } from '../spec-file';
 
 export interface RotateFlags {
@@ -99,10 +100,7 @@ export async function rotate(g: GlobalOptions, secrets: string[], flags: RotateF
     const handle = await start(client, g.taskQueue, spec, pairs, mode, !!flags.due, concurrency);
     const link = uiLink(uiUrl, g.namespace, handle.workflowId, handle.firstExecutionRunId);
     if (!g.wait) {
-      const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
-      console.log(
-        g.json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`,
-      );
+      printStarted(handle, link, g.json);
       return EXIT.ok;
     }
     if (!g.json) {
@@ -110,25 +108,26 @@ export async function rotate(g: GlobalOptions, secrets: string[], flags: RotateF
       const where = [...new Set(pairs.map((p) => p.host))].join(', ');
       console.log(`rotate ${what} on ${where} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
     }
-    const follow = g.json ? undefined : followProgress(client, pairs, new Date(started - 1000), mode);
-    let outcomes: { host: string; secret: string; report: HostReport }[];
-    try {
-      const result = (await handle.result()) as HostReport | RotateSecretsReport;
-      outcomes = 'rotations' in result ? [...result.rotations] : [{ ...pairs[0]!, report: result }];
-    } catch (err) {
-      outcomes = outcomesFromFailure(err, pairs, mode);
-    }
+    const runs = pairs.map((p) => ({
+      label: `${p.host} ${p.secret}`,
+      workflowId: rotationWorkflowId(p.host, p.secret),
+    }));
+    // A rotation's id is the same for every run of it: only runs this command started are followed.
+    const follow = g.json ? undefined : followRuns(client, runs, mode, new Date(started - 1000));
+    const settled = await settle<HostReport | RotateSecretsReport>(handle);
     await follow?.stop();
+    let outcomes: { host: string; secret: string; report: HostReport }[] =
+      'failure' in settled
+        ? pairs.map((p) => ({ ...p, report: failedReport(p.host, 'rotate', mode, settled.failure) }))
+        : 'rotations' in settled.report
+          ? [...settled.report.rotations]
+          : [{ ...pairs[0]!, report: settled.report }];
     // A rotation that found another steward run holding its host changed nothing: that is a failure to rotate.
     outcomes = outcomes.map((o) =>
       o.report.alreadyRunning
         ? {
             ...o,
-            report: {
-              ...o.report,
-              status: 'failed',
-              error: `a ${o.report.alreadyRunningOperation ?? 'rotate'} of ${o.host} is already running (workflow ${o.report.alreadyRunning}); one steward run per host at a time: wait for it or inspect it in the UI`,
-            },
+            report: { ...o.report, status: 'failed', error: alreadyRunningMessage('rotate', [o.report]) },
           }
         : o,
     );
@@ -152,73 +151,43 @@ async function start(
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
   const trigger = cliTrigger(cliUser());
   const attributes = (host: string) => startAttributes({ host, operation: 'rotate', trigger });
-  try {
-    if (pairs.length === 1) {
-      const [{ host, secret }] = pairs as [Pair];
-      const input: RotateSecretInput = { spec: hostPlan(spec, host), host, mode, secret, ...(due ? { due } : {}) };
-      return await client.workflow.start('rotateSecret', {
+  const refusal = (workflowId: string) =>
+    `a rotation of ${pairs.map((p) => `${p.secret} on ${p.host}`).join(', ')} is already running (workflow ${workflowId}); wait for it or inspect it in the UI`;
+  if (pairs.length === 1) {
+    const [{ host, secret }] = pairs as [Pair];
+    const input: RotateSecretInput = { spec: hostPlan(spec, host), host, mode, secret, ...(due ? { due } : {}) };
+    return startRun(
+      client,
+      'rotateSecret',
+      {
         taskQueue,
         workflowId: rotationWorkflowId(host, secret),
         args: [input],
         typedSearchAttributes: attributes(host),
-      });
-    }
-    const byHost = new Map<string, string[]>();
-    for (const p of pairs) byHost.set(p.host, [...(byHost.get(p.host) ?? []), p.secret]);
-    const input: RotateSecretsInput = {
-      spec,
-      mode,
-      ...(due ? { due } : {}),
-      rotations: [...byHost].map(([host, secrets]) => ({ host, secrets })),
-      concurrency,
-    };
-    return await client.workflow.start('rotateSecrets', {
+      },
+      refusal,
+    );
+  }
+  const byHost = new Map<string, string[]>();
+  for (const p of pairs) byHost.set(p.host, [...(byHost.get(p.host) ?? []), p.secret]);
+  const input: RotateSecretsInput = {
+    spec,
+    mode,
+    ...(due ? { due } : {}),
+    rotations: [...byHost].map(([host, secrets]) => ({ host, secrets })),
+    concurrency,
+  };
+  return startRun(
+    client,
+    'rotateSecrets',
+    {
       taskQueue,
       workflowId: rotationFleetWorkflowId(pairs.length, new Date()),
       args: [input],
       typedSearchAttributes: attributes('fleet'),
-    });
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new OperationRefusedError(
-        `a rotation of ${pairs.map((p) => `${p.secret} on ${p.host}`).join(', ')} is already running (workflow ${err.workflowId}); wait for it or inspect it in the UI`,
-      );
-    }
-    throw err;
-  }
-}
-
-/** Polls each rotation's `progress` query (runs started by this command only) and prints phases as they change. */
-function followProgress(
-  client: Client,
-  pairs: readonly Pair[],
-  since: Date,
-  mode: 'apply' | 'plan',
-): { stop(): Promise<void> } {
-  const seen = new Map<string, string>();
-  const ours = new Set<string>();
-  const poll = async () => {
-    await Promise.all(
-      pairs.map(async ({ host, secret }) => {
-        const handle = client.workflow.getHandle(rotationWorkflowId(host, secret));
-        const id = `${host}/${secret}`;
-        if (!ours.has(id)) {
-          const d = await handle.describe().catch(() => undefined);
-          if (!d || d.startTime < since) return;
-          ours.add(id);
-        }
-        const progress = await handle.query<HostProgress>('progress').catch(() => undefined);
-        for (const step of progress?.steps ?? []) {
-          const state = `${step.status}:${step.changes.length}`;
-          const key = `${id}/${step.step}`;
-          if (step.status === 'pending' || seen.get(key) === state) continue;
-          seen.set(key, state);
-          printProgress(`${host} ${secret}`, step, mode);
-        }
-      }),
-    );
-  };
-  return pollUntilStopped(poll);
+    },
+    refusal,
+  );
 }
 
 /** The versions a finished rotation reports: finishSecret's change `secret:<name>`. */
@@ -291,34 +260,4 @@ function printRotations(doc: RotateDocument, outcomes: readonly { host: string; 
   console.log(
     `${doc.status} in ${(doc.durationMs / 1000).toFixed(1)}s — ${n} rotation${n === 1 ? '' : 's'}, workflow ${doc.workflowId}`,
   );
-}
-
-/** The rotations' reports carried in a failure's details, or one synthetic report per pair. */
-function outcomesFromFailure(
-  err: unknown,
-  pairs: readonly Pair[],
-  mode: 'apply' | 'plan',
-): { host: string; secret: string; report: HostReport }[] {
-  if (!(err instanceof WorkflowFailedError)) throw err;
-  const cause = err.cause;
-  const detail =
-    cause instanceof ApplicationFailure
-      ? (cause.details?.[0] as HostReport | RotateSecretsReport | undefined)
-      : undefined;
-  if (detail && 'rotations' in detail) return [...detail.rotations];
-  if (detail && 'host' in detail && pairs.length === 1) return [{ ...pairs[0]!, report: detail }];
-  const message = cause?.message ?? err.message;
-  return pairs.map((p) => ({
-    ...p,
-    report: {
-      host: p.host,
-      operation: 'rotate',
-      mode,
-      status: 'failed',
-      changes: [],
-      findings: [],
-      steps: [],
-      error: message,
-    },
-  }));
 }

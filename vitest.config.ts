@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     // One Temporal dev server and one workflow bundle for the whole run; tests reach them through inject(…).
     globalSetup: ['test/support/global-setup.ts'],
+    setupFiles: ['test/support/known-hosts-per-file.ts'],
     // Workers load the Temporal core bridge (Rust threads): child processes isolate it better than worker threads.
     pool: 'forks',
     maxWorkers: 3,

@@ -326,12 +326,12 @@ async function operation(
   concurrency: string,
   extra?: Record<string, unknown>,
 ): Promise<number> {
-  const { loadSpec, pinHostKeys } = await import('./spec-file');
+  const { loadSpec } = await import('./spec-file');
   const { connectClient } = await import('./context');
   const { runOperation, selectHosts } = await import('./operation');
   const { readDevState } = await import('../common/dev-state');
   const g = globals();
-  const { spec, path } = await loadSpec(g.spec);
+  const { spec } = await loadSpec(g.spec);
   const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;
   const selected = selectHosts(spec, hosts);
   const parallel = Number(concurrency);
@@ -348,9 +348,12 @@ async function operation(
       ...(uiUrl ? { uiUrl } : {}),
       ...(extra ? { extra } : {}),
     });
-    const pinned = new Map(reports.filter((r) => r.hostKey).map((r) => [r.host, r.hostKey as string]));
-    await pinHostKeys(path, pinned);
-    if (pinned.size > 0 && !g.json) console.log(`pinned host key of ${[...pinned.keys()].join(', ')} in ${g.spec}`);
+    const trusted = reports.filter((r) => r.hostKey).map((r) => r.host);
+    if (trusted.length > 0 && !g.json) {
+      console.log(
+        `trusted the host key of ${trusted.join(', ')} on first use; the worker pinned it in its known-hosts file`,
+      );
+    }
     return code;
   } finally {
     await client.connection.close();

@@ -1,5 +1,5 @@
-/** Reading and updating `steward.yaml` on the operator's machine. */
-import { readFile, writeFile } from 'node:fs/promises';
+/** Reading `steward.yaml` on the operator's machine: steward never writes it. */
+import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { specSchema, type Spec } from '../model/schema';
@@ -70,17 +70,4 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
   );
   assertPolicy(spec);
   return { spec: { ...spec, hosts, secrets }, path: absolute };
-}
-
-/** Writes pinned host keys into the spec file, keeping its comments and layout. */
-export async function pinHostKeys(path: string, keys: ReadonlyMap<string, string>): Promise<void> {
-  if (keys.size === 0) return;
-  const doc = parseDocument(await readFile(path, 'utf8'));
-  const hosts = doc.get('hosts') as
-    { items: { get(k: string): unknown; set(k: string, v: unknown): void }[] } | undefined;
-  for (const item of hosts?.items ?? []) {
-    const key = keys.get(String(item.get('name')));
-    if (key) item.set('hostKey', key);
-  }
-  await writeFile(path, doc.toString());
 }

@@ -67,7 +67,7 @@ export interface HostReport {
   readonly steps: readonly StepReport[];
   /** The hardening report: every control checked (harden only). */
   readonly controls?: readonly ControlResult[];
-  /** The host key seen on first trust, for the CLI to pin in the spec. */
+  /** The host key trusted on first use in this run (the worker pinned it in its known-hosts file). */
   readonly hostKey?: string;
   readonly error?: string;
   /**

@@ -122,12 +122,19 @@ export function scheduleOffsetMs(id: string, everyMs: number): number {
 }
 
 /**
- * Hosts some schedule runs against without a pinned host key: `schedule apply` refuses them. A schedule without a
- * host (the audit export) reads Temporal only and contacts none.
+ * Hosts some schedule runs against without a pinned host key, neither in the spec nor among the `known` pins (the
+ * worker's known-hosts file, for its name at its address and port): `schedule apply` refuses them. A schedule without
+ * a host (the audit export) reads Temporal only and contacts none.
  */
-export function unpinnedHosts(spec: Spec, schedules: readonly DesiredSchedule[]): string[] {
+export function unpinnedHosts(
+  spec: Spec,
+  schedules: readonly DesiredSchedule[],
+  known: readonly { readonly name: string; readonly address: string; readonly port: number }[] = [],
+): string[] {
   const used = new Set(schedules.flatMap((d) => (d.host ? [d.host] : [])));
-  return spec.hosts.filter((h) => used.has(h.name) && !h.hostKey).map((h) => h.name);
+  const pinned = (h: Spec['hosts'][number]) =>
+    !!h.hostKey || known.some((k) => k.name === h.name && k.address === h.address && k.port === h.port);
+  return spec.hosts.filter((h) => used.has(h.name) && !pinned(h)).map((h) => h.name);
 }
 
 /**

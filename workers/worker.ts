@@ -10,6 +10,7 @@ import { createActivities } from '../activities';
 import { SecretStore } from '../activities/secrets-store';
 import { SessionPool } from '../activities/host/session';
 import { loadCodecKeys } from '../common/codec-keys';
+import { KnownHosts } from '../common/known-hosts';
 import { ensureSearchAttributes } from '../common/search-attributes';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
@@ -61,7 +62,8 @@ export interface WorkerConfig {
 }
 
 /**
- * Creates a worker with a fresh SSH session pool; every payload it sends is encrypted with the codec keys. Call
+ * Creates a worker with a fresh SSH session pool (host keys trusted on first use pinned in the known-hosts file,
+ * common/known-hosts.ts); every payload it sends is encrypted with the codec keys. Call
  * `run()` on it; the pool closes when it stops.
  * @throws CodecKeyError before connecting when there are no codec keys.
  */
@@ -70,7 +72,7 @@ export async function createWorker(
 ): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
   const keys = config.keys ?? (await loadCodecKeys({ address: config.address }));
   const connection = await NativeConnection.connect({ address: config.address });
-  const pool = new SessionPool();
+  const pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
   // Redaction must not depend on which worker handled a value: learn what the version store knows first.
   await SecretStore.fromEnv()
     .then((store) => store.preload())

@@ -6,6 +6,7 @@ import type { ActivityOptions } from '@temporalio/workflow';
 export const NON_RETRYABLE = [
   'HostKeyMismatch',
   'HostKeyNotPinned',
+  'KnownHostsUnavailable',
   'AuthenticationFailed',
   'UnsupportedHost',
   'UnexpectedHostOutput',

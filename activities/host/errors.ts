@@ -24,11 +24,15 @@ export class HostKeyMismatch extends HostError {
     host: string,
     readonly expected: string,
     readonly presented: string,
+    /** Where the pin is: a known-hosts file; else the spec. */
+    readonly pinnedIn?: string,
   ) {
     super(
       host,
       `host key changed: pinned ${expected}, host presented ${presented}. ` +
-        'If the host was rebuilt on purpose, update hosts[].hostKey in the spec; otherwise treat it as an attack.',
+        (pinnedIn
+          ? `If the host was rebuilt on purpose, remove its line from ${pinnedIn}; otherwise treat it as an attack.`
+          : 'If the host was rebuilt on purpose, update hosts[].hostKey in the spec; otherwise treat it as an attack.'),
     );
   }
 }
@@ -46,6 +50,12 @@ export class HostKeyNotPinned extends HostError {
       `host key is not pinned (host presented ${presented}); set hosts[].hostKey or hosts[].trustOnFirstUse: true`,
     );
   }
+}
+
+/** The worker's known-hosts file cannot be used (malformed, not private, not writable): nothing was sent. */
+export class KnownHostsUnavailable extends HostError {
+  override readonly name = 'KnownHostsUnavailable';
+  readonly retryable = false;
 }
 
 /** The host refused every credential steward has for it. */

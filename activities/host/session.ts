@@ -15,7 +15,9 @@ import {
   ConnectionFailed,
   HostKeyMismatch,
   HostKeyNotPinned,
+  KnownHostsUnavailable,
 } from './errors';
+import type { KnownHosts } from '../../common/known-hosts';
 import { probeBatch, type ProbeResult } from './probe-framing';
 import { sh } from './shell';
 
@@ -34,6 +36,8 @@ export interface HostTarget {
   readonly identityFile?: string;
   /** Pinned key line `ssh-ed25519 AAAA…`. */
   readonly hostKey?: string;
+  /** Where the pinned key came from, for the error when the host presents another: the spec, or a known-hosts file. */
+  readonly hostKeySource?: string;
   readonly trustOnFirstUse: boolean;
 }
 
@@ -227,6 +231,14 @@ export interface SessionOptions {
   readonly keepaliveMs?: number;
 }
 
+export interface PoolOptions extends SessionOptions {
+  /**
+   * The worker's known-hosts file: the key it holds for a host the spec does not pin is the only one accepted, and
+   * the key of a host trusted on first use is pinned there.
+   */
+  readonly knownHosts?: KnownHosts;
+}
+
 /**
  * Opens a session as `user`, verifying the host key before authentication.
  * @throws HostKeyMismatch / HostKeyNotPinned (nothing was sent), AuthenticationFailed, ConnectionFailed.
@@ -248,7 +260,12 @@ export async function openSession(
       if (target.hostKey) {
         const pinnedBlob = target.hostKey.split(' ')[1];
         if (blob.toString('base64') === pinnedBlob) return true;
-        rejection = new HostKeyMismatch(target.name, fingerprint(target.hostKey), fingerprint(blob));
+        rejection = new HostKeyMismatch(
+          target.name,
+          fingerprint(target.hostKey),
+          fingerprint(blob),
+          target.hostKeySource,
+        );
         return false;
       }
       if (target.trustOnFirstUse) return true;
@@ -306,7 +323,7 @@ function connectTcp(target: HostTarget): Promise<net.Socket> {
 export class SessionPool {
   private readonly sessions = new Map<string, Promise<HostSession>>();
 
-  constructor(private readonly options: SessionOptions = {}) {}
+  constructor(private readonly options: PoolOptions = {}) {}
 
   /** A connected session for the host, reusing a live one. */
   async get(target: HostTarget): Promise<HostSession> {
@@ -317,7 +334,7 @@ export class SessionPool {
       if (session?.connected) return session;
       this.sessions.delete(key);
     }
-    const opening = openPreferred(target, this.options);
+    const opening = this.open(target);
     this.sessions.set(key, opening);
     opening.catch(() => this.sessions.delete(key));
     return opening;
@@ -329,6 +346,30 @@ export class SessionPool {
     const s = await this.sessions.get(key)?.catch(() => undefined);
     this.sessions.delete(key);
     await s?.close();
+  }
+
+  /**
+   * Opens a session with the key the spec pins, else the one the known-hosts file holds; a key trusted on first use
+   * is pinned in the file before the session is handed out.
+   */
+  private async open(target: HostTarget): Promise<HostSession> {
+    const known = this.options.knownHosts;
+    if (target.hostKey || !known) return openPreferred(target, this.options);
+    const pinned = await known.lookup(target).catch((err: Error) => {
+      throw new KnownHostsUnavailable(target.name, err.message);
+    });
+    if (pinned) return openPreferred({ ...target, hostKey: pinned, hostKeySource: known.path }, this.options);
+    const session = await openPreferred(target, this.options);
+    try {
+      await known.pin(target, session.hostKey);
+    } catch (err) {
+      await session.close();
+      throw new KnownHostsUnavailable(
+        target.name,
+        `trusted its key on first use but could not pin it: ${(err as Error).message}`,
+      );
+    }
+    return session;
   }
 
   async closeAll(): Promise<void> {

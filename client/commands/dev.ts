@@ -14,7 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import ssh2 from 'ssh2';
-import { loadSpec, pinHostKeys } from '../spec-file';
+import { loadSpec } from '../spec-file';
+import { KnownHosts } from '../../common/known-hosts';
 import type { GlobalOptions } from '../context';
 import { devDir, isAlive, readDevState, writeDevState, type DevState } from '../../common/dev-state';
 import { ensureSearchAttributes } from '../../common/search-attributes';
@@ -138,11 +139,14 @@ export async function up(g: GlobalOptions): Promise<number> {
 async function ensureDevVps(
   g: GlobalOptions,
   state: DevState,
-  host: { name: string; port: number; user: string; identityFile?: string },
+  host: { name: string; address: string; port: number; user: string; identityFile?: string },
 ): Promise<void> {
   const sim = await import('../dev/simulator');
   const running = (await sim.listSimulators({ 'steward.dev': devDir(g.spec) })).find((s) => s.state === 'running');
+  const knownHosts = KnownHosts.fromEnv();
   if (running && running.port === host.port) {
+    // Its key, read out of band again: a known-hosts file that was removed or moved gets it back.
+    await knownHosts.pin(host, await sim.readHostKey(running.container), { replace: true });
     log(`throwaway VPS ${running.name} is running on 127.0.0.1:${running.port}`);
     state.vps = { container: running.container, host: host.name, port: host.port };
     return;
@@ -162,10 +166,11 @@ async function ensureDevVps(
     port: host.port,
     labels: { 'steward.dev': devDir(g.spec) },
   });
-  // A new throwaway host has new keys; pin the one read out of band from the container.
-  await pinHostKeys(g.spec, new Map([[host.name, vps.hostKey]]));
+  // A new throwaway host has new keys; the one read out of band from the container replaces the old pin in the
+  // known-hosts file the worker `dev up` starts reads (the spec stays as the operator wrote it).
+  await knownHosts.pin({ name: host.name, address: host.address, port: vps.port }, vps.hostKey, { replace: true });
   state.vps = { container: vps.container, host: host.name, port: vps.port };
-  log(`started throwaway VPS ${vps.name} on 127.0.0.1:${vps.port}, host key pinned in ${g.spec}`);
+  log(`started throwaway VPS ${vps.name} on 127.0.0.1:${vps.port}, host key pinned in ${knownHosts.path}`);
 }
 
 /**

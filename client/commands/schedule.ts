@@ -30,6 +30,7 @@ import {
 import { startAttributes } from '../../model/search-attributes';
 import { cliUser, connectClient, listingClient, type GlobalOptions } from '../context';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
+import { KnownHosts } from '../../common/known-hosts';
 import { loadSpec } from '../spec-file';
 
 /** Workflow types this version of steward runs: the functions workflows/index.ts exports. */
@@ -128,11 +129,15 @@ export async function apply(g: GlobalOptions, o: { plan?: boolean }): Promise<nu
     taskQueue: g.taskQueue,
     workflowTypes: await workflowTypes(),
   });
-  const unpinned = unpinnedHosts(spec, schedules);
+  const knownHosts = KnownHosts.fromEnv();
+  const known = await knownHosts.entries().catch((err: Error) => {
+    throw new UsageError(err.message);
+  });
+  const unpinned = unpinnedHosts(spec, schedules, known);
   if (unpinned.length > 0) {
     throw new UsageError(
       `schedules run unattended and never trust a host key on first use: pin hosts[].hostKey for ${unpinned.join(', ')} ` +
-        '(an operation run from the CLI with trustOnFirstUse pins the key it sees)',
+        `(or run an operation from the CLI with trustOnFirstUse first: the worker pins the key it sees in ${knownHosts.path})`,
     );
   }
   const desired = schedules.map((d) => ({ ...d, digest: scheduleDigest(d) }));

@@ -360,7 +360,8 @@ done`;
   await mustExec(id, ['sh', '-c', script, 'sh', ...users], key);
 }
 
-async function readHostKey(id: string): Promise<string> {
+/** The simulator's ed25519 host key as an OpenSSH line, read out of band (docker exec). */
+export async function readHostKey(id: string): Promise<string> {
   const [type, key] = (await mustExec(id, ['cat', '/etc/ssh/ssh_host_ed25519_key.pub'])).split(/\s+/);
   return `${type} ${key}`;
 }

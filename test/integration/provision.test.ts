@@ -2,12 +2,13 @@
  * provision end to end: the real CLI, the real dev server, steward's worker, and Debian VPS simulators
  * (systemd, sshd, apt from Debian's mirror, nested Docker).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { regenerateHostKeys, simulatorExec, type Simulator } from '../../client/dev/simulator';
 import { openSession } from '../../activities/host/session';
+import { KnownHosts } from '../../common/known-hosts';
 import { steward } from '../support/cli';
 import { cliFor, hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
 import { startSimulators, type SimulatorFleet } from '../support/simulators';
@@ -47,7 +48,7 @@ afterAll(async () => {
 });
 
 describe('steward provision', () => {
-  it("plans a fresh host from init's starter spec without changing it, pinning the key seen first", async () => {
+  it("plans a fresh host from init's starter spec without changing it; the worker pins the key seen first in its known-hosts file", async () => {
     const spec = join(keys.dir, 'init.yaml');
     const init = await steward([
       '--spec',
@@ -59,13 +60,22 @@ describe('steward provision', () => {
       keys.privateKeyPath,
     ]);
     expect(init.code).toBe(0);
+    const written = readFileSync(spec, 'utf8');
+    expect(await KnownHosts.fromEnv().lookup({ name: hostName(fresh), address: '127.0.0.1', port: fresh.port })).toBe(
+      undefined,
+    );
     const plan = await provision(spec, '--plan');
     expect(plan.code).toBe(0);
     const planned = plan.doc?.hosts[0]?.changes.map((c) => c.resource) ?? [];
     expect(planned).toEqual(expect.arrayContaining(['package:docker.io', 'user:steward', 'dir:/opt/openclaw/state']));
     expect(await sh(fresh, 'getent passwd steward; test -e /opt/openclaw && echo exists; command -v dockerd')).toBe('');
-    const pinned = (parse(readFileSync(spec, 'utf8')) as { hosts: { hostKey?: string }[] }).hosts[0]?.hostKey;
+    // The operator's file stays as written; the key is in the worker's known-hosts file, for that name and endpoint.
+    expect(readFileSync(spec, 'utf8')).toBe(written);
+    expect((parse(written) as { hosts: { hostKey?: string }[] }).hosts[0]?.hostKey).toBeUndefined();
+    const known = KnownHosts.fromEnv();
+    const pinned = await known.lookup({ name: hostName(fresh), address: '127.0.0.1', port: fresh.port });
     expect(pinned?.split(' ').slice(0, 2)).toEqual(fresh.hostKey.split(' ').slice(0, 2));
+    expect(statSync(known.path).mode & 0o777).toBe(0o600);
   });
 
   it('provisions a fresh host, then a re-run changes nothing', async () => {

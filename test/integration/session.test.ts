@@ -1,8 +1,15 @@
 // The worker's pooled SSH sessions outlive their hosts' outages: a host that stops answering keepalives ends its
-// session (not the worker process), and the pool's next request opens a fresh one once the host is back.
+// session (not the worker process), and the pool's next request opens a fresh one once the host is back. Keys trusted
+// on first use are pinned in the worker's known-hosts file and hold from then on.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HostKeyMismatch } from '../../activities/host/errors';
 import { SessionPool, type HostTarget } from '../../activities/host/session';
+import { regenerateHostKeys } from '../../client/dev/simulator';
+import { KnownHosts } from '../../common/known-hosts';
 import { makeKeyPair } from '../support/fixtures';
 import { startSimulators, type SimulatorFleet } from '../support/simulators';
 
@@ -83,6 +90,33 @@ describe('SSH session pool', () => {
       expect(await sh('ls -A /srv/t/state/openclaw.json | wc -l')).toBe('0');
     } finally {
       await pool.closeAll();
+    }
+  });
+
+  // Last: it gives the host new keys.
+  it('a key trusted on first use is pinned in the known-hosts file, which then holds: another key is refused, naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-known-'));
+    const known = new KnownHosts(join(dir, 'known_hosts'));
+    const unpinned: HostTarget = { ...target, hostKey: undefined, trustOnFirstUse: true };
+    const pools = [new SessionPool({ knownHosts: known }), new SessionPool({ knownHosts: known })] as const;
+    try {
+      expect((await (await pools[0].get(unpinned)).script('true')).code).toBe(0);
+      expect(await known.lookup(target)).toBe(target.hostKey!.split(' ').slice(0, 2).join(' '));
+      expect(statSync(known.path).mode & 0o777).toBe(0o600);
+      const pinnedFile = readFileSync(known.path, 'utf8');
+
+      // The file's pin holds where the spec allows no trust on first use, and against a host with new keys.
+      const strict: HostTarget = { ...unpinned, trustOnFirstUse: false };
+      expect((await (await pools[1].get(strict)).script('true')).code).toBe(0);
+      await pools[1].closeAll();
+      await regenerateHostKeys(fleet!.simulators[0]!.container);
+      const refused = pools[1].get(unpinned);
+      await expect(refused).rejects.toThrow(HostKeyMismatch);
+      await expect(refused).rejects.toThrow(`remove its line from ${known.path}`);
+      expect(readFileSync(known.path, 'utf8')).toBe(pinnedFile);
+    } finally {
+      await Promise.all(pools.map((p) => p.closeAll()));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -90,6 +90,12 @@ describe('schedules in the spec', () => {
       expect(hosts.map((h) => [h.name, h.trustOnFirstUse])).toEqual([[d.host, false]]);
     }
     expect(unpinnedHosts(s, schedules)).toEqual(['web1', 'web3']);
+    // A pin in the worker's known-hosts file counts for that name at that address and port only.
+    const known = [
+      { name: 'web1', address: '203.0.113.10', port: 22 },
+      { name: 'web3', address: '203.0.113.99', port: 22 },
+    ];
+    expect(unpinnedHosts(s, schedules, known)).toEqual(['web3']);
     // Only the hosts some schedule runs against count.
     const only2 = spec({ ...s, schedules: { hosts: ['web2'] } } as Partial<SpecInput>);
     expect(unpinnedHosts(only2, desiredSchedules(only2, ctx).schedules)).toEqual([]);

@@ -42,7 +42,7 @@ function layer(files, above, { node = true, typesFrom = [] } = {}) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.steward/', 'coverage/', 'eslint.config.js', 'bin/'] },
+  { ignores: ['node_modules/', '.steward/', 'coverage/', 'dist/', 'eslint.config.js', 'bin/'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -42,6 +42,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >&2
 fi
 
+# The CLI compiled to JavaScript (dist/cli), so no command compiles TypeScript at start; under a second.
+node scripts/build-cli.mjs >&2
+
 # The Temporal CLI (dev server + UI): from PATH, the cache, or built once from the Go module proxy.
 bash scripts/ensure-temporal.sh >/dev/null
 

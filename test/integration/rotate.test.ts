@@ -173,8 +173,10 @@ async function gatewayHealth(): Promise<string> {
 
 /** Version files on the host: id → value. */
 async function versionFiles(): Promise<Record<string, string>> {
+  // Version files only: a value being generated sits in a temp file beside them (`<id>.steward.XXXXXX`) until its
+  // rename; the loop ends with `true` so a last entry that is not a file fails nothing.
   const out = await onHost(
-    `for f in ${VERSIONS}/v*; do [ -f "$f" ] && printf '%s %s\\n' "\${f##*/}" "$(cat "$f")"; done`,
+    `for f in ${VERSIONS}/v*; do case "$f" in *.steward.*) continue;; esac; [ -f "$f" ] && printf '%s %s\\n' "\${f##*/}" "$(cat "$f")"; done; true`,
   );
   const files = Object.fromEntries(
     out
@@ -398,7 +400,7 @@ describe('steward rotate', () => {
     const collector = (async () => {
       while (collecting) {
         const files = await versionFiles().catch(() => ({}));
-        for (const [id, value] of Object.entries(files)) seen.set(id, value);
+        for (const [id, value] of Object.entries(files)) if (value) seen.set(id, value);
         await new Promise((r) => setTimeout(r, 2_000));
       }
     })();

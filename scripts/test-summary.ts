@@ -41,6 +41,8 @@ interface FileDurations {
   runMs: number;
   testsMs: number;
   tests: number;
+  startMs?: number;
+  endMs?: number;
 }
 
 const REPORT = '.steward/test-results.json';
@@ -84,11 +86,14 @@ function printDurations(): void {
   rows.sort((a, b) => b.wall - a.wall);
   const width = Math.max(...rows.map((r) => r.file.length), 40);
   const col = (text: string) => text.padStart(9);
-  console.log(`${'file'.padEnd(width)}  ${col('wall')}  ${col('tests')}  ${col('setup')}  tests`);
+  const span = (r: FileDurations) =>
+    r.startMs === undefined || r.endMs === undefined ? '' : `  ${seconds(r.startMs)} → ${seconds(r.endMs)}`;
+  console.log(`${'file'.padEnd(width)}  ${col('wall')}  ${col('tests')}  ${col('setup')}  tests  from → to`);
   for (const r of rows) {
     console.log(
       `${r.file.padEnd(width)}  ${col(seconds(r.wall))}  ${col(seconds(r.testsMs))}  ` +
-        `${col(seconds(Math.max(0, r.wall - r.testsMs)))}  ${r.tests}${r.state === 'passed' ? '' : ` ${r.state}`}`,
+        `${col(seconds(Math.max(0, r.wall - r.testsMs)))}  ${r.tests}${r.state === 'passed' ? '' : ` ${r.state}`}` +
+        span(r),
     );
     for (const p of phases.filter((x) => x.file === r.file)) {
       console.log(`  ${`setup: ${p.phase}${p.ok ? '' : ' (failed)'}`.padEnd(width)}${col(seconds(p.ms))}`);

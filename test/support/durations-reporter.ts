@@ -20,10 +20,19 @@ export interface FileDurations {
   /** Its tests alone. */
   readonly testsMs: number;
   readonly tests: number;
+  /** When the file started and ended, in ms since the run started (shows how the files shared the lanes). */
+  readonly startMs: number;
+  readonly endMs: number;
 }
 
 export default class DurationsReporter implements Reporter {
   private readonly files: FileDurations[] = [];
+  private readonly runStarted = Date.now();
+  private readonly started = new Map<string, number>();
+
+  onTestModuleStart(module: TestModule): void {
+    this.started.set(module.moduleId, Date.now());
+  }
 
   onTestModuleEnd(module: TestModule): void {
     const d = module.diagnostic();
@@ -36,6 +45,8 @@ export default class DurationsReporter implements Reporter {
       runMs: Math.round(d.duration),
       testsMs: Math.round(tests.reduce((sum, t) => sum + (t.diagnostic()?.duration ?? 0), 0)),
       tests: tests.length,
+      startMs: (this.started.get(module.moduleId) ?? Date.now()) - this.runStarted,
+      endMs: Date.now() - this.runStarted,
     });
   }
 

@@ -22,9 +22,22 @@ const program = new Command('steward')
       .default(process.env.STEWARD_TASK_QUEUE ?? TASK_QUEUE)
       .hideHelp(),
   )
+  .option('-V, --version', "print steward's version, the Temporal SDK's and the server's (when it answers)")
   .exitOverride()
   .configureOutput({ outputError: (s, write) => write(s) })
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // The program's own action: only `--version`. Anything else without a known command is an error, as it would be
+  // without this action.
+  .allowExcessArguments()
+  .action(async (o: { version?: boolean }) => {
+    if (program.args.length > 0) {
+      program.error(`error: unknown command '${program.args[0]}'`, { code: 'commander.unknownCommand' });
+    }
+    if (!o.version) program.help({ error: true });
+    const { versions, formatVersions } = await import('./commands/version');
+    const v = await versions(globals().address);
+    console.log(globals().json ? JSON.stringify(v) : formatVersions(v));
+  });
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 
@@ -45,7 +58,12 @@ program
       ...(o.identity ? { identity: o.identity } : {}),
     });
     if (globals().json) console.log(JSON.stringify(r));
-    else console.log(`wrote ${r.specPath}\nkey ${r.keyPath}`);
+    else {
+      console.log(`wrote ${r.specPath}\nkey ${r.keyPath}`);
+      console.log(
+        `codec key ${r.codecKeyFile}${r.codecKeyCreated ? '' : ' (kept)'}: the worker and the CLI use it here`,
+      );
+    }
   });
 
 program
@@ -78,6 +96,7 @@ program
     const { runWorker } = await import('../workers/worker');
     const g = globals();
     await runWorker({
+      spec: g.spec,
       address: g.address,
       namespace: g.namespace,
       taskQueue: g.taskQueue,

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { specSchema } from '../../model/schema';
 import { steward } from '../support/cli';
@@ -32,7 +33,16 @@ describe('steward CLI without a server', () => {
     expect(written.hosts[0]?.identityFile).toBe('keys/steward_ed25519');
     expect(statSync(join(dir, 'keys/steward_ed25519')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(dir, 'keys/steward_ed25519.pub'), 'utf8')).toMatch(/^ssh-ed25519 /);
+    // The codec key the worker and the CLI will find beside the spec; a second init keeps it.
+    const codecKeys = join(dir, 'keys/codec.keys');
+    expect(statSync(codecKeys).mode & 0o777).toBe(0o600);
+    expect(r.stdout).toContain(`codec key ${codecKeys}:`);
+    const before = readFileSync(codecKeys, 'utf8');
     expect((await steward(['--spec', spec, 'init'])).code).toBe(64);
+    const again = await steward(['--spec', spec, 'init', '--force', '--host', 'web1=root@203.0.113.9:2201']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('(kept)');
+    expect(readFileSync(codecKeys, 'utf8')).toBe(before);
   });
 
   it('init rejects a malformed --host with exit 64', async () => {
@@ -92,6 +102,33 @@ describe('steward CLI without a server', () => {
     expect(unknownHost.code).toBe(64);
     expect(unknownHost.stderr).toContain('unknown host web9');
     expect((await steward(['--frobnicate', 'status'])).code).toBe(64);
+    const unknownCommand = await steward(['frobnicate']);
+    expect(unknownCommand.code).toBe(64);
+    expect(unknownCommand.stderr).toContain("unknown command 'frobnicate'");
+    const bare = await steward([]);
+    expect(bare.code).toBe(64);
+    expect(bare.stderr).toContain('Usage: steward');
+  });
+
+  it('--version prints steward, the SDK and the server, and says so when the server does not answer', async () => {
+    const require = createRequire(import.meta.url);
+    const own = (require('../../package.json') as { version: string }).version;
+    const sdk = (require('@temporalio/client/package.json') as { version: string }).version;
+    const offline = await steward(['--address', NOWHERE, '--version']);
+    expect(offline.code).toBe(0);
+    expect(offline.stdout.trim().split('\n')).toEqual([
+      `steward ${own}`,
+      `Temporal SDK ${sdk}`,
+      expect.stringMatching(/^Temporal server unreachable \(127\.0\.0\.1:9: .+\)$/),
+    ]);
+    // The run's dev server answers with its version.
+    const online = await steward(['--address', inject('temporalAddress'), '--json', '--version']);
+    expect(online.code).toBe(0);
+    expect(JSON.parse(online.stdout)).toEqual({
+      steward: own,
+      sdk,
+      server: { version: expect.stringMatching(/^\d+\.\d+\.\d+/) },
+    });
   });
 
   it('a spec that sets a dangerous OpenClaw flag is refused with the rule id, before contacting anything', async () => {

@@ -57,8 +57,13 @@ export interface WorkerConfig {
    * a child process ({@link bundleInChild}).
    */
   readonly workflowBundle?: WorkerOptions['workflowBundle'];
-  /** Payload codec keys; default {@link loadCodecKeys} (the environment, or `steward dev up`'s key). */
+  /**
+   * Payload codec keys; default {@link loadCodecKeys} (the environment, `steward dev up`'s key, or the key file beside
+   * `spec`).
+   */
   readonly keys?: KeyRing;
+  /** The spec whose directory holds `steward init`'s codec key file; default `$STEWARD_SPEC` or `steward.yaml`. */
+  readonly spec?: string;
 }
 
 /**
@@ -70,7 +75,8 @@ export interface WorkerConfig {
 export async function createWorker(
   config: WorkerConfig,
 ): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
-  const keys = config.keys ?? (await loadCodecKeys({ address: config.address }));
+  const keys =
+    config.keys ?? (await loadCodecKeys({ address: config.address, ...(config.spec ? { spec: config.spec } : {}) }));
   const connection = await NativeConnection.connect({ address: config.address });
   const pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
   // Redaction must not depend on which worker handled a value: learn what the version store knows first.
@@ -96,7 +102,8 @@ export async function createWorker(
  * @throws CodecKeyError at once when there are no codec keys: a worker never sends plaintext payloads.
  */
 export async function runWorker(config: WorkerConfig): Promise<void> {
-  const keys = config.keys ?? (await loadCodecKeys({ address: config.address }));
+  const keys =
+    config.keys ?? (await loadCodecKeys({ address: config.address, ...(config.spec ? { spec: config.spec } : {}) }));
   const client = await Connection.connect({ address: config.address });
   try {
     await ensureSearchAttributes(client, config.namespace);

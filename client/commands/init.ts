@@ -1,4 +1,7 @@
-/** `steward init`: a complete starter spec (and an SSH key pair when none is given). */
+/**
+ * `steward init`: a complete starter spec, an SSH key pair when none is given, and the payload codec key file beside
+ * the spec (`keys/codec.keys`, mode 0600) where the worker and the CLI look for it when the environment names none.
+ */
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import ssh2 from 'ssh2';
@@ -7,6 +10,8 @@ import { z } from 'zod';
 import { specSchema, type SpecInput } from '../../model/schema';
 import { validate } from '../../model/validate';
 import { generateEd25519KeyPair } from '../../common/keygen';
+import { ensureKeyFile } from '../../codec/keys';
+import { specKeyFile } from '../../common/codec-keys';
 import { UsageError } from '../errors';
 
 /** `NAME=USER@ADDRESS:PORT`, as given to `--host`. */
@@ -42,7 +47,9 @@ export async function ensureKeyPair(path: string): Promise<void> {
 }
 
 /** Writes the starter spec; every value spelled out so operators see what steward manages. */
-export async function initSpec(opts: InitOptions): Promise<{ specPath: string; keyPath: string; created: boolean }> {
+export async function initSpec(
+  opts: InitOptions,
+): Promise<{ specPath: string; keyPath: string; codecKeyFile: string; codecKeyCreated: boolean; created: boolean }> {
   const specPath = resolve(opts.specPath);
   if ((await exists(specPath)) && !opts.force)
     throw new UsageError(`${opts.specPath} exists; pass --force to overwrite it`);
@@ -74,7 +81,9 @@ export async function initSpec(opts: InitOptions): Promise<{ specPath: string; k
     ' Schema: `steward schema`. Host keys are pinned here on first trust; change one only when you rebuilt the host.';
   await mkdir(dirname(specPath), { recursive: true });
   await writeFile(specPath, doc.toString());
-  return { specPath, keyPath, created: true };
+  // An existing key file is kept (and checked): its keys may still be needed to read older histories.
+  const codec = await ensureKeyFile(specKeyFile(specPath));
+  return { specPath, keyPath, codecKeyFile: codec.file, codecKeyCreated: codec.created, created: true };
 }
 
 async function exists(path: string): Promise<boolean> {

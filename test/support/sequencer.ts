@@ -20,6 +20,7 @@ const LONGEST_FIRST = [
   'dev',
   'codec-ui',
   'firewall',
+  'first-run',
 ].map((name) => `/test/integration/${name}.test.ts`);
 
 function rank(spec: TestSpecification): number {

@@ -214,6 +214,12 @@ describe('key rings and key files', () => {
     expect((await loadCodecKeys({ address, spec }, {})).ids).toEqual(devKey.ring.ids);
     // The dev key is for the dev server only: another server gets no key by accident.
     await expect(loadCodecKeys({ address: '203.0.113.5:7233', spec }, {})).rejects.toThrow(CodecKeyError);
+    // The key file `steward init` makes beside the spec serves any server; the dev key still wins for its own.
+    const beside = await ensureKeyFile(join(specDir, 'keys', 'codec.keys'));
+    expect((await loadCodecKeys({ address: '203.0.113.5:7233', spec }, {})).ids).toEqual(beside.ring.ids);
+    expect((await loadCodecKeys({ address, spec }, {})).ids).toEqual(devKey.ring.ids);
+    await chmod(beside.file, 0o644);
+    await expect(loadCodecKeys({ address: '203.0.113.5:7233', spec }, {})).rejects.toThrow(/group and others/);
   });
 });
 
@@ -477,10 +483,12 @@ describe('CLI', () => {
   });
 
   it('a worker and a client refuse to start without codec keys', async () => {
-    const worker = await steward(['--address', '127.0.0.1:1', 'worker'], noKeys);
+    // A spec in an empty directory: no key file beside it either.
+    const spec = join(await mkdtemp(join(tmpdir(), 'steward-nokeys-')), 'steward.yaml');
+    const worker = await steward(['--spec', spec, '--address', '127.0.0.1:1', 'worker'], noKeys);
     expect(worker.code).toBe(1);
     expect(worker.stderr).toContain('no payload codec key for 127.0.0.1:1');
-    const status = await steward(['--address', '127.0.0.1:1', 'status'], noKeys);
+    const status = await steward(['--spec', spec, '--address', '127.0.0.1:1', 'status'], noKeys);
     expect(status.code).toBe(1);
     expect(status.stderr).toContain('no payload codec key');
   });

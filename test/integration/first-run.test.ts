@@ -1,0 +1,131 @@
+/**
+ * The README's real-host sequence as written, in an empty directory and with none of steward's variables set:
+ * `steward init --host …` (spec, SSH key, codec key), `steward worker` (finds the codec key beside the spec, pins the
+ * host key in its own known-hosts file), `steward provision web1`. The host is a simulator booted from the run's
+ * golden provisioned image with the key `init` generated, as a VPS provider installs the operator's key; what is
+ * tested is the sequence, not provisioning itself (provision.test.ts). Only the server's address and a task queue of
+ * its own are set, and the run's workflow bundle, which saves the worker a bundling and changes nothing it does.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort, removeSimulator, startSimulator, type Simulator } from '../../client/dev/simulator';
+import { publicKeyOf } from '../../activities/provision/resources';
+import { STEWARD_BIN, type CliResult } from '../support/cli';
+import { GOLDEN_OPS_USER, goldenImage } from '../support/golden';
+import { phase } from '../support/phases';
+
+const QUEUE = `first-run-${inject('testRunId')}`;
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let sim: Simulator | undefined;
+let worker: ChildProcess | undefined;
+let workerLog = '';
+
+/** The environment an operator's shell has: the test run's steward variables removed, the server's address set. */
+function operatorEnv(): NodeJS.ProcessEnv {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STEWARD_')));
+  return {
+    ...clean,
+    STEWARD_ADDRESS: inject('temporalAddress'),
+    STEWARD_NAMESPACE: inject('temporalNamespace'),
+    STEWARD_TASK_QUEUE: QUEUE,
+    STEWARD_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+  };
+}
+
+function run(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [STEWARD_BIN, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function waitForPoller(timeoutMs: number): Promise<void> {
+  const connection = await Connection.connect({ address: inject('temporalAddress') });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const r = await connection.workflowService.describeTaskQueue({
+        namespace: inject('temporalNamespace'),
+        taskQueue: { name: QUEUE },
+        taskQueueType: 1,
+      });
+      if ((r.pollers?.length ?? 0) > 0) return;
+      if (worker?.exitCode !== null) throw new Error(`steward worker exited ${worker?.exitCode}: ${workerLog}`);
+      if (Date.now() > deadline) throw new Error(`no poller on ${QUEUE} after ${timeoutMs} ms: ${workerLog}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'steward-first-run-'));
+  env = operatorEnv();
+}, 10_000);
+
+afterAll(async () => {
+  if (worker && worker.exitCode === null) {
+    worker.kill('SIGTERM');
+    await once(worker, 'exit');
+  }
+  if (sim) await removeSimulator(sim.container);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe("the README's real-host sequence in an empty directory", () => {
+  it('init, worker, provision: each step finds what the one before it made', async () => {
+    const port = await freePort();
+    const init = await run(['init', '--host', `web1=admin@127.0.0.1:${port}`]);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['keys', 'steward.yaml']);
+    expect(readdirSync(join(dir, 'keys')).sort()).toEqual(['codec.keys', 'steward_ed25519', 'steward_ed25519.pub']);
+    expect(statSync(join(dir, 'keys/codec.keys')).mode & 0o777).toBe(0o600);
+
+    const image = await goldenImage('provisioned');
+    // As provision writes it, so the golden ops user's key is already what this spec wants.
+    const authorizedKey = await publicKeyOf(join(dir, 'keys/steward_ed25519'));
+    sim = await phase('start 1 provisioned simulator(s)', () =>
+      startSimulator({
+        port,
+        image,
+        keyUsers: [GOLDEN_OPS_USER],
+        authorizedKey,
+        labels: { 'steward.test': 'first-run' },
+      }),
+    );
+
+    worker = spawn(process.execPath, [STEWARD_BIN, 'worker'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    worker.stdout!.on('data', (d: Buffer) => (workerLog += d.toString()));
+    worker.stderr!.on('data', (d: Buffer) => (workerLog += d.toString()));
+    await waitForPoller(60_000);
+
+    const provision = await run(['provision', 'web1']);
+    expect(provision.code, provision.stderr + provision.stdout).toBe(0);
+    expect(provision.stdout).toContain('trusted the host key of web1 on first use');
+    // The worker pinned the key in its own file, in its working directory; the spec is as init wrote it.
+    const known = readFileSync(join(dir, '.steward/known_hosts'), 'utf8');
+    expect(known).toContain(`web1 [127.0.0.1]:${port} ssh-ed25519 `);
+    expect(known).toContain(sim.hostKey.split(' ')[1]);
+    expect(readFileSync(join(dir, 'steward.yaml'), 'utf8')).not.toContain('hostKey');
+
+    // A second run trusts nothing new and changes nothing.
+    const again = await run(['--json', 'provision', 'web1']);
+    expect(again.code, again.stderr).toBe(0);
+    const doc = JSON.parse(again.stdout) as { hosts: { host: string; changes: unknown[] }[] };
+    expect(doc.hosts.map((h) => [h.host, h.changes])).toEqual([['web1', []]]);
+  }, 300_000);
+});

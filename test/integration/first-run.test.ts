@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, removeSimulator, startSimulator, type Simulator } from '../../client/dev/simulator';
 import { publicKeyOf } from '../../activities/provision/resources';
 import { STEWARD_BIN, type CliResult } from '../support/cli';
-import { GOLDEN_OPS_USER, goldenImage } from '../support/golden';
+import { goldenHostImage } from '../support/fixtures';
+import { GOLDEN_OPS_USER } from '../support/golden';
 import { phase } from '../support/phases';
 
 const QUEUE = `first-run-${inject('testRunId')}`;
@@ -95,7 +96,7 @@ describe("the README's real-host sequence in an empty directory", () => {
     expect(readdirSync(join(dir, 'keys')).sort()).toEqual(['codec.keys', 'steward_ed25519', 'steward_ed25519.pub']);
     expect(statSync(join(dir, 'keys/codec.keys')).mode & 0o777).toBe(0o600);
 
-    const image = await goldenImage('provisioned');
+    const image = await goldenHostImage('provisioned');
     // As provision writes it, so the golden ops user's key is already what this spec wants.
     const authorizedKey = await publicKeyOf(join(dir, 'keys/steward_ed25519'));
     sim = await phase('start 1 provisioned simulator(s)', () =>

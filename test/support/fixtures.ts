@@ -1,4 +1,4 @@
-/** Test fixtures: a key pair made at run time, specs for simulators, an in-process worker. */
+/** Test fixtures: a key pair made at run time, specs for simulators, an in-process worker, golden hosts. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +11,11 @@ import type { KeyRing } from '../../codec/keys';
 import type { SpecInput } from '../../model/schema';
 import { createWorker } from '../../workers/worker';
 import { steward, type CliResult } from './cli';
+import { inject } from 'vitest';
 import { GOLDEN_OPS_USER, goldenImage, type GoldenKind } from './golden';
 import { phase } from './phases';
 import { startSimulators } from './simulators';
-import { testEnv, workflowBundle, type TestEnv } from './temporal';
+import { testCodecKeys, testEnv, workflowBundle, type TestEnv } from './temporal';
 
 export interface KeyPair {
   readonly dir: string;
@@ -94,6 +95,18 @@ export function cliFor(env: TestEnv, taskQueue: string): StewardCli {
   };
 }
 
+/** The run's golden host image of `kind` (golden.ts), waiting for it or building it, timed as a setup phase. */
+export async function goldenHostImage(kind: GoldenKind): Promise<string> {
+  await testCodecKeys(); // the build's worker and CLI take the run's codec keys from the environment
+  const run = {
+    runId: inject('testRunId'),
+    address: inject('temporalAddress'),
+    namespace: inject('temporalNamespace'),
+    bundlePath: inject('workflowBundlePath'),
+  };
+  return goldenImage(kind, run, phase);
+}
+
 /** What an integration test file works with: server, key, simulators, a worker on its own queue, the CLI. */
 export interface Stage {
   readonly env: TestEnv;
@@ -118,7 +131,7 @@ export async function stage(opts: {
 }): Promise<Stage> {
   const env = await testEnv();
   const keys = makeKeyPair();
-  const image = opts.golden ? await goldenImage(opts.golden) : undefined;
+  const image = opts.golden ? await goldenHostImage(opts.golden) : undefined;
   // A golden host's ops user holds its key as provision writes it (with provision's comment), or drift would see it.
   const authorizedKey = image ? await publicKeyOf(keys.privateKeyPath) : keys.publicKey;
   const [fleet, worker] = await Promise.all([

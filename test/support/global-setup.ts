@@ -6,7 +6,8 @@
  * - one bundle of steward's workflow code, built the way the worker builds it (in a child process), handed to every
  *   worker the tests start: in-process ones through `workflowBundle()`, `steward worker` processes through
  *   STEWARD_WORKFLOW_BUNDLE;
- * - a run id, which names the run's golden host images (golden.ts); they are removed when the run ends.
+ * - a run id, which names the run's golden host images (golden.ts), built ahead while the unit tests run
+ *   (golden-prebuild.ts); they are removed when the run ends.
  * Tests get all of it with `inject(…)` (see `test/support/temporal.ts`).
  *
  * Payloads are encrypted in tests as everywhere: unless the environment names codec keys, the run uses the test key
@@ -24,6 +25,7 @@ import { ensureTemporalBinary, findFreePort, startDevServer, stopProcess } from 
 import { writeWorkflowBundle } from '../../workers/bundle';
 import { bundleInChild } from '../../workers/worker';
 import { removeGoldenImages } from './golden';
+import { goldenPrebuildSettled, goldenRunReady } from './golden-prebuild';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -76,6 +78,7 @@ async function startRun(): Promise<Run> {
   }
   const namespace = process.env.STEWARD_TEST_TEMPORAL_NAMESPACE || 'default';
   const [server, workflowBundlePath] = await Promise.all([startServer(namespace), bundle(testRunId)]);
+  goldenRunReady({ runId: testRunId, address: server.address, namespace, bundlePath: workflowBundlePath });
   return {
     temporalAddress: server.address,
     temporalNamespace: namespace,
@@ -83,6 +86,7 @@ async function startRun(): Promise<Run> {
     workflowBundlePath,
     testRunId,
     async teardown() {
+      await goldenPrebuildSettled();
       await server.stop();
       rmSync(workflowBundlePath, { force: true });
       await removeGoldenImages(testRunId);

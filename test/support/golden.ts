@@ -5,8 +5,11 @@
  * it starts where its own `provision` (or `harden`) would have left it, minutes sooner. Files that test provisioning,
  * durability or the dev environment keep fresh hosts.
  *
- * The first file that asks for a kind builds it, under a lock, with a worker of its own; the images are tagged with
- * the run's id and removed when the run ends (global-setup.ts). Fresh provisions share a package cache
+ * The global setup builds the kinds the run's files ask for in a child process (this module run as a script) while
+ * the unit tests run, which leave the machine half idle; a file that asks before it is done waits for it, and if it
+ * failed, the first file that asks builds it itself. Either way one build at a time, under a lock, with a worker of
+ * its own. The images are tagged with the run's id and removed when the run ends (global-setup.ts). This module
+ * imports nothing from vitest, so it also runs as that child. Fresh provisions share a package cache
  * ({@link aptCacheFor}): the golden build fills it, and every fresh simulator starts from a hard-linked copy of it,
  * so apt downloads each package once per machine and no two simulators ever hold the same apt lock.
  */
@@ -21,15 +24,33 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Docker from 'dockerode';
-import { inject } from 'vitest';
+import { stringify } from 'yaml';
 import { snapshotSimulator, startSimulator } from '../../client/dev/simulator';
-import { phase } from './phases';
+import { keyRingFromEnv } from '../../codec/keys';
+import { generateEd25519KeyPair } from '../../common/keygen';
+import type { SpecInput } from '../../model/schema';
+import { createWorker } from '../../workers/worker';
+import { steward } from './cli';
 
 export type GoldenKind = 'provisioned' | 'hardened';
+export const GOLDEN_KINDS: readonly GoldenKind[] = ['provisioned', 'hardened'];
+
+/** What a build needs of the test run: its id (names the images) and its Temporal server and workflow bundle. */
+export interface GoldenRun {
+  readonly runId: string;
+  readonly address: string;
+  readonly namespace: string;
+  readonly bundlePath: string;
+}
+
+/** Times a build (the fixtures record it as a setup phase of the file that waited for it). */
+export type Timer = <T>(name: string, body: () => Promise<T>) => Promise<T>;
 
 export const GOLDEN_REPO = 'steward-test/golden';
 /** Label on every golden image, with the id of the run that made it. */
@@ -44,17 +65,26 @@ const APT_CACHE = process.env.STEWARD_TEST_APT_CACHE || join(homedir(), '.cache/
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
-/** The run's golden image of `kind`, built by this call if no file of the run built it yet. */
-export async function goldenImage(kind: GoldenKind): Promise<string> {
-  const ref = `${GOLDEN_REPO}:${kind}-${inject('testRunId')}`;
+/** The run's golden image of `kind`, built by this call if nothing in the run built it yet (or is building it). */
+export async function goldenImage(
+  kind: GoldenKind,
+  run: GoldenRun,
+  timed: Timer = (_, body) => body(),
+): Promise<string> {
+  const ref = goldenRef(kind, run.runId);
   if (await imageExists(ref)) return ref;
   // The hardened host starts from the provisioned one: that is built first, outside this kind's turn at the lock.
-  const base = kind === 'hardened' ? await goldenImage('provisioned') : undefined;
-  return withLock(async () => {
-    if (await imageExists(ref)) return ref;
-    await phase(`golden ${kind} host (once per run)`, () => buildGolden(kind, ref, base));
-    return ref;
-  });
+  const base = kind === 'hardened' ? await goldenImage('provisioned', run, timed) : undefined;
+  return timed(`golden ${kind} host (built once per run, or waited for)`, () =>
+    withLock(async () => {
+      if (!(await imageExists(ref))) await buildGolden(kind, ref, base, run);
+      return ref;
+    }),
+  );
+}
+
+export function goldenRef(kind: GoldenKind, runId: string): string {
+  return `${GOLDEN_REPO}:${kind}-${runId}`;
 }
 
 /**
@@ -90,37 +120,71 @@ function link(from: string, to: string): void {
   linkSync(from, to);
 }
 
-async function buildGolden(kind: GoldenKind, ref: string, base: string | undefined): Promise<void> {
-  // Imported here: fixtures imports this module.
-  const { cliFor, makeKeyPair, startWorker, writeSpec } = await import('./fixtures');
-  const { testEnv } = await import('./temporal');
-  const env = await testEnv();
-  const keys = makeKeyPair();
-  const queue = `golden-${kind}-${inject('testRunId')}`;
-  const worker = await startWorker(env, queue);
-  const sim = await startSimulator({
-    authorizedKey: keys.publicKey,
-    name: `golden-${kind}-${inject('testRunId')}`,
-    aptCacheDir: aptCacheFor(true),
-    labels: { 'steward.test': 'golden' },
-    ...(base ? { image: base, keyUsers: [GOLDEN_OPS_USER] } : {}),
+async function buildGolden(kind: GoldenKind, ref: string, base: string | undefined, run: GoldenRun): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `steward-golden-${kind}-`));
+  const pair = generateEd25519KeyPair('steward-test');
+  const identityFile = join(dir, 'id_ed25519');
+  writeFileSync(identityFile, pair.private, { mode: 0o600 });
+  const keys = await keyRingFromEnv();
+  if (!keys) throw new Error('golden host: no codec keys (global-setup.ts sets STEWARD_CODEC_KEY_FILE)');
+  const taskQueue = `golden-${kind}-${run.runId}`;
+  const { worker, pool, connection } = await createWorker({
+    address: run.address,
+    namespace: run.namespace,
+    taskQueue,
+    workflowBundle: { codePath: run.bundlePath },
+    keys,
   });
+  const running = worker.run();
+  let container: string | undefined;
   let snapshotted = false;
   try {
+    const sim = await startSimulator({
+      authorizedKey: pair.public,
+      name: `golden-${kind}-${run.runId}`,
+      aptCacheDir: aptCacheFor(true),
+      labels: { 'steward.test': 'golden' },
+      ...(base ? { image: base, keyUsers: [GOLDEN_OPS_USER] } : {}),
+    });
+    container = sim.container;
+    const spec: SpecInput = {
+      version: 1,
+      hosts: [
+        {
+          name: sim.name.replace(/^steward-vps-/, ''),
+          address: sim.address,
+          port: sim.port,
+          user: sim.user,
+          identityFile,
+          hostKey: sim.hostKey,
+        },
+      ],
+    };
+    const specFile = join(dir, `golden-${kind}.yaml`);
+    writeFileSync(specFile, stringify(spec));
     const op = kind === 'hardened' ? 'harden' : 'provision';
-    const r = await cliFor(env, queue)(writeSpec(keys, [sim], {}, `golden-${kind}.yaml`), op);
+    const r = await steward(
+      ['--spec', specFile, '--address', run.address, '--namespace', run.namespace].concat([
+        '--task-queue',
+        taskQueue,
+        '--json',
+        op,
+      ]),
+    );
     if (r.code !== 0) throw new Error(`golden ${kind} host: ${op} failed (exit ${r.code}): ${r.stderr || r.stdout}`);
-    await snapshotSimulator(sim.container, ref, { [GOLDEN_RUN_LABEL]: inject('testRunId'), 'steward.test': 'golden' });
+    await snapshotSimulator(sim.container, ref, { [GOLDEN_RUN_LABEL]: run.runId, 'steward.test': 'golden' });
     snapshotted = true;
   } finally {
-    if (!snapshotted)
+    if (container && !snapshotted)
       await docker
-        .getContainer(sim.container)
+        .getContainer(container)
         .remove({ force: true, v: true })
         .catch(() => {});
-    await worker.stop();
-    await env.teardown();
-    rmSync(keys.dir, { recursive: true, force: true });
+    worker.shutdown();
+    await running;
+    await pool.closeAll();
+    await connection.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -176,5 +240,26 @@ function lockIsStale(): boolean {
     return false;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+}
+
+/**
+ * Run as a script by the global setup: `node --import tsx test/support/golden.ts KIND...`, the run in
+ * `$STEWARD_TEST_GOLDEN_RUN` (JSON {@link GoldenRun}). Builds the kinds in order; exit 1 with the error when one fails.
+ */
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const run = JSON.parse(process.env.STEWARD_TEST_GOLDEN_RUN ?? '{}') as GoldenRun;
+  try {
+    for (const kind of process.argv.slice(2) as GoldenKind[]) {
+      if (!GOLDEN_KINDS.includes(kind)) throw new Error(`unknown golden kind ${kind}`);
+      const started = Date.now();
+      await goldenImage(kind, run);
+      console.log(`golden ${kind} host ready ${((Date.now() - started) / 1000).toFixed(1)} s after it was asked for`);
+    }
+    process.exit(0);
+  } catch (err) {
+    console.error(`golden host prebuild failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
   }
 }

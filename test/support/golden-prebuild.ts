@@ -10,7 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GOLDEN_KINDS, type GoldenKind, type GoldenRun } from './golden';
+// Types only: the vitest config loads this module (through the sequencer), and golden.ts loads the Temporal worker.
+import type { GoldenKind, GoldenRun } from './golden';
+
+/** In build order: a hardened host is built from the provisioned one. */
+const KINDS: readonly GoldenKind[] = ['provisioned', 'hardened'];
 
 interface Prebuild {
   kinds?: Set<GoldenKind>;
@@ -59,9 +63,7 @@ export async function goldenPrebuildSettled(): Promise<void> {
 function start(): void {
   if (state.child || !state.run || !state.kinds || state.kinds.size === 0) return;
   // A hardened host is built from the provisioned one: provisioned first, always.
-  const kinds = GOLDEN_KINDS.filter(
-    (k) => state.kinds!.has(k) || (k === 'provisioned' && state.kinds!.has('hardened')),
-  );
+  const kinds = KINDS.filter((k) => state.kinds!.has(k) || (k === 'provisioned' && state.kinds!.has('hardened')));
   const started = Date.now();
   // The build pins its host keys in its spec; a known-hosts file of its own keeps the developer's untouched anyway.
   const knownHostsDir = mkdtempSync(join(tmpdir(), 'steward-golden-known-hosts-'));

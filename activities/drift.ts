@@ -3,7 +3,7 @@
  * all of them), diffed against the spec with the operations' own resource definitions, and classified: intentional
  * when the spec section of the owning operation changed since it last applied on this host, corrective when the
  * host moved. The observed host is also judged by the policy (sshd, secret files, open ports, openclaw.json) and,
- * optionally, by OpenClaw's own `security audit`. Repair is not done here: the workflow re-runs the owning
+ * optionally, by OpenClaw's own `security audit` (reused while what it depends on is unchanged: deploy/audit.ts). Repair is not done here: the workflow re-runs the owning
  * operations, which converge exactly the drifted resources through the same apply code.
  */
 import { createHash } from 'node:crypto';
@@ -14,9 +14,10 @@ import type { Spec } from '../model/schema';
 import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../model/sections';
 import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
 import { catalogue, rendered as renderedStack, type CatalogueEntry } from './catalogue';
+import { ageOf, stackAudit } from './deploy/audit';
 import { consumedSecrets } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
-import { run, sh } from './host/shell';
+import { run } from './host/shell';
 import { opsUserKeys } from './provision/resources';
 import { probeAll } from './resources/resource';
 
@@ -111,11 +112,16 @@ export function differingKeys(a: unknown, b: unknown, prefix = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
 }
 
+/** How long drift reuses OpenClaw's audit of unchanged inputs unless told otherwise (audit.ts). */
+export const AUDIT_MAX_AGE_MS = 24 * 3600_000;
+
 /**
- * `openclaw security audit --json` in the gateway container, as findings. No running gateway, or an audit that does
- * not answer (the container is restarting), is itself a finding: the drift plan still reports everything else.
+ * OpenClaw's security audit in the gateway container, as findings: reused from the host's cache while its inputs are
+ * unchanged and it is at most `maxAgeMs` old (then an info finding says how old), else run now. No running gateway,
+ * or an audit that does not answer (the container is restarting), is itself a finding: the drift plan still reports
+ * everything else.
  */
-async function auditFindings(session: HostSession): Promise<Finding[]> {
+async function auditFindings(session: HostSession, spec: Spec, maxAgeMs: number): Promise<Finding[]> {
   const unavailable = (why: string): Finding[] => [
     { id: 'openclaw.audit.unavailable', severity: 'medium', message: `OpenClaw's security audit did not run: ${why}` },
   ];
@@ -123,24 +129,21 @@ async function auditFindings(session: HostSession): Promise<Finding[]> {
     `docker ps -q --filter label=com.docker.compose.project=openclaw --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)} --filter status=running`,
   );
   const container = id.stdout.trim().split('\n')[0];
-  if (!container) return unavailable('no running gateway container');
-  const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'security', 'audit', '--json']), {
-    timeoutMs: 120_000,
-  });
-  let doc: { findings?: { checkId: string; severity: string; title: string }[] };
-  try {
-    doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as typeof doc;
-  } catch {
-    return unavailable(`it printed no JSON (exit ${r.code})`);
-  }
-  return (doc.findings ?? [])
-    .filter((f) => f.severity !== 'info')
-    .map((f) => ({
-      id: `openclaw.audit.${f.checkId}`,
-      severity: f.severity === 'critical' ? 'critical' : 'medium',
-      message: f.title,
-      resource: `container:${GATEWAY_SERVICE}`,
-    }));
+  if (!container || !/^[0-9a-f]{12,64}$/.test(container)) return unavailable('no running gateway container');
+  const audit = await stackAudit(session, spec, container, maxAgeMs);
+  if ('error' in audit) return unavailable(audit.error);
+  const reused: Finding[] = audit.cached
+    ? [
+        {
+          id: 'openclaw.audit.cached',
+          severity: 'info',
+          message:
+            `OpenClaw's security audit from ${ageOf(audit.at)} (${audit.at}) reused: the gateway, openclaw.json and ` +
+            'the state permissions are unchanged since (`steward drift --audit` runs it now)',
+        },
+      ]
+    : [];
+  return [...reused, ...audit.findings];
 }
 
 /** Observes, diffs and classifies every managed resource of the host in one batch. Changes nothing. */
@@ -149,6 +152,7 @@ export async function observeDrift(
   spec: Spec,
   checks: readonly DriftCheck[],
   audit: boolean,
+  auditMaxAgeMs: number = AUDIT_MAX_AGE_MS,
 ): Promise<DriftResult> {
   const [{ results, extra: facts }, auditResult] = await Promise.all([
     probeAll(
@@ -156,7 +160,7 @@ export async function observeDrift(
       checks.map((c) => c.resource),
       factProbes(spec),
     ),
-    audit ? auditFindings(session) : Promise.resolve([]),
+    audit ? auditFindings(session, spec, auditMaxAgeMs) : Promise.resolve([]),
   ]);
 
   let applied: Partial<Record<AppliedOperation, string>> = {};
@@ -238,12 +242,12 @@ export async function observeDrift(
 export function createDriftActivities({ pool }: ActivityDeps) {
   return {
     /** Plans drift for the host: every managed resource, the policy on the observed host, optionally the audit. */
-    async observeDrift(input: StepInput & { audit?: boolean }): Promise<DriftResult> {
+    async observeDrift(input: StepInput & { audit?: boolean; auditMaxAgeMs?: number }): Promise<DriftResult> {
       return activityStep(async () => {
         const target = targetOf(input);
         const s = await pool.get(target);
         const checks = await driftChecks(input.spec, input.host, target.identityFile);
-        return observeDrift(s, input.spec, checks, input.audit ?? true);
+        return observeDrift(s, input.spec, checks, input.audit ?? true, input.auditMaxAgeMs ?? AUDIT_MAX_AGE_MS);
       });
     },
 

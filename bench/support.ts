@@ -110,7 +110,8 @@ export function aliasHosts(sim: Simulator, keys: KeyPair, count: number) {
 
 /** A drift plan of the spec's first host, timed as the workflow's wall time from a client (start → result). */
 export interface DriftPlanner {
-  plan(audit: boolean): Promise<{ seconds: number; report: HostReport }>;
+  /** `audit`: false skips OpenClaw's audit, true reuses the host's cached one when current, 'fresh' runs it now. */
+  plan(audit: boolean | 'fresh'): Promise<{ seconds: number; report: HostReport }>;
   close(): Promise<void>;
 }
 
@@ -130,7 +131,9 @@ export async function driftPlanner(address: string, specFile: string): Promise<D
       const report = (await client.workflow.execute('driftHost', {
         taskQueue: TASK_QUEUE,
         workflowId: `drift/${host}/bench-${Date.now()}`,
-        args: [{ spec, host, mode: 'plan', audit }],
+        args: [
+          { spec, host, mode: 'plan', audit: audit !== false, ...(audit === 'fresh' ? { auditMaxAgeMs: 0 } : {}) },
+        ],
         typedSearchAttributes: [
           { key: StewardHost, value: host },
           { key: StewardOperation, value: 'drift' },

@@ -191,11 +191,17 @@ program
   .description('plan drift of every managed resource (exit 2 on drift); --repair converges it back and proves it')
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .option('--repair', 're-run the operations that own drifted resources, then observe again')
+  .option(
+    '--audit',
+    "run OpenClaw's security audit now; by default a host's last audit is reused while the gateway, openclaw.json " +
+      'and the state permissions are unchanged, for up to 24 h',
+  )
   .option('--no-audit', "skip OpenClaw's security audit inside the gateway (about 10 s per host)")
   .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { repair?: boolean; audit: boolean; concurrency: string }) => {
+  .action(async (hosts: string[], o: { repair?: boolean; audit?: boolean; concurrency: string }) => {
     exitCode = await operation('drift', 'driftHost', hosts, o.repair ? 'apply' : 'plan', o.concurrency, {
-      audit: o.audit,
+      audit: o.audit !== false,
+      ...(o.audit === true ? { auditMaxAgeMs: 0 } : {}),
     });
   });
 

@@ -694,6 +694,12 @@ export const schedulesSchema = z
           .default(true)
           .describe('Repair what drifted (`drift --repair`); false only plans, the plan kept in the run'),
         audit: z.boolean().default(true).describe("Include OpenClaw's security audit (about 10 s per host)"),
+        auditEvery: durationSchema
+          .default('24h')
+          .describe(
+            "Run the audit again at least this often; in between, a run reuses the host's last audit while the " +
+              'gateway, openclaw.json and the state permissions are unchanged',
+          ),
         pauseOnFailure: schedulePauseSchema,
       })
       .prefault({})

@@ -23,6 +23,11 @@ const { observeDrift: observeAfterRepair } = proxySteps<Activities>(HOST_STEP);
 export interface DriftInput extends HostOperationInput {
   /** Fold `openclaw security audit` findings in (about 10 s per host); default true. */
   readonly audit?: boolean;
+  /**
+   * Reuse the host's cached audit while its inputs are unchanged and it is at most this old (ms); 0 runs it now.
+   * Default 24 h (activities/drift.ts).
+   */
+  readonly auditMaxAgeMs?: number;
 }
 
 const REPAIRS: Record<AppliedOperation, { step: string; run: (i: HostOperationInput) => Promise<HostReport> }> = {
@@ -43,7 +48,11 @@ export async function driftHost(input: DriftInput): Promise<HostReport> {
   const repairing = input.mode === 'apply';
   return op.run(async () => {
     const plan = await op.step('observeDrift', async (i) => {
-      const r = await observeDrift({ ...i, audit: input.audit ?? true });
+      const r = await observeDrift({
+        ...i,
+        audit: input.audit ?? true,
+        ...(input.auditMaxAgeMs !== undefined ? { auditMaxAgeMs: input.auditMaxAgeMs } : {}),
+      });
       // When repairing, what drifted is reported as findings; the changes are what the repairs make.
       return repairing ? { ...r, changes: [], findings: [...r.findings, ...r.changes.map(asFinding)] } : r;
     });

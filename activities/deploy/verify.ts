@@ -5,12 +5,13 @@
  * own security audit. The token is read inside a throwaway probe container from the secret file; it never leaves
  * the host.
  */
-import type { ControlResult, Finding, Severity } from '../../model/report';
+import type { ControlResult, Finding } from '../../model/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
 import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
+import { stackAudit } from './audit';
 import type { ObservedContainer } from './stack';
 
 /**
@@ -274,11 +275,13 @@ function bindingControl(spec: Spec, containers: Map<string, ObservedContainer>):
   );
 }
 
-const AUDIT_SEVERITY: Record<string, Severity> = { critical: 'critical', warn: 'medium', info: 'info' };
-
-/** `openclaw security audit --json` inside the gateway: no critical finding; its findings join the report. */
+/**
+ * `openclaw security audit --json` inside the gateway, run now (never reused), which refreshes the host's audit
+ * cache for drift (audit.ts): no critical finding; its findings join the report.
+ */
 async function auditControl(
   session: HostSession,
+  spec: Spec,
   containers: Map<string, ObservedContainer>,
 ): Promise<{ control: ControlResult; findings: Finding[] }> {
   const id = containers.get(GATEWAY_SERVICE)?.id;
@@ -287,35 +290,16 @@ async function auditControl(
       control: control('gateway.security-audit', 'no critical finding', 'no gateway container', false),
       findings: [],
     };
-  const r = await session.script(sh(['docker', 'exec', id, 'openclaw', 'security', 'audit', '--json']), {
-    timeoutMs: 120_000,
-  });
-  let doc: {
-    summary?: { critical?: number; warn?: number };
-    findings?: { checkId: string; severity: string; title: string }[];
-  };
-  try {
-    doc = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')));
-  } catch {
-    throw new UnexpectedHostOutput(session.target.name, `openclaw security audit printed no JSON (exit ${r.code})`);
-  }
-  const findings: Finding[] = (doc.findings ?? [])
-    .filter((f) => f.severity !== 'info')
-    .map((f) => ({
-      id: `openclaw.audit.${f.checkId}`,
-      severity: AUDIT_SEVERITY[f.severity] ?? 'medium',
-      message: f.title,
-      resource: `container:${GATEWAY_SERVICE}`,
-    }));
-  const critical = doc.summary?.critical ?? findings.filter((f) => f.severity === 'critical').length;
+  const audit = await stackAudit(session, spec, id, 0);
+  if ('error' in audit) throw new UnexpectedHostOutput(session.target.name, `openclaw security audit: ${audit.error}`);
   return {
     control: control(
       'gateway.security-audit',
       'no critical finding',
-      `${critical} critical, ${doc.summary?.warn ?? 0} warn`,
-      critical === 0,
+      `${audit.critical} critical, ${audit.warn} warn`,
+      audit.critical === 0,
     ),
-    findings,
+    findings: audit.findings,
   };
 }
 
@@ -352,7 +336,7 @@ export async function verifyStack(
       await new Promise((r) => setTimeout(r, 3000));
     }
   };
-  const [{ http, probe }, audit] = await Promise.all([outside(), auditControl(session, containers)]);
+  const [{ http, probe }, audit] = await Promise.all([outside(), auditControl(session, spec, containers)]);
   return {
     controls: [...health, bindingControl(spec, containers), ...http, ...probe, audit.control],
     findings: audit.findings,

@@ -51,6 +51,47 @@ describe('steward drift', () => {
     expect(r.doc!.hosts[0]!.findings.filter((f) => f.severity === 'critical' || f.severity === 'high')).toEqual([]);
   }, 300_000);
 
+  it("reuses OpenClaw's audit while what it depends on is unchanged; --audit, a config change or a new container run it again", async () => {
+    const ids = (r: Awaited<ReturnType<typeof world.cli>>) => r.doc!.hosts[0]!.findings.map((f) => f.id);
+    const cacheTime = async () => JSON.parse(await onHost('cat /var/lib/steward/openclaw-audit.json')).at as string;
+    expect(await onHost('stat -c %U:%G:%a /var/lib/steward/openclaw-audit.json')).toBe('root:root:600');
+
+    // The deploy's verification ran the audit last: drift reuses it and says how old it is.
+    const seeded = await cacheTime();
+    const reused = await world.cli(spec, 'drift');
+    expect(reused.code).toBe(0);
+    const note = reused.doc!.hosts[0]!.findings.find((f) => f.id === 'openclaw.audit.cached');
+    expect(note?.message).toMatch(
+      new RegExp(`^OpenClaw's security audit from \\d+ (s|min) ago \\(${seeded}\\) reused`),
+    );
+    expect(await cacheTime()).toBe(seeded);
+
+    // --audit runs it now, and the run refreshes the cache.
+    const forced = await world.cli(spec, 'drift', '--audit');
+    expect(forced.code).toBe(0);
+    expect(ids(forced)).not.toContain('openclaw.audit.cached');
+    const refreshed = await cacheTime();
+    expect(Date.parse(refreshed)).toBeGreaterThan(Date.parse(seeded));
+
+    // A changed openclaw.json (one more byte) is a new input: the next plan audits again, and reports the file.
+    const json = '/opt/openclaw/state/openclaw.json';
+    await onHost(`cp -p ${json} /root/openclaw.json.kept && printf ' ' >> ${json}`);
+    try {
+      const changed = await world.cli(spec, 'drift');
+      expect(changed.code).toBe(2);
+      expect(ids(changed)).not.toContain('openclaw.audit.cached');
+      expect(Date.parse(await cacheTime())).toBeGreaterThan(Date.parse(refreshed));
+    } finally {
+      await onHost(`cp -p /root/openclaw.json.kept ${json}`);
+    }
+    // The cache holds the changed file's audit now: the restored file is a new input again.
+    const restored = await world.cli(spec, 'drift');
+    expect(restored.code).toBe(0);
+    expect(ids(restored)).not.toContain('openclaw.audit.cached');
+    const again = await world.cli(spec, 'drift');
+    expect(ids(again)).toContain('openclaw.audit.cached');
+  }, 300_000);
+
   it('finds exactly the six changes made by hand, each corrective, and repairs them', async () => {
     await onHost('chown root:root /opt/openclaw/state');
     await onHost(
@@ -88,6 +129,8 @@ describe('steward drift', () => {
     expect(JSON.stringify(rows.find((c) => c.resource.startsWith('file:'))?.before)).toContain(
       'gateway.controlUi.dangerouslyDisableDeviceAuth',
     );
+    // A recreated gateway and a changed config: the audit ran for this plan, not reused.
+    expect(host.findings.map((f) => f.id)).not.toContain('openclaw.audit.cached');
     expect(host.findings.map((f) => f.id)).toEqual(
       expect.arrayContaining([
         'openclaw.control-ui.device-auth-disabled',

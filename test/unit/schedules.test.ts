@@ -68,7 +68,7 @@ describe('schedules in the spec', () => {
       summary: 'drift repair of web1, started by schedule:steward/web1/drift',
       note: 'steward: drift repair of web1, every 15min, from /ops/steward.yaml',
     });
-    expect(drift.input).toMatchObject({ host: 'web1', mode: 'apply', audit: true });
+    expect(drift.input).toMatchObject({ host: 'web1', mode: 'apply', audit: true, auditMaxAgeMs: 24 * 3600_000 });
     // Each run carries its own host's plan: that host's entry and every section, no other host.
     expect((drift.input as { spec: unknown }).spec).toEqual({ ...spec(), hosts: [spec().hosts[0]] });
     expect(schedules[2]!.input).toMatchObject({ host: 'web1', mode: 'plan' });

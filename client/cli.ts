@@ -7,7 +7,7 @@ import { PolicyViolation } from '../model/governance';
 import { ValidationError } from '../model/validate';
 import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
-import { defaultAddress, type GlobalOptions } from './context';
+import { defaultAddress, type GlobalOptions } from './globals';
 import { EXIT, UsageError } from './errors';
 
 const program = new Command('steward')

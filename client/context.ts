@@ -4,21 +4,9 @@ import { Client, Connection } from '@temporalio/client';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
 import { loadCodecKeys } from '../common/codec-keys';
+import type { GlobalOptions } from './globals';
 
-export interface GlobalOptions {
-  readonly spec: string;
-  readonly address: string;
-  readonly namespace: string;
-  readonly json: boolean;
-  readonly wait: boolean;
-  /** Task queue of steward's worker: STEWARD_TASK_QUEUE, default `steward`. */
-  readonly taskQueue: string;
-}
-
-/** Defaults: STEWARD_ADDRESS / TEMPORAL_ADDRESS, else the local dev server. */
-export function defaultAddress(): string {
-  return process.env.STEWARD_ADDRESS ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-}
+export { defaultAddress, type GlobalOptions } from './globals';
 
 /**
  * Who runs this CLI, as the runs it starts record it (`StewardTrigger`, and the client identity in each start

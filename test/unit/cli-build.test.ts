@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-// @ts-expect-error plain JavaScript beside the bin, no declarations
 import { builtAndCurrent } from '../../bin/build-freshness.js';
 
 describe('the compiled CLI is used only while it matches its sources', () => {

@@ -1,0 +1,73 @@
+/**
+ * The CLI as an operator times it: whole processes (`node bin/steward.js …`), median of N runs (default 7).
+ * - Start-up: `steward --help` and `steward schema` (no server, no SDK loaded), against `node -e 0` on the same
+ *   machine in the same run, so the figure says what steward adds to Node's own start.
+ * - `steward drift` with defaults on a converged simulator (provisioned, hardened, deployed): one host, every managed
+ *   resource, the policy and OpenClaw's audit reused from the host's cache; then `drift --audit` (the audit run now)
+ *   for comparison.
+ * Targets: `--help` ≤ 0.3 s; `drift` ≤ 0.8 s. Build the compiled CLI first (scripts/setup.sh does); the bench says
+ * whether it ran compiled or from the TypeScript sources.
+ *   npx tsx bench/cli.ts [runs]
+ */
+import { spawn } from 'node:child_process';
+import { builtAndCurrent } from '../bin/build-freshness.js';
+import { writeSpec } from '../test/support/fixtures';
+import type { SpecInput } from '../model/schema';
+import { STEWARD_BIN } from '../test/support/cli';
+import { cliRun, median, report, withSimulators, withTemporal } from './support';
+
+const RUNS = Number(process.argv[2] ?? 7);
+const BENCH: Partial<SpecInput> = { harden: { confirmSeconds: 30 }, proxy: { domain: 'bench.steward.test' } };
+
+/** Seconds `node argv…` takes from spawn to exit (output discarded); throws on a non-zero exit. */
+function timeProcess(argv: readonly string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = performance.now();
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve((performance.now() - s) / 1000) : reject(new Error(`${argv.join(' ')} exited ${code}`)),
+    );
+  });
+}
+
+async function medianOf(runs: number, once: () => Promise<number>): Promise<number> {
+  await once(); // warm: the page cache, not steward
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) xs.push(await once());
+  return median(xs);
+}
+
+const compiled = builtAndCurrent(new URL('../', import.meta.url));
+console.log(`CLI: ${compiled ? 'compiled (dist/cli)' : 'from the TypeScript sources (run scripts/setup.sh to build)'}`);
+const node = await medianOf(RUNS, () => timeProcess(['-e', '0']));
+const help = await medianOf(RUNS, () => timeProcess([STEWARD_BIN, '--help']));
+const schema = await medianOf(RUNS, () => timeProcess([STEWARD_BIN, 'schema']));
+report('node -e 0 (Node itself), median', node, 's');
+report('steward --help, median', help, 's', 0.3);
+report('steward schema, median', schema, 's');
+console.log(`  steward's own start-up over Node's: ${((help - node) * 1000).toFixed(0)} ms`);
+
+await withTemporal((address) =>
+  withSimulators(1, async ([sim], keys) => {
+    const spec = writeSpec(keys, [sim!], BENCH);
+    const base = ['--spec', spec, '--address', address];
+    for (const op of ['provision', 'harden', 'deploy']) {
+      const r = await cliRun([...base, op]);
+      if (r.code !== 0) throw new Error(`${op} failed`);
+    }
+    const drift = async (...extra: string[]) => {
+      const r = await cliRun([...base, 'drift', ...extra]);
+      if (r.code !== 0) throw new Error(`the converged host drifted: ${JSON.stringify(r.doc.hosts[0]?.changes)}`);
+      return r;
+    };
+    const cached = (await drift()).doc.hosts[0]!.findings.some((f) => f.id === 'openclaw.audit.cached');
+    const plain = await medianOf(RUNS, async () => (await drift()).seconds);
+    const audited = await medianOf(Math.min(RUNS, 3), async () => (await drift('--audit')).seconds);
+    const noAudit = await medianOf(RUNS, async () => (await drift('--no-audit')).seconds);
+    console.log(`drift of one converged host, the audit ${cached ? 'reused from the host cache' : 'NOT reused'}:`);
+    report('steward drift (defaults), end to end, median', plain, 's', 0.8);
+    report('steward drift --audit (audit run now), median', audited, 's');
+    report('steward drift --no-audit, median', noAudit, 's');
+  }),
+);

@@ -235,10 +235,13 @@ async function codecServerUp(url: string): Promise<boolean> {
   }
 }
 
-/** Waits until a worker polls steward's task queue. */
-async function waitForWorker(g: GlobalOptions): Promise<void> {
+/** Waits until a worker polls the task queue of `g`, at most `timeoutMs`. */
+export async function waitForWorker(
+  g: Pick<GlobalOptions, 'address' | 'namespace' | 'taskQueue'>,
+  timeoutMs = WORKER_READY_TIMEOUT_MS,
+): Promise<void> {
   const connection = await Connection.connect({ address: g.address });
-  const deadline = Date.now() + WORKER_READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
       const r = await connection.workflowService.describeTaskQueue({
@@ -248,9 +251,7 @@ async function waitForWorker(g: GlobalOptions): Promise<void> {
       });
       if ((r.pollers?.length ?? 0) > 0) return;
       if (Date.now() > deadline)
-        throw new Error(
-          `no worker polls task queue ${g.taskQueue} after ${WORKER_READY_TIMEOUT_MS / 1000} s; see the worker log`,
-        );
+        throw new Error(`no worker polls task queue ${g.taskQueue} after ${timeoutMs / 1000} s; see the worker log`);
       await new Promise((res) => setTimeout(res, 500));
     }
   } finally {

@@ -11,11 +11,11 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, removeSimulator, startSimulator, type Simulator } from '../../client/dev/simulator';
 import { publicKeyOf } from '../../activities/provision/resources';
-import { STEWARD_BIN, type CliResult } from '../support/cli';
+import { waitForWorker } from '../../client/commands/dev';
+import { steward, STEWARD_BIN, type CliResult } from '../support/cli';
 import { goldenHostImage } from '../support/fixtures';
 import { GOLDEN_OPS_USER } from '../support/golden';
 import { phase } from '../support/phases';
@@ -30,9 +30,11 @@ let workerLog = '';
 
 /** The environment an operator's shell has: the test run's steward variables removed, the server's address set. */
 function operatorEnv(): NodeJS.ProcessEnv {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STEWARD_')));
+  const removed = Object.fromEntries(
+    Object.keys(process.env).flatMap((k) => (k.startsWith('STEWARD_') ? [[k, undefined]] : [])),
+  );
   return {
-    ...clean,
+    ...removed,
     STEWARD_ADDRESS: inject('temporalAddress'),
     STEWARD_NAMESPACE: inject('temporalNamespace'),
     STEWARD_TASK_QUEUE: QUEUE,
@@ -40,37 +42,7 @@ function operatorEnv(): NodeJS.ProcessEnv {
   };
 }
 
-function run(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [STEWARD_BIN, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-async function waitForPoller(timeoutMs: number): Promise<void> {
-  const connection = await Connection.connect({ address: inject('temporalAddress') });
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      const r = await connection.workflowService.describeTaskQueue({
-        namespace: inject('temporalNamespace'),
-        taskQueue: { name: QUEUE },
-        taskQueueType: 1,
-      });
-      if ((r.pollers?.length ?? 0) > 0) return;
-      if (worker?.exitCode !== null) throw new Error(`steward worker exited ${worker?.exitCode}: ${workerLog}`);
-      if (Date.now() > deadline) throw new Error(`no poller on ${QUEUE} after ${timeoutMs} ms: ${workerLog}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } finally {
-    await connection.close();
-  }
-}
+const run = (args: string[]): Promise<CliResult> => steward(args, env, dir);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'steward-first-run-'));
@@ -109,10 +81,27 @@ describe("the README's real-host sequence in an empty directory", () => {
       }),
     );
 
-    worker = spawn(process.execPath, [STEWARD_BIN, 'worker'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    worker = spawn(process.execPath, [STEWARD_BIN, 'worker'], {
+      cwd: dir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     worker.stdout!.on('data', (d: Buffer) => (workerLog += d.toString()));
     worker.stderr!.on('data', (d: Buffer) => (workerLog += d.toString()));
-    await waitForPoller(60_000);
+    // Polling within the deadline; a worker that exits instead (no codec key, say) fails at once, with its log.
+    const exited = once(worker, 'exit').then(([code]) => {
+      throw new Error(`steward worker exited ${String(code)}`);
+    });
+    await Promise.race([
+      waitForWorker(
+        { address: inject('temporalAddress'), namespace: inject('temporalNamespace'), taskQueue: QUEUE },
+        60_000,
+      ),
+      exited,
+    ]).catch((err: Error) => {
+      throw new Error(`${err.message}\n${workerLog}`);
+    });
+    exited.catch(() => undefined); // the worker is stopped in afterAll
 
     const provision = await run(['provision', 'web1']);
     expect(provision.code, provision.stderr + provision.stdout).toBe(0);

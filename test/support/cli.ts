@@ -10,10 +10,15 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function steward(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/**
+ * `steward <args>` with this process's environment and `env` over it (a variable set to undefined is removed), in
+ * `cwd` (default this process's).
+ */
+export function steward(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [STEWARD_BIN, ...args], {
       env: { ...process.env, ...env },
+      ...(cwd ? { cwd } : {}),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,14 +1,8 @@
 /** Test fixtures: a key pair made at run time, specs for simulators, an in-process worker, golden hosts. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { generateEd25519KeyPair } from '../../common/keygen';
 import { publicKeyOf } from '../../activities/provision/resources';
-import { stringify } from 'yaml';
 import type { Simulator } from '../../client/dev/simulator';
 import type { ResultDocument } from '../../client/operation';
 import type { KeyRing } from '../../codec/keys';
-import type { SpecInput } from '../../model/schema';
 import { createWorker } from '../../workers/worker';
 import { steward, type CliResult } from './cli';
 import { inject } from 'vitest';
@@ -17,49 +11,9 @@ import { phase } from './phases';
 import { startSimulators } from './simulators';
 import { testCodecKeys, testEnv, workflowBundle, type TestEnv } from './temporal';
 
-export interface KeyPair {
-  readonly dir: string;
-  readonly privateKeyPath: string;
-  readonly publicKey: string;
-}
+import { hostName, makeKeyPair, writeSpec, type KeyPair } from './spec-files';
 
-/** An ed25519 key pair in a fresh temp dir. */
-export function makeKeyPair(): KeyPair {
-  const dir = mkdtempSync(join(tmpdir(), 'steward-test-'));
-  const pair = generateEd25519KeyPair('steward-test');
-  const privateKeyPath = join(dir, 'id_ed25519');
-  writeFileSync(privateKeyPath, pair.private, { mode: 0o600 });
-  return { dir, privateKeyPath, publicKey: pair.public };
-}
-
-/** A spec for the given simulators (host keys pinned out of band), merged with `extra`, written to a file. */
-export function writeSpec(
-  keys: KeyPair,
-  sims: readonly Simulator[],
-  extra: Partial<SpecInput> = {},
-  name = 'steward.yaml',
-): string {
-  const spec: SpecInput = {
-    version: 1,
-    hosts: sims.map((s) => ({
-      name: s.name.replace(/^steward-vps-/, ''),
-      address: s.address,
-      port: s.port,
-      user: s.user,
-      identityFile: keys.privateKeyPath,
-      hostKey: s.hostKey,
-    })),
-    ...extra,
-  };
-  const path = join(keys.dir, name);
-  writeFileSync(path, stringify(spec));
-  return path;
-}
-
-/** Host name in the spec for a simulator. */
-export function hostName(sim: Simulator): string {
-  return sim.name.replace(/^steward-vps-/, '');
-}
+export { hostName, makeKeyPair, writeSpec, type KeyPair };
 
 /** Runs steward's worker in this process on `taskQueue` until `stop()`, with the run's codec keys or `keys`. */
 export async function startWorker(

@@ -24,19 +24,17 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Docker from 'dockerode';
-import { stringify } from 'yaml';
 import { snapshotSimulator, startSimulator } from '../../client/dev/simulator';
 import { keyRingFromEnv } from '../../codec/keys';
-import { generateEd25519KeyPair } from '../../common/keygen';
-import type { SpecInput } from '../../model/schema';
 import { createWorker } from '../../workers/worker';
 import { steward } from './cli';
+import { makeKeyPair, writeSpec } from './spec-files';
 
 export type GoldenKind = 'provisioned' | 'hardened';
 export const GOLDEN_KINDS: readonly GoldenKind[] = ['provisioned', 'hardened'];
@@ -121,56 +119,35 @@ function link(from: string, to: string): void {
 }
 
 async function buildGolden(kind: GoldenKind, ref: string, base: string | undefined, run: GoldenRun): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), `steward-golden-${kind}-`));
-  const pair = generateEd25519KeyPair('steward-test');
-  const identityFile = join(dir, 'id_ed25519');
-  writeFileSync(identityFile, pair.private, { mode: 0o600 });
-  const keys = await keyRingFromEnv();
-  if (!keys) throw new Error('golden host: no codec keys (global-setup.ts sets STEWARD_CODEC_KEY_FILE)');
+  const keys = makeKeyPair();
+  const codecKeys = await keyRingFromEnv();
+  if (!codecKeys) throw new Error('golden host: no codec keys (global-setup.ts sets STEWARD_CODEC_KEY_FILE)');
   const taskQueue = `golden-${kind}-${run.runId}`;
   const { worker, pool, connection } = await createWorker({
     address: run.address,
     namespace: run.namespace,
     taskQueue,
     workflowBundle: { codePath: run.bundlePath },
-    keys,
+    keys: codecKeys,
   });
   const running = worker.run();
   let container: string | undefined;
   let snapshotted = false;
   try {
     const sim = await startSimulator({
-      authorizedKey: pair.public,
+      authorizedKey: keys.publicKey,
       name: `golden-${kind}-${run.runId}`,
       aptCacheDir: aptCacheFor(true),
       labels: { 'steward.test': 'golden' },
       ...(base ? { image: base, keyUsers: [GOLDEN_OPS_USER] } : {}),
     });
     container = sim.container;
-    const spec: SpecInput = {
-      version: 1,
-      hosts: [
-        {
-          name: sim.name.replace(/^steward-vps-/, ''),
-          address: sim.address,
-          port: sim.port,
-          user: sim.user,
-          identityFile,
-          hostKey: sim.hostKey,
-        },
-      ],
-    };
-    const specFile = join(dir, `golden-${kind}.yaml`);
-    writeFileSync(specFile, stringify(spec));
+    const specFile = writeSpec(keys, [sim], {}, `golden-${kind}.yaml`);
     const op = kind === 'hardened' ? 'harden' : 'provision';
-    const r = await steward(
-      ['--spec', specFile, '--address', run.address, '--namespace', run.namespace].concat([
-        '--task-queue',
-        taskQueue,
-        '--json',
-        op,
-      ]),
-    );
+    const r = await steward([
+      ...['--spec', specFile, '--address', run.address, '--namespace', run.namespace],
+      ...['--task-queue', taskQueue, '--json', op],
+    ]);
     if (r.code !== 0) throw new Error(`golden ${kind} host: ${op} failed (exit ${r.code}): ${r.stderr || r.stdout}`);
     await snapshotSimulator(sim.container, ref, { [GOLDEN_RUN_LABEL]: run.runId, 'steward.test': 'golden' });
     snapshotted = true;
@@ -184,7 +161,7 @@ async function buildGolden(kind: GoldenKind, ref: string, base: string | undefin
     await running;
     await pool.closeAll();
     await connection.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(keys.dir, { recursive: true, force: true });
   }
 }
 

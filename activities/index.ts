@@ -9,8 +9,16 @@ import { createProvisionActivities } from './provision';
 import { redactingActivities } from './redact';
 import { createRotateActivities, type RotateDeps } from './rotate';
 import { createRunActivities } from './runs';
+import { lazyStore, type SecretStore } from './secrets-store';
 
-export function createActivities(deps: DeployDeps & RotateDeps) {
+export interface Deps extends Omit<DeployDeps & RotateDeps, 'store'> {
+  /** The secret version store; default {@link SecretStore.fromEnv}, opened on first use. */
+  readonly secretStore?: SecretStore;
+}
+
+export function createActivities({ secretStore, ...rest }: Deps) {
+  // One store handle for every activity: its per-record locks only serialise writers that share it.
+  const deps = { ...rest, store: lazyStore(secretStore) };
   // Whatever an activity throws passes the redactor first: no secret value reaches a failure, the history or a log.
   return redactingActivities({
     ...createProvisionActivities(deps),

@@ -10,7 +10,7 @@ import type { Spec } from '../../model/schema';
 import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from '../context';
 import { planImages, shortId, transferImages } from './images';
 import { ensureSecrets, type KeepFingerprints } from './secrets';
-import { lazyStore, type SecretStore } from '../secrets-store';
+import type { SecretStore } from '../secrets-store';
 import {
   beginRelease,
   commitRelease,
@@ -40,8 +40,8 @@ export interface VerifyStepResult extends StepResult {
 export interface DeployDeps extends ActivityDeps {
   /** The operator's Docker engine, source of streamed images. Default: the local socket or DOCKER_HOST. */
   readonly localDocker?: Docker;
-  /** The secret version store, where generated values' fingerprints are kept; default {@link SecretStore.fromEnv}. */
-  readonly secretStore?: SecretStore;
+  /** Opens the secret version store, where generated values' fingerprints are kept: the one handle every activity shares. */
+  readonly store: () => Promise<SecretStore>;
 }
 
 const SERVICES = [GATEWAY_SERVICE, PROXY_SERVICE];
@@ -51,9 +51,8 @@ function fileSecrets(spec: Spec): string[] {
   return secretDeliveries(spec).flatMap((d) => (d.kind === 'file' ? [d.secret] : []));
 }
 
-export function createDeployActivities({ pool, localDocker, secretStore }: DeployDeps) {
+export function createDeployActivities({ pool, localDocker, store }: DeployDeps) {
   const session = (input: StepInput) => pool.get(targetOf(input));
-  const store = lazyStore(secretStore);
   const local = () => localDocker ?? new Docker();
 
   return {

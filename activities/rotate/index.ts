@@ -15,7 +15,6 @@
  * the host and the store and carries on from where they are.
  */
 import { activityStep } from '../context';
-import { lazyStore } from '../secrets-store';
 import { createSecret } from './create';
 import { finishSecret } from './finish';
 import { inspectSecret } from './inspect';
@@ -28,8 +27,7 @@ import type { RotateDeps, RotateStepInput } from './types';
 export type * from './types';
 
 /** The rotation activities: each phase (a function of its own) runs on the host and store record it opens. */
-export function createRotateActivities({ pool, secretStore }: RotateDeps) {
-  const store = lazyStore(secretStore);
+export function createRotateActivities({ pool, store }: RotateDeps) {
   const phase =
     <R>(body: (rotation: Rotation, input: RotateStepInput) => Promise<R>) =>
     (input: RotateStepInput): Promise<R> =>

@@ -49,6 +49,6 @@ export interface RollbackSecretResult extends StepResult {
 }
 
 export interface RotateDeps extends ActivityDeps {
-  /** The version store; default {@link SecretStore.fromEnv}, opened on first use. */
-  readonly secretStore?: SecretStore;
+  /** Opens the version store: the one handle every activity shares. */
+  readonly store: () => Promise<SecretStore>;
 }

@@ -252,7 +252,7 @@ async function observe(
   const digests = refs.filter((r) => r.includes('@'));
   if (digests.length > 0) throw new DigestPinnedImage(host, digests);
 
-  const [locals, remote] = await Promise.all([inspectLocal(host, local, refs), observeHost(session, refs, layers)]);
+  const [locals, remote] = await Promise.all([observeLocal(host, local, refs), observeHost(session, refs, layers)]);
   const changes: Change[] = [];
   const send: { image: string; id: string; size: number }[] = [];
   const skipped: SkippedImage[] = [];
@@ -274,7 +274,7 @@ async function observe(
   return { plan: { changes, send, skipped }, ...(remote.present ? { present: remote.present } : {}) };
 }
 
-async function inspectLocal(host: string, local: Docker, refs: readonly string[]) {
+async function observeLocal(host: string, local: Docker, refs: readonly string[]) {
   const results = await Promise.all(
     refs.map(async (ref) => {
       try {

@@ -56,7 +56,8 @@ export interface Opening {
   readonly description: string;
 }
 
-export function checkPort(port: unknown, field: string): number {
+/** `port` as a port number, or an invalid-spec error naming `field`. */
+export function portField(port: unknown, field: string): number {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
     invalidSpec(`${field}: ${String(port)} is not a port number`);
   }
@@ -74,7 +75,7 @@ export function commentText(text: string): string {
 export function openings(spec: Spec): Opening[] {
   const merged = new Map<string, { port: number; protocol: 'tcp' | 'udp'; sources: Cidr[]; descriptions: string[] }>();
   spec.firewall.ingress.forEach((rule, i) => {
-    const port = checkPort(rule.port, `firewall.ingress[${i}].port`);
+    const port = portField(rule.port, `firewall.ingress[${i}].port`);
     if (rule.protocol !== 'tcp' && rule.protocol !== 'udp') {
       invalidSpec(`firewall.ingress[${i}].protocol: ${String(rule.protocol)} is not tcp or udp`);
     }
@@ -145,7 +146,7 @@ export function renderRuleset(spec: Spec): string {
     ].join('\n')}\n`;
   }
 
-  const sshPort = checkPort(spec.ssh.port, 'ssh.port');
+  const sshPort = portField(spec.ssh.port, 'ssh.port');
   const rate = fw.sshRateLimit;
   if (!Number.isInteger(rate) || rate < 1)
     invalidSpec(`firewall.sshRateLimit: ${String(rate)} is not a positive whole number`);

@@ -27,10 +27,10 @@ import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { control } from './controls';
 import { evaluatePaths, observePaths, repairPaths } from './paths';
-import { pluginPathOf, runPluginProbe, type ProbePlace } from './plugin-probe';
-import { CANARY_PREFIX, canaryText, type ProbeReport, type ProbeRequest } from './probe-report';
+import { pluginPathOf, runPluginProof, type ProofPlace } from './plugin-proof';
+import { CANARY_PREFIX, canaryText, type ProofReport, type ProofRequest } from './proof-report';
 import { canaryControls, dimensionControl, historyControl, persistenceControl, type PersistenceProof } from './proof';
-import { restApiKey, runRestProbe, waitRestReady, type ApiKey } from './rest-probe';
+import { restApiKey, runRestProof, waitRestReady, type ApiKey } from './rest-proof';
 import { backupDamaged, checkIntegrity, integrityControls, MEMORY_BACKUP_DIR, storedDimensions } from './sqlite';
 import { observeTargets, type Consumer, type MemoryTargets } from './targets';
 
@@ -45,7 +45,7 @@ class ConsumerUnavailable extends HostError {
 }
 
 /** A report for a proof that could not start, so every control says why. */
-function notStarted(error: string): ProbeReport {
+function notStarted(error: string): ProofReport {
   return { warnings: [], steps: [{ step: 'init', ok: false, ms: 0, error }], history: { enabled: false }, config: {} };
 }
 
@@ -59,7 +59,7 @@ export interface PersistenceInput extends StepInput {
 }
 
 /** Where the gateway's canary is read back without a restart, or why it cannot be. */
-function freshPlace(spec: Spec, gateway: Consumer): ProbePlace | { error: string } {
+function freshPlace(spec: Spec, gateway: Consumer): ProofPlace | { error: string } {
   if (!gateway.image) return { error: `the image of ${gateway.name} is unknown: docker inspect showed no image ID` };
   const env = secretDeliveries(spec).some((d) => d.kind === 'env');
   return {
@@ -71,19 +71,19 @@ function freshPlace(spec: Spec, gateway: Consumer): ProbePlace | { error: string
 }
 
 /** Runs a proof with the spec's adapter. */
-async function probe(
+async function runProof(
   session: HostSession,
   spec: Spec,
   targets: MemoryTargets,
-  request: ProbeRequest,
+  request: ProofRequest,
   key: ApiKey | undefined,
-  place?: ProbePlace,
-): Promise<ProbeReport> {
-  if (targets.adapter === 'rest') return runRestProbe(session, spec, request, key ?? { kind: 'none' });
+  place?: ProofPlace,
+): Promise<ProofReport> {
+  if (targets.adapter === 'rest') return runRestProof(session, spec, request, key ?? { kind: 'none' });
   const c = targets.consumer;
   if (!c) return notStarted('no gateway container: deploy the stack first');
   if (c.status !== 'running') return notStarted(`the gateway container is ${c.status}`);
-  return runPluginProbe(session, spec, c.id, pluginPathOf(targets.live), request, place);
+  return runPluginProof(session, spec, c.id, pluginPathOf(targets.live), request, place);
 }
 
 /**
@@ -248,13 +248,13 @@ export function createMemoryActivities({ pool }: ActivityDeps) {
         const targets = await observeTargets(s, spec);
         const key = targets.adapter === 'rest' ? await restApiKey(s.target.name, spec) : undefined;
         const user = spec.stack.memory.probeUser;
-        const request: ProbeRequest = {
+        const request: ProofRequest = {
           op: 'canary',
           userId: user,
           prefix: CANARY_PREFIX,
           text: canaryText(randomUUID(), 'canary'),
         };
-        const report = await probe(s, spec, targets, request, key);
+        const report = await runProof(s, spec, targets, request, key);
         const vectorDb = targets.databases.find((d) => d.role === 'vector-db')?.hostPath;
         const stored = vectorDb ? await storedDimensions(s, vectorDb) : undefined;
         const controls = [
@@ -312,13 +312,13 @@ export function createMemoryActivities({ pool }: ActivityDeps) {
         const started = performance.now();
         const text = canaryText(randomUUID(), 'persistence');
         const base = { userId: spec.stack.memory.probeUser, prefix: CANARY_PREFIX, text };
-        const before = await probe(s, spec, targets, { op: 'write', ...base }, key);
+        const before = await runProof(s, spec, targets, { op: 'write', ...base }, key);
         const id = before.steps.find((x) => x.step === 'write' && x.ok)?.detail?.id;
-        let after: ProbeReport | undefined;
+        let after: ProofReport | undefined;
         let proof: PersistenceProof = { kind: restart ? 'restart' : 'fresh' };
         if (typeof id === 'string' && place) {
           const t = performance.now();
-          after = await probe(s, spec, targets, { op: 'readback', id, ...base }, key, place);
+          after = await runProof(s, spec, targets, { op: 'readback', id, ...base }, key, place);
           proof = { kind: 'fresh', ms: performance.now() - t };
         } else if (typeof id === 'string') {
           try {
@@ -329,7 +329,7 @@ export function createMemoryActivities({ pool }: ActivityDeps) {
           }
           if (!proof.error) {
             const again = await observeTargets(s, spec);
-            after = await probe(s, spec, again, { op: 'readback', id, ...base }, key);
+            after = await runProof(s, spec, again, { op: 'readback', id, ...base }, key);
           }
         }
         const name = consumerLabel(spec, targets.consumer);

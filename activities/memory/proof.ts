@@ -5,9 +5,9 @@
 import type { ControlResult } from '../../model/report';
 import type { Spec } from '../../model/schema';
 import { control } from './controls';
-import type { ProbeReport, ProbeStep } from './probe-report';
+import type { ProofReport, ProofStep } from './proof-report';
 
-const CANARY_STEPS: { step: ProbeStep['step']; id: string; expected: (user: string, threshold: string) => string }[] = [
+const CANARY_STEPS: { step: ProofStep['step']; id: string; expected: (user: string, threshold: string) => string }[] = [
   { step: 'write', id: 'memory.canary.write', expected: (u) => `a canary memory written under ${u} without inference` },
   { step: 'read', id: 'memory.canary.read', expected: () => 'read back by id: same text, same user' },
   { step: 'search', id: 'memory.canary.search', expected: (_, t) => `found by search${t}` },
@@ -16,7 +16,7 @@ const CANARY_STEPS: { step: ProbeStep['step']; id: string; expected: (user: stri
   { step: 'gone', id: 'memory.canary.gone', expected: () => 'neither readable nor found after delete' },
 ];
 
-function evidence(s: ProbeStep): string {
+function evidence(s: ProofStep): string {
   const d = s.detail ?? {};
   switch (s.step) {
     case 'write':
@@ -37,7 +37,7 @@ function evidence(s: ProbeStep): string {
 }
 
 /** The step's control, or a failed one saying why it did not run. */
-function stepControl(report: ProbeReport, id: string, name: ProbeStep['step'], expected: string): ControlResult {
+function stepControl(report: ProofReport, id: string, name: ProofStep['step'], expected: string): ControlResult {
   const s = report.steps.find((x) => x.step === name);
   if (s) return control(id, expected, s.ok ? evidence(s) : (s.error ?? 'failed'), s.ok, undefined, undefined, s.ms);
   const init = report.steps.find((x) => x.step === 'init' && !x.ok);
@@ -51,7 +51,7 @@ function stepControl(report: ProbeReport, id: string, name: ProbeStep['step'], e
 }
 
 /** Controls of the canary proof. `user` is the probe user. */
-export function canaryControls(report: ProbeReport, user: string): ControlResult[] {
+export function canaryControls(report: ProofReport, user: string): ControlResult[] {
   const threshold =
     typeof report.config.searchThreshold === 'number' ? ` at the threshold ${report.config.searchThreshold}` : '';
   const out = CANARY_STEPS.map((c) => stepControl(report, c.id, c.step, c.expected(user, threshold)));
@@ -74,7 +74,7 @@ export function canaryControls(report: ProbeReport, user: string): ControlResult
 }
 
 /** Whether mem0 keeps history: the plugin silently turns it off when its SQLite cannot open (or load). */
-export function historyControl(report: ProbeReport): ControlResult {
+export function historyControl(report: ProofReport): ControlResult {
   const init = report.steps.find((s) => s.step === 'init');
   const path = report.config.effectiveHistoryDbPath ?? report.config.historyDbPath;
   const history = report.steps.find((s) => s.step === 'history');
@@ -97,7 +97,7 @@ export function historyControl(report: ProbeReport): ControlResult {
  */
 export function dimensionControl(
   spec: Spec,
-  report: ProbeReport | undefined,
+  report: ProofReport | undefined,
   stored: Record<number, number> | undefined,
 ): ControlResult {
   const want = spec.stack.memory.embedder.dimension;
@@ -146,8 +146,8 @@ export interface PersistenceProof {
 /** The persistence control from the write before and the read back after (see {@link PersistenceProof}). */
 export function persistenceControl(
   consumer: string,
-  before: ProbeReport,
-  after: ProbeReport | undefined,
+  before: ProofReport,
+  after: ProofReport | undefined,
   proof: PersistenceProof,
   totalMs: number,
 ): ControlResult {

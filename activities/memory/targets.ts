@@ -288,7 +288,7 @@ export function parseConsumer(raw: Inspected): Consumer {
 }
 
 /** A shell fragment printing `docker inspect` of the consumer, or `[]` when there is none. */
-export function consumerInspect(spec: Spec): string {
+export function consumerStateProbe(spec: Spec): string {
   const check = spec.stack.memory.check;
   if (check.adapter === 'rest') {
     const name = check.rest?.container;
@@ -310,7 +310,7 @@ export function consumerInspect(spec: Spec): string {
 export async function observeTargets(session: HostSession, spec: Spec): Promise<MemoryTargets> {
   const layout = stackLayout(spec);
   const r = await session.probe({
-    consumer: consumerInspect(spec),
+    consumer: consumerStateProbe(spec),
     config: `cat ${run(layout.openclawJson)} 2>/dev/null || true`,
   });
   let inspected: Inspected[];

@@ -16,9 +16,9 @@ import {
   volumeRepairs,
   type ObservedPaths,
 } from '../../activities/memory/paths';
-import type { ProbeReport } from '../../activities/memory/probe-report';
-import { probeArgv } from '../../activities/memory/plugin-probe';
-import { canaryText, CANARY_PREFIX, parseProbeReport } from '../../activities/memory/probe-report';
+import type { ProofReport } from '../../activities/memory/proof-report';
+import { proofArgv } from '../../activities/memory/plugin-proof';
+import { canaryText, CANARY_PREFIX, parseProofReport } from '../../activities/memory/proof-report';
 import { canaryControls, dimensionControl, historyControl, persistenceControl } from '../../activities/memory/proof';
 import { integrityControls, parseIntegrity } from '../../activities/memory/sqlite';
 import {
@@ -382,13 +382,13 @@ describe('sqlite3 output', () => {
 describe('proof controls', () => {
   const user = 'steward-probe';
   const text = canaryText('c0ffee', 'canary');
-  const ok = (step: ProbeReport['steps'][number]['step'], detail: Record<string, unknown> = {}, ms = 5) => ({
+  const ok = (step: ProofReport['steps'][number]['step'], detail: Record<string, unknown> = {}, ms = 5) => ({
     step,
     ok: true,
     ms,
     detail,
   });
-  const healthy: ProbeReport = parseProbeReport(
+  const healthy: ProofReport = parseProofReport(
     {
       warnings: [],
       steps: [
@@ -424,7 +424,7 @@ describe('proof controls', () => {
   });
 
   it('says "history disabled" when mem0 silently runs without history', () => {
-    const report: ProbeReport = {
+    const report: ProofReport = {
       ...healthy,
       warnings: ['[mem0] Memory initialization failed, retrying with history disabled: unable to open database file'],
       history: { enabled: false },
@@ -443,7 +443,7 @@ describe('proof controls', () => {
   });
 
   it('fails every canary control with the reason when mem0 does not start', () => {
-    const report: ProbeReport = {
+    const report: ProofReport = {
       ...healthy,
       steps: [{ step: 'init', ok: false, ms: 0, error: 'the gateway container is exited' }],
     };
@@ -462,7 +462,7 @@ describe('proof controls', () => {
       observed: 'embedder returns 1536; store configured for 1536; stored vectors 3×1536',
     });
     expect(dimensionControl(spec, healthy, { 1536: 3, 768: 2 }).status).toBe('fail');
-    const smaller: ProbeReport = { ...healthy, steps: [ok('embed', { length: 768 })] };
+    const smaller: ProofReport = { ...healthy, steps: [ok('embed', { length: 768 })] };
     expect(dimensionControl(spec, smaller, {})).toMatchObject({
       status: 'fail',
       observed: 'embedder returns 768; store configured for 1536; no stored vectors',
@@ -471,8 +471,8 @@ describe('proof controls', () => {
   });
 
   it('proves persistence only when the canary reads back after the restart and is deleted', () => {
-    const write: ProbeReport = { ...healthy, steps: [ok('write', { id: 'p1' })] };
-    const back: ProbeReport = {
+    const write: ProofReport = { ...healthy, steps: [ok('write', { id: 'p1' })] };
+    const back: ProofReport = {
       ...healthy,
       steps: [ok('init'), ok('read', { id: 'p1' }), ok('delete', { id: 'p1' }), ok('gone', { id: 'p1' })],
     };
@@ -482,7 +482,7 @@ describe('proof controls', () => {
       observed: 'read back after the restart (restart and health 31.4 s), then deleted',
       durationMs: 33_000,
     });
-    const lost: ProbeReport = {
+    const lost: ProofReport = {
       ...healthy,
       steps: [ok('init'), { step: 'read', ok: false, ms: 1, error: 'memory p1 not found' }],
     };
@@ -495,8 +495,8 @@ describe('proof controls', () => {
   });
 
   it('proves persistence without a restart when a fresh container with only the volumes reads the canary back', () => {
-    const write: ProbeReport = { ...healthy, steps: [ok('write', { id: 'p1' })] };
-    const back: ProbeReport = {
+    const write: ProofReport = { ...healthy, steps: [ok('write', { id: 'p1' })] };
+    const back: ProofReport = {
       ...healthy,
       steps: [ok('init'), ok('read', { id: 'p1' }), ok('delete', { id: 'p1' }), ok('gone', { id: 'p1' })],
     };
@@ -506,7 +506,7 @@ describe('proof controls', () => {
       expected: 'a canary written through openclaw_gateway_1 reads back in a fresh container that has only its volumes',
       observed: 'read back in a fresh container (2.3 s), then deleted; openclaw_gateway_1 kept serving',
     });
-    const lost: ProbeReport = {
+    const lost: ProofReport = {
       ...healthy,
       steps: [ok('init'), { step: 'read', ok: false, ms: 1, error: 'memory p1 not found' }],
     };
@@ -514,7 +514,7 @@ describe('proof controls', () => {
       status: 'fail',
       observed: 'lost outside the container: memory p1 not found',
     });
-    const unwritten: ProbeReport = { ...healthy, steps: [{ step: 'write', ok: false, ms: 1, error: 'disk full' }] };
+    const unwritten: ProofReport = { ...healthy, steps: [{ step: 'write', ok: false, ms: 1, error: 'disk full' }] };
     expect(persistenceControl('g', unwritten, undefined, { kind: 'fresh' }, 1).observed).toBe('not written: disk full');
   });
 
@@ -522,7 +522,7 @@ describe('proof controls', () => {
     const spec = makeSpec();
     const id = 'c'.repeat(64);
     const image = `sha256:${'a'.repeat(64)}`;
-    const argv = probeArgv(
+    const argv = proofArgv(
       spec,
       id,
       {
@@ -546,7 +546,7 @@ describe('proof controls', () => {
     expect(argv[argv.indexOf(image) - 1]).toBe('node');
     // Exec in the gateway is the other place: no new container.
     expect(
-      probeArgv(spec, id, { kind: 'exec' }, '/opt/plugin', { op: 'write', userId: 'u', prefix: 'p', text: 't' })[1],
+      proofArgv(spec, id, { kind: 'exec' }, '/opt/plugin', { op: 'write', userId: 'u', prefix: 'p', text: 't' })[1],
     ).toBe('exec');
   });
 });

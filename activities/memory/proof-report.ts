@@ -8,10 +8,10 @@ import { validate } from '../../model/validate';
 /** Canary texts start with this; stale canaries of an interrupted run are recognised by it and removed. */
 export const CANARY_PREFIX = 'steward memory canary';
 
-export type ProbeOp = 'canary' | 'write' | 'readback';
+export type ProofOp = 'canary' | 'write' | 'readback';
 
-export interface ProbeRequest {
-  readonly op: ProbeOp;
+export interface ProofRequest {
+  readonly op: ProofOp;
   readonly userId: string;
   readonly prefix: string;
   readonly text: string;
@@ -27,7 +27,7 @@ const stepSchema = z.object({
   error: z.string().optional(),
 });
 
-export const probeReportSchema = z.object({
+export const proofReportSchema = z.object({
   warnings: z.array(z.string()).default([]),
   steps: z.array(stepSchema),
   history: z.object({ enabled: z.boolean() }).default({ enabled: false }),
@@ -35,12 +35,12 @@ export const probeReportSchema = z.object({
   config: z.record(z.string(), z.unknown()).default({}),
 });
 
-export type ProbeStep = z.infer<typeof stepSchema>;
-export type ProbeReport = z.infer<typeof probeReportSchema>;
+export type ProofStep = z.infer<typeof stepSchema>;
+export type ProofReport = z.infer<typeof proofReportSchema>;
 
 /** @throws ValidationError when the host printed something else. */
-export function parseProbeReport(data: unknown, host: string): ProbeReport {
-  return validate(probeReportSchema, data, `memory probe output on ${host}`);
+export function parseProofReport(data: unknown, host: string): ProofReport {
+  return validate(proofReportSchema, data, `memory proof output on ${host}`);
 }
 
 /** A unique canary text: the prefix, a random id, and what it is for. */

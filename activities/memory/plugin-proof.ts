@@ -9,16 +9,16 @@ import type { Spec } from '../../model/schema';
 import { CommandFailed, UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { sh } from '../host/shell';
-import { parseProbeReport, type ProbeReport, type ProbeRequest } from './probe-report';
+import { parseProofReport, type ProofReport, type ProofRequest } from './proof-report';
 
 /** Marks the result line among whatever mem0 prints. */
-const MARK = 'STEWARD_MEMORY_PROBE ';
+const MARK = 'STEWARD_MEMORY_PROOF ';
 
 /**
  * Runs in the gateway container as its uid (Node 24). argv: plugin path, request JSON. Console output of mem0 is
  * captured (history-disabled warnings are evidence) and secret values from the environment are redacted from it.
  */
-const PROBE_JS = String.raw`
+const PROOF_JS = String.raw`
 import { registerHooks } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -142,8 +142,11 @@ export function pluginPathOf(live: Record<string, unknown> | undefined): string 
   return typeof found === 'string' ? found : MEM0_PLUGIN_PATH;
 }
 
-/** Labels every fresh proof container, so one left behind by a cut session is removed by the next proof. */
-export const FRESH_PROBE_LABEL = 'steward.memory-probe=fresh';
+/**
+ * Labels every fresh proof container, so one left behind by a cut session is removed by the next proof. The value
+ * keeps its first name: hosts may still hold containers labelled with it.
+ */
+export const FRESH_PROOF_LABEL = 'steward.memory-probe=fresh';
 
 /**
  * Where a proof runs: in the gateway container (`docker exec`), or in a fresh container of the gateway's image that
@@ -151,7 +154,7 @@ export const FRESH_PROBE_LABEL = 'steward.memory-probe=fresh';
  * (for the embedder), its env file and empty tmpfs mounts where it has them — and neither its writable layer nor its
  * tmpfs contents. Removed on exit.
  */
-export type ProbePlace =
+export type ProofPlace =
   | { readonly kind: 'exec' }
   | {
       readonly kind: 'fresh';
@@ -161,13 +164,13 @@ export type ProbePlace =
       readonly envFile?: string;
     };
 
-/** The command that starts node with the probe script on stdin, in `place`. */
-export function probeArgv(
+/** The command that starts node with the proof script on stdin, in `place`. */
+export function proofArgv(
   spec: Spec,
   containerId: string,
-  place: ProbePlace,
+  place: ProofPlace,
   pluginPath: string,
-  request: ProbeRequest,
+  request: ProofRequest,
 ): string[] {
   const user = `${spec.stack.uid}:${spec.stack.gid}`;
   const node = ['node', '--input-type=module', '-', pluginPath, JSON.stringify(request)];
@@ -182,7 +185,7 @@ export function probeArgv(
     '--rm',
     '-i',
     '--label',
-    FRESH_PROBE_LABEL,
+    FRESH_PROOF_LABEL,
     '--network',
     `container:${containerId}`,
     '--volumes-from',
@@ -206,39 +209,39 @@ export function probeArgv(
 }
 
 /**
- * Runs one proof in the gateway container, or in a fresh container beside it (see {@link ProbePlace}).
+ * Runs one proof in the gateway container, or in a fresh container beside it (see {@link ProofPlace}).
  * @throws CommandFailed (retryable) when the script printed no result (the container restarting, node killed);
  *   UnexpectedHostOutput when its result is not the report.
  */
-export async function runPluginProbe(
+export async function runPluginProof(
   session: HostSession,
   spec: Spec,
   containerId: string,
   pluginPath: string,
-  request: ProbeRequest,
-  place: ProbePlace = { kind: 'exec' },
-): Promise<ProbeReport> {
-  const argv = probeArgv(spec, containerId, place, pluginPath, request);
+  request: ProofRequest,
+  place: ProofPlace = { kind: 'exec' },
+): Promise<ProofReport> {
+  const argv = proofArgv(spec, containerId, place, pluginPath, request);
   // A fresh container a cut session left running would hold the stores open: gone before the next one starts.
   const sweep =
     place.kind === 'fresh'
-      ? `ids=$(docker ps -aq ${sh(['--filter', `label=${FRESH_PROBE_LABEL}`])}); [ -z "$ids" ] || docker rm -f $ids >/dev/null\n`
+      ? `ids=$(docker ps -aq ${sh(['--filter', `label=${FRESH_PROOF_LABEL}`])}); [ -z "$ids" ] || docker rm -f $ids >/dev/null\n`
       : '';
-  const r = await session.script(`${sweep}${sh(argv)} <<'STEWARD_MEMORY_PROBE'\n${PROBE_JS}\nSTEWARD_MEMORY_PROBE`, {
+  const r = await session.script(`${sweep}${sh(argv)} <<'STEWARD_MEMORY_PROOF'\n${PROOF_JS}\nSTEWARD_MEMORY_PROOF`, {
     timeoutMs: 180_000,
-    label: `memory probe (${request.op})`,
+    label: `memory proof (${request.op})`,
   });
   const line = r.stdout.split('\n').find((l) => l.startsWith(MARK));
   if (!line) {
     // docker exec itself failed (the container restarting, node killed): worth another attempt.
     const why = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
-    throw new CommandFailed(session.target.name, `memory probe (${request.op}) printed no result`, r.code, why);
+    throw new CommandFailed(session.target.name, `memory proof (${request.op}) printed no result`, r.code, why);
   }
   let data: unknown;
   try {
     data = JSON.parse(line.slice(MARK.length));
   } catch {
-    throw new UnexpectedHostOutput(session.target.name, 'memory probe printed a result that is not JSON');
+    throw new UnexpectedHostOutput(session.target.name, 'memory proof printed a result that is not JSON');
   }
-  return parseProbeReport(data, session.target.name);
+  return parseProofReport(data, session.target.name);
 }

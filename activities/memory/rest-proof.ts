@@ -11,7 +11,7 @@ import { HostError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { resolveExternal } from '../deploy/secrets';
-import type { ProbeReport, ProbeRequest, ProbeStep } from './probe-report';
+import type { ProofReport, ProofRequest, ProofStep } from './proof-report';
 
 /** The spec names a secret it does not declare, or the key cannot be read. */
 export class MemoryApiKeyUnavailable extends HostError {
@@ -100,21 +100,21 @@ function describe(r: HttpResult): string {
 }
 
 /** Runs one proof against the REST server and reports it as the plugin adapter does. */
-export async function runRestProbe(
+export async function runRestProof(
   session: HostSession,
   spec: Spec,
-  request: ProbeRequest,
+  request: ProofRequest,
   key: ApiKey,
-): Promise<ProbeReport> {
+): Promise<ProofReport> {
   const base = spec.stack.memory.check.rest!.url;
   const user = request.userId;
-  const steps: ProbeStep[] = [];
-  const report: ProbeReport = { warnings: [], steps, history: { enabled: false }, config: { url: base, userId: user } };
+  const steps: ProofStep[] = [];
+  const report: ProofReport = { warnings: [], steps, history: { enabled: false }, config: { url: base, userId: user } };
   const http = (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) =>
     call(session, base, key, method, path, body);
   const ok = (r: HttpResult) => r.status >= 200 && r.status < 300;
   const step = async (
-    name: ProbeStep['step'],
+    name: ProofStep['step'],
     fn: () => Promise<{ ms: number; detail?: Record<string, unknown>; error?: string }>,
   ) => {
     const r = await fn();

@@ -16,43 +16,25 @@
  * test/unit/worker-loss-histories/record.ts gives. Run again only to re-record:
  *   npx tsx test/unit/upgrade-histories/record.ts
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { findFreePort, startDevServer, stopProcess } from '../../../client/dev/temporal';
 import type { Spec } from '../../../model/schema';
 import { startAttributes } from '../../../model/search-attributes';
 import { buildWorkflowBundle } from '../../../workers/bundle';
+import { legacyWorkflowBundle } from '../../support/legacy-bundle';
 import { oneHostSpec } from '../../support/specs';
 
 /** The last commit before host plans: whole-spec inputs, hand-written lanes in fleet and rotateSecrets. */
 const LEGACY = 'cd5caa9';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 const one = oneHostSpec();
 const spec: Spec = { ...one, hosts: [one.hosts[0]!, { ...one.hosts[0]!, name: 'vps2', address: '127.0.0.2' }] };
-
-async function legacyBundle(): Promise<{ code: string }> {
-  // Under the tree, so webpack finds node_modules; .steward/ is ignored by git. The model lived in spec/ then.
-  const dir = join(ROOT, '.steward', `legacy-workflows-${LEGACY}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  execFileSync('sh', ['-c', `git archive ${LEGACY} workflows spec | tar -x -C ${dir}`], { cwd: ROOT });
-  try {
-    return await bundleWorkflowCode({
-      workflowsPath: join(dir, 'workflows/index.ts'),
-      workflowInterceptorModules: [join(dir, 'workflows/interceptors.ts')],
-      logger: new DefaultLogger('WARN'),
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** A one-shot latch: `reached` resolves the first time `hit` is called. */
 function latch() {
@@ -106,7 +88,7 @@ function doubles(onStep: (name: string, host: string) => void, drifted: () => bo
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const server = await startDevServer({ port: await findFreePort() });
 try {
-  const [legacy, current] = await Promise.all([legacyBundle(), buildWorkflowBundle()]);
+  const [legacy, current] = await Promise.all([legacyWorkflowBundle(LEGACY), buildWorkflowBundle()]);
   const connection = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection: await Connection.connect({ address: server.address }) });
   const save = async (name: string, workflowId: string) => {

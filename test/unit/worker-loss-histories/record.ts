@@ -13,48 +13,30 @@
  * whose @temporalio/common and @temporalio/proto carry two copies of protobufjs. Run again only to re-record:
  *   npx tsx test/unit/worker-loss-histories/record.ts
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { findFreePort, startDevServer, stopProcess } from '../../../client/dev/temporal';
+import { legacyWorkflowBundle } from '../../support/legacy-bundle';
 import { oneHostSpec } from '../../support/specs';
 import { buildWorkflowBundle } from '../../../workers/bundle';
 
 /** The last commit whose workflows let the server retry steps. */
 const LEGACY = '0a22236';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 const spec = oneHostSpec();
 
 const ok = async () => ({ changes: [], findings: [] });
 
-async function legacyBundle(): Promise<{ code: string }> {
-  // Under the tree, so webpack finds node_modules; .steward/ is ignored by git.
-  const dir = join(ROOT, '.steward', `legacy-workflows-${LEGACY}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  execFileSync('sh', ['-c', `git archive ${LEGACY} workflows spec | tar -x -C ${dir}`], { cwd: ROOT });
-  try {
-    return await bundleWorkflowCode({
-      workflowsPath: join(dir, 'workflows/index.ts'),
-      workflowInterceptorModules: [join(dir, 'workflows/interceptors.ts')],
-      logger: new DefaultLogger('WARN'),
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const server = await startDevServer({ port: await findFreePort() });
 try {
-  const [legacy, current] = await Promise.all([legacyBundle(), buildWorkflowBundle()]);
+  const [legacy, current] = await Promise.all([legacyWorkflowBundle(LEGACY), buildWorkflowBundle()]);
   const connection = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection: await Connection.connect({ address: server.address }) });
   const save = async (name: string, workflowId: string) => {

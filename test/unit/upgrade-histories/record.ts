@@ -16,17 +16,11 @@
  * test/unit/worker-loss-histories/record.ts gives. Run again only to re-record:
  *   npx tsx test/unit/upgrade-histories/record.ts
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import proto from '@temporalio/proto';
-import { findFreePort, startDevServer, stopProcess } from '../../../client/dev/temporal';
+import { Worker } from '@temporalio/worker';
 import type { Spec } from '../../../model/schema';
 import { startAttributes } from '../../../model/search-attributes';
-import { buildWorkflowBundle } from '../../../workers/bundle';
-import { legacyWorkflowBundle } from '../../support/legacy-bundle';
+import { recordHistories } from '../../support/history-recording';
 import { oneHostSpec } from '../../support/specs';
 
 /** The last commit before host plans: whole-spec inputs, hand-written lanes in fleet and rotateSecrets. */
@@ -85,18 +79,7 @@ function doubles(onStep: (name: string, host: string) => void, drifted: () => bo
   };
 }
 
-Runtime.install({ logger: new DefaultLogger('WARN') });
-const server = await startDevServer({ port: await findFreePort() });
-try {
-  const [legacy, current] = await Promise.all([legacyWorkflowBundle(LEGACY), buildWorkflowBundle()]);
-  const connection = await NativeConnection.connect({ address: server.address });
-  const client = new Client({ connection: await Connection.connect({ address: server.address }) });
-  const save = async (name: string, workflowId: string) => {
-    const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    writeFileSync(join(HERE, name), proto.temporal.api.history.v1.History.encode(history).finish());
-    console.log(`wrote ${name}: ${history.events?.length} events`);
-  };
-
+await recordHistories(LEGACY, HERE, async ({ legacy, current, connection, client, save }) => {
   /** Starts a run on the old code, stops the old worker at `until`, finishes on this tree's workflows. */
   const upgraded = async (
     taskQueue: string,
@@ -112,7 +95,7 @@ try {
       await switchPoint.reached;
       return h;
     });
-    const fresh = await Worker.create({ connection, taskQueue, workflowBundle: { code: current }, activities });
+    const fresh = await Worker.create({ connection, taskQueue, workflowBundle: current, activities });
     await fresh.runUntil(handle.result());
     return handle.workflowId;
   };
@@ -182,8 +165,4 @@ try {
       (name, host) => name === 'inspectSecret' && host === 'vps1',
     ),
   );
-  await connection.close();
-  await client.connection.close();
-} finally {
-  await stopProcess(server.pid);
-}
+});

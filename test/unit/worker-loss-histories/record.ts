@@ -13,17 +13,11 @@
  * whose @temporalio/common and @temporalio/proto carry two copies of protobufjs. Run again only to re-record:
  *   npx tsx test/unit/worker-loss-histories/record.ts
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import proto from '@temporalio/proto';
-import { findFreePort, startDevServer, stopProcess } from '../../../client/dev/temporal';
-import { legacyWorkflowBundle } from '../../support/legacy-bundle';
+import { Worker } from '@temporalio/worker';
+import { recordHistories } from '../../support/history-recording';
 import { oneHostSpec } from '../../support/specs';
-import { buildWorkflowBundle } from '../../../workers/bundle';
 
 /** The last commit whose workflows let the server retry steps. */
 const LEGACY = '0a22236';
@@ -33,18 +27,7 @@ const spec = oneHostSpec();
 
 const ok = async () => ({ changes: [], findings: [] });
 
-Runtime.install({ logger: new DefaultLogger('WARN') });
-const server = await startDevServer({ port: await findFreePort() });
-try {
-  const [legacy, current] = await Promise.all([legacyWorkflowBundle(LEGACY), buildWorkflowBundle()]);
-  const connection = await NativeConnection.connect({ address: server.address });
-  const client = new Client({ connection: await Connection.connect({ address: server.address }) });
-  const save = async (name: string, workflowId: string) => {
-    const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    writeFileSync(join(HERE, name), proto.temporal.api.history.v1.History.encode(history).finish());
-    console.log(`wrote ${name}: ${history.events?.length} events`);
-  };
-
+await recordHistories(LEGACY, HERE, async ({ legacy, current, connection, client, save }) => {
   // A provision whose host never answers: four server-side attempts, then the run fails.
   {
     const taskQueue = 'legacy-inspect';
@@ -99,14 +82,10 @@ try {
     const upgraded = await Worker.create({
       connection,
       taskQueue,
-      workflowBundle: { code: current },
+      workflowBundle: current,
       activities: deployDoubles,
     });
     await upgraded.runUntil(handle.result().catch(() => undefined));
     await save('upgraded-mid-deploy.binpb', 'deploy/vps1/upgraded');
   }
-  await connection.close();
-  await client.connection.close();
-} finally {
-  await stopProcess(server.pid);
-}
+});

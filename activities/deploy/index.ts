@@ -11,19 +11,19 @@ import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, t
 import { planImages, shortId, transferImages } from './images';
 import { ensureSecrets, type KeepFingerprints } from './secrets';
 import type { SecretStore } from '../secrets-store';
+import { hostClock, plannedReloads, reloadLive } from './live-config';
+import { beginRelease, commitRelease, restorePrevious } from './release';
 import {
-  beginRelease,
-  commitRelease,
   composeUp,
   containerChanges,
   hostImages,
   observeContainers,
   renderStack,
-  restorePrevious,
   validateConfig,
   waitHealthy,
 } from './stack';
 import { verifyStack } from './verify';
+import { digest } from '../resources/files';
 import { converge, diffAll, observe } from '../resources/resource';
 import { resourcesOf } from '../catalogue';
 
@@ -168,17 +168,35 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
           hostImages(s, stackImages(spec)),
         ]);
         const fileChanges = diffAll(files, observedFiles).flat();
-        const changes: Change[] = [
-          ...fileChanges,
-          ...containerChanges(spec, rendered, live, { gateway: ids[0]!, proxy: ids[1]! }),
-        ];
-        if (input.mode === 'plan' || changes.length === 0) return { changes, findings: [] };
+        const containers = containerChanges(spec, rendered, live, { gateway: ids[0]!, proxy: ids[1]! });
+        const rewritten = {
+          openclawJson: fileChanges.some((c) => c.resource === `file:${rendered.layout.openclawJson}`),
+          caddyfile: fileChanges.some((c) => c.resource === `file:${rendered.layout.caddyfile}`),
+        };
+        // A container compose recreates reads its files at start; a running one takes them live.
+        const recreated = new Set(containers.map((c) => c.resource.slice('container:'.length)));
+        const changes: Change[] = [...fileChanges, ...containers];
+        if (input.mode === 'plan' || changes.length === 0) {
+          return { changes: [...changes, ...plannedReloads(rewritten, recreated)], findings: [] };
+        }
 
         await beginRelease(s, rendered.layout, live);
+        const since = await hostClock(s);
         await converge(s, files, 'apply');
         await composeUp(s, rendered.layout);
+        const openclawJson = rendered.files.find((f) => f.path === rendered.layout.openclawJson)!;
+        const reloads = await reloadLive(
+          s,
+          spec,
+          rendered.layout,
+          digest(openclawJson.content),
+          rewritten,
+          live,
+          since,
+          heartbeat,
+        );
         await waitHealthy(s, SERVICES, spec.stack.healthTimeoutSeconds, heartbeat);
-        return { changes, findings: [] };
+        return { changes: [...changes, ...reloads], findings: [] };
       });
     },
 

@@ -1,18 +1,13 @@
 /**
- * The compose stack on a host as a release: rendered files, images and containers. Applying keeps the live release
- * as `previous` (files and image IDs) before touching anything, so a release that fails its health check or its
- * verification can be rolled back to exactly what served before.
- *
- *   <installDir>/.steward/pending        a release is being applied; `previous` holds what to go back to
- *   <installDir>/.steward/previous/      compose.yaml, openclaw.json, Caddyfile and images.json of the last release
- *   <installDir>/.steward/release.json   the committed release: file digests and image IDs
+ * The compose stack on a host: the files deploy renders, the containers as the engine reports them and as they must
+ * be, bringing them up and waiting for health, and validating a config with OpenClaw itself before it goes live.
  */
 import { stringify } from 'yaml';
-import type { Change, Mode } from '../../model/report';
+import type { Change } from '../../model/report';
 import {
   composeProject,
   COMPOSE_PROJECT,
-  CONFIG_LABEL,
+  DEFINITION_LABEL,
   GATEWAY_SERVICE,
   PROXY_SERVICE,
   PROXY_UID,
@@ -26,9 +21,8 @@ import type { Spec } from '../../model/schema';
 import { HostError, UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
-import { digest, directoryResource, fileResource, type FileSpec } from '../resources/files';
+import { digest, directoryResource, type FileSpec } from '../resources/files';
 import type { Resource } from '../resources/resource';
-import { converge } from '../resources/resource';
 import { shortId } from './images';
 
 /** OpenClaw refused the rendered config. Nothing live changed; the spec must change. */
@@ -55,13 +49,16 @@ export class StackUnhealthy extends HostError {
 export interface RenderedStack {
   readonly layout: StackLayout;
   readonly files: FileSpec[];
-  /** Config digests the containers carry as labels. */
+  /** The digests of each service's compose definition, which its container carries as a label. */
   readonly digests: { readonly gateway: string; readonly proxy: string };
 }
 
+/** A service definition's digest: its JSON's SHA-256, shortened. */
+const definitionDigest = (definition: unknown) => digest(JSON.stringify(definition)).slice(0, 16);
+
 /** compose.yaml: the project as YAML, headed by a note that edits on the host are drift. */
-export function renderCompose(spec: Spec, digests: { readonly gateway: string; readonly proxy: string }): string {
-  return `# Rendered by steward from steward.yaml; changes here are drift.\n${stringify(composeProject(spec, digests), { lineWidth: 0 })}`;
+export function renderCompose(spec: Spec): string {
+  return `# Rendered by steward from steward.yaml; changes here are drift.\n${stringify(composeProject(spec, definitionDigest), { lineWidth: 0 })}`;
 }
 
 /** Renders every file deploy owns, with owners and modes. */
@@ -69,7 +66,14 @@ export function renderStack(spec: Spec): RenderedStack {
   const layout = stackLayout(spec);
   const openclawJson = renderOpenclawJson(spec);
   const caddyfile = renderCaddyfile(spec);
-  const digests = { gateway: digest(openclawJson).slice(0, 16), proxy: digest(caddyfile).slice(0, 16) };
+  const services = composeProject(spec, definitionDigest).services as Record<
+    string,
+    { labels: Record<string, string> }
+  >;
+  const digests = {
+    gateway: services[GATEWAY_SERVICE]!.labels[DEFINITION_LABEL]!,
+    proxy: services[PROXY_SERVICE]!.labels[DEFINITION_LABEL]!,
+  };
   const { uid, gid } = spec.stack;
   return {
     layout,
@@ -77,7 +81,7 @@ export function renderStack(spec: Spec): RenderedStack {
     files: [
       { path: layout.openclawJson, content: openclawJson, owner: uid, group: gid, mode: '0600' },
       { path: layout.caddyfile, content: caddyfile, owner: 0, group: 0, mode: '0644' },
-      { path: layout.composeFile, content: renderCompose(spec, digests), owner: 0, group: 0, mode: '0600' },
+      { path: layout.composeFile, content: renderCompose(spec), owner: 0, group: 0, mode: '0600' },
     ],
   };
 }
@@ -180,7 +184,7 @@ function parseContainers(host: string, stdout: string): Map<string, ObservedCont
       id: String(c.Id),
       image: String(c.Image),
       imageRef: String(c.Config?.Image ?? ''),
-      ...(labels[CONFIG_LABEL] ? { config: labels[CONFIG_LABEL] } : {}),
+      ...(labels[DEFINITION_LABEL] ? { config: labels[DEFINITION_LABEL] } : {}),
       status: String(c.State?.Status ?? 'unknown'),
       ...(c.State?.Health?.Status ? { health: String(c.State.Health.Status) } : {}),
       ...lastCheck(c.State?.Health?.Log),
@@ -377,13 +381,21 @@ function stackImageRefs(spec: Spec): [string, string] {
   return [spec.stack.image, spec.proxy.image];
 }
 
-const compose = (layout: StackLayout, ...args: string[]) =>
+export const compose = (layout: StackLayout, ...args: string[]) =>
   sh(['docker-compose', '--no-ansi', '-p', COMPOSE_PROJECT, '-f', layout.composeFile, ...args]);
 
 /** `docker-compose up -d`: recreates exactly the services whose config or image changed. */
 export async function composeUp(session: HostSession, layout: StackLayout): Promise<void> {
   await session.check(compose(layout, 'up', '-d', '--remove-orphans'), {
     label: 'docker-compose up',
+    timeoutMs: 300_000,
+  });
+}
+
+/** Recreates one service's container from the compose file, whatever it holds. */
+export async function forceRecreate(session: HostSession, layout: StackLayout, service: string): Promise<void> {
+  await session.check(compose(layout, 'up', '-d', '--no-deps', '--force-recreate', service), {
+    label: `docker-compose recreate ${service}`,
     timeoutMs: 300_000,
   });
 }
@@ -461,7 +473,7 @@ export function containerState(containers: Map<string, ObservedContainer>, servi
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Validation, release bookkeeping
+// Validation
 
 /**
  * Runs `openclaw config validate --json` on the candidate config in a throwaway container of the new image, with no
@@ -519,119 +531,4 @@ export async function validateConfig(
     message: String(i.message ?? 'invalid'),
   }));
   throw new ConfigRejected(session.target.name, issues.length > 0 ? issues : [{ path: '', message: 'invalid' }]);
-}
-
-/** The live files a rollback restores, by their name under `previous/`. */
-function previousSources(layout: StackLayout): Record<'compose.yaml' | 'openclaw.json' | 'Caddyfile', string> {
-  return { 'compose.yaml': layout.composeFile, 'openclaw.json': layout.openclawJson, Caddyfile: layout.caddyfile };
-}
-
-/**
- * Keeps the live release as `previous` and marks a release pending. A retry after a crash finds the marker and
- * keeps the first backup, so `previous` is always what served before this deploy began.
- */
-export async function beginRelease(
-  session: HostSession,
-  layout: StackLayout,
-  live: Map<string, ObservedContainer>,
-): Promise<void> {
-  const images = Object.fromEntries([...live.values()].map((c) => [c.service, { ref: c.imageRef, id: c.image }]));
-  const prev = `${layout.releaseDir}/previous`;
-  const copies = Object.entries(previousSources(layout))
-    .map(([name, src]) => `if [ -e ${run(src)} ]; then cp -p ${run(src)} ${run(`${prev}/${name}`)}; fi`)
-    .join('\n');
-  await session.check(
-    [
-      'set -eu',
-      `if [ -e ${run(`${layout.releaseDir}/pending`)} ]; then exit 0; fi`,
-      `install -d -m 0700 ${run(layout.releaseDir)}`,
-      `rm -rf ${run(prev)}; install -d -m 0700 ${run(prev)}`,
-      copies,
-      `printf '%s\\n' ${run(JSON.stringify(images))} > ${run(`${prev}/images.json`)}`,
-      `date -u +%FT%TZ > ${run(`${layout.releaseDir}/pending`)}`,
-    ].join('\n'),
-    { label: 'keep previous release' },
-  );
-}
-
-/** Records the verified release and clears the pending mark. Reports a change only when the release differs. */
-export async function commitRelease(session: HostSession, spec: Spec, mode: Mode): Promise<Change[]> {
-  const rendered = renderStack(spec);
-  const live = await observeContainers(session);
-  const manifest = {
-    files: Object.fromEntries(rendered.files.map((f) => [f.path, digest(f.content)])),
-    images: Object.fromEntries(
-      [...live.values()]
-        .sort((a, b) => a.service.localeCompare(b.service))
-        .map((c) => [c.service, { ref: c.imageRef, id: c.image }]),
-    ),
-  };
-  const file: FileSpec = {
-    path: `${rendered.layout.releaseDir}/release.json`,
-    content: `${JSON.stringify(manifest, null, 2)}\n`,
-    owner: 0,
-    group: 0,
-    mode: '0600',
-  };
-  const changes = await converge(session, [fileResource(file, session.target.name)], mode);
-  if (mode === 'apply')
-    await session.check(run('rm', '-f', `${rendered.layout.releaseDir}/pending`), { label: 'clear pending' });
-  return changes;
-}
-
-/**
- * Puts the previous release back: its files, its images under their refs (by ID), its containers; or, when there
- * was none (a first deploy), takes the new stack down. Secrets and volumes stay. Returns what it changed.
- */
-export async function restorePrevious(
-  session: HostSession,
-  spec: Spec,
-  timeoutSeconds: number,
-  tick: () => void,
-): Promise<Change[]> {
-  const layout = stackLayout(spec);
-  const prev = `${layout.releaseDir}/previous`;
-  const r = await session.script(
-    `[ -e ${run(`${layout.releaseDir}/pending`)} ] || { echo none; exit 0; }; cat ${run(`${prev}/images.json`)}; ls ${run(prev)}`,
-  );
-  if (r.stdout.trim() === 'none') return [];
-  const [imagesLine = '', ...names] = r.stdout.trim().split('\n');
-  let images: Record<string, { ref: string; id: string }> = {};
-  try {
-    images = imagesLine.startsWith('{') ? JSON.parse(imagesLine) : {};
-  } catch {
-    throw new UnexpectedHostOutput(session.target.name, `unreadable ${prev}/images.json`);
-  }
-  const changes: Change[] = [];
-  if (!names.includes('compose.yaml')) {
-    await session.check(
-      `if [ -e ${run(layout.composeFile)} ]; then ${compose(layout, 'down', '--remove-orphans')}; fi`,
-      {
-        label: 'docker-compose down',
-        timeoutMs: 300_000,
-      },
-    );
-    changes.push({
-      resource: `stack:${COMPOSE_PROJECT}`,
-      action: 'delete',
-      after: { reason: 'first deploy failed; stack removed' },
-    });
-  } else {
-    const restore = Object.entries(previousSources(layout))
-      .filter(([name]) => names.includes(name))
-      .map(([name, dest]) => `cp -p ${run(`${prev}/${name}`)} ${run(dest)}`);
-    const retag = Object.values(images).map((i) => `docker tag ${run(i.id)} ${run(i.ref)}`);
-    await session.check(['set -eu', ...restore, ...retag].join('\n'), { label: 'restore previous release' });
-    await composeUp(session, layout);
-    await waitHealthy(session, Object.keys(images), timeoutSeconds, tick);
-    for (const [service, i] of Object.entries(images)) {
-      changes.push({
-        resource: `container:${service}`,
-        action: 'update',
-        after: { image: `${i.ref} (${shortId(i.id)})`, rolledBack: true },
-      });
-    }
-  }
-  await session.check(run('rm', '-f', `${layout.releaseDir}/pending`), { label: 'clear pending' });
-  return changes;
 }

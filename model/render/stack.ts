@@ -16,8 +16,12 @@ export const MEM0_PLUGIN_PATH = '/opt/openclaw/plugins/openclaw-mem0/node_module
 export const COMPOSE_PROJECT = 'openclaw';
 export const GATEWAY_SERVICE = 'gateway';
 export const PROXY_SERVICE = 'proxy';
-/** Label carrying the digest of the files a container reads at start: a changed file recreates exactly that one. */
-export const CONFIG_LABEL = 'steward.config-sha256';
+
+/**
+ * Label carrying a digest of the container's own compose definition: docker-compose recreates a container exactly
+ * when that definition changes, so comparing the label with the rendered one tells a plan which ones it will recreate.
+ */
+export const DEFINITION_LABEL = 'steward.definition-sha256';
 
 /** Where everything lives on the host, under the install dir. */
 export interface StackLayout {
@@ -281,13 +285,12 @@ export function renderCaddyfile(spec: Spec): string {
 }
 
 /**
- * The compose project (docker-compose v1 file format 3.8). `digests` are the SHA-256 of the files each container
- * reads at start, so a change to one recreates that container, once.
+ * The compose project (docker-compose v1 file format 3.8). Config files are not part of it: both containers take a
+ * changed config without being recreated (OpenClaw watches openclaw.json in its state volume; Caddy reads its
+ * directory again on `caddy reload`), so only an image, mount, port or environment change recreates one. Each service
+ * is labelled with `digestOf` its definition ({@link DEFINITION_LABEL}).
  */
-export function composeProject(
-  spec: Spec,
-  digests: { readonly gateway: string; readonly proxy: string },
-): Record<string, unknown> {
+export function composeProject(spec: Spec, digestOf: (definition: unknown) => string): Record<string, unknown> {
   const { stack, proxy } = spec;
   const layout = stackLayout(spec);
   const addresses = stackAddresses(spec);
@@ -301,10 +304,14 @@ export function composeProject(
     security_opt: ['no-new-privileges:true'],
   };
   const tmpfs = (path: string) => `${path}:size=256m,uid=${stack.uid},gid=${stack.gid},mode=0700`;
+  const labelled = (definition: Record<string, unknown>) => ({
+    ...definition,
+    labels: { [DEFINITION_LABEL]: digestOf(definition) },
+  });
   return {
     version: '3.8',
     services: {
-      [GATEWAY_SERVICE]: {
+      [GATEWAY_SERVICE]: labelled({
         image: stack.image,
         // OpenClaw's state lease names its owner by hostname: a stable one lets a recreated container reclaim the
         // lease of one that was killed, instead of waiting out its five-minute expiry.
@@ -319,23 +326,18 @@ export function composeProject(
         ...(stack.gateway.port !== 18789 ? { environment: { OPENCLAW_GATEWAY_PORT: String(stack.gateway.port) } } : {}),
         ...(hasEnv ? { env_file: [layout.gatewayEnv] } : {}),
         secrets: files,
-        labels: { [CONFIG_LABEL]: digests.gateway },
         networks: { edge: { ipv4_address: addresses.gateway } },
-      },
-      [PROXY_SERVICE]: {
+      }),
+      [PROXY_SERVICE]: labelled({
         image: proxy.image,
         ...hardening,
         sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
         ports: ['80:80', '443:443'],
-        volumes: [
-          `${layout.caddyfile}:/etc/caddy/Caddyfile:ro`,
-          `${layout.proxyData}:/data`,
-          `${layout.proxyConfig}:/config`,
-        ],
-        labels: { [CONFIG_LABEL]: digests.proxy },
+        // The directory, not the file: a Caddyfile replaced by rename is seen by the next `caddy reload`.
+        volumes: [`${layout.proxyDir}:/etc/caddy:ro`, `${layout.proxyData}:/data`, `${layout.proxyConfig}:/config`],
         depends_on: [GATEWAY_SERVICE],
         networks: { edge: { ipv4_address: addresses.proxy, aliases: [proxy.domain] } },
-      },
+      }),
     },
     networks: { edge: { ipam: { config: [{ subnet: addresses.subnet }] } } },
     secrets: Object.fromEntries(files.map((s) => [s, { file: `${layout.secretsDir}/${s}` }])),

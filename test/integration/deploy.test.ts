@@ -27,7 +27,7 @@ const outputs: string[] = [];
 const runs: { workflowId: string; runId: string }[] = [];
 
 function stack(
-  over: { image?: string; fallbacks?: string[]; settings?: Record<string, unknown> } = {},
+  over: { image?: string; fallbacks?: string[]; settings?: Record<string, unknown>; websocketPath?: string } = {},
 ): Partial<SpecInput> {
   return {
     harden: { confirmSeconds: 30 },
@@ -40,7 +40,7 @@ function stack(
       },
       settings: over.settings ?? {},
     },
-    proxy: { domain: 'agent.steward.test' },
+    proxy: { domain: 'agent.steward.test', ...(over.websocketPath ? { websocketPath: over.websocketPath } : {}) },
     secrets: {
       'gateway-token': { generate: { length: 48 } },
       'openrouter-api-key': { external: { env: KEY_ENV } },
@@ -138,27 +138,41 @@ describe('steward deploy', () => {
     expect(again.doc!.hosts[0]!.changes).toEqual([]);
   }, 600_000);
 
-  it('changing only a provider fallback rewrites openclaw.json and restarts the gateway once', async () => {
+  it('a config change is taken live: the gateway reloads openclaw.json, Caddy its Caddyfile; nothing is recreated', async () => {
     const before = await containers();
-    const r = await deploy(
-      stack({ fallbacks: ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'] }),
-    );
+    const fallbacks = ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'];
+    const r = await deploy(stack({ fallbacks, websocketPath: '/ws' }));
     expect(r.code).toBe(0);
-    const changed = r.doc!.hosts[0]!.changes.map((c) => c.resource);
-    expect(changed).toEqual([
-      'file:/opt/openclaw/state/openclaw.json',
-      'file:/opt/openclaw/compose.yaml',
-      'container:gateway',
-      'file:/opt/openclaw/.steward/release.json',
+    expect(r.doc!.hosts[0]!.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+      'update file:/opt/openclaw/state/openclaw.json',
+      'update file:/opt/openclaw/proxy/Caddyfile',
+      'reload container:gateway',
+      'reload container:proxy',
+      'update file:/opt/openclaw/.steward/release.json',
     ]);
     const after = await containers();
-    expect(after.gateway!.id).not.toBe(before.gateway!.id);
-    expect(after.gateway!.restarts).toBe(0);
+    expect(after.gateway!.id).toBe(before.gateway!.id);
     expect(after.proxy!.id).toBe(before.proxy!.id);
-    expect(JSON.parse(await onHost('cat /opt/openclaw/state/openclaw.json')).agents.defaults.model.fallbacks).toEqual([
-      'openrouter/openai/gpt-5-mini',
-      'openrouter/google/gemini-2.5-flash',
+    expect(after.gateway!.restarts).toBe(0);
+    // The running gateway accepted exactly the file written; Caddy sees the new file through its directory mount.
+    expect(await onHost('sha256sum < /opt/openclaw/state/openclaw.json.last-good')).toBe(
+      await onHost('sha256sum < /opt/openclaw/state/openclaw.json'),
+    );
+    expect(await onHost('docker exec openclaw_proxy_1 cat /etc/caddy/Caddyfile')).toContain('WebSocket URL (/ws)');
+    expect(JSON.parse(await onHost('cat /opt/openclaw/state/openclaw.json')).agents.defaults.model.fallbacks).toEqual(
+      fallbacks,
+    );
+    expect(r.doc!.hosts[0]!.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+
+    // Back to the default path: the Caddyfile alone changes, and only Caddy reloads.
+    const back = await deploy(stack({ fallbacks }));
+    expect(back.code).toBe(0);
+    expect(back.doc!.hosts[0]!.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+      'update file:/opt/openclaw/proxy/Caddyfile',
+      'reload container:proxy',
+      'update file:/opt/openclaw/.steward/release.json',
     ]);
+    expect(await containers()).toEqual(after);
   }, 600_000);
 
   it('changing only the pinned image streams it and recreates only the gateway', async () => {

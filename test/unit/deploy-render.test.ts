@@ -10,7 +10,7 @@ import {
   secretDeliveries,
   stackAddresses,
 } from '../../model/render/stack';
-import { renderCompose } from '../../activities/deploy/stack';
+import { renderCompose, renderStack } from '../../activities/deploy/stack';
 import { specSchema, type SpecInput } from '../../model/schema';
 import { validate, ValidationError } from '../../model/validate';
 
@@ -20,7 +20,7 @@ function specOf(extra: Partial<SpecInput> = {}) {
   return validate(specSchema, { ...base, ...extra }, 'steward.yaml');
 }
 
-const full = specOf({
+const fullInput = {
   stack: {
     providers: {
       mode: 'replace',
@@ -45,7 +45,8 @@ const full = specOf({
     'google-oauth-client-secret': { external: { command: ['pass', 'show', 'google'] } },
     'embedder-key': { external: { env: 'EMBEDDER_KEY' } },
   },
-});
+} satisfies Partial<SpecInput>;
+const full = specOf(fullInput);
 
 describe('openclaw.json', () => {
   const config = openclawConfig(full) as Record<string, any>;
@@ -106,7 +107,9 @@ describe('openclaw.json', () => {
 });
 
 describe('compose project', () => {
-  const project = composeProject(full, { gateway: 'g1', proxy: 'p1' }) as Record<string, any>;
+  /** A stand-in digest that shows what it was given. */
+  const digestOf = (definition: unknown) => `digest of ${JSON.stringify(definition)}`;
+  const project = composeProject(full, digestOf) as Record<string, any>;
   const gateway = project.services.gateway;
 
   it('publishes the gateway on loopback only and Caddy on 80/443', () => {
@@ -136,14 +139,33 @@ describe('compose project', () => {
     ]);
   });
 
-  it('pins addresses on the stack network and labels each container with its config digest', () => {
+  it('pins addresses on the stack network and labels each container with the digest of its own definition', () => {
     expect(gateway.networks.edge.ipv4_address).toBe('172.31.250.3');
     expect(project.services.proxy.networks.edge).toEqual({
       ipv4_address: '172.31.250.2',
       aliases: ['agent.example.com'],
     });
-    expect(gateway.labels).toEqual({ 'steward.config-sha256': 'g1' });
-    expect(parse(renderCompose(full, { gateway: 'g1', proxy: 'p1' }))).toEqual(project);
+    const { labels, ...definition } = gateway;
+    expect(labels).toEqual({ 'steward.definition-sha256': digestOf(definition) });
+    const rendered = parse(renderCompose(full));
+    expect(rendered.services.gateway.labels).toEqual({
+      'steward.definition-sha256': renderStack(full).digests.gateway,
+    });
+    expect(rendered.services.proxy.labels).toEqual({ 'steward.definition-sha256': renderStack(full).digests.proxy });
+  });
+
+  it('config files are not part of it: a settings or proxy change recreates nothing, an image change does', () => {
+    const settings = specOf({ ...fullInput, stack: { ...fullInput.stack, settings: { logging: { level: 'warn' } } } });
+    expect(openclawConfig(settings)).not.toEqual(openclawConfig(full));
+    expect(renderStack(settings).digests).toEqual(renderStack(full).digests);
+    const acme = specOf({ ...fullInput, proxy: { ...fullInput.proxy, acmeEmail: 'security@example.com' } });
+    expect(renderCaddyfile(acme)).not.toEqual(renderCaddyfile(full));
+    expect(renderStack(acme).digests).toEqual(renderStack(full).digests);
+    const image = specOf({ ...fullInput, stack: { ...fullInput.stack, image: 'steward/openclaw:2026.10.1' } });
+    expect(renderStack(image).digests.gateway).not.toEqual(renderStack(full).digests.gateway);
+    expect(renderStack(image).digests.proxy).toEqual(renderStack(full).digests.proxy);
+    // Caddy reads the directory, so a Caddyfile replaced by rename is what `caddy reload` loads.
+    expect(project.services.proxy.volumes[0]).toBe('/opt/openclaw/proxy:/etc/caddy:ro');
   });
 
   it('derives the addresses from any block', () => {

@@ -70,12 +70,12 @@ export async function reloadLive(
   const changes: Change[] = [];
   if (rewritten.openclawJson && kept(GATEWAY_SERVICE)) {
     if (reloadOff(spec)) {
-      await forceRecreate(session, layout, GATEWAY_SERVICE);
+      await forceRecreate(session, layout, GATEWAY_SERVICE, tick);
       changes.push(recreated(GATEWAY_SERVICE, 'openclaw.json changed and gateway.reload.mode is off'));
     } else if (await gatewayAccepted(session, layout, openclawDigest, since, tick)) {
       changes.push(reload(GATEWAY_SERVICE, 'openclaw.json changed', 'OpenClaw applied it in place'));
     } else {
-      await forceRecreate(session, layout, GATEWAY_SERVICE);
+      await forceRecreate(session, layout, GATEWAY_SERVICE, tick);
       changes.push(
         recreated(
           GATEWAY_SERVICE,
@@ -93,7 +93,7 @@ export async function reloadLive(
     if (r.code === 0) {
       changes.push(reload(PROXY_SERVICE, 'Caddyfile changed', 'caddy reload'));
     } else {
-      await forceRecreate(session, layout, PROXY_SERVICE);
+      await forceRecreate(session, layout, PROXY_SERVICE, tick);
       changes.push(recreated(PROXY_SERVICE, `caddy reload exited ${r.code}`));
     }
   }

@@ -393,10 +393,16 @@ export async function composeUp(session: HostSession, layout: StackLayout): Prom
 }
 
 /** Recreates one service's container from the compose file, whatever it holds. */
-export async function forceRecreate(session: HostSession, layout: StackLayout, service: string): Promise<void> {
+export async function forceRecreate(
+  session: HostSession,
+  layout: StackLayout,
+  service: string,
+  tick: () => void = () => {},
+): Promise<void> {
   await session.check(compose(layout, 'up', '-d', '--no-deps', '--force-recreate', service), {
     label: `docker-compose recreate ${service}`,
     timeoutMs: 300_000,
+    onOutput: tick,
   });
 }
 

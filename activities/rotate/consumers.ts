@@ -15,7 +15,7 @@ import type { Spec } from '../../model/schema';
 import type { Change } from '../../model/report';
 import { heartbeat } from '../context';
 import { ensureEnvFile } from '../deploy/secrets';
-import { observeContainers, StackUnhealthy, waitHealthy, type ObservedContainer } from '../deploy/stack';
+import { forceRecreate, observeContainers, StackUnhealthy, waitHealthy, type ObservedContainer } from '../deploy/stack';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import { observeSecret, versionPath, type ObservedSecret } from './host';
@@ -160,12 +160,7 @@ export async function reloadConsumers(
   const gateway = live.get(GATEWAY_SERVICE);
   const layout = stackLayout(spec);
   if (recreate || !gateway) {
-    const argv = ['docker-compose', '--no-ansi', '-p', COMPOSE_PROJECT, '-f', layout.composeFile, 'up', '-d'];
-    await session.check(sh([...argv, '--no-deps', '--force-recreate', GATEWAY_SERVICE]), {
-      label: 'recreate the gateway',
-      timeoutMs: 300_000,
-      onOutput: tick,
-    });
+    await forceRecreate(session, layout, GATEWAY_SERVICE, tick);
   } else {
     await session.check(sh(['docker', 'restart', '-t', String(STOP_GRACE_SECONDS), gateway.id]), {
       label: 'restart the gateway',

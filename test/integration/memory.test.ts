@@ -24,9 +24,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodings } from '../../activities/redact';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { ControlResult } from '../../model/report';
+import { progressQuery, type HostProgress } from '../../workflows/host-operation';
 import type { SpecInput } from '../../model/schema';
 import { steward } from '../support/cli';
-import { stage, writeSpec, type Stage } from '../support/fixtures';
+import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 import { historyText, rawHistoryText } from '../support/temporal';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
@@ -239,6 +240,36 @@ describe('steward memory check', () => {
     expect(stats?.chat).toBe(0);
     expect(host.changes).toEqual([]);
   }, 900_000);
+
+  it('a memory check started while a deploy of the host verifies is refused, naming it; the deploy completes', async () => {
+    const deploying = world.cli(specFile(spec()), 'deploy');
+    // The deploy's run, once it is in its verification.
+    const verifying = async (): Promise<string | undefined> => {
+      for await (const w of world.env.client.workflow.list({
+        query: `WorkflowType = 'deployHost' AND ExecutionStatus = 'Running'`,
+      })) {
+        const progress = await world.env.client.workflow
+          .getHandle(w.workflowId)
+          .query<HostProgress>(progressQuery)
+          .catch(() => undefined);
+        if (progress?.steps.find((st) => st.step === 'verifyStack')?.status === 'running') return w.workflowId;
+      }
+      return undefined;
+    };
+    let deployId: string | undefined;
+    for (let i = 0; i < 600 && !deployId; i++) {
+      deployId = await verifying();
+      if (!deployId) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(deployId, 'the deploy reached its verification').toBeDefined();
+    const refused = await check(spec());
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`a deploy of ${hostName(sim)} is already running (workflow ${deployId})`);
+    const deployed = await deploying;
+    outputs.push(deployed.stdout, deployed.stderr);
+    expect(deployed.code).toBe(0);
+    expect(deployed.doc!.hosts[0]!.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+  }, 300_000);
 
   it('a root-owned data dir fails naming the path and owner; --repair fixes it and proves again', async () => {
     await onHost(`chown -R root:root ${MEMORY_DIR}`);

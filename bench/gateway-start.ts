@@ -3,8 +3,10 @@
  * with the configuration steward renders (the mem0 plugin loaded, its stores on volumes), as the stack runs it
  * (read-only root, tmpfs /tmp, uid 1000), without a network. Each run is a fresh container on the same state and
  * memory directories, as after `docker restart`; printed per run: seconds until `/healthz` answers inside the
- * container, and the CPU seconds the container used until then. A second image (an earlier build, say) is measured
- * the same way and compared.
+ * container, and the CPU seconds the container used until then. Then the restart steward uses where the container
+ * stays (a rotation's `restart`): SIGUSR2, OpenClaw's in-place restart, timed from the signal to the first
+ * `/healthz` answer after it stopped answering. A second image (an earlier build, say) is measured the same way and
+ * compared.
  *   npx tsx bench/gateway-start.ts [runs] [image] [other image]
  */
 import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +28,8 @@ const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 interface Start {
   readonly seconds: number;
   readonly cpuSeconds: number;
+  /** SIGUSR2 to the first answer after the gateway stopped answering, per in-place restart. */
+  readonly inPlace: number[];
 }
 
 /** A state, memory and workspace directory owned by uid 1000, the rendered openclaw.json and a token file. */
@@ -47,7 +51,7 @@ function stateDirs(): { root: string; binds: string[] } {
   return { root, binds };
 }
 
-async function start(image: string, binds: string[]): Promise<Start> {
+async function start(image: string, binds: string[], inPlaceRuns = 0): Promise<Start> {
   const tmpfs = 'size=256m,uid=1000,gid=1000,mode=0700';
   const container = await docker.createContainer({
     Image: image,
@@ -63,24 +67,41 @@ async function start(image: string, binds: string[]): Promise<Start> {
       Binds: binds,
     },
   });
+  const answers = async (): Promise<boolean> => {
+    const exec = await container.exec({
+      Cmd: ['curl', '-fsS', '--max-time', '1', '-o', '/dev/null', 'http://127.0.0.1:18789/healthz'],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await exec.start({});
+    await new Promise((resolve) => stream.on('end', resolve).resume());
+    return (await exec.inspect()).ExitCode === 0;
+  };
   try {
     const started = performance.now();
     await container.start();
-    for (;;) {
-      const exec = await container.exec({
-        Cmd: ['curl', '-fsS', '--max-time', '2', '-o', '/dev/null', 'http://127.0.0.1:18789/healthz'],
-        AttachStdout: true,
-        AttachStderr: true,
-      });
-      const stream = await exec.start({});
-      await new Promise((resolve) => stream.on('end', resolve).resume());
-      if ((await exec.inspect()).ExitCode === 0) break;
+    while (!(await answers())) {
       if (performance.now() - started > 300_000) throw new Error(`${image}: no /healthz answer in 300 s`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const seconds = (performance.now() - started) / 1000;
     const stats = (await container.stats({ stream: false })) as { cpu_stats: { cpu_usage: { total_usage: number } } };
-    return { seconds, cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9 };
+    const inPlace: number[] = [];
+    for (let i = 0; i < inPlaceRuns; i++) {
+      const signalled = performance.now();
+      await container.kill({ signal: 'SIGUSR2' });
+      let down = false;
+      for (;;) {
+        const up = await answers();
+        if (!up) down = true;
+        if (up && down) break;
+        if (!down && performance.now() - signalled > 60_000) throw new Error(`${image}: SIGUSR2 did not restart it`);
+        if (performance.now() - signalled > 300_000) throw new Error(`${image}: no answer 300 s after SIGUSR2`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      inPlace.push((performance.now() - signalled) / 1000);
+    }
+    return { seconds, cpuSeconds: stats.cpu_stats.cpu_usage.total_usage / 1e9, inPlace };
   } finally {
     await container.stop({ t: 60 }).catch(() => undefined);
     await container.remove({ force: true });
@@ -95,10 +116,11 @@ for (const image of IMAGES) {
     await start(image, binds);
     const runs: Start[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const r = await start(image, binds);
+      const r = await start(image, binds, 1);
       runs.push(r);
       console.log(
-        `${image} restart ${i + 1}: healthy after ${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} CPU-s`,
+        `${image} restart ${i + 1}: healthy after ${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} CPU-s; ` +
+          `in place (SIGUSR2): answering again after ${r.inPlace.map((x) => x.toFixed(1)).join(', ')} s`,
       );
     }
     results.set(image, runs);
@@ -111,10 +133,12 @@ console.log(`\nmedians over ${RUNS} restarts (target: healthy ≤ ${TARGET_S} s 
 for (const [image, runs] of results) {
   const s = median(runs.map((r) => r.seconds));
   const cpu = median(runs.map((r) => r.cpuSeconds));
+  const inPlace = median(runs.flatMap((r) => r.inPlace));
+  const verdict = (x: number) => `${(x / TARGET_S).toFixed(2)}× target, ${x <= TARGET_S ? 'MET' : 'MISSED'}`;
   console.log(
-    `${image.padEnd(40)} healthy ${s.toFixed(1).padStart(5)} s (${(s / TARGET_S).toFixed(2)}× target, ` +
-      `${s <= TARGET_S ? 'MET' : 'MISSED'})  ${cpu.toFixed(1).padStart(5)} CPU-s`,
+    `${image.padEnd(40)} new container: healthy ${s.toFixed(1).padStart(5)} s (${verdict(s)})  ${cpu.toFixed(1).padStart(5)} CPU-s`,
   );
+  console.log(`${''.padEnd(40)} in place (SIGUSR2): ${inPlace.toFixed(1).padStart(5)} s (${verdict(inPlace)})`);
 }
 if (IMAGES.length === 2) {
   const [a, b] = IMAGES.map((i) => results.get(i)!);

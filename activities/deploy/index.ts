@@ -126,7 +126,7 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
 
     /**
      * Validates the rendered openclaw.json with the new image's own `openclaw config validate` when it differs from
-     * the live one. Changes nothing live.
+     * the live one or the gateway's image changes. Changes nothing live.
      * @throws ConfigRejected naming the fields OpenClaw rejects.
      */
     async prepareStack(input: StepInput): Promise<StepResult> {
@@ -135,15 +135,22 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
         const rendered = renderStack(input.spec);
         const configPath = rendered.layout.openclawJson;
         const resource = resourcesOf('deploy.files', input).find((r) => r.id === `file:${configPath}`)!;
-        const [observed] = await observe(s, [resource]);
+        const [[observed], live, [image]] = await Promise.all([
+          observe(s, [resource]),
+          observeContainers(s),
+          hostImages(s, [input.spec.stack.image]),
+        ]);
         const pending = resource.diff(observed as Parameters<typeof resource.diff>[0]);
+        // A new gateway image is checked against the config too: it may reject what the old one took. Its run also
+        // reads the new image's files once before the gateway's own start, which then finds them in memory.
+        const newImage = image!.id !== '' && live.get(GATEWAY_SERVICE)?.image !== image!.id;
         const findings: Finding[] = [];
-        if (pending.length > 0 && input.mode === 'apply') {
+        if ((pending.length > 0 || newImage) && input.mode === 'apply') {
           await validateConfig(s, input.spec, rendered, fileSecrets(input.spec));
           findings.push({
             id: 'openclaw.config-valid',
             severity: 'info',
-            message: 'openclaw config validate: valid',
+            message: `openclaw config validate: valid${newImage ? ` with ${input.spec.stack.image}` : ''}`,
             resource: `file:${configPath}`,
           });
         }

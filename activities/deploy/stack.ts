@@ -406,6 +406,47 @@ export async function forceRecreate(
   });
 }
 
+/** Seconds a gateway may take to begin its in-place restart: it drains running work first. */
+const DRAIN_SECONDS = 60;
+
+/**
+ * Restarts the gateway inside its container: SIGUSR2 makes OpenClaw drain and start again in the same process, in a
+ * few seconds instead of a container's cold start. Waits on the host until its published `/readyz` stops answering
+ * and answers again. Returns false when it never stopped answering within the drain time (the signal was not taken):
+ * the caller restarts it another way. A gateway that does not answer again in `timeoutSeconds` is left to the
+ * caller's health wait, which names its state.
+ */
+export async function restartInPlace(
+  session: HostSession,
+  spec: Spec,
+  gateway: ObservedContainer,
+  timeoutSeconds: number,
+  tick: () => void = () => {},
+): Promise<boolean> {
+  const url = `http://127.0.0.1:${spec.stack.gateway.hostPort}/readyz`;
+  const script = [
+    `docker kill -s USR2 ${run(gateway.id)} >/dev/null`,
+    'start=$(date +%s); down=0; n=0',
+    'while :; do',
+    '  now=$(date +%s); n=$((n + 1)); [ $((n % 10)) -ne 0 ] || echo waiting',
+    `  if curl -fsS --max-time 1 -o /dev/null ${run(url)}; then`,
+    '    if [ $down -eq 1 ]; then echo restarted; exit 0; fi',
+    `    if [ $((now - start)) -ge ${DRAIN_SECONDS} ]; then echo never-down; exit 0; fi`,
+    '  else',
+    '    if [ $down -eq 0 ]; then down=1; start=$now; fi',
+    `    if [ $((now - start)) -ge ${Math.max(1, Math.round(timeoutSeconds))} ]; then echo never-up; exit 0; fi`,
+    '  fi',
+    '  sleep 0.1',
+    'done',
+  ].join('\n');
+  const r = await session.check(script, {
+    label: 'restart the gateway in place',
+    timeoutMs: (DRAIN_SECONDS + timeoutSeconds + 30) * 1000,
+    onOutput: tick,
+  });
+  return !r.stdout.includes('never-down');
+}
+
 /** Restarts within one wait that mean a crash loop rather than a slow start. */
 const CRASH_LOOP_RESTARTS = 3;
 

@@ -15,7 +15,14 @@ import type { Spec } from '../../model/schema';
 import type { Change } from '../../model/report';
 import { heartbeat } from '../context';
 import { ensureEnvFile } from '../deploy/secrets';
-import { forceRecreate, observeContainers, StackUnhealthy, waitHealthy, type ObservedContainer } from '../deploy/stack';
+import {
+  forceRecreate,
+  observeContainers,
+  restartInPlace,
+  StackUnhealthy,
+  waitHealthy,
+  type ObservedContainer,
+} from '../deploy/stack';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import { observeSecret, versionPath, type ObservedSecret } from './host';
@@ -37,6 +44,15 @@ export async function refreshEnvFile(session: HostSession, spec: Spec, secret: s
 export function applyOf(spec: Spec, secret: string): SecretApply | undefined {
   const ways = new Set(secretConsumers(spec, secret).map((c) => c.apply));
   return (['recreate', 'restart', 'reload'] as const).find((w) => ways.has(w));
+}
+
+/**
+ * Whether the live file is rewritten in place rather than replaced by a rename: for a gateway that reloads it or
+ * restarts in place, whose bind mount must show the new content to the same container. Only a recreated container
+ * (a value delivered as a variable) mounts the path afresh.
+ */
+export function switchesInPlace(spec: Spec, secret: string): boolean {
+  return applyOf(spec, secret) !== 'recreate';
 }
 
 /** What `openclaw secrets reload` answered: ok, refused every token it was given, or failed otherwise. */
@@ -159,14 +175,33 @@ export async function reloadConsumers(
   const live = await observeContainers(session);
   const gateway = live.get(GATEWAY_SERVICE);
   const layout = stackLayout(spec);
+  // An in-place restart reads the files the container's mounts show: only when they show the live one.
+  const mountCurrent = async () => {
+    const view = await observeSecret(session, spec, secret);
+    return view.live !== undefined && view.consumer === view.live;
+  };
+  let how: string;
+  let engineRestart: string | undefined;
   if (recreate || !gateway) {
     await forceRecreate(session, layout, GATEWAY_SERVICE, tick);
+    how = 'recreated';
   } else {
-    await session.check(sh(['docker', 'restart', '-t', String(STOP_GRACE_SECONDS), gateway.id]), {
-      label: 'restart the gateway',
-      timeoutMs: (STOP_GRACE_SECONDS + 120) * 1000,
-      onOutput: tick,
-    });
+    engineRestart =
+      gateway.status !== 'running'
+        ? `the gateway is ${gateway.status}`
+        : !(await mountCurrent())
+          ? "the container's mount holds an older file"
+          : (await restartInPlace(session, spec, gateway, spec.stack.healthTimeoutSeconds, tick))
+            ? undefined
+            : 'the gateway did not restart on SIGUSR2';
+    if (engineRestart) {
+      await session.check(sh(['docker', 'restart', '-t', String(STOP_GRACE_SECONDS), gateway.id]), {
+        label: 'restart the gateway',
+        timeoutMs: (STOP_GRACE_SECONDS + 120) * 1000,
+        onOutput: tick,
+      });
+    }
+    how = engineRestart ? 'restarted' : 'restarted in place (SIGUSR2)';
   }
   await waitStackHealthy(session, spec, tick);
   return [
@@ -175,8 +210,9 @@ export async function reloadConsumers(
       action: 'restart',
       after: {
         reason: `secret ${secret} rotated`,
-        how: recreate || !gateway ? 'recreated' : 'restarted',
+        how,
         ...(why ? { instead: why } : {}),
+        ...(engineRestart ? { notInPlace: engineRestart } : {}),
       },
     },
   ];

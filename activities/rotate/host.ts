@@ -186,9 +186,9 @@ export async function writeVersion(
 }
 
 /**
- * Switches the live file to version `id`. `inPlace` (a secret the gateway reloads): rewritten in place when it exists,
- * so the container's mount sees it at once. Otherwise by rename (a copy beside it, then `mv`), so a running container
- * keeps the value it started with until it restarts. Owner and mode come with the version file. A symlink or other
+ * Switches the live file to version `id`. `inPlace` (a secret the gateway reloads or restarts in place onto): rewritten
+ * in place when it exists, so the container's mount sees it at once. Otherwise by rename (a copy beside it, then
+ * `mv`), for a container that is recreated and mounts the path afresh. Owner and mode come with the version file. A symlink or other
  * non-file in its place is refused. Returns the live file's hash afterwards.
  */
 export async function switchLive(

@@ -5,7 +5,7 @@ import { describeOutcome } from '../deploy/verify';
 import { VerificationFailed } from '../host/errors';
 import { secretRedactor } from '../redact';
 import { staged } from '../secrets-store';
-import { applyOf, bringConsumers, refreshEnvFile, reloadAuth } from './consumers';
+import { bringConsumers, refreshEnvFile, reloadAuth, switchesInPlace } from './consumers';
 import { RotationStateInvalid } from './errors';
 import { observeSecret, removeVersions, switchLive } from './host';
 import { probeVersions } from './probe';
@@ -38,7 +38,7 @@ export async function rollbackSecret(rotation: Rotation, input: RotateStepInput)
         `cannot restore ${secret}: the file of current version ${current.id} is missing or altered`,
       );
     }
-    const live = await switchLive(session, spec, secret, current.id, applyOf(spec, secret) === 'reload');
+    const live = await switchLive(session, spec, secret, current.id, switchesInPlace(spec, secret));
     if (live !== current.sha256) throw new VerificationFailed(host, [`secret:${secret}`]);
     restored = true;
     changes.push({

@@ -3,7 +3,7 @@ import type { Change } from '../../model/report';
 import type { StepResult } from '../context';
 import { VerificationFailed } from '../host/errors';
 import { staged } from '../secrets-store';
-import { applyOf, bringConsumers, refreshEnvFile, reloadAuth } from './consumers';
+import { bringConsumers, refreshEnvFile, reloadAuth, switchesInPlace } from './consumers';
 import { RotationStateInvalid } from './errors';
 import { keepLiveAs, observeSecret, switchLive } from './host';
 import { now, requireVersion, type Rotation } from './rotation';
@@ -35,7 +35,7 @@ export async function setSecret(rotation: Rotation, input: RotateStepInput): Pro
     if (observed.live === current.sha256 && !observed.versions.has(current.id)) {
       await keepLiveAs(session, spec, secret, current.id);
     }
-    const live = await switchLive(session, spec, secret, id, applyOf(spec, secret) === 'reload');
+    const live = await switchLive(session, spec, secret, id, switchesInPlace(spec, secret));
     if (live !== pending.sha256) throw new VerificationFailed(host, [`secret:${secret}`]);
     await st.update(host, secret, (r) => withVersion(r, id, (v) => ({ ...v, liveAt: now() })));
     changes.push({

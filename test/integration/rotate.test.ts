@@ -390,6 +390,41 @@ describe('steward rotate', () => {
     expect(activities).toEqual(['inspectSecret', 'createSecret', 'setSecret', 'testSecret', 'finishSecret']);
   });
 
+  it('a secret consumed with apply: restart is taken by an in-place restart: same container, new token accepted, old refused', async () => {
+    const old = await token();
+    const before = await gatewayHealth();
+    const restartSpec = writeSpec(
+      world.keys,
+      [sim],
+      {
+        ...specInput,
+        secrets: {
+          ...specInput.secrets,
+          'gateway-token': { generate: { length: 48 }, consumers: [{ service: 'gateway', apply: 'restart' }] },
+        },
+      },
+      'rotate-restart.yaml',
+    );
+    const started = Date.now();
+    const r = await rotateWith(restartSpec, 'gateway-token');
+    console.log(`rotation with an in-place restart: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(r.code).toBe(0);
+    const restarts = r.doc!.hosts[0]!.changes.filter((c) => c.resource === 'container:gateway');
+    expect(restarts).toEqual([
+      expect.objectContaining({
+        action: 'restart',
+        after: expect.objectContaining({ how: 'restarted in place (SIGUSR2)' }),
+      }),
+    ]);
+    // The same container, never stopped by the engine: the gateway restarted inside it.
+    expect(await gatewayHealth()).toBe(before);
+    const fresh = await token();
+    expect(fresh).not.toBe(old);
+    const outcome = await probe({ fresh, old });
+    expect(outcome.fresh).toEqual({ outcome: 'accepted' });
+    expect(outcome.old).toMatchObject({ outcome: 'refused', code: 'AUTH_TOKEN_MISMATCH' });
+  });
+
   it('a new token the gateway fails health with is rolled back: healthy on the old one; the run says why; the next rotation succeeds', async () => {
     const old = await token();
     const versionsBefore = await versionFiles();

@@ -1,7 +1,7 @@
 /** What every activity shares: the session pool, the step input, heartbeats and error mapping. */
 import { Context } from '@temporalio/activity';
 import type { Spec } from '../model/schema';
-import type { Change, Finding, Mode } from '../model/report';
+import type { Change, Finding, Mode, StepProgress } from '../model/report';
 import { toActivityFailure } from './host/errors';
 import type { HostTarget, SessionPool } from './host/session';
 
@@ -24,6 +24,9 @@ export interface ActivityDeps {
 }
 
 const HEARTBEAT_INTERVAL_MS = 5_000;
+
+/** Each running activity's latest progress: every heartbeat carries it, so a detail-less one never clears it. */
+const progressOf = new WeakMap<Context, StepProgress>();
 
 /** The connection details of `input.host`, with identity paths already absolute (the CLI resolves them). */
 export function targetOf(input: StepInput): HostTarget {
@@ -48,7 +51,7 @@ export function targetOf(input: StepInput): HostTarget {
  */
 export async function activityStep<T>(body: () => Promise<T>): Promise<T> {
   const ctx = inActivity() ? Context.current() : undefined;
-  const timer = ctx ? setInterval(() => ctx.heartbeat(), HEARTBEAT_INTERVAL_MS) : undefined;
+  const timer = ctx ? setInterval(() => ctx.heartbeat(progressOf.get(ctx)), HEARTBEAT_INTERVAL_MS) : undefined;
   try {
     return await body();
   } catch (err) {
@@ -60,7 +63,17 @@ export async function activityStep<T>(body: () => Promise<T>): Promise<T> {
 
 /** Heartbeats now, if running as an activity; for long commands that print as they go. */
 export function heartbeat(): void {
-  if (inActivity()) Context.current().heartbeat();
+  if (!inActivity()) return;
+  const ctx = Context.current();
+  ctx.heartbeat(progressOf.get(ctx));
+}
+
+/** Records how far the running activity is and heartbeats with it (the worker throttles what reaches the server). */
+export function reportProgress(progress: StepProgress): void {
+  if (!inActivity()) return;
+  const ctx = Context.current();
+  progressOf.set(ctx, progress);
+  ctx.heartbeat(progress);
 }
 
 function inActivity(): boolean {

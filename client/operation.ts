@@ -13,7 +13,15 @@ import {
   type WorkflowStartOptions,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { HostReport, Mode, Operation, StepReport } from '../model/report';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import {
+  describeProgress,
+  type HostReport,
+  type Mode,
+  type Operation,
+  type StepProgress,
+  type StepReport,
+} from '../model/report';
 import type { Spec } from '../model/schema';
 import { cliTrigger, runningQuery, runSummary } from '../model/runs';
 import { startAttributes, StewardHost, StewardOperation } from '../model/search-attributes';
@@ -23,7 +31,7 @@ import { fleetWorkflowId, hostWorkflowId } from '../model/ids';
 import { hostPlan } from '../model/plan';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
-import { pollUntilStopped, printProgress, printResult } from './output';
+import { pollUntilStopped, printDetail, printProgress, printResult } from './output';
 
 export interface OperationRequest {
   readonly operation: Operation;
@@ -284,8 +292,43 @@ export function followRuns(
           seen.set(key, state);
           printProgress(label, step as StepReport, mode);
         }
+        const running = progress?.steps.find((st) => st.status === 'running');
+        const due = (lastDetail.get(workflowId) ?? 0) + DETAIL_EVERY_MS;
+        if (running && Date.now() >= due) {
+          lastDetail.set(workflowId, Date.now());
+          const line = await stepProgress(client, handle, running.step);
+          const key = `${label}/${running.step}/detail`;
+          if (line && seen.get(key) !== line) {
+            seen.set(key, line);
+            printDetail(label, running.step, line);
+          }
+        }
       }),
     );
   };
+  const lastDetail = new Map<string, number>();
   return pollUntilStopped(poll);
+}
+
+/** How often a running step's heartbeat details are asked for. */
+const DETAIL_EVERY_MS = 3_000;
+
+/**
+ * What the running step's activity last reported of its progress (its heartbeat details, decoded with the client's
+ * codec), as one line; undefined when it reports none.
+ */
+export async function stepProgress(client: Client, handle: WorkflowHandle, step: string): Promise<string | undefined> {
+  const d = await handle.describe().catch(() => undefined);
+  const pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === step) ?? d?.raw.pendingActivities?.[0];
+  const payloads = pending?.heartbeatDetails?.payloads;
+  if (!payloads?.length) return undefined;
+  const [details] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads).catch(() => []);
+  return isStepProgress(details) ? describeProgress(details) : undefined;
+}
+
+function isStepProgress(v: unknown): v is StepProgress {
+  if (typeof v !== 'object' || v === null) return false;
+  const p = v as Record<string, unknown>;
+  const num = (k: string) => p[k] === undefined || (typeof p[k] === 'number' && Number.isFinite(p[k]));
+  return typeof p.doing === 'string' && ['done', 'total', 'rate', 'secondsLeft'].every(num);
 }

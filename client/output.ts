@@ -58,6 +58,11 @@ export function printProgress(subject: string, step: StepReport, mode: Mode): vo
   if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
 }
 
+/** What a running step reports of its progress, under its line. */
+export function printDetail(subject: string, step: string, line: string): void {
+  console.log(`  … ${subject.padEnd(14)} ${step.padEnd(22)} ${line}`);
+}
+
 const CONTROLS_TITLE: Partial<Record<HostReport['operation'], string>> = {
   harden: 'hardening report',
   deploy: 'verification',

@@ -55,6 +55,36 @@ export interface StepReport {
   readonly durationMs?: number;
 }
 
+/**
+ * How far a long step is, carried by its activity's heartbeats (so the Temporal UI shows it too); the CLI prints it
+ * while the step runs. Figures the step cannot count are absent.
+ */
+export interface StepProgress {
+  /** What the step is doing now, e.g. `sending image layers`. */
+  readonly doing: string;
+  /** Bytes done and in all, in this phase. */
+  readonly done?: number;
+  readonly total?: number;
+  /** Bytes per second so far in this phase, and the seconds left at that rate. */
+  readonly rate?: number;
+  readonly secondsLeft?: number;
+}
+
+/** One line for a step's progress: `sending image layers: 412 of 861 MB (48%), 38.2 MB/s, about 12 s left`. */
+export function describeProgress(p: StepProgress): string {
+  const mb = (n: number) => (n / 1e6).toFixed(n < 10e6 ? 1 : 0);
+  const figures = [
+    p.done !== undefined && p.total
+      ? `${mb(p.done)} of ${mb(p.total)} MB (${Math.min(100, Math.floor((100 * p.done) / p.total))}%)`
+      : p.done !== undefined
+        ? `${mb(p.done)} MB`
+        : undefined,
+    p.rate !== undefined ? `${(p.rate / 1e6).toFixed(1)} MB/s` : undefined,
+    p.secondsLeft !== undefined ? `about ${Math.ceil(p.secondsLeft)} s left` : undefined,
+  ].filter((f) => f !== undefined);
+  return figures.length > 0 ? `${p.doing}: ${figures.join(', ')}` : p.doing;
+}
+
 export type Operation = 'provision' | 'harden' | 'deploy' | 'converge' | 'rotate' | 'memory' | 'drift';
 
 export interface HostReport {

@@ -162,6 +162,8 @@ export interface Meter {
   add(n: number): void;
   /** The host is still working. */
   alive(): void;
+  /** Layer bytes read for sending so far, of `total` this upload sends (before compression). */
+  read?(bytes: number, total: number): void;
 }
 
 export interface StageResult {
@@ -247,6 +249,8 @@ export async function stageFiles(
   }
   const raw = new Map<string, number>();
   let wire = 0;
+  const toRead = todo.reduce((n, t) => n + Math.max(0, t.file.size - t.offset), 0);
+  let read = 0;
 
   if (todo.length === 0) {
     channel.end();
@@ -256,6 +260,8 @@ export async function stageFiles(
         for (const { file, offset } of todo) {
           for await (const chunk of createReadStream(path(file.digest), { start: offset, highWaterMark: 1 << 18 })) {
             raw.set(file.digest, (raw.get(file.digest) ?? 0) + (chunk as Buffer).length);
+            read += (chunk as Buffer).length;
+            meter.read?.(read, toRead);
             yield chunk as Buffer;
           }
         }

@@ -91,12 +91,23 @@ export interface TransferImagesOptions {
   /**
    * Called as bytes go out, with the total sent so far by this call: heartbeat from here. Also called, with the total
    * unchanged, about once a second while the local cache saves an image and every few seconds while the host loads.
+   * `detail` says which of those it is doing and, while sending, how many layer bytes of how many it has read.
    */
-  readonly onProgress?: (bytes: number) => void;
+  readonly onProgress?: (bytes: number, detail: TransferProgress) => void;
   /** gzip on the way; default true (see COMPRESS_BY_DEFAULT for the measurements behind it). */
   readonly compress?: boolean;
   /** The operator's image cache directory; default `defaultCacheDir()` (`$STEWARD_IMAGE_CACHE` or ~/.cache). */
   readonly cacheDir?: string;
+}
+
+/** Where a transfer is: saving images into the local cache, sending their missing layers, or the host loading them. */
+export interface TransferProgress {
+  readonly phase: 'saving' | 'sending' | 'loading';
+  /** Bytes on the wire so far (compressed, when compressing). */
+  readonly sent: number;
+  /** While sending: layer bytes read so far, of how many (before compression). */
+  readonly read?: number;
+  readonly total?: number;
 }
 
 /** What `planImages` found: the changes a transfer would make, and what it would send or skip. */
@@ -176,20 +187,31 @@ export async function transferImages(
   if (plan.send.length === 0) return { changes: [], transferred: [], skipped: plan.skipped };
 
   let sent = 0;
-  const report = () => opts.onProgress?.(sent);
+  let phase: TransferProgress['phase'] = 'saving';
+  let read: { read: number; total: number } | undefined;
+  const report = () => opts.onProgress?.(sent, { phase, sent, ...(phase === 'sending' ? read : {}) });
   const meter: Meter = {
     add(n) {
       sent += n;
       report();
     },
     alive: report,
+    read(bytes, total) {
+      read = { read: bytes, total };
+    },
   };
 
+  // Each phase is reported as it begins, and then as it goes.
+  report();
   const cache = new ImageCache(opts.cacheDir);
   const toLoad = await imagesToLoad(host, cache, local, plan.send, report);
   const layers = planLayers(toLoad, present!);
+  phase = 'sending';
+  report();
   const staged = await stage(session, cache, layers, opts.compress ?? COMPRESS_BY_DEFAULT, meter);
   const wire = sent;
+  phase = 'loading';
+  report();
   await loadStaged(
     session,
     toLoad,

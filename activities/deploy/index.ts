@@ -7,8 +7,16 @@ import Docker from 'dockerode';
 import type { Change, ControlResult, Finding } from '../../model/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackImages } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
-import { activityStep, heartbeat, targetOf, type ActivityDeps, type StepInput, type StepResult } from '../context';
-import { planImages, shortId, transferImages } from './images';
+import {
+  activityStep,
+  heartbeat,
+  reportProgress,
+  targetOf,
+  type ActivityDeps,
+  type StepInput,
+  type StepResult,
+} from '../context';
+import { planImages, shortId, transferImages, type TransferProgress } from './images';
 import { ensureSecrets, type KeepFingerprints } from './secrets';
 import type { SecretStore } from '../secrets-store';
 import { hostClock, plannedReloads, reloadLive } from './live-config';
@@ -46,6 +54,41 @@ export interface DeployDeps extends ActivityDeps {
 
 const SERVICES = [GATEWAY_SERVICE, PROXY_SERVICE];
 
+const PHASES: Record<TransferProgress['phase'], string> = {
+  saving: 'saving images into the local cache',
+  sending: 'sending image layers',
+  loading: 'loading images on the host',
+};
+
+/**
+ * A transfer's callbacks as step progress: per phase, layer bytes read of all, the rate so far and the time left. The
+ * step's own timer keeps heartbeating in between.
+ */
+function imageProgress(): (bytes: number, detail: TransferProgress) => void {
+  let phase: TransferProgress['phase'] | undefined;
+  let since = 0;
+  let last = 0;
+  return (_bytes, d) => {
+    const now = Date.now();
+    // Called per chunk sent: recorded once a second at most (each heartbeat's details are encrypted).
+    if (d.phase === phase && now - last < 1000) return;
+    if (d.phase !== phase) [phase, since] = [d.phase, now];
+    last = now;
+    const seconds = (now - since) / 1000;
+    if (d.phase !== 'sending' || d.read === undefined || !d.total) {
+      reportProgress({ doing: PHASES[d.phase] });
+      return;
+    }
+    const rate = seconds >= 1 ? d.read / seconds : undefined;
+    reportProgress({
+      doing: PHASES.sending,
+      done: d.read,
+      total: d.total,
+      ...(rate ? { rate, secondsLeft: Math.max(0, d.total - d.read) / rate } : {}),
+    });
+  };
+}
+
 /** Secrets the gateway reads as files under /run/secrets. */
 function fileSecrets(spec: Spec): string[] {
   return secretDeliveries(spec).flatMap((d) => (d.kind === 'file' ? [d.secret] : []));
@@ -70,7 +113,7 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
           ? { changes: plan.changes, skipped: plan.skipped, transferred: [] }
           : await transferImages(s, local(), images, {
               compress: input.spec.stack.compressImages,
-              onProgress: heartbeat,
+              onProgress: imageProgress(),
             });
         const sent = new Map(r.transferred.map((t) => [`image:${t.image}`, t]));
         const changes = r.changes.map((c) => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalImageMissing, shortId, transferImages } from '../../activities/deploy/images';
+import { LocalImageMissing, shortId, transferImages, type TransferProgress } from '../../activities/deploy/images';
 import { STAGING_DIR } from '../../activities/deploy/image-staging';
 import { dockerOver } from '../../activities/host/docker';
 import { CommandFailed, ConnectionFailed, toActivityFailure } from '../../activities/host/errors';
@@ -190,7 +190,14 @@ describe('transferImages', () => {
   it('sends images the host lacks, which it then has under their tags with the same IDs', async () => {
     [idA, idB] = [await buildImage(A, 'a1'), await buildImage(B, 'b1')];
     const progress: number[] = [];
-    const r = await transferImages(session, local, [A, B], { cacheDir, onProgress: (bytes) => progress.push(bytes) });
+    const details: TransferProgress[] = [];
+    const r = await transferImages(session, local, [A, B], {
+      cacheDir,
+      onProgress: (bytes, detail) => {
+        progress.push(bytes);
+        details.push(detail);
+      },
+    });
 
     expect(r.changes).toEqual([
       { resource: `image:${A}`, action: 'create', after: { id: shortId(idA) } },
@@ -209,6 +216,12 @@ describe('transferImages', () => {
     for (const t of r.transferred) expect(t.bytes).toBeGreaterThan(256 * KiB);
     expect(progress.length).toBeGreaterThan(1);
     expect(progress.at(-1)).toBe(r.transferred.reduce((sum, t) => sum + t.bytes, 0));
+    // The phases in order, and while sending how far through the layers it is: at the end, all of them.
+    const phases = details.map((d) => d.phase).filter((p, i, all) => p !== all[i - 1]);
+    expect(phases).toEqual(['saving', 'sending', 'loading']);
+    const lastSending = details.filter((d) => d.phase === 'sending').at(-1)!;
+    expect(lastSending.total).toBeGreaterThan(512 * KiB);
+    expect(lastSending.read).toBe(lastSending.total);
     // Loaded layers leave the staging directory.
     expect(await stagedFiles()).toEqual([]);
     expect(await asRoot(`stat -c '%U %a' ${STAGING_DIR}`)).toBe('root 700\n');

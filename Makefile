@@ -5,13 +5,15 @@ setup:
 	@bash scripts/setup.sh
 
 # steward's main job on the embedded default: local Temporal (+ Web UI), worker, throwaway VPS; then provision,
-# harden and deploy the OpenClaw stack onto it, verified from the outside.
+# harden and deploy the OpenClaw stack onto it, verified from the outside; a drift plan finds it converged; the
+# summary says how to reach the agent, get its token, and see each run in the UI.
 demo: setup
 	npx steward dev up
 	npx steward provision
 	npx steward harden
 	npx steward deploy
-	npx steward status --host dev-vps
+	npx steward drift
+	npx steward dev summary
 
 # Type check, lint, format check, unit, workflow and integration tests.
 test: setup

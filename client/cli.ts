@@ -77,8 +77,17 @@ program
 program
   .command('dev')
   .description('embedded default: local Temporal dev server (+UI), worker, throwaway VPS')
-  .addArgument(new Command().createArgument('<action>', 'up | down | status').choices(['up', 'down', 'status']))
-  .action(async (action: 'up' | 'down' | 'status') => {
+  .addArgument(
+    new Command()
+      .createArgument('<action>', 'up | down | status | summary (the agent, its token, the runs, what next)')
+      .choices(['up', 'down', 'status', 'summary']),
+  )
+  .action(async (action: 'up' | 'down' | 'status' | 'summary') => {
+    if (action === 'summary') {
+      const { summary } = await import('./commands/dev-summary');
+      exitCode = await summary(globals());
+      return;
+    }
     const dev = await import('./commands/dev');
     exitCode = await dev[action](globals());
   });

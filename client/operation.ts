@@ -12,8 +12,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
   type WorkflowStartOptions,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
-import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import { ApplicationFailure, type Payload } from '@temporalio/common';
 import {
   describeProgress,
   type HostReport,
@@ -322,8 +321,16 @@ export async function stepProgress(client: Client, handle: WorkflowHandle, step:
   const pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === step) ?? d?.raw.pendingActivities?.[0];
   const payloads = pending?.heartbeatDetails?.payloads;
   if (!payloads?.length) return undefined;
-  const [details] = await decodeArrayFromPayloads(client.options.loadedDataConverter, payloads).catch(() => []);
+  const details = await decodeFirst(client, payloads).catch(() => undefined);
   return isStepProgress(details) ? describeProgress(details) : undefined;
+}
+
+/** The first payload through the client's codecs (last applied, first undone) and payload converter. */
+async function decodeFirst(client: Client, payloads: Payload[]): Promise<unknown> {
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  let decoded = payloads.slice(0, 1);
+  for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
+  return decoded[0] ? payloadConverter.fromPayload(decoded[0]) : undefined;
 }
 
 function isStepProgress(v: unknown): v is StepProgress {

@@ -209,6 +209,12 @@ export async function listSimulators(labels: Record<string, string> = {}): Promi
   }));
 }
 
+/** The simulator's address on this machine's Docker network: where its published services answer from here. */
+export async function simulatorAddress(id: string): Promise<string | undefined> {
+  const info = await docker.getContainer(id).inspect();
+  return Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress || undefined;
+}
+
 /**
  * Runs `argv` as root inside the simulator, out of band (docker exec, not SSH): for tests that inspect or tamper
  * with a host behind steward's back. A non-zero exit code is returned, not thrown.

@@ -57,6 +57,29 @@ describe('steward dev', () => {
     expect(listed.executions?.map((e) => e.execution.workflowId)).toContain(provisioned);
 
     expect((await cli('dev', 'status')).code).toBe(0);
+
+    // The summary: not deployed yet, so the agent does not answer; the provision run with its UI link; the token
+    // only as a command that writes it to a file.
+    const summary = await cli('--json', 'dev', 'summary');
+    expect(summary.code).toBe(0);
+    const s = JSON.parse(summary.stdout) as {
+      agent: { url: string; answering: boolean };
+      token: string;
+      runs: { operation: string; outcome?: string; link: string }[];
+    };
+    expect(s.agent).toEqual({ url: 'https://openclaw.home.arpa/', answering: false });
+    expect(s.runs).toContainEqual({
+      operation: 'provision',
+      status: 'COMPLETED',
+      outcome: 'completed',
+      link: `http://127.0.0.1:${ports.ui}/namespaces/default/workflows/${encodeURIComponent(provisioned)}/${doc.runId}`,
+    });
+    expect(s.token).toMatch(
+      /^\(umask 077; docker exec \w+ cat \/opt\/openclaw\/secrets\/gateway-token > \S+gateway-token\)$/,
+    );
+    const human = await cli('dev', 'summary');
+    expect(human.stdout).toContain('does not answer yet: `npx steward deploy` puts it on dev-vps');
+    expect(human.stdout).toMatch(/runs {4}provision {2}completed {2}http:/);
   });
 
   it('down stops what up started; history survives the next up', async () => {

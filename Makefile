@@ -5,13 +5,16 @@ setup:
 	@bash scripts/setup.sh
 
 # steward's main job on the embedded default: local Temporal (+ Web UI), worker, throwaway VPS; then provision,
-# harden and deploy the OpenClaw stack onto it, verified from the outside; a drift plan finds it converged; the
-# summary says how to reach the agent, get its token, and see each run in the UI.
+# harden and deploy the OpenClaw stack onto it, verified from the outside; the memory check proves mem0 with the
+# stand-in embedder (hashed words, not a model: the throwaway VPS has no embedding provider); a drift plan finds the
+# host converged; the summary says how to reach the agent, get its token, and see each run in the UI.
 demo: setup
 	npx steward dev up
 	npx steward provision
 	npx steward harden
 	npx steward deploy
+	npx steward dev embedder
+	npx steward memory check
 	npx steward drift
 	npx steward dev summary
 

@@ -79,13 +79,21 @@ program
   .description('embedded default: local Temporal dev server (+UI), worker, throwaway VPS')
   .addArgument(
     new Command()
-      .createArgument('<action>', 'up | down | status | summary (the agent, its token, the runs, what next)')
-      .choices(['up', 'down', 'status', 'summary']),
+      .createArgument(
+        '<action>',
+        'up | down | status | summary (the agent, its token, the runs, what next) | embedder (the stand-in for memory checks)',
+      )
+      .choices(['up', 'down', 'status', 'summary', 'embedder']),
   )
-  .action(async (action: 'up' | 'down' | 'status' | 'summary') => {
+  .action(async (action: 'up' | 'down' | 'status' | 'summary' | 'embedder') => {
     if (action === 'summary') {
       const { summary } = await import('./commands/dev-summary');
       exitCode = await summary(globals());
+      return;
+    }
+    if (action === 'embedder') {
+      const { embedder } = await import('./commands/dev-embedder');
+      exitCode = await embedder(globals());
       return;
     }
     const dev = await import('./commands/dev');

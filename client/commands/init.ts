@@ -46,6 +46,31 @@ export async function ensureKeyPair(path: string): Promise<void> {
   await writeFile(`${path}.pub`, `${pair.public}\n`);
 }
 
+/** Container name (and network alias) of the stand-in embedder on the throwaway VPS. */
+export const EMBEDDER_STANDIN = 'steward-embedder-standin';
+
+/**
+ * The throwaway VPS's memory settings: embeddings (and mem0's LLM, which the check never calls) from the stand-in
+ * embedder, with a generated key; a real host's spec names a real provider instead.
+ */
+const EMBEDDED_MEMORY: Pick<SpecInput, 'stack' | 'secrets'> = {
+  stack: {
+    memory: {
+      embedder: {
+        baseUrl: `http://${EMBEDDER_STANDIN}:8080/v1`,
+        apiKeySecret: 'embedder-standin-key',
+        model: 'standin-hashed-words',
+        dimension: 256,
+      },
+      llm: { baseUrl: `http://${EMBEDDER_STANDIN}:8080/v1`, apiKeySecret: 'embedder-standin-key', model: 'standin' },
+    },
+  },
+  secrets: {
+    'gateway-token': { generate: { length: 48 } },
+    'embedder-standin-key': { generate: { length: 32 } },
+  },
+};
+
 /** Writes the starter spec; every value spelled out so operators see what steward manages. */
 export async function initSpec(
   opts: InitOptions,
@@ -63,8 +88,11 @@ export async function initSpec(
   } else {
     await ensureKeyPair(keyPath);
   }
+  const embedded = opts.hosts.length === 0;
   const input: SpecInput = {
     version: 1,
+    // The embedded default's memory works offline: mem0 uses the stand-in embedder `steward dev embedder` runs.
+    ...(embedded ? EMBEDDED_MEMORY : {}),
     hosts: hosts.map((h) => ({
       name: h.name,
       address: h.address,

@@ -8,9 +8,9 @@
  * its API key (across its restart with --restart-proof) and fails with a wrong one; and no API key or token,
  * in any encoding steward uses, is in the CLI's output, a workflow history (decrypted or raw) or the worker's log.
  *
- * Test doubles: the embedding provider is test/doubles/embeddings.ts, an OpenAI-compatible endpoint with
- * deterministic vectors, run on the simulator in a container of the OpenClaw image attached to the stack's network
- * (alias embeddings-double). Its chat endpoint counts calls: the check never needs an LLM. The mem0 REST server is
+ * Test doubles: the embedding provider is the stand-in embedder (images/embedder-standin/embedder.ts), an
+ * OpenAI-compatible endpoint with deterministic vectors, run on the simulator in a container of the OpenClaw image
+ * attached to the stack's network (alias embeddings-double). Its chat endpoint counts calls: the check never needs an LLM. The mem0 REST server is
  * test/doubles/mem0-rest.ts (mem0's REST routes over the real mem0 library). Nothing leaves the machine; the API keys
  * are random values from this process's environment.
  */
@@ -33,7 +33,10 @@ import { historyText, rawHistoryText } from '../support/temporal';
 const IMAGE = 'steward/openclaw:2026.9.6';
 const KEY_ENV = 'STEWARD_TEST_EMBEDDER_KEY';
 const DOUBLE = 'embeddings-double';
-const DOUBLE_SOURCE = readFileSync(fileURLToPath(new URL('../doubles/embeddings.ts', import.meta.url)), 'utf8');
+const DOUBLE_SOURCE = readFileSync(
+  fileURLToPath(new URL('../../images/embedder-standin/embedder.ts', import.meta.url)),
+  'utf8',
+);
 const REST_SOURCE = readFileSync(fileURLToPath(new URL('../doubles/mem0-rest.ts', import.meta.url)), 'utf8');
 const REST_KEY_ENV = 'STEWARD_TEST_MEM0_REST_KEY';
 const REST_DIR = '/srv/mem0-rest';

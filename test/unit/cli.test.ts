@@ -43,6 +43,25 @@ describe('steward CLI without a server', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('(kept)');
     expect(readFileSync(codecKeys, 'utf8')).toBe(before);
+    // A real host's spec names no stand-in: mem0 keeps the default provider until the operator names one.
+    const real = specSchema.parse(parse(readFileSync(spec, 'utf8')));
+    expect(real.stack.memory.embedder.baseUrl).toBeUndefined();
+    expect(Object.keys(real.secrets)).toEqual(['gateway-token']);
+  });
+
+  it('init without --host writes the embedded default: the throwaway VPS, mem0 on the stand-in embedder', async () => {
+    const spec = join(mkdtempSync(join(tmpdir(), 'steward-init-')), 'steward.yaml');
+    expect((await steward(['--spec', spec, 'init'])).code).toBe(0);
+    const written = specSchema.parse(parse(readFileSync(spec, 'utf8')));
+    expect(written.hosts.map((h) => h.name)).toEqual(['dev-vps']);
+    expect(written.stack.memory.embedder).toMatchObject({
+      baseUrl: 'http://steward-embedder-standin:8080/v1',
+      apiKeySecret: 'embedder-standin-key',
+      dimension: 256,
+    });
+    expect(written.stack.memory.llm.baseUrl).toBe('http://steward-embedder-standin:8080/v1');
+    expect(written.secrets['embedder-standin-key']).toEqual({ generate: { length: 32, alphabet: 'base62' } });
+    expect(written.secrets['gateway-token']).toBeDefined();
   });
 
   it('init rejects a malformed --host with exit 64', async () => {

@@ -1,7 +1,9 @@
 /**
- * TEST DOUBLE — an OpenAI-compatible embeddings endpoint with deterministic vectors, standing in for a paid
- * embedding provider in the memory tests. It runs inside a container of the steward/openclaw image (Node 24 strips
- * the types: `node --input-type=module-typescript -`), so it imports nothing but Node built-ins.
+ * STAND-IN EMBEDDER — not a model: an OpenAI-compatible embeddings endpoint with deterministic vectors, standing in
+ * for a paid embedding provider. The memory tests use it as their test double; `steward dev embedder` runs it beside
+ * the throwaway VPS's stack so the embedded default's memory check works offline. Never for a real host: hashed
+ * words find equal and overlapping texts, not meaning. It runs inside a container of the steward/openclaw image
+ * (Node 24 strips the types: `node --input-type=module-typescript -`), so it imports nothing but Node built-ins.
  *
  *   POST /v1/embeddings        {model, input: string | string[], dimensions?, encoding_format?} → OpenAI's shape.
  *                              A vector is a normalised bag of hashed words: equal texts give equal vectors (cosine

@@ -28,16 +28,26 @@ export function describeChange(c: Change): string {
 /** Calls `poll` every 300 ms until stopped, then once more, so the last state is printed too. */
 export function pollUntilStopped(poll: () => Promise<void>): { stop(): Promise<void> } {
   let stopped = false;
+  // The pause between polls ends early on stop: the last poll runs at once, and no timer keeps the process up.
+  let wake = () => {};
   const loop = (async () => {
     while (!stopped) {
       await poll();
-      await new Promise((r) => setTimeout(r, 300));
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 300);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     await poll();
   })();
   return {
     async stop() {
       stopped = true;
+      wake();
       await loop;
     },
   };

@@ -318,7 +318,7 @@ const DETAIL_EVERY_MS = 3_000;
  */
 export async function stepProgress(client: Client, handle: WorkflowHandle, step: string): Promise<string | undefined> {
   const d = await handle.describe().catch(() => undefined);
-  const pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === step) ?? d?.raw.pendingActivities?.[0];
+  const pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === step);
   const payloads = pending?.heartbeatDetails?.payloads;
   if (!payloads?.length) return undefined;
   const details = await decodeFirst(client, payloads).catch(() => undefined);

@@ -19,8 +19,8 @@ import {
 import { planImages, shortId, transferImages, type TransferProgress } from './images';
 import { ensureSecrets, type KeepFingerprints } from './secrets';
 import type { SecretStore } from '../secrets-store';
-import { hostClock, plannedReloads, reloadLive } from './live-config';
-import { beginRelease, commitRelease, restorePrevious } from './release';
+import { plannedReloads, reloadLive } from './live-config';
+import { beginRelease, commitRelease, releasePending, restorePrevious } from './release';
 import {
   composeUp,
   containerChanges,
@@ -212,26 +212,33 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
         const spec = input.spec;
         const rendered = renderStack(spec);
         const files = resourcesOf('deploy.files', input);
-        const [observedFiles, live, ids] = await Promise.all([
+        const [observedFiles, live, ids, resuming] = await Promise.all([
           observe(s, files),
           observeContainers(s),
           hostImages(s, stackImages(spec)),
+          releasePending(s, rendered.layout),
         ]);
         const fileChanges = diffAll(files, observedFiles).flat();
         const containers = containerChanges(spec, rendered, live, { gateway: ids[0]!, proxy: ids[1]! });
+        // A file whose bytes change is taken live; so are both after an attempt that wrote them and did not finish
+        // (the release is still pending): confirming a config the gateway already took, or reloading Caddy again,
+        // costs nothing.
+        const contentChanged = (path: string) =>
+          fileChanges.some(
+            (c) => c.resource === `file:${path}` && c.after !== undefined && 'sha256' in (c.after as object),
+          );
         const rewritten = {
-          openclawJson: fileChanges.some((c) => c.resource === `file:${rendered.layout.openclawJson}`),
-          caddyfile: fileChanges.some((c) => c.resource === `file:${rendered.layout.caddyfile}`),
+          openclawJson: resuming || contentChanged(rendered.layout.openclawJson),
+          caddyfile: resuming || contentChanged(rendered.layout.caddyfile),
         };
         // A container compose recreates reads its files at start; a running one takes them live.
         const recreated = new Set(containers.map((c) => c.resource.slice('container:'.length)));
         const changes: Change[] = [...fileChanges, ...containers];
-        if (input.mode === 'plan' || changes.length === 0) {
+        if (input.mode === 'plan' || (changes.length === 0 && !resuming)) {
           return { changes: [...changes, ...plannedReloads(rewritten, recreated)], findings: [] };
         }
 
         await beginRelease(s, rendered.layout, live);
-        const since = await hostClock(s);
         await converge(s, files, 'apply');
         await composeUp(s, rendered.layout);
         const openclawJson = rendered.files.find((f) => f.path === rendered.layout.openclawJson)!;
@@ -242,7 +249,6 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
           digest(openclawJson.content),
           rewritten,
           live,
-          since,
           heartbeat,
         );
         await waitHealthy(s, SERVICES, spec.stack.healthTimeoutSeconds, heartbeat);

@@ -1,7 +1,8 @@
 /**
  * Config changes the running containers take without being recreated. OpenClaw watches openclaw.json and applies a
- * valid change itself — live where it can, by an in-process restart (about 3 s) where it must — and marks a config
- * it accepted by copying it to openclaw.json.last-good beside it. Caddy loads a new Caddyfile on `caddy reload`
+ * valid change itself — live where it can, by an in-process restart (about 3 s) where it must — and keeps the config
+ * it accepted last as openclaw.json.last-good beside it: when that holds the bytes steward wrote, the gateway took
+ * them (a repeat, or a retry after the gateway already took them, is confirmed at once). Caddy loads a new Caddyfile on `caddy reload`
  * through its admin endpoint, keeping its listeners. A container that does not confirm is recreated instead, and the
  * change says so.
  */
@@ -20,14 +21,6 @@ const POLL_MS = 500;
 export interface Rewritten {
   readonly openclawJson: boolean;
   readonly caddyfile: boolean;
-}
-
-/** The host's clock (seconds, with nanoseconds), read before writing: the gateway's acceptance must be newer. */
-export async function hostClock(session: HostSession): Promise<number> {
-  const r = await session.check('date +%s.%N', { label: 'host clock' });
-  const t = Number(r.stdout.trim());
-  if (!Number.isFinite(t)) throw new Error(`${session.target.name}: date printed ${JSON.stringify(r.stdout.trim())}`);
-  return t;
 }
 
 /** What a plan says about the containers that will take a rewritten file live. */
@@ -58,7 +51,6 @@ export async function reloadLive(
   openclawDigest: string,
   rewritten: Rewritten,
   before: ReadonlyMap<string, ObservedContainer>,
-  since: number,
   tick: () => void,
 ): Promise<Change[]> {
   const after = await observeContainers(session);
@@ -72,7 +64,7 @@ export async function reloadLive(
     if (reloadOff(spec)) {
       await forceRecreate(session, layout, GATEWAY_SERVICE, tick);
       changes.push(recreated(GATEWAY_SERVICE, 'openclaw.json changed and gateway.reload.mode is off'));
-    } else if (await gatewayAccepted(session, layout, openclawDigest, since, tick)) {
+    } else if (await gatewayAccepted(session, layout, openclawDigest, tick)) {
       changes.push(reload(GATEWAY_SERVICE, 'openclaw.json changed', 'OpenClaw applied it in place'));
     } else {
       await forceRecreate(session, layout, GATEWAY_SERVICE, tick);
@@ -111,24 +103,23 @@ function reloadOff(spec: Spec): boolean {
 }
 
 /**
- * Waits until the gateway has promoted exactly `wanted` (a SHA-256) to openclaw.json.last-good, after `since`.
- * The file is in the container's state volume: it is read only when it is a regular file, never through a link.
+ * Waits until the gateway's openclaw.json.last-good holds exactly `wanted` (a SHA-256). The file is in the container's
+ * state volume: read only when it is a regular file, opened inside the timeout (a FIFO swapped in cannot hang the
+ * probe); a link swapped in between the test and the open is followed only to be hashed, and only the hash returns.
  */
 async function gatewayAccepted(
   session: HostSession,
   layout: StackLayout,
   wanted: string,
-  since: number,
   tick: () => void,
 ): Promise<boolean> {
-  const file = `${layout.openclawJson}.last-good`;
-  const probe = `if [ -f ${run(file)} ] && [ ! -L ${run(file)} ]; then stat -c %.9Y -- ${run(file)}; timeout 5 sha256sum < ${run(file)}; else echo absent; fi`;
+  const file = run(`${layout.openclawJson}.last-good`);
+  const probe = `if [ -f ${file} ] && [ ! -L ${file} ]; then timeout 5 sh -c 'exec sha256sum < "$1"' sh ${file}; else echo absent; fi`;
   const deadline = Date.now() + GATEWAY_ACCEPT_TIMEOUT_MS;
   for (;;) {
     tick();
     const r = await session.script(probe, { label: 'openclaw.json accepted' });
-    const [mtime = '', hash = ''] = r.stdout.trim().split('\n');
-    if (Number(mtime) >= since && hash.split(' ')[0] === wanted) return true;
+    if (r.stdout.trim().split(' ')[0] === wanted) return true;
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

@@ -16,11 +16,18 @@ import { run } from '../host/shell';
 import { digest, fileResource, type FileSpec } from '../resources/files';
 import { converge } from '../resources/resource';
 import { shortId } from './images';
-import { hostClock, reloadLive } from './live-config';
+import { reloadLive } from './live-config';
 import { compose, composeUp, observeContainers, renderStack, waitHealthy, type ObservedContainer } from './stack';
 /** The live files a rollback restores, by their name under `previous/`. */
 function previousSources(layout: StackLayout): Record<'compose.yaml' | 'openclaw.json' | 'Caddyfile', string> {
   return { 'compose.yaml': layout.composeFile, 'openclaw.json': layout.openclawJson, Caddyfile: layout.caddyfile };
+}
+
+/** Whether a release is pending: an earlier attempt began applying it and neither committed nor rolled it back. */
+export async function releasePending(session: HostSession, layout: StackLayout): Promise<boolean> {
+  const marker = run(`${layout.releaseDir}/pending`);
+  const r = await session.check(`if [ -e ${marker} ]; then echo pending; fi`, { label: 'release pending' });
+  return r.stdout.trim() === 'pending';
 }
 
 /**
@@ -118,37 +125,27 @@ export async function restorePrevious(
       after: { reason: 'first deploy failed; stack removed' },
     });
   } else {
-    // Each restored file says whether it differed from the live one, so the containers that read it again can. A
-    // link at the live path is replaced, never written through (--remove-destination), and never compared.
+    // A link at the live path is replaced, never written through (--remove-destination).
     const restore = Object.entries(previousSources(layout))
       .filter(([name]) => names.includes(name))
-      .map(([name, dest]) => {
-        const [from, to] = [run(`${prev}/${name}`), run(dest)];
-        return [
-          `if [ -L ${to} ] || [ ! -f ${to} ] || ! cmp -s ${from} ${to}; then echo ${run(`differs ${name}`)}; fi`,
-          `cp -P -p --remove-destination ${from} ${to}`,
-        ].join('\n');
-      });
+      .map(([name, dest]) => `cp -P -p --remove-destination ${run(`${prev}/${name}`)} ${run(dest)}`);
     const retag = Object.values(images).map((i) => `docker tag ${run(i.id)} ${run(i.ref)}`);
     const before = await observeContainers(session);
-    const since = await hostClock(session);
-    const restored = await session.check(['set -eu', ...restore, ...retag].join('\n'), {
-      label: 'restore previous release',
-    });
-    const differs = (name: string) => restored.stdout.split('\n').includes(`differs ${name}`);
+    await session.check(['set -eu', ...restore, ...retag].join('\n'), { label: 'restore previous release' });
     await composeUp(session, layout);
     const p = run(`${prev}/openclaw.json`);
     const restoredJson = await session.check(`if [ -f ${p} ] && [ ! -L ${p} ]; then sha256sum < ${p}; fi`, {
       label: 'restored openclaw.json',
     });
+    // The running containers take the restored files live; asked every time, so a retry after a cut-off attempt
+    // does it too (a gateway that holds them already confirms at once, and a repeated caddy reload changes nothing).
     const reloads = await reloadLive(
       session,
       spec,
       layout,
       restoredJson.stdout.split(' ')[0] ?? '',
-      { openclawJson: differs('openclaw.json'), caddyfile: differs('Caddyfile') },
+      { openclawJson: names.includes('openclaw.json'), caddyfile: names.includes('Caddyfile') },
       before,
-      since,
       tick,
     );
     await waitHealthy(session, Object.keys(images), timeoutSeconds, tick);

@@ -408,13 +408,16 @@ export async function forceRecreate(
 
 /** Seconds a gateway may take to begin its in-place restart: it drains running work first. */
 const DRAIN_SECONDS = 60;
+/** Failed `/readyz` polls in a row (0.1 s apart) that mean the gateway went down, not one slow answer. */
+const DOWN_POLLS = 3;
+
+/** How an in-place restart went: done, the signal not taken (or not sent), or down and not back in time. */
+export type InPlaceRestart = 'restarted' | 'not-taken' | 'not-back';
 
 /**
  * Restarts the gateway inside its container: SIGUSR2 makes OpenClaw drain and start again in the same process, in a
  * few seconds instead of a container's cold start. Waits on the host until its published `/readyz` stops answering
- * and answers again. Returns false when it never stopped answering within the drain time (the signal was not taken):
- * the caller restarts it another way. A gateway that does not answer again in `timeoutSeconds` is left to the
- * caller's health wait, which names its state.
+ * ({@link DOWN_POLLS} failures in a row) and answers again. The caller restarts it another way unless `restarted`.
  */
 export async function restartInPlace(
   session: HostSession,
@@ -422,19 +425,22 @@ export async function restartInPlace(
   gateway: ObservedContainer,
   timeoutSeconds: number,
   tick: () => void = () => {},
-): Promise<boolean> {
+): Promise<InPlaceRestart> {
   const url = `http://127.0.0.1:${spec.stack.gateway.hostPort}/readyz`;
   const script = [
-    `docker kill -s USR2 ${run(gateway.id)} >/dev/null`,
-    'start=$(date +%s); down=0; n=0',
+    `docker kill -s USR2 ${run(gateway.id)} >/dev/null || { echo not-taken; exit 0; }`,
+    'start=$(date +%s); down=0; failed=0; n=0',
     'while :; do',
     '  now=$(date +%s); n=$((n + 1)); [ $((n % 10)) -ne 0 ] || echo waiting',
     `  if curl -fsS --max-time 1 -o /dev/null ${run(url)}; then`,
+    '    failed=0',
     '    if [ $down -eq 1 ]; then echo restarted; exit 0; fi',
-    `    if [ $((now - start)) -ge ${DRAIN_SECONDS} ]; then echo never-down; exit 0; fi`,
+    `    if [ $((now - start)) -ge ${DRAIN_SECONDS} ]; then echo not-taken; exit 0; fi`,
     '  else',
-    '    if [ $down -eq 0 ]; then down=1; start=$now; fi',
-    `    if [ $((now - start)) -ge ${Math.max(1, Math.round(timeoutSeconds))} ]; then echo never-up; exit 0; fi`,
+    '    failed=$((failed + 1))',
+    `    if [ $down -eq 0 ] && [ $failed -ge ${DOWN_POLLS} ]; then down=1; start=$now; fi`,
+    `    if [ $down -eq 1 ] && [ $((now - start)) -ge ${Math.max(1, Math.round(timeoutSeconds))} ]; then echo not-back; exit 0; fi`,
+    `    if [ $down -eq 0 ] && [ $((now - start)) -ge ${DRAIN_SECONDS} ]; then echo not-taken; exit 0; fi`,
     '  fi',
     '  sleep 0.1',
     'done',
@@ -444,7 +450,8 @@ export async function restartInPlace(
     timeoutMs: (DRAIN_SECONDS + timeoutSeconds + 30) * 1000,
     onOutput: tick,
   });
-  return !r.stdout.includes('never-down');
+  const outcome = r.stdout.trim().split('\n').at(-1);
+  return outcome === 'restarted' || outcome === 'not-back' ? outcome : 'not-taken';
 }
 
 /** Restarts within one wait that mean a crash loop rather than a slow start. */

@@ -186,14 +186,20 @@ export async function reloadConsumers(
     await forceRecreate(session, layout, GATEWAY_SERVICE, tick);
     how = 'recreated';
   } else {
+    const inPlace = async () => {
+      const r = await restartInPlace(session, spec, gateway, spec.stack.healthTimeoutSeconds, tick);
+      return r === 'restarted'
+        ? undefined
+        : r === 'not-back'
+          ? 'the gateway did not answer again after SIGUSR2'
+          : 'the gateway did not restart on SIGUSR2';
+    };
     engineRestart =
       gateway.status !== 'running'
         ? `the gateway is ${gateway.status}`
         : !(await mountCurrent())
           ? "the container's mount holds an older file"
-          : (await restartInPlace(session, spec, gateway, spec.stack.healthTimeoutSeconds, tick))
-            ? undefined
-            : 'the gateway did not restart on SIGUSR2';
+          : await inPlace();
     if (engineRestart) {
       await session.check(sh(['docker', 'restart', '-t', String(STOP_GRACE_SECONDS), gateway.id]), {
         label: 'restart the gateway',

@@ -41,6 +41,9 @@ export async function summary(g: GlobalOptions): Promise<number> {
   let address: string | undefined;
   if (answering) {
     const root = await simulatorExec(state.vps.container, ['cat', layout.proxyRootCa]);
+    if (root.exitCode !== 0 || !root.stdout.includes('BEGIN CERTIFICATE')) {
+      throw new Error(`${host}: cannot read the proxy's CA at ${layout.proxyRootCa}: ${root.stderr.trim()}`);
+    }
     await mkdir(dir, { recursive: true });
     await writeFile(ca, root.stdout, { mode: 0o644 });
     address = await simulatorAddress(state.vps.container);
@@ -56,7 +59,7 @@ export async function summary(g: GlobalOptions): Promise<number> {
       answering,
       ...(address ? { from: { address, ca } } : {}),
     },
-    token: `(umask 077; docker exec ${state.vps.container.slice(0, 12)} cat ${tokenPath} > ${tokenFile})`,
+    token: `(umask 077; ${shown(['docker', 'exec', state.vps.container.slice(0, 12), 'cat', tokenPath])} > ${shown([tokenFile])})`,
     runs,
     ui: state.temporal?.uiUrl ? `${state.temporal.uiUrl}/namespaces/${g.namespace}/workflows` : undefined,
   };
@@ -67,7 +70,9 @@ export async function summary(g: GlobalOptions): Promise<number> {
   console.log(`steward on ${host}, the throwaway VPS`);
   if (answering) {
     console.log(`  agent   ${doc.agent.url} answers through the TLS proxy; from this machine:`);
-    console.log(`          curl --cacert ${ca} --resolve ${domain}:443:${address} https://${domain}/healthz`);
+    console.log(
+      `          ${shown(['curl', '--cacert', ca, '--resolve', `${domain}:443:${address}`, `https://${domain}/healthz`])}`,
+    );
   } else {
     console.log(`  agent   ${doc.agent.url} does not answer yet: \`npx steward deploy\` puts it on ${host}`);
   }
@@ -85,6 +90,11 @@ export async function summary(g: GlobalOptions): Promise<number> {
   console.log('          npx steward schedule apply          drift repair and checks as Temporal Schedules');
   console.log('          npx steward dev down                stop it all (history kept)');
   return EXIT.ok;
+}
+
+/** A command line to paste: each argument as is when the shell takes it so, else in single quotes. */
+function shown(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 /** Each operation's latest run on `host`, newest first, with its Web UI link. */

@@ -18,8 +18,9 @@ export const GATEWAY_SERVICE = 'gateway';
 export const PROXY_SERVICE = 'proxy';
 
 /**
- * Label carrying a digest of the container's own compose definition: docker-compose recreates a container exactly
- * when that definition changes, so comparing the label with the rendered one tells a plan which ones it will recreate.
+ * Label carrying a digest of the container's own compose definition: docker-compose recreates a container when that
+ * definition changes, so comparing the label with the rendered one tells a plan which ones it will recreate (the
+ * contents of an env file, which compose folds in too, are compared elsewhere by variable name only).
  */
 export const DEFINITION_LABEL = 'steward.definition-sha256';
 

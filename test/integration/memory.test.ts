@@ -248,8 +248,9 @@ describe('steward memory check', () => {
     const deploying = world.cli(specFile(spec()), 'deploy');
     // The deploy's run, once it is in its verification.
     const verifying = async (): Promise<string | undefined> => {
+      // This host's deploy only: other files' runs share the server.
       for await (const w of world.env.client.workflow.list({
-        query: `WorkflowType = 'deployHost' AND ExecutionStatus = 'Running'`,
+        query: `WorkflowType = 'deployHost' AND ExecutionStatus = 'Running' AND StewardHost = '${hostName(sim)}'`,
       })) {
         const progress = await world.env.client.workflow
           .getHandle(w.workflowId)

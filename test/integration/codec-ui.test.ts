@@ -121,11 +121,19 @@ afterAll(async () => {
  */
 async function openRun(page: Page, ui: string, viaCodec = true): Promise<number[]> {
   const answers: number[] = [];
+  // Awaited only after the page shows the run: a first load that fails (below) sends no decode request, its reload
+  // does. Settled either way, so a page that never asks fails the test here, not as an unhandled rejection.
   const answered = viaCodec
-    ? page.waitForResponse((r) => r.url().startsWith(`${codec.url}/decode`) && answers.push(r.status()) > 0)
-    : undefined;
+    ? page
+        .waitForResponse((r) => r.url().startsWith(`${codec.url}/decode`) && answers.push(r.status()) > 0, {
+          timeout: 90_000,
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        )
+    : Promise.resolve(undefined);
   await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(WORKFLOW_ID)}`, { waitUntil: 'load' });
-  await answered;
   // On a loaded machine the UI's server sometimes fails the page's first load (its error page, status 500): a
   // reload, as a person would, at most twice. A page that keeps failing still fails the test, with its text.
   let reloads = 0;
@@ -139,6 +147,8 @@ async function openRun(page: Page, ui: string, viaCodec = true): Promise<number[
     return text;
   };
   await expect.poll(shown, { timeout: 60_000 }).toMatch(new RegExp(`${CANARY}|${ENCRYPTED_MARK}`));
+  const failed = await answered;
+  if (failed) throw failed;
   return answers;
 }
 

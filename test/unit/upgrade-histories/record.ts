@@ -119,7 +119,7 @@ await recordHistories(LEGACY, HERE, async ({ legacy, current, connection, client
             },
           ],
         }),
-      // vps1's last step: its child completes on the old code; vps2's has not started.
+      // During vps1's last step: the old code started vps1's child; vps2's is started by the new code.
       (name, host) => name === 'ensureStackLayout' && host === 'vps1',
     ),
   );

@@ -1,5 +1,6 @@
 /** Every activity steward registers, built over injected clients so tests can point them at simulators. */
 import { createAuditActivities } from './audit-export';
+import { createBackupActivities } from './backup';
 import type { DeployDeps } from './deploy';
 import { createDeployActivities } from './deploy';
 import { createDriftActivities } from './drift';
@@ -29,6 +30,7 @@ export function createActivities({ secretStore, ...rest }: Deps) {
     ...createDriftActivities(deps),
     ...createRunActivities(),
     ...createAuditActivities(),
+    ...createBackupActivities(deps),
   });
 }
 

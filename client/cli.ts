@@ -246,6 +246,37 @@ program
   });
 
 program
+  .command('backup')
+  .description(
+    "snapshot each host's volumes (SQLite through its online backup) into the restic repository, encrypted and " +
+      'deduplicated; read the snapshot back to prove it; apply backup.keep',
+  )
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .option('--concurrency <n>', 'hosts worked on at once', '4')
+  .action(async (hosts: string[], o: { concurrency: string }) => {
+    exitCode = await operation('backup', 'backupHost', hosts, 'apply', o.concurrency);
+  });
+
+program
+  .command('restore')
+  .description(
+    'restore a snapshot: staged and checked first, then the gateway stopped, the volumes swapped (the old ones kept), ' +
+      'started, and the memories proven back; --drill proves it beside production and changes nothing live',
+  )
+  .argument('<host>', 'host of the spec')
+  .option('--snapshot <id>', "snapshot id (full or short; default the host's newest)")
+  .option('--drill', 'restore into a scratch stage on the host, prove the canary there, remove it; report RPO and RTO')
+  .action(async (host: string, o: { snapshot?: string; drill?: boolean }) => {
+    if (o.snapshot !== undefined && !/^[0-9a-f]{4,64}$/.test(o.snapshot)) {
+      throw new UsageError(`--snapshot ${JSON.stringify(o.snapshot)}: must be a snapshot id (hex, 4 to 64 digits)`);
+    }
+    exitCode = await operation(o.drill ? 'drill' : 'restore', 'restoreHost', [host], 'apply', '1', {
+      ...(o.snapshot ? { snapshot: o.snapshot } : {}),
+      ...(o.drill ? { drill: true } : {}),
+    });
+  });
+
+program
   .command('rotate')
   .description('rotate secrets: create → set → test → finish, rolled back on failure; the old value proven refused')
   .argument('[secrets...]', 'secrets of the spec (default: every secret the stack consumes)')
@@ -361,7 +392,7 @@ schedule
   });
 
 async function operation(
-  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory' | 'converge',
+  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory' | 'converge' | 'backup' | 'restore' | 'drill',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',
@@ -376,6 +407,11 @@ async function operation(
   const { spec } = await loadSpec(g.spec);
   const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;
   const selected = selectHosts(spec, hosts);
+  if ((op === 'backup' || op === 'restore' || op === 'drill') && !spec.backup.repository) {
+    throw new UsageError(
+      `${g.spec}: backup.repository is not set: name a restic repository (a path on the worker, sftp: or s3:) and backup.passwordSecret`,
+    );
+  }
   const parallel = Number(concurrency);
   if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
   const client = await connectClient(g);

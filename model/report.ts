@@ -85,7 +85,8 @@ export function describeProgress(p: StepProgress): string {
   return figures.length > 0 ? `${p.doing}: ${figures.join(', ')}` : p.doing;
 }
 
-export type Operation = 'provision' | 'harden' | 'deploy' | 'converge' | 'rotate' | 'memory' | 'drift';
+export type Operation =
+  'provision' | 'harden' | 'deploy' | 'converge' | 'rotate' | 'memory' | 'drift' | 'backup' | 'restore' | 'drill';
 
 export interface HostReport {
   readonly host: string;

@@ -649,6 +649,54 @@ export const secretSchema = z
 const DEFAULT_SECRETS = { 'gateway-token': { generate: { length: 48, alphabet: 'base62' as const } } };
 
 // ---------------------------------------------------------------------------------------------------------------
+// Backups
+
+/**
+ * Where restic keeps the snapshots, as restic names it: an absolute path on the worker's machine, `sftp:` to another
+ * host, or `s3:` (credentials from the worker's environment, as restic reads them). restic gets it as one argument,
+ * never through a shell.
+ */
+export const repositorySchema = z
+  .string()
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .refine(
+    (r) => /^\/[^\0]*$/.test(r) || /^sftp:[^/]+:.+/.test(r) || /^s3:https?:\/\/[^/]+\/.+/.test(r),
+    'must be an absolute path on the worker, sftp:USER@HOST:/PATH or s3:https://HOST/BUCKET[/PATH]',
+  )
+  .refine((r) => !/^\//.test(r) || !r.split('/').includes('..'), 'must not contain ".." segments');
+
+const keepSchema = z.number().int().min(0).max(1000);
+
+export const backupSchema = z
+  .strictObject({
+    repository: repositorySchema
+      .optional()
+      .describe('restic repository for `steward backup`; without it, backups and restores are refused'),
+    passwordSecret: resourceNameSchema
+      .optional()
+      .describe(
+        "Secret under `secrets` holding the repository's password: external (the worker reads it), never generated on a host",
+      ),
+    keep: z
+      .strictObject({
+        daily: keepSchema.default(7).describe('Newest snapshot of each of the last N days'),
+        weekly: keepSchema.default(4).describe('... of the last N weeks'),
+        monthly: keepSchema.default(6).describe('... of the last N months'),
+      })
+      .prefault({})
+      .describe('Retention per host, applied after each backup (restic forget --prune); the newest is always kept'),
+  })
+  .refine((b) => !b.repository || b.passwordSecret !== undefined, {
+    message: 'is required with a repository',
+    path: ['passwordSecret'],
+  })
+  .meta({
+    title: 'Backup',
+    description:
+      "Snapshots of each host's volumes (SQLite through its online backup), encrypted and deduplicated by restic, off the host",
+  });
+
+// ---------------------------------------------------------------------------------------------------------------
 // Schedules
 
 /** A refinement: the duration is at least `ms` (a malformed one is left to the format check). */
@@ -765,6 +813,7 @@ export const specSchema = z
       .record(resourceNameSchema, secretSchema)
       .default(DEFAULT_SECRETS)
       .describe('Secrets by name: generated on the host or supplied from outside; they reach hosts only as files'),
+    backup: backupSchema.prefault({}),
     policy: policySchema
       .prefault({})
       .describe('Governance: built-in rules (on by default) and your own; a violating spec is refused'),
@@ -846,6 +895,23 @@ export const specSchema = z
     if (spec.proxy.tls === 'acme' && !spec.proxy.acmeEmail) {
       ctx.addIssue({ code: 'custom', path: ['proxy', 'acmeEmail'], message: 'is required when tls is acme' });
     }
+    const passwordSecret = spec.backup.passwordSecret;
+    if (passwordSecret !== undefined) {
+      const declared = spec.secrets[passwordSecret];
+      if (!declared) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['backup', 'passwordSecret'],
+          message: `names secret "${passwordSecret}", which is not declared under secrets`,
+        });
+      } else if (!declared.external) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['backup', 'passwordSecret'],
+          message: `names secret "${passwordSecret}", which is generated on the hosts: the repository's password must be external`,
+        });
+      }
+    }
     spec.schedules.hosts?.forEach((name, i) => {
       if (!seen.has(name)) {
         ctx.addIssue({ code: 'custom', path: ['schedules', 'hosts', i], message: `is not a host of the spec` });
@@ -865,6 +931,7 @@ export type Firewall = z.infer<typeof firewallSchema>;
 export type Harden = z.infer<typeof hardenSchema>;
 export type Proxy = z.infer<typeof proxySchema>;
 export type Secret = z.infer<typeof secretSchema>;
+export type Backup = z.infer<typeof backupSchema>;
 
 /** Every place the stack or its memory check uses a secret, with the spec path that names it. Pure. */
 export function secretReferences(spec: Pick<Spec, 'stack'>): { path: (string | number)[]; secret: string }[] {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what steward's demo and tests need on a Debian machine, skipping what is already there:
-# Debian packages (docker.io, debootstrap, chromium for the Web UI test), a running Docker engine, npm dependencies,
+# Debian packages (docker.io, debootstrap, restic for backups, chromium for the Web UI test), a running Docker engine, npm dependencies,
 # the Temporal CLI and the VPS simulator image. Safe to run again. Works non-interactively (CI=true, no stdin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v restic >/dev/null || missing+=(restic) # backups: the worker runs restic against the repository
 [ -x /usr/bin/chromium ] || missing+=(chromium) # the Web UI test drives Debian's Chromium, never a downloaded one
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"

@@ -7,5 +7,6 @@ export { driftHost } from './drift';
 export { convergeHost } from './converge';
 export { fleet } from './fleet';
 export { auditExport } from './audit-export';
+export { backupHost, restoreHost } from './backup';
 export { rotateSecret, rotateSecrets } from './rotate';
 export { progressQuery } from './host-operation';

@@ -21,6 +21,8 @@ export const NON_RETRYABLE = [
   'ConsumerUnavailable',
   'LocalImageMissing',
   'DigestPinnedImage',
+  'BackupNotConfigured',
+  'SnapshotUnsound',
 ];
 
 /**
@@ -98,6 +100,13 @@ export const HOST_INSPECT: StepProfile = {
 export const RISKY_STEP: StepProfile = {
   ...HOST_STEP,
   startToCloseTimeout: '10 minutes',
+  retry: { ...HOST_STEP.retry, maximumAttempts: 3 },
+};
+
+/** Moving a host's data: as long as a large store takes to stream, read back and stage; heartbeats every 5 s. */
+export const DATA_STEP: StepProfile = {
+  ...HOST_STEP,
+  startToCloseTimeout: '6 hours',
   retry: { ...HOST_STEP.retry, maximumAttempts: 3 },
 };
 

@@ -121,6 +121,17 @@ async function main() {
     await step('embed', async () => ({ length: (await mem.embedder.embed('steward dimension probe')).length }));
   } else if (req.op === 'write') {
     await step('write', add);
+  } else if (req.op === 'recall') {
+    const r = await step('read', () => read(req.id));
+    if (r) {
+      await step('search', async () => {
+        const threshold = cfg.searchThreshold;
+        const hits = await provider.search(req.text, { user_id: user, top_k: Math.max(cfg.topK ?? 5, 5), threshold });
+        const hit = hits.find((h) => h.id === req.id);
+        if (hit) return { id: req.id, score: hit.score, threshold, results: hits.length };
+        throw new Error('not found by search at the threshold ' + threshold + ' (' + hits.length + ' results)');
+      });
+    }
   } else if (req.op === 'readback') {
     const r = await step('read', () => read(req.id));
     if (r) { await step('delete', async () => { await provider.delete(req.id); return { id: req.id }; }); await step('gone', () => gone(req.id)); }
@@ -162,6 +173,13 @@ export type ProofPlace =
       /** The gateway's tmpfs destinations: mounted empty here too, as a restart leaves them. */
       readonly tmpfs: readonly string[];
       readonly envFile?: string;
+    }
+  | {
+      /** A container of `image` with these directories where the gateway has its volumes (a restore drill). */
+      readonly kind: 'mounts';
+      readonly image: string;
+      readonly mounts: readonly { readonly source: string; readonly target: string }[];
+      readonly envFile?: string;
     };
 
 /** The command that starts node with the proof script on stdin, in `place`. */
@@ -176,6 +194,35 @@ export function proofArgv(
   const node = ['node', '--input-type=module', '-', pluginPath, JSON.stringify(request)];
   if (place.kind === 'exec') {
     return ['docker', 'exec', '-i', '-u', user, '-e', 'MEM0_TELEMETRY=false', containerId, ...node];
+  }
+  if (place.kind === 'mounts') {
+    return [
+      'docker',
+      'run',
+      '--rm',
+      '-i',
+      '--label',
+      FRESH_PROOF_LABEL,
+      '--network',
+      `container:${containerId}`,
+      ...place.mounts.flatMap((m) => ['--mount', `type=bind,source=${m.source},target=${m.target}`]),
+      '--read-only',
+      '--tmpfs',
+      `/tmp:size=64m,uid=${spec.stack.uid},gid=${spec.stack.gid},mode=0700`,
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges:true',
+      '-u',
+      user,
+      '-e',
+      'MEM0_TELEMETRY=false',
+      ...(place.envFile ? ['--env-file', place.envFile] : []),
+      '--entrypoint',
+      'node',
+      place.image,
+      ...node.slice(1),
+    ];
   }
   // Destinations come from the host's `docker inspect`: only plain absolute paths reach --tmpfs (`dest:options`).
   const tmpfs = [...new Set(['/tmp', ...place.tmpfs])].filter((d) => /^\/[\w./-]*$/.test(d) && !d.includes('..'));
@@ -224,7 +271,7 @@ export async function runPluginProof(
   const argv = proofArgv(spec, containerId, place, pluginPath, request);
   // A fresh container a cut session left running would hold the stores open: gone before the next one starts.
   const sweep =
-    place.kind === 'fresh'
+    place.kind !== 'exec'
       ? `ids=$(docker ps -aq ${sh(['--filter', `label=${FRESH_PROOF_LABEL}`])}); [ -z "$ids" ] || docker rm -f $ids >/dev/null\n`
       : '';
   const r = await session.script(`${sweep}${sh(argv)} <<'STEWARD_MEMORY_PROOF'\n${PROOF_JS}\nSTEWARD_MEMORY_PROOF`, {

@@ -8,14 +8,14 @@ import { validate } from '../../model/validate';
 /** Canary texts start with this; stale canaries of an interrupted run are recognised by it and removed. */
 export const CANARY_PREFIX = 'steward memory canary';
 
-export type ProofOp = 'canary' | 'write' | 'readback';
+export type ProofOp = 'canary' | 'write' | 'readback' | 'recall';
 
 export interface ProofRequest {
   readonly op: ProofOp;
   readonly userId: string;
   readonly prefix: string;
   readonly text: string;
-  /** The memory to read back (readback). */
+  /** The memory to read back (readback, recall). */
   readonly id?: string;
 }
 
@@ -46,4 +46,14 @@ export function parseProofReport(data: unknown, host: string): ProofReport {
 /** A unique canary text: the prefix, a random id, and what it is for. */
 export function canaryText(nonce: string, purpose: 'canary' | 'persistence'): string {
   return `${CANARY_PREFIX} ${nonce} ${purpose} written by steward to prove memory works`;
+}
+
+/**
+ * Backup canaries start with this: one lives in the probe user's memories (each backup replaces the last), so every
+ * snapshot holds one, and a restore proves the memories came back by reading and searching for it.
+ */
+export const BACKUP_CANARY_PREFIX = 'steward backup canary';
+
+export function backupCanaryText(nonce: string): string {
+  return `${BACKUP_CANARY_PREFIX} ${nonce} kept by steward so a restore can prove memories came back`;
 }

@@ -6,7 +6,7 @@
  */
 import { defaultPayloadConverter, type PayloadCodec } from '@temporalio/common';
 import { isEncrypted } from '../../codec/aes-gcm';
-import type { Change } from '../../model/report';
+import type { Change, ControlResult } from '../../model/report';
 import { StewardHost, StewardOperation, StewardOutcome } from '../../model/search-attributes';
 import {
   keyword,
@@ -88,6 +88,8 @@ export interface RunTimeline {
   readonly events: number;
   readonly steps: readonly TimelineStep[];
   readonly changes: readonly Change[];
+  /** The controls the run's report carries (a memory check's proofs, a restore's RPO and RTO). */
+  readonly controls?: readonly ControlResult[];
   readonly retries: readonly TimelineRetry[];
   readonly failures: readonly TimelineFailure[];
   readonly error?: string;
@@ -217,6 +219,7 @@ export async function buildTimeline(history: History, run: RunContext, decode: P
     events: events.length,
     steps,
     changes,
+    ...(Array.isArray(report.controls) ? { controls: report.controls as ControlResult[] } : {}),
     retries,
     failures,
     ...(error ? { error } : {}),

@@ -296,6 +296,10 @@ function printTimeline(t: RunTimeline): void {
     console.log('\nchanges');
     for (const c of t.changes) console.log(`  ${describeChange(c)}`);
   }
+  if (t.controls?.length) {
+    console.log('\ncontrols');
+    for (const c of t.controls) console.log(`  ${c.status.padEnd(14)} ${c.control}: ${c.observed}`);
+  }
   console.log(`\noutcome: ${t.outcome}${t.error ? `: ${t.error}` : ''}`);
   for (const u of t.undecoded ?? []) console.log(`note: some payloads not shown: ${u}`);
 }

@@ -29,14 +29,11 @@ import type { SpecInput } from '../../model/schema';
 import { steward } from '../support/cli';
 import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 import { historyText, rawHistoryText } from '../support/temporal';
+import { EMBEDDER_DOUBLE, embedderDoubleStats, startEmbedderDouble } from '../support/embedder-double';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
 const KEY_ENV = 'STEWARD_TEST_EMBEDDER_KEY';
-const DOUBLE = 'embeddings-double';
-const DOUBLE_SOURCE = readFileSync(
-  fileURLToPath(new URL('../../images/embedder-standin/embedder.ts', import.meta.url)),
-  'utf8',
-);
+const DOUBLE = EMBEDDER_DOUBLE;
 const REST_SOURCE = readFileSync(fileURLToPath(new URL('../doubles/mem0-rest.ts', import.meta.url)), 'utf8');
 const REST_KEY_ENV = 'STEWARD_TEST_MEM0_REST_KEY';
 const REST_DIR = '/srv/mem0-rest';
@@ -133,41 +130,12 @@ function byId(controls: readonly ControlResult[] | undefined): Record<string, Co
 }
 
 /** (Re)starts the embeddings test double on the stack's network; `fixedDims` makes it ignore `dimensions`. */
-async function startDouble(fixedDims?: number): Promise<void> {
-  await simulatorExec(sim.container, ['docker', 'rm', '-f', DOUBLE]);
-  const r = await simulatorExec(sim.container, [
-    'docker',
-    'run',
-    '-d',
-    '--name',
-    DOUBLE,
-    '--network',
-    'openclaw_edge',
-    '--network-alias',
-    DOUBLE,
-    '--read-only',
-    '--user',
-    '1000:1000',
-    ...(fixedDims ? ['-e', `FIXED_DIMS=${fixedDims}`] : []),
-    '--entrypoint',
-    'node',
-    IMAGE,
-    '--input-type=module-typescript',
-    '--eval',
-    DOUBLE_SOURCE,
-  ]);
-  if (r.exitCode !== 0) throw new Error(`embeddings double did not start: ${r.stderr}`);
-  for (let i = 0; i < 50; i++) {
-    if ((await doubleStats()) !== undefined) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('embeddings double does not answer');
+function startDouble(fixedDims?: number): Promise<void> {
+  return startEmbedderDouble(sim, IMAGE, fixedDims);
 }
 
-async function doubleStats(): Promise<{ embeddings: number; chat: number } | undefined> {
-  const ip = await onHost(`docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ${DOUBLE}`);
-  const out = await onHost(`curl -sf --max-time 2 http://${ip}:8080/stats || true`);
-  return out.startsWith('{') ? (JSON.parse(out) as { embeddings: number; chat: number }) : undefined;
+function doubleStats(): Promise<{ embeddings: number; chat: number } | undefined> {
+  return embedderDoubleStats(sim);
 }
 
 beforeAll(async () => {

@@ -1,7 +1,8 @@
 /**
  * The Temporal Schedules a spec asks for, and the plan that brings a namespace's schedules in line with it — what
- * `steward schedule apply` does. Per host: drift (repair by default), the memory check, and one rotation schedule
- * per secret with a `rotateEvery`; once per task queue, the audit export. Each schedule starts its runs with the
+ * `steward schedule apply` does. Per host: drift (repair by default), the memory check, one rotation schedule per
+ * secret with a `rotateEvery`, and with a backup repository the backup and the restore drill; once per task queue,
+ * the audit export. Each schedule starts its runs with the
  * spec as it was applied, steward's search attributes, `StewardTrigger` = `schedule:<id>`, overlap SKIP, the spec's
  * catch-up window and pause-on-failure. Schedule ids are `steward/<host>/<kind>`; a schedule's memo records the
  * task queue it serves and a digest of what it was made from, so a second apply changes nothing and only schedules
@@ -18,7 +19,7 @@ import { durationMs } from './units';
 /** Every schedule steward makes has an id under this prefix. */
 export const SCHEDULE_PREFIX = 'steward/';
 
-export type ScheduleKind = 'drift' | 'memory' | 'rotate' | 'audit';
+export type ScheduleKind = 'drift' | 'memory' | 'rotate' | 'audit' | 'backup' | 'drill';
 
 /** The workflow each kind runs; a kind whose workflow this version of steward lacks is not scheduled. */
 export const SCHEDULE_WORKFLOWS: Readonly<Record<ScheduleKind, string>> = {
@@ -26,6 +27,8 @@ export const SCHEDULE_WORKFLOWS: Readonly<Record<ScheduleKind, string>> = {
   memory: 'memoryCheckHost',
   rotate: 'rotateSecret',
   audit: 'auditExport',
+  backup: 'backupHost',
+  drill: 'restoreHost',
 };
 
 /** What the spec is applied from and to. */
@@ -77,7 +80,7 @@ export const scheduleMemoSchema = z.object({
   digest: z.string().min(1),
   taskQueue: z.string().min(1),
   spec: z.string(),
-  kind: z.enum(['drift', 'memory', 'rotate', 'audit']),
+  kind: z.enum(['drift', 'memory', 'rotate', 'audit', 'backup', 'drill']),
   host: z.string().optional(),
   secret: z.string().optional(),
   every: z.string(),
@@ -243,6 +246,28 @@ export function desiredSchedules(
           what: `memory check${s.memory.repair ? ' with repair' : ''} of ${host}`,
         }),
       );
+    }
+  }
+  if (spec.backup.repository) {
+    for (const kind of ['backup', 'drill'] as const) {
+      const b = s[kind];
+      if (!b.enabled || !available(kind)) continue;
+      for (const host of hosts) {
+        schedules.push(
+          make({
+            id: `${SCHEDULE_PREFIX}${host}/${kind}`,
+            kind,
+            host,
+            operation: kind,
+            workflowId: scheduledWorkflowId(kind, host),
+            input: { spec: hostPlan(runSpec, host), host, mode: 'apply', ...(kind === 'drill' ? { drill: true } : {}) },
+            every: b.every,
+            pauseOnFailure: b.pauseOnFailure,
+            subject: host,
+            what: kind === 'backup' ? `backup of ${host}` : `restore drill of ${host}'s newest snapshot`,
+          }),
+        );
+      }
     }
   }
   const consumed = new Set(secretDeliveries(spec).map((d) => d.secret));

@@ -771,6 +771,25 @@ export const schedulesSchema = z
       })
       .prefault({})
       .describe('Secret rotation: one schedule per host and secret with `secrets.<name>.rotateEvery`'),
+    backup: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Back up every host daily (only with a backup.repository)'),
+        every: intervalSchema.default('1d').describe('How often'),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .prefault({})
+      .describe('`steward backup` per host, when the spec names a backup repository'),
+    drill: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Drill a restore of every host weekly (only with a backup.repository)'),
+        every: intervalSchema.default('7d').describe('How often'),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .prefault({})
+      .describe('`steward restore --drill` per host: the newest snapshot proven restorable, RPO and RTO recorded'),
     audit: z
       .strictObject({
         enabled: z.boolean().default(false).describe('Export audit histories on a schedule'),

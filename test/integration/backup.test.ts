@@ -14,7 +14,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulatorExec, type Simulator } from '../../client/dev/simulator';
+import { removeSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { ControlResult } from '../../model/report';
 import type { SpecInput } from '../../model/schema';
 import { EMBEDDER_DOUBLE, startEmbedderDouble } from '../support/embedder-double';
@@ -108,7 +108,8 @@ beforeAll(async () => {
   process.env[KEY_ENV] = `sk-test-${randomBytes(24).toString('hex')}`;
   process.env[PASSWORD_ENV] = `restic-${randomBytes(24).toString('hex')}`;
   repository = join(mkdtempSync(join(tmpdir(), 'steward-backup-')), 'repo');
-  world = await stage({ taskQueue: 'backup-test', simulators: 1, golden: 'provisioned' });
+  // The second simulator is the new machine of the lost-VPS test.
+  world = await stage({ taskQueue: 'backup-test', simulators: 2, golden: 'provisioned' });
   sim = world.sims[0]!;
   const deployed = await cli('deploy');
   if (deployed.code !== 0) throw new Error(`deploy failed: ${deployed.stderr || deployed.stdout}`);
@@ -255,6 +256,37 @@ describe('steward backup and restore', () => {
     expect(timeline.operation).toBe('drill');
     expect(timeline.controls.map((x) => x.control)).toEqual(expect.arrayContaining(['backup.rpo', 'backup.rto']));
   }, 600_000);
+
+  it('recovers a lost VPS: a new machine at a new address, converged and restored, finds the memories', async () => {
+    const lost = sim;
+    const fresh = world.sims[1]!;
+    const t0 = Date.now();
+    await removeSimulator(lost.container);
+    // The same host in the spec, at the new machine's address, with its key.
+    sim = { ...fresh, name: lost.name };
+    const timings: string[] = [];
+    // converge's operations one by one: the embedder test double can join the stack's network only once deploy
+    // made it, and converge's last stage, the memory check, needs it.
+    for (const operation of ['provision', 'harden', 'deploy']) {
+      const t = Date.now();
+      const r = await cli(operation);
+      expect(r.code, `${operation}: ${r.stderr}`).toBe(0);
+      timings.push(`${operation} ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    }
+    await startEmbedderDouble(sim, IMAGE);
+    const t = Date.now();
+    const r = await cli('restore', hostName(lost));
+    timings.push(`restore ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const c = byId(r.doc!.hosts[0]!.controls);
+    expect(c['backup.restore.canary-read']?.status).toBe('pass');
+    expect(c['backup.restore.canary-search']?.status).toBe('pass');
+    // The agent answers with its memories: a memory check passes on the restored host.
+    const checked = await cli('memory', 'check');
+    expect(checked.code, checked.stdout).toBe(0);
+    console.log(`lost VPS recovered in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${timings.join(', ')}`);
+  }, 900_000);
 
   it('prints no secret value in any output', () => {
     const text = outputs.join('\n');

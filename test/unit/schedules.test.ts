@@ -22,7 +22,7 @@ import { validate, ValidationError } from '../../model/validate';
 import { hostWorkflowId, idTime, scheduledWorkflowId } from '../../model/ids';
 import { stepSummary } from '../../workflows/interceptors';
 
-const ALL = new Set(['driftHost', 'memoryCheckHost', 'rotateSecret', 'auditExport']);
+const ALL = new Set(['driftHost', 'memoryCheckHost', 'rotateSecret', 'auditExport', 'backupHost', 'restoreHost']);
 const ctx = { specPath: '/ops/steward.yaml', taskQueue: 'steward', workflowTypes: ALL };
 
 function spec(extra: Partial<SpecInput> = {}) {
@@ -148,6 +148,25 @@ describe('schedules in the spec', () => {
       workflowId: 'audit/export/scheduled',
       input: { directory: '/var/lib/steward/audit' },
     });
+  });
+
+  it('with a backup repository: a daily backup and a weekly restore drill per host; without one, neither', () => {
+    const s = spec({
+      secrets: { 'gateway-token': { generate: {} }, pw: { external: { env: 'PW' } } },
+      backup: { repository: '/srv/backups', passwordSecret: 'pw' },
+      schedules: { drift: { enabled: false }, memory: { enabled: false }, drill: { every: '14d' } },
+    });
+    const { schedules } = desiredSchedules(s, ctx);
+    expect(schedules.map((x) => [x.id, x.workflowType, x.every])).toEqual([
+      ['steward/web1/backup', 'backupHost', '1d'],
+      ['steward/web2/backup', 'backupHost', '1d'],
+      ['steward/web1/drill', 'restoreHost', '14d'],
+      ['steward/web2/drill', 'restoreHost', '14d'],
+    ]);
+    expect(schedules[2]!.input).toMatchObject({ host: 'web1', mode: 'apply', drill: true });
+    expect(schedules[0]!.input).not.toHaveProperty('drill');
+    expect(schedules[2]!.operation).toBe('drill');
+    expect(desiredSchedules(spec(), ctx).schedules.some((x) => x.kind === 'backup' || x.kind === 'drill')).toBe(false);
   });
 
   it('a kind whose workflow this version lacks is not scheduled, and is reported', () => {

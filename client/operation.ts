@@ -264,13 +264,16 @@ export function fleetInput(req: OperationRequest, startedAt: Date): FleetInput {
 
 /**
  * Polls each run's `progress` query and prints its steps as they change, until stopped. With `since`, a run is
- * followed only once it started after that (its id may still name an earlier run when the command begins).
+ * followed only once it started after that (its id may still name an earlier run when the command begins). `quiet`
+ * (the default when stdout is not a terminal: a log, a CI job) prints one line per step, when it ends, and no
+ * running lines or progress figures.
  */
 export function followRuns(
   client: Client,
   runs: readonly { readonly label: string; readonly workflowId: string }[],
   mode: Mode,
   since?: Date,
+  quiet = !process.stdout.isTTY,
 ): { stop(): Promise<void> } {
   const seen = new Map<string, string>();
   const ours = new Set<string>();
@@ -287,13 +290,13 @@ export function followRuns(
         for (const step of progress?.steps ?? []) {
           const key = `${label}/${step.step}`;
           const state = `${step.status}:${step.changes.length}`;
-          if (step.status === 'pending' || seen.get(key) === state) continue;
+          if (step.status === 'pending' || (quiet && step.status === 'running') || seen.get(key) === state) continue;
           seen.set(key, state);
           printProgress(label, step as StepReport, mode);
         }
         const running = progress?.steps.find((st) => st.status === 'running');
         const due = (lastDetail.get(workflowId) ?? 0) + DETAIL_EVERY_MS;
-        if (running && Date.now() >= due) {
+        if (running && !quiet && Date.now() >= due) {
           lastDetail.set(workflowId, Date.now());
           const line = await stepProgress(client, handle, running.step);
           const key = `${label}/${running.step}/detail`;

@@ -4,9 +4,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { activityStep, reportProgress } from '../../activities/context';
-import { stepProgress } from '../../client/operation';
+import { followRuns, stepProgress } from '../../client/operation';
 import { encryptingDataConverter, ENCODING_ENCRYPTED } from '../../codec/aes-gcm';
 import { describeProgress } from '../../model/report';
 import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
@@ -72,4 +72,32 @@ describe('step progress', () => {
     release();
     await handle.result();
   });
+
+  it('on a terminal shows the running step and its figures; in a log, one line per step when it ends', async () => {
+    const printed = async (quiet: boolean): Promise<string[]> => {
+      const lines: string[] = [];
+      const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+      try {
+        const workflowId = `progress-follow-${quiet}-${Date.now()}`;
+        const handle = await env.client.workflow.start('progressRun', { taskQueue: QUEUE, workflowId });
+        const follow = followRuns(env.client, [{ label: 'web1', workflowId }], 'apply', undefined, quiet);
+        // Long enough for the follower to see the step running and to ask for its figures once.
+        for (let i = 0; i < 100 && (quiet ? i < 40 : !lines.some((l) => l.includes('412 of 861 MB'))); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        release();
+        await handle.result();
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        await follow.stop();
+      } finally {
+        log.mockRestore();
+      }
+      return lines;
+    };
+    const terminal = await printed(false);
+    expect(terminal.some((l) => /… web1 +reportingStep +running/.test(l))).toBe(true);
+    expect(terminal.some((l) => l.includes('sending image layers: 412 of 861 MB'))).toBe(true);
+    const quiet = await printed(true);
+    expect(quiet).toEqual([expect.stringMatching(/^ {2}✓ web1 +reportingStep +no change/)]);
+  }, 30_000);
 });

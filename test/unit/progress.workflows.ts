@@ -1,5 +1,5 @@
 /** Workflows for test/unit/progress.test.ts: one activity that reports progress and waits to be released. */
-import { proxyActivities } from '@temporalio/workflow';
+import { defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 
 export interface ProgressActivities {
   reportingStep(): Promise<void>;
@@ -10,6 +10,12 @@ const { reportingStep } = proxyActivities<ProgressActivities>({
   heartbeatTimeout: '15 seconds',
 });
 
+/** The host operations' `progress` query, as far as the CLI's follower reads it. */
+const progress = defineQuery<{ steps: { step: string; status: string; changes: []; findings: [] }[] }>('progress');
+
 export async function progressRun(): Promise<void> {
+  let status = 'running';
+  setHandler(progress, () => ({ steps: [{ step: 'reportingStep', status, changes: [], findings: [] }] }));
   await reportingStep();
+  status = 'completed';
 }

@@ -5,7 +5,7 @@
  * failure after the swap puts the old volumes back. A drill stages and proves beside production, and changes
  * nothing live. RPO and RTO are controls of the restore's report, so every run keeps them in its history.
  */
-import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RestoreStepInput } from '../activities/backup';
 import type { StepInput } from '../activities/context';
@@ -16,12 +16,19 @@ import { DATA_STEP, HOST_INSPECT, HOST_STEP } from './options';
 import { proxySteps } from './retry';
 
 const { inspectHost } = proxySteps<Activities>(HOST_INSPECT);
-const { writeBackupCanary, pruneSnapshots, swapVolumes, revertRestore, proveRestore } =
+const { writeBackupCanary, pruneSnapshots, swapVolumes, revertRestore, proveRestore, removeRestoreStage } =
   proxySteps<Activities>(HOST_STEP);
 const { snapshotHost, stageSnapshot } = proxySteps<Activities>(DATA_STEP);
 
 export const BACKUP_STEPS = ['inspectHost', 'writeBackupCanary', 'snapshotHost', 'pruneSnapshots'];
-export const RESTORE_STEPS = ['inspectHost', 'stageSnapshot', 'swapVolumes', 'proveRestore', 'revertRestore'];
+export const RESTORE_STEPS = [
+  'inspectHost',
+  'stageSnapshot',
+  'swapVolumes',
+  'proveRestore',
+  'revertRestore',
+  'removeRestoreStage',
+];
 
 export async function backupHost(input: HostOperationInput): Promise<HostReport> {
   const op = new HostOperation('backup', input, BACKUP_STEPS);
@@ -63,10 +70,16 @@ export async function restoreHost(input: RestoreInput): Promise<HostReport> {
       const failed = describeFailedControls(controls);
       if (failed) throw ApplicationFailure.nonRetryable(`restore not proven: ${failed}`, 'RestoreNotProven');
     };
+    // Cleanup and the revert run even when the run is cancelled: a cancelled restore must not leave its volumes.
+    const always = <T>(fn: () => Promise<T>) => CancellationScope.nonCancellable(fn);
     if (drill) {
       op.skip('swapVolumes', 'revertRestore');
-      const proof = await op.step('proveRestore', (i) => proveRestore(proofInput(i)));
-      failIfAny(proof.controls);
+      try {
+        const proof = await op.step('proveRestore', (i) => proveRestore(proofInput(i)));
+        failIfAny(proof.controls);
+      } finally {
+        await always(() => op.step('removeRestoreStage', (i) => removeRestoreStage(proofInput(i))));
+      }
       return;
     }
     try {
@@ -74,13 +87,22 @@ export async function restoreHost(input: RestoreInput): Promise<HostReport> {
       const proof = await op.step('proveRestore', (i) => proveRestore(proofInput(i)));
       failIfAny(proof.controls);
     } catch (err) {
-      op.skip('proveRestore');
-      await op.step('revertRestore', (i) => revertRestore(proofInput(i)));
+      op.skip('proveRestore', 'removeRestoreStage');
+      try {
+        await always(() => op.step('revertRestore', (i) => revertRestore(proofInput(i))));
+      } catch (revertErr) {
+        throw ApplicationFailure.nonRetryable(
+          `${describeFailure(err)}; the volumes could NOT be put back (${describeFailure(revertErr)}): the ones from ` +
+            `before the restore are kept as <path>.pre-restore-${stageId}`,
+          'RestoreRevertFailed',
+        );
+      }
       throw ApplicationFailure.nonRetryable(
         `${describeFailure(err)}; the volumes were put back as they were`,
         'RestoreReverted',
       );
     }
     op.skip('revertRestore');
+    await op.step('removeRestoreStage', (i) => removeRestoreStage(proofInput(i)));
   });
 }

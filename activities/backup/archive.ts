@@ -56,6 +56,8 @@ export const manifestSchema = z.object({
   createdAt: z.string(),
   volumes: z.array(z.object({ name: z.string(), path: z.string(), mount: z.string() })),
   databases: z.array(databaseSchema),
+  /** Files with a SQLite header whose online backup failed: archived as they were. */
+  unreadable: z.array(z.object({ volume: z.string(), path: z.string(), error: z.string() })).optional(),
   files: z.number(),
   bytes: z.number(),
 });
@@ -68,17 +70,22 @@ export type Manifest = z.infer<typeof manifestSchema>;
  * and writes stage/manifest.json and stage/exclude (the live databases and companions, which tar leaves out).
  */
 const ARCHIVE_JS = String.raw`
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { backup, DatabaseSync } from 'node:sqlite';
 const input = JSON.parse(process.argv.at(-1));
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 const databases = [], excludes = [];
 let files = 0, bytes = 0;
+// Opened without following a link and without blocking (a FIFO swapped in after the lstat), then checked again.
 const isSqlite = (p, size) => {
   if (size < 512) return false;
-  const fd = openSync(p, 'r');
-  try { const b = Buffer.alloc(16); readSync(fd, b, 0, 16, 0); return b.equals(MAGIC); } finally { closeSync(fd); }
+  let fd;
+  try { fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK); } catch { return false; }
+  try {
+    if (!fstatSync(fd).isFile()) return false;
+    const b = Buffer.alloc(16); readSync(fd, b, 0, 16, 0); return b.equals(MAGIC);
+  } finally { closeSync(fd); }
 };
 const walk = (volume, rel) => {
   const dir = 'volumes/' + volume + (rel ? '/' + rel : '');
@@ -97,23 +104,33 @@ const walk = (volume, rel) => {
 };
 for (const v of input.volumes) walk(v.name, '');
 mkdirSync('stage/sqlite', { recursive: true });
+const copied = [], unreadable = [];
 for (const db of databases) {
   const src = 'volumes/' + db.volume + '/' + db.path;
   const dest = 'stage/sqlite/' + db.volume + '/' + db.path;
   mkdirSync(dirname(dest), { recursive: true });
   const t = performance.now();
-  const source = new DatabaseSync(src, { readOnly: true, timeout: 15000 });
-  try { await backup(source, dest); } finally { source.close(); }
-  const copy = new DatabaseSync(dest, { readOnly: true });
-  const check = copy.prepare('PRAGMA integrity_check').all().map((r) => Object.values(r)[0]).join(' | ');
-  copy.close();
-  for (const s of ['-wal', '-shm', '-journal']) rmSync(dest + s, { force: true });
-  if (check !== 'ok') throw new Error('the online backup of ' + src + ' fails its integrity check: ' + check.slice(0, 200));
-  db.copyBytes = lstatSync(dest).size; db.ms = Math.round(performance.now() - t);
-  for (const s of ['', '-wal', '-shm', '-journal']) excludes.push('volumes/' + db.volume + '/' + db.path + s);
+  try {
+    const source = new DatabaseSync(src, { readOnly: true, timeout: 15000 });
+    // rate -1: every page in one step, so writes by the gateway cannot restart the copy over and over.
+    try { await backup(source, dest, { rate: -1 }); } finally { source.close(); }
+    const copy = new DatabaseSync(dest, { readOnly: true });
+    const check = copy.prepare('PRAGMA integrity_check').all().map((r) => Object.values(r)[0]).join(' | ');
+    copy.close();
+    if (check !== 'ok') throw new Error('its copy fails the integrity check: ' + check.slice(0, 200));
+    db.copyBytes = lstatSync(dest).size; db.ms = Math.round(performance.now() - t);
+    for (const s of ['', '-wal', '-shm', '-journal']) excludes.push('volumes/' + db.volume + '/' + db.path + s);
+    copied.push(db);
+  } catch (e) {
+    // Damaged, locked past the timeout, or only a SQLite header: archived as it is, and reported.
+    rmSync(dest, { force: true });
+    unreadable.push({ volume: db.volume, path: db.path, error: String(e?.message ?? e).slice(0, 200) });
+  } finally {
+    for (const s of ['-wal', '-shm', '-journal']) rmSync(dest + s, { force: true });
+  }
 }
 writeFileSync('stage/exclude', excludes.map((e) => e + '\n').join(''));
-const manifest = { format: 'steward-backup/v1', host: input.host, createdAt: input.createdAt, volumes: input.volumes, databases, files, bytes };
+const manifest = { format: 'steward-backup/v1', host: input.host, createdAt: input.createdAt, volumes: input.volumes, databases: copied, unreadable, files, bytes };
 writeFileSync('stage/manifest.json', JSON.stringify(manifest, null, 1) + '\n');
 process.stderr.write('\n${MANIFEST_MARK}' + JSON.stringify(manifest) + '\n');
 `;
@@ -282,12 +299,16 @@ export function stageScript(spec: Spec, image: string, id: string): string {
   return [
     'set -eu',
     'umask 077',
+    `stage=${run(stage)}`,
     SWEEP,
     run('install', '-d', '-m', '0700', '--', parent),
     // Stages of earlier runs (one cut short, a reverted restore's): runs on a host take turns, so none is in use.
     `find ${run(parent)} -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +`,
     run('install', '-d', '-m', '0700', '-o', uid, '-g', gid, '--', stage),
     sh(docker),
+    // A volume the archive made a link (a snapshot of a host that was not what it seemed) is never mounted or moved.
+    'if [ -L "$stage/volumes" ]; then echo "the snapshot\'s volumes are a link" >&2; exit 3; fi',
+    'for p in "$stage"/volumes/*; do if [ -L "$p" ] || { [ -e "$p" ] && [ ! -d "$p" ]; }; then echo "the snapshot\'s volume ${p##*/} is not a directory" >&2; exit 3; fi; done',
     // Everything staged was written by the container's uid; anything else means the staging was tampered with.
     `find ${run(stage)} -xdev \\( ! -uid ${uid} -o ! -gid ${gid} \\) -printf 'foreign %U:%G %p\\n' | head -n 5`,
     `printf 'size %s\\n' "$(du -sk ${run(stage)} | cut -f1)"`,
@@ -326,13 +347,20 @@ export function freeSpaceScript(spec: Spec): string {
 }
 
 /**
- * Swaps each staged volume in for the live one, keeping the live one as `<path>.pre-restore-<id>`. Safe to run
- * again: a volume already swapped is left as it is. Prints `restored <name>` or `already <name>` per volume.
+ * Swaps each staged volume in for the live one, keeping the live one as `<path>.pre-restore-<id>`, then puts the live
+ * `openclaw.json` into the restored state (the data comes from the snapshot, the config from the spec). Safe to run
+ * again: a volume already swapped is left as it is, and the config is put in place again. Run with the gateway
+ * stopped, so nothing in the volumes changes meanwhile. Prints `restored <name>` or `already <name>` per volume.
  */
 export function swapScript(spec: Spec, id: string, volumes: readonly string[]): string {
   const stage = stagePath(spec, id);
-  const lines = ['set -eu'];
-  for (const v of backedUpVolumes(spec).filter((x) => volumes.includes(x.name))) {
+  const lines = [
+    'set -eu',
+    `stage=${run(stage)}`,
+    'if [ -L "$stage" ] || [ -L "$stage/volumes" ]; then echo "the restore stage is a link" >&2; exit 3; fi',
+  ];
+  const swapped = backedUpVolumes(spec).filter((x) => volumes.includes(x.name));
+  for (const v of swapped) {
     const src = `${stage}/volumes/${v.name}`;
     const keep = `${v.path}.pre-restore-${id}`;
     lines.push(
@@ -341,19 +369,24 @@ export function swapScript(spec: Spec, id: string, volumes: readonly string[]): 
       '  if [ ! -e "$keep" ] && { [ -e "$live" ] || [ -L "$live" ]; }; then mv -T -- "$live" "$keep"; fi',
       '  if [ -e "$live" ] || [ -L "$live" ]; then echo "$live is still there after it was moved aside" >&2; exit 3; fi',
       '  mv -T -- "$src" "$live"',
-      `  if [ -d "$keep" ]; then chown --reference="$keep" -- "$live"; chmod --reference="$keep" -- "$live"; else chown ${spec.stack.uid}:${spec.stack.gid} -- "$live"; chmod ${v.mode} -- "$live"; fi`,
-      ...(v.name === 'state'
-        ? [
-            // The data comes from the snapshot, the config from the spec: the live openclaw.json stays (the gateway
-            // is stopped, so nothing swaps it for a link meanwhile).
-            '  if [ -f "$keep/openclaw.json" ] && [ ! -L "$keep/openclaw.json" ]; then',
-            '    cp -p -- "$keep/openclaw.json" "$live/.openclaw.json.steward" && mv -f -- "$live/.openclaw.json.steward" "$live/openclaw.json"',
-            '  fi',
-          ]
-        : []),
+      `  if [ -d "$keep" ] && [ ! -L "$keep" ]; then chown --reference="$keep" -- "$live"; chmod --reference="$keep" -- "$live"; else chown ${spec.stack.uid}:${spec.stack.gid} -- "$live"; chmod ${v.mode} -- "$live"; fi`,
       `  echo ${run(`restored ${v.name}`)}`,
       `elif [ -e "$keep" ]; then echo ${run(`already ${v.name}`)}`,
       `else echo ${run(`staged volume ${v.name} is missing`)} >&2; exit 3; fi`,
+    );
+  }
+  const state = swapped.find((v) => v.name === 'state');
+  if (state) {
+    lines.push(
+      `live=${run(state.path)}; keep=${run(`${state.path}.pre-restore-${id}`)}`,
+      'if [ -d "$live" ] && [ ! -L "$live" ] && [ -d "$keep" ] && [ ! -L "$keep" ] && [ -f "$keep/openclaw.json" ] && [ ! -L "$keep/openclaw.json" ]; then',
+      // A new file of root's (mktemp never opens an existing name) renamed over whatever the snapshot has there: a
+      // link the snapshot planted is replaced, never written through.
+      '  tmp=$(mktemp -p "$live" .openclaw.json.XXXXXX)',
+      '  cat -- "$keep/openclaw.json" > "$tmp"',
+      `  chown ${spec.stack.uid}:${spec.stack.gid} -- "$tmp"; chmod --reference="$keep/openclaw.json" -- "$tmp"`,
+      '  mv -T -f -- "$tmp" "$live/openclaw.json"',
+      'fi',
     );
   }
   return lines.join('\n');

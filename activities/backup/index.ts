@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { ClientChannel } from 'ssh2';
-import type { Change, ControlResult } from '../../model/report';
+import type { Change, ControlResult, Finding } from '../../model/report';
 import { GATEWAY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
 import { activityStep, reportProgress, targetOf, type ActivityDeps, type StepInput, type StepResult } from '../context';
@@ -26,6 +26,7 @@ import {
   backedUpVolumes,
   drillMounts,
   freeSpaceScript,
+  MANIFEST_MARK,
   parseManifest,
   parseStaged,
   removeStageScript,
@@ -34,7 +35,7 @@ import {
   swapScript,
   type Manifest,
 } from './archive';
-import { collect, Restic, ResticFailed, SnapshotUnsound, type Snapshot } from './restic';
+import { collect, PENDING, Restic, ResticFailed, SnapshotUnsound, unsound, type Snapshot } from './restic';
 
 /** The spec has no repository, or no password for it: the operator must add them. */
 export class BackupNotConfigured extends HostError {
@@ -147,27 +148,44 @@ class Meter extends Transform {
   }
 }
 
-/** A channel's exit code and stderr (its tail, up to `limit` characters). */
-function channelExit(channel: ClientChannel, limit = 200_000): Promise<{ code: number | null; stderr: string }> {
+/** A channel's exit code, stderr's tail (up to `limit` characters), and the lines starting with `keep`, whole. */
+function channelExit(
+  channel: ClientChannel,
+  limit = 200_000,
+  keep?: string,
+): Promise<{ code: number | null; stderr: string; kept: string[] }> {
   let stderr = '';
+  let pending = '';
+  const kept: string[] = [];
   let code: number | null = null;
-  channel.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-limit)));
+  channel.stderr.on('data', (d: Buffer) => {
+    const text = d.toString('utf8');
+    stderr = (stderr + text).slice(-limit);
+    if (!keep) return;
+    pending += text;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    kept.push(...lines.filter((l) => l.startsWith(keep)));
+    // A line longer than any manifest is not one: keep only its start.
+    if (pending.length > 8_000_000) pending = pending.slice(0, 0);
+  });
   channel.on('exit', (c: number | null) => (code = c));
   channel.on('error', () => undefined);
-  return new Promise((resolve) => channel.once('close', () => resolve({ code, stderr })));
+  return new Promise((resolve) => channel.once('close', () => resolve({ code, stderr, kept })));
 }
 
 /**
- * Pipes `from` through `meter` into `to`, ending `to` however `from` ends (so the far side sees the end of a short
- * stream and fails on it, rather than waiting). Resolves with the first error, or undefined once `to` finished.
+ * Pipes `from` through `meter` into `to`. Resolves with the first error, or undefined once `to` finished. On an
+ * error, or when either side closes before the end, `abort` tears both sides down (the restic child killed, the SSH
+ * channel closed), so neither waits for the other forever.
  */
-function pump(from: Readable, meter: Meter, to: Writable): Promise<unknown> {
+function pump(from: Readable, meter: Meter, to: Writable, abort: () => void): Promise<unknown> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (err?: unknown) => {
       if (settled) return;
       settled = true;
-      if (err !== undefined) to.end();
+      if (err !== undefined) abort();
       resolve(err);
     };
     from.on('error', done);
@@ -177,8 +195,20 @@ function pump(from: Readable, meter: Meter, to: Writable): Promise<unknown> {
     from.on('close', () => {
       if (!from.readableEnded) done(new Error('the stream closed before its end'));
     });
+    to.on('close', () => {
+      if (!to.writableFinished) done(new Error('the far side closed before the stream ended'));
+    });
     from.pipe(meter).pipe(to);
   });
+}
+
+/** Tears a transfer down: the child killed, the channel closed. */
+function aborter(child: ChildProcessWithoutNullStreams, channel: ClientChannel): () => void {
+  return () => {
+    child.kill('SIGTERM');
+    channel.close();
+    channel.destroy();
+  };
 }
 
 function lastLines(s: string, n = 4): string {
@@ -297,8 +327,10 @@ export function createBackupActivities({ pool }: ActivityDeps) {
         const { image } = await gatewayImage(s, input.spec);
         const createdAt = new Date().toISOString();
         const channel = await s.channel(['sh', '-c', archiveScript(input.spec, input.host, image, createdAt)]);
-        const exited = channelExit(channel);
-        const tags = ['steward', ...(input.canary ? [canaryTag(input.canary)] : [])];
+        const exited = channelExit(channel, 20_000, MANIFEST_MARK);
+        // Stored as pending: a stream cut short (this worker killed, the host gone) is still stored by restic as a
+        // snapshot, but never counts until it was read back whole and retagged verified.
+        const tags = ['steward', PENDING, ...(input.canary ? [canaryTag(input.canary)] : [])];
         const child = restic.start([
           'backup',
           '--json',
@@ -311,75 +343,79 @@ export function createBackupActivities({ pool }: ActivityDeps) {
         ]);
         const resticDone = collect(child);
         const meter = new Meter('archive into the repository');
-        const piped = pump(channel, meter, child.stdin);
+        const piped = pump(channel, meter, child.stdin, aborter(child, channel));
         const [pipeErr, host, done] = await Promise.all([piped, exited, resticDone]);
         const summary = done.code === 0 ? restic.summary(done.stdout) : undefined;
-        if (host.code !== 0 || pipeErr || !summary) {
-          // restic stores a stream that ended early as if it were whole: never keep such a snapshot.
-          if (summary)
-            await restic.run(['forget', summary.snapshot_id], 'forget the incomplete snapshot').catch(() => undefined);
+        let snap: Snapshot | undefined;
+        let verified = false;
+        try {
           if (host.code !== 0) {
-            if (host.code === null && !s.connected)
+            if (host.code === null && !s.connected) {
               throw new ConnectionFailed(input.host, 'session dropped during the backup');
+            }
+            const said = host.stderr
+              .split('\n')
+              .filter((l) => !l.startsWith('STEWARD_'))
+              .join('\n');
+            throw new CommandFailed(input.host, 'backup archive', host.code, lastLines(said), host.code !== 3);
+          }
+          if (pipeErr) {
             throw new CommandFailed(
               input.host,
-              'backup archive',
-              host.code,
-              lastLines(
-                host.stderr
-                  .split('\n')
-                  .filter((l) => !l.startsWith('STEWARD_'))
-                  .join('\n'),
-              ),
-              host.code !== 3,
+              'backup stream',
+              null,
+              pipeErr instanceof Error ? pipeErr.message : String(pipeErr),
             );
           }
           if (!summary) throw restic.failure('backup', done);
-          throw new CommandFailed(
-            input.host,
-            'backup stream',
-            null,
-            pipeErr instanceof Error ? pipeErr.message : String(pipeErr),
-          );
+          snap = await restic.find(input.host, summary.snapshot_id, PENDING);
+          const manifest = parseManifest(input.host, host.kept.join('\n'));
+          const sha256 = meter.digest();
+          // Read back: every blob is decrypted and checked against its hash by restic, the whole against ours.
+          const back = await dumpDigest(restic, snap.id, archiveName(input.host));
+          if (back.digest !== sha256 || back.bytes !== meter.bytes) {
+            throw new SnapshotUnsound(
+              input.host,
+              `snapshot ${snap.short_id} read back ${back.bytes} bytes that differ from the ${meter.bytes} sent`,
+            );
+          }
+          await restic.run(['check'], 'check');
+          const kept = await restic.verify(snap);
+          verified = true;
+          return record(kept, manifest, sha256, summary.data_added);
+        } finally {
+          // Anything short of a verified snapshot is forgotten now (pruneSnapshots forgets what a crash left).
+          const leftover = verified ? undefined : (snap?.id ?? summary?.snapshot_id);
+          if (leftover) await restic.run(['forget', leftover], 'forget the unverified snapshot').catch(() => undefined);
         }
-        const manifest: Manifest = parseManifest(input.host, host.stderr);
-        const sha256 = meter.digest();
-        const snap = await restic.find(input.host, summary.snapshot_id);
-        // Read back: every blob is decrypted and checked against its hash by restic, the whole against ours.
-        const back = await dumpDigest(restic, snap.id, archiveName(input.host));
-        if (back.digest !== sha256 || back.bytes !== meter.bytes) {
-          await restic.run(['forget', snap.id], 'forget the unverified snapshot').catch(() => undefined);
-          throw new SnapshotUnsound(
-            input.host,
-            `snapshot ${snap.short_id} read back ${back.bytes} bytes that differ from the ${meter.bytes} sent`,
-          );
+
+        function record(kept: Snapshot, manifest: Manifest, sha256: string, added: number): SnapshotStepResult {
+          const snapshot: SnapshotRecord = {
+            id: kept.id,
+            shortId: kept.short_id,
+            time: kept.time,
+            bytes: meter.bytes,
+            added,
+            sha256,
+            files: manifest.files,
+            databases: manifest.databases.length,
+            ...(input.canary ? { canary: input.canary } : {}),
+          };
+          const changes: Change[] = [];
+          if (created === 'created') changes.push({ resource: 'backup:repository', action: 'create' });
+          changes.push({
+            resource: `snapshot:${snapshot.shortId}`,
+            action: 'create',
+            after: {
+              bytes: snapshot.bytes,
+              added: snapshot.added,
+              files: snapshot.files,
+              databases: snapshot.databases,
+              sha256: sha256.slice(0, 12),
+            },
+          });
+          return { changes, findings: unreadableFindings(manifest), snapshot };
         }
-        await restic.run(['check'], 'check');
-        const snapshot: SnapshotRecord = {
-          id: snap.id,
-          shortId: snap.short_id,
-          time: snap.time,
-          bytes: meter.bytes,
-          added: summary.data_added,
-          sha256,
-          files: manifest.files,
-          databases: manifest.databases.length,
-          ...(input.canary ? { canary: input.canary } : {}),
-        };
-        const changes: Change[] = [];
-        if (created === 'created') changes.push({ resource: 'backup:repository', action: 'create' });
-        changes.push({
-          resource: `snapshot:${snapshot.shortId}`,
-          action: 'create',
-          after: {
-            bytes: snapshot.bytes,
-            added: snapshot.added,
-            files: snapshot.files,
-            databases: snapshot.databases,
-            sha256: sha256.slice(0, 12),
-          },
-        });
-        return { changes, findings: [], snapshot };
       });
     },
 
@@ -387,6 +423,11 @@ export function createBackupActivities({ pool }: ActivityDeps) {
     async pruneSnapshots(input: StepInput): Promise<StepResult> {
       return activityStep(async () => {
         const restic = await repository(input);
+        // Pending snapshots a cut backup left: never verified, never kept.
+        const pending = await restic.snapshots(input.host, PENDING);
+        if (pending.length > 0) {
+          await restic.run(['forget', ...pending.map((x) => x.id)], 'forget unverified snapshots');
+        }
         const before = await restic.snapshots(input.host);
         const k = input.spec.backup.keep;
         await restic.run(
@@ -395,7 +436,7 @@ export function createBackupActivities({ pool }: ActivityDeps) {
             '--host',
             input.host,
             '--tag',
-            'steward',
+            'steward,verified',
             '--keep-last',
             '1',
             '--keep-daily',
@@ -409,12 +450,12 @@ export function createBackupActivities({ pool }: ActivityDeps) {
           'forget --prune',
         );
         const after = new Set((await restic.snapshots(input.host)).map((x) => x.id));
-        const removed = before.filter((x) => !after.has(x.id));
+        const removed = [...pending, ...before.filter((x) => !after.has(x.id))];
         return {
           changes: removed.map((x) => ({
             resource: `snapshot:${x.short_id}`,
             action: 'delete' as const,
-            before: { time: x.time },
+            before: { time: x.time, ...(x.tags?.includes(PENDING) ? { unverified: true } : {}) },
           })),
           findings: [],
         };
@@ -450,7 +491,7 @@ export function createBackupActivities({ pool }: ActivityDeps) {
         const child = restic.start(['dump', snap.id, archiveName(input.host)]);
         const resticDone = collect(child, false);
         const meter = new Meter('snapshot to the host');
-        const piped = pump(child.stdout, meter, channel);
+        const piped = pump(child.stdout, meter, channel, aborter(child, channel));
         const [pipeErr, host, done] = await Promise.all([piped, exited, resticDone]);
         const name = `snapshot ${snap.short_id} of ${input.host} (${snap.time})`;
         const discard = () =>
@@ -459,6 +500,7 @@ export function createBackupActivities({ pool }: ActivityDeps) {
             .catch(() => undefined);
         if (done.code !== 0) {
           await discard();
+          if (!unsound(done.stderr)) throw restic.failure(`dump of ${name} (nothing live was touched)`, done);
           throw new SnapshotUnsound(
             input.host,
             `${name} does not read back whole and authentic, refused; nothing live was touched: ${lastLines(done.stderr)}`,
@@ -468,6 +510,12 @@ export function createBackupActivities({ pool }: ActivityDeps) {
           await discard();
           if (host.code === null && !s.connected)
             throw new ConnectionFailed(input.host, 'session dropped during the restore staging');
+          if (host.code === 3) {
+            throw new SnapshotUnsound(
+              input.host,
+              `${name} is refused, nothing live was touched: ${lastLines(host.stderr)}`,
+            );
+          }
           throw new CommandFailed(input.host, 'restore staging', host.code, lastLines(host.stderr) || String(pipeErr));
         }
         const staged = parseStaged(input.host, stdout);
@@ -554,6 +602,15 @@ export function createBackupActivities({ pool }: ActivityDeps) {
       });
     },
 
+    /** Removes this run's stage: a drill's once it has its answer, a restore's once it is proven. */
+    async removeRestoreStage(input: RestoreStepInput): Promise<StepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        await s.check(removeStageScript(input.spec, input.stageId), { label: 'remove the restore stage' });
+        return { changes: [], findings: [] };
+      });
+    },
+
     /** After a failed restore: the gateway stopped, the kept volumes put back, the gateway started. */
     async revertRestore(input: RestoreStepInput): Promise<StepResult> {
       return activityStep(async () => {
@@ -579,8 +636,8 @@ export function createBackupActivities({ pool }: ActivityDeps) {
     /**
      * Proves the restored memories: the snapshot's canary read back by id and found by search — in the restarted
      * gateway after a restore, or, in a drill, in a short-lived container given the staged volumes (production's
-     * volumes and containers untouched); then the drill's stage is removed. Reports the RPO (the snapshot's age) and
-     * the RTO (the run's time to this proof).
+     * volumes and containers untouched). Reports the RPO (the snapshot's age) and the RTO (the run's time to this
+     * proof).
      */
     async proveRestore(input: RestoreStepInput): Promise<ProofStepResult> {
       return activityStep(async () => {
@@ -627,11 +684,6 @@ export function createBackupActivities({ pool }: ActivityDeps) {
             }
           }
         }
-        // A drill's stage goes once it has its answer; a restore's once it is proven (a revert still needs it). A
-        // proof that could not run keeps it for the retry; the next staging on the host clears what is left.
-        if (input.drill || controls.every((c) => c.status !== 'fail')) {
-          await s.check(removeStageScript(input.spec, input.stageId), { label: 'remove the restore stage' });
-        }
         const now = Date.now();
         if (input.snapshotTime) {
           const rpo = now - Date.parse(input.snapshotTime);
@@ -667,6 +719,16 @@ export function createBackupActivities({ pool }: ActivityDeps) {
   };
 }
 
+/** A database the backup could not copy through SQLite (damaged, locked, not one at all): archived as it was. */
+function unreadableFindings(manifest: Manifest): Finding[] {
+  return (manifest.unreadable ?? []).map((u) => ({
+    id: 'backup.database-copied-raw',
+    severity: 'medium' as const,
+    resource: `file:${u.volume}/${u.path}`,
+    message: `${u.volume}/${u.path} looks like a SQLite database but its online backup failed (${u.error}); it is in the snapshot as it was on disk, which may not be consistent`,
+  }));
+}
+
 /** `3m 12s`, `2h 05m`, `4d 03h`. */
 export function formatAge(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -688,8 +750,10 @@ async function dumpDigest(restic: Restic, id: string, file: string): Promise<{ d
     hash.update(d);
   });
   const r = await done;
-  if (r.code !== 0)
+  if (r.code !== 0 && !unsound(r.stderr)) throw restic.failure(`read back of snapshot ${id.slice(0, 8)}`, r);
+  if (r.code !== 0) {
     throw new SnapshotUnsound(restic.host, `snapshot ${id.slice(0, 8)} does not read back: ${lastLines(r.stderr)}`);
+  }
   return { digest: hash.digest('hex'), bytes };
 }
 

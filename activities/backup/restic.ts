@@ -6,6 +6,7 @@
  * restic gets the repository as an argument and the password in its environment, never through a shell.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { z } from 'zod';
 import { validate } from '../../model/validate';
 import { HostError } from '../host/errors';
@@ -29,8 +30,17 @@ export class SnapshotUnsound extends HostError {
   readonly retryable = false;
 }
 
+/**
+ * A snapshot is stored `pending` and retagged `verified` once it was read back whole; only verified ones are restored
+ * or kept by retention, and a pending one left by a crash is forgotten by the next backup's retention.
+ */
+export const PENDING = 'pending';
+export const VERIFIED = 'verified';
+
 const snapshotSchema = z.object({
   id: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The snapshot this one replaced when its tags changed. */
+  original: z.string().optional(),
   short_id: z.string(),
   time: z.string(),
   hostname: z.string(),
@@ -51,11 +61,17 @@ const summarySchema = z.object({
 
 export type BackupSummary = z.infer<typeof summarySchema>;
 
-/** The lines restic prints when it finds no repository where it was told to look. */
-const NO_REPOSITORY =
-  /Is there a repository at the following location\?|repository does not exist|config file does not exist|unable to open config file/i;
+/** restic's words for a repository that has no config where it was told to look (a local path, or a bucket). */
+const NO_REPOSITORY = /config file does not exist|Is there a repository at the following location\?/i;
 const WRONG_PASSWORD = /wrong password or no key found/i;
-const LOCKED = /repository is already locked|unable to create lock/i;
+/** restic's words for data that does not authenticate or match its hash: the snapshot is unsound, not the network. */
+const UNSOUND =
+  /ciphertext verification failed|hash does not match|invalid data returned|blob .* not found|unexpected EOF|decrypting blob/i;
+
+/** Whether a failed read of a snapshot means its data is damaged, rather than the repository being out of reach. */
+export function unsound(stderr: string): boolean {
+  return UNSOUND.test(stderr);
+}
 
 export interface ResticOptions {
   readonly repository: string;
@@ -99,35 +115,60 @@ export class Restic {
     return done.stdout;
   }
 
-  /** Creates the repository when there is none at its location; a wrong password or an unreadable one is an error. */
+  /**
+   * Creates the repository when there is none at its location: for a local path, when the directory is missing or
+   * empty; elsewhere, when restic says the config does not exist. A wrong password, a directory holding something
+   * else, or a repository out of reach is an error, and nothing is created.
+   */
   async ensure(): Promise<'created' | 'exists'> {
     const probe = await finished(this.start(['cat', 'config']));
     if (probe.code === 0) return 'exists';
-    if (!NO_REPOSITORY.test(probe.stderr)) throw this.failure('open the repository', probe);
+    const local = this.o.repository.startsWith('/');
+    const empty = local && (!existsSync(this.o.repository) || readdirSync(this.o.repository).length === 0);
+    if (local ? !empty : !NO_REPOSITORY.test(probe.stderr) || WRONG_PASSWORD.test(probe.stderr)) {
+      throw this.failure('open the repository', probe);
+    }
     await this.run(['init'], 'init');
     return 'created';
   }
 
-  /** The host's steward snapshots, oldest first. */
-  async snapshots(host: string): Promise<Snapshot[]> {
-    const out = await this.run(['snapshots', '--json', '--host', host, '--tag', 'steward'], 'snapshots');
+  /** The host's steward snapshots tagged `tag` (default verified), oldest first. */
+  async snapshots(host: string, tag: string = VERIFIED): Promise<Snapshot[]> {
+    const out = await this.run(['snapshots', '--json', '--host', host, '--tag', `steward,${tag}`], 'snapshots');
     const list = validate(z.array(snapshotSchema), JSON.parse(out || '[]'), 'restic snapshots');
     return [...list].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
   }
 
-  /** The snapshot `id` (full or short) of `host`, or its newest. @throws SnapshotUnsound when there is none. */
-  async find(host: string, id?: string): Promise<Snapshot> {
-    const list = await this.snapshots(host);
-    const found = id ? list.filter((s) => s.id === id || s.short_id === id || s.id.startsWith(id)) : list.slice(-1);
+  /**
+   * The verified snapshot `id` (full or short) of `host`, or its newest.
+   * @throws SnapshotUnsound when there is none (or the id names no single one).
+   */
+  async find(host: string, id?: string, tag: string = VERIFIED): Promise<Snapshot> {
+    const list = await this.snapshots(host, tag);
+    const found = id ? list.filter((s) => s.id.startsWith(id)) : list.slice(-1);
     if (found.length !== 1) {
       throw new SnapshotUnsound(
         this.o.host,
         id
-          ? `no single snapshot ${id} of ${host} in the repository (${list.length} snapshots of it)`
-          : `the repository has no snapshot of ${host}`,
+          ? `no single ${tag} snapshot ${id} of ${host} in the repository (${list.length} ${tag} snapshots of it)`
+          : `the repository has no ${tag} snapshot of ${host}`,
       );
     }
     return found[0]!;
+  }
+
+  /** Retags a pending snapshot verified; restic stores that as a new snapshot replacing it, which is returned. */
+  async verify(snap: Snapshot): Promise<Snapshot> {
+    await this.run(['tag', '--remove', PENDING, '--add', VERIFIED, snap.id], 'tag the snapshot verified');
+    const replaced = (await this.snapshots(snap.hostname)).filter((s) => s.original === snap.id || s.id === snap.id);
+    if (replaced.length !== 1) {
+      throw new ResticFailed(
+        this.o.host,
+        'tag',
+        `the verified snapshot replacing ${snap.short_id} is not in the repository`,
+      );
+    }
+    return replaced[0]!;
   }
 
   /** Parses `restic backup --json`'s last line. */
@@ -142,11 +183,11 @@ export class Restic {
     return validate(summarySchema, data, 'restic backup summary');
   }
 
-  /** An error for a finished restic: locks and network trouble are retried; password and repository are not. */
+  /** An error for a finished restic: retried, unless the password is wrong. */
   failure(what: string, done: Done): ResticFailed {
     const tail = done.stderr.trim().split('\n').slice(-4).join(' | ').slice(0, 600);
-    const permanent =
-      WRONG_PASSWORD.test(done.stderr) || (NO_REPOSITORY.test(done.stderr) && !LOCKED.test(done.stderr));
+    // A wrong password stays wrong; anything else (a lock, the network, a bucket out of reach) may pass.
+    const permanent = WRONG_PASSWORD.test(done.stderr);
     return new ResticFailed(this.o.host, what, tail || `exited ${done.code ?? 'by signal'}`, !permanent);
   }
 }

@@ -6,13 +6,23 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { archiveScript, revertScript, stageScript, swapScript } from '../../activities/backup/archive';
 import { canaryOf, canaryTag, formatAge } from '../../activities/backup';
-import { collect, Restic, ResticFailed } from '../../activities/backup/restic';
+import { collect, PENDING, Restic, ResticFailed, VERIFIED } from '../../activities/backup/restic';
 import { specSchema, type Spec } from '../../model/schema';
 import { validate, ValidationError } from '../../model/validate';
 
@@ -126,7 +136,10 @@ describe('the host scripts', () => {
     write(`${root}/opt/state/agents/main.jsonl`, 'live session');
     write(`${root}/opt/memory/history.db`, 'live memory');
     const stage = `${root}/opt/.steward-restore/run-1/volumes`;
-    write(`${stage}/state/openclaw.json`, '{"snapshot":true}');
+    // The snapshot's config is a link the agent planted: root must replace it, never write through it.
+    write(`${root}/victim`, "not the agent's");
+    mkdirSync(`${stage}/state`, { recursive: true });
+    symlinkSync(`${root}/victim`, `${stage}/state/openclaw.json`);
     write(`${stage}/state/agents/main.jsonl`, 'snapshot session');
     write(`${stage}/memory/history.db`, 'snapshot memory');
     const sh = (script: string) => execFileSync('sh', ['-c', script], { encoding: 'utf8' });
@@ -136,8 +149,13 @@ describe('the host scripts', () => {
     expect(readFileSync(`${root}/opt/state/agents/main.jsonl`, 'utf8')).toBe('snapshot session');
     // The config is the live one: the spec decides it, not the snapshot.
     expect(readFileSync(`${root}/opt/state/openclaw.json`, 'utf8')).toBe('{"live":true}');
+    expect(lstatSync(`${root}/opt/state/openclaw.json`).isFile()).toBe(true);
+    expect(readFileSync(`${root}/victim`, 'utf8')).toBe("not the agent's");
     expect(readFileSync(`${root}/opt/memory.pre-restore-run-1/history.db`, 'utf8')).toBe('live memory');
+    // A retry after a crash between the move and the config: the volumes stay, the config is put back.
+    writeFileSync(`${root}/opt/state/openclaw.json`, '{"snapshot":true}');
     expect(sh(swapScript(local, 'run-1', ['state', 'memory']))).toBe('already state\nalready memory\n');
+    expect(readFileSync(`${root}/opt/state/openclaw.json`, 'utf8')).toBe('{"live":true}');
 
     expect(sh(revertScript(local, 'run-1', ['state', 'memory']))).toBe('reverted state\nreverted memory\n');
     expect(readFileSync(`${root}/opt/memory/history.db`, 'utf8')).toBe('live memory');
@@ -183,6 +201,8 @@ describe('restic on the worker', () => {
       'vps1',
       '--tag',
       'steward',
+      '--tag',
+      PENDING,
     ]);
     const done = collect(child);
     child.stdin.end(data);
@@ -214,10 +234,17 @@ describe('restic on the worker', () => {
   it('keeps a stream as a snapshot that reads back whole; a flipped byte in the repository is detected', async () => {
     const data = randomBytes(3_000_000);
     const id = await backup(data);
-    const snap = await restic.find('vps1', id);
-    expect(snap.id).toMatch(new RegExp(`^${id}[0-9a-f]*$`));
-    expect(snap.id).toHaveLength(64);
-    const back = await dump(id);
+    // Pending until verified: restores and retention see only verified snapshots.
+    await expect(restic.find('vps1')).rejects.toThrow(/no verified snapshot/);
+    const pending = await restic.find('vps1', id, PENDING);
+    expect(pending.id).toMatch(new RegExp(`^${id}[0-9a-f]*$`));
+    const verified = await restic.verify(pending);
+    expect(verified.original).toBe(pending.id);
+    expect(verified.tags).toEqual(expect.arrayContaining(['steward', VERIFIED]));
+    expect(verified.tags).not.toContain(PENDING);
+    expect((await restic.find('vps1')).id).toBe(verified.id);
+    expect(await restic.snapshots('vps1', PENDING)).toEqual([]);
+    const back = await dump(verified.id);
     expect(back.code).toBe(0);
     expect(back.sha).toBe(createHash('sha256').update(data).digest('hex'));
 
@@ -229,7 +256,7 @@ describe('restic on the worker', () => {
     const at = Math.floor(bytes.length / 2);
     bytes[at] = bytes[at]! ^ 0x01;
     writeFileSync(packs[0]!, bytes);
-    const broken = await dump(id);
+    const broken = await dump(verified.id);
     expect(broken.code).not.toBe(0);
     expect(broken.sha).not.toBe(back.sha);
   }, 120_000);

@@ -15,7 +15,7 @@ import { simulatorExec, type Simulator } from '../client/dev/simulator';
 import type { ResultDocument } from '../client/operation';
 import { MEM0_PLUGIN_PATH } from '../model/render/stack';
 import type { SpecInput } from '../model/schema';
-import { EMBEDDER_DOUBLE, startEmbedderDouble } from '../test/support/embedder-double';
+import { doubleProviders, startEmbedderDouble } from '../test/support/embedder-double';
 import { writeSpec } from '../test/support/fixtures';
 import { cliRun, report, withSimulators, withTemporal } from './support';
 
@@ -103,16 +103,11 @@ try {
   await withTemporal((address) =>
     withSimulators(1, async ([sim], keys) => {
       const repository = join(scratch, 'repo');
-      const provider = { baseUrl: `http://${EMBEDDER_DOUBLE}:8080/v1`, apiKeySecret: 'embedder-key' };
       const spec: Partial<SpecInput> = {
         stack: {
           image: IMAGE,
           compressImages: false,
-          memory: {
-            embedder: { ...provider, model: 'stand-in', dimension: 256 },
-            llm: { ...provider, model: 'stand-in' },
-            check: { minFreeMegabytes: 100 },
-          },
+          memory: { ...doubleProviders('embedder-key', 256), check: { minFreeMegabytes: 100 } },
         },
         proxy: { domain: 'bench.steward.test' },
         secrets: {

@@ -195,37 +195,15 @@ export function proofArgv(
   if (place.kind === 'exec') {
     return ['docker', 'exec', '-i', '-u', user, '-e', 'MEM0_TELEMETRY=false', containerId, ...node];
   }
-  if (place.kind === 'mounts') {
-    return [
-      'docker',
-      'run',
-      '--rm',
-      '-i',
-      '--label',
-      FRESH_PROOF_LABEL,
-      '--network',
-      `container:${containerId}`,
-      ...place.mounts.flatMap((m) => ['--mount', `type=bind,source=${m.source},target=${m.target}`]),
-      '--read-only',
-      '--tmpfs',
-      `/tmp:size=64m,uid=${spec.stack.uid},gid=${spec.stack.gid},mode=0700`,
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges:true',
-      '-u',
-      user,
-      '-e',
-      'MEM0_TELEMETRY=false',
-      ...(place.envFile ? ['--env-file', place.envFile] : []),
-      '--entrypoint',
-      'node',
-      place.image,
-      ...node.slice(1),
-    ];
-  }
+  // A fresh container takes the gateway's volumes and mounts; a drill's takes the staged directories in their place.
   // Destinations come from the host's `docker inspect`: only plain absolute paths reach --tmpfs (`dest:options`).
-  const tmpfs = [...new Set(['/tmp', ...place.tmpfs])].filter((d) => /^\/[\w./-]*$/.test(d) && !d.includes('..'));
+  const volumes =
+    place.kind === 'fresh'
+      ? ['--volumes-from', containerId]
+      : place.mounts.flatMap((m) => ['--mount', `type=bind,source=${m.source},target=${m.target}`]);
+  const tmpfs = [...new Set(['/tmp', ...(place.kind === 'fresh' ? place.tmpfs : [])])].filter(
+    (d) => /^\/[\w./-]*$/.test(d) && !d.includes('..'),
+  );
   return [
     'docker',
     'run',
@@ -235,8 +213,7 @@ export function proofArgv(
     FRESH_PROOF_LABEL,
     '--network',
     `container:${containerId}`,
-    '--volumes-from',
-    containerId,
+    ...volumes,
     '--read-only',
     ...tmpfs.flatMap((d) => ['--tmpfs', `${d}:size=64m,uid=${spec.stack.uid},gid=${spec.stack.gid},mode=0700`]),
     '--cap-drop',

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeSimulator, simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { ControlResult } from '../../model/report';
 import type { SpecInput } from '../../model/schema';
-import { EMBEDDER_DOUBLE, startEmbedderDouble } from '../support/embedder-double';
+import { doubleProviders, startEmbedderDouble } from '../support/embedder-double';
 import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
@@ -32,16 +32,11 @@ let repository: string;
 const outputs: string[] = [];
 
 function spec(repo: string): Partial<SpecInput> {
-  const provider = { baseUrl: `http://${EMBEDDER_DOUBLE}:8080/v1`, apiKeySecret: 'embedder-api-key' };
   return {
     stack: {
       image: IMAGE,
       compressImages: false,
-      memory: {
-        embedder: { ...provider, model: 'text-embedding-3-small', dimension: 1536 },
-        llm: { ...provider, model: 'gpt-4o-mini' },
-        check: { minFreeMegabytes: 100 },
-      },
+      memory: { ...doubleProviders('embedder-api-key'), check: { minFreeMegabytes: 100 } },
     },
     proxy: { domain: 'agent.steward.test' },
     secrets: {

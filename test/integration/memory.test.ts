@@ -29,7 +29,7 @@ import type { SpecInput } from '../../model/schema';
 import { steward } from '../support/cli';
 import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 import { historyText, rawHistoryText } from '../support/temporal';
-import { EMBEDDER_DOUBLE, embedderDoubleStats, startEmbedderDouble } from '../support/embedder-double';
+import { doubleProviders, EMBEDDER_DOUBLE, embedderDoubleStats, startEmbedderDouble } from '../support/embedder-double';
 
 const IMAGE = 'steward/openclaw:2026.9.6';
 const KEY_ENV = 'STEWARD_TEST_EMBEDDER_KEY';
@@ -75,7 +75,6 @@ function tapWorkerLog(): void {
 }
 
 function spec(over: { persistence?: boolean; rest?: boolean } = {}): Partial<SpecInput> {
-  const provider = { baseUrl: `http://${DOUBLE}:8080/v1`, apiKeySecret: 'embedder-api-key' };
   const rest = {
     adapter: 'rest' as const,
     rest: {
@@ -91,8 +90,7 @@ function spec(over: { persistence?: boolean; rest?: boolean } = {}): Partial<Spe
       // Raw over loopback, where gzip only costs CPU (deploy.test.ts keeps the default).
       compressImages: false,
       memory: {
-        embedder: { ...provider, model: 'text-embedding-3-small', dimension: 1536 },
-        llm: { ...provider, model: 'gpt-4o-mini' },
+        ...doubleProviders('embedder-api-key'),
         check: { persistence: over.persistence ?? true, minFreeMegabytes: 100, ...(over.rest ? rest : {}) },
       },
     },

@@ -17,6 +17,15 @@ async function onHost(sim: Simulator, script: string): Promise<string> {
   return (await simulatorExec(sim.container, ['sh', '-c', script])).stdout.trim();
 }
 
+/** `stack.memory.embedder` and `llm` pointing at the double (its chat endpoint is never called by a check). */
+export function doubleProviders(apiKeySecret: string, dimension = 1536) {
+  const provider = { baseUrl: `http://${EMBEDDER_DOUBLE}:8080/v1`, apiKeySecret };
+  return {
+    embedder: { ...provider, model: 'text-embedding-3-small', dimension },
+    llm: { ...provider, model: 'gpt-4o-mini' },
+  };
+}
+
 /** (Re)starts the double on the stack's network; `fixedDims` makes it ignore `dimensions`. */
 export async function startEmbedderDouble(sim: Simulator, image: string, fixedDims?: number): Promise<void> {
   await simulatorExec(sim.container, ['docker', 'rm', '-f', EMBEDDER_DOUBLE]);

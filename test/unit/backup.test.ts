@@ -24,21 +24,14 @@ import { archiveScript, revertScript, stageScript, swapScript } from '../../acti
 import { canaryOf, canaryTag, formatAge } from '../../activities/backup';
 import { collect, PENDING, Restic, ResticFailed, VERIFIED } from '../../activities/backup/restic';
 import { specSchema, type Spec } from '../../model/schema';
-import { validate, ValidationError } from '../../model/validate';
+import { validate } from '../../model/validate';
+import { specIssues } from '../support/specs';
 
 const minimal = { version: 1, hosts: [{ name: 'vps1', address: '203.0.113.7' }] };
 const scratch = mkdtempSync(join(tmpdir(), 'steward-backup-unit-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function issues(data: unknown): { path: string; message: string }[] {
-  try {
-    validate(specSchema, data, 'steward.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ValidationError);
-    return [...(err as ValidationError).issues];
-  }
-  throw new Error('expected the spec to be rejected');
-}
+const issues = specIssues;
 
 const withPassword = {
   ...minimal,

@@ -6,18 +6,11 @@ import { resolveExternal } from '../../activities/deploy/secrets';
 import { loadSpec, MAX_SPEC_BYTES } from '../../client/spec-file';
 import { specSchema } from '../../model/schema';
 import { validate, ValidationError } from '../../model/validate';
+import { specIssues } from '../support/specs';
 
 const minimal = { version: 1, hosts: [{ name: 'vps1', address: '203.0.113.7' }] };
 
-function issues(data: unknown): { path: string; message: string }[] {
-  try {
-    validate(specSchema, data, 'steward.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ValidationError);
-    return [...(err as ValidationError).issues];
-  }
-  throw new Error('expected the spec to be rejected');
-}
+const issues = specIssues;
 
 describe('spec schema', () => {
   it('fills every default from a minimal spec', () => {

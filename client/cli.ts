@@ -9,6 +9,7 @@ import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
 import { defaultAddress, type GlobalOptions } from './globals';
 import { EXIT, UsageError } from './errors';
+import type { Spec } from '../model/schema';
 
 const program = new Command('steward')
   .description('Durable, idempotent lifecycle operations for self-hosted OpenClaw stacks, on Temporal')
@@ -277,6 +278,32 @@ program
   });
 
 program
+  .command('upgrade')
+  .description(
+    'OpenClaw to another release as one transaction: a snapshot first, the new version validates the config, is ' +
+      'applied and proven (token, the snapshot canary, --check); on failure the previous release and the ' +
+      "snapshot's data come back. On success stack.image in the spec is set to the new release",
+  )
+  .argument('<host>', 'host of the spec')
+  .requiredOption('--to <version>', 'the release, e.g. 2026.9.6: the image <repository of stack.image>:<version>')
+  .option('--check <command>', 'a command the new gateway container must exit 0 on (split on spaces, no shell)')
+  .addOption(new Option('--plan', "show the version change and the new version's validation, changing nothing"))
+  .action(async (host: string, o: { to: string; check?: string; plan?: boolean }) => {
+    const { upgradeChange } = await import('./commands/upgrade');
+    const change = await upgradeChange(globals().spec, o.to, globals().json);
+    const check = o.check?.split(/\s+/).filter(Boolean) ?? [];
+    exitCode = await operation(
+      'upgrade',
+      'upgradeHost',
+      [host],
+      o.plan ? 'plan' : 'apply',
+      '1',
+      check.length > 0 ? { check } : undefined,
+      change,
+    );
+  });
+
+program
   .command('rotate')
   .description('rotate secrets: create → set → test → finish, rolled back on failure; the old value proven refused')
   .argument('[secrets...]', 'secrets of the spec (default: every secret the stack consumes)')
@@ -392,22 +419,25 @@ schedule
   });
 
 async function operation(
-  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory' | 'converge' | 'backup' | 'restore' | 'drill',
+  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory' | 'converge' | 'backup' | 'restore' | 'drill' | 'upgrade',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',
   concurrency: string,
   extra?: Record<string, unknown>,
+  /** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
+  change?: { spec: (spec: Spec) => Spec; after?: () => Promise<void> },
 ): Promise<number> {
   const { loadSpec } = await import('./spec-file');
   const { connectClient } = await import('./context');
   const { runOperation, selectHosts } = await import('./operation');
   const { readDevState } = await import('../common/dev-state');
   const g = globals();
-  const { spec } = await loadSpec(g.spec);
+  const loaded = (await loadSpec(g.spec)).spec;
+  const spec = change ? change.spec(loaded) : loaded;
   const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;
   const selected = selectHosts(spec, hosts);
-  if ((op === 'backup' || op === 'restore' || op === 'drill') && !spec.backup.repository) {
+  if ((op === 'backup' || op === 'restore' || op === 'drill' || op === 'upgrade') && !spec.backup.repository) {
     throw new UsageError(
       `${g.spec}: backup.repository is not set: name a restic repository (a path on the worker, sftp: or s3:) and backup.passwordSecret`,
     );
@@ -426,6 +456,7 @@ async function operation(
       ...(uiUrl ? { uiUrl } : {}),
       ...(extra ? { extra } : {}),
     });
+    if (code === EXIT.ok && mode === 'apply') await change?.after?.();
     const trusted = reports.filter((r) => r.hostKey).map((r) => r.host);
     if (trusted.length > 0 && !g.json) {
       console.log(

@@ -86,7 +86,17 @@ export function describeProgress(p: StepProgress): string {
 }
 
 export type Operation =
-  'provision' | 'harden' | 'deploy' | 'converge' | 'rotate' | 'memory' | 'drift' | 'backup' | 'restore' | 'drill';
+  | 'provision'
+  | 'harden'
+  | 'deploy'
+  | 'converge'
+  | 'rotate'
+  | 'memory'
+  | 'drift'
+  | 'backup'
+  | 'restore'
+  | 'drill'
+  | 'upgrade';
 
 export interface HostReport {
   readonly host: string;

@@ -10,6 +10,8 @@
 #
 # Environment:
 #   NPM_REGISTRY            registry the OpenClaw build uses (default: `npm config get registry`, else npmjs.org)
+#   STEWARD_OPENCLAW_ALSO   further OpenClaw releases to build from the same Dockerfile, space-separated (the upgrade
+#                           test's earlier release); tagged steward/openclaw:<release>
 #   STEWARD_BUILD_CA_FILE   PEM bundle the build stages trust in addition to Debian's CAs, for a TLS-intercepting
 #                           proxy (default: this machine's /usr/local/share/ca-certificates/*.crt, if any). It never
 #                           reaches the final images.
@@ -124,6 +126,13 @@ log "npm registry $registry; $(grep -c -- '-----BEGIN CERTIFICATE-----' <<<"$ca_
 build_image "$OPENCLAW_IMAGE" "$OPENCLAW_CONTEXT" \
   --build-arg "BASE=$BASE_IMAGE" --build-arg "NPM_REGISTRY=$registry" --build-arg "EXTRA_CA_CERTS=$ca_certs"
 check_version "$OPENCLAW_IMAGE" "OpenClaw $openclaw_version" openclaw --version
+
+for release in ${STEWARD_OPENCLAW_ALSO:-}; do
+  [[ $release =~ ^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$ ]] || die "STEWARD_OPENCLAW_ALSO: $release is not a release"
+  build_image "steward/openclaw:$release" "$OPENCLAW_CONTEXT" --build-arg "OPENCLAW_VERSION=$release" \
+    --build-arg "BASE=$BASE_IMAGE" --build-arg "NPM_REGISTRY=$registry" --build-arg "EXTRA_CA_CERTS=$ca_certs"
+  check_version "steward/openclaw:$release" "OpenClaw $release" openclaw --version
+done
 
 build_image "$CADDY_IMAGE" "$CADDY_CONTEXT" --build-arg "BASE=$BASE_IMAGE"
 check_version "$CADDY_IMAGE" "$caddy_version" caddy version

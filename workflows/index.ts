@@ -8,5 +8,6 @@ export { convergeHost } from './converge';
 export { fleet } from './fleet';
 export { auditExport } from './audit-export';
 export { backupHost, restoreHost } from './backup';
+export { upgradeHost } from './upgrade';
 export { rotateSecret, rotateSecrets } from './rotate';
 export { progressQuery } from './host-operation';

@@ -18,6 +18,8 @@ import { compose, composeUp, observeContainers, waitHealthy, type ObservedContai
 import { CommandFailed, ConnectionFailed, HostError } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { control } from '../memory/controls';
+import { run } from '../host/shell';
+import { secretRedactor } from '../redact';
 import { pluginPathOf, runPluginProof } from '../memory/plugin-proof';
 import { BACKUP_CANARY_PREFIX, backupCanaryText, type ProofReport } from '../memory/proof-report';
 import { observeTargets } from '../memory/targets';
@@ -88,6 +90,8 @@ export interface RestoreStepInput extends StepInput {
   readonly canary?: BackupCanary;
   /** The snapshot's time: its age at the proof is the RPO. */
   readonly snapshotTime?: string;
+  /** swapVolumes leaves the gateway stopped (an upgrade's rollback starts the previous release itself). */
+  readonly leaveStopped?: boolean;
 }
 
 export interface StageStepResult extends StepResult {
@@ -277,7 +281,101 @@ export function createBackupActivities({ pool }: ActivityDeps) {
     );
   }
 
+  /** The canary read back by id and found by search: in the gateway, or in a container given `mounts`. */
+  async function recallControls(
+    s: HostSession,
+    input: StepInput & { readonly canary?: BackupCanary },
+    mounts?: { source: string; target: string }[],
+  ): Promise<ControlResult[]> {
+    if (!input.canary) {
+      return [
+        control(
+          'backup.restore.canary',
+          'the canary written before the snapshot',
+          'the snapshot has no canary: integrity proven only',
+          true,
+          undefined,
+          'na',
+        ),
+      ];
+    }
+    const { image } = await gatewayImage(s, input.spec);
+    const text = backupCanaryText(input.canary.nonce);
+    const report = await canaryProof(
+      s,
+      input.spec,
+      { op: 'recall', text, id: input.canary.id },
+      mounts ? { image, mounts } : undefined,
+    );
+    return (['read', 'search'] as const).map((step) => {
+      const got = 'steps' in report ? report.steps.find((x) => x.step === step) : undefined;
+      const why =
+        'error' in report ? report.error : (got?.error ?? report.steps.find((x) => !x.ok)?.error ?? 'not run');
+      return control(
+        `backup.restore.canary-${step}`,
+        step === 'read' ? 'the canary written before the snapshot reads back by id' : 'the canary is found by search',
+        got?.ok
+          ? step === 'read'
+            ? `read back ${input.canary!.id}`
+            : `found, score ${Number(got.detail?.score ?? 0).toFixed(3)}`
+          : why,
+        got?.ok === true,
+        mounts ? 'in a short-lived container given the staged volumes' : 'in the serving gateway',
+        undefined,
+        got?.ms,
+      );
+    });
+  }
+
   return {
+    /**
+     * The canary written before this run's snapshot, read back by id and found by search in the serving gateway:
+     * after an upgrade, the new version reads the memories the old one wrote.
+     */
+    async recallCanary(input: BackupStepInput): Promise<ProofStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        return { changes: [], findings: [], controls: await recallControls(s, input) };
+      });
+    },
+
+    /**
+     * The operator's own check after an upgrade (`--check`): a command run in the new gateway container as its uid,
+     * as an argument vector (no shell), within 2 minutes; it passes on exit 0.
+     */
+    async runUpgradeCheck(input: StepInput & { readonly check?: readonly string[] }): Promise<ProofStepResult> {
+      return activityStep(async () => {
+        const argv = input.check ?? [];
+        if (argv.length === 0) return { changes: [], findings: [], controls: [] };
+        const s = await session(input);
+        const gateway = (await observeContainers(s)).get(GATEWAY_SERVICE);
+        if (!gateway) throw new CommandFailed(input.host, 'upgrade check', null, 'no gateway container', false);
+        const started = performance.now();
+        const r = await s.script(
+          `out=$(timeout 120 ${run('docker', 'exec', '-u', `${input.spec.stack.uid}:${input.spec.stack.gid}`, gateway.id, ...argv)} 2>&1); rc=$?; printf '%s' "$out" | tail -c 600; exit $rc`,
+          { timeoutMs: 150_000, label: 'upgrade check' },
+        );
+        // Its own output, the tail only and with every secret value the worker knows scrubbed, on failure alone.
+        const out =
+          r.code === 0 ? '' : secretRedactor.redact(r.stdout.trim().split('\n').slice(-2).join(' | ')).slice(0, 300);
+        return {
+          changes: [],
+          findings: [],
+          controls: [
+            control(
+              'upgrade.check',
+              `${argv.join(' ')} exits 0 in the new gateway`,
+              `exit ${r.code}${out ? `: ${out}` : ''}`,
+              r.code === 0,
+              undefined,
+              undefined,
+              performance.now() - started,
+            ),
+          ],
+        };
+      });
+    },
+
     /**
      * Leaves one canary memory under the probe user (replacing the last backup's), so the snapshot holds a memory a
      * restore can look for. A gateway that cannot take it does not stop the backup: the finding says the restore
@@ -578,8 +676,10 @@ export function createBackupActivities({ pool }: ActivityDeps) {
         const r = await s.check(swapScript(input.spec, input.stageId, input.volumes ?? []), {
           label: 'swap the volumes',
         });
-        await composeUp(s, layout);
-        await waitHealthy(s, [GATEWAY_SERVICE], input.spec.stack.healthTimeoutSeconds);
+        if (!input.leaveStopped) {
+          await composeUp(s, layout);
+          await waitHealthy(s, [GATEWAY_SERVICE], input.spec.stack.healthTimeoutSeconds);
+        }
         const byName = new Map(backedUpVolumes(input.spec).map((v) => [v.name, v.path]));
         const changes: Change[] = [...r.stdout.matchAll(/^restored (\S+)$/gm)].map((m) => ({
           resource: `volume:${byName.get(m[1]!) ?? m[1]!}`,
@@ -642,48 +742,11 @@ export function createBackupActivities({ pool }: ActivityDeps) {
     async proveRestore(input: RestoreStepInput): Promise<ProofStepResult> {
       return activityStep(async () => {
         const s = await session(input);
-        const controls: ControlResult[] = [];
-        {
-          if (!input.canary) {
-            controls.push(
-              control(
-                'backup.restore.canary',
-                'the canary written before the snapshot',
-                'the snapshot has no canary: integrity proven only',
-                true,
-                undefined,
-                'na',
-              ),
-            );
-          } else {
-            const { image } = await gatewayImage(s, input.spec);
-            const text = backupCanaryText(input.canary.nonce);
-            const place = input.drill ? { image, mounts: drillMounts(input.spec, input.stageId) } : undefined;
-            const report = await canaryProof(s, input.spec, { op: 'recall', text, id: input.canary.id }, place);
-            for (const step of ['read', 'search'] as const) {
-              const got = 'steps' in report ? report.steps.find((x) => x.step === step) : undefined;
-              const why =
-                'error' in report ? report.error : (got?.error ?? report.steps.find((x) => !x.ok)?.error ?? 'not run');
-              controls.push(
-                control(
-                  `backup.restore.canary-${step}`,
-                  step === 'read'
-                    ? 'the canary written before the snapshot reads back by id'
-                    : 'the canary is found by search',
-                  got?.ok
-                    ? step === 'read'
-                      ? `read back ${input.canary.id}`
-                      : `found, score ${Number(got.detail?.score ?? 0).toFixed(3)}`
-                    : why,
-                  got?.ok === true,
-                  input.drill ? 'in a short-lived container given the staged volumes' : 'in the restored gateway',
-                  undefined,
-                  got?.ms,
-                ),
-              );
-            }
-          }
-        }
+        const controls = await recallControls(
+          s,
+          input,
+          input.drill ? drillMounts(input.spec, input.stageId) : undefined,
+        );
         const now = Date.now();
         if (input.snapshotTime) {
           const rpo = now - Date.parse(input.snapshotTime);

@@ -188,7 +188,10 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
         // reads the new image's files once before the gateway's own start, which then finds them in memory.
         const newImage = image!.id !== '' && live.get(GATEWAY_SERVICE)?.image !== image!.id;
         const findings: Finding[] = [];
-        if ((pending.length > 0 || newImage) && input.mode === 'apply') {
+        // A plan validates too when asked (an upgrade's) and the image is already on the host: it changes nothing live.
+        const validate =
+          input.mode === 'apply' || ((input as { validate?: boolean }).validate === true && image!.id !== '');
+        if ((pending.length > 0 || newImage) && validate) {
           await validateConfig(s, input.spec, rendered, fileSecrets(input.spec));
           findings.push({
             id: 'openclaw.config-valid',

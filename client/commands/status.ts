@@ -14,7 +14,19 @@ import { connectClient, listingClient, type GlobalOptions } from '../context';
 const flagsSchema = z.object({
   host: resourceNameSchema.optional(),
   operation: z
-    .enum(['provision', 'harden', 'deploy', 'converge', 'rotate', 'memory', 'drift', 'backup', 'restore', 'drill'])
+    .enum([
+      'provision',
+      'harden',
+      'deploy',
+      'converge',
+      'rotate',
+      'memory',
+      'drift',
+      'backup',
+      'restore',
+      'drill',
+      'upgrade',
+    ])
     .optional(),
   limit: z.coerce.number().int().min(1).max(1000),
 });

@@ -1,14 +1,20 @@
 /**
- * Backups end to end on one deployed simulator, through the CLI, with the real OpenClaw image, its real mem0 plugin
- * and real restic: a backup of a host with a canary memory, a second one that adds almost nothing, a repository in
- * which neither the canary nor any secret is readable, a restore after the memory volume was wiped that finds the
- * memory again, a snapshot with a flipped byte refused with nothing live touched, and a drill on the serving host
- * that leaves production as it was (file hashes, container ids, no failed request) and reports RPO and RTO in its
- * result and in `steward audit`.
+ * Backups and upgrades end to end through the CLI, with real OpenClaw releases from npm, their real mem0 plugin and
+ * real restic, on a simulator deployed with the earlier release: a backup of a host with a canary memory, a second
+ * one that adds almost nothing, a repository in which neither the canary nor any secret is readable, a restore after
+ * the memory volume was wiped that finds the memory again, a snapshot with a flipped byte refused with nothing live
+ * touched, and a drill on the serving host that leaves production as it was (file hashes, container ids, no failed
+ * request) and reports RPO and RTO in its result and in `steward audit`. Then the VPS is lost: a second simulator
+ * at a new address is converged and restored. On that host, `steward upgrade` to the current release: one whose
+ * own check fails after the new version started ends on the earlier release with the earlier data (image, state
+ * files' hashes, canary), and the same upgrade without that check succeeds with the canary recalled by the new
+ * version and the spec file naming the new image. One file, so the upgrade reuses the backup tests' hosts and
+ * repository instead of deploying its own.
  *
  * Test doubles: the embedding provider is the stand-in embedder (test/support/embedder-double.ts). The repository is
  * a directory on this machine (the worker's); nothing leaves it.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +26,11 @@ import type { SpecInput } from '../../model/schema';
 import { doubleProviders, startEmbedderDouble } from '../support/embedder-double';
 import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
 
-const IMAGE = 'steward/openclaw:2026.9.6';
+/** The earlier release the hosts run until the upgrade (scripts/build-stack-images.sh, STEWARD_OPENCLAW_ALSO). */
+const FROM = '2026.9.5';
+/** The current release: the upgrade's target. */
+const TO = '2026.9.6';
+const IMAGE = `steward/openclaw:${FROM}`;
 const KEY_ENV = 'STEWARD_TEST_BACKUP_EMBEDDER_KEY';
 const PASSWORD_ENV = 'STEWARD_TEST_BACKUP_PASSWORD';
 const MEMORY_DIR = '/opt/openclaw/memory';
@@ -103,6 +113,10 @@ beforeAll(async () => {
   process.env[KEY_ENV] = `sk-test-${randomBytes(24).toString('hex')}`;
   process.env[PASSWORD_ENV] = `restic-${randomBytes(24).toString('hex')}`;
   repository = join(mkdtempSync(join(tmpdir(), 'steward-backup-')), 'repo');
+  execFileSync('bash', ['scripts/build-stack-images.sh'], {
+    env: { ...process.env, STEWARD_OPENCLAW_ALSO: FROM },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   // The second simulator is the new machine of the lost-VPS test.
   world = await stage({ taskQueue: 'backup-test', simulators: 2, golden: 'provisioned' });
   sim = world.sims[0]!;
@@ -277,11 +291,79 @@ describe('steward backup and restore', () => {
     const c = byId(r.doc!.hosts[0]!.controls);
     expect(c['backup.restore.canary-read']?.status).toBe('pass');
     expect(c['backup.restore.canary-search']?.status).toBe('pass');
-    // The agent answers with its memories: a memory check passes on the restored host.
-    const checked = await cli('memory', 'check');
-    expect(checked.code, checked.stdout).toBe(0);
     console.log(`lost VPS recovered in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${timings.join(', ')}`);
   }, 900_000);
+
+  describe('then steward upgrade, on the recovered host', () => {
+    let upgradeSpec: string;
+    const gatewayVersion = () => onHost(`docker exec ${GATEWAY_CONTAINER} openclaw --version`);
+    /**
+     * The state and memory as data: the files' SHA-256 (but the gateway's logs, locks and temporary files, and the
+     * SQLite files), and each SQLite database's schema and user_version (a restore puts back online-backup copies:
+     * the same data, not the same bytes; a migration changes the schema).
+     */
+    const STATE_HASHES = [
+      `find /opt/openclaw/state /opt/openclaw/memory -type f ! -path '*/logs/*' ! -path '*/tmp/*' ! -name '*.lock' ! -name '*-wal' ! -name '*-shm' ! -name '*.sqlite' ! -name '*.db' -print0 | sort -z | xargs -0 -r sha256sum`,
+      `find /opt/openclaw/state /opt/openclaw/memory -type f \\( -name '*.sqlite' -o -name '*.db' \\) | sort | while read -r f; do printf '%s  %s\\n' "$(sqlite3 -readonly "$f" 'PRAGMA user_version; SELECT type, name, sql FROM sqlite_master ORDER BY name;' | sha256sum | cut -c1-64)" "$f#schema"; done`,
+    ].join('; ');
+    const upgrade = async (...args: string[]) => {
+      const r = await world.cli(upgradeSpec, 'upgrade', hostName(sim), '--to', TO, ...args);
+      outputs.push(r.stdout, r.stderr);
+      return r;
+    };
+
+    it('plans the version change, the new version validating the config, and changes nothing', async () => {
+      upgradeSpec = specFile();
+      expect(await gatewayVersion()).toContain(`OpenClaw ${FROM}`);
+      const r = await upgrade('--plan');
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.stringify(r.doc!.hosts[0]!.changes)).toContain(`steward/openclaw:${TO}`);
+      expect(await gatewayVersion()).toContain(`OpenClaw ${FROM}`);
+    }, 600_000);
+
+    it('rolls back to the earlier release and its data when the upgraded gateway fails its check', async () => {
+      const before = await onHost(STATE_HASHES);
+      const r = await upgrade('--check', 'node -e process.exit(3)');
+      expect(r.code).toBe(1);
+      const host = r.doc!.hosts[0]!;
+      expect(host.error).toContain('upgrade.check');
+      expect(host.error).toContain('rolled back to the previous release');
+      const c = byId(host.controls);
+      expect(c['upgrade.check']?.status).toBe('fail');
+      // The new version had started and recalled the canary before the check failed.
+      expect(c['backup.restore.canary-read']?.status).toBe('pass');
+      // The run's history: the new release applied and checked, then the previous release and the data back.
+      const audit = await world.cli(upgradeSpec, 'audit', r.doc!.workflowId);
+      const ran = (JSON.parse(audit.stdout) as { steps: { name: string; state: string }[] }).steps
+        .filter((st) => st.state === 'completed')
+        .map((st) => st.name);
+      expect(ran).toEqual(
+        expect.arrayContaining(['applyStack', 'runUpgradeCheck', 'rollbackStack', 'swapVolumes', 'proveRestore']),
+      );
+      expect(ran).not.toContain('commitStack');
+
+      expect(await gatewayVersion()).toContain(`OpenClaw ${FROM}`);
+      // The data is the snapshot's, which the earlier release starts on (it refuses a state the new one migrated):
+      // the same files and database schemas as before the upgrade.
+      expect(changedFiles(before, await onHost(STATE_HASHES))).toEqual([]);
+      expect(await onHost(`docker inspect -f '{{.State.Health.Status}}' ${GATEWAY_CONTAINER}`)).toBe('healthy');
+      expect(readFileSync(upgradeSpec, 'utf8')).not.toContain(`steward/openclaw:${TO}`);
+    }, 900_000);
+
+    it('upgrades to the current release with the canary recalled, and the spec names the new image', async () => {
+      const r = await upgrade();
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const c = byId(r.doc!.hosts[0]!.controls);
+      expect(c['backup.restore.canary-read']?.status).toBe('pass');
+      expect(c['backup.restore.canary-search']?.status).toBe('pass');
+      expect(await gatewayVersion()).toContain(`OpenClaw ${TO}`);
+      expect(readFileSync(upgradeSpec, 'utf8')).toContain(`image: steward/openclaw:${TO}`);
+      // The agent answers with its memories on the new version: a memory check passes.
+      const checked = await world.cli(upgradeSpec, 'memory', 'check');
+      expect(checked.code, checked.stdout).toBe(0);
+    }, 900_000);
+  });
 
   it('prints no secret value in any output', () => {
     const text = outputs.join('\n');

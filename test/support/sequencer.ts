@@ -9,6 +9,7 @@ import { goldenKindsIn, wantGolden } from './golden-prebuild';
 
 /** Integration files, longest first (wall time in the CI summary). */
 const LONGEST_FIRST = [
+  'backup',
   'rotate',
   'deploy',
   'memory',

@@ -281,6 +281,24 @@ export function createBackupActivities({ pool }: ActivityDeps) {
     );
   }
 
+  /**
+   * Stops the gateway and runs `script` (moving volumes) in one round trip, then starts the stack and waits until
+   * the gateway is healthy, unless told to leave it stopped. Returns the script's stdout.
+   */
+  async function withGatewayStopped(input: StepInput, script: string, label: string, start: boolean): Promise<string> {
+    const s = await session(input);
+    const layout = stackLayout(input.spec);
+    const r = await s.check(`set -e\n${compose(layout, 'stop', GATEWAY_SERVICE)} >&2\n${script}`, {
+      label: `stop the gateway and ${label}`,
+      timeoutMs: 300_000,
+    });
+    if (start) {
+      await composeUp(s, layout);
+      await waitHealthy(s, [GATEWAY_SERVICE], input.spec.stack.healthTimeoutSeconds);
+    }
+    return r.stdout;
+  }
+
   /** The canary read back by id and found by search: in the gateway, or in a container given `mounts`. */
   async function recallControls(
     s: HostSession,
@@ -299,14 +317,10 @@ export function createBackupActivities({ pool }: ActivityDeps) {
         ),
       ];
     }
-    const { image } = await gatewayImage(s, input.spec);
     const text = backupCanaryText(input.canary.nonce);
-    const report = await canaryProof(
-      s,
-      input.spec,
-      { op: 'recall', text, id: input.canary.id },
-      mounts ? { image, mounts } : undefined,
-    );
+    // A drill's container runs the gateway's image; a proof in the gateway needs no second look at the containers.
+    const place = mounts ? { image: (await gatewayImage(s, input.spec)).image, mounts } : undefined;
+    const report = await canaryProof(s, input.spec, { op: 'recall', text, id: input.canary.id }, place);
     return (['read', 'search'] as const).map((step) => {
       const got = 'steps' in report ? report.steps.find((x) => x.step === step) : undefined;
       const why =
@@ -670,18 +684,14 @@ export function createBackupActivities({ pool }: ActivityDeps) {
      */
     async swapVolumes(input: RestoreStepInput): Promise<StepResult> {
       return activityStep(async () => {
-        const s = await session(input);
-        const layout = stackLayout(input.spec);
-        await s.check(compose(layout, 'stop', GATEWAY_SERVICE), { label: 'stop the gateway', timeoutMs: 180_000 });
-        const r = await s.check(swapScript(input.spec, input.stageId, input.volumes ?? []), {
-          label: 'swap the volumes',
-        });
-        if (!input.leaveStopped) {
-          await composeUp(s, layout);
-          await waitHealthy(s, [GATEWAY_SERVICE], input.spec.stack.healthTimeoutSeconds);
-        }
+        const out = await withGatewayStopped(
+          input,
+          swapScript(input.spec, input.stageId, input.volumes ?? []),
+          'swap the volumes',
+          !input.leaveStopped,
+        );
         const byName = new Map(backedUpVolumes(input.spec).map((v) => [v.name, v.path]));
-        const changes: Change[] = [...r.stdout.matchAll(/^restored (\S+)$/gm)].map((m) => ({
+        const changes: Change[] = [...out.matchAll(/^restored (\S+)$/gm)].map((m) => ({
           resource: `volume:${byName.get(m[1]!) ?? m[1]!}`,
           action: 'update' as const,
           before: { keptAt: `${byName.get(m[1]!)}.pre-restore-${input.stageId}` },
@@ -714,17 +724,16 @@ export function createBackupActivities({ pool }: ActivityDeps) {
     /** After a failed restore: the gateway stopped, the kept volumes put back, the gateway started. */
     async revertRestore(input: RestoreStepInput): Promise<StepResult> {
       return activityStep(async () => {
-        const s = await session(input);
-        const layout = stackLayout(input.spec);
-        await s.check(compose(layout, 'stop', GATEWAY_SERVICE), { label: 'stop the gateway', timeoutMs: 180_000 });
-        const r = await s.check(revertScript(input.spec, input.stageId, input.volumes ?? []), {
-          label: 'put the volumes back',
-        });
-        await composeUp(s, layout);
-        await waitHealthy(s, [GATEWAY_SERVICE], input.spec.stack.healthTimeoutSeconds);
+        const out = await withGatewayStopped(
+          input,
+          revertScript(input.spec, input.stageId, input.volumes ?? []),
+          'put the volumes back',
+          true,
+        );
+        const byName = new Map(backedUpVolumes(input.spec).map((v) => [v.name, v.path]));
         return {
-          changes: [...r.stdout.matchAll(/^reverted (\S+)$/gm)].map((m) => ({
-            resource: `volume:${m[1]!}`,
+          changes: [...out.matchAll(/^reverted (\S+)$/gm)].map((m) => ({
+            resource: `volume:${byName.get(m[1]!) ?? m[1]!}`,
             action: 'update' as const,
             after: 'as before the restore',
           })),

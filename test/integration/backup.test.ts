@@ -78,6 +78,12 @@ function byId(controls: readonly ControlResult[] | undefined): Record<string, Co
   return Object.fromEntries((controls ?? []).map((c) => [c.control, c]));
 }
 
+/** The canary written before the snapshot was read back by id and found by search. */
+function expectCanaryFound(c: Record<string, ControlResult>): void {
+  expect(c['backup.restore.canary-read']?.status).toBe('pass');
+  expect(c['backup.restore.canary-search']?.status).toBe('pass');
+}
+
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
@@ -196,8 +202,7 @@ describe('steward backup and restore', () => {
     expect(r.code).toBe(0);
     const host = r.doc!.hosts[0]!;
     const c = byId(host.controls);
-    expect(c['backup.restore.canary-read']?.status).toBe('pass');
-    expect(c['backup.restore.canary-search']?.status).toBe('pass');
+    expectCanaryFound(c);
     expect(c['backup.restore.ownership']?.status).toBe('pass');
     expect(Object.keys(c).filter((k) => k.startsWith('backup.restore.integrity.')).length).toBeGreaterThanOrEqual(2);
     expect(host.changes.map((x) => x.resource)).toContain(`volume:${MEMORY_DIR}`);
@@ -245,8 +250,7 @@ describe('steward backup and restore', () => {
     expect(r.code).toBe(0);
     const host = r.doc!.hosts[0]!;
     const c = byId(host.controls);
-    expect(c['backup.restore.canary-read']?.status).toBe('pass');
-    expect(c['backup.restore.canary-search']?.status).toBe('pass');
+    expectCanaryFound(c);
     expect(c['backup.rpo']?.durationMs).toBeGreaterThan(0);
     expect(c['backup.rto']?.status).toBe('pass');
     expect(host.changes).toEqual([]);
@@ -289,8 +293,7 @@ describe('steward backup and restore', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const c = byId(r.doc!.hosts[0]!.controls);
-    expect(c['backup.restore.canary-read']?.status).toBe('pass');
-    expect(c['backup.restore.canary-search']?.status).toBe('pass');
+    expectCanaryFound(c);
     console.log(`lost VPS recovered in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${timings.join(', ')}`);
   }, 900_000);
 
@@ -355,8 +358,7 @@ describe('steward backup and restore', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const c = byId(r.doc!.hosts[0]!.controls);
-      expect(c['backup.restore.canary-read']?.status).toBe('pass');
-      expect(c['backup.restore.canary-search']?.status).toBe('pass');
+      expectCanaryFound(c);
       expect(await gatewayVersion()).toContain(`OpenClaw ${TO}`);
       expect(readFileSync(upgradeSpec, 'utf8')).toContain(`image: steward/openclaw:${TO}`);
       // The agent answers with its memories on the new version: a memory check passes.

@@ -37,7 +37,7 @@ import {
   swapScript,
   type Manifest,
 } from './archive';
-import { collect, PENDING, Restic, ResticFailed, SnapshotUnsound, unsound, type Snapshot } from './restic';
+import { collect, PENDING, Restic, SnapshotUnsound, unsound, type Snapshot } from './restic';
 
 /** The spec has no repository, or no password for it: the operator must add them. */
 export class BackupNotConfigured extends HostError {
@@ -839,5 +839,3 @@ async function restoreSize(restic: Restic, id: string): Promise<number> {
     return 0;
   }
 }
-
-export { ResticFailed, SnapshotUnsound };

@@ -10,6 +10,7 @@ import {
   ApplicationFailure,
   ChildWorkflowFailure,
   defineQuery,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -34,6 +35,9 @@ import { proxySteps } from './retry';
 const { recordApplied } = proxySteps<Activities>(HOST_STEP);
 const { findEarlierRun } = proxyActivities<Activities>(RUN_GUARD);
 const APPLIED = ['provision', 'harden', 'deploy'] as const;
+
+/** Marks runs whose apply fails when it leaves a control failing (runs started before complete as they began). */
+export const CONTROLS_FAIL_PATCH = 'steward-failing-controls-fail-the-run';
 
 /** Input of a host workflow. */
 export interface HostOperationInput {
@@ -131,6 +135,17 @@ export class HostOperation {
       }
       if (holder) return this.yieldTo(holder);
       await body();
+      // An apply that leaves a control failing has failed, whatever else it did: it names each (not-applicable is a
+      // pass with its reason). Runs started before this rule complete as they began.
+      if (this.input.mode === 'apply' && patched(CONTROLS_FAIL_PATCH)) {
+        const failing = failingControls(this.steps.flatMap((s) => s.controls ?? []));
+        if (failing) {
+          throw ApplicationFailure.nonRetryable(
+            `${this.operation} left controls failing: ${failing}`,
+            'ControlsFailing',
+          );
+        }
+      }
       // What drift compares against to tell the spec's changes (intentional) from the host's (corrective).
       const applied = APPLIED.find((o) => o === this.operation);
       if (applied && this.input.mode === 'apply') await recordApplied({ ...this.stepInput, operation: applied });
@@ -243,4 +258,12 @@ export function describeFailure(err: unknown): string {
   let e: unknown = err;
   while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
   return e instanceof Error ? e.message : String(e);
+}
+
+/** The failing controls, one clause each: id, observed and expected values, and the note. Empty when none fail. */
+export function failingControls(controls: readonly ControlResult[]): string {
+  return controls
+    .filter((c) => c.status === 'fail')
+    .map((c) => `${c.control} (observed ${c.observed}, expected ${c.expected}${c.note ? `; ${c.note}` : ''})`)
+    .join('; ');
 }

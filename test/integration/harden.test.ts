@@ -61,6 +61,24 @@ describe('steward harden', () => {
     expect(again.doc!.hosts[0]!.changes).toEqual([]);
   });
 
+  it('exits 1 naming a control it leaves failing', async () => {
+    // A jail.d file that turns the sshd jail off: fail2ban runs, but without the jail the baseline asks for.
+    await onHost(
+      "printf '[sshd]\\nenabled = false\\n' > /etc/fail2ban/jail.d/zz-local.local && fail2ban-client reload",
+    );
+    try {
+      const r = await run('harden');
+      expect(r.code).toBe(1);
+      const host = r.doc!.hosts[0]!;
+      expect(host.error).toMatch(
+        /^harden left controls failing: fail2ban\.sshd-jail \(observed .*, expected sshd jail running\)$/,
+      );
+      expect(host.controls?.find((c) => c.control === 'fail2ban.sshd-jail')?.status).toBe('fail');
+    } finally {
+      await onHost('rm -f /etc/fail2ban/jail.d/zz-local.local && fail2ban-client reload');
+    }
+  });
+
   it('leaves sshd with the baseline in force', async () => {
     const effective = await onHost('sshd -T');
     for (const line of [

@@ -23,6 +23,7 @@ import type { StepInput } from '../../activities/context';
 import { encryptingDataConverter } from '../../codec/aes-gcm';
 import type { HostReport } from '../../model/report';
 import { oneHostSpec } from '../support/specs';
+import { CONTROLS_FAIL_PATCH } from '../../workflows/host-operation';
 import { HOST_STEP, type StepProfile } from '../../workflows/options';
 import { STEP_RETRY_PATCH, WORKER_LOST } from '../../workflows/retry';
 import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
@@ -321,7 +322,7 @@ describe('the production profiles', () => {
     ]);
     expect(history.timedOut).toEqual(['TIMEOUT_TYPE_HEARTBEAT']);
     expect(history.timers).toEqual([2_000]);
-    expect(history.patches).toEqual([STEP_RETRY_PATCH]);
+    expect(history.patches).toEqual([STEP_RETRY_PATCH, CONTROLS_FAIL_PATCH]);
     const scheduled = history.history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes ?? []);
     expect(new Set(scheduled.map((s) => tsToMs(s.heartbeatTimeout)))).toEqual(new Set([15_000]));
     expect(new Set(scheduled.map((s) => s.retryPolicy?.maximumAttempts))).toEqual(new Set([1]));

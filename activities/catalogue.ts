@@ -69,7 +69,7 @@ export const CATALOGUE = {
     build: (c) => stackDirectories(c.spec).map((d) => directoryResource(d, c.host)),
   },
   'harden.kernel': { operation: 'harden', build: (c) => kernelResources(c.spec, c.host) },
-  'harden.accounts': { operation: 'harden', build: (c) => accountResources(c.host) },
+  'harden.accounts': { operation: 'harden', build: (c) => accountResources(c.spec, c.host) },
   'harden.security-packages': {
     operation: 'harden',
     build: (c) => [packagesResource(securityPackages(c.spec), c.onProgress)],

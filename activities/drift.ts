@@ -186,7 +186,8 @@ export async function observeDrift(
     if (c.resource.id === 'sshd:effective') sshd = observed;
     if (!compared.includes(c.operation)) return;
     for (const change of c.resource.diff(observed)) {
-      const key = c.item ?? change.resource;
+      // A foreign file that overrides a managed setting is a row of its own, named by its path.
+      const key = change.resource.startsWith('override:') ? change.resource : (c.item ?? change.resource);
       let before = change.before;
       if (change.resource === `file:${layout.openclawJson}` && change.action === 'update') {
         const live = facts['fact:openclaw']!.out;

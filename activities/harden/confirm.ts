@@ -99,6 +99,13 @@ export async function applyConfirmed(
   if (mode === 'apply') await settlePendingRevert(session, change.name);
   const planned = await converge(session, change.resources, 'plan');
   if (mode === 'plan' || planned.length === 0) return planned;
+  // A foreign file the change neutralises is backed up and put back by the revert like steward's own.
+  const overridden = planned.flatMap((c) =>
+    c.resource.startsWith('override:')
+      ? [c.resource.slice('override:'.length), ...[(c.after as { maskedBy?: string }).maskedBy ?? []].flat()]
+      : [],
+  );
+  const full: ConfirmedChange = { ...change, files: [...new Set([...change.files, ...overridden])] };
 
   // The confirmation logs in as the ops user: it must work before anything risky changes.
   const before = await loginWorks(target);
@@ -110,8 +117,8 @@ export async function applyConfirmed(
   }
 
   const dir = `${REVERT_DIR}/${change.name}`;
-  await session.check(backupScript(change), { label: `back up ${change.name} files` });
-  await session.writeFile(`${dir}.sh`, `${revertScript(change)}\n`, 'root:root', '0700');
+  await session.check(backupScript(full), { label: `back up ${change.name} files` });
+  await session.writeFile(`${dir}.sh`, `${revertScript(full)}\n`, 'root:root', '0700');
   await session.check(
     run(
       'systemd-run',

@@ -14,6 +14,7 @@ import { run } from '../host/shell';
 import { directoryResource, fileResource, type ObservedPath } from '../resources/files';
 import type { Resource } from '../resources/resource';
 import { serviceResource } from '../resources/system';
+import { overridesResource, unitDropInPaths, unitDropInReplacement, unitOverrides } from './overrides';
 import { MARKER, NFTABLES_CONF, NFTABLES_DROP_IN, TABLE, renderRuleset } from './firewall-rules';
 import { assess, LIVE_PROBE, parseLive, type LiveRuleset } from './firewall-live';
 
@@ -58,6 +59,21 @@ export function firewallResources(spec: Spec, host: string): Resource[] {
     unitDropIn(fileResource({ path: NFTABLES_DROP_IN, content: DROP_IN, ...root, mode: '0644' }, host)),
     fileResource(
       { path: NFTABLES_CONF, content: renderRuleset(spec), ...root, mode: '0600', validate: ['nft', '-c', '-f'] },
+      host,
+    ),
+    overridesResource(
+      {
+        id: 'overrides:nftables',
+        paths: unitDropInPaths('nftables.service'),
+        find: (files) =>
+          unitOverrides(
+            files,
+            NFTABLES_DROP_IN,
+            "nftables.service loads /etc/nftables.conf; a stop removes only steward's table",
+          ),
+        replacement: unitDropInReplacement,
+        afterApply: 'systemctl daemon-reload',
+      },
       host,
     ),
     serviceResource('nftables'),

@@ -9,6 +9,7 @@ import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { fileResource } from '../resources/files';
 import type { Resource } from '../resources/resource';
+import { overridesResource, SYSCTL_DIRS, sysctlOverrides, sudoersOverrides, sysctlReplacement } from './overrides';
 
 /**
  * dev-sec-style kernel baseline. `net.ipv4.ip_forward` stays 1: Docker's container networking needs it
@@ -60,6 +61,12 @@ export const BLACKLISTED_MODULES = [
   'sctp',
   'rds',
   'tipc',
+  // USB and FireWire storage: nothing on a VPS mounts a stick; a DMA-capable bus is an attack path.
+  'usb-storage',
+  'uas',
+  'firewire-core',
+  'firewire-ohci',
+  'firewire-sbp2',
 ];
 
 /** Files whose owner and mode matter, with the values the baseline wants (only enforced where they exist). */
@@ -78,6 +85,13 @@ export const SENSITIVE_PATHS: readonly { path: string; owner: string; group: str
 ];
 
 const SYSCTL_FILE = '/etc/sysctl.d/60-steward-hardening.conf';
+/** steward's sudo defaults; it sorts before the ops user's own file, `steward-<ops user>`. */
+export const SUDO_DEFAULTS_FILE = '/etc/sudoers.d/steward-defaults';
+/**
+ * sudo defaults the baseline sets: a command run from a terminal gets a pseudo-terminal of its own, so it cannot
+ * push input into the user's terminal after sudo returns. (steward's own commands run without a terminal.)
+ */
+export const SUDO_DEFAULTS: Readonly<Record<string, true>> = { use_pty: true };
 
 export function sysctlSettings(spec: Spec): Record<string, string> {
   return {
@@ -98,6 +112,15 @@ export function kernelResources(spec: Spec, host: string): Resource[] {
   const root = { owner: 'root', group: 'root', mode: '0644' };
   return [
     fileResource({ path: SYSCTL_FILE, content: managed('kernel settings') + sysctl, ...root }, host),
+    overridesResource(
+      {
+        id: 'overrides:sysctl',
+        paths: [...SYSCTL_DIRS.map((d) => `${d}/*.conf`), '/etc/sysctl.conf'].join(' '),
+        find: (files) => sysctlOverrides(files, SYSCTL_FILE, sysctlSettings(spec)),
+        replacement: sysctlReplacement,
+      },
+      host,
+    ),
     fileResource(
       { path: '/etc/modprobe.d/steward-blacklist.conf', content: managed('unused modules') + blacklist, ...root },
       host,
@@ -168,22 +191,77 @@ function emptyPasswordsResource(host: string): Resource<string[]> {
 }
 
 /** `UMASK 027` in login.defs and for login shells. */
-function umaskResources(host: string): Resource[] {
-  const loginDefs: Resource<string> = {
-    id: 'line:/etc/login.defs UMASK',
-    probe: "grep -E '^[[:space:]]*UMASK[[:space:]]' /etc/login.defs || true",
+/**
+ * login.defs values the baseline sets: the login umask, password ageing for accounts made from now on (the ops user
+ * has no password), and the hashing cost of passwords set with the shadow tools.
+ */
+export const LOGIN_DEFS: Readonly<Record<string, string>> = {
+  UMASK: '027',
+  PASS_MAX_DAYS: '365',
+  PASS_MIN_DAYS: '1',
+  PASS_WARN_AGE: '14',
+  ENCRYPT_METHOD: 'YESCRYPT',
+  YESCRYPT_COST_FACTOR: '7',
+  SHA_CRYPT_MIN_ROUNDS: '65536',
+  SHA_CRYPT_MAX_ROUNDS: '65536',
+};
+
+/** One `KEY value` line of /etc/login.defs: replaced where it stands, appended when absent. */
+function loginDefsResource(key: string, value: string): Resource<string> {
+  const id = `line:/etc/login.defs ${key}`;
+  const want = `${key} ${value}`;
+  const pattern = `^[[:space:]]*${key}[[:space:]]`;
+  return {
+    id,
+    probe: `grep -E ${run(pattern)} /etc/login.defs || true`,
     parse: ({ out }) => out.trim().replace(/\s+/g, ' '),
-    diff: (o) =>
-      o === 'UMASK 027'
-        ? []
-        : [{ resource: 'line:/etc/login.defs UMASK', action: 'update', before: o || 'unset', after: 'UMASK 027' }],
+    diff: (o) => (o === want ? [] : [{ resource: id, action: 'update', before: o || 'unset', after: want }]),
     apply: async (session) => {
       await session.check(
-        "if grep -qE '^[[:space:]]*UMASK[[:space:]]' /etc/login.defs; then sed -i -E 's/^[[:space:]]*UMASK[[:space:]].*/UMASK 027/' /etc/login.defs; else echo 'UMASK 027' >> /etc/login.defs; fi",
-        { label: 'set UMASK in login.defs' },
+        `if grep -qE ${run(pattern)} /etc/login.defs; then sed -i -E ${run(`s/${pattern}.*/${want}/`)} /etc/login.defs; else echo ${run(want)} >> /etc/login.defs; fi`,
+        { label: `set ${key} in login.defs` },
       );
     },
   };
+}
+
+/**
+ * Home directories closed to other users (0750 or tighter): a home another user can read leaks keys, histories and
+ * the agent's files. Only the "other" bits are removed; the owner's and group's stay as they are.
+ */
+function homeDirectoriesResource(): Resource<{ path: string; mode: string }[]> {
+  const id = 'homes:/home';
+  return {
+    id,
+    probe: 'for d in /home/*; do [ -d "$d" ] && [ ! -L "$d" ] && stat -c \'%a %n\' -- "$d"; done; true',
+    parse: ({ out }) =>
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => ({ mode: l.slice(0, l.indexOf(' ')), path: l.slice(l.indexOf(' ') + 1) })),
+    diff: (homes) => {
+      const open = homes.filter((h) => (parseInt(h.mode, 8) & 0o007) !== 0);
+      return open.length === 0
+        ? []
+        : [
+            {
+              resource: id,
+              action: 'update',
+              before: Object.fromEntries(open.map((h) => [h.path, h.mode.padStart(4, '0')])),
+              after: Object.fromEntries(
+                open.map((h) => [h.path, (parseInt(h.mode, 8) & ~0o007).toString(8).padStart(4, '0')]),
+              ),
+            },
+          ];
+    },
+    apply: async (session, homes) => {
+      const open = homes.filter((h) => (parseInt(h.mode, 8) & 0o007) !== 0).map((h) => h.path);
+      await session.check(run('chmod', 'o-rwx', '--', ...open), { label: 'close home directories' });
+    },
+  };
+}
+
+function umaskResources(host: string): Resource[] {
   const profile = fileResource(
     {
       path: '/etc/profile.d/steward-umask.sh',
@@ -194,12 +272,52 @@ function umaskResources(host: string): Resource[] {
     },
     host,
   );
-  return [loginDefs, profile];
+  return [...Object.entries(LOGIN_DEFS).map(([k, v]) => loginDefsResource(k, v)), profile];
 }
 
-export function accountResources(host: string): Resource[] {
+export function accountResources(spec: Spec, host: string): Resource[] {
+  const ops = spec.ssh.opsUser;
   return [
     ...SENSITIVE_PATHS.map((p) => permissionResource(p, host)),
+    homeDirectoriesResource(),
+    ...(spec.ssh.banner.trim()
+      ? [
+          fileResource(
+            { path: '/etc/issue', content: `${spec.ssh.banner.trim()}\n`, owner: 'root', group: 'root', mode: '0644' },
+            host,
+          ),
+        ]
+      : []),
+    fileResource(
+      {
+        path: SUDO_DEFAULTS_FILE,
+        content:
+          managed('sudo defaults') +
+          Object.keys(SUDO_DEFAULTS)
+            .map((d) => `Defaults ${d}\n`)
+            .join(''),
+        owner: 'root',
+        group: 'root',
+        mode: '0440',
+        validate: ['visudo', '-cf'],
+      },
+      host,
+    ),
+    overridesResource(
+      {
+        id: 'overrides:sudoers',
+        paths: '/etc/sudoers.d/*',
+        find: (files) =>
+          sudoersOverrides(
+            files,
+            { defaults: SUDO_DEFAULTS_FILE, rule: `/etc/sudoers.d/steward-${ops}` },
+            { defaults: SUDO_DEFAULTS, opsUser: ops, opsGroups: [ops, 'sudo', 'docker'] },
+          ),
+        mode: '0440',
+        validate: ['visudo', '-cf'],
+      },
+      host,
+    ),
     emptyPasswordsResource(host),
     ...umaskResources(host),
   ];

@@ -14,6 +14,7 @@ import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import { fileResource, type ObservedPath } from '../resources/files';
 import type { Resource } from '../resources/resource';
+import { overridesResource, sshdOverrides, type SshdSetting } from './overrides';
 
 /** steward's sshd drop-in. */
 export const SSHD_DROP_IN = '/etc/ssh/sshd_config.d/00-steward.conf';
@@ -108,6 +109,29 @@ function baseline(spec: Spec): { readonly heading: string; readonly directives: 
       ],
     },
   ];
+}
+
+/** sshd keywords that accumulate across files instead of the first value winning. */
+const LIST_KEYWORDS = new Set(['Port', 'HostKey', 'AllowUsers', 'AllowGroups']);
+
+/** Every keyword the baseline sets, with its value: what a foreign file must not override. */
+export function sshdSettings(spec: Spec): SshdSetting[] {
+  return baseline(spec)
+    .flatMap((s) => s.directives)
+    .filter((d) => d.value !== '')
+    .map((d) => ({ keyword: d.keyword, value: d.value, ...(LIST_KEYWORDS.has(d.keyword) ? { list: true } : {}) }));
+}
+
+/** Foreign sshd lines that win over the drop-in (read before it, in a Match block, or adding to a list keyword). */
+export function sshdOverridesResource(spec: Spec, host: string): Resource {
+  return overridesResource(
+    {
+      id: 'overrides:sshd',
+      paths: `${SSHD_CONFIG} ${DROP_IN_DIR}/*`,
+      find: (files) => sshdOverrides(files, SSHD_CONFIG, SSHD_DROP_IN, sshdSettings(spec)),
+    },
+    host,
+  );
 }
 
 /**
@@ -287,6 +311,7 @@ export function sshResources(spec: Spec, host: string): Resource[] {
       ? [fileResource({ path: ISSUE_NET, content: `${banner}\n`, owner: 'root', group: 'root', mode: '0644' }, host)]
       : []),
     moduliResource(host),
+    sshdOverridesResource(spec, host),
     dropInResource(spec, host),
   ];
 }

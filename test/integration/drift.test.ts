@@ -154,6 +154,62 @@ describe('steward drift', () => {
     expect(await onHost("docker inspect -f '{{json .Config.Env}}' openclaw_gateway_1")).not.toContain('OPENAI_API_KEY');
   }, 1_200_000);
 
+  it('names foreign files that override managed sshd, sysctl, sudoers and nftables settings, and repairs the effective values', async () => {
+    const files = {
+      sshd: '/etc/ssh/sshd_config.d/00-aaa-local.conf',
+      sysctl: '/etc/sysctl.d/99-zz-local.conf',
+      sudoers: '/etc/sudoers.d/zz-local',
+      nftables: '/etc/systemd/system/nftables.service.d/zz-local.conf',
+    };
+    await onHost(
+      [
+        // Read before steward's drop-in: sshd keeps this value.
+        `printf 'PasswordAuthentication yes\\n' > ${files.sshd} && systemctl reload ssh`,
+        // Read after steward's file: the last value wins at boot. Its other setting is the operator's own.
+        `printf 'vm.swappiness = 10\\nkernel.kptr_restrict = 0\\n' > ${files.sysctl}`,
+        `printf 'Defaults !use_pty\\n' > ${files.sudoers} && chmod 0440 ${files.sudoers}`,
+        `printf '[Service]\\nExecStop=\\nExecStop=/usr/sbin/nft flush ruleset\\n' > ${files.nftables} && systemctl daemon-reload`,
+      ].join(' && '),
+    );
+    const lastKptr = "systemd-analyze cat-config sysctl.d | grep -E '^kernel.kptr_restrict' | tail -n1";
+    expect(await onHost(lastKptr)).toBe('kernel.kptr_restrict = 0');
+
+    const plan = await world.cli(spec, 'drift', '--no-audit');
+    expect(plan.code).toBe(2);
+    const rows = plan.doc!.hosts[0]!.changes;
+    const row = (f: string) => rows.find((c) => c.resource === `override:${f}`);
+    expect(row(files.sshd)?.before).toEqual({ PasswordAuthentication: 'yes' });
+    expect(row(files.sysctl)?.before).toEqual({ 'kernel.kptr_restrict': '0' });
+    expect(row(files.sudoers)?.before).toEqual({ 'Defaults use_pty': '!use_pty' });
+    expect(row(files.nftables)?.before).toEqual({ ExecStop: '/usr/sbin/nft flush ruleset' });
+    expect(rows.every((c) => c.drift === 'corrective')).toBe(true);
+
+    const repair = await world.cli(spec, 'drift', '--repair', '--no-audit');
+    expect(repair.stderr).toBe('');
+    expect(repair.code).toBe(0);
+
+    // The effective values are steward's, as each program itself reports them.
+    expect(await onHost('sshd -T | grep -i "^passwordauthentication"')).toBe('passwordauthentication no');
+    expect(await onHost(lastKptr)).toBe('kernel.kptr_restrict = 2');
+    const sudo = await onHost('sudo -l -U steward');
+    expect(sudo).toMatch(/\buse_pty\b/);
+    expect(sudo).not.toContain('!use_pty');
+    const stop = await onHost('systemctl show -p ExecStop --value nftables.service');
+    expect(stop).toContain('delete table inet steward');
+    expect(stop).not.toContain('flush ruleset');
+    // Each foreign file is kept aside; one with a setting of its own is back in place with only the override off.
+    const kept = (await onHost('ls /var/backups/steward/overrides')).split('\n');
+    for (const f of Object.values(files)) {
+      expect(kept.some((k) => k.startsWith(f.slice(1).replace(/\//g, '_')))).toBe(true);
+    }
+    expect(await onHost(`grep -c '^vm.swappiness = 10$' ${files.sysctl}`)).toBe('1');
+    expect(await onHost(`ls ${files.sshd} ${files.sudoers} ${files.nftables} 2>/dev/null || true`)).toBe('');
+
+    const after = await world.cli(spec, 'drift', '--no-audit');
+    expect(after.code).toBe(0);
+    expect(after.doc!.hosts[0]!.changes).toEqual([]);
+  }, 600_000);
+
   it('a spec that was changed since the last apply plans its drift as intentional', async () => {
     const moved = writeSpec(
       world.keys,

@@ -177,6 +177,7 @@ describe('firewallResources and FIREWALL_ACTIVATE', () => {
       'dir:/etc/systemd/system/nftables.service.d',
       'file:/etc/systemd/system/nftables.service.d/steward.conf',
       'file:/etc/nftables.conf',
+      'overrides:nftables',
       'service:nftables',
       'nftables:inet steward',
     ]);

@@ -302,11 +302,12 @@ Compression no
 });
 
 describe('sshResources', () => {
-  it('orders host key, banner, moduli, then the validated drop-in', () => {
+  it('orders host key, banner, moduli, foreign overrides, then the validated drop-in', () => {
     expect(sshResources(spec, 'h').map((r) => r.id)).toEqual([
       'hostkey:/etc/ssh/ssh_host_ed25519_key',
       'file:/etc/issue.net',
       'moduli:/etc/ssh/moduli',
+      'overrides:sshd',
       'file:/etc/ssh/sshd_config.d/00-steward.conf',
     ]);
     expect(sshResources(specWith({ banner: '  ' }), 'h').map((r) => r.id)).not.toContain('file:/etc/issue.net');

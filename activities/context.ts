@@ -76,6 +76,12 @@ export function reportProgress(progress: StepProgress): void {
   ctx.heartbeat(progress);
 }
 
+/** The running activity's wait or transfer is over: heartbeats carry no figures until the next one reports. */
+export function endProgress(): void {
+  if (!inActivity()) return;
+  progressOf.delete(Context.current());
+}
+
 function inActivity(): boolean {
   try {
     Context.current();

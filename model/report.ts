@@ -68,9 +68,15 @@ export interface StepProgress {
   /** Bytes per second so far in this phase, and the seconds left at that rate. */
   readonly rate?: number;
   readonly secondsLeft?: number;
+  /** A wait: seconds waited so far, and the most it waits. */
+  readonly waited?: number;
+  readonly limit?: number;
 }
 
-/** One line for a step's progress: `sending image layers: 412 of 861 MB (48%), 38.2 MB/s, about 12 s left`. */
+/**
+ * One line for a step's progress: `sending image layers: 412 of 861 MB (48%), 38.2 MB/s, about 12 s left`, or for a
+ * wait `waiting for gateway to be healthy: 14 s of at most 120 s`.
+ */
 export function describeProgress(p: StepProgress): string {
   const mb = (n: number) => (n / 1e6).toFixed(n < 10e6 ? 1 : 0);
   const figures = [
@@ -81,6 +87,9 @@ export function describeProgress(p: StepProgress): string {
         : undefined,
     p.rate !== undefined ? `${(p.rate / 1e6).toFixed(1)} MB/s` : undefined,
     p.secondsLeft !== undefined ? `about ${Math.ceil(p.secondsLeft)} s left` : undefined,
+    p.waited !== undefined
+      ? `${Math.floor(p.waited)} s${p.limit !== undefined ? ` of at most ${Math.ceil(p.limit)} s` : ''}`
+      : undefined,
   ].filter((f) => f !== undefined);
   return figures.length > 0 ? `${p.doing}: ${figures.join(', ')}` : p.doing;
 }

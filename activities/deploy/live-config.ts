@@ -12,6 +12,7 @@ import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import { forceRecreate, observeContainers, type ObservedContainer } from './stack';
+import { endProgress, reportProgress } from '../context';
 
 /** How long the gateway may take to accept a new openclaw.json (its watcher settles, validates and applies). */
 export const GATEWAY_ACCEPT_TIMEOUT_MS = 30_000;
@@ -115,12 +116,21 @@ async function gatewayAccepted(
 ): Promise<boolean> {
   const file = run(`${layout.openclawJson}.last-good`);
   const probe = `if [ -f ${file} ] && [ ! -L ${file} ]; then timeout 5 sh -c 'exec sha256sum < "$1"' sh ${file}; else echo absent; fi`;
-  const deadline = Date.now() + GATEWAY_ACCEPT_TIMEOUT_MS;
+  const started = Date.now();
+  const deadline = started + GATEWAY_ACCEPT_TIMEOUT_MS;
   for (;;) {
     tick();
     const r = await session.script(probe, { label: 'openclaw.json accepted' });
-    if (r.stdout.trim().split(' ')[0] === wanted) return true;
-    if (Date.now() > deadline) return false;
+    const done = r.stdout.trim().split(' ')[0] === wanted;
+    if (done || Date.now() > deadline) {
+      endProgress();
+      return done;
+    }
+    reportProgress({
+      doing: 'waiting for the gateway to take the new openclaw.json',
+      waited: (Date.now() - started) / 1000,
+      limit: GATEWAY_ACCEPT_TIMEOUT_MS / 1000,
+    });
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }

@@ -24,6 +24,7 @@ import { run, sh } from '../host/shell';
 import { digest, directoryResource, type FileSpec } from '../resources/files';
 import type { Resource } from '../resources/resource';
 import { shortId } from './images';
+import { endProgress, reportProgress } from '../context';
 
 /** OpenClaw refused the rendered config. Nothing live changed; the spec must change. */
 export class ConfigRejected extends HostError {
@@ -480,7 +481,8 @@ export async function waitHealthy(
     checkedAfter?: Readonly<Record<string, string>>;
   } = {},
 ): Promise<Map<string, ObservedContainer>> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
+  const started = Date.now();
+  const deadline = started + timeoutSeconds * 1000;
   const restartsBefore = new Map<string, number>();
   const stale = (s: string, c: ObservedContainer) => {
     const after = opts.checkedAfter?.[s];
@@ -495,7 +497,15 @@ export async function waitHealthy(
       const c = observed.get(s);
       return !c || c.status !== 'running' || (c.health !== undefined && c.health !== 'healthy') || stale(s, c);
     });
-    if (bad.length === 0) return observed;
+    if (bad.length === 0) {
+      endProgress();
+      return observed;
+    }
+    reportProgress({
+      doing: `waiting for ${bad.map((b) => `${b} (${containerState(observed, b)})`).join(', ')} to be healthy`,
+      waited: (Date.now() - started) / 1000,
+      limit: timeoutSeconds,
+    });
     // Restarting over and over, or (unless patient) unhealthy after its start period: waiting longer will not help.
     const crashing = bad.filter((s) => {
       const c = observed.get(s);
@@ -513,6 +523,7 @@ export async function waitHealthy(
           return `${s}: ${containerState(observed, s)}${unchecked}, ${c.restarts} restarts, exit ${c.exitCode}${tail ? `; log: ${tail}` : ''}`;
         }),
       );
+      endProgress();
       const why = crashing.length > 0 ? 'failing' : `not healthy after ${timeoutSeconds} s`;
       throw new StackUnhealthy(session.target.name, `${why}: ${detail.join('; ')}`);
     }

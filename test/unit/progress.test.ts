@@ -50,6 +50,9 @@ describe('step progress', () => {
       describeProgress({ doing: 'sending image layers', done: 412e6, total: 861e6, rate: 38.2e6, secondsLeft: 11.8 }),
     ).toBe('sending image layers: 412 of 861 MB (47%), 38.2 MB/s, about 12 s left');
     expect(describeProgress({ doing: 'sending image layers', done: 2.5e6 })).toBe('sending image layers: 2.5 MB');
+    expect(describeProgress({ doing: 'waiting for gateway (starting) to be healthy', waited: 14.7, limit: 120 })).toBe(
+      'waiting for gateway (starting) to be healthy: 14 s of at most 120 s',
+    );
     expect(describeProgress({ doing: 'loading images on the host' })).toBe('loading images on the host');
   });
 

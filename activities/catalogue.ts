@@ -13,6 +13,12 @@ import type { Spec } from '../model/schema';
 import type { AppliedOperation } from '../model/sections';
 import { consumedSecrets } from './deploy/secrets';
 import { containersResource, renderStack, stackDirectories as deployDirectories } from './deploy/stack';
+import {
+  auditingResources,
+  auditingServiceResources,
+  needrestartResources,
+  securityUpdatesResource,
+} from './harden/auditing';
 import { firewallResources } from './harden/firewall';
 import { accountResources, kernelResources } from './harden/kernel';
 import { intrusionResources, intrusionServiceResources, securityPackages, upgradeResources } from './harden/services';
@@ -70,13 +76,22 @@ export const CATALOGUE = {
   },
   'harden.kernel': { operation: 'harden', build: (c) => kernelResources(c.spec, c.host) },
   'harden.accounts': { operation: 'harden', build: (c) => accountResources(c.spec, c.host) },
+  'harden.restarts': { operation: 'harden', build: (c) => needrestartResources(c.spec, c.host) },
   'harden.security-packages': {
     operation: 'harden',
     build: (c) => [packagesResource(securityPackages(c.spec), c.onProgress)],
   },
+  // Installed by harden, not drift-checked: a newly published update is not drift.
+  'harden.security-updates': {
+    operation: 'harden',
+    build: (c) => (c.spec.harden.securityUpdates ? [securityUpdatesResource(c.host, c.onProgress)] : []),
+    watched: () => false,
+  },
   'harden.upgrades': { operation: 'harden', build: (c) => upgradeResources(c.spec, c.host) },
   'harden.intrusion': { operation: 'harden', build: (c) => intrusionResources(c.spec, c.host) },
   'harden.intrusion-services': { operation: 'harden', build: (c) => intrusionServiceResources(c.spec) },
+  'harden.auditing': { operation: 'harden', build: (c) => auditingResources(c.spec, c.host) },
+  'harden.auditing-services': { operation: 'harden', build: (c) => auditingServiceResources(c.spec) },
   'harden.cleanup': { operation: 'harden', build: (c) => cleanupResources(c.spec, c.host), item: timerItem },
   'harden.cleanup-timers': { operation: 'harden', build: () => cleanupTimerResources(), item: timerItem },
   'harden.ssh': {

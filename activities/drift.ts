@@ -18,6 +18,7 @@ import { ageOf, stackAudit } from './deploy/audit';
 import { consumedSecrets } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
 import { run } from './host/shell';
+import { ROOTKIT_SCAN_PROBE, rootkitScanFinding } from './harden/auditing';
 import { opsUserKeys } from './provision/resources';
 import { probeAll } from './resources/resource';
 
@@ -70,6 +71,7 @@ function factProbes(spec: Spec): Record<string, string> {
       ? `stat -c '%n %a %U %G' ${secretFiles.map((f) => run(f)).join(' ')} 2>/dev/null || true`
       : 'true',
     'fact:token': `if [ -f ${run(tokenFile)} ]; then wc -c < ${run(tokenFile)}; fi`,
+    ...(spec.harden.auditing ? { 'fact:rootkit': ROOTKIT_SCAN_PROBE } : {}),
     // Accepting rules for new inbound connections; replies matched by source port (DHCPv6) are not listeners.
     'fact:ports': `nft list chain inet steward input 2>/dev/null | grep -E 'dport [0-9]+ .*accept' | grep -v ' sport ' || true`,
   };
@@ -237,7 +239,17 @@ export async function observeDrift(
         },
       ]
     : [];
-  return { changes, findings: [checked, ...skipped, ...policy, ...auditResult], checks: checks.length, repair };
+  // The last rootkit scan's warnings, once harden has put the scanner in place.
+  const rootkit =
+    facts['fact:rootkit'] && compared.includes('harden')
+      ? [rootkitScanFinding(facts['fact:rootkit'].out, Date.now())]
+      : [];
+  return {
+    changes,
+    findings: [checked, ...skipped, ...policy, ...rootkit, ...auditResult],
+    checks: checks.length,
+    repair,
+  };
 }
 
 export function createDriftActivities({ pool }: ActivityDeps) {

@@ -527,6 +527,16 @@ export const hardenSchema = z
       .prefault({}),
     integrity: z.boolean().default(true).describe('File integrity monitoring of system binaries and configs (AIDE)'),
     processAccounting: z.boolean().default(true),
+    securityUpdates: z
+      .boolean()
+      .default(true)
+      .describe('Install pending security updates during harden (unattended-upgrades installs later ones daily)'),
+    auditing: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Host auditing: needrestart, debsums and rkhunter on timers, auditd with rules (where the kernel allows), sysstat, apt-show-versions, apt-listchanges',
+      ),
     cleanup: z
       .strictObject({
         schedule: z

@@ -13,6 +13,7 @@ import { KERNEL_ACTIVATE, kernelControls } from './kernel';
 import { intrusionActivate, serviceControls } from './services';
 import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls } from './ssh';
 import { cleanupControls } from './timers';
+import { AUDITING_ACTIVATE, auditingControls, restartFindings, stackAfterUpdatesControl } from './auditing';
 import { converge } from '../resources/resource';
 import { resourcesOf, type SliceName } from '../catalogue';
 
@@ -60,20 +61,36 @@ export function createHardenActivities({ pool }: ActivityDeps) {
       });
     },
 
-    /** Unattended security upgrades, fail2ban, file integrity monitoring, process accounting. */
+    /**
+     * Security updates and needrestart, unattended security upgrades, fail2ban, file integrity monitoring, process
+     * accounting, and the auditing baseline (debsums, rkhunter, auditd, sysstat).
+     */
     async ensureSecurityServices(input: StepInput): Promise<HardenStepResult> {
       return activityStep(async () => {
         const s = await session(input);
         const spec: Spec = input.spec;
         const slice = (name: SliceName) => resourcesOf(name, { ...input, onProgress: heartbeat });
-        const changes = await converge(s, slice('harden.security-packages'), input.mode);
-        changes.push(...(await converge(s, slice('harden.upgrades'), input.mode)));
+        const apply = input.mode === 'apply';
+        // needrestart's policy first: the package runs after every apt run from then on, this one included.
+        const changes = await converge(s, slice('harden.restarts'), input.mode);
+        changes.push(...(await converge(s, slice('harden.security-packages'), input.mode)));
+        const updates = await converge(s, slice('harden.security-updates'), input.mode);
+        changes.push(...updates, ...(await converge(s, slice('harden.upgrades'), input.mode)));
         const intrusion = await converge(s, slice('harden.intrusion'), input.mode);
-        if (input.mode === 'apply' && intrusion.length > 0) {
+        if (apply && intrusion.length > 0) {
           await s.check(intrusionActivate(spec), { label: 'activate security services', timeoutMs: 120_000 });
         }
         changes.push(...intrusion, ...(await converge(s, slice('harden.intrusion-services'), input.mode)));
-        return { changes, findings: [], controls: input.mode === 'apply' ? await serviceControls(s, spec) : [] };
+        const auditing = await converge(s, slice('harden.auditing'), input.mode);
+        if (apply && auditing.length > 0) await s.check(AUDITING_ACTIVATE, { label: 'daemon-reload' });
+        changes.push(...auditing, ...(await converge(s, slice('harden.auditing-services'), input.mode)));
+        if (!apply) return { changes, findings: [], controls: [] };
+        // What upgrades leave behind (services needrestart would not restart, a newer kernel), and the stack's
+        // containers after updates were installed.
+        const findings = spec.harden.auditing ? await restartFindings(s) : [];
+        const controls = [...(await serviceControls(s, spec)), ...(await auditingControls(s, spec))];
+        if (updates.length > 0) controls.push(await stackAfterUpdatesControl(s));
+        return { changes, findings, controls };
       });
     },
 

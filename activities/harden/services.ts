@@ -7,6 +7,8 @@ import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
 import { fileResource } from '../resources/files';
 import type { Resource } from '../resources/resource';
+import { sandbox } from './timers';
+import { AUDITING_PACKAGES } from './auditing';
 import { serviceResource } from '../resources/system';
 
 const managed = (what: string) =>
@@ -17,6 +19,10 @@ const root = { owner: 'root', group: 'root', mode: '0644' };
 export function securityPackages(spec: Spec): string[] {
   const h = spec.harden;
   return [
+    // Per-user temporary directories, and a password-quality check for any password set on the host.
+    'libpam-tmpdir',
+    'libpam-pwquality',
+    ...(h.auditing ? AUDITING_PACKAGES : []),
     ...(h.unattendedUpgrades ? ['unattended-upgrades'] : []),
     ...(h.fail2ban.enabled ? ['fail2ban', 'python3-systemd'] : []),
     ...(h.integrity ? ['aide'] : []),
@@ -140,7 +146,7 @@ export function intrusionResources(spec: Spec, host: string): Resource[] {
       fileResource(
         {
           path: '/etc/systemd/system/steward-integrity.service',
-          content: `${managed('file integrity check')}[Unit]\nDescription=steward: AIDE file integrity check\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/aide --config /etc/steward/aide.conf --check\n`,
+          content: `${managed('file integrity check')}[Unit]\nDescription=steward: AIDE file integrity check\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/aide --config /etc/steward/aide.conf --check\n${sandbox().join('\n')}\n`,
           ...root,
         },
         host,

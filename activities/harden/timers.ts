@@ -38,7 +38,42 @@ function rotateScript(keep: number): string {
   ].join('\n');
 }
 
-function unit(description: string, exec: string[]): string {
+/**
+ * The sandbox every steward unit runs in: no new privileges, a read-only system but for `writes`, no home
+ * directories and no devices (`readAll`: both read-only instead), no kernel tunables, modules or logs, its own /tmp,
+ * only the socket families it needs (`families`, default Unix only) and no host network unless it needs one.
+ */
+export function sandbox(
+  opts: { writes?: readonly string[]; families?: string; network?: boolean; readAll?: boolean } = {},
+): string[] {
+  return [
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    ...(opts.writes?.length ? [`ReadWritePaths=${opts.writes.join(' ')}`] : []),
+    // A scanner reads everything (homes and devices included), read-only.
+    ...(opts.readAll ? ['ProtectHome=read-only'] : ['ProtectHome=yes', 'PrivateDevices=yes']),
+    'PrivateTmp=yes',
+    ...(opts.network ? [] : ['PrivateNetwork=yes']),
+    'ProtectKernelTunables=yes',
+    'ProtectKernelModules=yes',
+    'ProtectKernelLogs=yes',
+    'ProtectControlGroups=yes',
+    'ProtectClock=yes',
+    'ProtectHostname=yes',
+    `RestrictAddressFamilies=${opts.families ?? 'AF_UNIX'}`,
+    'RestrictNamespaces=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'LockPersonality=yes',
+    'MemoryDenyWriteExecute=yes',
+    'SystemCallArchitectures=native',
+    'SystemCallFilter=@system-service',
+    'UMask=0077',
+  ];
+}
+
+/** A steward oneshot service unit: its commands, at low CPU and I/O priority, in `lines` (its sandbox). */
+export function serviceUnit(description: string, exec: readonly string[], lines: readonly string[]): string {
   return [
     '# Managed by steward (harden).',
     '[Unit]',
@@ -49,11 +84,13 @@ function unit(description: string, exec: string[]): string {
     ...exec.map((e) => `ExecStart=${e}`),
     'Nice=10',
     'IOSchedulingClass=idle',
+    ...lines,
     '',
   ].join('\n');
 }
 
-function timer(description: string, schedule: string): string {
+/** A steward timer unit: on `schedule`, spread over `delay`, catching up a run missed while the host was down. */
+export function timerUnit(description: string, schedule: string, delay = '30min'): string {
   return [
     '# Managed by steward (harden).',
     '[Unit]',
@@ -61,7 +98,7 @@ function timer(description: string, schedule: string): string {
     '',
     '[Timer]',
     `OnCalendar=${schedule}`,
-    'RandomizedDelaySec=30min',
+    `RandomizedDelaySec=${delay}`,
     'Persistent=true',
     '',
     '[Install]',
@@ -73,7 +110,7 @@ function timer(description: string, schedule: string): string {
 export function cleanupResources(spec: Spec, host: string): Resource[] {
   const c = spec.harden.cleanup;
   const until = `until=${durationHours(c.dockerPruneAfter)}`;
-  const units: [string, string, string[]][] = [
+  const units: [string, string, string[], string[]?][] = [
     [
       'steward-docker-prune',
       `prune stopped containers, dangling images and build cache older than ${c.dockerPruneAfter}`,
@@ -87,11 +124,13 @@ export function cleanupResources(spec: Spec, host: string): Resource[] {
       'steward-journal-vacuum',
       `vacuum the journal to ${c.journalMaxSize}`,
       [`/usr/bin/journalctl --vacuum-size=${c.journalMaxSize}`],
+      ['-/var/log/journal', '-/run/log/journal'],
     ],
     [
       'steward-backup-rotate',
       `keep the newest ${c.backupsKeep} steward backups per file`,
       ['/usr/local/lib/steward/rotate-backups'],
+      [BACKUP_DIR],
     ],
   ];
   const root = { owner: 'root', group: 'root', mode: '0644' };
@@ -107,10 +146,17 @@ export function cleanupResources(spec: Spec, host: string): Resource[] {
       },
       host,
     ),
-    ...units.flatMap(([name, description, exec]) => [
-      fileResource({ path: `/etc/systemd/system/${name}.service`, content: unit(description, exec), ...root }, host),
+    ...units.flatMap(([name, description, exec, writes]) => [
       fileResource(
-        { path: `/etc/systemd/system/${name}.timer`, content: timer(description, c.schedule), ...root },
+        {
+          path: `/etc/systemd/system/${name}.service`,
+          content: serviceUnit(description, exec, sandbox({ writes: writes ?? [] })),
+          ...root,
+        },
+        host,
+      ),
+      fileResource(
+        { path: `/etc/systemd/system/${name}.timer`, content: timerUnit(description, c.schedule), ...root },
         host,
       ),
     ]),

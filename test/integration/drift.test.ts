@@ -43,12 +43,18 @@ afterAll(async () => {
 });
 
 describe('steward drift', () => {
-  it('plans a converged host as clean, in one batched pass over every managed resource', async () => {
+  it('plans a converged host as clean, in one batched pass over every managed resource; harden again changes nothing', async () => {
     const r = await world.cli(spec, 'drift');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.doc!.hosts[0]!.changes).toEqual([]);
     expect(r.doc!.hosts[0]!.findings.filter((f) => f.severity === 'critical' || f.severity === 'high')).toEqual([]);
+
+    // Harden again on the deployed host: nothing to change, and the stack stays healthy.
+    const again = await world.cli(spec, 'harden');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.doc!.hosts[0]!.changes).toEqual([]);
+    expect(await onHost("docker inspect -f '{{.State.Health.Status}}' openclaw_gateway_1")).toBe('healthy');
   }, 300_000);
 
   it("reuses OpenClaw's audit while what it depends on is unchanged; --audit, a config change or a new container run it again", async () => {

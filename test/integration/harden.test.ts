@@ -56,6 +56,25 @@ describe('steward harden', () => {
       ]),
     );
 
+    // The simulator starts from a Debian image with security updates pending: harden installed them.
+    const updates = host.changes.find((c) => c.resource === 'updates:security');
+    expect((updates?.before as { pending: number }).pending).toBeGreaterThan(0);
+    expect(await onHost("apt list --upgradable 2>/dev/null | grep -c -- '-security' || true")).toBe('0');
+    const byId = Object.fromEntries((host.controls ?? []).map((c) => [c.control, c]));
+    for (const c of [
+      'timer.steward-debsums',
+      'timer.steward-rootkit-scan',
+      'audit.rkhunter-baseline',
+      'audit.sysstat',
+      'accounts.pam-tmpdir',
+      'accounts.password-quality',
+    ]) {
+      expect(byId[c]?.status, c).toBe('pass');
+    }
+    // auditd cannot run in a container: not applicable, with the reason, and not a failure.
+    expect(byId['audit.auditd']).toMatchObject({ status: 'not-applicable', note: expect.stringMatching(/container/) });
+    expect(byId['stack.after-updates']).toMatchObject({ status: 'not-applicable' });
+
     const again = await run('harden');
     expect(again.code).toBe(0);
     expect(again.doc!.hosts[0]!.changes).toEqual([]);
@@ -146,6 +165,21 @@ describe('steward harden', () => {
     ]);
     expect(setup.stderr).toBe('');
     expect(setup.stdout.trim().split('\n')).toEqual(['containers: running', 'images: steward-test/busybox:1']);
+
+    // Every steward unit runs sandboxed, and still does its job.
+    expect(
+      await onHost(
+        'systemctl start steward-journal-vacuum.service steward-backup-rotate.service && systemctl show -p Result --value steward-journal-vacuum.service steward-backup-rotate.service steward-docker-prune.service',
+      ),
+    ).toBe('success\n\nsuccess\n\nsuccess');
+    const levels: string[] = [];
+    for (const unit of ['steward-docker-prune', 'steward-journal-vacuum', 'steward-debsums', 'steward-integrity']) {
+      const exposure = await onHost(`systemd-analyze security --no-pager ${unit}.service | tail -n 1`);
+      const level = Number(/exposure level for \S+: ([0-9.]+)/.exec(exposure)?.[1]);
+      expect(level, `${unit}: ${exposure}`).toBeLessThan(5);
+      levels.push(`${unit} ${level}`);
+    }
+    console.log(`systemd-analyze security exposure: ${levels.join(', ')}`);
   });
 
   it('a spec that locks steward out is reverted by the host within the confirm window', async () => {

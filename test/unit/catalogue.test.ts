@@ -23,7 +23,8 @@ describe('the resource catalogue', () => {
     const checks = await driftChecks(s, DOC_HOST.name);
     const observed = new Map(checks.map((c) => [c.resource.id, c.operation]));
     expect(checks.length).toBe(observed.size); // each resource once
-    for (const name of slices) {
+    // Security updates are installed by harden, never drift: a newly published update is not drift.
+    for (const name of slices.filter((n) => n !== 'harden.security-updates')) {
       const resources = resourcesOf(name, { spec: s, host: DOC_HOST.name, keys: [`${DOC_HOST_KEY} operator`] });
       expect(resources.length, name).toBeGreaterThan(0);
       for (const r of resources) {
@@ -37,13 +38,16 @@ describe('the resource catalogue', () => {
     }
   });
 
-  it('a disabled firewall is the one slice drift leaves alone; harden still applies it', async () => {
+  it('drift leaves alone only pending security updates, and a disabled firewall, which harden still applies', async () => {
     const s = spec(false);
     const ids = new Set((await driftChecks(s, DOC_HOST.name)).map((c) => c.resource.id));
     const firewall = resourcesOf('harden.firewall', { spec: s, host: DOC_HOST.name });
     expect(firewall.length).toBeGreaterThan(0);
     expect(firewall.filter((r) => ids.has(r.id))).toEqual([]);
-    for (const name of slices.filter((n) => n !== 'harden.firewall')) {
+    const updates = resourcesOf('harden.security-updates', { spec: s, host: DOC_HOST.name });
+    expect(updates.map((r) => r.id)).toEqual(['updates:security']);
+    expect(ids.has('updates:security')).toBe(false);
+    for (const name of slices.filter((n) => n !== 'harden.firewall' && n !== 'harden.security-updates')) {
       for (const r of resourcesOf(name, { spec: s, host: DOC_HOST.name })) expect(ids.has(r.id), r.id).toBe(true);
     }
   });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { revertScript } from '../../activities/harden/confirm';
 import { kernelResources, sysctlSettings, SYSCTL_BASELINE } from '../../activities/harden/kernel';
+import { AUDITING_PACKAGES } from '../../activities/harden/auditing';
 import { fail2banConfig, securityPackages } from '../../activities/harden/services';
 import { cleanupResources, durationHours } from '../../activities/harden/timers';
 import { specSchema } from '../../model/schema';
@@ -35,11 +36,19 @@ describe('kernel baseline', () => {
 
 describe('security services and cleanup', () => {
   it('installs only the packages of enabled controls', () => {
-    expect(securityPackages(spec())).toEqual(['unattended-upgrades', 'fail2ban', 'python3-systemd', 'aide', 'acct']);
-    expect(securityPackages(spec({ harden: { integrity: false, fail2ban: { enabled: false } } }))).toEqual([
+    const pam = ['libpam-tmpdir', 'libpam-pwquality'];
+    expect(securityPackages(spec())).toEqual([
+      ...pam,
+      ...AUDITING_PACKAGES,
       'unattended-upgrades',
+      'fail2ban',
+      'python3-systemd',
+      'aide',
       'acct',
     ]);
+    expect(
+      securityPackages(spec({ harden: { integrity: false, fail2ban: { enabled: false }, auditing: false } })),
+    ).toEqual([...pam, 'unattended-upgrades', 'acct']);
   });
 
   it('bans through nftables on the SSH port from the spec', () => {

@@ -195,8 +195,9 @@ export function auditingResources(spec: Spec, host: string): Resource[] {
   ];
 }
 
-/** After the auditing units changed: systemd reads them; the timers and services then run. */
-export const AUDITING_ACTIVATE = 'systemctl daemon-reload';
+/** After the auditing files changed: systemd reads the units, and a running auditd loads the new rules. */
+export const AUDITING_ACTIVATE =
+  'systemctl daemon-reload && if systemctl is-active --quiet auditd; then augenrules --load >/dev/null; fi';
 
 export function auditingServiceResources(spec: Spec): Resource[] {
   if (!spec.harden.auditing) return [];

@@ -82,7 +82,7 @@ export function createHardenActivities({ pool }: ActivityDeps) {
         }
         changes.push(...intrusion, ...(await converge(s, slice('harden.intrusion-services'), input.mode)));
         const auditing = await converge(s, slice('harden.auditing'), input.mode);
-        if (apply && auditing.length > 0) await s.check(AUDITING_ACTIVATE, { label: 'daemon-reload' });
+        if (apply && auditing.length > 0) await s.check(AUDITING_ACTIVATE, { label: 'load auditing units and rules' });
         changes.push(...auditing, ...(await converge(s, slice('harden.auditing-services'), input.mode)));
         if (!apply) return { changes, findings: [], controls: [] };
         // What upgrades leave behind (services needrestart would not restart, a newer kernel), and the stack's

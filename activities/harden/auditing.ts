@@ -350,19 +350,17 @@ export async function restartFindings(session: HostSession): Promise<Finding[]> 
 /** Pure: {@link restartFindings} from `needrestart -b` output (and the reboot-required marker line). */
 export function restartFindingsFrom(stdout: string): Finding[] {
   const lines = stdout.split('\n');
-  const services = lines.flatMap((l) => (/^NEEDRESTART-SVC: (\S+)$/.exec(l) ?? []).slice(1));
-  const kernel = lines
-    .find((l) => l.startsWith('NEEDRESTART-KSTA:'))
-    ?.split(':')[1]
-    ?.trim();
-  const running = lines
-    .find((l) => l.startsWith('NEEDRESTART-KCUR:'))
-    ?.split(':')[1]
-    ?.trim();
-  const expected = lines
-    .find((l) => l.startsWith('NEEDRESTART-KEXP:'))
-    ?.split(':')[1]
-    ?.trim();
+  const services = lines.flatMap((l) => (/^NEEDRESTART-SVC: ([\w@.:-]+)$/.exec(l) ?? []).slice(1));
+  // Kernel versions as needrestart prints them; anything else in their place is not shown.
+  const field = (key: string) =>
+    lines
+      .find((l) => l.startsWith(`${key}: `))
+      ?.slice(key.length + 2)
+      .trim() ?? '';
+  const kernel = field('NEEDRESTART-KSTA');
+  const version = (v: string) => (/^[\w.+~-]{1,64}$/.test(v) ? v : '');
+  const running = version(field('NEEDRESTART-KCUR'));
+  const expected = version(field('NEEDRESTART-KEXP'));
   const findings: Finding[] = [];
   if (services.length > 0) {
     findings.push({

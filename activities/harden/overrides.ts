@@ -100,6 +100,8 @@ const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 const lines = (content: string) => content.split('\n');
 const norm = (v: string) => v.trim().replace(/\s+/g, ' ');
+/** Host text as it may reach a plan or a terminal: control bytes shown as `?`, at most 200 characters. */
+const shown = (v: string) => v.replace(/[^\x20-\x7e\u00a0-\uffff]/g, '?').slice(0, 200);
 
 // ---------------------------------------------------------------------------------------------------------------
 // sshd
@@ -177,6 +179,57 @@ export function sshdOverrides(
       }
     });
   }
+  return found;
+}
+
+/**
+ * Options on sshd's command line win over every file and never show in `sshd -T`, which starts a new sshd: Debian's
+ * ssh.service passes `$SSHD_OPTS` from /etc/default/ssh. A foreign value there overrides when it sets a managed
+ * keyword to another value (`-o PasswordAuthentication=yes`), or names another config file or port (`-f`, `-p`).
+ * A drop-in of ssh.service that changes how sshd starts is found by {@link unitOverrides}.
+ */
+export function sshdOptionOverrides(
+  files: readonly ConfigFile[],
+  defaults: string,
+  settings: readonly SshdSetting[],
+): Override[] {
+  const wanted = new Map(settings.map((s) => [s.keyword.toLowerCase(), s]));
+  const file = files.find((f) => f.path === defaults);
+  if (!file) return [];
+  const found: Override[] = [];
+  lines(file.content).forEach((text, i) => {
+    const m = /^\s*(?:export\s+)?SSHD_OPTS=(.*)$/.exec(text);
+    if (!m) return;
+    const words = m[1]!
+      .replace(/^(["'])(.*)\1\s*$/, '$2')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
+    words.forEach((w, k) => {
+      const option = w === '-o' ? words[k + 1] : w.startsWith('-o') ? w.slice(2) : undefined;
+      if (option !== undefined) {
+        const [keyword = '', ...rest] = option.split('=');
+        const s = wanted.get(keyword.toLowerCase());
+        if (s && sshdValue(rest.join('=')) !== sshdValue(s.value)) {
+          found.push({
+            file: file.path,
+            line: i + 1,
+            setting: `SSHD_OPTS ${s.keyword}`,
+            value: rest.join('='),
+            managed: s.value,
+          });
+        }
+      } else if (/^-[fp]/.test(w)) {
+        found.push({
+          file: file.path,
+          line: i + 1,
+          setting: `SSHD_OPTS ${w.slice(0, 2)}`,
+          value: w.length > 2 ? w.slice(2) : (words[k + 1] ?? ''),
+          managed: '(none: the drop-in decides)',
+        });
+      }
+    });
+  });
   return found;
 }
 
@@ -392,9 +445,9 @@ export function overridesResource(spec: OverridesSpec, host: string): Resource<O
           {
             resource: `override:${f.path}`,
             action: 'update',
-            before: Object.fromEntries(here.map((o) => [o.setting, o.value])),
+            before: Object.fromEntries(here.map((o) => [shown(o.setting), shown(o.value)])),
             after: {
-              ...Object.fromEntries(here.map((o) => [o.setting, o.managed])),
+              ...Object.fromEntries(here.map((o) => [shown(o.setting), o.managed])),
               ...(kept ? { keptAt: kept } : { maskedBy: spec.replacement!(f).path }),
             },
           },
@@ -404,15 +457,17 @@ export function overridesResource(spec: OverridesSpec, host: string): Resource<O
       for (const f of files) {
         if (!overrides.some((o) => o.file === f.path)) continue;
         const target = spec.replacement?.(f) ?? { path: f.path, moveAside: true };
-        if (target.moveAside) {
-          await session.check(
-            [run('install', '-d', '-m', '0700', OVERRIDES_DIR), run('mv', '-fT', '--', f.path, keptAt(f))].join(' && '),
-            { label: `move ${f.path} aside` },
-          );
-        }
         const where = target.moveAside ? `original kept in ${keptAt(f)}` : `${f.path} is left as it is`;
         const content = neutralised(f, overrides, where);
-        if (hasSettings(content) || !target.moveAside) {
+        const keep = hasSettings(content) || !target.moveAside;
+        if (target.moveAside) {
+          // Kept first (a link as the link); the path changes only after, in one rename: a neutralised copy that
+          // fails its validator leaves the original where it was.
+          const copy = [run('install', '-d', '-m', '0700', OVERRIDES_DIR), run('cp', '-PpT', '--', f.path, keptAt(f))];
+          if (!keep) copy.push(run('rm', '-f', '--', f.path));
+          await session.check(copy.join(' && '), { label: `keep ${f.path} aside` });
+        }
+        if (keep) {
           const mode = f.link || !target.moveAside ? (spec.mode ?? '0644') : f.mode;
           await session.writeFile(target.path, content, 'root:root', mode, [...(spec.validate ?? [])]);
         }

@@ -14,13 +14,23 @@ import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import { fileResource, type ObservedPath } from '../resources/files';
 import type { Resource } from '../resources/resource';
-import { overridesResource, sshdOverrides, type SshdSetting } from './overrides';
+import {
+  overridesResource,
+  sshdOptionOverrides,
+  sshdOverrides,
+  type SshdSetting,
+  unitDropInPaths,
+  unitDropInReplacement,
+  unitOverrides,
+} from './overrides';
 
 /** steward's sshd drop-in. */
 export const SSHD_DROP_IN = '/etc/ssh/sshd_config.d/00-steward.conf';
 /** The only host key sshd offers after hardening. */
 export const SSH_HOST_KEY = '/etc/ssh/ssh_host_ed25519_key';
 const SSHD_CONFIG = '/etc/ssh/sshd_config';
+/** Sourced by ssh.service: its SSHD_OPTS go on sshd's command line. */
+const SSH_DEFAULTS = '/etc/default/ssh';
 const DROP_IN_DIR = '/etc/ssh/sshd_config.d';
 const ISSUE_NET = '/etc/issue.net';
 const MODULI = '/etc/ssh/moduli';
@@ -129,6 +139,31 @@ export function sshdOverridesResource(spec: Spec, host: string): Resource {
       id: 'overrides:sshd',
       paths: `${SSHD_CONFIG} ${DROP_IN_DIR}/*`,
       find: (files) => sshdOverrides(files, SSHD_CONFIG, SSHD_DROP_IN, sshdSettings(spec)),
+    },
+    host,
+  );
+}
+
+/**
+ * Foreign options on sshd's command line (/etc/default/ssh's SSHD_OPTS) and drop-ins that change how ssh.service
+ * starts sshd. A running sshd keeps its command line across a reload, so a change here restarts it (open sessions
+ * stay); the SSH change's activation then waits until it listens again.
+ */
+export function sshdServiceOverridesResource(spec: Spec, host: string): Resource {
+  return overridesResource(
+    {
+      id: 'overrides:sshd-service',
+      paths: `${SSH_DEFAULTS} ${unitDropInPaths('ssh.service')}`,
+      find: (files) => [
+        ...sshdOptionOverrides(files, SSH_DEFAULTS, sshdSettings(spec)),
+        ...unitOverrides(
+          files.filter((f) => f.path !== SSH_DEFAULTS),
+          '',
+          'ssh.service starts sshd with /etc/ssh/sshd_config and nothing over it',
+        ),
+      ],
+      replacement: unitDropInReplacement,
+      afterApply: 'systemctl daemon-reload && systemctl restart ssh',
     },
     host,
   );
@@ -312,6 +347,7 @@ export function sshResources(spec: Spec, host: string): Resource[] {
       : []),
     moduliResource(host),
     sshdOverridesResource(spec, host),
+    sshdServiceOverridesResource(spec, host),
     dropInResource(spec, host),
   ];
 }

@@ -163,6 +163,7 @@ describe('steward drift', () => {
   it('names foreign files that override managed sshd, sysctl, sudoers and nftables settings, and repairs the effective values', async () => {
     const files = {
       sshd: '/etc/ssh/sshd_config.d/00-aaa-local.conf',
+      sshdOptions: '/etc/default/ssh',
       sysctl: '/etc/sysctl.d/99-zz-local.conf',
       sudoers: '/etc/sudoers.d/zz-local',
       nftables: '/etc/systemd/system/nftables.service.d/zz-local.conf',
@@ -171,6 +172,8 @@ describe('steward drift', () => {
       [
         // Read before steward's drop-in: sshd keeps this value.
         `printf 'PasswordAuthentication yes\\n' > ${files.sshd} && systemctl reload ssh`,
+        // On sshd's command line: sshd -T (a new process) never shows it; the running listener has it.
+        `printf 'SSHD_OPTS="-o KbdInteractiveAuthentication=yes"\\n' > ${files.sshdOptions} && systemctl restart ssh`,
         // Read after steward's file: the last value wins at boot. Its other setting is the operator's own.
         `printf 'vm.swappiness = 10\\nkernel.kptr_restrict = 0\\n' > ${files.sysctl}`,
         `printf 'Defaults !use_pty\\n' > ${files.sudoers} && chmod 0440 ${files.sudoers}`,
@@ -185,6 +188,7 @@ describe('steward drift', () => {
     const rows = plan.doc!.hosts[0]!.changes;
     const row = (f: string) => rows.find((c) => c.resource === `override:${f}`);
     expect(row(files.sshd)?.before).toEqual({ PasswordAuthentication: 'yes' });
+    expect(row(files.sshdOptions)?.before).toEqual({ 'SSHD_OPTS KbdInteractiveAuthentication': 'yes' });
     expect(row(files.sysctl)?.before).toEqual({ 'kernel.kptr_restrict': '0' });
     expect(row(files.sudoers)?.before).toEqual({ 'Defaults use_pty': '!use_pty' });
     expect(row(files.nftables)?.before).toEqual({ ExecStop: '/usr/sbin/nft flush ruleset' });
@@ -196,6 +200,7 @@ describe('steward drift', () => {
 
     // The effective values are steward's, as each program itself reports them.
     expect(await onHost('sshd -T | grep -i "^passwordauthentication"')).toBe('passwordauthentication no');
+    expect(await onHost('ps -C sshd -o args= | grep listener')).not.toContain('KbdInteractiveAuthentication');
     expect(await onHost(lastKptr)).toBe('kernel.kptr_restrict = 2');
     const sudo = await onHost('sudo -l -U steward');
     expect(sudo).toMatch(/\buse_pty\b/);
@@ -209,7 +214,9 @@ describe('steward drift', () => {
       expect(kept.some((k) => k.startsWith(f.slice(1).replace(/\//g, '_')))).toBe(true);
     }
     expect(await onHost(`grep -c '^vm.swappiness = 10$' ${files.sysctl}`)).toBe('1');
-    expect(await onHost(`ls ${files.sshd} ${files.sudoers} ${files.nftables} 2>/dev/null || true`)).toBe('');
+    expect(
+      await onHost(`ls ${files.sshd} ${files.sshdOptions} ${files.sudoers} ${files.nftables} 2>/dev/null || true`),
+    ).toBe('');
 
     const after = await world.cli(spec, 'drift', '--no-audit');
     expect(after.code).toBe(0);

@@ -10,6 +10,7 @@ import {
   neutralised,
   overridesResource,
   parseListing,
+  sshdOptionOverrides,
   sshdOverrides,
   sudoersOverrides,
   sysctlOverrides,
@@ -106,6 +107,25 @@ describe('sshd overrides', () => {
       sshdSettings(spec),
     );
     expect(found).toEqual([expect.objectContaining({ file: MAIN, line: 1, setting: 'PermitEmptyPasswords' })]);
+  });
+});
+
+describe('sshd command-line overrides', () => {
+  const defaults = (content: string) => [file('/etc/default/ssh', content)];
+  it('finds -o options that set a managed keyword to another value, and -f or -p in SSHD_OPTS', () => {
+    const found = sshdOptionOverrides(
+      defaults('# x\nSSHD_OPTS="-o PasswordAuthentication=yes -oX11Forwarding=no -f /etc/ssh/other"\n'),
+      '/etc/default/ssh',
+      sshdSettings(spec),
+    );
+    expect(found.map((o) => `${o.line}:${o.setting}=${o.value}`)).toEqual([
+      '2:SSHD_OPTS PasswordAuthentication=yes',
+      '2:SSHD_OPTS -f=/etc/ssh/other',
+    ]);
+  });
+
+  it('leaves Debian’s empty SSHD_OPTS alone', () => {
+    expect(sshdOptionOverrides(defaults('SSHD_OPTS=\n'), '/etc/default/ssh', sshdSettings(spec))).toEqual([]);
   });
 });
 
@@ -246,6 +266,15 @@ describe('the overrides resource', () => {
       },
     ]);
     expect(keptAt(foreign)).toMatch(/^\/var\/backups\/steward\/overrides\/etc_sysctl\.d_99-zz\.conf\.[0-9a-f]{12}$/);
+  });
+
+  it('shows the host’s text in a plan without its control bytes', () => {
+    const odd = file('/etc/sysctl.d/99-odd.conf', 'kernel.kptr_restrict = 0\x1b[2J\n');
+    const changes = r.diff({
+      files: [stewardSysctl, odd],
+      overrides: sysctlOverrides([stewardSysctl, odd], SYSCTL, settings),
+    });
+    expect(changes[0]!.before).toEqual({ 'kernel.kptr_restrict': '0?[2J' });
   });
 
   it('keeps a file only while it has settings of its own (a unit’s section heading alone is none)', () => {

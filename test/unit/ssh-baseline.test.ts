@@ -308,6 +308,7 @@ describe('sshResources', () => {
       'file:/etc/issue.net',
       'moduli:/etc/ssh/moduli',
       'overrides:sshd',
+      'overrides:sshd-service',
       'file:/etc/ssh/sshd_config.d/00-steward.conf',
     ]);
     expect(sshResources(specWith({ banner: '  ' }), 'h').map((r) => r.id)).not.toContain('file:/etc/issue.net');

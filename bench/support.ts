@@ -63,12 +63,17 @@ export async function withTemporal<T>(body: (address: string) => Promise<T>): Pr
   }
   const server = await startDevServer({ port: await findFreePort() });
   const { worker, pool, connection } = await createWorker({ address: server.address, namespace: 'default' });
-  const running = worker.run();
+  // A worker that stops on its own must not hide why: its failure is printed, the body's error still thrown.
+  const stopped = worker.run().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   try {
     return await body(server.address);
   } finally {
-    worker.shutdown();
-    await running;
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    const failure = await stopped;
+    if (failure) console.error('the bench worker stopped with:', failure);
     await pool.closeAll();
     await connection.close();
     await stopProcess(server.pid);

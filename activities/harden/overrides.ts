@@ -385,6 +385,30 @@ export function unitOverrides(files: readonly ConfigFile[], stewardDropIn: strin
     );
 }
 
+/**
+ * Drop-ins of ssh.service that change sshd's command line: a replaced `ExecStart` (with the empty line that resets
+ * the stock one, both commented out together) or an environment that sets `SSHD_OPTS`. Hooks such as an
+ * `ExecStartPre` that generates host keys are left alone: they do not change what sshd runs with.
+ */
+export function sshUnitOverrides(files: readonly ConfigFile[]): Override[] {
+  const managed = 'ssh.service starts sshd with its configuration and nothing over it';
+  return files
+    .filter((f) => f.path.endsWith('.conf'))
+    .flatMap((file) => {
+      const ls = lines(file.content).map((text, i) => ({ i, m: /^\s*([A-Za-z]+)\s*=\s*(.*?)\s*$/.exec(text) }));
+      const replaced = ls.some(({ m }) => m?.[1] === 'ExecStart' && m[2] !== '');
+      return ls.flatMap(({ i, m }) => {
+        if (!m) return [];
+        const [, key = '', value = ''] = m;
+        const hit =
+          (key === 'ExecStart' && replaced) ||
+          (key === 'Environment' && /SSHD_OPTS=/.test(value)) ||
+          key === 'EnvironmentFile';
+        return hit ? [{ file: file.path, line: i + 1, setting: key, value, managed }] : [];
+      });
+    });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The resource
 

@@ -20,8 +20,8 @@ import {
   sshdOverrides,
   type SshdSetting,
   unitDropInPaths,
+  sshUnitOverrides,
   unitDropInReplacement,
-  unitOverrides,
 } from './overrides';
 
 /** steward's sshd drop-in. */
@@ -156,11 +156,7 @@ export function sshdServiceOverridesResource(spec: Spec, host: string): Resource
       paths: `${SSH_DEFAULTS} ${unitDropInPaths('ssh.service')}`,
       find: (files) => [
         ...sshdOptionOverrides(files, SSH_DEFAULTS, sshdSettings(spec)),
-        ...unitOverrides(
-          files.filter((f) => f.path !== SSH_DEFAULTS),
-          '',
-          'ssh.service starts sshd with /etc/ssh/sshd_config and nothing over it',
-        ),
+        ...sshUnitOverrides(files.filter((f) => f.path !== SSH_DEFAULTS)),
       ],
       replacement: unitDropInReplacement,
       afterApply: 'systemctl daemon-reload && systemctl restart ssh',

@@ -12,6 +12,7 @@ import {
   parseListing,
   sshdOptionOverrides,
   sshdOverrides,
+  sshUnitOverrides,
   sudoersOverrides,
   sysctlOverrides,
   sysctlReplacement,
@@ -121,6 +122,23 @@ describe('sshd command-line overrides', () => {
     expect(found.map((o) => `${o.line}:${o.setting}=${o.value}`)).toEqual([
       '2:SSHD_OPTS PasswordAuthentication=yes',
       '2:SSHD_OPTS -f=/etc/ssh/other',
+    ]);
+  });
+
+  it('finds a drop-in that replaces how ssh.service starts sshd, never a hook such as host key generation', () => {
+    const hook = file(
+      '/etc/systemd/system/ssh.service.d/host-keys.conf',
+      '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n',
+    );
+    const replaced = file(
+      '/etc/systemd/system/ssh.service.d/zz.conf',
+      '[Service]\nExecStart=\nExecStart=/usr/sbin/sshd -D -o PasswordAuthentication=yes\nEnvironment="SSHD_OPTS=-p 2222"\n',
+    );
+    expect(sshUnitOverrides([hook])).toEqual([]);
+    expect(sshUnitOverrides([hook, replaced]).map((o) => `${o.line}:${o.setting}`)).toEqual([
+      '2:ExecStart',
+      '3:ExecStart',
+      '4:Environment',
     ]);
   });
 

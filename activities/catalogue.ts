@@ -21,7 +21,13 @@ import {
 } from './harden/auditing';
 import { firewallResources } from './harden/firewall';
 import { accountResources, kernelResources } from './harden/kernel';
-import { intrusionResources, intrusionServiceResources, securityPackages, upgradeResources } from './harden/services';
+import {
+  integrityBaselineResources,
+  intrusionResources,
+  intrusionServiceResources,
+  securityPackages,
+  upgradeResources,
+} from './harden/services';
 import { compareSshd, parseSshdT, sshResources, SSHD_DROP_IN } from './harden/ssh';
 import { CLEANUP_TIMERS, cleanupResources, cleanupTimerResources } from './harden/timers';
 import type { ProbeResult } from './host/session';
@@ -112,6 +118,8 @@ export const CATALOGUE = {
     item: () => 'firewall:nftables',
     watched: (spec) => spec.firewall.enabled,
   },
+  // Last in harden: the file integrity baseline is the hardened host.
+  'harden.integrity-baseline': { operation: 'harden', build: (c) => integrityBaselineResources(c.spec) },
   'deploy.layout': { operation: 'deploy', build: (c) => deployDirectories(c.spec, c.host) },
   'deploy.secrets': {
     operation: 'deploy',

@@ -19,6 +19,7 @@ import { consumedSecrets } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
 import { run } from './host/shell';
 import { ROOTKIT_SCAN_PROBE, rootkitScanFinding } from './harden/auditing';
+import { AIDE_CHECK_PROBE, integrityCheckFinding } from './harden/services';
 import { opsUserKeys } from './provision/resources';
 import { probeAll } from './resources/resource';
 
@@ -72,6 +73,7 @@ function factProbes(spec: Spec): Record<string, string> {
       : 'true',
     'fact:token': `if [ -f ${run(tokenFile)} ]; then wc -c < ${run(tokenFile)}; fi`,
     ...(spec.harden.auditing ? { 'fact:rootkit': ROOTKIT_SCAN_PROBE } : {}),
+    ...(spec.harden.integrity ? { 'fact:integrity': AIDE_CHECK_PROBE } : {}),
     // Accepting rules for new inbound connections; replies matched by source port (DHCPv6) are not listeners.
     'fact:ports': `nft list chain inet steward input 2>/dev/null | grep -E 'dport [0-9]+ .*accept' | grep -v ' sport ' || true`,
   };
@@ -244,9 +246,13 @@ export async function observeDrift(
     facts['fact:rootkit'] && compared.includes('harden')
       ? [rootkitScanFinding(facts['fact:rootkit'].out, Date.now())]
       : [];
+  const integrity =
+    facts['fact:integrity'] && compared.includes('harden')
+      ? [integrityCheckFinding(facts['fact:integrity'].out, Date.now())]
+      : [];
   return {
     changes,
-    findings: [checked, ...skipped, ...policy, ...rootkit, ...auditResult],
+    findings: [checked, ...skipped, ...policy, ...rootkit, ...integrity, ...auditResult],
     checks: checks.length,
     repair,
   };

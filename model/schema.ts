@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { policySchema } from './policy-schema';
+import { REBOOT_WINDOW_PATTERN } from './reboot-window';
 import { reloadableSecret } from './render/stack';
 import { DEFAULT_MOUNTS, durationMs } from './units';
 
@@ -441,7 +442,10 @@ export const sshSchema = z
     banner: z
       .string()
       .max(2000)
-      .default('Authorised access only. Activity on this host is logged.')
+      .default(
+        'Authorised access only. This system is private: all activity is monitored and logged, and evidence of ' +
+          'unauthorised use may be passed to law enforcement.',
+      )
       .describe('Pre-login banner (also /etc/issue.net); empty for none'),
   })
   .meta({ title: 'SSH', description: 'SSH access and the sshd baseline harden applies' });
@@ -531,6 +535,14 @@ export const hardenSchema = z
       .boolean()
       .default(true)
       .describe('Install pending security updates during harden (unattended-upgrades installs later ones daily)'),
+    rebootWindow: z
+      .string()
+      .regex(REBOOT_WINDOW_PATTERN, 'must be a UTC window such as "02:00-04:00" or "sat,sun 02:00-04:00"')
+      .refine((w) => w.slice(-11, -6) !== w.slice(-5), 'must not start when it ends')
+      .optional()
+      .describe(
+        'When harden may reboot a host with a reboot pending (new kernel), then reconnect and verify the stack; unset: never, the pending reboot is reported',
+      ),
     auditing: z
       .boolean()
       .default(true)

@@ -1,16 +1,29 @@
 /**
  * harden: kernel, accounts, security services and cleanup timers, then the SSH baseline and the firewall, each
- * commit-confirmed so a change that cuts access reverts itself on the host. The result carries the hardening report.
+ * commit-confirmed so a change that cuts access reverts itself on the host; then the file integrity baseline of the
+ * hardened host, and, when updates left a reboot pending and the spec's reboot window is open, a reboot and the
+ * stack verified after it. The result carries the hardening report.
  */
 import type { Activities } from '../activities';
 import type { HostReport } from '../model/report';
+import { patched } from '@temporalio/workflow';
+import { inRebootWindow, nextRebootWindow, parseRebootWindow } from '../model/reboot-window';
 import { HostOperation, type HostOperationInput } from './host-operation';
-import { HOST_INSPECT, HOST_STEP, RISKY_STEP } from './options';
+import { HOST_INSPECT, HOST_STEP, REBOOT_STEP, RISKY_STEP } from './options';
 import { proxySteps } from './retry';
 
 const { inspectHost } = proxySteps<Activities>(HOST_INSPECT);
-const { hardenKernel, hardenAccounts, ensureSecurityServices, ensureCleanupTimers } = proxySteps<Activities>(HOST_STEP);
+const { hardenKernel, hardenAccounts, ensureSecurityServices, ensureCleanupTimers, baselineIntegrity } =
+  proxySteps<Activities>(HOST_STEP);
 const { hardenSsh, applyFirewall } = proxySteps<Activities>(RISKY_STEP);
+const { rebootHost } = proxySteps<Activities>(REBOOT_STEP);
+const { verifyAfterReboot } = proxySteps<Activities>(HOST_STEP);
+
+/**
+ * Marks runs that take the file integrity baseline as their last step and may reboot inside the spec's reboot
+ * window; runs started before do neither.
+ */
+export const HARDEN_TAIL_PATCH = 'steward-harden-integrity-baseline-and-reboot';
 
 export const HARDEN_STEPS = [
   'inspectHost',
@@ -20,6 +33,9 @@ export const HARDEN_STEPS = [
   'ensureCleanupTimers',
   'hardenSsh',
   'applyFirewall',
+  'baselineIntegrity',
+  'rebootHost',
+  'verifyAfterReboot',
 ];
 
 export async function hardenHost(input: HostOperationInput): Promise<HostReport> {
@@ -34,5 +50,24 @@ export async function hardenHost(input: HostOperationInput): Promise<HostReport>
     await op.step('ensureCleanupTimers', ensureCleanupTimers);
     await op.step('hardenSsh', hardenSsh);
     await op.step('applyFirewall', applyFirewall);
+    if (!patched(HARDEN_TAIL_PATCH)) return op.skip('baselineIntegrity', 'rebootHost', 'verifyAfterReboot');
+    await op.step('baselineIntegrity', baselineIntegrity);
+    // A reboot the updates left pending happens only inside the spec's window, with the stack verified after it.
+    const window = input.spec.harden.rebootWindow;
+    if (input.mode === 'apply' && window && op.found('host.reboot-required')) {
+      const w = parseRebootWindow(window);
+      const now = new Date(Date.now());
+      if (inRebootWindow(w, now)) {
+        await op.step('rebootHost', rebootHost);
+        await op.step('verifyAfterReboot', verifyAfterReboot);
+      } else {
+        op.note('rebootHost', {
+          id: 'host.reboot-window',
+          severity: 'info',
+          message: `the pending reboot waits for the reboot window (${window} UTC), next open at ${nextRebootWindow(w, now)}`,
+        });
+      }
+    }
+    op.skip('rebootHost', 'verifyAfterReboot');
   });
 }

@@ -115,6 +115,18 @@ export class HostOperation {
     }
   }
 
+  /** Whether a step so far reported the finding `id`. */
+  found(id: string): boolean {
+    return this.steps.some((s) => s.findings.some((f) => f.id === id));
+  }
+
+  /** Adds a finding to step `name` (one that did not run, to say why). */
+  note(name: string, finding: Finding): void {
+    const i = this.steps.findIndex((s) => s.step === name);
+    const s = this.steps[i];
+    if (s) this.update(i, { findings: [...s.findings, finding] });
+  }
+
   /** Marks steps that did not run in this path (e.g. rollback after a good deploy) as skipped. */
   skip(...names: string[]): void {
     for (const name of names) {

@@ -16,6 +16,7 @@ export const NON_RETRYABLE = [
   'HostUnreachableAfterRevert',
   'ConfigRejected',
   'StackUnhealthy',
+  'RebootTimedOut',
   'SecretSourceUnavailable',
   'MemoryApiKeyUnavailable',
   'ConsumerUnavailable',
@@ -100,6 +101,16 @@ export const HOST_INSPECT: StepProfile = {
 export const RISKY_STEP: StepProfile = {
   ...HOST_STEP,
   startToCloseTimeout: '10 minutes',
+  retry: { ...HOST_STEP.retry, maximumAttempts: 3 },
+};
+
+/**
+ * A reboot inside the reboot window: the host may take minutes to boot; the activity waits for it (heartbeating,
+ * at most 10 min) and a retry after the reboot finds nothing pending, so it reboots at most once.
+ */
+export const REBOOT_STEP: StepProfile = {
+  ...HOST_STEP,
+  startToCloseTimeout: '15 minutes',
   retry: { ...HOST_STEP.retry, maximumAttempts: 3 },
 };
 

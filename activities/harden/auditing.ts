@@ -11,6 +11,7 @@ import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { fileResource } from '../resources/files';
+import { settingLineResource } from '../resources/lines';
 import type { Resource } from '../resources/resource';
 import { serviceResource } from '../resources/system';
 import { sandbox, serviceUnit, timerUnit } from './timers';
@@ -142,34 +143,15 @@ function rkhunterBaselineResource(): Resource<boolean> {
   };
 }
 
-/** `KEY=value` in a shell-style defaults file: replaced where it stands, appended when absent. */
-export function defaultsLineResource(path: string, key: string, value: string): Resource<string> {
-  const id = `line:${path} ${key}`;
-  const want = `${key}=${value}`;
-  const pattern = `^[[:space:]]*${key}=`;
-  return {
-    id,
-    probe: `grep -E ${run(pattern)} ${run(path)} 2>/dev/null || true`,
-    parse: ({ out }) => out.trim().split('\n').at(-1)?.trim() ?? '',
-    diff: (o) => (o === want ? [] : [{ resource: id, action: 'update', before: o || 'unset', after: want }]),
-    apply: async (session) => {
-      await session.check(
-        `if grep -qE ${run(pattern)} ${run(path)}; then sed -i -E ${run(`s/${pattern}.*/${want.replace(/[/&\\]/g, '\\$&')}/`)} ${run(path)}; else echo ${run(want)} >> ${run(path)}; fi`,
-        { label: `set ${key} in ${path}` },
-      );
-    },
-  };
-}
-
 /** The auditing baseline's files, baselines and services (after its packages are installed). */
 export function auditingResources(spec: Spec, host: string): Resource[] {
   if (!spec.harden.auditing) return [];
   const unit = (name: string, content: string) =>
     fileResource({ path: `/etc/systemd/system/${name}`, content, ...root }, host);
   return [
-    defaultsLineResource('/etc/default/sysstat', 'ENABLED', '"true"'),
+    settingLineResource('/etc/default/sysstat', 'ENABLED', '"true"', 'equals'),
     // rkhunter's file properties follow every apt run, so an upgrade is not reported as tampering.
-    defaultsLineResource('/etc/default/rkhunter', 'APT_AUTOGEN', '"true"'),
+    settingLineResource('/etc/default/rkhunter', 'APT_AUTOGEN', '"true"', 'equals'),
     fileResource({ path: AUDIT_RULES, content: auditRules(spec), owner: 'root', group: 'root', mode: '0640' }, host),
     unit(
       'steward-debsums.service',

@@ -10,11 +10,12 @@ import { applyConfirmed, type ConfirmedChange } from './confirm';
 import type { HostSession } from '../host/session';
 import { FIREWALL_ACTIVATE, FIREWALL_FILES, firewallControls } from './firewall';
 import { KERNEL_ACTIVATE, kernelControls } from './kernel';
-import { intrusionActivate, serviceControls } from './services';
+import { integrityControls, intrusionActivate, serviceControls } from './services';
 import { SSH_ACTIVATE, SSHD_DROP_IN, sshControls } from './ssh';
 import { cleanupControls } from './timers';
 import { AUDITING_ACTIVATE, auditingControls, restartFindings, stackAfterUpdatesControl } from './auditing';
 import { converge } from '../resources/resource';
+import { rebootHost, verifyAfterReboot } from './reboot';
 import { resourcesOf, type SliceName } from '../catalogue';
 
 export interface HardenStepResult extends StepResult {
@@ -115,6 +116,32 @@ export function createHardenActivities({ pool }: ActivityDeps) {
         activate: SSH_ACTIVATE,
       });
       return confirmedStep(input, change, sshControls);
+    },
+
+    /** The file integrity baseline, taken last so it is the hardened host; its controls. */
+    async baselineIntegrity(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const changes = await converge(s, resourcesOf('harden.integrity-baseline', input), input.mode);
+        return {
+          changes,
+          findings: [],
+          controls: input.mode === 'apply' ? await integrityControls(s, input.spec) : [],
+        };
+      });
+    },
+
+    /** Reboots the host when a reboot is pending (the workflow calls it inside the spec's reboot window). */
+    async rebootHost(input: StepInput): Promise<StepResult> {
+      return activityStep(() => rebootHost(pool, targetOf(input), input.mode));
+    },
+
+    /** After a reboot: the deployed stack healthy and answering through the proxy again. */
+    async verifyAfterReboot(input: StepInput): Promise<HardenStepResult> {
+      return activityStep(async () => {
+        const { controls, findings } = await verifyAfterReboot(await session(input), input.spec, heartbeat);
+        return { changes: [], findings, controls };
+      });
     },
 
     /** The nftables firewall, commit-confirmed: default-deny ingress, Docker-published ports included. */

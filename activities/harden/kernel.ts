@@ -8,6 +8,7 @@ import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
 import { fileResource } from '../resources/files';
+import { settingLineResource } from '../resources/lines';
 import type { Resource } from '../resources/resource';
 import { overridesResource, SYSCTL_DIRS, sysctlOverrides, sudoersOverrides, sysctlReplacement } from './overrides';
 
@@ -42,6 +43,13 @@ export const SYSCTL_BASELINE: Readonly<Record<string, string>> = {
   'kernel.dmesg_restrict': '1',
   'kernel.randomize_va_space': '2',
   'kernel.yama.ptrace_scope': '1',
+  'kernel.perf_event_paranoid': '3',
+  'kernel.unprivileged_bpf_disabled': '1',
+  'net.core.bpf_jit_harden': '2',
+  'kernel.sysrq': '0',
+  'kernel.ctrl-alt-del': '0',
+  'kernel.core_uses_pid': '1',
+  'dev.tty.ldisc_autoload': '0',
   'fs.protected_hardlinks': '1',
   'fs.protected_symlinks': '1',
   'fs.protected_fifos': '2',
@@ -108,7 +116,9 @@ export function kernelResources(spec: Spec, host: string): Resource[] {
   const sysctl = Object.entries(sysctlSettings(spec))
     .map(([k, v]) => `${k} = ${v}\n`)
     .join('');
-  const blacklist = BLACKLISTED_MODULES.map((m) => `install ${m} /bin/false\nblacklist ${m}\n`).join('');
+  // `install … /bin/true` makes every load of the module succeed without loading it (the form host auditors look
+  // for); `blacklist` also keeps it from being loaded by alias.
+  const blacklist = BLACKLISTED_MODULES.map((m) => `install ${m} /bin/true\nblacklist ${m}\n`).join('');
   const root = { owner: 'root', group: 'root', mode: '0644' };
   return [
     fileResource({ path: SYSCTL_FILE, content: managed('kernel settings') + sysctl, ...root }, host),
@@ -190,7 +200,6 @@ function emptyPasswordsResource(host: string): Resource<string[]> {
   };
 }
 
-/** `UMASK 027` in login.defs and for login shells. */
 /**
  * login.defs values the baseline sets: the login umask, password ageing for accounts made from now on (the ops user
  * has no password), and the hashing cost of passwords set with the shadow tools.
@@ -205,25 +214,6 @@ export const LOGIN_DEFS: Readonly<Record<string, string>> = {
   SHA_CRYPT_MIN_ROUNDS: '65536',
   SHA_CRYPT_MAX_ROUNDS: '65536',
 };
-
-/** One `KEY value` line of /etc/login.defs: replaced where it stands, appended when absent. */
-function loginDefsResource(key: string, value: string): Resource<string> {
-  const id = `line:/etc/login.defs ${key}`;
-  const want = `${key} ${value}`;
-  const pattern = `^[[:space:]]*${key}[[:space:]]`;
-  return {
-    id,
-    probe: `grep -E ${run(pattern)} /etc/login.defs || true`,
-    parse: ({ out }) => out.trim().replace(/\s+/g, ' '),
-    diff: (o) => (o === want ? [] : [{ resource: id, action: 'update', before: o || 'unset', after: want }]),
-    apply: async (session) => {
-      await session.check(
-        `if grep -qE ${run(pattern)} /etc/login.defs; then sed -i -E ${run(`s/${pattern}.*/${want}/`)} /etc/login.defs; else echo ${run(want)} >> /etc/login.defs; fi`,
-        { label: `set ${key} in login.defs` },
-      );
-    },
-  };
-}
 
 /**
  * Home directories closed to other users (0750 or tighter): a home another user can read leaks keys, histories and
@@ -261,6 +251,58 @@ function homeDirectoriesResource(): Resource<{ path: string; mode: string }[]> {
   };
 }
 
+/** Compilers and assemblers an attacker with a shell would build tools with; reached through their PATH names. */
+export const COMPILERS = ['as', 'cc', 'gcc', 'c++', 'g++', 'clang', 'ld'];
+
+/**
+ * Compilers and assemblers (binutils comes with needrestart and rkhunter) executable by root only: a
+ * `dpkg-statoverride` so package upgrades keep the mode. Compilers not installed are nothing to do.
+ */
+function compilersResource(host: string): Resource<{ path: string; mode: string }[]> {
+  const id = 'compilers:root-only';
+  return {
+    id,
+    probe: [
+      `for c in ${COMPILERS.join(' ')}; do p=$(command -v "$c") || continue; p=$(readlink -f -- "$p")`,
+      `  [ -f "$p" ] && stat -c '%a %n' -- "$p"; done | sort -u; true`,
+    ].join('\n'),
+    parse: ({ out }) =>
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const m = /^([0-7]{3,4}) (\/\S+)$/.exec(l);
+          if (!m) throw new UnexpectedHostOutput(host, `unexpected stat output for a compiler: ${JSON.stringify(l)}`);
+          return { mode: m[1]!.padStart(4, '0'), path: m[2]! };
+        }),
+    diff: (found) => {
+      const open = found.filter((c) => (parseInt(c.mode, 8) & 0o007) !== 0);
+      return open.length === 0
+        ? []
+        : [
+            {
+              resource: id,
+              action: 'update',
+              before: Object.fromEntries(open.map((c) => [c.path, c.mode])),
+              after: Object.fromEntries(open.map((c) => [c.path, '0750'])),
+            },
+          ];
+    },
+    apply: async (session, found) => {
+      const open = found.filter((c) => (parseInt(c.mode, 8) & 0o007) !== 0).map((c) => c.path);
+      await session.check(
+        open
+          .map(
+            (p) =>
+              `dpkg-statoverride --remove ${run(p)} >/dev/null 2>&1; dpkg-statoverride --update --add root root 0750 ${run(p)}`,
+          )
+          .join(' && '),
+        { label: 'restrict compilers to root' },
+      );
+    },
+  };
+}
+
 function umaskResources(host: string): Resource[] {
   const profile = fileResource(
     {
@@ -272,7 +314,10 @@ function umaskResources(host: string): Resource[] {
     },
     host,
   );
-  return [...Object.entries(LOGIN_DEFS).map(([k, v]) => loginDefsResource(k, v)), profile];
+  return [
+    ...Object.entries(LOGIN_DEFS).map(([k, v]) => settingLineResource('/etc/login.defs', k, v, 'space')),
+    profile,
+  ];
 }
 
 export function accountResources(spec: Spec, host: string): Resource[] {
@@ -280,6 +325,7 @@ export function accountResources(spec: Spec, host: string): Resource[] {
   return [
     ...SENSITIVE_PATHS.map((p) => permissionResource(p, host)),
     homeDirectoriesResource(),
+    compilersResource(host),
     ...(spec.ssh.banner.trim()
       ? [
           fileResource(

@@ -1,13 +1,14 @@
 /**
  * Security services: unattended security upgrades (with the security repository present), fail2ban banning
- * repeated failed SSH logins through nftables, AIDE file integrity checks on a timer, and process accounting.
+ * repeated failed SSH logins through nftables, Debian's AIDE setup with its daily check, and process accounting.
  */
-import type { ControlResult } from '../../model/report';
+import type { ControlResult, Finding } from '../../model/report';
 import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
 import { fileResource } from '../resources/files';
+import { settingLineResource } from '../resources/lines';
+import { run } from '../host/shell';
 import type { Resource } from '../resources/resource';
-import { sandbox } from './timers';
 import { AUDITING_PACKAGES } from './auditing';
 import { serviceResource } from '../resources/system';
 
@@ -25,7 +26,7 @@ export function securityPackages(spec: Spec): string[] {
     ...(h.auditing ? AUDITING_PACKAGES : []),
     ...(h.unattendedUpgrades ? ['unattended-upgrades'] : []),
     ...(h.fail2ban.enabled ? ['fail2ban', 'python3-systemd'] : []),
-    ...(h.integrity ? ['aide'] : []),
+    ...(h.integrity ? ['aide', 'aide-common'] : []),
     ...(h.processAccounting ? ['acct'] : []),
   ];
 }
@@ -100,33 +101,95 @@ export function fail2banConfig(spec: Spec): string {
   ].join('\n');
 }
 
-/** AIDE over system binaries and configuration, with steward's own small database and a daily check. */
-export const AIDE_CONFIG = `${managed('file integrity monitoring')}database_in=file:/var/lib/steward/aide/aide.db
-database_out=file:/var/lib/steward/aide/aide.db.new
-gzip_dbout=yes
-report_url=stdout
-Checks = p+i+n+u+g+s+m+c+sha256
-/usr/bin Checks
-/usr/sbin Checks
-/usr/lib/systemd/system Checks
-/etc Checks
-!/etc/mtab$
-!/etc/adjtime$
-!/etc/resolv.conf$
-!/etc/hostname$
-!/etc/hosts$
-!/etc/machine-id$
-!/etc/.*~$
-`;
+/** Debian's AIDE setup: its config, database and daily check (`dailyaidecheck.timer`, from aide-common). */
+export const AIDE_DB = '/var/lib/aide/aide.db';
+const AIDE_CONF = '/etc/aide/aide.conf';
+const AIDE_STEWARD = '/etc/aide/aide.conf.d/70_aide_steward';
 
-const AIDE_INIT = [
-  'set -e',
-  'install -d -m 0700 /var/lib/steward/aide',
-  'if [ ! -s /var/lib/steward/aide/aide.db ]; then',
-  '  aide --config /etc/steward/aide.conf --init >/dev/null',
-  '  mv /var/lib/steward/aide/aide.db.new /var/lib/steward/aide/aide.db',
-  'fi',
+/**
+ * steward's addition to Debian's rules: what changes by design is not watched — the container engine's storage
+ * (image layers are content-addressed and checked by the engine) and runtime state, steward's own state, and the
+ * stack's directory and data volumes, whose files steward's drift compares with the spec on every check (config,
+ * compose file, secrets' owner and mode). The rest of the system stays watched.
+ */
+export function aideExclusions(spec: Spec): string {
+  const escape = (path: string) => path.replace(/[.^$*+?()[\]{}|\\]/g, '\\$&');
+  const install = spec.stack.installDir;
+  const paths = [
+    '/var/lib/docker',
+    '/var/lib/containerd',
+    '/run/docker',
+    '/run/containerd',
+    '/var/lib/steward',
+    install,
+    ...spec.stack.volumes.map((v) => v.path).filter((p) => !p.startsWith(`${install}/`)),
+    // Process accounting appends to its log with every process that exits.
+    ...(spec.harden.processAccounting ? ['/var/log/account'] : []),
+  ];
+  return `${managed('file integrity exclusions')}${paths.map((p) => `!${escape(p)}(/|$)\n`).join('')}`;
+}
+
+/** The daily check's report, where Debian's `dailyaidecheck` writes it. */
+export const AIDE_LOG = '/var/log/aide/aide.log';
+
+/** Drift's probe of the last daily AIDE check: its time, AIDE's exit code, the summary counts and the first entries. */
+export const AIDE_CHECK_PROBE = [
+  `if [ -s ${AIDE_LOG} ]; then stat -c %Y ${AIDE_LOG}`,
+  `sed -n 's/^AIDE returned with exit code \\([0-9]*\\).*/\\1/p' ${AIDE_LOG} | head -n 1`,
+  `grep -E '^ *(Added|Removed|Changed) entries:[[:space:]]*[0-9]' ${AIDE_LOG} | tr -s '\\t ' '  '`,
+  // Entry lines (`f+++…: /path`, `d =.... mc.. : /path`), not the detailed section's `File: /path`.
+  `grep -E '^[a-zA-Z!][-+= ][^:]*: /' ${AIDE_LOG} | head -n 5 | cut -c1-200; fi`,
 ].join('\n');
+
+/**
+ * The last daily AIDE check as a finding: files added, removed or changed since the baseline (high), a check that
+ * could not run (medium), or that none has run yet (info). Accepting changes is `aideinit` on the host, on purpose
+ * not something steward does for the operator.
+ */
+export function integrityCheckFinding(out: string, nowMs: number): Finding {
+  const lines = out.trim().split('\n');
+  const [time = '', code = ''] = lines;
+  if (!time) {
+    return {
+      id: 'host.integrity-check',
+      severity: 'info',
+      message: 'no AIDE check has run yet (dailyaidecheck.timer runs daily)',
+    };
+  }
+  const age = Math.max(0, Math.round((nowMs - Number(time) * 1000) / 3_600_000));
+  const exit = Number(code);
+  const shown = (l: string) => l.replace(/[^\x20-\x7e]/g, '?').trim();
+  const counts = lines.filter((l) => /entries:/.test(l)).map((l) => shown(l).replace(/\s+/g, ' '));
+  const entries = lines
+    .slice(2)
+    .filter((l) => !/entries:/.test(l))
+    .map((l) => shown(l).replace(/\s+/g, ' '));
+  if (code === '' || exit >= 14) {
+    return {
+      id: 'host.integrity-check.failed',
+      severity: 'medium',
+      message: `the last AIDE check (${age} h ago) did not complete${code ? ` (exit code ${exit})` : ''}: see ${AIDE_LOG}`,
+    };
+  }
+  return exit === 0
+    ? { id: 'host.integrity-check', severity: 'info', message: `the last AIDE check (${age} h ago) found no change` }
+    : {
+        id: 'host.integrity-check.changes',
+        severity: 'high',
+        message: `the last AIDE check (${age} h ago) found files changed since the baseline (${counts.join(', ')}): ${entries.join(' | ')} (${AIDE_LOG}; accept with aideinit once reviewed)`,
+      };
+}
+
+/** Before any steward AIDE setup was Debian's: its own config, database and units, now retired. */
+const RETIRED_AIDE = {
+  units: ['steward-integrity.timer', 'steward-integrity.service'],
+  paths: [
+    '/etc/steward/aide.conf',
+    '/var/lib/steward/aide',
+    '/etc/systemd/system/steward-integrity.timer',
+    '/etc/systemd/system/steward-integrity.service',
+  ],
+};
 
 export function intrusionResources(spec: Spec, host: string): Resource[] {
   const h = spec.harden;
@@ -138,41 +201,54 @@ export function intrusionResources(spec: Spec, host: string): Resource[] {
   }
   if (h.integrity) {
     resources.push(
-      fileResource(
-        { path: '/etc/steward/aide.conf', content: AIDE_CONFIG, owner: 'root', group: 'root', mode: '0600' },
-        host,
-      ),
-      aideDatabaseResource(),
-      fileResource(
-        {
-          path: '/etc/systemd/system/steward-integrity.service',
-          content: `${managed('file integrity check')}[Unit]\nDescription=steward: AIDE file integrity check\n\n[Service]\nType=oneshot\nExecStart=/usr/bin/aide --config /etc/steward/aide.conf --check\n${sandbox().join('\n')}\n`,
-          ...root,
-        },
-        host,
-      ),
-      fileResource(
-        {
-          path: '/etc/systemd/system/steward-integrity.timer',
-          content: `${managed('file integrity check')}[Unit]\nDescription=steward: daily file integrity check\n\n[Timer]\nOnCalendar=daily\nRandomizedDelaySec=1h\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n`,
-          ...root,
-        },
-        host,
-      ),
+      retiredResource('integrity:steward-aide', RETIRED_AIDE.paths, RETIRED_AIDE.units),
+      // One hash instead of Debian's eleven: the daily check reads every watched file, and sha512 alone is the
+      // integrity guarantee (the rest cost a minute per check on a small VPS for nothing more).
+      settingLineResource(AIDE_CONF, 'Checksums', 'sha512', 'spaced-equals'),
+      fileResource({ path: AIDE_STEWARD, content: aideExclusions(spec), ...root }, host),
     );
   }
   return resources;
 }
 
+/**
+ * The baseline database, made by Debian's `aideinit` as harden's last step, so the baseline is the hardened host.
+ * Later changes are not accepted for the operator: the daily check reports them (steward's own included), and
+ * accepting them (`aideinit`) stays the operator's decision.
+ */
+export function integrityBaselineResources(spec: Spec): Resource[] {
+  return spec.harden.integrity ? [aideDatabaseResource()] : [];
+}
+
 function aideDatabaseResource(): Resource<boolean> {
+  const id = `file:${AIDE_DB}`;
   return {
-    id: 'file:/var/lib/steward/aide/aide.db',
-    probe: 'test -s /var/lib/steward/aide/aide.db && echo present || echo absent',
+    id,
+    probe: `test -s ${AIDE_DB} && echo present || echo absent`,
     parse: ({ out }) => out.trim() === 'present',
-    diff: (present) =>
-      present ? [] : [{ resource: 'file:/var/lib/steward/aide/aide.db', action: 'create', after: 'baseline database' }],
+    diff: (present) => (present ? [] : [{ resource: id, action: 'create', after: 'baseline database' }]),
     apply: async (session) => {
-      await session.check(AIDE_INIT, { label: 'aide --init', timeoutMs: 15 * 60_000 });
+      await session.check('aideinit --yes --force >/dev/null', { label: 'aideinit', timeoutMs: 15 * 60_000 });
+    },
+  };
+}
+
+/** Files and units steward once managed and no longer does: stopped, disabled and removed. */
+function retiredResource(id: string, paths: readonly string[], units: readonly string[]): Resource<string[]> {
+  return {
+    id,
+    probe: paths.map((p) => `[ -e ${run(p)} ] && echo ${run(p)}`).join('\n') + '\ntrue',
+    parse: ({ out }) => out.split('\n').filter(Boolean),
+    diff: (left) => left.map((p) => ({ resource: `file:${p}`, action: 'delete', before: 'present (retired)' })),
+    apply: async (session) => {
+      await session.check(
+        [
+          `systemctl disable --now ${units.map((u) => run(u)).join(' ')} >/dev/null 2>&1 || true`,
+          `rm -rf -- ${paths.map((p) => run(p)).join(' ')}`,
+          'systemctl daemon-reload',
+        ].join('\n'),
+        { label: `retire ${id}` },
+      );
     },
   };
 }
@@ -189,8 +265,24 @@ export function intrusionServiceResources(spec: Spec): Resource[] {
   const h = spec.harden;
   return [
     ...(h.fail2ban.enabled ? [serviceResource('fail2ban')] : []),
-    ...(h.integrity ? [serviceResource('steward-integrity.timer')] : []),
+    ...(h.integrity ? [serviceResource('dailyaidecheck.timer')] : []),
     ...(h.processAccounting ? [serviceResource('acct')] : []),
+  ];
+}
+
+/** The integrity baseline in place and the daily check's timer active. */
+export async function integrityControls(session: HostSession, spec: Spec): Promise<ControlResult[]> {
+  if (!spec.harden.integrity) return [];
+  const r = await session.script(`systemctl is-active dailyaidecheck.timer 2>/dev/null; test -s ${AIDE_DB} && echo db`);
+  const a = r.stdout.trim().split('\n');
+  const ok = a[0] === 'active' && a.includes('db');
+  return [
+    {
+      control: 'integrity.aide',
+      expected: 'baseline database and active daily timer',
+      observed: a.join(', '),
+      status: ok ? 'pass' : 'fail',
+    },
   ];
 }
 
@@ -202,7 +294,6 @@ export async function serviceControls(session: HostSession, spec: Spec): Promise
     security:
       "grep -rhsE '^[^#]*(URIs:|Suites:|deb ).*-security' /etc/apt/sources.list /etc/apt/sources.list.d/ | head -n1",
     jail: 'fail2ban-client status sshd 2>&1 | head -n 3',
-    aide: 'systemctl is-active steward-integrity.timer 2>/dev/null; test -s /var/lib/steward/aide/aide.db && echo db',
     acct: 'systemctl is-active acct 2>/dev/null; test -s /var/log/account/pacct && echo accounting',
     virt: 'systemd-detect-virt --container || true',
   });
@@ -221,17 +312,6 @@ export async function serviceControls(session: HostSession, spec: Spec): Promise
     const j = p.jail.out.trim();
     out.push(
       control('fail2ban.sshd-jail', 'sshd jail running', j.split('\n')[0] ?? '', /Status for the jail: sshd/.test(j)),
-    );
-  }
-  if (h.integrity) {
-    const a = p.aide.out.trim().split('\n');
-    out.push(
-      control(
-        'integrity.aide',
-        'baseline database and active daily timer',
-        a.join(', '),
-        a[0] === 'active' && a.includes('db'),
-      ),
     );
   }
   if (h.processAccounting) {

@@ -91,6 +91,8 @@ function baseline(spec: Spec): { readonly heading: string; readonly directives: 
       directives: [
         { keyword: 'ClientAliveInterval', value: String(s.clientAliveInterval) },
         { keyword: 'ClientAliveCountMax', value: String(s.clientAliveCountMax) },
+        // Dead peers are found by the encrypted client-alive messages above, not by spoofable TCP keepalives.
+        { keyword: 'TCPKeepAlive', value: 'no' },
         { keyword: 'AllowTcpForwarding', value: yesNo(s.allowTcpForwarding) },
         { keyword: 'AllowAgentForwarding', value: yesNo(s.allowAgentForwarding) },
         { keyword: 'X11Forwarding', value: yesNo(s.x11Forwarding) },

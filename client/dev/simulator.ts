@@ -32,6 +32,8 @@ const RUN_OPTIONS = {
   // The recursive bind keeps the controllers below writable (only the top tmpfs is read-only): systemd and the
   // nested dockerd create their cgroups there. With a private cgroup namespace the nested `docker run` fails.
   CgroupnsMode: 'host',
+  // A reboot from inside (systemctl reboot ends the container's systemd) starts it again, as a VM would boot.
+  RestartPolicy: { Name: 'unless-stopped' },
 } satisfies Docker.HostConfig & { CgroupnsMode: 'host' | 'private' };
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });

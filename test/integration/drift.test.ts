@@ -3,7 +3,8 @@
  * clean (exit 0); six changes made by hand on the host — the state dir's owner, an extra env var in the gateway
  * container, a dangerous flag in openclaw.json, an nft rule opening 8080, PasswordAuthentication yes, a stopped
  * cleanup timer — are planned as exactly six corrective drifts (exit 2) with the policy's findings; `--repair`
- * converges them back through the operations and the next plan is clean again.
+ * converges them back through the operations and the next plan is clean again. A reboot left pending waits for the
+ * spec's reboot window; inside it harden reboots the host and verifies the stack once it is back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
@@ -258,4 +259,43 @@ describe('steward drift', () => {
       await onHost('cd /opt/openclaw/state && rm -f openclaw.json && mv .openclaw.json.kept openclaw.json');
     }
   }, 300_000);
+
+  it('a pending reboot waits for the reboot window; inside it harden reboots, reconnects and verifies the stack', async () => {
+    // What Debian's kernel and library packages leave after an upgrade.
+    await onHost('touch /run/reboot-required /run/steward-test-boot');
+    const hhmm = (offsetH: number) => new Date(Date.now() + offsetH * 3_600_000).toISOString().slice(11, 16);
+    const windowed = (rebootWindow: string, name: string) =>
+      writeSpec(world.keys, [sim], { ...SPEC, harden: { ...SPEC.harden, rebootWindow } }, name);
+
+    const closed = `${hhmm(2)}-${hhmm(3)}`;
+    const waiting = await world.cli(windowed(closed, 'window-closed.yaml'), 'harden');
+    expect(waiting.code, waiting.stderr).toBe(0);
+    expect(waiting.doc!.hosts[0]!.changes).toEqual([]);
+    expect(waiting.doc!.hosts[0]!.findings).toContainEqual(
+      expect.objectContaining({ id: 'host.reboot-window', message: expect.stringContaining(`(${closed} UTC)`) }),
+    );
+    expect(await onHost('ls /run/reboot-required /run/steward-test-boot | wc -l')).toBe('2');
+
+    const gatewayStarted = await onHost("docker inspect -f '{{.State.StartedAt}}' openclaw_gateway_1");
+    const r = await world.cli(windowed(`${hhmm(-1)}-${hhmm(1)}`, 'window-open.yaml'), 'harden');
+    expect(r.code, r.stderr).toBe(0);
+    const host = r.doc!.hosts[0]!;
+    expect(host.changes).toEqual([
+      expect.objectContaining({
+        resource: 'host:reboot',
+        before: expect.stringContaining('reboot pending: /run/reboot-required'),
+      }),
+    ]);
+    const stack = (host.controls ?? []).filter((c) => c.control.startsWith('stack.'));
+    expect(stack.map((c) => c.control)).toEqual(
+      expect.arrayContaining(['stack.gateway.healthy', 'stack.proxy.healthy']),
+    );
+    expect(stack.filter((c) => c.status === 'fail')).toEqual([]);
+    // The host booted again (/run starts empty) and the stack came back by itself.
+    expect(await onHost('ls /run/reboot-required /run/steward-test-boot 2>/dev/null | wc -l')).toBe('0');
+    expect(await onHost("docker inspect -f '{{.State.StartedAt}}' openclaw_gateway_1")).not.toBe(gatewayStarted);
+
+    // Nothing left pending (a retry or the next run reboots nothing), and the host is as converged as before.
+    expect((await world.cli(spec, 'drift', '--no-audit')).code).toBe(0);
+  }, 600_000);
 });

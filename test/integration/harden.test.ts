@@ -68,9 +68,21 @@ describe('steward harden', () => {
       'audit.sysstat',
       'accounts.pam-tmpdir',
       'accounts.password-quality',
+      'integrity.aide',
     ]) {
       expect(byId[c]?.status, c).toBe('pass');
     }
+    // Debian's AIDE setup, not a private one: its config (one hash), steward's exclusions beside Debian's rules, its
+    // database and its daily timer.
+    expect(
+      await onHost(
+        "grep -E '^Checksums' /etc/aide/aide.conf; grep -c '^!/' /etc/aide/aide.conf.d/70_aide_steward; test -s /var/lib/aide/aide.db && echo db; systemctl is-active dailyaidecheck.timer; ls /etc/steward/aide.conf 2>&1 | grep -c 'No such'",
+      ),
+    ).toBe('Checksums = sha512\n7\ndb\nactive\n1');
+    // The assembler binutils brought is root's alone, by a dpkg-statoverride an upgrade keeps.
+    expect(await onHost('p=$(readlink -f "$(command -v as)"); stat -c %a "$p"; dpkg-statoverride --list "$p"')).toMatch(
+      /^750\nroot root 750 \/usr\/bin\/\S+-as$/,
+    );
     // auditd cannot run in a container: not applicable, with the reason, and not a failure.
     expect(byId['audit.auditd']).toMatchObject({ status: 'not-applicable', note: expect.stringMatching(/container/) });
     expect(byId['stack.after-updates']).toMatchObject({ status: 'not-applicable' });
@@ -173,13 +185,30 @@ describe('steward harden', () => {
       ),
     ).toBe('success\n\nsuccess\n\nsuccess');
     const levels: string[] = [];
-    for (const unit of ['steward-docker-prune', 'steward-journal-vacuum', 'steward-debsums', 'steward-integrity']) {
+    for (const unit of ['steward-docker-prune', 'steward-journal-vacuum', 'steward-debsums', 'steward-rootkit-scan']) {
       const exposure = await onHost(`systemd-analyze security --no-pager ${unit}.service | tail -n 1`);
       const level = Number(/exposure level for \S+: ([0-9.]+)/.exec(exposure)?.[1]);
       expect(level, `${unit}: ${exposure}`).toBeLessThan(5);
       levels.push(`${unit} ${level}`);
     }
     console.log(`systemd-analyze security exposure: ${levels.join(', ')}`);
+  });
+
+  it("Debian's daily AIDE check finds a file planted after the baseline, and drift reports it by name", async () => {
+    // The tests before this one changed the host on purpose (packages, jails): accepted first, as an operator would.
+    await onHost('aideinit --yes --force >/dev/null 2>&1');
+    await onHost('printf x > /usr/local/bin/steward-test-implant && systemctl start dailyaidecheck.service');
+    try {
+      expect(await onHost('systemctl show -p Result --value dailyaidecheck.service')).toBe('success');
+      const drift = await run('drift');
+      const finding = drift.doc!.hosts[0]!.findings?.find((f) => f.id.startsWith('host.integrity-check'));
+      expect(finding).toMatchObject({ id: 'host.integrity-check.changes', severity: 'high' });
+      expect(finding?.message).toMatch(/Added entries: 1\b.*: \/usr\/local\/bin\/steward-test-implant/);
+      // The engine's storage, its runtime state and the stack's data are excluded: nothing of theirs is named.
+      expect(finding?.message).not.toMatch(/\/var\/lib\/(docker|steward)|\/run\/(docker|containerd)|\/opt\/openclaw/);
+    } finally {
+      await onHost('rm -f /usr/local/bin/steward-test-implant');
+    }
   });
 
   it('a spec that locks steward out is reverted by the host within the confirm window', async () => {

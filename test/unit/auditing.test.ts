@@ -6,13 +6,14 @@ import { describe, expect, it } from 'vitest';
 import {
   auditingResources,
   auditRules,
-  defaultsLineResource,
   needrestartResources,
   parseSecurityUpdates,
   restartFindingsFrom,
   rootkitScanFinding,
 } from '../../activities/harden/auditing';
+import { integrityCheckFinding } from '../../activities/harden/services';
 import { sandbox } from '../../activities/harden/timers';
+import { settingLineResource } from '../../activities/resources/lines';
 import { specSchema } from '../../model/schema';
 import { validate } from '../../model/validate';
 
@@ -99,6 +100,38 @@ describe('the rootkit scan in drift', () => {
   });
 });
 
+describe('the daily AIDE check in drift', () => {
+  const now = Date.parse('2026-12-06T12:00:00Z');
+  const at = String(now / 1000 - 5 * 3600);
+
+  it('says when no check has run, when one found nothing, and when one could not complete', () => {
+    expect(integrityCheckFinding('', now)).toMatchObject({ id: 'host.integrity-check', severity: 'info' });
+    expect(integrityCheckFinding(`${at}\n0\n`, now).message).toBe('the last AIDE check (5 h ago) found no change');
+    expect(integrityCheckFinding(`${at}\n17\n`, now)).toMatchObject({
+      id: 'host.integrity-check.failed',
+      message: expect.stringContaining('exit code 17'),
+    });
+    expect(integrityCheckFinding(`${at}\n`, now).id).toBe('host.integrity-check.failed');
+  });
+
+  it('reports added and changed files as high, naming the first entries without control bytes', () => {
+    const out = [
+      at,
+      '5',
+      ' Added entries: 1',
+      ' Removed entries: 0',
+      ' Changed entries: 1',
+      'f+++++++++++++++++: /usr/local/bin/implant\x1b[2J',
+      'f >b... mc..H.. . : /etc/passwd',
+    ].join('\n');
+    const f = integrityCheckFinding(out, now);
+    expect(f).toMatchObject({ id: 'host.integrity-check.changes', severity: 'high' });
+    expect(f.message).toBe(
+      'the last AIDE check (5 h ago) found files changed since the baseline (Added entries: 1, Removed entries: 0, Changed entries: 1): f+++++++++++++++++: /usr/local/bin/implant?[2J | f >b... mc..H.. . : /etc/passwd (/var/log/aide/aide.log; accept with aideinit once reviewed)',
+    );
+  });
+});
+
 describe('the auditing baseline', () => {
   it('watches identities, privileges, sshd, the firewall, kernel settings, Docker and the ops user’s keys', () => {
     const rules = auditRules(spec());
@@ -135,7 +168,7 @@ describe('the auditing baseline', () => {
     const dir = mkdtempSync(join(tmpdir(), 'steward-defaults-'));
     const file = join(dir, 'sysstat');
     writeFileSync(file, '# sysstat\nENABLED="false"\nHISTORY=7\n');
-    const r = defaultsLineResource(file, 'ENABLED', '"true"');
+    const r = settingLineResource(file, 'ENABLED', '"true"', 'equals');
     const observe = () => r.parse({ out: execFileSync('sh', ['-c', r.probe], { encoding: 'utf8' }), code: 0 });
     expect(r.diff(observe())).toEqual([
       { resource: `line:${file} ENABLED`, action: 'update', before: 'ENABLED="false"', after: 'ENABLED="true"' },
@@ -147,5 +180,36 @@ describe('the auditing baseline', () => {
       expect(readFileSync(file, 'utf8')).toBe('# sysstat\nENABLED="true"\nHISTORY=7\n');
       expect(r.diff(observe())).toEqual([]);
     });
+  });
+
+  it('sets `KEY value` and `KEY = value` lines (login.defs, aide.conf), appending a missing one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-lines-'));
+    const run = (c: string) => void execFileSync('sh', ['-c', c]);
+    const apply = (r: ReturnType<typeof settingLineResource>) =>
+      (r.apply as unknown as (s: { check: (c: string) => Promise<void> }) => Promise<void>)({
+        check: async (c) => run(c),
+      });
+    const observe = (r: ReturnType<typeof settingLineResource>) =>
+      r.parse({ out: execFileSync('sh', ['-c', r.probe], { encoding: 'utf8' }), code: 0 });
+    const defs = join(dir, 'login.defs');
+    writeFileSync(defs, '#UMASK 077\nUMASK\t\t022\nPASS_MAX_DAYS\t99999\n');
+    const umask = settingLineResource(defs, 'UMASK', '027', 'space');
+    const warn = settingLineResource(defs, 'PASS_WARN_AGE', '14', 'space');
+    expect(umask.diff(observe(umask))).toEqual([
+      { resource: `line:${defs} UMASK`, action: 'update', before: 'UMASK 022', after: 'UMASK 027' },
+    ]);
+    expect(warn.diff(observe(warn))[0]).toMatchObject({ before: 'unset', after: 'PASS_WARN_AGE 14' });
+    await apply(umask);
+    await apply(warn);
+    expect(readFileSync(defs, 'utf8')).toBe('#UMASK 077\nUMASK 027\nPASS_MAX_DAYS\t99999\nPASS_WARN_AGE 14\n');
+    expect([...umask.diff(observe(umask)), ...warn.diff(observe(warn))]).toEqual([]);
+
+    const aide = join(dir, 'aide.conf');
+    writeFileSync(aide, 'gzip_dbout=yes\nChecksums = H\ndatabase_attrs = Checksums\n');
+    const sums = settingLineResource(aide, 'Checksums', 'sha512', 'spaced-equals');
+    expect(sums.diff(observe(sums))[0]).toMatchObject({ before: 'Checksums = H', after: 'Checksums = sha512' });
+    await apply(sums);
+    expect(readFileSync(aide, 'utf8')).toBe('gzip_dbout=yes\nChecksums = sha512\ndatabase_attrs = Checksums\n');
+    expect(() => settingLineResource(aide, 'a;rm', 'x', 'equals')).toThrow(/not a setting name/);
   });
 });

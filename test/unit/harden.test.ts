@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { revertScript } from '../../activities/harden/confirm';
 import { kernelResources, sysctlSettings, SYSCTL_BASELINE } from '../../activities/harden/kernel';
 import { AUDITING_PACKAGES } from '../../activities/harden/auditing';
-import { fail2banConfig, securityPackages } from '../../activities/harden/services';
+import { aideExclusions, fail2banConfig, securityPackages } from '../../activities/harden/services';
 import { cleanupResources, durationHours } from '../../activities/harden/timers';
 import { specSchema } from '../../model/schema';
 import { validate } from '../../model/validate';
@@ -44,11 +44,28 @@ describe('security services and cleanup', () => {
       'fail2ban',
       'python3-systemd',
       'aide',
+      'aide-common',
       'acct',
     ]);
     expect(
       securityPackages(spec({ harden: { integrity: false, fail2ban: { enabled: false }, auditing: false } })),
     ).toEqual([...pam, 'unattended-upgrades', 'acct']);
+  });
+
+  it("adds to Debian's AIDE rules only what changes by design, each path matched as written", () => {
+    const rules = aideExclusions(
+      spec({
+        stack: {
+          volumes: ['state', 'memory'].map((name) => ({ name, path: `/srv/agent.v2/${name}`, owner: 'container' })),
+        },
+      }),
+    );
+    const lines = rules.split('\n').filter((l) => l.startsWith('!'));
+    expect(lines).toContain('!/var/lib/docker(/|$)');
+    expect(lines).toContain('!/srv/agent\\.v2/state(/|$)');
+    expect(lines).toContain('!/opt/openclaw(/|$)');
+    expect(lines).toContain('!/var/lib/steward(/|$)');
+    expect(rules).not.toMatch(/secrets|compose/);
   });
 
   it('bans through nftables on the SSH port from the spec', () => {

@@ -160,7 +160,7 @@ x11uselocalhost yes
 permittty yes
 permituserrc yes
 strictmodes yes
-tcpkeepalive yes
+tcpkeepalive no
 permitemptypasswords no
 compression no
 gatewayports no
@@ -246,6 +246,7 @@ AllowUsers steward
 # Sessions and forwarding
 ClientAliveInterval 300
 ClientAliveCountMax 2
+TCPKeepAlive no
 AllowTcpForwarding no
 AllowAgentForwarding no
 X11Forwarding no
@@ -440,6 +441,7 @@ describe('compareSshd', () => {
       'ssh.allowusers',
       'ssh.clientaliveinterval',
       'ssh.clientalivecountmax',
+      'ssh.tcpkeepalive',
       'ssh.allowtcpforwarding',
       'ssh.allowagentforwarding',
       'ssh.x11forwarding',

@@ -20,6 +20,7 @@ import {
   securityUpdatesResource,
 } from './harden/auditing';
 import { firewallResources } from './harden/firewall';
+import { loggingResources, loggingServiceResources } from './harden/logging';
 import { accountResources, kernelResources } from './harden/kernel';
 import {
   integrityBaselineResources,
@@ -96,6 +97,8 @@ export const CATALOGUE = {
   'harden.upgrades': { operation: 'harden', build: (c) => upgradeResources(c.spec, c.host) },
   'harden.intrusion': { operation: 'harden', build: (c) => intrusionResources(c.spec, c.host) },
   'harden.intrusion-services': { operation: 'harden', build: (c) => intrusionServiceResources(c.spec) },
+  'harden.logging': { operation: 'harden', build: (c) => loggingResources(c.spec, c.host) },
+  'harden.logging-services': { operation: 'harden', build: (c) => loggingServiceResources(c.spec) },
   'harden.auditing': { operation: 'harden', build: (c) => auditingResources(c.spec, c.host) },
   'harden.auditing-services': { operation: 'harden', build: (c) => auditingServiceResources(c.spec) },
   'harden.cleanup': { operation: 'harden', build: (c) => cleanupResources(c.spec, c.host), item: timerItem },

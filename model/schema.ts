@@ -535,6 +535,34 @@ export const hardenSchema = z
       .boolean()
       .default(true)
       .describe('Install pending security updates during harden (unattended-upgrades installs later ones daily)'),
+    logShipping: z
+      .strictObject({
+        collector: z
+          .string()
+          .regex(/^[A-Za-z0-9.:-]+$/, 'must be a hostname, an IPv4 or an IPv6 address')
+          .describe('Syslog collector the host forwards its logs to'),
+        port: portSchema.default(514),
+        protocol: z
+          .enum(['tcp', 'udp', 'tls'])
+          .default('tcp')
+          .describe("tls: syslog over TLS, the collector's certificate checked against caCertificate and its name"),
+        caCertificate: z
+          .string()
+          .regex(
+            /^\s*-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*$/,
+            'must be a PEM certificate',
+          )
+          .optional()
+          .describe("CA certificate (PEM) the collector's certificate must chain to; required for tls"),
+      })
+      .refine((l) => l.protocol !== 'tls' || l.caCertificate !== undefined, {
+        message: 'is required when protocol is tls',
+        path: ['caCertificate'],
+      })
+      .optional()
+      .describe(
+        "Forward the host's logs (the journal, through rsyslog) to a collector; queued on disk while it is down",
+      ),
     rebootWindow: z
       .string()
       .regex(REBOOT_WINDOW_PATTERN, 'must be a UTC window such as "02:00-04:00" or "sat,sun 02:00-04:00"')

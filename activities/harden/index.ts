@@ -16,6 +16,7 @@ import { cleanupControls } from './timers';
 import { AUDITING_ACTIVATE, auditingControls, restartFindings, stackAfterUpdatesControl } from './auditing';
 import { converge } from '../resources/resource';
 import { rebootHost, verifyAfterReboot } from './reboot';
+import { LOGGING_ACTIVATE, loggingControls } from './logging';
 import { resourcesOf, type SliceName } from '../catalogue';
 
 export interface HardenStepResult extends StepResult {
@@ -64,7 +65,7 @@ export function createHardenActivities({ pool }: ActivityDeps) {
 
     /**
      * Security updates and needrestart, unattended security upgrades, fail2ban, file integrity monitoring, process
-     * accounting, and the auditing baseline (debsums, rkhunter, auditd, sysstat).
+     * accounting, remote log shipping, and the auditing baseline (debsums, rkhunter, auditd, sysstat).
      */
     async ensureSecurityServices(input: StepInput): Promise<HardenStepResult> {
       return activityStep(async () => {
@@ -82,6 +83,9 @@ export function createHardenActivities({ pool }: ActivityDeps) {
           await s.check(intrusionActivate(spec), { label: 'activate security services', timeoutMs: 120_000 });
         }
         changes.push(...intrusion, ...(await converge(s, slice('harden.intrusion-services'), input.mode)));
+        const logging = await converge(s, slice('harden.logging'), input.mode);
+        if (apply && logging.length > 0) await s.check(LOGGING_ACTIVATE, { label: 'restart rsyslog' });
+        changes.push(...logging, ...(await converge(s, slice('harden.logging-services'), input.mode)));
         const auditing = await converge(s, slice('harden.auditing'), input.mode);
         if (apply && auditing.length > 0) await s.check(AUDITING_ACTIVATE, { label: 'load auditing units and rules' });
         changes.push(...auditing, ...(await converge(s, slice('harden.auditing-services'), input.mode)));
@@ -89,7 +93,11 @@ export function createHardenActivities({ pool }: ActivityDeps) {
         // What upgrades leave behind (services needrestart would not restart, a newer kernel), and the stack's
         // containers after updates were installed.
         const findings = spec.harden.auditing ? await restartFindings(s) : [];
-        const controls = [...(await serviceControls(s, spec)), ...(await auditingControls(s, spec))];
+        const controls = [
+          ...(await serviceControls(s, spec)),
+          ...(await auditingControls(s, spec)),
+          ...(await loggingControls(s, spec)),
+        ];
         if (updates.length > 0) controls.push(await stackAfterUpdatesControl(s));
         return { changes, findings, controls };
       });

@@ -368,6 +368,58 @@ export function sudoersOverrides(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// fail2ban
+
+/** fail2ban's jail files, in the words the listing expands. */
+export const FAIL2BAN_JAIL_FILES =
+  '/etc/fail2ban/jail.conf /etc/fail2ban/jail.d/*.conf /etc/fail2ban/jail.local /etc/fail2ban/jail.d/*.local';
+
+/** fail2ban reads jail.conf, then jail.d/*.conf by name, then jail.local, then jail.d/*.local by name. */
+function fail2banRank(path: string): number {
+  if (path === '/etc/fail2ban/jail.conf') return 0;
+  if (path === '/etc/fail2ban/jail.local') return 2;
+  if (!path.startsWith('/etc/fail2ban/jail.d/')) return -1;
+  return path.endsWith('.conf') ? 1 : path.endsWith('.local') ? 3 : -1;
+}
+
+/**
+ * The jail-file lines that override steward's settings of `jail`. A jail's own value wins over `[DEFAULT]` in any
+ * file, and a later file's value for the same jail and key wins: steward sets its values in the jail's section, so
+ * a line overrides when it is in that section of a file read after steward's and sets one of them to another value.
+ * Values that defer to another (`%(…)s`) and continuation lines are not settings of their own.
+ */
+export function fail2banOverrides(
+  files: readonly ConfigFile[],
+  stewardFile: string,
+  jail: string,
+  settings: Readonly<Record<string, string>>,
+): Override[] {
+  const read = [...files, ...placeholder(files, stewardFile)]
+    .filter((f) => fail2banRank(f.path) >= 0)
+    .sort((a, b) => fail2banRank(a.path) - fail2banRank(b.path) || byName(a.path, b.path));
+  const at = read.findIndex((f) => f.path === stewardFile);
+  const found: Override[] = [];
+  for (const file of read.slice(at + 1)) {
+    let section = '';
+    lines(file.content).forEach((text, i) => {
+      const head = /^\[([^\]]+)\]\s*$/.exec(text);
+      if (head) {
+        section = head[1]!.trim();
+        return;
+      }
+      if (section !== jail) return;
+      const m = /^([A-Za-z_][\w.-]*)\s*[=:]\s*(.*?)\s*$/.exec(text);
+      if (!m) return;
+      const [, key = '', value = ''] = m;
+      const want = settings[key];
+      if (want === undefined || value.includes('%(') || norm(value) === want) return;
+      found.push({ file: file.path, line: i + 1, setting: `[${section}] ${key}`, value, managed: want });
+    });
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // systemd unit drop-ins
 
 /**

@@ -4,12 +4,15 @@
  */
 import type { ControlResult, Finding } from '../../model/report';
 import type { Spec } from '../../model/schema';
+import { durationMs } from '../../model/units';
 import type { HostSession } from '../host/session';
 import { fileResource } from '../resources/files';
 import { settingLineResource } from '../resources/lines';
-import { run } from '../host/shell';
+import { retiredResource } from '../resources/retired';
 import type { Resource } from '../resources/resource';
 import { AUDITING_PACKAGES } from './auditing';
+import { loggingPackages } from './logging';
+import { fail2banOverrides, FAIL2BAN_JAIL_FILES, overridesResource } from './overrides';
 import { serviceResource } from '../resources/system';
 
 const managed = (what: string) =>
@@ -28,6 +31,7 @@ export function securityPackages(spec: Spec): string[] {
     ...(h.fail2ban.enabled ? ['fail2ban', 'python3-systemd'] : []),
     ...(h.integrity ? ['aide', 'aide-common'] : []),
     ...(h.processAccounting ? ['acct'] : []),
+    ...loggingPackages(spec),
   ];
 }
 
@@ -81,22 +85,38 @@ export function upgradeResources(spec: Spec, host: string): Resource[] {
   ];
 }
 
-/** fail2ban's sshd jail, reading the journal and banning through nftables. */
-export function fail2banConfig(spec: Spec): string {
+/** steward's jail file: read after jail.local and every jail.d file whose name sorts before it. */
+export const FAIL2BAN_JAIL = '/etc/fail2ban/jail.d/steward.local';
+
+/** The sshd jail's settings steward manages, as fail2ban reads them. */
+export function fail2banSettings(spec: Spec): Record<string, string> {
   const f = spec.harden.fail2ban;
+  return {
+    enabled: 'true',
+    port: String(spec.ssh.port),
+    backend: 'systemd',
+    banaction: 'nftables-multiport',
+    bantime: f.banTime,
+    findtime: f.findTime,
+    maxretry: String(f.maxRetry),
+  };
+}
+
+/**
+ * fail2ban's sshd jail, reading the journal and banning through nftables. The values are set in the jail's own
+ * section (which no `[DEFAULT]` anywhere overrides) and as defaults for any other jail.
+ */
+export function fail2banConfig(spec: Spec): string {
+  const jail = fail2banSettings(spec);
+  const defaults = ['banaction', 'backend', 'bantime', 'findtime', 'maxretry'];
   return [
     managed('repeated failed SSH logins are banned').trimEnd(),
     '[DEFAULT]',
-    'banaction = nftables-multiport',
+    ...defaults.map((k) => `${k} = ${jail[k]}`),
     'banaction_allports = nftables-allports',
-    'backend = systemd',
-    `bantime = ${f.banTime}`,
-    `findtime = ${f.findTime}`,
-    `maxretry = ${f.maxRetry}`,
     '',
     '[sshd]',
-    'enabled = true',
-    `port = ${spec.ssh.port}`,
+    ...Object.entries(jail).map(([k, v]) => `${k} = ${v}`),
     '',
   ].join('\n');
 }
@@ -196,12 +216,21 @@ export function intrusionResources(spec: Spec, host: string): Resource[] {
   const resources: Resource[] = [];
   if (h.fail2ban.enabled) {
     resources.push(
-      fileResource({ path: '/etc/fail2ban/jail.d/steward.local', content: fail2banConfig(spec), ...root }, host),
+      fileResource({ path: FAIL2BAN_JAIL, content: fail2banConfig(spec), ...root }, host),
+      overridesResource(
+        {
+          id: 'overrides:fail2ban',
+          paths: FAIL2BAN_JAIL_FILES,
+          find: (files) => fail2banOverrides(files, FAIL2BAN_JAIL, 'sshd', fail2banSettings(spec)),
+          afterApply: 'fail2ban-client reload >/dev/null',
+        },
+        host,
+      ),
     );
   }
   if (h.integrity) {
     resources.push(
-      retiredResource('integrity:steward-aide', RETIRED_AIDE.paths, RETIRED_AIDE.units),
+      retiredResource('integrity:steward-aide', RETIRED_AIDE.paths, { units: RETIRED_AIDE.units }),
       // One hash instead of Debian's eleven: the daily check reads every watched file, and sha512 alone is the
       // integrity guarantee (the rest cost a minute per check on a small VPS for nothing more).
       settingLineResource(AIDE_CONF, 'Checksums', 'sha512', 'spaced-equals'),
@@ -229,26 +258,6 @@ function aideDatabaseResource(): Resource<boolean> {
     diff: (present) => (present ? [] : [{ resource: id, action: 'create', after: 'baseline database' }]),
     apply: async (session) => {
       await session.check('aideinit --yes --force >/dev/null', { label: 'aideinit', timeoutMs: 15 * 60_000 });
-    },
-  };
-}
-
-/** Files and units steward once managed and no longer does: stopped, disabled and removed. */
-function retiredResource(id: string, paths: readonly string[], units: readonly string[]): Resource<string[]> {
-  return {
-    id,
-    probe: paths.map((p) => `[ -e ${run(p)} ] && echo ${run(p)}`).join('\n') + '\ntrue',
-    parse: ({ out }) => out.split('\n').filter(Boolean),
-    diff: (left) => left.map((p) => ({ resource: `file:${p}`, action: 'delete', before: 'present (retired)' })),
-    apply: async (session) => {
-      await session.check(
-        [
-          `systemctl disable --now ${units.map((u) => run(u)).join(' ')} >/dev/null 2>&1 || true`,
-          `rm -rf -- ${paths.map((p) => run(p)).join(' ')}`,
-          'systemctl daemon-reload',
-        ].join('\n'),
-        { label: `retire ${id}` },
-      );
     },
   };
 }
@@ -294,6 +303,10 @@ export async function serviceControls(session: HostSession, spec: Spec): Promise
     security:
       "grep -rhsE '^[^#]*(URIs:|Suites:|deb ).*-security' /etc/apt/sources.list /etc/apt/sources.list.d/ | head -n1",
     jail: 'fail2ban-client status sshd 2>&1 | head -n 3',
+    // What the running jail uses, whichever file set it.
+    jailSettings: h.fail2ban.enabled
+      ? 'for k in maxretry findtime bantime; do printf "%s " "$k"; fail2ban-client get sshd "$k" 2>&1 | tail -n 1; done'
+      : 'true',
     acct: 'systemctl is-active acct 2>/dev/null; test -s /var/log/account/pacct && echo accounting',
     virt: 'systemd-detect-virt --container || true',
   });
@@ -313,6 +326,14 @@ export async function serviceControls(session: HostSession, spec: Spec): Promise
     out.push(
       control('fail2ban.sshd-jail', 'sshd jail running', j.split('\n')[0] ?? '', /Status for the jail: sshd/.test(j)),
     );
+    const f = h.fail2ban;
+    const want = `maxretry ${f.maxRetry}, findtime ${durationMs(f.findTime) / 1000}, bantime ${durationMs(f.banTime) / 1000}`;
+    const got = p.jailSettings.out
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/[^\x20-\x7e]/g, '?').trim())
+      .join(', ');
+    out.push(control('fail2ban.sshd-settings', want, got, got === want));
   }
   if (h.processAccounting) {
     const a = p.acct.out.trim().split('\n');

@@ -219,7 +219,11 @@ async function ensureDevCodec(g: GlobalOptions, state: DevState): Promise<NodeJS
   child.once('exit', () => (exited = true));
   const deadline = Date.now() + CODEC_READY_TIMEOUT_MS;
   while (!(await codecServerUp(url))) {
-    if (exited || Date.now() > deadline) throw new Error(`the codec server did not start on ${url}; see ${logFile}`);
+    if (exited || Date.now() > deadline) {
+      const last = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').at(-1) ?? '';
+      const why = /EADDRINUSE/.test(last) ? `: port ${port} is in use (STEWARD_CODEC_PORT chooses another)` : '';
+      throw new Error(`the codec server did not start on ${url}${why}; see ${logFile}`);
+    }
     await sleep(200);
   }
   state.codec = { ...(keyFile ? { keyFile } : {}), tokenFile, pid: child.pid!, url, logFile };

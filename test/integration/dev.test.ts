@@ -26,7 +26,12 @@ afterAll(async () => {
 describe('steward dev', () => {
   it('up starts everything, provision runs on the throwaway VPS, the UI lists the run', async () => {
     ports = { temporal: await freePort(), ui: await freePort(), vps: await freePort() };
-    env = { STEWARD_UI_PORT: String(ports.ui), STEWARD_TASK_QUEUE: 'dev-test' };
+    // The codec server's port too: the UI's port + 1 (its default) may be any other process's.
+    env = {
+      STEWARD_UI_PORT: String(ports.ui),
+      STEWARD_CODEC_PORT: String(await freePort()),
+      STEWARD_TASK_QUEUE: 'dev-test',
+    };
     expect((await cli('init', '--host', `dev-vps=admin@127.0.0.1:${ports.vps}`)).code).toBe(0);
 
     const up = await cli('dev', 'up');

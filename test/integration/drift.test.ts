@@ -161,13 +161,14 @@ describe('steward drift', () => {
     expect(await onHost("docker inspect -f '{{json .Config.Env}}' openclaw_gateway_1")).not.toContain('OPENAI_API_KEY');
   }, 1_200_000);
 
-  it('names foreign files that override managed sshd, sysctl, sudoers and nftables settings, and repairs the effective values', async () => {
+  it('names foreign files that override managed sshd, sysctl, sudoers, fail2ban and nftables settings, and repairs the effective values', async () => {
     const files = {
       sshd: '/etc/ssh/sshd_config.d/00-aaa-local.conf',
       sshdOptions: '/etc/default/ssh',
       sysctl: '/etc/sysctl.d/99-zz-local.conf',
       sudoers: '/etc/sudoers.d/zz-local',
       nftables: '/etc/systemd/system/nftables.service.d/zz-local.conf',
+      fail2ban: '/etc/fail2ban/jail.d/zz-local.local',
     };
     await onHost(
       [
@@ -179,6 +180,8 @@ describe('steward drift', () => {
         `printf 'vm.swappiness = 10\\nkernel.kptr_restrict = 0\\n' > ${files.sysctl}`,
         `printf 'Defaults !use_pty\\n' > ${files.sudoers} && chmod 0440 ${files.sudoers}`,
         `printf '[Service]\\nExecStop=\\nExecStop=/usr/sbin/nft flush ruleset\\n' > ${files.nftables} && systemctl daemon-reload`,
+        // Read after steward's jail file: fifty tries before a ban.
+        `printf '[sshd]\\nmaxretry = 50\\n' > ${files.fail2ban} && fail2ban-client reload >/dev/null`,
       ].join(' && '),
     );
     const lastKptr = "systemd-analyze cat-config sysctl.d | grep -E '^kernel.kptr_restrict' | tail -n1";
@@ -193,6 +196,7 @@ describe('steward drift', () => {
     expect(row(files.sysctl)?.before).toEqual({ 'kernel.kptr_restrict': '0' });
     expect(row(files.sudoers)?.before).toEqual({ 'Defaults use_pty': '!use_pty' });
     expect(row(files.nftables)?.before).toEqual({ ExecStop: '/usr/sbin/nft flush ruleset' });
+    expect(row(files.fail2ban)?.before).toEqual({ '[sshd] maxretry': '50' });
     expect(rows.every((c) => c.drift === 'corrective')).toBe(true);
 
     const repair = await world.cli(spec, 'drift', '--repair', '--no-audit');
@@ -209,6 +213,7 @@ describe('steward drift', () => {
     const stop = await onHost('systemctl show -p ExecStop --value nftables.service');
     expect(stop).toContain('delete table inet steward');
     expect(stop).not.toContain('flush ruleset');
+    expect(await onHost('fail2ban-client get sshd maxretry | tail -n 1')).toBe('5');
     // Each foreign file is kept aside; one with a setting of its own is back in place with only the override off.
     const kept = (await onHost('ls /var/backups/steward/overrides')).split('\n');
     for (const f of Object.values(files)) {
@@ -216,7 +221,9 @@ describe('steward drift', () => {
     }
     expect(await onHost(`grep -c '^vm.swappiness = 10$' ${files.sysctl}`)).toBe('1');
     expect(
-      await onHost(`ls ${files.sshd} ${files.sshdOptions} ${files.sudoers} ${files.nftables} 2>/dev/null || true`),
+      await onHost(
+        `ls ${files.sshd} ${files.sshdOptions} ${files.sudoers} ${files.nftables} ${files.fail2ban} 2>/dev/null || true`,
+      ),
     ).toBe('');
 
     const after = await world.cli(spec, 'drift', '--no-audit');

@@ -69,6 +69,7 @@ describe('steward harden', () => {
       'accounts.pam-tmpdir',
       'accounts.password-quality',
       'integrity.aide',
+      'fail2ban.sshd-settings',
     ]) {
       expect(byId[c]?.status, c).toBe('pass');
     }
@@ -93,20 +94,18 @@ describe('steward harden', () => {
   });
 
   it('exits 1 naming a control it leaves failing', async () => {
-    // A jail.d file that turns the sshd jail off: fail2ban runs, but without the jail the baseline asks for.
-    await onHost(
-      "printf '[sshd]\\nenabled = false\\n' > /etc/fail2ban/jail.d/zz-local.local && fail2ban-client reload",
-    );
+    // The sshd jail stopped by hand: fail2ban runs with steward's configuration, but without the jail it asks for.
+    await onHost('fail2ban-client stop sshd');
     try {
       const r = await run('harden');
       expect(r.code).toBe(1);
       const host = r.doc!.hosts[0]!;
       expect(host.error).toMatch(
-        /^harden left controls failing: fail2ban\.sshd-jail \(observed .*, expected sshd jail running\)$/,
+        /^harden left controls failing: fail2ban\.sshd-jail \(observed .*, expected sshd jail running\)/,
       );
       expect(host.controls?.find((c) => c.control === 'fail2ban.sshd-jail')?.status).toBe('fail');
     } finally {
-      await onHost('rm -f /etc/fail2ban/jail.d/zz-local.local && fail2ban-client reload');
+      await onHost('fail2ban-client reload >/dev/null');
     }
   });
 
@@ -208,6 +207,57 @@ describe('steward harden', () => {
       expect(finding?.message).not.toMatch(/\/var\/lib\/(docker|steward)|\/run\/(docker|containerd)|\/opt\/openclaw/);
     } finally {
       await onHost('rm -f /usr/local/bin/steward-test-implant');
+    }
+  });
+
+  it("ships the host's logs to the collector the spec names; dropped from the spec, steward's forwarding goes", async () => {
+    // The collector: a plain TCP syslog receiver on the host's loopback, writing what it receives to a file.
+    await onHost(
+      `systemd-run --quiet --unit=steward-test-collector python3 -c '${[
+        'import socketserver',
+        'class H(socketserver.StreamRequestHandler):',
+        '  def handle(self):',
+        '    with open("/var/tmp/collector.log", "ab") as f:',
+        '      for line in self.rfile: f.write(line); f.flush()',
+        'socketserver.ThreadingTCPServer.allow_reuse_address = True',
+        'socketserver.ThreadingTCPServer(("127.0.0.1", 5514), H).serve_forever()',
+      ].join('\n')}'`,
+    );
+    try {
+      const shipping = writeSpec(
+        world.keys,
+        [sim],
+        { harden: { ...HARDEN.harden, logShipping: { collector: '127.0.0.1', port: 5514 } } },
+        'shipping.yaml',
+      );
+      const r = await run('harden', shipping);
+      expect(r.code, r.stderr).toBe(0);
+      const host = r.doc!.hosts[0]!;
+      expect(host.changes.map((c) => c.resource)).toEqual(
+        expect.arrayContaining(['package:rsyslog', 'file:/etc/rsyslog.d/60-steward-forward.conf']),
+      );
+      expect(host.controls?.find((c) => c.control === 'logging.remote')).toMatchObject({
+        status: 'pass',
+        observed: expect.stringMatching(/rsyslog active, forwarding configured, [1-9]\d* connection/),
+      });
+      const canary = `steward-canary-${Date.now()}`;
+      await onHost(`logger -t steward-test ${canary}`);
+      expect(
+        await onHost(
+          `for i in $(seq 1 30); do grep -q ${canary} /var/tmp/collector.log 2>/dev/null && break; sleep 0.5; done; grep -c ${canary} /var/tmp/collector.log`,
+        ),
+      ).toBe('1');
+
+      const off = await run('harden');
+      expect(off.code, off.stderr).toBe(0);
+      expect(off.doc!.hosts[0]!.changes).toEqual([
+        expect.objectContaining({ resource: 'file:/etc/rsyslog.d/60-steward-forward.conf', action: 'delete' }),
+      ]);
+      expect(
+        await onHost('test -e /etc/rsyslog.d/60-steward-forward.conf || echo gone; systemctl is-active rsyslog'),
+      ).toBe('gone\nactive');
+    } finally {
+      await onHost('systemctl stop steward-test-collector; rm -f /var/tmp/collector.log');
     }
   });
 

@@ -12,6 +12,8 @@ function spec(firewall: boolean): Spec {
     hosts: [{ ...DOC_HOST, hostKey: DOC_HOST_KEY }],
     ssh: { authorizedKeys: [`${DOC_HOST_KEY} operator`] },
     firewall: { enabled: firewall },
+    // Every optional slice in use, so each is checked.
+    harden: { logShipping: { collector: 'logs.example.net' } },
   });
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type ConfigFile,
+  fail2banOverrides,
   hasSettings,
   keptAt,
   neutralised,
@@ -19,6 +20,7 @@ import {
   unitDropInReplacement,
   unitOverrides,
 } from '../../activities/harden/overrides';
+import { fail2banConfig, fail2banSettings } from '../../activities/harden/services';
 import { sshdSettings } from '../../activities/harden/ssh';
 import { specSchema } from '../../model/schema';
 import { validate } from '../../model/validate';
@@ -231,6 +233,54 @@ describe('sudoers overrides', () => {
 
   it('ignores earlier files, files sudo skips (a dot in the name), and rules for other users', () => {
     expect(found.some((o) => o.file.includes('aa-early') || o.file.includes('disabled') || o.line === 3)).toBe(false);
+  });
+});
+
+describe('fail2ban overrides', () => {
+  const jail = '/etc/fail2ban/jail.d/steward.local';
+  const settings = fail2banSettings(spec);
+  const steward = file(jail, fail2banConfig(spec));
+
+  it("finds the jail's lines read after steward's file, not its defaults or files read before", () => {
+    const found = fail2banOverrides(
+      [
+        file(
+          '/etc/fail2ban/jail.conf',
+          '[DEFAULT]\nmaxretry = 5\nbackend = auto\n\n[sshd]\nport = ssh\nbackend = %(sshd_backend)s\n',
+        ),
+        file('/etc/fail2ban/jail.d/defaults-debian.conf', '[sshd]\nenabled = true\n'),
+        // Read before steward's file (jail.local, then jail.d/*.local by name): steward's values win.
+        file('/etc/fail2ban/jail.local', '[sshd]\nmaxretry = 50\n'),
+        file('/etc/fail2ban/jail.d/local.local', '[sshd]\nenabled = false\n'),
+        steward,
+        // Read after: the [sshd] lines win, the [DEFAULT] one does not (a jail's own value beats any default).
+        file(
+          '/etc/fail2ban/jail.d/zz-local.local',
+          '[DEFAULT]\nmaxretry = 99\n\n[sshd]\n# relax\nenabled = false\nmaxretry = 5\nbantime : 1m\n\n[recidive]\nenabled = true\n',
+        ),
+        file('/etc/fail2ban/jail.d/zz-notes.txt', '[sshd]\nenabled = false\n'),
+      ],
+      jail,
+      'sshd',
+      settings,
+    );
+    expect(found).toEqual([
+      {
+        file: '/etc/fail2ban/jail.d/zz-local.local',
+        line: 6,
+        setting: '[sshd] enabled',
+        value: 'false',
+        managed: 'true',
+      },
+      { file: '/etc/fail2ban/jail.d/zz-local.local', line: 8, setting: '[sshd] bantime', value: '1m', managed: '1h' },
+    ]);
+  });
+
+  it("places steward's file by name before it is written, and sets every managed value in the jail itself", () => {
+    const later = file('/etc/fail2ban/jail.d/zz.local', '[sshd]\nport = 2222\n');
+    expect(fail2banOverrides([later], jail, 'sshd', settings).map((o) => o.setting)).toEqual(['[sshd] port']);
+    const own = fail2banConfig(spec).split('[sshd]')[1]!;
+    for (const [k, v] of Object.entries(settings)) expect(own).toContain(`\n${k} = ${v}\n`);
   });
 });
 

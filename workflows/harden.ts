@@ -52,15 +52,20 @@ export async function hardenHost(input: HostOperationInput): Promise<HostReport>
     await op.step('applyFirewall', applyFirewall);
     if (!patched(HARDEN_TAIL_PATCH)) return op.skip('baselineIntegrity', 'rebootHost', 'verifyAfterReboot');
     await op.step('baselineIntegrity', baselineIntegrity);
-    // A reboot the updates left pending happens only inside the spec's window, with the stack verified after it.
+    // A pending reboot (updates, a new kernel) happens only inside the spec's window, with the stack verified after.
+    // rebootHost looks for one itself (needrestart's finding needs harden.auditing); outside the window the run
+    // says when the window opens.
     const window = input.spec.harden.rebootWindow;
-    if (input.mode === 'apply' && window && op.found('host.reboot-required')) {
+    if (input.mode === 'apply' && window) {
       const w = parseRebootWindow(window);
       const now = new Date(Date.now());
       if (inRebootWindow(w, now)) {
-        await op.step('rebootHost', rebootHost);
-        await op.step('verifyAfterReboot', verifyAfterReboot);
-      } else {
+        const reboot = await op.step('rebootHost', rebootHost);
+        // Also when a retry found the reboot already done (nothing pending any more) after this run asked for it.
+        if (reboot.changes.length > 0 || op.found('host.reboot-required')) {
+          await op.step('verifyAfterReboot', verifyAfterReboot);
+        }
+      } else if (op.found('host.reboot-required')) {
         op.note('rebootHost', {
           id: 'host.reboot-window',
           severity: 'info',

@@ -92,12 +92,14 @@ export function createHardenActivities({ pool }: ActivityDeps) {
         if (!apply) return { changes, findings: [], controls: [] };
         // What upgrades leave behind (services needrestart would not restart, a newer kernel), and the stack's
         // containers after updates were installed.
-        const findings = spec.harden.auditing ? await restartFindings(s) : [];
-        const controls = [
-          ...(await serviceControls(s, spec)),
-          ...(await auditingControls(s, spec)),
-          ...(await loggingControls(s, spec)),
-        ];
+        // Read-only probes, each on its own channel of the one connection: the host runs them side by side.
+        const [findings, serviceState, auditState, shipping] = await Promise.all([
+          spec.harden.auditing ? restartFindings(s) : Promise.resolve([]),
+          serviceControls(s, spec),
+          auditingControls(s, spec),
+          loggingControls(s, spec),
+        ]);
+        const controls = [...serviceState, ...auditState, ...shipping];
         if (updates.length > 0) controls.push(await stackAfterUpdatesControl(s));
         return { changes, findings, controls };
       });

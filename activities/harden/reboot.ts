@@ -97,6 +97,15 @@ export async function rebootHost(
   }
   endProgress();
   const after = await pool.get(target);
+  const still = now.pending
+    ? [
+        {
+          id: 'host.reboot-still-pending',
+          severity: 'high' as const,
+          message: `a reboot is still pending after the reboot (${now.pending}): the boot did not load what was installed; check the boot loader`,
+        },
+      ]
+    : [];
   // Until systemd has started everything it will (running), or given up on something (degraded).
   const state = (await after.script('timeout 300 systemctl is-system-running --wait 2>/dev/null; true')).stdout.trim();
   const failed =
@@ -116,7 +125,10 @@ export async function rebootHost(
             message: `after its reboot the host is ${/^[a-z-]+$/.test(state) ? state : 'in an unknown state'}${failed.length ? `: failed units ${failed.join(', ')}` : ''}`,
           },
         ];
-  return { changes: [change(`boot ${now.boot.slice(0, 8)}, system ${state || 'unknown'}`)], findings };
+  return {
+    changes: [change(`boot ${now.boot.slice(0, 8)}, system ${state || 'unknown'}`)],
+    findings: [...still, ...findings],
+  };
 }
 
 /**

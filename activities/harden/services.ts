@@ -305,7 +305,12 @@ export async function serviceControls(session: HostSession, spec: Spec): Promise
     jail: 'fail2ban-client status sshd 2>&1 | head -n 3',
     // What the running jail uses, whichever file set it.
     jailSettings: h.fail2ban.enabled
-      ? 'for k in maxretry findtime bantime; do printf "%s " "$k"; fail2ban-client get sshd "$k" 2>&1 | tail -n 1; done'
+      ? [
+          // Three client runs side by side (each starts Python).
+          'd=$(mktemp -d); for k in maxretry findtime bantime; do',
+          '  (fail2ban-client get sshd "$k" 2>&1 | tail -n 1 > "$d/$k") & done; wait',
+          'for k in maxretry findtime bantime; do printf "%s %s\\n" "$k" "$(cat "$d/$k")"; done; rm -rf "$d"',
+        ].join('\n')
       : 'true',
     acct: 'systemctl is-active acct 2>/dev/null; test -s /var/log/account/pacct && echo accounting',
     virt: 'systemd-detect-virt --container || true',

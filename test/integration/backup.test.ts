@@ -132,10 +132,8 @@ beforeAll(async () => {
     env: { ...process.env, STEWARD_OPENCLAW_ALSO: FROM },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  // The second simulator is the new machine of the lost-VPS test. Both boot from the shared hardened host image (the
-  // provider's snapshot of a hardened VPS): converging the new machine is then about deploy and restore, which this
-  // file tests, not a first harden, which harden.test.ts does.
-  world = await stage({ taskQueue: 'backup-test', simulators: 2, golden: 'hardened' });
+  // The second simulator is the new machine of the lost-VPS test.
+  world = await stage({ taskQueue: 'backup-test', simulators: 2, golden: 'provisioned' });
   sim = world.sims[0]!;
   const deployed = await cli('deploy');
   if (deployed.code !== 0) throw new Error(`deploy failed: ${deployed.stderr || deployed.stdout}`);

@@ -19,14 +19,23 @@ export interface ProbeBatch {
   parse(stdout: string): { results: (ProbeResult | undefined)[]; missing: number[] };
 }
 
-/** A batch of `fragments`; `nonce` only for tests (default: 128 random bits, hex). */
-export function probeBatch(fragments: readonly string[], nonce = randomBytes(16).toString('hex')): ProbeBatch {
+/**
+ * A batch of `fragments`. With `lanes` > 1, that many subshells run the fragments side by side (fragment i in lane
+ * i mod lanes), each record into a file of its own in a fresh private temp dir, printed in index order at the end: the
+ * output is what a run in order prints, sooner. For observations only, which do not depend on one another; where no
+ * temp dir can be made, the fragments run in order. `nonce` only for tests (default: 128 random bits, hex).
+ */
+export function probeBatch(
+  fragments: readonly string[],
+  { nonce = randomBytes(16).toString('hex'), lanes = 1 }: { nonce?: string; lanes?: number } = {},
+): ProbeBatch {
   if (!/^[0-9a-f]{16,}$/.test(nonce)) throw new Error('probe nonce must be at least 16 hex digits');
-  const body = fragments
-    .map((f, i) => `printf '\\036%s %d\\n' ${nonce} ${i}\n( ${f}\n) 2>&1\nprintf '\\037%s %d %d\\n' ${nonce} ${i} $?`)
-    .join('\n');
+  if (!Number.isInteger(lanes) || lanes < 1) throw new Error('probe lanes must be a whole number ≥ 1');
+  const record = (f: string, i: number) =>
+    `printf '\\036%s %d\\n' ${nonce} ${i}\n( ${f}\n) 2>&1\nprintf '\\037%s %d %d\\n' ${nonce} ${i} $?`;
+  const width = Math.min(lanes, fragments.length);
   return {
-    script: `set +e\n${body}`,
+    script: width > 1 ? laneScript(fragments.map(record), width) : `set +e\n${fragments.map(record).join('\n')}`,
     parse(stdout) {
       const results: (ProbeResult | undefined)[] = [];
       const missing: number[] = [];
@@ -48,4 +57,32 @@ export function probeBatch(fragments: readonly string[], nonce = randomBytes(16)
       return { results, missing };
     },
   };
+}
+
+/**
+ * Records as shell functions, run in `width` background lanes into `$d/<i>`, then printed in order. The temp dir is
+ * made by mktemp (mode 0700, a fresh name) and removed on exit, also when `timeout` ends the script; the lanes are in
+ * its process group, so they end with it.
+ */
+function laneScript(records: readonly string[], width: number): string {
+  const fns = records.map((r, i) => `p${i}() {\n${r}\n}`);
+  const lanes = Array.from({ length: width }, (_, k) => {
+    const mine = records.flatMap((_, i) => (i % width === k ? [`p${i} > "$d/${i}"`] : []));
+    return `(\n${mine.join('\n')}\n) &`;
+  });
+  const inOrder = records.map((_, i) => `"$d/${i}"`).join(' ');
+  return [
+    'set +e',
+    ...fns,
+    'd=$(mktemp -d 2>/dev/null || mktemp -d -p /dev/shm 2>/dev/null)',
+    'if [ -n "$d" ] && [ -d "$d" ]; then',
+    `  trap 'rm -rf "$d"' EXIT`,
+    `  trap 'exit 143' HUP INT TERM`,
+    ...lanes,
+    '  wait',
+    `  cat ${inOrder} 2>/dev/null`,
+    'else',
+    ...records.map((_, i) => `  p${i}`),
+    'fi',
+  ].join('\n');
 }

@@ -100,11 +100,18 @@ export class HostSession {
 
   /**
    * Observes many things in one round trip. Each probe is a script fragment; its stdout and exit code come back
-   * under its name. Probes run in order with `set +e`, so one failing does not hide the others.
+   * under its name. Probes run with `set +e`, so one failing does not hide the others: in order, or with `lanes`
+   * that many side by side (only for probes that do not depend on one another).
    */
-  async probe<K extends string>(probes: Record<K, string>, opts: ExecOptions = {}): Promise<Record<K, ProbeResult>> {
+  async probe<K extends string>(
+    probes: Record<K, string>,
+    opts: ExecOptions & { lanes?: number } = {},
+  ): Promise<Record<K, ProbeResult>> {
     const names = Object.keys(probes) as K[];
-    const batch = probeBatch(names.map((n) => probes[n]));
+    const batch = probeBatch(
+      names.map((n) => probes[n]),
+      { lanes: opts.lanes ?? 1 },
+    );
     const { stdout, code } = await this.script(batch.script, { label: 'observe', ...opts });
     const { results, missing } = batch.parse(stdout);
     if (missing.length > 0) {

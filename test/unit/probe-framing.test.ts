@@ -4,6 +4,9 @@
  * replaces another probe's; a record cut off is reported missing, not guessed.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probeBatch } from '../../activities/host/probe-framing';
 import { sh } from '../../activities/host/shell';
@@ -42,7 +45,7 @@ describe('probe framing', () => {
     const nonceOf = (s: string) => /\\036%s %d\\n' ([0-9a-f]+) 0/.exec(s)?.[1];
     expect(nonceOf(a)).toMatch(/^[0-9a-f]{32}$/);
     expect(nonceOf(a)).not.toBe(nonceOf(b));
-    expect(() => probeBatch(['true'], "x'; rm -rf /")).toThrow(/nonce/);
+    expect(() => probeBatch(['true'], { nonce: "x'; rm -rf /" })).toThrow(/nonce/);
   });
 
   it('reports records that are absent or cut off as missing', () => {
@@ -53,5 +56,59 @@ describe('probe framing', () => {
     expect(batch.parse('').missing).toEqual([0, 1, 2]);
     // Records from another batch (another nonce) count for nothing.
     expect(probeBatch(['echo a', 'echo b', 'echo c']).parse(out).missing).toEqual([0, 1, 2]);
+  });
+
+  describe('in lanes', () => {
+    const fragments = ['echo zero', `printf %s ${sh([FORGERY])}; exit 3`, 'echo two >&2', 'true', 'echo four; exit 1'];
+
+    it('prints what a run in order prints, records in index order', () => {
+      const inOrder = probeBatch(fragments, { nonce: GUESS.replace(/0/g, 'e') });
+      const laned = probeBatch(fragments, { nonce: GUESS.replace(/0/g, 'e'), lanes: 3 });
+      expect(laned.script).not.toBe(inOrder.script);
+      expect(run(laned.script)).toBe(run(inOrder.script));
+      expect(laned.parse(run(laned.script)).results).toEqual([
+        { out: 'zero\n', code: 0 },
+        { out: FORGERY, code: 3 },
+        { out: 'two\n', code: 0 },
+        { out: '', code: 0 },
+        { out: 'four\n', code: 1 },
+      ]);
+    });
+
+    it('runs the lanes side by side: a probe that waits for a later one sees it', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'lanes-'));
+      const flag = sh([join(dir, 'flag')]);
+      const waits = `i=0; while [ ! -e ${flag} ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; test -e ${flag} && echo met`;
+      try {
+        const laned = probeBatch([waits, `touch ${flag}`], { lanes: 2 });
+        expect(laned.parse(run(laned.script)).results[0]).toEqual({ out: 'met\n', code: 0 });
+        rmSync(join(dir, 'flag'));
+        const inOrder = probeBatch([waits, `touch ${flag}`]);
+        expect(inOrder.parse(run(inOrder.script)).results[0]).toEqual({ out: '', code: 1 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('leaves no temp dir behind, and runs in order where none can be made', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'lanes-'));
+      try {
+        const laned = probeBatch(fragments, { lanes: 2 });
+        const env = { ...process.env, TMPDIR: dir };
+        execFileSync('sh', ['-s'], { input: laned.script, env });
+        expect(readdirSync(dir)).toEqual([]);
+        // No mktemp on the PATH: the same records, from a run in order.
+        const out = execFileSync('/bin/sh', ['-s'], { input: laned.script, encoding: 'utf8', env: { PATH: dir } });
+        expect(laned.parse(out).missing).toEqual([]);
+        expect(laned.parse(out).results[4]).toEqual({ out: 'four\n', code: 1 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses a lane count that is not a whole number ≥ 1', () => {
+      expect(() => probeBatch(['true'], { lanes: 0 })).toThrow(/lanes/);
+      expect(() => probeBatch(['true'], { lanes: 1.5 })).toThrow(/lanes/);
+    });
   });
 });

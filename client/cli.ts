@@ -428,12 +428,12 @@ async function operation(
   /** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
   change?: { spec: (spec: Spec) => Spec; after?: () => Promise<void> },
 ): Promise<number> {
-  const { loadSpec } = await import('./spec-file');
+  const { loadSpecCached } = await import('./spec-cache');
   const { connectClient } = await import('./context');
   const { runOperation, selectHosts } = await import('./operation');
   const { readDevState } = await import('../common/dev-state');
   const g = globals();
-  const loaded = (await loadSpec(g.spec)).spec;
+  const loaded = (await loadSpecCached(g.spec)).spec;
   const spec = change ? change.spec(loaded) : loaded;
   const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;
   const selected = selectHosts(spec, hosts);

@@ -6,6 +6,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomUUID } from 'node:crypto';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +24,8 @@ const result = await build({
   packages: 'external',
   outdir: out,
   metafile: true,
+  // A fresh id per build: what client/spec-cache.ts keys validated specs by (a new build may bring a new schema).
+  define: { STEWARD_CLI_BUILD: JSON.stringify(randomUUID()) },
   logLevel: 'warning',
   plugins: [
     {

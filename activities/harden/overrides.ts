@@ -49,24 +49,30 @@ export interface Override {
 }
 
 /**
- * Shell that prints one line per existing non-directory path in `$@` (globs expanded by the caller's shell):
- * base64 path, base64 real path, `l` or `f`, mode, owner, base64 content (the first {@link MAX_BYTES}; only a
- * regular file is read, so a link to a FIFO or a device never blocks or streams).
+ * Shell that prints one line per existing non-directory path in `$@` (globs expanded by the caller's shell): path,
+ * real path (empty unless the path is a link), `l` or `f`, mode, owner, base64 content (the first {@link MAX_BYTES};
+ * only a regular file is read, so a link to a FIFO or a device never blocks or streams). A path made only of
+ * `A-Za-z0-9._/-` is written as `:path`, any other in base64: drift lists every file of five configuration
+ * directories, and encoding each name took two more processes per file.
  */
 function listing(paths: string): string {
   return [
     `for f in ${paths}; do`,
     '  { [ -e "$f" ] || [ -L "$f" ]; } && [ ! -d "$f" ] || continue',
-    '  t=f; [ -L "$f" ] && t=l',
-    '  r=$(readlink -f -- "$f" 2>/dev/null || printf %s "$f")',
+    '  t=f r=',
+    '  [ -L "$f" ] && t=l r=$(readlink -f -- "$f" 2>/dev/null || printf %s "$f")',
     '  s=$(stat -L -c "%a %U" -- "$f" 2>/dev/null || echo "0 ?")',
     `  c=; [ -f "$f" ] && c=$(head -c ${MAX_BYTES} -- "$f" | base64 -w0)`,
-    '  printf "%s %s %s %s %s\\n" "$(printf %s "$f" | base64 -w0)" "$(printf %s "$r" | base64 -w0)" "$t" "$s" "$c"',
+    '  case "$f" in *[!A-Za-z0-9._/-]*) p=$(printf %s "$f" | base64 -w0) ;; *) p=":$f" ;; esac',
+    '  case "$r" in "") q= ;; *[!A-Za-z0-9._/-]*) q=$(printf %s "$r" | base64 -w0) ;; *) q=":$r" ;; esac',
+    '  printf "%s %s %s %s %s\\n" "$p" "$q" "$t" "$s" "$c"',
     'done',
   ].join('\n');
 }
 
 const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+/** A listing's name field: `:path` as it is, else base64. */
+const name = (s: string) => (s.startsWith(':') ? s.slice(1) : b64(s));
 
 /** Parses {@link listing}'s output. @throws UnexpectedHostOutput on a line that is not one. */
 export function parseListing(host: string, r: ProbeResult, what: string): ConfigFile[] {
@@ -75,12 +81,15 @@ export function parseListing(host: string, r: ProbeResult, what: string): Config
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => {
-      const m = /^([A-Za-z0-9+/=]+) ([A-Za-z0-9+/=]*) ([fl]) ([0-7]+) (\S+) ([A-Za-z0-9+/=]*)$/.exec(l);
+      const m =
+        /^(:[A-Za-z0-9._/-]+|[A-Za-z0-9+/=]+) (:[A-Za-z0-9._/-]+|[A-Za-z0-9+/=]*) ([fl]) ([0-7]+) (\S+) ([A-Za-z0-9+/=]*)$/.exec(
+          l,
+        );
       if (!m) throw new UnexpectedHostOutput(host, `${what}: not a listing line: ${JSON.stringify(l.slice(0, 80))}`);
-      const path = b64(m[1]!);
+      const path = name(m[1]!);
       return {
         path,
-        real: b64(m[2]!) || path,
+        real: name(m[2]!) || path,
         link: m[3] === 'l',
         mode: m[4]!.padStart(4, '0'),
         owner: m[5]!,

@@ -368,6 +368,8 @@ describe('the overrides resource', () => {
     const probe = overridesResource({ id: 'x', paths: `${dir}/d/* ${dir}/missing/*`, find: () => [] }, 'h').probe;
     const out = execFileSync('sh', ['-c', probe], { encoding: 'utf8', timeout: 10_000 });
     const files = parseListing('h', { out, code: 0 }, 'x');
+    // Plain names travel as they are, others (a space) in base64.
+    expect(out.split('\n').filter((l) => l.startsWith(`:${dir}/d/`))).toHaveLength(2);
     expect(files.map((f) => [f.path.slice(dir.length), f.link, f.content])).toEqual([
       ['/d/a b.conf', false, 'x = 1\n'],
       ['/d/b.conf', true, ''],

@@ -6,6 +6,7 @@ import type { Change, Mode } from '../../model/report';
 import { VerificationFailed } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { pathBatch } from './files';
+import { serviceBatch } from './system';
 
 /** The desired state of the declarative resources, for tools that describe it elsewhere (the Ansible bench). */
 export type Desired =
@@ -48,7 +49,8 @@ export const PROBE_LANES = 4;
 
 /**
  * Runs the probes of `resources`, and `extra` ones, in one round trip. Files and directories are observed
- * together (one `stat`, one `sha256sum`: {@link pathBatch}); each resource still gets what its own probe prints.
+ * together (one `stat`, one `sha256sum`: {@link pathBatch}), systemd units too (one `systemctl show`:
+ * {@link serviceBatch}); each resource still gets what its own probe prints.
  * Observations do not depend on one another, so they run in {@link PROBE_LANES} lanes side by side.
  */
 export async function probeAll<K extends string = never>(
@@ -59,24 +61,38 @@ export async function probeAll<K extends string = never>(
   const pathIndex = resources.flatMap((r, i) =>
     r.desired?.kind === 'file' || r.desired?.kind === 'directory' ? [i] : [],
   );
-  const batch = pathBatch(
+  const paths = pathBatch(
     pathIndex.map((i) => {
       const desired = resources[i]!.desired as { kind: 'file' | 'directory'; path: string };
       return { path: desired.path, hash: desired.kind === 'file' };
     }),
   );
-  /** Resource index → its position in the batch, for the paths the batch can name. */
-  const inBatch = new Map(pathIndex.flatMap((r, j) => (batch.batched[j] ? [[r, j] as const] : [])));
+  const serviceIndex = resources.flatMap((r, i) => (r.desired?.kind === 'service' ? [i] : []));
+  const units = serviceBatch(serviceIndex.map((i) => (resources[i]!.desired as { unit: string }).unit));
+  /** Resource index → [batch, its position there], for what a batch observes. */
+  const inBatch = new Map<number, readonly ['batch:paths' | 'batch:services', number]>([
+    ...pathIndex.flatMap((r, j) => (paths.batched[j] ? [[r, ['batch:paths', j]] as const] : [])),
+    ...(serviceIndex.length > 1 ? serviceIndex.map((r, j) => [r, ['batch:services', j]] as const) : []),
+  ]);
+  const used = new Set([...inBatch.values()].map(([b]) => b));
   // The path batch, usually the longest probe, starts first.
-  const probes: Record<string, string> = inBatch.size > 0 ? { 'batch:paths': batch.probe } : {};
+  const probes: Record<string, string> = {};
+  if (used.has('batch:paths')) probes['batch:paths'] = paths.probe;
+  if (used.has('batch:services')) probes['batch:services'] = units.probe;
   Object.assign(probes, extra);
   resources.forEach((r, i) => {
     if (!inBatch.has(i)) probes[`r${i}`] = r.probe;
   });
   const out = await session.probe(probes, { lanes: PROBE_LANES });
-  const batched = inBatch.size > 0 ? batch.results(out['batch:paths']!) : [];
+  const batched = {
+    'batch:paths': used.has('batch:paths') ? paths.results(out['batch:paths']!) : [],
+    'batch:services': used.has('batch:services') ? units.results(out['batch:services']!) : [],
+  };
   return {
-    results: resources.map((_, i) => (inBatch.has(i) ? batched[inBatch.get(i)!]! : out[`r${i}`]!)),
+    results: resources.map((_, i) => {
+      const at = inBatch.get(i);
+      return at ? batched[at[0]][at[1]]! : out[`r${i}`]!;
+    }),
     extra: Object.fromEntries(Object.keys(extra).map((k) => [k, out[k]!])) as Record<K, ProbeResult>,
   };
 }

@@ -1,7 +1,7 @@
 /** Accounts and systemd units. */
 import type { Change } from '../../model/report';
 import { UnexpectedHostOutput } from '../host/errors';
-import type { HostSession } from '../host/session';
+import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
 import type { Resource } from './resource';
 
@@ -62,14 +62,35 @@ export interface ObservedService {
   readonly active: string;
 }
 
+const showUnits = (units: readonly string[]) =>
+  `${run('systemctl', 'show', '-p', 'LoadState', '-p', 'UnitFileState', '-p', 'ActiveState', ...units)} 2>/dev/null; true`;
+
+/**
+ * Observes many units with one `systemctl show` instead of one each (drift checks some twenty on every host, each
+ * call ~7 ms of host CPU). systemctl prints a block per unit named, in that order, separated by an empty line; each
+ * unit gets its block, which is what its own probe prints. When the blocks do not match the units in number
+ * (systemctl failed), every unit gets no output, as its own probe would have: its state reads unknown.
+ */
+export function serviceBatch(units: readonly string[]): { probe: string; results(r: ProbeResult): ProbeResult[] } {
+  return {
+    probe: showUnits(units),
+    results: ({ out }) => {
+      const blocks = out.replace(/\n+$/, '').split('\n\n');
+      return units.map((_, i) =>
+        blocks.length === units.length ? { out: `${blocks[i]}\n`, code: 0 } : { out: '', code: 0 },
+      );
+    },
+  };
+}
+
 /** A systemd unit that must be enabled and running. */
 export function serviceResource(unit: string): Resource<ObservedService> {
   const id = `service:${unit}`;
   return {
     id,
     desired: { kind: 'service', unit },
-    // One systemctl call (is-enabled plus is-active would be two): drift probes every service on every host.
-    probe: `${run('systemctl', 'show', '-p', 'LoadState', '-p', 'UnitFileState', '-p', 'ActiveState', unit)} 2>/dev/null; true`,
+    // One systemctl call (is-enabled plus is-active would be two); drift asks for all units at once (serviceBatch).
+    probe: showUnits([unit]),
     parse: ({ out }) => {
       const p = Object.fromEntries(
         out

@@ -1,11 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { directoryResource, fileResource, digest } from '../../activities/resources/files';
 import { packagesResource } from '../../activities/resources/packages';
 import { serviceResource, userResource } from '../../activities/resources/system';
+import { probeAll } from '../../activities/resources/resource';
+import { probeBatch } from '../../activities/host/probe-framing';
+import type { HostSession } from '../../activities/host/session';
 import { dockerDaemonConfig, stackDirectories } from '../../activities/provision/resources';
 import { specSchema } from '../../model/schema';
 import { validate } from '../../model/validate';
@@ -124,6 +127,64 @@ describe('packages, users, services', () => {
     expect(svc.diff(svc.parse(show('loaded', 'disabled', 'active')))).toHaveLength(1);
     expect(svc.parse(show('not-found', '', 'inactive'))).toEqual({ enabled: 'not-found', active: 'inactive' });
     expect(svc.diff(svc.parse(show('loaded', 'enabled', 'active')))).toEqual([]);
+  });
+});
+
+describe('observing units together', () => {
+  /** A stand-in `systemctl` on the PATH: `show` prints a block per unit, as systemd's does; `down` makes it fail. */
+  function fakeSystemctl(): { env: NodeJS.ProcessEnv; dir: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-systemctl-'));
+    writeFileSync(
+      join(dir, 'systemctl'),
+      [
+        '#!/bin/sh',
+        '[ -e "$(dirname "$0")/down" ] && { echo "Failed to connect to bus" >&2; exit 1; }',
+        'shift; first=1',
+        'while [ "$1" = -p ]; do shift 2; done',
+        'for u; do',
+        '  [ $first = 1 ] || echo; first=0',
+        '  case $u in nosuch) echo LoadState=not-found; echo ActiveState=inactive; echo UnitFileState= ;;',
+        '    stopped) echo LoadState=loaded; echo ActiveState=inactive; echo UnitFileState=enabled ;;',
+        '    *) echo LoadState=loaded; echo ActiveState=active; echo UnitFileState=enabled ;; esac',
+        'done',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    return { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, dir };
+  }
+  /** A session whose probes run on this machine's sh (only `probe` is used by probeAll). */
+  const localSession = (env: NodeJS.ProcessEnv) =>
+    ({
+      probe: async (probes: Record<string, string>, opts: { lanes?: number }) => {
+        const names = Object.keys(probes);
+        const batch = probeBatch(Object.values(probes), { lanes: opts.lanes ?? 1 });
+        const out = execFileSync('sh', ['-s'], { input: batch.script, encoding: 'utf8', env });
+        const { results } = batch.parse(out);
+        return Object.fromEntries(names.map((n, i) => [n, results[i]]));
+      },
+    }) as unknown as HostSession;
+
+  it('gives each service what its own probe prints, and unknown to all when systemctl fails', async () => {
+    const { env, dir } = fakeSystemctl();
+    try {
+      const units = ['docker', 'nosuch', 'stopped', 'steward-debsums.timer'].map(serviceResource);
+      const { results } = await probeAll(localSession(env), units);
+      const own = units.map((u) => execFileSync('sh', ['-c', u.probe], { encoding: 'utf8', env }));
+      expect(results.map((r) => r.out)).toEqual(own);
+      expect(units.map((u, i) => u.parse(results[i]!))).toEqual([
+        { enabled: 'enabled', active: 'active' },
+        { enabled: 'not-found', active: 'inactive' },
+        { enabled: 'enabled', active: 'inactive' },
+        { enabled: 'enabled', active: 'active' },
+      ]);
+      writeFileSync(join(dir, 'down'), '');
+      const failed = await probeAll(localSession(env), units);
+      expect(units.map((u, i) => u.parse(failed.results[i]!))).toEqual(
+        units.map(() => ({ enabled: 'unknown', active: 'unknown' })),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

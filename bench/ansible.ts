@@ -194,9 +194,11 @@ await withTemporal((address) =>
     report('ansible-playbook --check, 1 host, median', median(ansible1), 's');
     report('steward drift (CLI end to end), 1 host, median', median(steward1), 's');
     report('steward drift plan (workflow wall time), 1 host, median', median(workflow1), 's');
+    const endToEnd = median(ansible1) / median(steward1);
     console.log(
-      `  ratio, 1 host: steward's plan ${(median(ansible1) / median(workflow1)).toFixed(1)}× faster (target ≥ 10×); ` +
-        `through the CLI, process start included, ${(median(ansible1) / median(steward1)).toFixed(1)}×`,
+      `  ratio, 1 host, end to end (both tools' whole processes): steward ${endToEnd.toFixed(1)}× faster ` +
+        `(target ≥ 10×: ${endToEnd >= 10 ? 'MET' : 'MISSED'}); steward's workflow alone ` +
+        `${(median(ansible1) / median(workflow1)).toFixed(1)}×`,
     );
 
     // Fifty host entries.

@@ -9,6 +9,7 @@ import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
 import { defaultAddress, type GlobalOptions } from './globals';
 import { EXIT, UsageError } from './errors';
+import { installTerminalSafeConsole } from './terminal';
 import type { Spec } from '../model/schema';
 
 const program = new Command('steward')
@@ -500,6 +501,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 async function main(): Promise<number> {
+  installTerminalSafeConsole();
   try {
     await program.parseAsync(process.argv);
     return exitCode;

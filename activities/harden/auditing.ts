@@ -10,6 +10,7 @@ import type { Spec } from '../../model/schema';
 import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run } from '../host/shell';
+import { lastRun, printable } from '../host/text';
 import { fileResource } from '../resources/files';
 import { settingLineResource } from '../resources/lines';
 import type { Resource } from '../resources/resource';
@@ -391,21 +392,22 @@ export const ROOTKIT_SCAN_PROBE = `if [ -s ${run(RKHUNTER_LOG)} ]; then stat -c 
 
 /** The last rootkit scan as a finding: its warnings (high), or that none has run yet (info). */
 export function rootkitScanFinding(out: string, nowMs: number): Finding {
-  const [time = '', count = '0', ...warnings] = out.trim().split('\n');
-  if (!time) {
+  const last = lastRun(out, nowMs);
+  if (!last) {
     return {
       id: 'host.rootkit-scan',
       severity: 'info',
       message: 'no rootkit scan has run yet (steward-rootkit-scan.timer runs daily)',
     };
   }
-  const age = Math.max(0, Math.round((nowMs - Number(time) * 1000) / 3_600_000));
+  const [count = '0', ...warnings] = last.lines;
   const n = Number(count) || 0;
+  const when = `the last rootkit scan (${last.ageHours} h ago)`;
   return n === 0
-    ? { id: 'host.rootkit-scan', severity: 'info', message: `the last rootkit scan (${age} h ago) found nothing` }
+    ? { id: 'host.rootkit-scan', severity: 'info', message: `${when} found nothing` }
     : {
         id: 'host.rootkit-scan.warnings',
         severity: 'high',
-        message: `the last rootkit scan (${age} h ago) reported ${n} warning(s): ${warnings.map((w) => w.replace(/[^\x20-\x7e]/g, '?')).join(' | ')} (${RKHUNTER_LOG})`,
+        message: `${when} reported ${n} warning(s): ${warnings.map((w) => printable(w)).join(' | ')} (${RKHUNTER_LOG})`,
       };
 }

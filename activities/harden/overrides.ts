@@ -18,6 +18,7 @@ import type { Change } from '../../model/report';
 import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession, ProbeResult } from '../host/session';
 import { run } from '../host/shell';
+import { printable } from '../host/text';
 import type { Resource } from '../resources/resource';
 
 /** Where foreign files that overrode a managed setting are kept. */
@@ -109,8 +110,6 @@ const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
 const lines = (content: string) => content.split('\n');
 const norm = (v: string) => v.trim().replace(/\s+/g, ' ');
-/** Host text as it may reach a plan or a terminal: control bytes shown as `?`, at most 200 characters. */
-const shown = (v: string) => v.replace(/[^\x20-\x7e\u00a0-\uffff]/g, '?').slice(0, 200);
 
 // ---------------------------------------------------------------------------------------------------------------
 // sshd
@@ -530,9 +529,9 @@ export function overridesResource(spec: OverridesSpec, host: string): Resource<O
           {
             resource: `override:${f.path}`,
             action: 'update',
-            before: Object.fromEntries(here.map((o) => [shown(o.setting), shown(o.value)])),
+            before: Object.fromEntries(here.map((o) => [printable(o.setting), printable(o.value)])),
             after: {
-              ...Object.fromEntries(here.map((o) => [shown(o.setting), o.managed])),
+              ...Object.fromEntries(here.map((o) => [printable(o.setting), o.managed])),
               ...(kept ? { keptAt: kept } : { maskedBy: spec.replacement!(f).path }),
             },
           },

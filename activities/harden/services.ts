@@ -6,6 +6,7 @@ import type { ControlResult, Finding } from '../../model/report';
 import type { Spec } from '../../model/schema';
 import { durationMs } from '../../model/units';
 import type { HostSession } from '../host/session';
+import { lastRun, printable } from '../host/text';
 import { fileResource } from '../resources/files';
 import { settingLineResource } from '../resources/lines';
 import { retiredResource } from '../resources/retired';
@@ -167,36 +168,33 @@ export const AIDE_CHECK_PROBE = [
  * not something steward does for the operator.
  */
 export function integrityCheckFinding(out: string, nowMs: number): Finding {
-  const lines = out.trim().split('\n');
-  const [time = '', code = ''] = lines;
-  if (!time) {
+  const last = lastRun(out, nowMs);
+  if (!last) {
     return {
       id: 'host.integrity-check',
       severity: 'info',
       message: 'no AIDE check has run yet (dailyaidecheck.timer runs daily)',
     };
   }
-  const age = Math.max(0, Math.round((nowMs - Number(time) * 1000) / 3_600_000));
+  const [code = '', ...rest] = last.lines;
   const exit = Number(code);
-  const shown = (l: string) => l.replace(/[^\x20-\x7e]/g, '?').trim();
-  const counts = lines.filter((l) => /entries:/.test(l)).map((l) => shown(l).replace(/\s+/g, ' '));
-  const entries = lines
-    .slice(2)
-    .filter((l) => !/entries:/.test(l))
-    .map((l) => shown(l).replace(/\s+/g, ' '));
+  const shown = (l: string) => printable(l).trim().replace(/\s+/g, ' ');
+  const counts = rest.filter((l) => /entries:/.test(l)).map(shown);
+  const entries = rest.filter((l) => !/entries:/.test(l)).map(shown);
+  const when = `the last AIDE check (${last.ageHours} h ago)`;
   if (code === '' || exit >= 14) {
     return {
       id: 'host.integrity-check.failed',
       severity: 'medium',
-      message: `the last AIDE check (${age} h ago) did not complete${code ? ` (exit code ${exit})` : ''}: see ${AIDE_LOG}`,
+      message: `${when} did not complete${code ? ` (exit code ${exit})` : ''}: see ${AIDE_LOG}`,
     };
   }
   return exit === 0
-    ? { id: 'host.integrity-check', severity: 'info', message: `the last AIDE check (${age} h ago) found no change` }
+    ? { id: 'host.integrity-check', severity: 'info', message: `${when} found no change` }
     : {
         id: 'host.integrity-check.changes',
         severity: 'high',
-        message: `the last AIDE check (${age} h ago) found files changed since the baseline (${counts.join(', ')}): ${entries.join(' | ')} (${AIDE_LOG}; accept with aideinit once reviewed)`,
+        message: `${when} found files changed since the baseline (${counts.join(', ')}): ${entries.join(' | ')} (${AIDE_LOG}; accept with aideinit once reviewed)`,
       };
 }
 
@@ -336,7 +334,7 @@ export async function serviceControls(session: HostSession, spec: Spec): Promise
     const got = p.jailSettings.out
       .trim()
       .split('\n')
-      .map((l) => l.replace(/[^\x20-\x7e]/g, '?').trim())
+      .map((l) => printable(l).trim())
       .join(', ');
     out.push(control('fail2ban.sshd-settings', want, got, got === want));
   }

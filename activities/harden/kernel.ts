@@ -216,39 +216,62 @@ export const LOGIN_DEFS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Home directories closed to other users (0750 or tighter): a home another user can read leaks keys, histories and
- * the agent's files. Only the "other" bits are removed; the owner's and group's stay as they are.
+ * Paths that must give other users no access, observed as `<mode> <path>` lines: each that does is a change,
+ * `after` the mode it gets, `close` the command that sets it.
  */
-function homeDirectoriesResource(): Resource<{ path: string; mode: string }[]> {
-  const id = 'homes:/home';
+function closedToOthers(o: {
+  id: string;
+  host: string;
+  probe: string;
+  after: (mode: string) => string;
+  close: (paths: readonly string[]) => string;
+  label: string;
+}): Resource<{ path: string; mode: string }[]> {
+  const isOpen = (p: { mode: string }) => (parseInt(p.mode, 8) & 0o007) !== 0;
   return {
-    id,
-    probe: 'for d in /home/*; do [ -d "$d" ] && [ ! -L "$d" ] && stat -c \'%a %n\' -- "$d"; done; true',
+    id: o.id,
+    probe: o.probe,
     parse: ({ out }) =>
       out
         .split('\n')
         .filter(Boolean)
-        .map((l) => ({ mode: l.slice(0, l.indexOf(' ')), path: l.slice(l.indexOf(' ') + 1) })),
-    diff: (homes) => {
-      const open = homes.filter((h) => (parseInt(h.mode, 8) & 0o007) !== 0);
+        .map((l) => {
+          const m = /^([0-7]{3,4}) (\/.+)$/.exec(l);
+          if (!m) throw new UnexpectedHostOutput(o.host, `${o.id}: unexpected stat output ${JSON.stringify(l)}`);
+          return { mode: m[1]!.padStart(4, '0'), path: m[2]! };
+        }),
+    diff: (found) => {
+      const open = found.filter(isOpen);
       return open.length === 0
         ? []
         : [
             {
-              resource: id,
+              resource: o.id,
               action: 'update',
-              before: Object.fromEntries(open.map((h) => [h.path, h.mode.padStart(4, '0')])),
-              after: Object.fromEntries(
-                open.map((h) => [h.path, (parseInt(h.mode, 8) & ~0o007).toString(8).padStart(4, '0')]),
-              ),
+              before: Object.fromEntries(open.map((p) => [p.path, p.mode])),
+              after: Object.fromEntries(open.map((p) => [p.path, o.after(p.mode)])),
             },
           ];
     },
-    apply: async (session, homes) => {
-      const open = homes.filter((h) => (parseInt(h.mode, 8) & 0o007) !== 0).map((h) => h.path);
-      await session.check(run('chmod', 'o-rwx', '--', ...open), { label: 'close home directories' });
+    apply: async (session, found) => {
+      await session.check(o.close(found.filter(isOpen).map((p) => p.path)), { label: o.label });
     },
   };
+}
+
+/**
+ * Home directories closed to other users (0750 or tighter): a home another user can read leaks keys, histories and
+ * the agent's files. Only the "other" bits are removed; the owner's and group's stay as they are.
+ */
+function homeDirectoriesResource(host: string): Resource<{ path: string; mode: string }[]> {
+  return closedToOthers({
+    id: 'homes:/home',
+    host,
+    probe: 'for d in /home/*; do [ -d "$d" ] && [ ! -L "$d" ] && stat -c \'%a %n\' -- "$d"; done; true',
+    after: (mode) => (parseInt(mode, 8) & ~0o007).toString(8).padStart(4, '0'),
+    close: (paths) => run('chmod', 'o-rwx', '--', ...paths),
+    label: 'close home directories',
+  });
 }
 
 /** Compilers and assemblers an attacker with a shell would build tools with; reached through their PATH names. */
@@ -259,48 +282,23 @@ export const COMPILERS = ['as', 'cc', 'gcc', 'c++', 'g++', 'clang', 'ld'];
  * `dpkg-statoverride` so package upgrades keep the mode. Compilers not installed are nothing to do.
  */
 function compilersResource(host: string): Resource<{ path: string; mode: string }[]> {
-  const id = 'compilers:root-only';
-  return {
-    id,
+  return closedToOthers({
+    id: 'compilers:root-only',
+    host,
     probe: [
       `for c in ${COMPILERS.join(' ')}; do p=$(command -v "$c") || continue; p=$(readlink -f -- "$p")`,
       `  [ -f "$p" ] && stat -c '%a %n' -- "$p"; done | sort -u; true`,
     ].join('\n'),
-    parse: ({ out }) =>
-      out
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => {
-          const m = /^([0-7]{3,4}) (\/\S+)$/.exec(l);
-          if (!m) throw new UnexpectedHostOutput(host, `unexpected stat output for a compiler: ${JSON.stringify(l)}`);
-          return { mode: m[1]!.padStart(4, '0'), path: m[2]! };
-        }),
-    diff: (found) => {
-      const open = found.filter((c) => (parseInt(c.mode, 8) & 0o007) !== 0);
-      return open.length === 0
-        ? []
-        : [
-            {
-              resource: id,
-              action: 'update',
-              before: Object.fromEntries(open.map((c) => [c.path, c.mode])),
-              after: Object.fromEntries(open.map((c) => [c.path, '0750'])),
-            },
-          ];
-    },
-    apply: async (session, found) => {
-      const open = found.filter((c) => (parseInt(c.mode, 8) & 0o007) !== 0).map((c) => c.path);
-      await session.check(
-        open
-          .map(
-            (p) =>
-              `dpkg-statoverride --remove ${run(p)} >/dev/null 2>&1; dpkg-statoverride --update --add root root 0750 ${run(p)}`,
-          )
-          .join(' && '),
-        { label: 'restrict compilers to root' },
-      );
-    },
-  };
+    after: () => '0750',
+    close: (paths) =>
+      paths
+        .map(
+          (p) =>
+            `dpkg-statoverride --remove ${run(p)} >/dev/null 2>&1; dpkg-statoverride --update --add root root 0750 ${run(p)}`,
+        )
+        .join(' && '),
+    label: 'restrict compilers to root',
+  });
 }
 
 function umaskResources(host: string): Resource[] {
@@ -324,7 +322,7 @@ export function accountResources(spec: Spec, host: string): Resource[] {
   const ops = spec.ssh.opsUser;
   return [
     ...SENSITIVE_PATHS.map((p) => permissionResource(p, host)),
-    homeDirectoriesResource(),
+    homeDirectoriesResource(host),
     compilersResource(host),
     ...(spec.ssh.banner.trim()
       ? [

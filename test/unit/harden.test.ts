@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { revertScript } from '../../activities/harden/confirm';
-import { kernelResources, sysctlSettings, SYSCTL_BASELINE } from '../../activities/harden/kernel';
+import { accountResources, kernelResources, sysctlSettings, SYSCTL_BASELINE } from '../../activities/harden/kernel';
 import { AUDITING_PACKAGES } from '../../activities/harden/auditing';
 import { aideExclusions, fail2banConfig, securityPackages } from '../../activities/harden/services';
 import { cleanupResources, durationHours } from '../../activities/harden/timers';
@@ -13,6 +13,42 @@ import { validate } from '../../model/validate';
 
 const spec = (extra: object = {}) =>
   validate(specSchema, { version: 1, hosts: [{ name: 'h', address: '127.0.0.1' }], ...extra }, 'test');
+
+describe('paths closed to others', () => {
+  const byId = (id: string) => accountResources(spec(), 'h').find((r) => r.id === id)!;
+
+  it('takes only the other bits off a home, and compilers to 0750 through dpkg-statoverride', async () => {
+    const homes = byId('homes:/home');
+    const seen = homes.parse({ out: '755 /home/admin\n750 /home/steward\n701 /home/a b\n', code: 0 });
+    expect(homes.diff(seen)).toEqual([
+      {
+        resource: 'homes:/home',
+        action: 'update',
+        before: { '/home/admin': '0755', '/home/a b': '0701' },
+        after: { '/home/admin': '0750', '/home/a b': '0700' },
+      },
+    ]);
+    const compilers = byId('compilers:root-only');
+    const found = compilers.parse({
+      out: '755 /usr/bin/x86_64-linux-gnu-gcc-12\n750 /usr/bin/x86_64-linux-gnu-as\n',
+      code: 0,
+    });
+    expect(compilers.diff(found)[0]?.after).toEqual({ '/usr/bin/x86_64-linux-gnu-gcc-12': '0750' });
+    const commands: string[] = [];
+    const session = { check: async (script: string) => void commands.push(script) } as never;
+    await compilers.apply(session, found, compilers.diff(found));
+    await homes.apply(session, seen, homes.diff(seen));
+    expect(commands).toEqual([
+      'dpkg-statoverride --remove /usr/bin/x86_64-linux-gnu-gcc-12 >/dev/null 2>&1; dpkg-statoverride --update --add root root 0750 /usr/bin/x86_64-linux-gnu-gcc-12',
+      "chmod o-rwx -- /home/admin '/home/a b'",
+    ]);
+    expect(compilers.diff(compilers.parse({ out: '750 /usr/bin/as\n', code: 0 }))).toEqual([]);
+  });
+
+  it('refuses a line that is not a mode and an absolute path, naming the resource', () => {
+    expect(() => byId('homes:/home').parse({ out: 'stat: cannot stat\n', code: 0 })).toThrow(/homes:\/home/);
+  });
+});
 
 describe('kernel baseline', () => {
   it('keeps IP forwarding on for Docker while hardening the rest', () => {

@@ -4,7 +4,14 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { ensureSimulatorImage, removeSimulator, startSimulator, type Simulator } from '../client/dev/simulator';
+import {
+  ensureSimulatorImage,
+  ownerLabels,
+  removeOrphanedSimulators,
+  removeSimulator,
+  startSimulator,
+  type Simulator,
+} from '../client/dev/simulator';
 import { findFreePort, resolveTemporalBinary, startDevServer, stopProcess } from '../client/dev/temporal';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import { generateKey, KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv } from '../codec/keys';
@@ -22,8 +29,11 @@ export async function withSimulators<T>(
 ): Promise<T> {
   const keys = makeKeyPair();
   await ensureSimulatorImage();
+  // A killed bench or test run's simulators would share the CPU the figures are about.
+  const orphans = await removeOrphanedSimulators();
+  if (orphans.length > 0) console.log(`removed ${orphans.length} simulators a killed run left`);
   const sims = await Promise.all(
-    Array.from({ length: count }, () => startSimulator({ authorizedKey: keys.publicKey })),
+    Array.from({ length: count }, () => startSimulator({ authorizedKey: keys.publicKey, labels: ownerLabels() })),
   );
   try {
     return await body(sims, keys);

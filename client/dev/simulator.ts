@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -195,6 +196,44 @@ export async function removeSimulator(idOrName: string): Promise<void> {
     await docker.getContainer(idOrName).remove({ force: true, v: true });
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+}
+
+/**
+ * Labels of a simulator a test run or a benchmark starts: the process that removes it when done (`pid`, on this
+ * machine). See {@link removeOrphanedSimulators}.
+ */
+export const OWNER_PID_LABEL = 'steward.owner-pid';
+export const OWNER_HOST_LABEL = 'steward.owner-host';
+export const ownerLabels = (pid: number = process.pid): Record<string, string> => ({
+  [OWNER_PID_LABEL]: String(pid),
+  [OWNER_HOST_LABEL]: hostname(),
+});
+
+/**
+ * Removes the simulators whose owner ({@link ownerLabels}) on this machine has ended without removing them — a
+ * test run or a benchmark that was killed. A simulator restarts with the engine, as a server boots, so without this
+ * they came back with every engine start and took CPU from whatever ran next. A process that still exists (also
+ * one that is not ours to signal) keeps its simulators. Returns the names removed.
+ */
+export async function removeOrphanedSimulators(): Promise<string[]> {
+  const removed: string[] = [];
+  for (const sim of await listSimulators()) {
+    const pid = Number(sim.labels[OWNER_PID_LABEL]);
+    if (!Number.isInteger(pid) || pid <= 0 || sim.labels[OWNER_HOST_LABEL] !== hostname() || processExists(pid))
+      continue;
+    await removeSimulator(sim.container);
+    removed.push(sim.name);
+  }
+  return removed;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -4,8 +4,16 @@ import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519KeyPair } from '../../common/keygen';
 import Docker from 'dockerode';
+import { spawnSync } from 'node:child_process';
 import {
+  OWNER_HOST_LABEL,
+  OWNER_PID_LABEL,
+  SIMULATOR_IMAGE,
+  listSimulators,
+  ownerLabels,
   regenerateHostKeys,
+  removeOrphanedSimulators,
+  removeSimulator,
   restartSimulator,
   simulatorExec,
   snapshotSimulator,
@@ -120,6 +128,30 @@ describe('VPS simulator', () => {
         });
     });
   }
+
+  it("removes the simulators of an owner that ended (a killed run's), never those of a live one", async () => {
+    const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+    const ended = spawnSync('true').pid!; // a process that has exited: its pid names no one now
+    const create = (labels: Record<string, string>) =>
+      docker.createContainer({
+        Image: SIMULATOR_IMAGE,
+        Labels: { 'steward.simulator': '1', 'steward.test': 'reap', ...labels },
+      });
+    const orphan = await create(ownerLabels(ended));
+    const live = await create(ownerLabels());
+    const elsewhere = await create({ [OWNER_PID_LABEL]: String(ended), [OWNER_HOST_LABEL]: 'another-machine' });
+    try {
+      await removeOrphanedSimulators();
+      const left = (await listSimulators({ 'steward.test': 'reap' })).map((s) => s.container);
+      expect(left).not.toContain(orphan.id);
+      expect(left).toContain(live.id);
+      expect(left).toContain(elsewhere.id);
+      // This file's simulators carry their run's owner.
+      expect((await listSimulators({ 'steward.test': 'simulator' }))[0]?.labels[OWNER_PID_LABEL]).toMatch(/^\d+$/);
+    } finally {
+      for (const c of [orphan, live, elsewhere]) await removeSimulator(c.id);
+    }
+  });
 });
 
 async function removeImage(id: string): Promise<void> {

@@ -22,6 +22,7 @@ import type { TestProject } from 'vitest/node';
 import { ensureKeyFile, KEY_FILE_ENV, KEYS_ENV } from '../../codec/keys';
 import { ensureSearchAttributes } from '../../common/search-attributes';
 import { ensureTemporalBinary, findFreePort, startDevServer, stopProcess } from '../../client/dev/temporal';
+import { removeOrphanedSimulators } from '../../client/dev/simulator';
 import { writeWorkflowBundle } from '../../workers/bundle';
 import { bundleInChild } from '../../workers/worker';
 import { removeGoldenImages } from './golden';
@@ -73,6 +74,9 @@ async function startRun(): Promise<Run> {
   const testRunId = randomBytes(4).toString('hex');
   (globalThis as { stewardTestRunId?: string }).stewardTestRunId = testRunId; // for the durations reporter
   mkdirSync(resolve('.steward'), { recursive: true });
+  process.env.STEWARD_TEST_OWNER_PID ??= String(process.pid);
+  const orphans = await removeOrphanedSimulators().catch(() => [] as string[]); // no engine: nothing to reap
+  if (orphans.length > 0) console.log(`removed ${orphans.length} simulators a killed run left: ${orphans.join(', ')}`);
   if (!process.env[KEYS_ENV] && !process.env[KEY_FILE_ENV]) {
     process.env[KEY_FILE_ENV] = (await ensureKeyFile('.steward/test-codec.keys')).file;
   }

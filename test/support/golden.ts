@@ -30,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Docker from 'dockerode';
-import { snapshotSimulator, startSimulator } from '../../client/dev/simulator';
+import { ownerLabels, snapshotSimulator, startSimulator } from '../../client/dev/simulator';
 import { keyRingFromEnv } from '../../codec/keys';
 import { createWorker } from '../../workers/worker';
 import { steward } from './cli';
@@ -51,6 +51,14 @@ export interface GoldenRun {
 export type Timer = <T>(name: string, body: () => Promise<T>) => Promise<T>;
 
 export const GOLDEN_REPO = 'steward-test/golden';
+/**
+ * Owner labels of a test run's simulators: its main process (the global setup sets STEWARD_TEST_OWNER_PID), so the
+ * next run reaps what a killed one left (removeOrphanedSimulators).
+ */
+export function testRunOwner(): Record<string, string> {
+  return ownerLabels(Number(process.env.STEWARD_TEST_OWNER_PID) || process.pid);
+}
+
 /** Label on every golden image, with the id of the run that made it. */
 export const GOLDEN_RUN_LABEL = 'steward.test.golden-run';
 /** The ops user a golden host was provisioned with (the spec's default), whose authorized_keys a file replaces. */
@@ -138,7 +146,7 @@ async function buildGolden(kind: GoldenKind, ref: string, base: string | undefin
       authorizedKey: keys.publicKey,
       name: `golden-${kind}-${run.runId}`,
       aptCacheDir: aptCacheFor(true),
-      labels: { 'steward.test': 'golden' },
+      labels: { ...testRunOwner(), 'steward.test': 'golden' },
       ...(base ? { image: base, keyUsers: [GOLDEN_OPS_USER] } : {}),
     });
     container = sim.container;

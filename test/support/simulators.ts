@@ -6,7 +6,7 @@ import {
   type Simulator,
   type StartSimulatorOptions,
 } from '../../client/dev/simulator';
-import { aptCacheFor, harvestAptCache } from './golden';
+import { aptCacheFor, harvestAptCache, testRunOwner } from './golden';
 
 export interface SimulatorFleet {
   simulators: Simulator[];
@@ -32,6 +32,7 @@ export async function startSimulators(
     Array.from({ length: count }, (_, i) =>
       startSimulator({
         ...options,
+        labels: { ...testRunOwner(), ...options.labels },
         name: options.name === undefined ? undefined : `${options.name}-${i + 1}`,
         ...(caches[i] ? { aptCacheDir: caches[i] } : {}),
       }),

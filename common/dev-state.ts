@@ -1,6 +1,7 @@
 /** What `steward dev up` started, kept next to the spec in `.steward/dev/state.json` so `dev down` stops only that. */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { processAlive } from './process';
 
 export interface DevState {
   temporal?: { pid?: number; address: string; uiUrl?: string; logFile?: string; dbFile?: string };
@@ -32,11 +33,5 @@ export async function writeDevState(specPath: string, state: DevState): Promise<
 
 /** Whether a process we recorded is still running. */
 export function isAlive(pid: number | undefined): pid is number {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return pid !== undefined && pid > 0 && processAlive(pid);
 }

@@ -11,6 +11,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
+import { processAlive } from '../../common/process';
 
 export const SIMULATOR_IMAGE = 'steward/vps:bookworm';
 /** Every simulator carries this label with value `1`. */
@@ -220,21 +221,12 @@ export async function removeOrphanedSimulators(): Promise<string[]> {
   const removed: string[] = [];
   for (const sim of await listSimulators()) {
     const pid = Number(sim.labels[OWNER_PID_LABEL]);
-    if (!Number.isInteger(pid) || pid <= 0 || sim.labels[OWNER_HOST_LABEL] !== hostname() || processExists(pid))
+    if (!Number.isInteger(pid) || pid <= 0 || sim.labels[OWNER_HOST_LABEL] !== hostname() || processAlive(pid))
       continue;
     await removeSimulator(sim.container);
     removed.push(sim.name);
   }
   return removed;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Simulators on the local engine, running or not, that carry all `labels` (besides steward.simulator=1). */

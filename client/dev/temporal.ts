@@ -3,6 +3,7 @@
  * register steward's search attributes, and stop it again by PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { processAlive } from '../../common/process';
 import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -226,11 +227,11 @@ export async function stopProcess(pid: number, timeoutMs = DEFAULT_STOP_TIMEOUT_
   attachedPids.delete(pid);
   signal(pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
+  while (processAlive(pid)) {
     if (Date.now() > deadline) {
       signal(pid, 'SIGKILL');
       await sleep(POLL_INTERVAL_MS);
-      if (isAlive(pid)) throw new DevServerError(`process ${pid} survived SIGKILL`);
+      if (processAlive(pid)) throw new DevServerError(`process ${pid} survived SIGKILL`);
       return;
     }
     await sleep(POLL_INTERVAL_MS / 2);
@@ -289,20 +290,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  if (process.platform !== 'linux') return true;
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie is gone too
-  } catch {
-    return false;
   }
 }
 

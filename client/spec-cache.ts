@@ -1,5 +1,5 @@
 /**
- * The compiled CLI remembers the last spec it validated: parsing the YAML and checking it against the schema takes
+ * The compiled CLI remembers the last spec it validated (every command reads its spec through here): parsing the YAML and checking it against the schema takes
  * about a tenth of a second of every command's start, for a file that rarely changes between two commands. The entry
  * is keyed by the spec's bytes, its absolute path (relative identity files resolve against it) and the CLI build (a
  * new build brings a new schema), and lives beside the spec in `.steward/cache/` (0700, file 0600, one entry per spec

@@ -10,7 +10,7 @@ import { COMPOSE_PROJECT } from '../../model/render/stack';
 import { readDevState } from '../../common/dev-state';
 import { type GlobalOptions } from '../context';
 import { EXIT, UsageError } from '../errors';
-import { loadSpec } from '../spec-file';
+import { loadSpecCached } from '../spec-cache';
 import { EMBEDDER_STANDIN } from './init';
 
 const SOURCE = new URL('../../images/embedder-standin/embedder.ts', import.meta.url);
@@ -18,7 +18,7 @@ const SOURCE = new URL('../../images/embedder-standin/embedder.ts', import.meta.
 export async function embedder(g: GlobalOptions): Promise<number> {
   const state = await readDevState(g.spec);
   if (!state.vps) throw new UsageError('no throwaway VPS: run `steward dev up` first');
-  const { spec } = await loadSpec(g.spec);
+  const { spec } = await loadSpecCached(g.spec);
   if (!spec.stack.memory.embedder.baseUrl?.includes(`//${EMBEDDER_STANDIN}:`)) {
     throw new UsageError(
       `${g.spec} does not point mem0 at the stand-in embedder (stack.memory.embedder.baseUrl http://${EMBEDDER_STANDIN}:8080/v1)`,

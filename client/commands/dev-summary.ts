@@ -10,7 +10,7 @@ import { StewardHost, StewardOperation, StewardOutcome } from '../../model/searc
 import { devDir, readDevState } from '../../common/dev-state';
 import { connectClient, listingClient, uiLink, type GlobalOptions } from '../context';
 import { EXIT, UsageError } from '../errors';
-import { loadSpec } from '../spec-file';
+import { loadSpecCached } from '../spec-cache';
 import { sh } from '../../activities/host/shell';
 
 interface LatestRun {
@@ -23,7 +23,7 @@ interface LatestRun {
 export async function summary(g: GlobalOptions): Promise<number> {
   const state = await readDevState(g.spec);
   if (!state.vps) throw new UsageError('no throwaway VPS: run `steward dev up` first');
-  const { spec } = await loadSpec(g.spec);
+  const { spec } = await loadSpecCached(g.spec);
   const host = state.vps.host;
   const layout = stackLayout(spec);
   const { simulatorExec, simulatorAddress } = await import('../dev/simulator');

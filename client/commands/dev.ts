@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import ssh2 from 'ssh2';
-import { loadSpec } from '../spec-file';
+import { loadSpecCached } from '../spec-cache';
 import { KnownHosts } from '../../common/known-hosts';
 import type { GlobalOptions } from '../context';
 import { devDir, isAlive, readDevState, writeDevState, type DevState } from '../../common/dev-state';
@@ -82,7 +82,7 @@ export async function up(g: GlobalOptions): Promise<number> {
     await initSpec({ specPath: g.spec, hosts: [] });
     log(`wrote ${g.spec} for the throwaway VPS ${DEFAULT_DEV_HOST.name}`);
   }
-  const { spec } = await loadSpec(g.spec);
+  const { spec } = await loadSpecCached(g.spec);
 
   // 3. The throwaway VPS for the spec's dev-vps host.
   const devHost = spec.hosts.find((h) => h.name === DEFAULT_DEV_HOST.name);

@@ -28,7 +28,7 @@ import {
   type ResultDocument,
 } from '../operation';
 import { printControls } from '../output';
-import { loadSpec } from '../spec-file';
+import { loadSpecCached } from '../spec-cache';
 
 export interface RotateFlags {
   readonly host: string[];
@@ -90,7 +90,7 @@ export function selectRotations(spec: Spec, secrets: readonly string[], hosts: r
 /** Runs `steward rotate` and returns the exit code. */
 export async function rotate(g: GlobalOptions, secrets: string[], flags: RotateFlags): Promise<number> {
   const { concurrency } = validate(flagsSchema, { concurrency: flags.concurrency }, '--concurrency');
-  const { spec } = await loadSpec(g.spec);
+  const { spec } = await loadSpecCached(g.spec);
   const pairs = selectRotations(spec, secrets, flags.host);
   const mode = flags.plan ? 'plan' : 'apply';
   const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;

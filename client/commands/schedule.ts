@@ -31,7 +31,7 @@ import { startAttributes } from '../../model/search-attributes';
 import { cliUser, connectClient, listingClient, type GlobalOptions } from '../context';
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import { KnownHosts } from '../../common/known-hosts';
-import { loadSpec } from '../spec-file';
+import { loadSpecCached } from '../spec-cache';
 
 /** Workflow types this version of steward runs: the functions workflows/index.ts exports. */
 async function workflowTypes(): Promise<Set<string>> {
@@ -123,7 +123,7 @@ export interface ApplyResult {
  * did not make for this task queue. A paused schedule stays paused when updated. Safe to repeat.
  */
 export async function apply(g: GlobalOptions, o: { plan?: boolean }): Promise<number> {
-  const { spec, path } = await loadSpec(g.spec);
+  const { spec, path } = await loadSpecCached(g.spec);
   const { schedules, unavailable } = desiredSchedules(spec, {
     specPath: path,
     taskQueue: g.taskQueue,

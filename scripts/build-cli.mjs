@@ -2,6 +2,12 @@
 // starts without compiling TypeScript: bin/steward.js runs it while every source it was built from is unchanged, and
 // falls back to tsx otherwise. Each module keeps its own import.meta.url (the path of its source), so the paths it
 // resolves relative to itself (scripts, the workflow sources, the bin) stay right. Run by scripts/setup.sh.
+//
+// The pure-JavaScript packages a command loads (the Temporal client, protobufjs and the API's descriptors, zod, yaml,
+// commander) are bundled in too: loaded from node_modules one file at a time through Node's ESM loader (every
+// CommonJS file lexed for its exports) they took ~0.1 s of each `steward drift`. Packages with native code, those
+// that read files beside their own sources, and the worker's runtime (which brings its own copies of the SDK's
+// shared modules) stay in node_modules: EXTERNAL.
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -12,6 +18,24 @@ import { build } from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = resolve(root, 'dist/cli');
 const started = Date.now();
+const EXTERNAL = [
+  // native code, or files read beside their sources (grpc-js loads .proto files by its own path)
+  '@temporalio/core-bridge',
+  '@grpc/grpc-js',
+  '@grpc/proto-loader',
+  'ssh2',
+  'cpu-features',
+  'node-ssh',
+  'dockerode',
+  'esbuild',
+  // the worker's runtime and the packages it shares with the code it loads
+  '@temporalio/worker',
+  '@temporalio/workflow',
+  '@temporalio/activity',
+  '@temporalio/testing',
+  'webpack',
+  'vitest',
+];
 await rm(out, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
@@ -21,7 +45,11 @@ const result = await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
+  external: EXTERNAL,
+  // Bundled CommonJS code requires Node's built-ins (and EXTERNAL packages): an ES module has no `require` of its own.
+  banner: {
+    js: "import { createRequire as __stewardRequire } from 'node:module'; const require = __stewardRequire(import.meta.url);",
+  },
   outdir: out,
   metafile: true,
   // A fresh id per build: what client/spec-cache.ts keys validated specs by (a new build may bring a new schema).
@@ -29,13 +57,18 @@ const result = await build({
   logLevel: 'warning',
   plugins: [
     {
-      // A package file imported by its path without an extension (`@temporalio/common/lib/time`) resolves under tsx
-      // but not under Node's ESM loader: the build names the file.
+      // A file of an EXTERNAL package imported by its path without an extension (`@temporalio/worker/lib/x`)
+      // resolves under tsx but not under Node's ESM loader: the build names the file (or the directory's index).
       name: 'package-file-extension',
       setup(b) {
         b.onResolve({ filter: /^(?:@[^/]+\/[^/]+|[^@./][^/]*)\/[^.]+$/ }, ({ path, resolveDir }) => {
+          if (!EXTERNAL.some((p) => path.startsWith(`${p}/`))) return undefined;
           const file = createRequire(resolve(resolveDir, 'x.js')).resolve(path);
-          return file.endsWith('.js') && !path.endsWith('.js') ? { path: `${path}.js`, external: true } : undefined;
+          if (!file.endsWith('.js') || path.endsWith('.js')) return undefined;
+          return {
+            path: file.endsWith('/index.js') && !path.endsWith('/index') ? `${path}/index.js` : `${path}.js`,
+            external: true,
+          };
         });
       },
     },

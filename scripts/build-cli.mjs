@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -69,6 +70,31 @@ const result = await build({
             path: file.endsWith('/index.js') && !path.endsWith('/index') ? `${path}/index.js` : `${path}.js`,
             external: true,
           };
+        });
+      },
+    },
+    {
+      // The Temporal API's descriptors are one large object literal (~1.4 MB); V8 reads the same data as a JSON string
+      // ~2.5× faster (~25 ms of every command that talks to Temporal). Kept as it is unless it survives a JSON round
+      // trip unchanged.
+      name: 'descriptors-as-json',
+      setup(b) {
+        b.onLoad({ filter: /[\\/]@temporalio[\\/]proto[\\/]protos[\\/]json-module\.js$/ }, async ({ path }) => {
+          const text = await readFile(path, 'utf8');
+          const open = text.indexOf('.addJSON(');
+          const close = text.lastIndexOf('});');
+          if (open < 0 || close < open || text.indexOf('.addJSON(', open + 1) >= 0) return undefined;
+          const literal = text.slice(open + '.addJSON('.length, close + 1);
+          let data;
+          try {
+            data = new Function(`return (${literal});`)();
+          } catch {
+            return undefined;
+          }
+          const json = JSON.stringify(data);
+          if (!isDeepStrictEqual(JSON.parse(json), data)) return undefined;
+          const contents = `${text.slice(0, open)}.addJSON(JSON.parse(${JSON.stringify(json)})${text.slice(close + 1)}`;
+          return { contents, loader: 'js' };
         });
       },
     },

@@ -3,18 +3,19 @@
  * all of them), diffed against the spec with the operations' own resource definitions, and classified: intentional
  * when the spec section of the owning operation changed since it last applied on this host, corrective when the
  * host moved. The observed host is also judged by the policy (sshd, secret files, open ports, openclaw.json) and,
- * optionally, by OpenClaw's own `security audit` (reused while what it depends on is unchanged: deploy/audit.ts). Repair is not done here: the workflow re-runs the owning
- * operations, which converge exactly the drifted resources through the same apply code.
+ * optionally, by OpenClaw's own `security audit`, reused while what it depends on is unchanged (deploy/audit.ts; its
+ * inputs and cache are read in the same batch). Repair is not done here: the workflow re-runs the owning operations,
+ * which converge exactly the drifted resources through the same apply code.
  */
 import { createHash } from 'node:crypto';
 import { evaluatePolicy, type HostFacts } from '../model/policy';
 import type { Change, Finding } from '../model/report';
-import { GATEWAY_SERVICE, stackLayout } from '../model/render/stack';
+import { stackLayout } from '../model/render/stack';
 import type { Spec } from '../model/schema';
 import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../model/sections';
 import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
 import { catalogue, rendered as renderedStack, type CatalogueEntry } from './catalogue';
-import { ageOf, stackAudit } from './deploy/audit';
+import { ageOf, auditInputsProbe, parseAuditInputs, stackAudit } from './deploy/audit';
 import { consumedSecrets } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
 import { run } from './host/shell';
@@ -123,18 +124,21 @@ export const AUDIT_MAX_AGE_MS = 24 * 3600_000;
  * OpenClaw's security audit in the gateway container, as findings: reused from the host's cache while its inputs are
  * unchanged and it is at most `maxAgeMs` old (then an info finding says how old), else run now. No running gateway,
  * or an audit that does not answer (the container is restarting), is itself a finding: the drift plan still reports
- * everything else.
+ * everything else. `probed` is what {@link auditInputsProbe} printed in the drift batch.
  */
-async function auditFindings(session: HostSession, spec: Spec, maxAgeMs: number): Promise<Finding[]> {
+async function auditFindings(
+  session: HostSession,
+  spec: Spec,
+  maxAgeMs: number,
+  probed: ProbeResult,
+): Promise<Finding[]> {
   const unavailable = (why: string): Finding[] => [
     { id: 'openclaw.audit.unavailable', severity: 'medium', message: `OpenClaw's security audit did not run: ${why}` },
   ];
-  const id = await session.script(
-    `docker ps -q --filter label=com.docker.compose.project=openclaw --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)} --filter status=running`,
-  );
-  const container = id.stdout.trim().split('\n')[0];
-  if (!container || !/^[0-9a-f]{12,64}$/.test(container)) return unavailable('no running gateway container');
-  const audit = await stackAudit(session, spec, container, maxAgeMs);
+  const observed = parseAuditInputs(probed.out);
+  const container = observed.container;
+  if (!container) return unavailable('no running gateway container');
+  const audit = await stackAudit(session, spec, container, maxAgeMs, new Date(), observed);
   if ('error' in audit) return unavailable(audit.error);
   const reused: Finding[] = audit.cached
     ? [
@@ -158,14 +162,18 @@ export async function observeDrift(
   audit: boolean,
   auditMaxAgeMs: number = AUDIT_MAX_AGE_MS,
 ): Promise<DriftResult> {
-  const [{ results, extra: facts }, auditResult] = await Promise.all([
-    probeAll(
-      session,
-      checks.map((c) => c.resource),
-      factProbes(spec),
-    ),
-    audit ? auditFindings(session, spec, auditMaxAgeMs) : Promise.resolve([]),
-  ]);
+  // The audit's inputs first: two docker commands, the longest of the facts.
+  const extra: Record<string, string> = {
+    ...(audit ? { 'fact:audit': auditInputsProbe(spec) } : {}),
+    ...factProbes(spec),
+  };
+  const { results, extra: facts } = await probeAll(
+    session,
+    checks.map((c) => c.resource),
+    extra,
+  );
+  // The audit's inputs and cache came with the batch: a second round trip only when the audit must run now.
+  const auditResult = audit ? await auditFindings(session, spec, auditMaxAgeMs, facts['fact:audit']!) : [];
 
   let applied: Partial<Record<AppliedOperation, string>> = {};
   try {

@@ -14,7 +14,7 @@ import type { Finding, Severity } from '../../model/report';
 import { GATEWAY_SERVICE, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
-import { sh } from '../host/shell';
+import { run, sh } from '../host/shell';
 
 export const AUDIT_CACHE = '/var/lib/steward/openclaw-audit.json';
 
@@ -78,36 +78,69 @@ export async function runAudit(session: HostSession, container: string): Promise
   };
 }
 
-/** Digest of what the audit in `container` depends on, and the cached result (undefined when absent or unusable). */
-async function inputsAndCache(
-  session: HostSession,
-  spec: Spec,
-  container: string,
-): Promise<{ inputs: string; cache?: z.infer<typeof cacheSchema> }> {
+/** What {@link auditInputsProbe} observed: the container, the digest of what its audit depends on, the cache. */
+export interface AuditInputs {
+  /** The gateway container's id; undefined when none is running (or the host printed no id). */
+  readonly container?: string;
+  readonly inputs: string;
+  readonly cache?: z.infer<typeof cacheSchema>;
+}
+
+const INPUTS_MARK = '--- inputs\n';
+const CACHE_MARK = '\n--- cache\n';
+
+/**
+ * A probe printing what the audit of `container` depends on (or of the running gateway, looked up by its compose
+ * labels, when no container is given) and the cached result: one round trip, so drift runs it in its own batch.
+ */
+export function auditInputsProbe(spec: Spec, container?: string): string {
   const layout = stackLayout(spec);
   const state = spec.stack.volumes.find((v) => v.name === 'state')!.path;
-  const script = [
-    'c=$1 json=$2 state=$3 cache=$4',
-    `docker inspect -f '{{.Id}} {{.Image}} {{.State.StartedAt}}' "$c" 2>&1`,
-    'sha256sum "$json" 2>&1',
-    `find "$state" -maxdepth 2 -printf '%m %U %G %y %P\\n' 2>&1 | LC_ALL=C sort`,
-    'echo "--- cache"',
-    'cat "$cache" 2>/dev/null || true',
+  const lookup = `$(docker ps -q --filter label=com.docker.compose.project=openclaw --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)} --filter status=running | head -n 1)`;
+  const c = '"$steward_audit_c"';
+  return [
+    `steward_audit_c=${container === undefined ? lookup : run(container)}`,
+    `printf '%s\\n' ${c}`,
+    `if [ -n ${c} ]; then`,
+    `  echo ${run(INPUTS_MARK.trim())}`,
+    `  docker inspect -f '{{.Id}} {{.Image}} {{.State.StartedAt}}' ${c} 2>&1`,
+    `  sha256sum ${run(layout.openclawJson)} 2>&1`,
+    `  find ${run(state)} -maxdepth 2 -printf '%m %U %G %y %P\\n' 2>&1 | LC_ALL=C sort`,
+    `  echo ${run(CACHE_MARK.trim())}`,
+    `  cat ${run(AUDIT_CACHE)} 2>/dev/null || true`,
+    'fi',
   ].join('\n');
-  const r = await session.script(sh(['sh', '-c', script, 'sh', container, layout.openclawJson, state, AUDIT_CACHE]));
-  const at = r.stdout.indexOf('\n--- cache\n');
+}
+
+/**
+ * Parses {@link auditInputsProbe}'s output, as untrusted input: a cache that does not parse, or fit, is no cache. The
+ * state directory's listing holds names the agent's container chose (a newline and a forged cache mark included), so
+ * the cache is what follows the last mark: the cache file itself is one line of JSON.
+ */
+export function parseAuditInputs(out: string): AuditInputs {
+  const newline = out.indexOf('\n');
+  const id = newline === -1 ? '' : out.slice(0, newline);
+  const container = /^[0-9a-f]{12,64}$/.test(id) ? id : undefined;
+  const from = out.indexOf(INPUTS_MARK);
+  const body = from === -1 ? '' : out.slice(from + INPUTS_MARK.length);
+  const at = body.lastIndexOf(CACHE_MARK);
   const inputs = createHash('sha256')
-    .update(at === -1 ? r.stdout : r.stdout.slice(0, at))
+    .update(at === -1 ? body : body.slice(0, at))
     .digest('hex');
-  if (at === -1) return { inputs };
+  if (!container || from === -1 || at === -1) return container ? { container, inputs } : { inputs };
   let cache: z.infer<typeof cacheSchema> | undefined;
   try {
-    const parsed = cacheSchema.safeParse(JSON.parse(r.stdout.slice(at + '\n--- cache\n'.length)));
+    const parsed = cacheSchema.safeParse(JSON.parse(body.slice(at + CACHE_MARK.length)));
     cache = parsed.success ? parsed.data : undefined;
   } catch {
     cache = undefined;
   }
-  return cache ? { inputs, cache } : { inputs };
+  return cache ? { container, inputs, cache } : { container, inputs };
+}
+
+async function inputsAndCache(session: HostSession, spec: Spec, container: string): Promise<AuditInputs> {
+  const r = await session.script(auditInputsProbe(spec, container));
+  return parseAuditInputs(r.stdout);
 }
 
 async function writeCache(session: HostSession, inputs: string, outcome: AuditOutcome): Promise<void> {
@@ -130,8 +163,10 @@ export async function stackAudit(
   container: string,
   maxAgeMs: number,
   now: Date = new Date(),
+  observed?: AuditInputs,
 ): Promise<AuditOutcome | { error: string }> {
-  const { inputs, cache } = await inputsAndCache(session, spec, container);
+  const { inputs, cache } =
+    observed?.container === container ? observed : await inputsAndCache(session, spec, container);
   const age = cache ? now.getTime() - Date.parse(cache.at) : Infinity;
   if (cache && cache.inputs === inputs && age >= 0 && age <= maxAgeMs) {
     return { findings: cache.findings, critical: cache.critical, warn: cache.warn, at: cache.at, cached: true };

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { auditInputsProbe, parseAuditInputs } from '../../activities/deploy/audit';
+import type { Spec } from '../../model/schema';
+import { oneHostSpec } from '../support/specs';
+
+const ID = 'a'.repeat(64);
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const cacheLine = (inputs: string, findings: unknown[] = []) =>
+  JSON.stringify({ inputs, at: '2026-12-06T10:00:00.000Z', critical: 0, warn: findings.length, findings });
+
+describe("the audit's inputs and cache, observed in drift's batch", () => {
+  const dirs: string[] = [];
+  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  /** A spec whose stack lives in a fresh directory, and a `docker` on PATH that answers as a host with a gateway. */
+  function host(running: boolean): { spec: Spec; state: string; env: NodeJS.ProcessEnv; dir: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'steward-audit-inputs-'));
+    dirs.push(dir);
+    const base = oneHostSpec();
+    const spec: Spec = {
+      ...base,
+      stack: {
+        ...base.stack,
+        volumes: base.stack.volumes.map((v) => ({ ...v, path: v.path.replace('/opt/openclaw', dir) })),
+      },
+    };
+    const state = spec.stack.volumes.find((v) => v.name === 'state')!.path;
+    mkdirSync(join(state, 'agents'), { recursive: true });
+    writeFileSync(join(state, 'openclaw.json'), '{"gateway":{}}\n');
+    mkdirSync(join(dir, 'bin'));
+    const docker = join(dir, 'bin/docker');
+    writeFileSync(
+      docker,
+      [
+        '#!/bin/sh',
+        `case "$1" in`,
+        `  ps) ${running ? `echo ${ID}; echo ${'b'.repeat(64)}` : 'true'} ;;`,
+        `  inspect) echo "$4 sha256:image 2026-12-06T09:00:00Z" ;;`,
+        'esac',
+      ].join('\n'),
+    );
+    chmodSync(docker, 0o755);
+    return { spec, state, env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` }, dir };
+  }
+
+  it('names the running gateway and digests what its audit depends on; no container, no inputs', () => {
+    const h = host(true);
+    const out = execFileSync('sh', ['-c', auditInputsProbe(h.spec)], { env: h.env, encoding: 'utf8' });
+    const parsed = parseAuditInputs(out);
+    expect(parsed.container).toBe(ID);
+    expect(parsed.cache).toBeUndefined(); // no cache file on this machine
+    const body = out.slice(out.indexOf('--- inputs\n') + '--- inputs\n'.length, out.lastIndexOf('\n--- cache\n'));
+    expect(body).toContain(`${ID} sha256:image 2026-12-06T09:00:00Z`);
+    expect(body).toContain(sha('{"gateway":{}}\n'));
+    expect(body).toMatch(/^\d+ \d+ \d+ d agents$/m);
+    expect(parsed.inputs).toBe(sha(body));
+
+    // One more byte in openclaw.json, or a new file in the state directory: other inputs.
+    writeFileSync(join(h.state, 'openclaw.json'), '{"gateway":{}} \n');
+    const edited = parseAuditInputs(execFileSync('sh', ['-c', auditInputsProbe(h.spec)], { env: h.env }).toString());
+    expect(edited.inputs).not.toBe(parsed.inputs);
+    writeFileSync(join(h.state, 'agents/new'), '');
+    const added = parseAuditInputs(execFileSync('sh', ['-c', auditInputsProbe(h.spec)], { env: h.env }).toString());
+    expect(added.inputs).not.toBe(edited.inputs);
+
+    // The container named by deploy's verification is the one inspected; quoted, whatever it is.
+    const named = execFileSync('sh', ['-c', auditInputsProbe(h.spec, `${'c'.repeat(64)}; touch ${h.dir}/x`)], {
+      env: h.env,
+      encoding: 'utf8',
+    });
+    expect(named).toContain(`${'c'.repeat(64)}; touch ${h.dir}/x sha256:image`);
+    expect(parseAuditInputs(named).container).toBeUndefined();
+
+    const none = host(false);
+    const empty = execFileSync('sh', ['-c', auditInputsProbe(none.spec)], { env: none.env, encoding: 'utf8' });
+    expect(empty).toBe('\n');
+    expect(parseAuditInputs(empty).container).toBeUndefined();
+  });
+
+  it('reads the cache after the last mark: a name in the state directory cannot forge one', () => {
+    const body = `${ID} sha256:image t\nsum  /x/openclaw.json\n700 1000 1000 d agents`;
+    const real = cacheLine(sha(body));
+    const ok = parseAuditInputs(`${ID}\n--- inputs\n${body}\n--- cache\n${real}\n`);
+    expect(ok).toEqual({ container: ID, inputs: sha(body), cache: JSON.parse(real) });
+
+    // A file the container named "x\n--- cache\n{…}" with a cache that hides every finding: the real cache wins.
+    const forgedBody = `${body}\n644 1000 1000 f x`;
+    const forged = cacheLine(sha(forgedBody.split('\n--- cache\n')[0]!));
+    const withName = `${forgedBody}\n--- cache\n${forged}\n644 1000 1000 f y`;
+    const findings = [{ id: 'openclaw.audit.x', severity: 'critical', message: 'm' }];
+    const parsed = parseAuditInputs(
+      `${ID}\n--- inputs\n${withName}\n--- cache\n${cacheLine(sha(withName), findings)}\n`,
+    );
+    expect(parsed.inputs).toBe(sha(withName));
+    expect(parsed.cache?.findings).toEqual(findings);
+    // No cache file at all: the forged one is not taken either.
+    expect(parseAuditInputs(`${ID}\n--- inputs\n${withName}\n--- cache\n`).cache).toBeUndefined();
+
+    // What the host printed is checked: an id that is not one, a cache that is not steward's.
+    expect(parseAuditInputs(`gateway; rm -rf /\n--- inputs\n${body}\n--- cache\n${real}\n`)).toEqual({
+      inputs: sha(body),
+    });
+    expect(parseAuditInputs(`${ID}\n--- inputs\n${body}\n--- cache\n{"inputs":"x"}\n`).cache).toBeUndefined();
+    expect(parseAuditInputs(`${ID}\n--- inputs\n${body}\n--- cache\nnot json\n`).cache).toBeUndefined();
+  });
+});

@@ -31,11 +31,22 @@ function timeProcess(argv: readonly string[]): Promise<number> {
   });
 }
 
-async function medianOf(runs: number, once: () => Promise<number>): Promise<number> {
+interface Timing {
+  readonly median: number;
+  readonly runs: readonly number[];
+}
+
+async function medianOf(runs: number, once: () => Promise<number>): Promise<Timing> {
   await once(); // warm: the page cache, not steward
   const xs: number[] = [];
   for (let i = 0; i < runs; i++) xs.push(await once());
-  return median(xs);
+  return { median: median(xs), runs: xs };
+}
+
+/** The median against its target, and every run's figure: this machine's speed varies from minute to minute. */
+function show(label: string, t: Timing, target?: number): void {
+  report(`${label}, median`, t.median, 's', target);
+  console.log(`    runs: ${t.runs.map((x) => x.toFixed(3)).join(' ')}`);
 }
 
 const compiled = builtAndCurrent(new URL('../', import.meta.url));
@@ -43,10 +54,10 @@ console.log(`CLI: ${compiled ? 'compiled (dist/cli)' : 'from the TypeScript sour
 const node = await medianOf(RUNS, () => timeProcess(['-e', '0']));
 const help = await medianOf(RUNS, () => timeProcess([STEWARD_BIN, '--help']));
 const schema = await medianOf(RUNS, () => timeProcess([STEWARD_BIN, 'schema']));
-report('node -e 0 (Node itself), median', node, 's');
-report('steward --help, median', help, 's', 0.3);
-report('steward schema, median', schema, 's');
-console.log(`  steward's own start-up over Node's: ${((help - node) * 1000).toFixed(0)} ms`);
+show('node -e 0 (Node itself)', node);
+show('steward --help', help, 0.3);
+show('steward schema', schema);
+console.log(`  steward's own start-up over Node's: ${((help.median - node.median) * 1000).toFixed(0)} ms`);
 
 await withTemporal((address) =>
   withSimulators(1, async ([sim], keys) => {
@@ -67,8 +78,8 @@ await withTemporal((address) =>
     const audited = await medianOf(Math.min(RUNS, 3), async () => (await drift('--audit')).seconds);
     const noAudit = await medianOf(RUNS, async () => (await drift('--no-audit')).seconds);
     console.log(`drift of one converged host, the audit ${cached ? 'reused from the host cache' : 'NOT reused'}:`);
-    report('steward drift (defaults), end to end, median', plain, 's', 0.8);
-    report('steward drift --audit (audit run now), median', audited, 's');
-    report('steward drift --no-audit, median', noAudit, 's');
+    show('steward drift (defaults), end to end', plain, 0.8);
+    show('steward drift --audit (audit run now)', audited);
+    show('steward drift --no-audit', noAudit);
   }),
 );

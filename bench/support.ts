@@ -175,6 +175,27 @@ export function containerCpuSeconds(container: string): number | undefined {
   return usec === undefined ? undefined : Number(usec) / 1e6;
 }
 
+/**
+ * Waits until the container is quiet: under `share` of one core over each `windowMs`, for at most `maxMs`. A freshly
+ * deployed stack keeps starting for a while (the gateway, memory), and its CPU is taken from every figure measured
+ * beside it on a small machine. Returns the seconds waited, or undefined when the cgroup cannot be read or the
+ * container never settled.
+ */
+export async function untilSettled(
+  container: string,
+  { share = 0.1, windowMs = 2_000, maxMs = 120_000 } = {},
+): Promise<number | undefined> {
+  const start = Date.now();
+  while (Date.now() - start < maxMs) {
+    const before = containerCpuSeconds(container);
+    if (before === undefined) return undefined;
+    await new Promise((r) => setTimeout(r, windowMs));
+    const used = (containerCpuSeconds(container) ?? Infinity) - before;
+    if (used / (windowMs / 1000) < share) return (Date.now() - start) / 1000;
+  }
+  return undefined;
+}
+
 /** CPU seconds (user + system) this process has used so far. */
 export function processCpuSeconds(): number {
   const u = process.cpuUsage();

@@ -3,8 +3,7 @@
 // falls back to tsx otherwise. Each module keeps its own import.meta.url (the path of its source), so the paths it
 // resolves relative to itself (scripts, the workflow sources, the bin) stay right. Run by scripts/setup.sh.
 //
-// The pure-JavaScript packages a command loads (the Temporal client, protobufjs and the API's descriptors, zod, yaml,
-// commander) are bundled in too: loaded from node_modules one file at a time through Node's ESM loader (every
+// The pure-JavaScript packages a command loads (the Temporal client, zod, yaml, commander) are bundled in too: loaded from node_modules one file at a time through Node's ESM loader (every
 // CommonJS file lexed for its exports) they took ~0.1 s of each `steward drift`. Packages with native code, those
 // that read files beside their own sources, and the worker's runtime (which brings its own copies of the SDK's
 // shared modules) stay in node_modules: EXTERNAL.
@@ -13,7 +12,6 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,6 +27,9 @@ const EXTERNAL = [
   'node-ssh',
   'dockerode',
   'esbuild',
+  // The API's types: common/audit/history.ts loads protobufjs's JSON extension from the copy beside them at run time,
+  // and that copy must be the one they were built with.
+  '@temporalio/proto',
   // the worker's runtime and the packages it shares with the code it loads
   '@temporalio/worker',
   '@temporalio/workflow',
@@ -70,31 +71,6 @@ const result = await build({
             path: file.endsWith('/index.js') && !path.endsWith('/index') ? `${path}/index.js` : `${path}.js`,
             external: true,
           };
-        });
-      },
-    },
-    {
-      // The Temporal API's descriptors are one large object literal (~1.4 MB); V8 reads the same data as a JSON string
-      // ~2.5× faster (~25 ms of every command that talks to Temporal). Kept as it is unless it survives a JSON round
-      // trip unchanged.
-      name: 'descriptors-as-json',
-      setup(b) {
-        b.onLoad({ filter: /[\\/]@temporalio[\\/]proto[\\/]protos[\\/]json-module\.js$/ }, async ({ path }) => {
-          const text = await readFile(path, 'utf8');
-          const open = text.indexOf('.addJSON(');
-          const close = text.lastIndexOf('});');
-          if (open < 0 || close < open || text.indexOf('.addJSON(', open + 1) >= 0) return undefined;
-          const literal = text.slice(open + '.addJSON('.length, close + 1);
-          let data;
-          try {
-            data = new Function(`return (${literal});`)();
-          } catch {
-            return undefined;
-          }
-          const json = JSON.stringify(data);
-          if (!isDeepStrictEqual(JSON.parse(json), data)) return undefined;
-          const contents = `${text.slice(0, open)}.addJSON(JSON.parse(${JSON.stringify(json)})${text.slice(close + 1)}`;
-          return { contents, loader: 'js' };
         });
       },
     },

@@ -3,10 +3,11 @@
 // falls back to tsx otherwise. Each module keeps its own import.meta.url (the path of its source), so the paths it
 // resolves relative to itself (scripts, the workflow sources, the bin) stay right. Run by scripts/setup.sh.
 //
-// The pure-JavaScript packages a command loads (the Temporal client, zod, yaml, commander) are bundled in too: loaded from node_modules one file at a time through Node's ESM loader (every
-// CommonJS file lexed for its exports) they took ~0.1 s of each `steward drift`. Packages with native code, those
-// that read files beside their own sources, and the worker's runtime (which brings its own copies of the SDK's
-// shared modules) stay in node_modules: EXTERNAL.
+// The pure-JavaScript packages a command loads (the Temporal client, zod, yaml, commander) are bundled in too: loaded
+// from node_modules one file at a time through Node's ESM loader (every CommonJS file lexed for its exports) they took
+// ~0.1 s of each `steward drift`. Packages with native code, those that read files beside their own sources, the API's
+// types and the worker's runtime (which brings its own copies of the SDK's shared modules) stay in node_modules:
+// EXTERNAL.
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Finding, Severity } from '../../model/report';
-import { GATEWAY_SERVICE, stackLayout } from '../../model/render/stack';
+import { COMPOSE_PROJECT, GATEWAY_SERVICE, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
@@ -89,21 +89,48 @@ export interface AuditInputs {
 const INPUTS_MARK = '--- inputs\n';
 const CACHE_MARK = '\n--- cache\n';
 
+/** The engine's API socket: read with curl where the host has both, as the stack's containers are (stack.ts). */
+export const DOCKER_SOCKET = '/var/run/docker.sock';
+
 /**
  * A probe printing what the audit of `container` depends on (or of the running gateway, looked up by its compose
  * labels, when no container is given) and the cached result: one round trip, so drift runs it in its own batch.
+ * The container's id, image and start time come from the engine's API through `socket` with curl (a curl process
+ * costs a third of a docker CLI one), else from the docker CLI; a host answers the same way each time, so deploy's
+ * digest and drift's agree.
  */
-export function auditInputsProbe(spec: Spec, container?: string): string {
+export function auditInputsProbe(spec: Spec, container?: string, socket: string = DOCKER_SOCKET): string {
   const layout = stackLayout(spec);
   const state = spec.stack.volumes.find((v) => v.name === 'state')!.path;
-  const lookup = `$(docker ps -q --filter label=com.docker.compose.project=openclaw --filter ${run(`label=com.docker.compose.service=${GATEWAY_SERVICE}`)} --filter status=running | head -n 1)`;
+  const labels = [`com.docker.compose.project=${COMPOSE_PROJECT}`, `com.docker.compose.service=${GATEWAY_SERVICE}`];
+  const filters = encodeURIComponent(JSON.stringify({ label: labels, status: ['running'] }));
+  const api = (path: string) => `curl -sf --unix-socket ${run(socket)} ${path}`;
+  const field = (re: string) => `grep -o ${run(re)} | head -n 1 | cut -d'"' -f4`;
   const c = '"$steward_audit_c"';
+  const viaApi = [
+    `  steward_audit_c=${container === undefined ? `$(${api(run(`http://docker/containers/json?filters=${filters}`))} | ${field('"Id":"[0-9a-f]*"')})` : run(container)}`,
+    `  printf '%s\\n' ${c}`,
+    `  if [ -n ${c} ]; then`,
+    `    echo ${run(INPUTS_MARK.trim())}`,
+    `    steward_audit_j=$(${api(`"http://docker/containers/$steward_audit_c/json"`)})`,
+    `    printf '%s %s %s\\n' "$(printf '%s' "$steward_audit_j" | ${field('"Id":"[0-9a-f]*"')})" "$(printf '%s' "$steward_audit_j" | ${field('"Image":"sha256:[0-9a-f]*"')})" "$(printf '%s' "$steward_audit_j" | ${field('"StartedAt":"[^"]*"')})"`,
+    '  fi',
+  ];
+  const viaCli = [
+    `  steward_audit_c=${container === undefined ? `$(docker ps -q ${labels.map((l) => `--filter ${run(`label=${l}`)}`).join(' ')} --filter status=running | head -n 1)` : run(container)}`,
+    `  printf '%s\\n' ${c}`,
+    `  if [ -n ${c} ]; then`,
+    `    echo ${run(INPUTS_MARK.trim())}`,
+    `    docker inspect -f '{{.Id}} {{.Image}} {{.State.StartedAt}}' ${c} 2>&1`,
+    '  fi',
+  ];
   return [
-    `steward_audit_c=${container === undefined ? lookup : run(container)}`,
-    `printf '%s\\n' ${c}`,
+    `if command -v curl >/dev/null && [ -S ${run(socket)} ]; then`,
+    ...viaApi,
+    'else',
+    ...viaCli,
+    'fi',
     `if [ -n ${c} ]; then`,
-    `  echo ${run(INPUTS_MARK.trim())}`,
-    `  docker inspect -f '{{.Id}} {{.Image}} {{.State.StartedAt}}' ${c} 2>&1`,
     `  sha256sum ${run(layout.openclawJson)} 2>&1`,
     `  find ${run(state)} -maxdepth 2 -printf '%m %U %G %y %P\\n' 2>&1 | LC_ALL=C sort`,
     `  echo ${run(CACHE_MARK.trim())}`,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +10,8 @@ import type { Spec } from '../../model/schema';
 import { oneHostSpec } from '../support/specs';
 
 const ID = 'a'.repeat(64);
+/** No engine socket there: the probe reads the engine with the docker CLI. */
+const NO_SOCKET = '/nonexistent/docker.sock';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const cacheLine = (inputs: string, findings: unknown[] = []) =>
   JSON.stringify({ inputs, at: '2026-12-06T10:00:00.000Z', critical: 0, warn: findings.length, findings });
@@ -50,7 +53,10 @@ describe("the audit's inputs and cache, observed in drift's batch", () => {
 
   it('names the running gateway and digests what its audit depends on; no container, no inputs', () => {
     const h = host(true);
-    const out = execFileSync('sh', ['-c', auditInputsProbe(h.spec)], { env: h.env, encoding: 'utf8' });
+    const out = execFileSync('sh', ['-c', auditInputsProbe(h.spec, undefined, NO_SOCKET)], {
+      env: h.env,
+      encoding: 'utf8',
+    });
     const parsed = parseAuditInputs(out);
     expect(parsed.container).toBe(ID);
     expect(parsed.cache).toBeUndefined(); // no cache file on this machine
@@ -62,24 +68,84 @@ describe("the audit's inputs and cache, observed in drift's batch", () => {
 
     // One more byte in openclaw.json, or a new file in the state directory: other inputs.
     writeFileSync(join(h.state, 'openclaw.json'), '{"gateway":{}} \n');
-    const edited = parseAuditInputs(execFileSync('sh', ['-c', auditInputsProbe(h.spec)], { env: h.env }).toString());
+    const edited = parseAuditInputs(
+      execFileSync('sh', ['-c', auditInputsProbe(h.spec, undefined, NO_SOCKET)], { env: h.env }).toString(),
+    );
     expect(edited.inputs).not.toBe(parsed.inputs);
     writeFileSync(join(h.state, 'agents/new'), '');
-    const added = parseAuditInputs(execFileSync('sh', ['-c', auditInputsProbe(h.spec)], { env: h.env }).toString());
+    const added = parseAuditInputs(
+      execFileSync('sh', ['-c', auditInputsProbe(h.spec, undefined, NO_SOCKET)], { env: h.env }).toString(),
+    );
     expect(added.inputs).not.toBe(edited.inputs);
 
     // The container named by deploy's verification is the one inspected; quoted, whatever it is.
-    const named = execFileSync('sh', ['-c', auditInputsProbe(h.spec, `${'c'.repeat(64)}; touch ${h.dir}/x`)], {
-      env: h.env,
-      encoding: 'utf8',
-    });
+    const named = execFileSync(
+      'sh',
+      ['-c', auditInputsProbe(h.spec, `${'c'.repeat(64)}; touch ${h.dir}/x`, NO_SOCKET)],
+      {
+        env: h.env,
+        encoding: 'utf8',
+      },
+    );
     expect(named).toContain(`${'c'.repeat(64)}; touch ${h.dir}/x sha256:image`);
     expect(parseAuditInputs(named).container).toBeUndefined();
 
     const none = host(false);
-    const empty = execFileSync('sh', ['-c', auditInputsProbe(none.spec)], { env: none.env, encoding: 'utf8' });
+    const empty = execFileSync('sh', ['-c', auditInputsProbe(none.spec, undefined, NO_SOCKET)], {
+      env: none.env,
+      encoding: 'utf8',
+    });
     expect(empty).toBe('\n');
     expect(parseAuditInputs(empty).container).toBeUndefined();
+  });
+
+  it('reads the engine through its socket with curl where the host has both, to the same line the CLI prints', async () => {
+    const h = host(true);
+    // A socket file for `[ -S ]`, and a curl that answers as the engine does (an inspect document whose health log
+    // holds what the container printed, quotes escaped).
+    const socket = join(h.dir, 'docker.sock');
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(socket, r));
+    try {
+      const inspect = JSON.stringify({
+        Id: ID,
+        State: {
+          Status: 'running',
+          StartedAt: '2026-12-06T09:00:00.123Z',
+          Health: { Log: [{ Output: '"Id":"bbbb"' }] },
+        },
+        Image: 'sha256:0123abcd',
+        Config: { Image: 'steward/openclaw:2026.9.6', Labels: { note: '"Image":"sha256:ffff"' } },
+      });
+      const curl = join(h.dir, 'bin/curl');
+      writeFileSync(
+        curl,
+        [
+          '#!/bin/sh',
+          `echo "$@" >> ${h.dir}/curl.log`,
+          'for a; do url=$a; done',
+          'case "$url" in',
+          `  *containers/json\?filters=*) echo '[{"Id":"${ID}","Names":["/openclaw_gateway_1"]}]' ;;`,
+          `  */containers/${ID}/json) echo '${inspect}' ;;`,
+          '  *) exit 22 ;;',
+          'esac',
+        ].join('\n'),
+      );
+      chmodSync(curl, 0o755);
+      const out = execFileSync('sh', ['-c', auditInputsProbe(h.spec, undefined, socket)], {
+        env: h.env,
+        encoding: 'utf8',
+      });
+      expect(out.split('\n').slice(0, 3)).toEqual([ID, '--- inputs', `${ID} sha256:0123abcd 2026-12-06T09:00:00.123Z`]);
+      expect(parseAuditInputs(out).container).toBe(ID);
+      // The lookup asked for the running gateway of the compose project, by its labels.
+      const asked = decodeURIComponent(readFileSync(join(h.dir, 'curl.log'), 'utf8'));
+      expect(asked).toContain('"label":["com.docker.compose.project=openclaw","com.docker.compose.service=gateway"]');
+      expect(asked).toContain('"status":["running"]');
+      expect(asked).toContain(`--unix-socket ${socket}`);
+    } finally {
+      server.close();
+    }
   });
 
   it('reads the cache after the last mark: a name in the state directory cannot forge one', () => {

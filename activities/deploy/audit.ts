@@ -15,6 +15,7 @@ import { COMPOSE_PROJECT, GATEWAY_SERVICE, stackLayout } from '../../model/rende
 import type { Spec } from '../../model/schema';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
+import { DOCKER_SOCKET } from './stack';
 
 export const AUDIT_CACHE = '/var/lib/steward/openclaw-audit.json';
 
@@ -88,9 +89,6 @@ export interface AuditInputs {
 
 const INPUTS_MARK = '--- inputs\n';
 const CACHE_MARK = '\n--- cache\n';
-
-/** The engine's API socket: read with curl where the host has both, as the stack's containers are (stack.ts). */
-export const DOCKER_SOCKET = '/var/run/docker.sock';
 
 /**
  * A probe printing what the audit of `container` depends on (or of the running gateway, looked up by its compose

@@ -130,7 +130,8 @@ export interface ObservedContainer {
  * docker CLI one, and drift reads the stack on every host each run); otherwise with the docker CLI. Both print the
  * engine's own inspect JSON.
  */
-const DOCKER_SOCKET = '/var/run/docker.sock';
+/** The engine's API socket (the audit's inputs are read through it too: audit.ts). */
+export const DOCKER_SOCKET = '/var/run/docker.sock';
 const VIA_API = `command -v curl >/dev/null && [ -S ${DOCKER_SOCKET} ]`;
 const api = (path: string) => `curl -sf --unix-socket ${DOCKER_SOCKET} ${run(`http://docker${path}`)}`;
 const PROJECT_FILTER = encodeURIComponent(JSON.stringify({ label: [`com.docker.compose.project=${COMPOSE_PROJECT}`] }));

@@ -3,14 +3,12 @@
  * Exit codes: 0 success, 1 operation failed, 2 drift found, 64 invalid spec or usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { PolicyViolation } from '../model/governance';
-import { ValidationError } from '../model/validate';
 import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
 import { defaultAddress, type GlobalOptions } from './globals';
-import { EXIT, UsageError } from './errors';
+import { EXIT, failureExit, UsageError } from './errors';
 import { installTerminalSafeConsole } from './terminal';
-import type { Spec } from '../model/schema';
+import type { OperationCommand, SpecChange } from './operation-command';
 
 const program = new Command('steward')
   .description('Durable, idempotent lifecycle operations for self-hosted OpenClaw stacks, on Temporal')
@@ -427,47 +425,36 @@ async function operation(
   concurrency: string,
   extra?: Record<string, unknown>,
   /** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
-  change?: { spec: (spec: Spec) => Spec; after?: () => Promise<void> },
+  change?: SpecChange,
 ): Promise<number> {
-  const { loadSpecCached } = await import('./spec-cache');
-  const { connectClient } = await import('./context');
-  const { runOperation, selectHosts } = await import('./operation');
-  const { readDevState } = await import('../common/dev-state');
   const g = globals();
-  const loaded = (await loadSpecCached(g.spec)).spec;
-  const spec = change ? change.spec(loaded) : loaded;
-  const uiUrl = process.env.STEWARD_UI_URL ?? (await readDevState(g.spec)).temporal?.uiUrl;
-  const selected = selectHosts(spec, hosts);
-  if ((op === 'backup' || op === 'restore' || op === 'drill' || op === 'upgrade') && !spec.backup.repository) {
-    throw new UsageError(
-      `${g.spec}: backup.repository is not set: name a restic repository (a path on the worker, sftp: or s3:) and backup.passwordSecret`,
-    );
-  }
-  const parallel = Number(concurrency);
-  if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
-  const client = await connectClient(g);
-  try {
-    const { code, reports } = await runOperation(client, g, {
-      operation: op,
-      workflowType,
-      spec,
-      hosts: selected,
-      mode,
-      concurrency: parallel,
-      ...(uiUrl ? { uiUrl } : {}),
-      ...(extra ? { extra } : {}),
-    });
-    if (code === EXIT.ok && mode === 'apply') await change?.after?.();
-    const trusted = reports.filter((r) => r.hostKey).map((r) => r.host);
-    if (trusted.length > 0 && !g.json) {
-      console.log(
-        `trusted the host key of ${trusted.join(', ')} on first use; the worker pinned it in its known-hosts file`,
-      );
-    }
-    return code;
-  } finally {
-    await client.connection.close();
-  }
+  const uiUrl = process.env.STEWARD_UI_URL;
+  const cmd: OperationCommand = {
+    operation: op,
+    workflowType,
+    hosts,
+    mode,
+    concurrency,
+    ...(extra ? { extra } : {}),
+    ...(uiUrl ? { uiUrl } : {}),
+  };
+  const { connectClient } = await import('./context');
+  const { runOperationCommand } = await import('./operation-command');
+  const { thisProcess } = await import('./operation');
+  return runOperationCommand(
+    g,
+    cmd,
+    async (use) => {
+      const client = await connectClient(g);
+      try {
+        return await use(client);
+      } finally {
+        await client.connection.close();
+      }
+    },
+    thisProcess(),
+    change,
+  );
 }
 
 /**
@@ -507,12 +494,9 @@ async function main(): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (err instanceof ValidationError || err instanceof UsageError || err instanceof PolicyViolation) {
-      console.error(`steward: ${err.message}`);
-      return EXIT.usage;
-    }
-    console.error(`steward: ${err instanceof Error ? err.message : String(err)}`);
-    return EXIT.failed;
+    const { code, message } = failureExit(err);
+    console.error(`steward: ${message}`);
+    return code;
   }
 }
 

@@ -1,21 +1,13 @@
 /** Global CLI options and the Temporal client they describe. */
-import { hostname, userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
 import { loadCodecKeys } from '../common/codec-keys';
 import type { GlobalOptions } from './globals';
+import { cliUser } from './user';
 
 export { defaultAddress, type GlobalOptions } from './globals';
-
-/**
- * Who runs this CLI, as the runs it starts record it (`StewardTrigger`, and the client identity in each start
- * event): `$USER@hostname`, characters outside `[A-Za-z0-9._-]` replaced by `_`.
- */
-export function cliUser(env: NodeJS.ProcessEnv = process.env): string {
-  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_') || 'unknown';
-  return `${clean(env.USER || env.LOGNAME || userInfo().username)}@${clean(hostname())}`;
-}
+export { cliUser } from './user';
 
 /**
  * A client whose payloads are encrypted with the codec keys ({@link loadCodecKeys}, unless `keys` are given); its
@@ -27,19 +19,19 @@ export async function connectClient(
 ): Promise<Client> {
   const keys = opts.keys ?? (await loadCodecKeys(opts));
   const connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' });
-  const client = new Client({
-    connection,
-    namespace: opts.namespace,
-    dataConverter: encryptingDataConverter(keys),
-    identity: cliUser(),
-  });
+  return clientOn(connection, opts.namespace, keys, cliUser());
+}
+
+/** A client on an open `connection`, as {@link connectClient} makes it, for the user `identity`. */
+export function clientOn(connection: Connection, namespace: string, keys: KeyRing, identity: string): Client {
+  const client = new Client({ connection, namespace, dataConverter: encryptingDataConverter(keys), identity });
   listings.set(
     client,
     new Client({
       connection,
-      namespace: opts.namespace,
+      namespace,
       dataConverter: encryptingDataConverter(keys, { readPlaintext: true }),
-      identity: cliUser(),
+      identity,
     }),
   );
   return client;

@@ -1,4 +1,6 @@
-/** CLI-level errors; the entry file maps them to exit codes. */
+/** CLI-level errors, and the exit code and message each error ends a command with. */
+import { PolicyViolation } from '../model/governance';
+import { ValidationError } from '../model/validate';
 
 /** Wrong flags, arguments or hosts: exit 64. */
 export class UsageError extends Error {
@@ -12,3 +14,10 @@ export class OperationRefusedError extends Error {
 
 /** Exit codes of PRODUCT.md. */
 export const EXIT = { ok: 0, failed: 1, drift: 2, usage: 64 } as const;
+
+/** The exit code and the `steward: …` message a command that threw `err` ends with. */
+export function failureExit(err: unknown): { code: number; message: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  const usage = err instanceof ValidationError || err instanceof UsageError || err instanceof PolicyViolation;
+  return { code: usage ? EXIT.usage : EXIT.failed, message };
+}

@@ -30,7 +30,7 @@ import { fleetWorkflowId, hostWorkflowId } from '../model/ids';
 import { hostPlan } from '../model/plan';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
-import { pollUntilStopped, printDetail, printProgress, printResult } from './output';
+import { pollUntilStopped, printDetail, printProgress, printResult, toStdout, type Print } from './output';
 
 export interface OperationRequest {
   readonly operation: Operation;
@@ -66,26 +66,41 @@ export function selectHosts(spec: Spec, names: readonly string[]): string[] {
   return names.length > 0 ? [...new Set(names)] : known;
 }
 
+/** Who asked for a run and where its output goes: this process, or a CLI the local worker runs it for. */
+export interface Requester {
+  /** {@link cliUser} of the CLI: recorded as the run's trigger. */
+  readonly user: string;
+  readonly print: Print;
+  /** One line per step when it ends, no running lines (stdout is not a terminal). */
+  readonly quiet: boolean;
+}
+
+/** This CLI process. */
+export function thisProcess(): Requester {
+  return { user: cliUser(), print: toStdout, quiet: !process.stdout.isTTY };
+}
+
 /** Starts the operation, follows it unless --no-wait, prints the outcome, and returns the exit code. */
 export async function runOperation(
   client: Client,
   opts: GlobalOptions,
   req: OperationRequest,
+  by: Requester = thisProcess(),
 ): Promise<{ code: number; reports: HostReport[] }> {
   const started = Date.now();
   const startedAt = new Date(started);
   await refuseWhileRunning(client, req);
-  const handle = await start(client, opts.taskQueue, req, startedAt);
+  const handle = await start(client, opts.taskQueue, req, startedAt, by.user);
   const link = uiLink(req.uiUrl, opts.namespace, handle.workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
-    printStarted(handle, link, opts.json);
+    printStarted(handle, link, opts.json, by.print);
     return { code: EXIT.ok, reports: [] };
   }
   if (!opts.json)
-    console.log(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
+    by.print(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
 
   const runs = req.hosts.map((host) => ({ label: host, workflowId: hostWorkflowId(req.operation, host, startedAt) }));
-  const follow = opts.json ? undefined : followRuns(client, runs, req.mode);
+  const follow = opts.json ? undefined : followRuns(client, runs, req.mode, undefined, by.quiet, by.print);
   const settled = await settle<HostReport | FleetReport>(handle);
   await follow?.stop();
   let reports: HostReport[] =
@@ -118,8 +133,8 @@ export async function runOperation(
     })),
     durationMs: Date.now() - started,
   };
-  if (opts.json) console.log(JSON.stringify(doc, null, 2));
-  else printResult(doc, reports, req.mode);
+  if (opts.json) by.print(JSON.stringify(doc, null, 2));
+  else printResult(doc, reports, req.mode, by.print);
   // A drift plan that found drift exits 2, as `terraform plan -detailed-exitcode` does.
   const drifted = req.operation === 'drift' && req.mode === 'plan' && reports.some((r) => r.changes.length > 0);
   return { code: failed ? EXIT.failed : drifted ? EXIT.drift : EXIT.ok, reports };
@@ -157,8 +172,9 @@ async function start(
   taskQueue: string,
   req: OperationRequest,
   startedAt: Date,
+  user: string,
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  const trigger = cliTrigger(cliUser());
+  const trigger = cliTrigger(user);
   const attributes = (host: string) => startAttributes({ host, operation: req.operation, trigger });
   // Two starts within one second get the same id.
   const refusal = (workflowId: string) =>
@@ -223,9 +239,10 @@ export function printStarted(
   handle: WorkflowHandleWithFirstExecutionRunId,
   link: string | undefined,
   json: boolean,
+  print: Print = toStdout,
 ): void {
   const doc = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
-  console.log(json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`);
+  print(json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`);
 }
 
 /** A run's report, or for a failed run the report its failure carries, or else the failure's message. */
@@ -274,6 +291,7 @@ export function followRuns(
   mode: Mode,
   since?: Date,
   quiet = !process.stdout.isTTY,
+  print: Print = toStdout,
 ): { stop(): Promise<void> } {
   const seen = new Map<string, string>();
   const ours = new Set<string>();
@@ -292,7 +310,7 @@ export function followRuns(
           const state = `${step.status}:${step.changes.length}`;
           if (step.status === 'pending' || (quiet && step.status === 'running') || seen.get(key) === state) continue;
           seen.set(key, state);
-          printProgress(label, step as StepReport, mode);
+          printProgress(label, step as StepReport, mode, print);
         }
         const running = progress?.steps.find((st) => st.status === 'running');
         const due = (lastDetail.get(workflowId) ?? 0) + DETAIL_EVERY_MS;
@@ -302,7 +320,7 @@ export function followRuns(
           const key = `${label}/${running.step}/detail`;
           if (line && seen.get(key) !== line) {
             seen.set(key, line);
-            printDetail(label, running.step, line);
+            printDetail(label, running.step, line, print);
           }
         }
       }),

@@ -2,6 +2,13 @@
 import type { Change, ControlResult, HostReport, Mode, StepReport } from '../model/report';
 import type { ResultDocument } from './operation';
 
+/**
+ * Where a line of human output goes: the CLI's stdout, or for a command run by the local worker on the CLI's behalf
+ * (client/local-worker.ts), the CLI's socket.
+ */
+export type Print = (line: string) => void;
+export const toStdout: Print = (line) => console.log(line);
+
 const SYMBOL: Record<StepReport['status'], string> = {
   pending: ' ',
   running: '…',
@@ -54,7 +61,7 @@ export function pollUntilStopped(poll: () => Promise<void>): { stop(): Promise<v
 }
 
 /** One step's line as it changes; `subject` is the host, or what the step works on there (`web1 gateway-token`). */
-export function printProgress(subject: string, step: StepReport, mode: Mode): void {
+export function printProgress(subject: string, step: StepReport, mode: Mode, print: Print = toStdout): void {
   const verb = mode === 'plan' ? 'to change' : 'changed';
   const detail =
     step.status === 'running'
@@ -64,13 +71,13 @@ export function printProgress(subject: string, step: StepReport, mode: Mode): vo
         : step.status === 'skipped'
           ? 'skipped'
           : `${step.changes.length ? `${step.changes.length} ${verb}` : 'no change'} ${seconds(step.durationMs)}`;
-  console.log(`  ${SYMBOL[step.status]} ${subject.padEnd(14)} ${step.step.padEnd(22)} ${detail}`);
-  if (step.status === 'completed') for (const c of step.changes) console.log(`      ${describeChange(c)}`);
+  print(`  ${SYMBOL[step.status]} ${subject.padEnd(14)} ${step.step.padEnd(22)} ${detail}`);
+  if (step.status === 'completed') for (const c of step.changes) print(`      ${describeChange(c)}`);
 }
 
 /** What a running step reports of its progress, under its line. */
-export function printDetail(subject: string, step: string, line: string): void {
-  console.log(`  … ${subject.padEnd(14)} ${step.padEnd(22)} ${line}`);
+export function printDetail(subject: string, step: string, line: string, print: Print = toStdout): void {
+  print(`  … ${subject.padEnd(14)} ${step.padEnd(22)} ${line}`);
 }
 
 const CONTROLS_TITLE: Partial<Record<HostReport['operation'], string>> = {
@@ -82,11 +89,11 @@ const CONTROLS_TITLE: Partial<Record<HostReport['operation'], string>> = {
 const CONTROL_MARK: Record<ControlResult['status'], string> = { pass: 'pass', fail: 'FAIL', 'not-applicable': 'n/a ' };
 
 /** The controls an operation checked (hardening, deploy verification): one line each, failures first. */
-export function printControls(controls: readonly ControlResult[], title = 'controls'): void {
+export function printControls(controls: readonly ControlResult[], title = 'controls', print: Print = toStdout): void {
   const order = { fail: 0, 'not-applicable': 1, pass: 2 };
   const sorted = [...controls].sort((a, b) => order[a.status] - order[b.status]);
   const counts = controls.reduce<Record<string, number>>((n, c) => ({ ...n, [c.status]: (n[c.status] ?? 0) + 1 }), {});
-  console.log(
+  print(
     `  ${title}: ${counts.pass ?? 0} pass, ${counts.fail ?? 0} fail, ${counts['not-applicable'] ?? 0} not applicable`,
   );
   for (const c of sorted) {
@@ -95,32 +102,37 @@ export function printControls(controls: readonly ControlResult[], title = 'contr
         ? c.observed
         : `expected ${c.expected}, observed ${c.observed}${c.note ? ` (${c.note})` : ''}`;
     const took = c.durationMs !== undefined ? ` [${c.durationMs} ms]` : '';
-    console.log(`    ${CONTROL_MARK[c.status]} ${c.control.padEnd(40)} ${detail}${took}`);
+    print(`    ${CONTROL_MARK[c.status]} ${c.control.padEnd(40)} ${detail}${took}`);
   }
 }
 
 /** Drift plan rows: resource, expected, observed, and whether the host (corrective) or the spec (intentional) moved. */
-function printDriftTable(changes: readonly Change[]): void {
+function printDriftTable(changes: readonly Change[], print: Print): void {
   const show = (v: unknown) => (v === undefined ? '∅' : typeof v === 'string' ? v : JSON.stringify(v));
   const rows = changes.map((c) => [c.resource, show(c.after), show(c.before), c.drift ?? '']);
   const widths = [0, 1].map((i) => Math.min(48, Math.max(...rows.map((r) => r[i]!.length), 8)));
-  console.log(`  ${'RESOURCE'.padEnd(widths[0]!)}  ${'EXPECTED'.padEnd(widths[1]!)}  OBSERVED  KIND`);
+  print(`  ${'RESOURCE'.padEnd(widths[0]!)}  ${'EXPECTED'.padEnd(widths[1]!)}  OBSERVED  KIND`);
   for (const [resource, expected, observed, kind] of rows) {
-    console.log(`  ${resource!.padEnd(widths[0]!)}  ${expected!.padEnd(widths[1]!)}  ${observed}  ${kind}`);
+    print(`  ${resource!.padEnd(widths[0]!)}  ${expected!.padEnd(widths[1]!)}  ${observed}  ${kind}`);
   }
 }
 
-export function printResult(doc: ResultDocument, reports: readonly HostReport[], mode: Mode): void {
+export function printResult(
+  doc: ResultDocument,
+  reports: readonly HostReport[],
+  mode: Mode,
+  print: Print = toStdout,
+): void {
   for (const r of reports) {
     const what = mode === 'plan' ? 'would change' : 'changed';
     const line =
       r.status === 'completed'
         ? `${plural(r.changes.length, 'resource')} ${what}`
         : `FAILED: ${r.error ?? 'unknown error'}`;
-    console.log(`${r.host}: ${line}`);
-    if (r.operation === 'drift' && mode === 'plan' && r.changes.length > 0) printDriftTable(r.changes);
-    for (const f of r.findings) console.log(`  [${f.severity}] ${f.id}: ${f.message}`);
-    if (r.controls?.length) printControls(r.controls, CONTROLS_TITLE[r.operation] ?? 'controls');
+    print(`${r.host}: ${line}`);
+    if (r.operation === 'drift' && mode === 'plan' && r.changes.length > 0) printDriftTable(r.changes, print);
+    for (const f of r.findings) print(`  [${f.severity}] ${f.id}: ${f.message}`);
+    if (r.controls?.length) printControls(r.controls, CONTROLS_TITLE[r.operation] ?? 'controls', print);
   }
-  console.log(`${doc.status} in ${seconds(doc.durationMs)} — workflow ${doc.workflowId}`);
+  print(`${doc.status} in ${seconds(doc.durationMs)} — workflow ${doc.workflowId}`);
 }

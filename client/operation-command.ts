@@ -1,0 +1,85 @@
+/**
+ * A host operation as the CLI asks for it (`steward drift web1 --repair`, …): the spec read and checked, the run
+ * started and followed, the outcome printed. The CLI runs it itself, or the local worker runs it on the CLI's
+ * behalf (client/local-worker.ts) with the same code and the CLI's options, user and terminal.
+ */
+import type { Client } from '@temporalio/client';
+import type { Spec } from '../model/schema';
+import type { Mode, Operation } from '../model/report';
+import { readDevState } from '../common/dev-state';
+import { loadSpecCached } from './spec-cache';
+import { runOperation, selectHosts, type Requester } from './operation';
+import { EXIT, UsageError } from './errors';
+import type { GlobalOptions } from './globals';
+
+export interface OperationCommand {
+  readonly operation: Operation;
+  /** Workflow type that handles one host. */
+  readonly workflowType: string;
+  /** Hosts named on the command line; none means every host of the spec. */
+  readonly hosts: readonly string[];
+  readonly mode: Mode;
+  /** --concurrency as given. */
+  readonly concurrency: string;
+  /** Operation-specific input fields (e.g. drift's `audit`). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+  /** The CLI's STEWARD_UI_URL, when set. */
+  readonly uiUrl?: string;
+}
+
+/** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
+export interface SpecChange {
+  spec(spec: Spec): Spec;
+  after?(): Promise<void>;
+}
+
+/**
+ * Runs `cmd` and returns its exit code. Everything that can be refused (the spec, the hosts, the flags) is checked
+ * before `withClient` connects.
+ * @throws UsageError, ValidationError or PolicyViolation for bad input; OperationRefusedError when a host is busy.
+ */
+export async function runOperationCommand(
+  g: GlobalOptions,
+  cmd: OperationCommand,
+  withClient: <T>(use: (client: Client) => Promise<T>) => Promise<T>,
+  by: Requester,
+  change?: SpecChange,
+): Promise<number> {
+  const loaded = (await loadSpecCached(g.spec)).spec;
+  const spec = change ? change.spec(loaded) : loaded;
+  const uiUrl = cmd.uiUrl ?? (await readDevState(g.spec)).temporal?.uiUrl;
+  const selected = selectHosts(spec, cmd.hosts);
+  const op = cmd.operation;
+  if ((op === 'backup' || op === 'restore' || op === 'drill' || op === 'upgrade') && !spec.backup.repository) {
+    throw new UsageError(
+      `${g.spec}: backup.repository is not set: name a restic repository (a path on the worker, sftp: or s3:) and backup.passwordSecret`,
+    );
+  }
+  const parallel = Number(cmd.concurrency);
+  if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
+  return withClient(async (client) => {
+    const { code, reports } = await runOperation(
+      client,
+      g,
+      {
+        operation: op,
+        workflowType: cmd.workflowType,
+        spec,
+        hosts: selected,
+        mode: cmd.mode,
+        concurrency: parallel,
+        ...(uiUrl ? { uiUrl } : {}),
+        ...(cmd.extra ? { extra: cmd.extra } : {}),
+      },
+      by,
+    );
+    if (code === EXIT.ok && cmd.mode === 'apply') await change?.after?.();
+    const trusted = reports.filter((r) => r.hostKey).map((r) => r.host);
+    if (trusted.length > 0 && !g.json) {
+      by.print(
+        `trusted the host key of ${trusted.join(', ')} on first use; the worker pinned it in its known-hosts file`,
+      );
+    }
+    return code;
+  });
+}

@@ -4,12 +4,16 @@
  *   machine in the same run, so the figure says what steward adds to Node's own start.
  * - `steward drift` with defaults on a converged simulator (provisioned, hardened, deployed, and quiet again after the
  *   new stack's start-up): one host, every managed resource, the policy and OpenClaw's audit reused from the host's
- *   cache; then `drift --audit` (the audit run now) and `--no-audit` for comparison.
+ *   cache. As an operator runs it, with `steward worker` on the same machine (the CLI hands the command to it); and
+ *   with no worker of its build there (the CLI loads the Temporal client and connects itself), `drift --audit` (the
+ *   audit run now) and `--no-audit` for comparison.
  * Targets: `--help` ≤ 0.3 s; `drift` ≤ 0.8 s. Build the compiled CLI first (scripts/setup.sh does); the bench says
  * whether it ran compiled or from the TypeScript sources.
  *   npx tsx bench/cli.ts [runs]
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { waitForWorker } from '../client/commands/dev';
 import { builtAndCurrent } from '../bin/build-freshness.js';
 import { writeSpec } from '../test/support/fixtures';
 import type { SpecInput } from '../model/schema';
@@ -84,8 +88,34 @@ await withTemporal((address) =>
     const plain = await medianOf(RUNS, async () => (await drift()).seconds);
     const audited = await medianOf(Math.min(RUNS, 3), async () => (await drift('--audit')).seconds);
     const noAudit = await medianOf(RUNS, async () => (await drift('--no-audit')).seconds);
+
+    // The operator's setup: `steward worker` runs on this machine (`steward dev up` starts one; the README's real-host
+    // sequence too), and the CLI hands the command to it over its socket (client/local-worker.ts).
+    const queue = `bench-cli-${process.pid}`;
+    const worker = spawn(process.execPath, [STEWARD_BIN, '--address', address, '--task-queue', queue, 'worker'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let workerLog = '';
+    worker.stderr!.on('data', (d: Buffer) => (workerLog += d.toString()));
+    let local: Timing;
+    try {
+      await waitForWorker({ address, namespace: 'default', taskQueue: queue }, 120_000);
+      const onQueue = ['--spec', spec, '--address', address, '--task-queue', queue];
+      local = await medianOf(RUNS, async () => {
+        const r = await cliRun([...onQueue, 'drift']);
+        if (r.code !== 0) throw new Error(`the converged host drifted: ${JSON.stringify(r.doc.hosts[0]?.changes)}`);
+        return r.seconds;
+      });
+    } finally {
+      worker.kill('SIGTERM');
+      await once(worker, 'exit');
+    }
+    const handed = workerLog.match(/steward worker: drift /g)?.length ?? 0;
+
     console.log(`drift of one converged host, the audit ${cached ? 'reused from the host cache' : 'NOT reused'}:`);
-    show('steward drift (defaults), end to end', plain, 0.8);
+    show('steward drift, via the local worker', local, 0.8);
+    console.log(`    the worker took ${handed} of ${RUNS + 1} runs (one of them the warm-up)`);
+    show('steward drift, the CLI connecting itself', plain);
     show('steward drift --audit (audit run now)', audited);
     show('steward drift --no-audit', noAudit);
   }),

@@ -111,14 +111,20 @@ program
     // Checked before anything connects: a bad file is a usage error, and nothing starts.
     const workflowBundle = await prebuiltBundle(o.workflowBundle);
     const { runWorker } = await import('../workers/worker');
+    const { serveLocalWorker } = await import('./local-worker-server');
     const g = globals();
-    await runWorker({
-      spec: g.spec,
-      address: g.address,
-      namespace: g.namespace,
-      taskQueue: g.taskQueue,
-      ...(workflowBundle ? { workflowBundle } : {}),
-    });
+    const local = await serveLocalWorker(g);
+    try {
+      await runWorker({
+        spec: g.spec,
+        address: g.address,
+        namespace: g.namespace,
+        taskQueue: g.taskQueue,
+        ...(workflowBundle ? { workflowBundle } : {}),
+      });
+    } finally {
+      await local?.close();
+    }
   });
 
 program
@@ -438,6 +444,13 @@ async function operation(
     ...(extra ? { extra } : {}),
     ...(uiUrl ? { uiUrl } : {}),
   };
+  // A worker of this build on this machine runs the command for us, already connected; else we connect ourselves.
+  // A spec change lives in this process, so it is never handed over.
+  if (!change) {
+    const { viaLocalWorker } = await import('./local-worker');
+    const code = await viaLocalWorker(g, cmd);
+    if (code !== undefined) return code;
+  }
   const { connectClient } = await import('./context');
   const { runOperationCommand } = await import('./operation-command');
   const { thisProcess } = await import('./operation');

@@ -19,8 +19,10 @@ import { steward, STEWARD_BIN, type CliResult } from '../support/cli';
 import { goldenHostImage } from '../support/fixtures';
 import { GOLDEN_OPS_USER } from '../support/golden';
 import { phase } from '../support/phases';
+import { builtAndCurrent } from '../../bin/build-freshness.js';
 
 const QUEUE = `first-run-${inject('testRunId')}`;
+const compiled = builtAndCurrent(new URL('../../', import.meta.url));
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -106,6 +108,11 @@ describe("the README's real-host sequence in an empty directory", () => {
     const provision = await run(['provision', 'web1']);
     expect(provision.code, provision.stderr + provision.stdout).toBe(0);
     expect(provision.stdout).toContain('trusted the host key of web1 on first use');
+    // The compiled CLI (scripts/setup.sh builds it) had the worker of its build run the command over its socket;
+    // from the TypeScript sources it connects itself.
+    const handedOver = /steward worker: provision web1 for \S+@\S+/;
+    if (compiled) expect(workerLog).toMatch(handedOver);
+    else expect(workerLog).not.toMatch(handedOver);
     // The worker pinned the key in its own file, in its working directory; the spec is as init wrote it.
     const known = readFileSync(join(dir, '.steward/known_hosts'), 'utf8');
     expect(known).toContain(`web1 [127.0.0.1]:${port} ssh-ed25519 `);
@@ -117,5 +124,17 @@ describe("the README's real-host sequence in an empty directory", () => {
     expect(again.code, again.stderr).toBe(0);
     const doc = JSON.parse(again.stdout) as { hosts: { host: string; changes: unknown[] }[] };
     expect(doc.hosts.map((h) => [h.host, h.changes])).toEqual([['web1', []]]);
+
+    // Refusals come back as the CLI's own would: a host the spec does not have is a usage error, and nothing runs.
+    const unknown = await run(['provision', 'web9']);
+    expect(unknown.code).toBe(64);
+    expect(unknown.stderr).toContain('unknown host web9; the spec has web1');
+
+    // STEWARD_LOCAL_WORKER=0: the CLI connects itself, with the same outcome, and the worker is not asked.
+    const handed = workerLog.match(new RegExp(handedOver, 'g'))?.length ?? 0;
+    const direct = await steward(['--json', 'provision', 'web1'], { ...env, STEWARD_LOCAL_WORKER: '0' }, dir);
+    expect(direct.code, direct.stderr).toBe(0);
+    expect((JSON.parse(direct.stdout) as typeof doc).hosts.map((h) => [h.host, h.changes])).toEqual([['web1', []]]);
+    expect(workerLog.match(new RegExp(handedOver, 'g'))?.length ?? 0).toBe(handed);
   }, 300_000);
 });

@@ -15,7 +15,8 @@ import type { Spec } from '../model/schema';
 import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../model/sections';
 import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
 import { catalogue, rendered as renderedStack, type CatalogueEntry } from './catalogue';
-import { ageOf, auditInputsProbe, parseAuditInputs, stackAudit } from './deploy/audit';
+import { ageOf, auditInputsProbe, parseAuditInputs, stackAudit, type AuditOutcome } from './deploy/audit';
+import { expectedRouting, routingDifferences } from '../model/routing';
 import { consumedSecrets } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
 import { run } from './host/shell';
@@ -131,10 +132,16 @@ async function auditFindings(
   spec: Spec,
   maxAgeMs: number,
   probed: ProbeResult,
-): Promise<Finding[]> {
-  const unavailable = (why: string): Finding[] => [
-    { id: 'openclaw.audit.unavailable', severity: 'medium', message: `OpenClaw's security audit did not run: ${why}` },
-  ];
+): Promise<{ findings: Finding[]; routing?: AuditOutcome['routing'] }> {
+  const unavailable = (why: string) => ({
+    findings: [
+      {
+        id: 'openclaw.audit.unavailable',
+        severity: 'medium' as const,
+        message: `OpenClaw's security audit did not run: ${why}`,
+      },
+    ],
+  });
   const observed = parseAuditInputs(probed.out);
   const container = observed.container;
   if (!container) return unavailable('no running gateway container');
@@ -151,7 +158,46 @@ async function auditFindings(
         },
       ]
     : [];
-  return [...reused, ...audit.findings];
+  return { findings: [...reused, ...audit.findings], routing: audit.routing };
+}
+
+/**
+ * The gateway's model routing against the spec's (model/routing.ts): each difference a deploy row, as a file's would
+ * be, since a deploy renders the config and environment the routing comes from; a provider an auth profile in the
+ * agent's state makes usable is a finding instead (no repair takes it away). Routing that could not be read is a
+ * finding.
+ */
+function routingRows(
+  spec: Spec,
+  routing: AuditOutcome['routing'] | undefined,
+): { rows: Change[]; findings: Finding[] } {
+  if (!routing) return { rows: [], findings: [] };
+  if ('error' in routing) {
+    return {
+      rows: [],
+      findings: [
+        { id: 'openclaw.routing.unavailable', severity: 'medium', message: `model routing not read: ${routing.error}` },
+      ],
+    };
+  }
+  const differences = routingDifferences(expectedRouting(spec), routing);
+  const rows = differences
+    .filter((d) => !d.profile)
+    .map((d): Change => ({
+      resource: d.resource,
+      action: d.expected === undefined ? 'delete' : d.observed === undefined ? 'create' : 'update',
+      before: d.observed,
+      after: d.expected,
+    }));
+  const findings = differences
+    .filter((d) => d.profile)
+    .map((d): Finding => ({
+      id: 'openclaw.routing.auth-profile',
+      severity: 'medium',
+      message: `${d.message} (the profile is the agent's own: a repair leaves it; \`openclaw models auth logout\` in the gateway removes it)`,
+      resource: d.resource,
+    }));
+  return { rows, findings };
 }
 
 /** Observes, diffs and classifies every managed resource of the host in one batch. Changes nothing. */
@@ -173,7 +219,8 @@ export async function observeDrift(
     extra,
   );
   // The audit's inputs and cache came with the batch: a second round trip only when the audit must run now.
-  const auditResult = audit ? await auditFindings(session, spec, auditMaxAgeMs, facts['fact:audit']!) : [];
+  const auditResult = audit ? await auditFindings(session, spec, auditMaxAgeMs, facts['fact:audit']!) : undefined;
+  const routed = routingRows(spec, auditResult?.routing);
 
   let applied: Partial<Record<AppliedOperation, string>> = {};
   try {
@@ -222,6 +269,10 @@ export async function observeDrift(
     }
   });
 
+  if (compared.includes('deploy')) {
+    for (const row of routed.rows) rows.set(row.resource, { ...row, drift: kind('deploy'), operation: 'deploy' });
+  }
+
   let openclaw: unknown;
   try {
     openclaw = facts['fact:openclaw']!.out.trim() ? JSON.parse(facts['fact:openclaw']!.out) : undefined;
@@ -238,7 +289,7 @@ export async function observeDrift(
   const checked: Finding = {
     id: 'drift.checked',
     severity: 'info',
-    message: `${checks.length} resources checked in one batch${audit ? ", plus OpenClaw's security audit" : ''}`,
+    message: `${checks.length} resources checked in one batch${audit ? ", plus OpenClaw's security audit and model routing" : ''}`,
   };
   const skipped: Finding[] = notApplied.length
     ? [
@@ -260,7 +311,15 @@ export async function observeDrift(
       : [];
   return {
     changes,
-    findings: [checked, ...skipped, ...policy, ...rootkit, ...integrity, ...auditResult],
+    findings: [
+      checked,
+      ...skipped,
+      ...policy,
+      ...rootkit,
+      ...integrity,
+      ...(auditResult?.findings ?? []),
+      ...routed.findings,
+    ],
     checks: checks.length,
     repair,
   };

@@ -1,5 +1,7 @@
 /**
  * OpenClaw's own security audit (`openclaw security audit --json` inside the gateway), and its cache on the host.
+ * The model routing the gateway resolved (`openclaw models status --json`, model/routing.ts) is read beside it and
+ * cached with it: it depends on the same inputs, and costs the same kind of Node process.
  *
  * The audit is a Node process in the container and costs seconds of CPU, so its result is kept on the host
  * ({@link AUDIT_CACHE}, root only, outside every container's mounts) with a digest of what it depends on: the
@@ -13,6 +15,7 @@ import { z } from 'zod';
 import type { Finding, Severity } from '../../model/report';
 import { COMPOSE_PROJECT, GATEWAY_SERVICE, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
+import { parseModelsStatus, routingSchema, type Routing } from '../../model/routing';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import { DOCKER_SOCKET } from './stack';
@@ -21,7 +24,11 @@ export const AUDIT_CACHE = '/var/lib/steward/openclaw-audit.json';
 
 const SEVERITY: Record<string, Severity> = { critical: 'critical', warn: 'medium' };
 
-/** One audit's outcome: its findings (info ones left out), its counts, when it ran, and whether it was reused. */
+/**
+ * One audit's outcome: its findings (info ones left out), its counts, when it ran, and whether it was reused; with it,
+ * the model routing the gateway resolved (`openclaw models status`: the same inputs decide it, so it is run and cached
+ * together), or why that could not be read.
+ */
 export interface AuditOutcome {
   readonly findings: Finding[];
   readonly critical: number;
@@ -30,6 +37,7 @@ export interface AuditOutcome {
   readonly at: string;
   /** Reused from the cache (inputs unchanged), not run now. */
   readonly cached: boolean;
+  readonly routing: Routing | { readonly error: string };
 }
 
 const findingSchema = z.object({
@@ -44,14 +52,30 @@ const cacheSchema = z.object({
   critical: z.number().int().nonnegative(),
   warn: z.number().int().nonnegative(),
   findings: z.array(findingSchema).max(500),
+  routing: z.union([routingSchema, z.strictObject({ error: z.string().max(500) })]),
 });
 
-/** Runs the audit in `container` now. */
-export async function runAudit(session: HostSession, container: string): Promise<AuditOutcome | { error: string }> {
-  const at = new Date().toISOString();
-  const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'security', 'audit', '--json']), {
+/** The gateway's model routing, read in `container` now. */
+async function readRouting(session: HostSession, container: string): Promise<AuditOutcome['routing']> {
+  const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'models', 'status', '--json']), {
     timeoutMs: 120_000,
   });
+  try {
+    return parseModelsStatus(r.stdout);
+  } catch (err) {
+    return { error: `openclaw models status (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/** Runs the audit in `container` now, and reads the model routing beside it. */
+export async function runAudit(session: HostSession, container: string): Promise<AuditOutcome | { error: string }> {
+  const at = new Date().toISOString();
+  const [r, routing] = await Promise.all([
+    session.script(sh(['docker', 'exec', container, 'openclaw', 'security', 'audit', '--json']), {
+      timeoutMs: 120_000,
+    }),
+    readRouting(session, container),
+  ]);
   let doc: {
     summary?: { critical?: number; warn?: number };
     findings?: { checkId?: unknown; severity?: unknown; title?: unknown }[];
@@ -76,6 +100,7 @@ export async function runAudit(session: HostSession, container: string): Promise
     warn: count(doc.summary?.warn, findings.filter((f) => f.severity === 'medium').length),
     at,
     cached: false,
+    routing,
   };
 }
 
@@ -169,10 +194,10 @@ async function inputsAndCache(session: HostSession, spec: Spec, container: strin
 }
 
 async function writeCache(session: HostSession, inputs: string, outcome: AuditOutcome): Promise<void> {
-  const { findings, critical, warn, at } = outcome;
+  const { findings, critical, warn, at, routing } = outcome;
   await session.writeFile(
     AUDIT_CACHE,
-    `${JSON.stringify({ inputs, at, critical, warn, findings })}\n`,
+    `${JSON.stringify({ inputs, at, critical, warn, findings, routing })}\n`,
     'root:root',
     '0600',
   );
@@ -194,7 +219,8 @@ export async function stackAudit(
     observed?.container === container ? observed : await inputsAndCache(session, spec, container);
   const age = cache ? now.getTime() - Date.parse(cache.at) : Infinity;
   if (cache && cache.inputs === inputs && age >= 0 && age <= maxAgeMs) {
-    return { findings: cache.findings, critical: cache.critical, warn: cache.warn, at: cache.at, cached: true };
+    const { findings, critical, warn, at, routing } = cache;
+    return { findings, critical, warn, at, cached: true, routing };
   }
   const outcome = await runAudit(session, container);
   if ('error' in outcome) return outcome;

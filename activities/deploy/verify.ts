@@ -12,6 +12,7 @@ import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import { stackAudit } from './audit';
+import { expectedRouting, routingDifferences, type ExpectedRouting, type Routing } from '../../model/routing';
 import type { ObservedContainer } from './stack';
 
 /**
@@ -283,23 +284,76 @@ async function auditControl(
   session: HostSession,
   spec: Spec,
   containers: Map<string, ObservedContainer>,
-): Promise<{ control: ControlResult; findings: Finding[] }> {
+): Promise<{ controls: ControlResult[]; findings: Finding[] }> {
   const id = containers.get(GATEWAY_SERVICE)?.id;
+  const expected = expectedRouting(spec);
+  const routingExpected = describeExpectedRouting(expected);
   if (!id)
     return {
-      control: control('gateway.security-audit', 'no critical finding', 'no gateway container', false),
+      controls: [
+        control('gateway.security-audit', 'no critical finding', 'no gateway container', false),
+        control('gateway.model-routing', routingExpected, 'no gateway container', false),
+      ],
       findings: [],
     };
   const audit = await stackAudit(session, spec, id, 0);
   if ('error' in audit) throw new UnexpectedHostOutput(session.target.name, `openclaw security audit: ${audit.error}`);
+  const routing =
+    'error' in audit.routing
+      ? { control: control('gateway.model-routing', routingExpected, `not read: ${audit.routing.error}`, false) }
+      : routingControl(routingExpected, expected, audit.routing);
+  return {
+    controls: [
+      control(
+        'gateway.security-audit',
+        'no critical finding',
+        `${audit.critical} critical, ${audit.warn} warn`,
+        audit.critical === 0,
+      ),
+      routing.control,
+    ],
+    findings: [...audit.findings, ...(routing.findings ?? [])],
+  };
+}
+
+function describeExpectedRouting(e: ExpectedRouting): string {
+  const chain = e.primary ? `${e.primary}${e.fallbacks?.length ? ` then ${e.fallbacks.join(', ')}` : ''}` : undefined;
+  const providers = e.providers.length ? `providers ${e.providers.join(', ')} only` : 'no provider configured';
+  return chain ? `${chain}; ${providers}` : providers;
+}
+
+/**
+ * The routing OpenClaw resolved, against the spec's: what a person needs to see that the chain is the one asked for.
+ * A provider usable through an auth profile in the agent's state is a finding, not a failure: the deploy cannot take
+ * it away, and the agent (or its operator) saved it there.
+ */
+function routingControl(
+  expectedText: string,
+  expected: ExpectedRouting,
+  observed: Routing,
+): { control: ControlResult; findings?: Finding[] } {
+  const differences = routingDifferences(expected, observed);
+  const failing = differences.filter((d) => !d.profile);
+  const usable = observed.providers.filter((p) => p.kind !== 'missing').map((p) => p.id);
+  const chain = observed.primary
+    ? `${observed.primary}${observed.fallbacks.length ? ` then ${observed.fallbacks.join(', ')}` : ''}`
+    : 'no default model';
+  const seen = `${chain}; usable providers: ${usable.join(', ') || 'none'}`;
   return {
     control: control(
-      'gateway.security-audit',
-      'no critical finding',
-      `${audit.critical} critical, ${audit.warn} warn`,
-      audit.critical === 0,
+      'gateway.model-routing',
+      expectedText,
+      failing.length === 0 ? seen : `${seen} (${failing.map((d) => d.message).join('; ')})`,
+      failing.length === 0,
     ),
-    findings: audit.findings,
+    findings: differences
+      .filter((d) => d.profile)
+      .map((d) => ({
+        id: 'openclaw.routing.auth-profile',
+        severity: 'medium',
+        message: d.message,
+        resource: d.resource,
+      })),
   };
 }
 
@@ -338,7 +392,7 @@ export async function verifyStack(
   };
   const [{ http, probe }, audit] = await Promise.all([outside(), auditControl(session, spec, containers)]);
   return {
-    controls: [...health, bindingControl(spec, containers), ...http, ...probe, audit.control],
+    controls: [...health, bindingControl(spec, containers), ...http, ...probe, ...audit.controls],
     findings: audit.findings,
   };
 }

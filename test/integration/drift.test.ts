@@ -3,8 +3,10 @@
  * clean (exit 0); six changes made by hand on the host — the state dir's owner, an extra env var in the gateway
  * container, a dangerous flag in openclaw.json, an nft rule opening 8080, PasswordAuthentication yes, a stopped
  * cleanup timer — are planned as exactly six corrective drifts (exit 2) with the policy's findings; `--repair`
- * converges them back through the operations and the next plan is clean again. A reboot left pending waits for the
- * spec's reboot window; inside it harden reboots the host and verifies the stack once it is back.
+ * converges them back through the operations and the next plan is clean again. A provider key added to the gateway's
+ * environment alone shows in its own model routing as an auto-detected provider, and a repair takes it away. A reboot
+ * left pending waits for the spec's reboot window; inside it harden reboots the host and verifies the stack once it
+ * is back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
@@ -29,6 +31,19 @@ async function onHost(script: string): Promise<string> {
   return r.stdout.trim();
 }
 
+/** Waits until the gateway has been healthy, with the same start time, for two checks 3 s apart (at most 3 min). */
+async function gatewaySettled(): Promise<void> {
+  const look = () => onHost("docker inspect -f '{{.State.Health.Status}} {{.State.StartedAt}}' openclaw_gateway_1");
+  let last = '';
+  for (const deadline = Date.now() + 180_000; Date.now() < deadline;) {
+    const now = await look();
+    if (now.startsWith('healthy ') && now === last) return;
+    last = now;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  throw new Error(`the gateway did not settle: ${last}`);
+}
+
 beforeAll(async () => {
   world = await stage({ taskQueue: 'drift-test', simulators: 1, golden: 'hardened' });
   sim = world.sims[0]!;
@@ -50,6 +65,8 @@ describe('steward drift', () => {
     expect(r.code).toBe(0);
     expect(r.doc!.hosts[0]!.changes).toEqual([]);
     expect(r.doc!.hosts[0]!.findings.filter((f) => f.severity === 'critical' || f.severity === 'high')).toEqual([]);
+    // The gateway's model routing was read with the audit, and is the spec's.
+    expect(r.doc!.hosts[0]!.findings.filter((f) => f.id.startsWith('openclaw.routing'))).toEqual([]);
 
     // Harden again on the deployed host: nothing to change, and the stack stays healthy.
     const again = await world.cli(spec, 'harden');
@@ -120,7 +137,7 @@ describe('steward drift', () => {
     expect(plan.code).toBe(2);
     const host = plan.doc!.hosts[0]!;
     const rows = host.changes;
-    expect(rows.map((c) => c.resource).sort()).toEqual(
+    expect(rows.map((c) => c.resource).sort(), JSON.stringify(host.findings)).toEqual(
       [
         'container:gateway',
         'dir:/opt/openclaw/state',
@@ -150,6 +167,7 @@ describe('steward drift', () => {
     expect(repair.stderr).toBe('');
     expect(repair.code).toBe(0);
     expect(repair.doc!.hosts[0]!.changes.length).toBeGreaterThanOrEqual(6);
+    expect(JSON.stringify(repair.stdout)).not.toContain('sk-test-double-never-used');
 
     const after = await world.cli(spec, 'drift');
     expect(after.code).toBe(0);
@@ -160,6 +178,38 @@ describe('steward drift', () => {
     expect(await onHost('nft list chain inet steward input')).not.toContain('dport 8080');
     expect(await onHost("docker inspect -f '{{json .Config.Env}}' openclaw_gateway_1")).not.toContain('OPENAI_API_KEY');
   }, 1_200_000);
+
+  it('names a provider the gateway auto-detects from a key in its environment, from its own model routing; repair takes it away', async () => {
+    // A provider key given to the gateway by hand, nothing else: OpenAI becomes usable with no config naming it.
+    await onHost(
+      [
+        'printf \'version: "3.8"\\nservices:\\n  gateway:\\n    environment:\\n      OPENAI_API_KEY: sk-test-double-routing\\n\' > /root/override.yaml',
+        'docker-compose --no-ansi -p openclaw -f /opt/openclaw/compose.yaml -f /root/override.yaml up -d gateway 2>&1',
+      ].join(' && '),
+    );
+    await gatewaySettled();
+
+    const plan = await world.cli(spec, 'drift');
+    expect(plan.code, JSON.stringify(plan.doc?.hosts[0]?.findings)).toBe(2);
+    const rows = plan.doc!.hosts[0]!.changes;
+    // The container's env, and each provider the key made usable (OpenAI's, and any plugin's that reads the same key).
+    expect(rows.filter((c) => !c.resource.startsWith('routing:')).map((c) => c.resource)).toEqual([
+      'container:gateway',
+    ]);
+    const routing = rows.filter((c) => c.resource.startsWith('routing:'));
+    expect(routing.map((c) => c.resource)).toContain('routing:provider:openai');
+    for (const row of routing) {
+      expect(row).toMatchObject({ action: 'delete', before: 'auto-detected from OPENAI_API_KEY', drift: 'corrective' });
+    }
+    expect(plan.stdout).not.toContain('sk-test-double-routing');
+
+    const repair = await world.cli(spec, 'drift', '--repair');
+    expect(repair.code, repair.stderr).toBe(0);
+    await gatewaySettled();
+    const after = await world.cli(spec, 'drift');
+    expect(after.code, JSON.stringify(after.doc?.hosts[0]?.changes)).toBe(0);
+    expect(after.doc!.hosts[0]!.findings.filter((f) => f.id.startsWith('openclaw.routing'))).toEqual([]);
+  }, 600_000);
 
   it('names foreign files that override managed sshd, sysctl, sudoers, fail2ban and nftables settings, and repairs the effective values', async () => {
     const files = {

@@ -13,8 +13,16 @@ const ID = 'a'.repeat(64);
 /** No engine socket there: the probe reads the engine with the docker CLI. */
 const NO_SOCKET = '/nonexistent/docker.sock';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const ROUTING = { primary: 'openrouter/a/b', fallbacks: [], providers: [{ id: 'openrouter', kind: 'models.json' }] };
 const cacheLine = (inputs: string, findings: unknown[] = []) =>
-  JSON.stringify({ inputs, at: '2026-12-06T10:00:00.000Z', critical: 0, warn: findings.length, findings });
+  JSON.stringify({
+    inputs,
+    at: '2026-12-06T10:00:00.000Z',
+    critical: 0,
+    warn: findings.length,
+    findings,
+    routing: ROUTING,
+  });
 
 describe("the audit's inputs and cache, observed in drift's batch", () => {
   const dirs: string[] = [];
@@ -173,5 +181,10 @@ describe("the audit's inputs and cache, observed in drift's batch", () => {
     });
     expect(parseAuditInputs(`${ID}\n--- inputs\n${body}\n--- cache\n{"inputs":"x"}\n`).cache).toBeUndefined();
     expect(parseAuditInputs(`${ID}\n--- inputs\n${body}\n--- cache\nnot json\n`).cache).toBeUndefined();
+    // A cache written before steward read the model routing with the audit is a miss: the audit runs again.
+    const older = JSON.parse(real) as Record<string, unknown>;
+    delete older.routing;
+    const stale = `${ID}\n--- inputs\n${body}\n--- cache\n${JSON.stringify(older)}\n`;
+    expect(parseAuditInputs(stale).cache).toBeUndefined();
   });
 });

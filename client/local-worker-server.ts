@@ -100,7 +100,12 @@ export async function serveLocalWorker(g: GlobalOptions, log = console.error): P
     log(`steward worker: not serving local CLIs: ${where.unsafe}`);
     return undefined;
   }
-  mkdirSync(where.dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(where.dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    log(`steward worker: not serving local CLIs: ${where.dir}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
   const unsafe = checkPrivate(where.dir, process.getuid?.() ?? 0);
   if (unsafe) {
     log(`steward worker: not serving local CLIs: ${unsafe.unsafe}`);
@@ -133,7 +138,13 @@ export async function serveLocalWorker(g: GlobalOptions, log = console.error): P
     return client;
   };
 
-  const server: Server = createServer((socket) => serve(socket, own, clientFor, log));
+  // Each CLI being served, to be told when the worker stops (a listener closes only once its connections have).
+  const serving = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    serving.add(socket);
+    socket.on('close', () => serving.delete(socket));
+    serve(socket, own, clientFor, log);
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -143,12 +154,25 @@ export async function serveLocalWorker(g: GlobalOptions, log = console.error): P
     log(`steward worker: not serving local CLIs: ${path}: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
   }
-  chmodSync(path, 0o600);
-  const { ino } = lstatSync(path);
+  let ino: number;
+  try {
+    chmodSync(path, 0o600);
+    ino = lstatSync(path).ino;
+  } catch (err) {
+    server.close();
+    log(`steward worker: not serving local CLIs: ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
   return {
     path,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const stopping: LocalReply = {
+        exit: 1,
+        error: 'the local worker is stopping; the run goes on: see `steward status` or the UI',
+      };
+      for (const socket of serving) socket.end(`${JSON.stringify(stopping)}\n`, () => socket.destroy());
+      await closed;
       try {
         if (lstatSync(path).ino === ino) unlinkSync(path);
       } catch {
@@ -172,18 +196,26 @@ function serve(
     if (open) socket.write(`${JSON.stringify(reply)}\n`);
   };
   let buffered = '';
-  let taken = false;
+  let request: LocalRequest | undefined;
+  let started = false;
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
-    if (taken) return;
+    if (started) return;
     buffered += chunk;
     if (buffered.length > 1 << 20) return void socket.destroy();
     const nl = buffered.indexOf('\n');
     if (nl < 0) return;
-    taken = true;
+    const line = buffered.slice(0, nl);
+    buffered = buffered.slice(nl + 1);
+    if (request) {
+      // The CLI's go-ahead: it did not give up waiting. Anything else ends the exchange with nothing started.
+      if (line !== '{"go":true}') return void socket.destroy();
+      started = true;
+      return start(request);
+    }
     let raw: unknown;
     try {
-      raw = JSON.parse(buffered.slice(0, nl));
+      raw = JSON.parse(line);
     } catch {
       send({ declined: 'not JSON' });
       return void socket.end();
@@ -194,10 +226,13 @@ function serve(
       send(checked);
       return void socket.end();
     }
-    const { request } = checked;
+    request = checked.request;
+    send({ accepted: true });
+  });
+
+  const start = (request: LocalRequest) => {
     const { command: cmd } = request;
     log(`steward worker: ${cmd.operation} ${cmd.hosts.join(' ') || '(every host)'} for ${request.user}`);
-    send({ accepted: true });
     const by = { user: request.user, quiet: request.quiet, print: (out: string) => send({ out }) };
     runOperationCommand(request.globals, cmd, async (use) => use(await clientFor(request.user)), by)
       .then(
@@ -208,7 +243,7 @@ function serve(
         },
       )
       .finally(() => socket.end());
-  });
+  };
 }
 
 /** Whether a process accepts connections on `path`. */

@@ -13,7 +13,9 @@
  * `STEWARD_LOCAL_WORKER=0` makes the CLI always connect itself.
  *
  * One JSON document per line. CLI → worker: {@link LocalRequest}. Worker → CLI: `{"accepted":true}` or
- * `{"declined":"why"}`, then `{"out":"line"}`… and one `{"exit":n}` or `{"error":"message","exit":n}`.
+ * `{"declined":"why"}`. CLI → worker: `{"go":true}`, sent only by a CLI that has not given up waiting — the worker
+ * starts nothing before it, so a CLI that timed out and connected itself is never doubled by the worker. Then worker →
+ * CLI: `{"out":"line"}`… and one `{"exit":n}` or `{"error":"message","exit":n}`.
  */
 import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
@@ -53,21 +55,37 @@ export type LocalReply =
 export function socketDir(env: NodeJS.ProcessEnv = process.env): { dir: string } | { unsafe: string } {
   const runtime = env.XDG_RUNTIME_DIR;
   const uid = process.getuid?.() ?? 0;
-  const dir = runtime?.startsWith('/') ? join(runtime, 'steward') : join(tmpdir(), `steward-${uid}`);
+  // $XDG_RUNTIME_DIR only when it is this user's and nobody else may write in it (after `su` it may be another's).
+  const dir =
+    runtime?.startsWith('/') && checkPrivate(runtime, uid, 0o022) === undefined && exists(runtime)
+      ? join(runtime, 'steward')
+      : join(tmpdir(), `steward-${uid}`);
   return { dir, ...checkPrivate(dir, uid) };
 }
 
-/** Why `dir` is not a private directory of `uid` (undefined when it is, or does not exist yet). */
-export function checkPrivate(dir: string, uid: number): { unsafe: string } | undefined {
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why `dir` is not a private directory of `uid` (undefined when it is, or does not exist yet): not a directory (a
+ * symlink included), another owner, or a mode giving group or others any of `open` (default: all).
+ */
+export function checkPrivate(dir: string, uid: number, open = 0o077): { unsafe: string } | undefined {
   let st;
   try {
     st = lstatSync(dir);
-  } catch {
-    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : { unsafe: `${dir}: ${String(err)}` };
   }
   if (!st.isDirectory()) return { unsafe: `${dir} is not a directory` };
   if (st.uid !== uid) return { unsafe: `${dir} belongs to uid ${st.uid}, not ${uid}` };
-  if ((st.mode & 0o077) !== 0) return { unsafe: `${dir} has mode ${(st.mode & 0o777).toString(8)}, not 700` };
+  if ((st.mode & open) !== 0) return { unsafe: `${dir} has mode ${(st.mode & 0o777).toString(8)}` };
   return undefined;
 }
 
@@ -151,11 +169,13 @@ export function exchange(
         try {
           reply = JSON.parse(line) as LocalReply;
         } catch {
-          return finish(lost(accepted, 'an unreadable reply'));
+          reply = undefined as unknown as LocalReply;
         }
+        if (typeof reply !== 'object' || reply === null) return finish(lost(accepted, 'an unreadable reply'));
         if ('accepted' in reply) {
           accepted = true;
           clearTimeout(timer);
+          socket.write(`${JSON.stringify({ go: true })}\n`);
         } else if ('declined' in reply) {
           return finish(undefined);
         } else if ('out' in reply && typeof reply.out === 'string') {

@@ -11,8 +11,10 @@ import type { Spec } from './schema';
 
 /** What the gateway resolved. Key material never enters it: only provider ids, how each is authorised, variable names. */
 export interface Routing {
-  /** The default model the gateway resolved, `<provider>/<model>`. */
+  /** The gateway's default model, `<provider>/<model>`, as configured. */
   readonly primary: string | null;
+  /** The default as OpenClaw resolved it, when that differs (a provider alias renamed). */
+  readonly resolved?: string;
   readonly fallbacks: readonly string[];
   /** Each provider the gateway can authenticate to (or was told of and cannot). */
   readonly providers: readonly RoutedProvider[];
@@ -32,6 +34,8 @@ const providerId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/);
 /** The cached form of {@link Routing} (parsed as untrusted input, like the whole audit cache). */
 export const routingSchema = z.strictObject({
   primary: ref.nullable(),
+  /** The default as OpenClaw resolved it, when that differs (a provider alias renamed). */
+  resolved: ref.optional(),
   fallbacks: z.array(ref).max(50),
   providers: z
     .array(
@@ -52,8 +56,22 @@ export const routingSchema = z.strictObject({
  * `value` fields hold key prefixes and suffixes: never read). @throws Error naming what does not fit.
  */
 export function parseModelsStatus(stdout: string): Routing {
-  const start = stdout.indexOf('{');
+  // The document is printed whole, from a line that opens it to one that closes it; log lines may come around it.
+  const lines = stdout.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('{'));
   if (start === -1) throw new Error('it printed no JSON');
+  let json: unknown;
+  let tries = 0; // closing lines tried, from the last: a few, however much the container printed
+  for (let end = lines.length - 1; end >= start && json === undefined && tries < 8; end--) {
+    if (!lines[end]!.trimEnd().endsWith('}')) continue;
+    tries++;
+    try {
+      json = JSON.parse(lines.slice(start, end + 1).join('\n'));
+    } catch {
+      // The parser's own message quotes the text around the fault, which may be a masked key: never kept.
+    }
+  }
+  if (json === undefined) throw new Error('its output is not JSON');
   const doc = z
     .object({
       resolvedDefault: z.string().nullable().optional(),
@@ -73,11 +91,13 @@ export function parseModelsStatus(stdout: string): Routing {
         })
         .optional(),
     })
-    .safeParse(JSON.parse(stdout.slice(start)));
+    .safeParse(json);
   if (!doc.success) throw new Error(`unexpected output: ${doc.error.issues[0]?.path.join('.')}`);
   const d = doc.data;
+  // The default as configured: OpenClaw's resolved form renames some providers (aliases), the spec's may not.
   const routing = {
-    primary: d.resolvedDefault ?? d.defaultModel ?? null,
+    primary: d.defaultModel ?? d.resolvedDefault ?? null,
+    ...(d.resolvedDefault && d.resolvedDefault !== d.defaultModel ? { resolved: d.resolvedDefault } : {}),
     fallbacks: d.fallbacks ?? [],
     providers: (d.auth?.providers ?? []).map((p) => {
       const variable = /^env: ([A-Z][A-Z0-9_]*)$/.exec(p.env?.source ?? '')?.[1];
@@ -96,6 +116,8 @@ export interface ExpectedRouting {
   readonly fallbacks?: readonly string[];
   /** Providers the gateway may use: those configured, and those the model chain names. */
   readonly providers: readonly string[];
+  /** Providers configured under `models.providers`, each of which must have a usable key. */
+  readonly configured: readonly string[];
 }
 
 export function expectedRouting(spec: Spec): ExpectedRouting {
@@ -106,15 +128,14 @@ export function expectedRouting(spec: Spec): ExpectedRouting {
   const model = config.agents?.defaults?.model;
   const primary = typeof model === 'string' ? model : model?.primary;
   const fallbacks = typeof model === 'object' ? model.fallbacks : undefined;
-  const chain = [primary, ...(fallbacks ?? [])].filter((m): m is string => typeof m === 'string');
-  const providers = new Set([
-    ...Object.keys(config.models?.providers ?? {}),
-    ...chain.map((m) => m.slice(0, m.indexOf('/'))),
-  ]);
+  const chain = [primary, ...(fallbacks ?? [])].filter((m): m is string => typeof m === 'string' && m.includes('/'));
+  const configured = Object.keys(config.models?.providers ?? {}).sort();
+  const providers = new Set([...configured, ...chain.map((m) => m.slice(0, m.indexOf('/')))]);
   return {
     ...(primary !== undefined ? { primary } : {}),
     ...(primary !== undefined || fallbacks !== undefined ? { fallbacks: fallbacks ?? [] } : {}),
     providers: [...providers].sort(),
+    configured,
   };
 }
 
@@ -155,8 +176,13 @@ export function routingDifferences(expected: ExpectedRouting, observed: Routing)
       message: `the gateway's fallback chain is [${observed.fallbacks.join(', ')}], not [${expected.fallbacks.join(', ')}]`,
     });
   }
+  // The provider of the resolved default is the configured one under OpenClaw's name for it.
+  const allowed = new Set(expected.providers);
+  if (observed.resolved && observed.primary === expected.primary) {
+    allowed.add(observed.resolved.slice(0, observed.resolved.indexOf('/')));
+  }
   for (const p of observed.providers) {
-    if (p.kind === 'missing' || expected.providers.includes(p.id)) continue;
+    if (p.kind === 'missing' || allowed.has(p.id)) continue;
     out.push({
       resource: `routing:provider:${p.id}`,
       expected: undefined,
@@ -165,7 +191,7 @@ export function routingDifferences(expected: ExpectedRouting, observed: Routing)
       ...(p.kind === 'profiles' ? { profile: true as const } : {}),
     });
   }
-  for (const id of expected.providers) {
+  for (const id of expected.configured) {
     const p = observed.providers.find((o) => o.id === id);
     if (p && p.kind !== 'missing') continue;
     out.push({

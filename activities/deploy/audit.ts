@@ -226,7 +226,10 @@ export async function stackAudit(
   if ('error' in outcome) return outcome;
   // Inputs read after the run: a restart or an edit while it ran must not be cached as audited.
   const after = await inputsAndCache(session, spec, container);
-  if (after.inputs === inputs) await writeCache(session, inputs, outcome).catch(() => undefined);
+  // A routing that could not be read is not kept for a day: the next drift tries again.
+  if (after.inputs === inputs && !('error' in outcome.routing)) {
+    await writeCache(session, inputs, outcome).catch(() => undefined);
+  }
   return outcome;
 }
 

@@ -298,9 +298,22 @@ async function auditControl(
     };
   const audit = await stackAudit(session, spec, id, 0);
   if ('error' in audit) throw new UnexpectedHostOutput(session.target.name, `openclaw security audit: ${audit.error}`);
+  // Routing that could not be read is not known to be wrong: not applicable, and a finding says why.
   const routing =
     'error' in audit.routing
-      ? { control: control('gateway.model-routing', routingExpected, `not read: ${audit.routing.error}`, false) }
+      ? {
+          control: {
+            ...control('gateway.model-routing', routingExpected, `not read: ${audit.routing.error}`, false),
+            status: 'not-applicable' as const,
+          },
+          findings: [
+            {
+              id: 'openclaw.routing.unavailable',
+              severity: 'medium' as const,
+              message: `model routing not read: ${audit.routing.error}`,
+            },
+          ],
+        }
       : routingControl(routingExpected, expected, audit.routing);
   return {
     controls: [

@@ -116,9 +116,13 @@ describe('the exchange, as the CLI sees it', () => {
     server = createServer((socket) => {
       socket.setEncoding('utf8');
       let buf = '';
+      let answered = false;
+      socket.on('error', () => undefined);
       socket.on('data', (d: string) => {
         buf += d;
-        if (buf.includes('\n')) answer(socket, buf.slice(0, buf.indexOf('\n')));
+        if (answered || !buf.includes('\n')) return;
+        answered = true;
+        answer(socket, buf.slice(0, buf.indexOf('\n')));
       });
     });
     await new Promise<void>((r) => server!.listen(path, r));
@@ -161,6 +165,29 @@ describe('the exchange, as the CLI sees it', () => {
     await new Promise((r) => server!.close(r));
     expect(await exchange(await worker(() => undefined), request, 200)).toBe(undefined);
     expect(await exchange(join(dir, 'nobody.sock'), request)).toBe(undefined);
+  });
+
+  it('gives the go-ahead only while it still waits: a worker that accepts after the CLI gave up starts nothing', async () => {
+    let received = '';
+    const path = await worker((socket) => {
+      socket.on('data', (d: string) => (received += d));
+      setTimeout(() => socket.write('{"accepted":true}\n'), 300);
+    });
+    expect(await exchange(path, request, 100)).toBe(undefined);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(received).not.toContain('"go"');
+
+    await new Promise((r) => server!.close(r));
+    let go = '';
+    const prompt = await worker((socket) => {
+      socket.on('data', (d: string) => {
+        go += d;
+        if (go.includes('\n')) socket.end('{"exit":0}\n');
+      });
+      socket.write('{"accepted":true}\n');
+    });
+    expect(await exchange(prompt, request)).toBe(0);
+    expect(go).toBe('{"go":true}\n');
   });
 
   it('after the worker accepted, a lost socket ends the CLI with exit 1 and is never run again', async () => {

@@ -44,8 +44,17 @@ describe('openclaw models status, read', () => {
     expect(JSON.stringify(routing)).not.toMatch(/sk-|ijklmnop|34567890/);
   });
 
-  it('refuses output that is not the status document, naming where', () => {
+  it('refuses output that is not the status document, naming where, and quoting none of it', () => {
     expect(() => parseModelsStatus('Error: config invalid')).toThrow('it printed no JSON');
+    // A parser error would quote the text around the fault: a masked key, here.
+    const broken = '{\n  "auth": { "detail": sk-or-te...34567890 }\n}\n';
+    expect(() => parseModelsStatus(broken)).toThrow(/^its output is not JSON$/);
+    // Log lines before and after the document are not part of it.
+    expect(parseModelsStatus(`[plugins] {loaded}\n${JSON.stringify({ fallbacks: [] }, null, 2)}\n[exit] {}`)).toEqual({
+      primary: null,
+      fallbacks: [],
+      providers: [],
+    });
     expect(() => parseModelsStatus(JSON.stringify({ fallbacks: 'x' }))).toThrow('unexpected output: fallbacks');
     const forged = JSON.stringify({ resolvedDefault: 'a/b; rm -rf /', fallbacks: [] });
     expect(() => parseModelsStatus(forged)).toThrow('unexpected value at primary');
@@ -79,9 +88,10 @@ describe('routing against the spec', () => {
       primary: 'openrouter/steward/primary',
       fallbacks: ['openrouter/steward/fallback-1'],
       providers: ['openrouter'],
+      configured: ['openrouter'],
     });
     // A spec that leaves the model to OpenClaw is not compared on it, and allows no provider.
-    expect(expectedRouting(oneHostSpec())).toEqual({ providers: [] });
+    expect(expectedRouting(oneHostSpec())).toEqual({ providers: [], configured: [] });
   });
 
   it('finds nothing when the gateway runs what the spec says', () => {
@@ -89,6 +99,17 @@ describe('routing against the spec', () => {
     // A provider the gateway knows of but cannot use is not routing anywhere.
     const missing = { ...matching, providers: [...matching.providers, { id: 'anthropic', kind: 'missing' }] };
     expect(routingDifferences(expectedRouting(spec), missing)).toEqual([]);
+  });
+
+  it('takes the provider of a default OpenClaw resolved under another name as the configured one', () => {
+    const aliased = specSchema.parse({ ...oneHostSpec(), stack: { providers: { primary: 'bedrock/claude-x' } } });
+    const observed: Routing = {
+      primary: 'bedrock/claude-x',
+      resolved: 'amazon-bedrock/claude-x',
+      fallbacks: [],
+      providers: [{ id: 'amazon-bedrock', kind: 'env', variable: 'AWS_ACCESS_KEY_ID' }],
+    };
+    expect(routingDifferences(expectedRouting(aliased), observed)).toEqual([]);
   });
 
   it('names an auto-detected provider, a moved default, a changed chain and an unusable configured provider', () => {

@@ -16,7 +16,7 @@ import { APPLIED_OPERATIONS, specSection, type AppliedOperation } from '../model
 import { activityStep, targetOf, type ActivityDeps, type StepInput } from './context';
 import { catalogue, rendered as renderedStack, type CatalogueEntry } from './catalogue';
 import { ageOf, auditInputsProbe, parseAuditInputs, stackAudit, type AuditOutcome } from './deploy/audit';
-import { expectedRouting, routingDifferences } from '../model/routing';
+import { judgeRouting } from '../model/routing';
 import { consumedSecrets } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
 import { run } from './host/shell';
@@ -172,31 +172,13 @@ function routingRows(
   routing: AuditOutcome['routing'] | undefined,
 ): { rows: Change[]; findings: Finding[] } {
   if (!routing) return { rows: [], findings: [] };
-  if ('error' in routing) {
-    return {
-      rows: [],
-      findings: [
-        { id: 'openclaw.routing.unavailable', severity: 'medium', message: `model routing not read: ${routing.error}` },
-      ],
-    };
-  }
-  const differences = routingDifferences(expectedRouting(spec), routing);
-  const rows = differences
-    .filter((d) => !d.profile)
-    .map((d): Change => ({
-      resource: d.resource,
-      action: d.expected === undefined ? 'delete' : d.observed === undefined ? 'create' : 'update',
-      before: d.observed,
-      after: d.expected,
-    }));
-  const findings = differences
-    .filter((d) => d.profile)
-    .map((d): Finding => ({
-      id: 'openclaw.routing.auth-profile',
-      severity: 'medium',
-      message: `${d.message} (the profile is the agent's own: a repair leaves it; \`openclaw models auth logout\` in the gateway removes it)`,
-      resource: d.resource,
-    }));
+  const { differences, findings } = judgeRouting(spec, routing);
+  const rows = differences.map((d): Change => ({
+    resource: d.resource,
+    action: d.expected === undefined ? 'delete' : d.observed === undefined ? 'create' : 'update',
+    before: d.observed,
+    after: d.expected,
+  }));
   return { rows, findings };
 }
 

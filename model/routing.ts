@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { openclawConfig } from './render/stack';
+import type { Finding } from './report';
 import type { Spec } from './schema';
 
 /** What the gateway resolved. Key material never enters it: only provider ids, how each is authorised, variable names. */
@@ -202,4 +203,39 @@ export function routingDifferences(expected: ExpectedRouting, observed: Routing)
     });
   }
   return out;
+}
+
+/**
+ * The routing as drift and deploy verification both judge it: the differences a deploy renders away (what the config
+ * and environment decide), and findings for the rest — a provider an auth profile in the agent's own state makes
+ * usable (no deploy removes it), or a routing that could not be read.
+ */
+export function judgeRouting(
+  spec: Spec,
+  routing: Routing | { readonly error: string },
+): { differences: RoutingDifference[]; findings: Finding[] } {
+  if ('error' in routing) {
+    const message = `model routing not read: ${routing.error}`;
+    return { differences: [], findings: [{ id: 'openclaw.routing.unavailable', severity: 'medium', message }] };
+  }
+  const all = routingDifferences(expectedRouting(spec), routing);
+  return {
+    differences: all.filter((d) => !d.profile),
+    findings: all
+      .filter((d) => d.profile)
+      .map((d) => ({
+        id: 'openclaw.routing.auth-profile',
+        severity: 'medium',
+        message: `${d.message} (the profile is the agent's own: a repair leaves it; \`openclaw models auth logout\` in the gateway removes it)`,
+        resource: d.resource,
+      })),
+  };
+}
+
+/** `primary then fallback, …` for a person; undefined without a primary. */
+export function describeChain(
+  primary: string | null | undefined,
+  fallbacks: readonly string[] = [],
+): string | undefined {
+  return primary ? `${primary}${fallbacks.length ? ` then ${fallbacks.join(', ')}` : ''}` : undefined;
 }

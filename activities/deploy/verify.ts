@@ -12,7 +12,14 @@ import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
 import { stackAudit } from './audit';
-import { expectedRouting, routingDifferences, type ExpectedRouting, type Routing } from '../../model/routing';
+import {
+  describeChain,
+  expectedRouting,
+  judgeRouting,
+  type ExpectedRouting,
+  type Routing,
+  type RoutingDifference,
+} from '../../model/routing';
 import type { ObservedContainer } from './stack';
 
 /**
@@ -299,22 +306,14 @@ async function auditControl(
   const audit = await stackAudit(session, spec, id, 0);
   if ('error' in audit) throw new UnexpectedHostOutput(session.target.name, `openclaw security audit: ${audit.error}`);
   // Routing that could not be read is not known to be wrong: not applicable, and a finding says why.
+  const judged = judgeRouting(spec, audit.routing);
   const routing =
     'error' in audit.routing
       ? {
-          control: {
-            ...control('gateway.model-routing', routingExpected, `not read: ${audit.routing.error}`, false),
-            status: 'not-applicable' as const,
-          },
-          findings: [
-            {
-              id: 'openclaw.routing.unavailable',
-              severity: 'medium' as const,
-              message: `model routing not read: ${audit.routing.error}`,
-            },
-          ],
+          ...control('gateway.model-routing', routingExpected, `not read: ${audit.routing.error}`, false),
+          status: 'not-applicable' as const,
         }
-      : routingControl(routingExpected, expected, audit.routing);
+      : routingControl(routingExpected, audit.routing, judged.differences);
   return {
     controls: [
       control(
@@ -323,51 +322,32 @@ async function auditControl(
         `${audit.critical} critical, ${audit.warn} warn`,
         audit.critical === 0,
       ),
-      routing.control,
+      routing,
     ],
-    findings: [...audit.findings, ...(routing.findings ?? [])],
+    findings: [...audit.findings, ...judged.findings],
   };
 }
 
 function describeExpectedRouting(e: ExpectedRouting): string {
-  const chain = e.primary ? `${e.primary}${e.fallbacks?.length ? ` then ${e.fallbacks.join(', ')}` : ''}` : undefined;
+  const chain = describeChain(e.primary, e.fallbacks);
   const providers = e.providers.length ? `providers ${e.providers.join(', ')} only` : 'no provider configured';
   return chain ? `${chain}; ${providers}` : providers;
 }
 
 /**
  * The routing OpenClaw resolved, against the spec's: what a person needs to see that the chain is the one asked for.
- * A provider usable through an auth profile in the agent's state is a finding, not a failure: the deploy cannot take
- * it away, and the agent (or its operator) saved it there.
+ * `failing` are the differences a deploy renders away ({@link judgeRouting}); a provider an auth profile in the
+ * agent's state makes usable is a finding there, not a failure.
  */
-function routingControl(
-  expectedText: string,
-  expected: ExpectedRouting,
-  observed: Routing,
-): { control: ControlResult; findings?: Finding[] } {
-  const differences = routingDifferences(expected, observed);
-  const failing = differences.filter((d) => !d.profile);
+function routingControl(expectedText: string, observed: Routing, failing: readonly RoutingDifference[]): ControlResult {
   const usable = observed.providers.filter((p) => p.kind !== 'missing').map((p) => p.id);
-  const chain = observed.primary
-    ? `${observed.primary}${observed.fallbacks.length ? ` then ${observed.fallbacks.join(', ')}` : ''}`
-    : 'no default model';
-  const seen = `${chain}; usable providers: ${usable.join(', ') || 'none'}`;
-  return {
-    control: control(
-      'gateway.model-routing',
-      expectedText,
-      failing.length === 0 ? seen : `${seen} (${failing.map((d) => d.message).join('; ')})`,
-      failing.length === 0,
-    ),
-    findings: differences
-      .filter((d) => d.profile)
-      .map((d) => ({
-        id: 'openclaw.routing.auth-profile',
-        severity: 'medium',
-        message: d.message,
-        resource: d.resource,
-      })),
-  };
+  const seen = `${describeChain(observed.primary, observed.fallbacks) ?? 'no default model'}; usable providers: ${usable.join(', ') || 'none'}`;
+  return control(
+    'gateway.model-routing',
+    expectedText,
+    failing.length === 0 ? seen : `${seen} (${failing.map((d) => d.message).join('; ')})`,
+    failing.length === 0,
+  );
 }
 
 /** Every deploy verification control, and the audit's findings. Changes nothing but a copy of the public CA cert. */

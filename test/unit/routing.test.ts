@@ -3,7 +3,13 @@
  * key material, and compared with the routing the spec renders.
  */
 import { describe, expect, it } from 'vitest';
-import { expectedRouting, parseModelsStatus, routingDifferences, type Routing } from '../../model/routing';
+import {
+  expectedRouting,
+  judgeRouting,
+  parseModelsStatus,
+  routingDifferences,
+  type Routing,
+} from '../../model/routing';
 import { specSchema } from '../../model/schema';
 import { DOC_HOST, DOC_HOST_KEY, oneHostSpec } from '../support/specs';
 
@@ -99,6 +105,28 @@ describe('routing against the spec', () => {
     // A provider the gateway knows of but cannot use is not routing anywhere.
     const missing = { ...matching, providers: [...matching.providers, { id: 'anthropic', kind: 'missing' }] };
     expect(routingDifferences(expectedRouting(spec), missing)).toEqual([]);
+  });
+
+  it('leaves a deploy what it renders away; an auth profile or an unread routing is a finding', () => {
+    const withProfile: Routing = {
+      ...matching,
+      providers: [...matching.providers, { id: 'anthropic', kind: 'profiles' }],
+    };
+    const judged = judgeRouting(spec, withProfile);
+    expect(judged.differences).toEqual([]);
+    expect(judged.findings.map((f) => [f.id, f.resource])).toEqual([
+      ['openclaw.routing.auth-profile', 'routing:provider:anthropic'],
+    ]);
+    expect(judgeRouting(spec, { error: 'its output is not JSON' })).toEqual({
+      differences: [],
+      findings: [
+        {
+          id: 'openclaw.routing.unavailable',
+          severity: 'medium',
+          message: 'model routing not read: its output is not JSON',
+        },
+      ],
+    });
   });
 
   it('takes the provider of a default OpenClaw resolved under another name as the configured one', () => {

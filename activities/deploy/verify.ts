@@ -283,6 +283,23 @@ function bindingControl(spec: Spec, containers: Map<string, ObservedContainer>):
   );
 }
 
+/** Reads of the audit and routing a verification makes before it takes an unread one as the answer. */
+const AUDIT_READS = 3;
+const AUDIT_READ_PAUSE_MS = 5000;
+
+/**
+ * The audit and routing of `container` run now, read again (up to {@link AUDIT_READS} times, 5 s apart) while either
+ * could not be read: a gateway that just turned healthy may still be loading, and a verification must not roll back
+ * a good release over one unanswered read.
+ */
+async function freshAudit(session: HostSession, spec: Spec, container: string): ReturnType<typeof stackAudit> {
+  for (let read = 1; ; read++) {
+    const audit = await stackAudit(session, spec, container, 0);
+    if (read >= AUDIT_READS || !('error' in audit || 'error' in audit.routing)) return audit;
+    await new Promise((r) => setTimeout(r, AUDIT_READ_PAUSE_MS));
+  }
+}
+
 /**
  * `openclaw security audit --json` inside the gateway, run now (never reused), which refreshes the host's audit
  * cache for drift (audit.ts): no critical finding; its findings join the report.
@@ -303,7 +320,7 @@ async function auditControl(
       ],
       findings: [],
     };
-  const audit = await stackAudit(session, spec, id, 0);
+  const audit = await freshAudit(session, spec, id);
   if ('error' in audit) throw new UnexpectedHostOutput(session.target.name, `openclaw security audit: ${audit.error}`);
   // Routing that could not be read is not known to be wrong: not applicable, and a finding says why.
   const judged = judgeRouting(spec, audit.routing);

@@ -1,10 +1,10 @@
 /**
  * drift end to end on a provisioned, hardened and deployed simulator, through the CLI: a converged host plans
- * clean (exit 0); six changes made by hand on the host — the state dir's owner, an extra env var in the gateway
- * container, a dangerous flag in openclaw.json, an nft rule opening 8080, PasswordAuthentication yes, a stopped
- * cleanup timer — are planned as exactly six corrective drifts (exit 2) with the policy's findings; `--repair`
- * converges them back through the operations and the next plan is clean again. A provider key added to the gateway's
- * environment alone shows in its own model routing as an auto-detected provider, and a repair takes it away. A reboot
+ * clean (exit 0); six changes made by hand on the host — the state dir's mode, a provider key in the gateway
+ * container's environment, a dangerous flag in openclaw.json, an nft rule opening 8080, PasswordAuthentication yes, a
+ * stopped cleanup timer — are planned as exactly six corrective drifts (exit 2) with the policy's findings, plus the
+ * provider the key made usable as the gateway's own model routing shows it (auto-detected); `--repair` converges them
+ * back through the operations and the next plan is clean again. A reboot
  * left pending waits for the spec's reboot window; inside it harden reboots the host and verifies the stack once it
  * is back.
  */
@@ -116,28 +116,36 @@ describe('steward drift', () => {
     expect(ids(again)).toContain('openclaw.audit.cached');
   }, 300_000);
 
-  it('finds exactly the six changes made by hand, each corrective, and repairs them', async () => {
-    await onHost('chown root:root /opt/openclaw/state');
+  it('finds exactly the six changes made by hand, each corrective, and the provider a key given to the gateway made usable; repairs them', async () => {
+    await onHost('chmod 0755 /opt/openclaw/state');
+    await onHost(
+      `sed -i 's/"controlUi": {/"controlUi": { "dangerouslyDisableDeviceAuth": true,/' /opt/openclaw/state/openclaw.json`,
+    );
+    // A provider key given to the gateway by hand, nothing else: OpenAI becomes usable with no config naming it.
     await onHost(
       [
         'printf \'version: "3.8"\\nservices:\\n  gateway:\\n    environment:\\n      OPENAI_API_KEY: sk-test-double-never-used\\n\' > /root/override.yaml',
         'docker-compose --no-ansi -p openclaw -f /opt/openclaw/compose.yaml -f /root/override.yaml up -d gateway 2>&1',
       ].join(' && '),
     );
-    await onHost(
-      `sed -i 's/"controlUi": {/"controlUi": { "dangerouslyDisableDeviceAuth": true,/' /opt/openclaw/state/openclaw.json`,
-    );
     await onHost('nft add rule inet steward input tcp dport 8080 accept');
     await onHost(
       "sed -i 's/^PasswordAuthentication no/PasswordAuthentication yes/' /etc/ssh/sshd_config.d/00-steward.conf && systemctl reload ssh",
     );
     await onHost('systemctl stop steward-docker-prune.timer');
+    await gatewaySettled();
 
     const plan = await world.cli(spec, 'drift');
-    expect(plan.code).toBe(2);
+    expect(plan.code, JSON.stringify(plan.doc?.hosts[0]?.findings)).toBe(2);
     const host = plan.doc!.hosts[0]!;
     const rows = host.changes;
-    expect(rows.map((c) => c.resource).sort(), JSON.stringify(host.findings)).toEqual(
+    expect(
+      rows
+        .filter((c) => !c.resource.startsWith('routing:'))
+        .map((c) => c.resource)
+        .sort(),
+      JSON.stringify(host.findings),
+    ).toEqual(
       [
         'container:gateway',
         'dir:/opt/openclaw/state',
@@ -149,10 +157,17 @@ describe('steward drift', () => {
     );
     expect(rows.every((c) => c.drift === 'corrective')).toBe(true);
     expect(JSON.stringify(rows.find((c) => c.resource === 'container:gateway')?.before)).toContain('+OPENAI_API_KEY');
-    expect(JSON.stringify(rows)).not.toContain('sk-test-double-never-used');
     expect(JSON.stringify(rows.find((c) => c.resource.startsWith('file:'))?.before)).toContain(
       'gateway.controlUi.dangerouslyDisableDeviceAuth',
     );
+    // The key shows in the gateway's own model routing: each provider it made usable (OpenAI's, and any plugin's
+    // that reads the same key) is a row of its own.
+    const routing = rows.filter((c) => c.resource.startsWith('routing:'));
+    expect(routing.map((c) => c.resource)).toContain('routing:provider:openai');
+    for (const row of routing) {
+      expect(row).toMatchObject({ action: 'delete', before: 'auto-detected from OPENAI_API_KEY', drift: 'corrective' });
+    }
+    expect(plan.stdout).not.toContain('sk-test-double-never-used');
     // A recreated gateway and a changed config: the audit ran for this plan, not reused.
     expect(host.findings.map((f) => f.id)).not.toContain('openclaw.audit.cached');
     expect(host.findings.map((f) => f.id)).toEqual(
@@ -165,51 +180,21 @@ describe('steward drift', () => {
 
     const repair = await world.cli(spec, 'drift', '--repair');
     expect(repair.stderr).toBe('');
-    expect(repair.code).toBe(0);
+    expect(repair.code, repair.stdout.slice(-3000)).toBe(0);
     expect(repair.doc!.hosts[0]!.changes.length).toBeGreaterThanOrEqual(6);
-    expect(JSON.stringify(repair.stdout)).not.toContain('sk-test-double-never-used');
+    expect(repair.stdout).not.toContain('sk-test-double-never-used');
 
+    await gatewaySettled();
     const after = await world.cli(spec, 'drift');
-    expect(after.code).toBe(0);
+    expect(after.code, after.stdout.slice(-3000)).toBe(0);
     expect(after.doc!.hosts[0]!.changes).toEqual([]);
-    expect(await onHost('stat -c %u:%g /opt/openclaw/state')).toBe('1000:1000');
+    expect(after.doc!.hosts[0]!.findings.filter((f) => f.id.startsWith('openclaw.routing'))).toEqual([]);
+    expect(await onHost('stat -c %a /opt/openclaw/state')).toBe('700');
     expect(await onHost('systemctl is-active steward-docker-prune.timer')).toBe('active');
     expect(await onHost('sshd -T | grep -i "^passwordauthentication"')).toBe('passwordauthentication no');
     expect(await onHost('nft list chain inet steward input')).not.toContain('dport 8080');
     expect(await onHost("docker inspect -f '{{json .Config.Env}}' openclaw_gateway_1")).not.toContain('OPENAI_API_KEY');
   }, 1_200_000);
-
-  it('names a provider the gateway auto-detects from a key in its environment, from its own model routing; repair takes it away', async () => {
-    // A provider key given to the gateway by hand, nothing else: OpenAI becomes usable with no config naming it.
-    await onHost(
-      [
-        'printf \'version: "3.8"\\nservices:\\n  gateway:\\n    environment:\\n      OPENAI_API_KEY: sk-test-double-routing\\n\' > /root/override.yaml',
-        'docker-compose --no-ansi -p openclaw -f /opt/openclaw/compose.yaml -f /root/override.yaml up -d gateway 2>&1',
-      ].join(' && '),
-    );
-    await gatewaySettled();
-
-    const plan = await world.cli(spec, 'drift');
-    expect(plan.code, JSON.stringify(plan.doc?.hosts[0]?.findings)).toBe(2);
-    const rows = plan.doc!.hosts[0]!.changes;
-    // The container's env, and each provider the key made usable (OpenAI's, and any plugin's that reads the same key).
-    expect(rows.filter((c) => !c.resource.startsWith('routing:')).map((c) => c.resource)).toEqual([
-      'container:gateway',
-    ]);
-    const routing = rows.filter((c) => c.resource.startsWith('routing:'));
-    expect(routing.map((c) => c.resource)).toContain('routing:provider:openai');
-    for (const row of routing) {
-      expect(row).toMatchObject({ action: 'delete', before: 'auto-detected from OPENAI_API_KEY', drift: 'corrective' });
-    }
-    expect(plan.stdout).not.toContain('sk-test-double-routing');
-
-    const repair = await world.cli(spec, 'drift', '--repair');
-    expect(repair.code, repair.stderr).toBe(0);
-    await gatewaySettled();
-    const after = await world.cli(spec, 'drift');
-    expect(after.code, JSON.stringify(after.doc?.hosts[0]?.changes)).toBe(0);
-    expect(after.doc!.hosts[0]!.findings.filter((f) => f.id.startsWith('openclaw.routing'))).toEqual([]);
-  }, 600_000);
 
   it('names foreign files that override managed sshd, sysctl, sudoers, fail2ban and nftables settings, and repairs the effective values', async () => {
     const files = {

@@ -6,6 +6,7 @@
  * the security audit, activities/deploy/audit.ts) says what it resolved; this module compares that with the spec.
  */
 import { z } from 'zod';
+import { printedJson } from './printed-json';
 import { openclawConfig } from './render/stack';
 import type { Finding } from './report';
 import type { Spec } from './schema';
@@ -57,22 +58,7 @@ export const routingSchema = z.strictObject({
  * `value` fields hold key prefixes and suffixes: never read). @throws Error naming what does not fit.
  */
 export function parseModelsStatus(stdout: string): Routing {
-  // The document is printed whole, from a line that opens it to one that closes it; log lines may come around it.
-  const lines = stdout.split('\n');
-  const start = lines.findIndex((l) => l.startsWith('{'));
-  if (start === -1) throw new Error('it printed no JSON');
-  let json: unknown;
-  let tries = 0; // closing lines tried, from the last: a few, however much the container printed
-  for (let end = lines.length - 1; end >= start && json === undefined && tries < 8; end--) {
-    if (!lines[end]!.trimEnd().endsWith('}')) continue;
-    tries++;
-    try {
-      json = JSON.parse(lines.slice(start, end + 1).join('\n'));
-    } catch {
-      // The parser's own message quotes the text around the fault, which may be a masked key: never kept.
-    }
-  }
-  if (json === undefined) throw new Error('its output is not JSON');
+  const json = printedJson(stdout);
   const doc = z
     .object({
       resolvedDefault: z.string().nullable().optional(),

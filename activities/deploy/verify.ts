@@ -11,6 +11,7 @@ import type { Spec } from '../../model/schema';
 import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
+import { enabledMcpServers, judgeMcp, parseMcpProbe, type McpProbe } from '../../model/mcp';
 import { stackAudit } from './audit';
 import {
   describeChain,
@@ -367,6 +368,38 @@ function routingControl(expectedText: string, observed: Routing, failing: readon
   );
 }
 
+/** `openclaw mcp probe --json` in `container`: every configured MCP server started or reached, its tools listed. */
+async function probeMcp(session: HostSession, container: string): Promise<McpProbe | { error: string }> {
+  const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'mcp', 'probe', '--json']), {
+    timeoutMs: 120_000,
+  });
+  try {
+    return parseMcpProbe(r.stdout);
+  } catch (err) {
+    return { error: `openclaw mcp probe (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/**
+ * One control per enabled MCP server of the spec (none when it names none): connected through the running gateway's
+ * own MCP client, and at least one tool listed. A probe that printed nothing readable is read again, as the audit is.
+ */
+async function mcpControls(
+  session: HostSession,
+  spec: Spec,
+  containers: Map<string, ObservedContainer>,
+): Promise<ControlResult[]> {
+  if (enabledMcpServers(spec).length === 0) return [];
+  const id = containers.get(GATEWAY_SERVICE)?.id;
+  let probe: McpProbe | { error: string } = { error: 'no gateway container' };
+  for (let read = 1; id && read <= AUDIT_READS; read++) {
+    probe = await probeMcp(session, id);
+    if (!('error' in probe)) break;
+    if (read < AUDIT_READS) await new Promise((r) => setTimeout(r, AUDIT_READ_PAUSE_MS));
+  }
+  return judgeMcp(spec, probe).map((j) => control(j.control, j.expected, j.observed, j.pass));
+}
+
 /** Every deploy verification control, and the audit's findings. Changes nothing but a copy of the public CA cert. */
 export async function verifyStack(
   session: HostSession,
@@ -400,9 +433,13 @@ export async function verifyStack(
       await new Promise((r) => setTimeout(r, 3000));
     }
   };
-  const [{ http, probe }, audit] = await Promise.all([outside(), auditControl(session, spec, containers)]);
+  const [{ http, probe }, audit, mcp] = await Promise.all([
+    outside(),
+    auditControl(session, spec, containers),
+    mcpControls(session, spec, containers),
+  ]);
   return {
-    controls: [...health, bindingControl(spec, containers), ...http, ...probe, ...audit.controls],
+    controls: [...health, bindingControl(spec, containers), ...http, ...probe, ...audit.controls, ...mcp],
     findings: audit.findings,
   };
 }

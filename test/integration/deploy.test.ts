@@ -1,7 +1,8 @@
 /**
  * deploy end to end on a provisioned and hardened simulator, through the CLI, with the real OpenClaw image and Caddy:
- * a verified first deploy and a no-op re-run; a changed fallback or image changes only that and restarts the gateway
- * once; a config OpenClaw rejects changes nothing live; a release that fails its health check rolls back; no secret
+ * a verified first deploy and a no-op re-run; a changed fallback and an added MCP server (OpenClaw's own
+ * `openclaw mcp serve`, a real stdio server in the image) are taken live, the server reached and its tools listed by
+ * the verification; a changed image changes only that and restarts the gateway once; a config OpenClaw rejects changes nothing live; a release that fails its health check rolls back; no secret
  * value reaches a rendered file, the CLI's output or the workflow history.
  *
  * Test double: the OpenRouter base URL points at 127.0.0.1:9 on the host, where nothing listens (no paid provider is
@@ -26,8 +27,18 @@ let sim: Simulator;
 const outputs: string[] = [];
 const runs: { workflowId: string; runId: string }[] = [];
 
+/** A real MCP server the gateway's image carries: OpenClaw's own channel bridge over stdio. */
+const MCP_SERVERS = { openclaw: { command: 'openclaw', args: ['mcp', 'serve'] } };
+const LIVE_FALLBACKS = ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'];
+
 function stack(
-  over: { image?: string; fallbacks?: string[]; settings?: Record<string, unknown>; websocketPath?: string } = {},
+  over: {
+    image?: string;
+    fallbacks?: string[];
+    settings?: Record<string, unknown>;
+    websocketPath?: string;
+    mcp?: typeof MCP_SERVERS;
+  } = {},
 ): Partial<SpecInput> {
   return {
     harden: { confirmSeconds: 30 },
@@ -39,6 +50,7 @@ function stack(
         fallbacks: over.fallbacks ?? ['openrouter/openai/gpt-5-mini'],
       },
       settings: over.settings ?? {},
+      ...(over.mcp ? { mcp: { servers: over.mcp } } : {}),
     },
     proxy: { domain: 'agent.steward.test', ...(over.websocketPath ? { websocketPath: over.websocketPath } : {}) },
     secrets: {
@@ -140,8 +152,9 @@ describe('steward deploy', () => {
 
   it('a config change is taken live: the gateway reloads openclaw.json, Caddy its Caddyfile; nothing is recreated', async () => {
     const before = await containers();
-    const fallbacks = ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'];
-    const r = await deploy(stack({ fallbacks, websocketPath: '/ws' }));
+    const fallbacks = LIVE_FALLBACKS;
+    // Another fallback, an MCP server and a WebSocket path: openclaw.json and the Caddyfile.
+    const r = await deploy(stack({ fallbacks, websocketPath: '/ws', mcp: MCP_SERVERS }));
     expect(r.code).toBe(0);
     expect(r.doc!.hosts[0]!.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
       'update file:/opt/openclaw/state/openclaw.json',
@@ -163,9 +176,15 @@ describe('steward deploy', () => {
       fallbacks,
     );
     expect(r.doc!.hosts[0]!.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+    // The MCP server, added live, is reached through the running gateway's own MCP client and lists its tools.
+    expect(r.doc!.hosts[0]!.controls?.find((c) => c.control === 'mcp.servers.openclaw')).toMatchObject({
+      status: 'pass',
+      observed: expect.stringMatching(/^\d+ tools? listed: [a-z_]+/),
+    });
+    expect(r.stdout).toMatch(/mcp\.servers\.openclaw/);
 
     // Back to the default path: the Caddyfile alone changes, and only Caddy reloads.
-    const back = await deploy(stack({ fallbacks }));
+    const back = await deploy(stack({ fallbacks, mcp: MCP_SERVERS }));
     expect(back.code).toBe(0);
     expect(back.doc!.hosts[0]!.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
       'update file:/opt/openclaw/proxy/Caddyfile',
@@ -177,9 +196,7 @@ describe('steward deploy', () => {
 
   it('changing only the pinned image streams it and recreates only the gateway', async () => {
     const before = await containers();
-    const r = await deploy(
-      stack({ image: NEXT, fallbacks: ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'] }),
-    );
+    const r = await deploy(stack({ image: NEXT, fallbacks: LIVE_FALLBACKS, mcp: MCP_SERVERS }));
     expect(r.code).toBe(0);
     const changed = r.doc!.hosts[0]!.changes.map((c) => c.resource);
     expect(changed).toEqual([
@@ -216,9 +233,7 @@ describe('steward deploy', () => {
     expect(await onHost('docker image inspect -f "{{.Id}}" ' + NEXT)).toBe(before.gateway!.image);
 
     // The previous release is whole again: the spec that made it deploys as a no-op and verifies.
-    const back = await deploy(
-      stack({ image: NEXT, fallbacks: ['openrouter/openai/gpt-5-mini', 'openrouter/google/gemini-2.5-flash'] }),
-    );
+    const back = await deploy(stack({ image: NEXT, fallbacks: LIVE_FALLBACKS, mcp: MCP_SERVERS }));
     expect(back.code).toBe(0);
     expect(back.doc!.hosts[0]!.changes.map((c) => c.resource)).toEqual([]);
     expect(back.doc!.hosts[0]!.controls?.filter((c) => c.status === 'fail')).toEqual([]);

@@ -58,10 +58,11 @@ export function parseMcpProbe(stdout: string): McpProbe {
     servers[server] = s.tools;
     tools[server] = [];
   }
+  // A tool is `<server>__<tool>`, and a server's name may hold `__` itself: the longest listed server that prefixes it.
+  const byLength = Object.keys(tools).sort((a, b) => b.length - a.length);
   for (const tool of doc.data.tools ?? []) {
-    const at = tool.indexOf('__');
-    const server = tool.slice(0, at);
-    if (at > 0 && Object.hasOwn(tools, server)) tools[server]!.push(clean(tool.slice(at + 2)).slice(0, 100));
+    const server = byLength.find((s) => tool.startsWith(`${s}__`) && tool.length > s.length + 2);
+    if (server !== undefined) tools[server]!.push(clean(tool.slice(server.length + 2)).slice(0, 100));
   }
   for (const d of doc.data.diagnostics ?? []) {
     if (name.safeParse(d.serverName).success) failures[d.serverName] = clean(d.message);

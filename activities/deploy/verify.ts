@@ -5,13 +5,13 @@
  * own security audit. The token is read inside a throwaway probe container from the secret file; it never leaves
  * the host.
  */
+import { enabledMcpServers, judgeMcp, parseMcpProbe, type McpProbe } from '../../model/mcp';
 import type { ControlResult, Finding } from '../../model/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
 import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
-import { enabledMcpServers, judgeMcp, parseMcpProbe, type McpProbe } from '../../model/mcp';
 import { stackAudit } from './audit';
 import {
   describeChain,

@@ -104,6 +104,11 @@ describe('MCP probe', () => {
     });
     const probe = parseMcpProbe(hostile);
     expect(probe.tools).toEqual({ oc: ['[31mred'] });
+    // A server whose name holds the separator keeps its own tools.
+    const nested = parseMcpProbe(
+      JSON.stringify({ servers: { a: { tools: 1 }, a__b: { tools: 1 } }, tools: ['a__b__read', 'a__write', 'a__'] }),
+    );
+    expect(nested.tools).toEqual({ a: ['write'], a__b: ['read'] });
     expect(probe.failures.x).toMatch(/^line one line two \]0;title a+…$/);
     expect(probe.failures.x!.length).toBe(200);
     expect(Object.keys(probe.failures)).toEqual(['x']);

@@ -118,10 +118,25 @@ export interface DevServer {
  * `client/dev/temporal-host.ts`, which keeps an SDK-managed (downloaded) dev server alive until SIGTERM.
  * A non-detached server is a plain child: it keeps this process running until stopped, and gets SIGTERM when this
  * process exits normally. Throws {@link DevServerError} (with the log's tail) when a port is taken, the server exits
- * early, or it does not answer in time; a server that never became ready is stopped. Not idempotent: each call
- * starts a new server.
+ * early, or it does not answer in time; a server that never became ready is stopped (one that lost a port it chose
+ * itself to another process is started again, at most three times). Not idempotent: each call starts a new server.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  // The server picks its HTTP API and metrics ports itself, free when it looks and bound a moment later: another
+  // process starting at the same time can take one first. Only such a port is worth another start; a taken
+  // `port` or `uiPort` is the caller's to change.
+  const ownPort = (m: string) => [opts.port, opts.uiPort].some((p) => p !== undefined && m.includes(`:${p}: bind:`));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      const m = err instanceof DevServerError ? err.message : '';
+      if (attempt >= 3 || !m.includes('bind: address already in use') || ownPort(m)) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   const { port, uiPort, uiCodecEndpoint, namespace = 'default', detached = false } = opts;
   const address = `127.0.0.1:${port}`;
   const dbFile = opts.dbFile && resolve(opts.dbFile);

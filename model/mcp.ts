@@ -44,7 +44,7 @@ export function parseMcpProbe(stdout: string): McpProbe {
       servers: z.record(z.string(), z.object({ tools: z.number().int().min(0).max(100_000) })).optional(),
       tools: z.array(z.string()).max(10_000).optional(),
       diagnostics: z
-        .array(z.object({ serverName: z.string(), message: z.string() }))
+        .array(z.object({ serverName: z.string().optional(), message: z.string().optional() }))
         .max(1000)
         .optional(),
     })
@@ -53,8 +53,10 @@ export function parseMcpProbe(stdout: string): McpProbe {
   const servers: Record<string, number> = {};
   const tools: Record<string, string[]> = {};
   const failures: Record<string, string> = {};
+  // openclaw.json may name servers the spec does not (`stack.settings` merges into it): a name that is not one of
+  // steward's is no server the spec can enable, and is passed over rather than spoiling the others.
   for (const [server, s] of Object.entries(doc.data.servers ?? {})) {
-    if (!name.safeParse(server).success) throw new Error('unexpected output: a server name that is not one');
+    if (!name.safeParse(server).success) continue;
     servers[server] = s.tools;
     tools[server] = [];
   }
@@ -65,7 +67,9 @@ export function parseMcpProbe(stdout: string): McpProbe {
     if (server !== undefined) tools[server]!.push(clean(tool.slice(server.length + 2)).slice(0, 100));
   }
   for (const d of doc.data.diagnostics ?? []) {
-    if (name.safeParse(d.serverName).success) failures[d.serverName] = clean(d.message);
+    if (d.serverName !== undefined && name.safeParse(d.serverName).success) {
+      failures[d.serverName] = clean(d.message ?? '');
+    }
   }
   return { servers, tools, failures };
 }

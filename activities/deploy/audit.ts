@@ -56,7 +56,7 @@ const cacheSchema = z.object({
 });
 
 /** The gateway's model routing, read in `container` now. */
-async function readRouting(session: HostSession, container: string): Promise<AuditOutcome['routing']> {
+export async function readRouting(session: HostSession, container: string): Promise<AuditOutcome['routing']> {
   const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'models', 'status', '--json']), {
     timeoutMs: 120_000,
   });

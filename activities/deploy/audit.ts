@@ -55,11 +55,24 @@ const cacheSchema = z.object({
   routing: z.union([routingSchema, z.strictObject({ error: z.string().max(500) })]),
 });
 
+/** How long one OpenClaw command may run in the gateway container. */
+const OPENCLAW_SECONDS = 100;
+
+/**
+ * `openclaw <args…>` in `container`, under a timeout of its own there (a `docker exec` client that is killed leaves
+ * its process running in the container); exit 124 says it ran out of time ({@link ranOutOfTime}).
+ */
+export function openclawIn(session: HostSession, container: string, args: readonly string[]) {
+  const command = ['docker', 'exec', container, 'timeout', '-k', '5', String(OPENCLAW_SECONDS), 'openclaw', ...args];
+  return session.script(sh(command), { timeoutMs: (OPENCLAW_SECONDS + 20) * 1000 });
+}
+
+/** Whether a read's error says its command ran out of time: reading again would only wait as long again. */
+export const ranOutOfTime = (error: string) => error.includes('(exit 124)');
+
 /** The gateway's model routing, read in `container` now. */
 export async function readRouting(session: HostSession, container: string): Promise<AuditOutcome['routing']> {
-  const r = await session.script(sh(['docker', 'exec', container, 'openclaw', 'models', 'status', '--json']), {
-    timeoutMs: 120_000,
-  });
+  const r = await openclawIn(session, container, ['models', 'status', '--json']);
   try {
     return parseModelsStatus(r.stdout);
   } catch (err) {
@@ -71,9 +84,7 @@ export async function readRouting(session: HostSession, container: string): Prom
 export async function runAudit(session: HostSession, container: string): Promise<AuditOutcome | { error: string }> {
   const at = new Date().toISOString();
   const [r, routing] = await Promise.all([
-    session.script(sh(['docker', 'exec', container, 'openclaw', 'security', 'audit', '--json']), {
-      timeoutMs: 120_000,
-    }),
+    openclawIn(session, container, ['security', 'audit', '--json']),
     readRouting(session, container),
   ]);
   let doc: {

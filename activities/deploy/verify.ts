@@ -2,8 +2,8 @@
  * Verification of a deployed stack from the outside in: TLS through Caddy at the host's own outside address (checked
  * against the proxy's CA), the canvas path, the HTTP→HTTPS redirect, WebSocket handshakes at the public URL with the
  * token, a wrong token and none, the gateway port unreachable from anywhere but the host's loopback, OpenClaw's
- * own security audit and model routing, and each enabled MCP server reached through the gateway's MCP client. The token is read inside a throwaway probe container from the secret file; it never leaves
- * the host.
+ * own security audit and model routing, and each enabled MCP server reached through the gateway's MCP client. The
+ * token is read inside a throwaway probe container from the secret file; it never leaves the host.
  */
 import { enabledMcpServers, judgeMcp, parseMcpProbe, type McpProbe } from '../../model/mcp';
 import type { ControlResult, Finding } from '../../model/report';
@@ -12,7 +12,7 @@ import type { Spec } from '../../model/schema';
 import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
-import { readRouting, stackAudit } from './audit';
+import { openclawIn, ranOutOfTime, readRouting, stackAudit } from './audit';
 import {
   describeChain,
   expectedRouting,
@@ -285,33 +285,28 @@ function bindingControl(spec: Spec, containers: Map<string, ObservedContainer>):
 }
 
 /** Reads of the audit, the routing or the MCP probe a verification makes before it takes an unread one as the answer. */
-const AUDIT_READS = 3;
-const AUDIT_READ_PAUSE_MS = 5000;
-/** How long one `openclaw mcp probe` may run in the container (its own timeout: nothing is left running there). */
-const MCP_PROBE_SECONDS = 100;
-
-/** An error that says a read ran out of time: reading again would only wait as long again. */
-const timedOut = (error: string) => error.includes('(exit 124)');
-const pause = () => new Promise((r) => setTimeout(r, AUDIT_READ_PAUSE_MS));
+const READS = 3;
 
 /**
- * The audit and routing of `container` run now, each read again (up to {@link AUDIT_READS} times, 5 s apart) while
- * it could not be read — the audit whole, the routing alone once the audit answered: a gateway that just turned
- * healthy may still be loading, and a verification must not roll back a good release over one unanswered read.
+ * `read()` again, 5 s apart, up to {@link READS} reads in all, while its answer is an error that is not a timeout: a
+ * gateway that just turned healthy may still be loading, and a verification must not roll back a good release over
+ * one unanswered read.
  */
+async function reread<T extends object>(first: T | { error: string }, read: () => Promise<T | { error: string }>) {
+  let answer = first;
+  for (let n = 2; n <= READS && 'error' in answer && !ranOutOfTime(answer.error); n++) {
+    await new Promise((r) => setTimeout(r, 5000));
+    answer = await read();
+  }
+  return answer;
+}
+
+/** The audit and routing of `container` run now: the audit read again whole while unread, then the routing alone. */
 async function freshAudit(session: HostSession, spec: Spec, container: string): ReturnType<typeof stackAudit> {
-  let audit = await stackAudit(session, spec, container, 0);
-  for (let read = 2; read <= AUDIT_READS && 'error' in audit && !timedOut(audit.error); read++) {
-    await pause();
-    audit = await stackAudit(session, spec, container, 0);
-  }
+  const runNow = () => stackAudit(session, spec, container, 0);
+  const audit = await reread(await runNow(), runNow);
   if ('error' in audit) return audit;
-  let routing = audit.routing;
-  for (let read = 2; read <= AUDIT_READS && 'error' in routing && !timedOut(routing.error); read++) {
-    await pause();
-    routing = await readRouting(session, container);
-  }
-  return { ...audit, routing };
+  return { ...audit, routing: await reread(audit.routing, () => readRouting(session, container)) };
 }
 
 /**
@@ -383,10 +378,7 @@ function routingControl(expectedText: string, observed: Routing, failing: readon
 
 /** `openclaw mcp probe --json` in `container`: every configured MCP server started or reached, its tools listed. */
 async function probeMcp(session: HostSession, container: string): Promise<McpProbe | { error: string }> {
-  const probe = ['timeout', '-k', '5', String(MCP_PROBE_SECONDS), 'openclaw', 'mcp', 'probe', '--json'];
-  const r = await session.script(sh(['docker', 'exec', container, ...probe]), {
-    timeoutMs: (MCP_PROBE_SECONDS + 20) * 1000,
-  });
+  const r = await openclawIn(session, container, ['mcp', 'probe', '--json']);
   try {
     return parseMcpProbe(r.stdout);
   } catch (err) {
@@ -405,12 +397,9 @@ async function mcpControls(
 ): Promise<ControlResult[]> {
   if (enabledMcpServers(spec).length === 0) return [];
   const id = containers.get(GATEWAY_SERVICE)?.id;
-  let probe: McpProbe | { error: string } = { error: 'no gateway container' };
-  for (let read = 1; id && read <= AUDIT_READS; read++) {
-    if (read > 1) await pause();
-    probe = await probeMcp(session, id);
-    if (!('error' in probe) || timedOut(probe.error)) break;
-  }
+  const probe = id
+    ? await reread(await probeMcp(session, id), () => probeMcp(session, id))
+    : { error: 'no gateway container' };
   return judgeMcp(spec, probe).map((j) => control(j.control, j.expected, j.observed, j.pass));
 }
 

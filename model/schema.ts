@@ -208,19 +208,44 @@ export const providersSchema = z
       .describe('OpenRouter (an OpenAI-compatible router): base URL, API key secret, extra models'),
     primary: modelRefSchema.optional().describe('Primary model of the default agent'),
     fallbacks: z.array(modelRefSchema).default([]).describe('Fallback chain, tried in order'),
+    verifyTurn: z
+      .boolean()
+      .default(true)
+      .describe(
+        "With a primary model: deploy and `steward verify` send the default agent one short message through the gateway and report which model of the chain answered (one model call, with OpenClaw's system prompt some 18k input tokens); false skips it",
+      ),
   })
   .meta({ title: 'Providers', description: 'Model providers and routing' });
+
+/**
+ * A harmless tool of an MCP server that verification has the agent call, through the gateway, to prove the server's
+ * tools execute (steward cannot tell which of a server's tools change nothing: the spec names one).
+ */
+const verifyToolSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'must be a tool name as the server lists it'),
+    arguments: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .refine((a) => JSON.stringify(a).length <= 1000, 'must be at most 1000 characters as JSON'),
+  })
+  .optional()
+  .describe(
+    "A harmless tool (read-only, no side effects) the verification's agent turn calls once, proving the server's tools execute",
+  );
 
 const mcpServerSchema = z.union([
   z.strictObject({
     command: z.string().min(1).max(200),
     args: z.array(z.string().max(1000)).default([]),
     enabled: z.boolean().default(true),
+    verifyTool: verifyToolSchema,
   }),
   z.strictObject({
     url: httpUrlSchema,
     transport: z.enum(['streamable-http', 'sse']).default('streamable-http'),
     enabled: z.boolean().default(true),
+    verifyTool: verifyToolSchema,
   }),
 ]);
 
@@ -811,6 +836,19 @@ export const schedulesSchema = z
       })
       .prefault({})
       .describe('mem0 memory check per host'),
+    verify: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Schedule `steward verify` on every host: off unless asked for, since its agent turn is a model call',
+          ),
+        every: intervalSchema.default('6h').describe('How often'),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .prefault({})
+      .describe('Verification of the deployed stack per host, as a deploy verifies it'),
     rotation: z
       .strictObject({
         enabled: z.boolean().default(true).describe('Schedule rotation of every secret with a rotateEvery'),

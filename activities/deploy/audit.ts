@@ -62,9 +62,14 @@ const OPENCLAW_SECONDS = 100;
  * `openclaw <args…>` in `container`, under a timeout of its own there (a `docker exec` client that is killed leaves
  * its process running in the container); exit 124 says it ran out of time ({@link ranOutOfTime}).
  */
-export function openclawIn(session: HostSession, container: string, args: readonly string[]) {
-  const command = ['docker', 'exec', container, 'timeout', '-k', '5', String(OPENCLAW_SECONDS), 'openclaw', ...args];
-  return session.script(sh(command), { timeoutMs: (OPENCLAW_SECONDS + 20) * 1000 });
+export function openclawIn(
+  session: HostSession,
+  container: string,
+  args: readonly string[],
+  seconds: number = OPENCLAW_SECONDS,
+) {
+  const command = ['docker', 'exec', container, 'timeout', '-k', '5', String(seconds), 'openclaw', ...args];
+  return session.script(sh(command), { timeoutMs: (seconds + 20) * 1000 });
 }
 
 /** Whether a read's error says its command ran out of time: reading again would only wait as long again. */

@@ -2,9 +2,19 @@
  * Verification of a deployed stack from the outside in: TLS through Caddy at the host's own outside address (checked
  * against the proxy's CA), the canvas path, the HTTP→HTTPS redirect, WebSocket handshakes at the public URL with the
  * token, a wrong token and none, the gateway port unreachable from anywhere but the host's loopback, OpenClaw's
- * own security audit and model routing, and each enabled MCP server reached through the gateway's MCP client. The
- * token is read inside a throwaway probe container from the secret file; it never leaves the host.
+ * own security audit and model routing, each enabled MCP server reached through the gateway's MCP client, and one
+ * agent turn answered by a model of the spec's chain. The token is read inside a throwaway probe container from the
+ * secret file; it never leaves the host.
  */
+import {
+  expectedChain,
+  judgeAgentTurn,
+  judgeToolCalls,
+  parseAgentTurn,
+  toolChecks,
+  turnMessage,
+  type AgentTurn,
+} from '../../model/agent-turn';
 import { enabledMcpServers, judgeMcp, parseMcpProbe, type McpProbe } from '../../model/mcp';
 import type { ControlResult, Finding } from '../../model/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
@@ -403,6 +413,65 @@ async function mcpControls(
   return judgeMcp(spec, probe).map((j) => control(j.control, j.expected, j.observed, j.pass));
 }
 
+/**
+ * The session steward's verification turn runs in. `cron` in its key marks it as automation: memory plugins neither
+ * recall into it nor capture it (mem0 skips such sessions), so a verification leaves nothing in the agent's memory;
+ * the session itself is deleted after each turn.
+ */
+export const VERIFY_SESSION = 'agent:main:cron:steward-verify';
+/** How long a turn may take: OpenClaw retries a failing model for about a minute before it asks the next one. */
+const TURN_SECONDS = 300;
+
+/**
+ * One turn of the default agent through the running gateway (`openclaw agent`, which reaches the gateway over its
+ * WebSocket with the token from openclaw.json), then its session deleted, whatever the turn came to.
+ */
+async function agentTurn(
+  session: HostSession,
+  container: string,
+  message: string,
+): Promise<AgentTurn | { error: string }> {
+  const args = ['agent', '--session-key', VERIFY_SESSION, '--message', message, '--json'];
+  const r = await openclawIn(session, container, [...args, '--timeout', String(TURN_SECONDS - 20)], TURN_SECONDS);
+  await openclawIn(session, container, ['sessions', 'delete', VERIFY_SESSION, '--yes', '--json'], 60);
+  try {
+    return parseAgentTurn(r.stdout);
+  } catch (err) {
+    return { error: `openclaw agent (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/**
+ * `providers.agent-turn` when the spec names a primary model (and `verifyTurn` is not false): which model of the
+ * chain answered, and a finding when it was a fallback; and `mcp.servers.<name>.call` for each server's `verifyTool`,
+ * which the turn asks the agent to call. A turn that printed nothing readable is tried again, as the audit is read
+ * again; one that was answered or refused is never repeated (each is a model call).
+ */
+async function turnControls(
+  session: HostSession,
+  spec: Spec,
+  containers: Map<string, ObservedContainer>,
+): Promise<{ controls: ControlResult[]; findings: Finding[] }> {
+  const tools = (turn: Parameters<typeof judgeToolCalls>[1]) =>
+    judgeToolCalls(spec, turn).map((j) => ({ ...control(j.control, j.expected, j.observed, false), status: j.status }));
+  if (!spec.stack.providers.verifyTurn) {
+    return { controls: tools({ skipped: 'stack.providers.verifyTurn is false' }), findings: [] };
+  }
+  if (expectedChain(spec).length === 0) {
+    return { controls: tools({ skipped: 'the spec names no primary model' }), findings: [] };
+  }
+  const id = containers.get(GATEWAY_SERVICE)?.id;
+  const message = turnMessage(toolChecks(spec));
+  const turn = id
+    ? await reread(await agentTurn(session, id, message), () => agentTurn(session, id, message))
+    : { error: 'no gateway container' };
+  const j = judgeAgentTurn(spec, turn);
+  return {
+    controls: [control('providers.agent-turn', j.expected, j.observed, j.pass), ...tools(turn)],
+    findings: [...j.findings],
+  };
+}
+
 /** Every deploy verification control, and the audit's findings. Changes nothing but a copy of the public CA cert. */
 export async function verifyStack(
   session: HostSession,
@@ -436,13 +505,22 @@ export async function verifyStack(
       await new Promise((r) => setTimeout(r, 3000));
     }
   };
-  const [{ http, probe }, audit, mcp] = await Promise.all([
+  const [{ http, probe }, audit, mcp, turn] = await Promise.all([
     outside(),
     auditControl(session, spec, containers),
     mcpControls(session, spec, containers),
+    turnControls(session, spec, containers),
   ]);
   return {
-    controls: [...health, bindingControl(spec, containers), ...http, ...probe, ...audit.controls, ...mcp],
-    findings: audit.findings,
+    controls: [
+      ...health,
+      bindingControl(spec, containers),
+      ...http,
+      ...probe,
+      ...audit.controls,
+      ...mcp,
+      ...turn.controls,
+    ],
+    findings: [...audit.findings, ...turn.findings],
   };
 }

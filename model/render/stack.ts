@@ -194,7 +194,12 @@ export function openclawConfig(spec: Spec): Record<string, unknown> {
         ...(Object.keys(model).length > 0 ? { model } : {}),
       },
     },
-    mcp: { servers: mcp.servers },
+    // `verifyTool` is steward's (the verification's tool call), not OpenClaw's.
+    mcp: {
+      servers: Object.fromEntries(
+        Object.entries(mcp.servers).map(([name, { verifyTool: _, ...server }]) => [name, server]),
+      ),
+    },
     plugins: {
       load: { paths: [MEM0_PLUGIN_PATH] },
       slots: { memory: 'openclaw-mem0' },

@@ -1,0 +1,252 @@
+/**
+ * One agent turn through the running gateway, the way a user's message reaches a model: `openclaw agent --json` in
+ * the gateway container sends a short message to the default agent, and OpenClaw routes it along the spec's chain —
+ * the primary model, then each fallback while the one before fails; the message asks for one call of each MCP server's
+ * `verifyTool`. This module writes that message, reads the command's output as untrusted input and judges it against
+ * the spec: which model answered, why the ones before it did not, and which tools executed.
+ * Only model references (checked), HTTP statuses and OpenClaw's failure reason codes are kept — never a provider's
+ * error text, which may echo a key. Pure.
+ */
+import { z } from 'zod';
+import { printedJson } from './printed-json';
+import type { Finding } from './report';
+import { expectedRouting } from './routing';
+import type { Spec } from './schema';
+
+/** A model that was asked and did not answer. */
+export interface FailedAttempt {
+  /** `<provider>/<model>`. */
+  readonly model: string;
+  /** The provider's HTTP status, when it sent one. */
+  readonly status?: number;
+  /** OpenClaw's classification: `server_error`, `timeout`, `auth`, `rate_limit`, … */
+  readonly reason?: string;
+}
+
+/** What one turn came to. */
+export interface AgentTurn {
+  /** `<provider>/<model>` that answered; null when none did. */
+  readonly answeredBy: string | null;
+  /** The models asked before it (or all of them, when none answered), in order. */
+  readonly failed: readonly FailedAttempt[];
+  /** The start of the reply, printable, one line (empty when there was none). */
+  readonly reply: string;
+  /** Why the turn did not complete, when OpenClaw gave no per-model account. */
+  readonly failure?: string;
+  /** Tools that ran and returned in the turn (OpenClaw's names: `<server>__<tool>` for an MCP server's). */
+  readonly toolsCalled?: readonly string[];
+}
+
+/** A tool the turn asks the agent to call: an MCP server's `verifyTool`, by the name the gateway gives it. */
+export interface ToolCheck {
+  readonly server: string;
+  /** `<server>__<tool>`. */
+  readonly tool: string;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** The `verifyTool` of each enabled MCP server of the spec. */
+export function toolChecks(spec: Spec): ToolCheck[] {
+  return Object.entries(spec.stack.mcp.servers)
+    .filter(([, s]) => s.enabled && s.verifyTool)
+    .map(([server, s]) => ({ server, tool: `${server}__${s.verifyTool!.name}`, arguments: s.verifyTool!.arguments }));
+}
+
+/**
+ * The message of the verification turn: a reply asked for, and before it one call of each tool to check, as a list
+ * a model can follow (`- <tool> <JSON arguments>`; MCP tools are reached through OpenClaw's `tool_call`).
+ */
+export function turnMessage(checks: readonly ToolCheck[]): string {
+  const intro = 'This is a health check by steward, the operator tool.';
+  if (checks.length === 0) return `${intro} Reply with the single word OK.`;
+  return [
+    `${intro} First call each of these tools once, with exactly these JSON arguments (through tool_call where a tool is not offered directly):`,
+    ...checks.map((c) => `- ${c.tool} ${JSON.stringify(c.arguments)}`),
+    'Then reply with the single word OK.',
+  ].join('\n');
+}
+
+const modelRef = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\/[A-Za-z0-9._:/@-]{1,200}$/);
+const reasonCode = z.string().regex(/^[a-z][a-z_]{0,39}$/);
+const toolName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/);
+/** A model reference, as it opens each failure in OpenClaw's "All models failed" message. */
+const FAILED_SEGMENT =
+  /^([A-Za-z0-9][A-Za-z0-9._-]{0,99}\/[A-Za-z0-9._:/@-]{1,200}): (?:(\d{3}) )?.*\(([a-z][a-z_]{0,39})\)/;
+
+/** Printable ASCII, one line, at most `max` characters. */
+function clean(text: string, max: number): string {
+  const line = text.replace(/[^\x20-\x7e]+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/**
+ * What of a host's text a report may carry: printable words (letters, digits, spaces, `.,:/()_-`), and no run of 16 or
+ * more word characters — a provider's error may quote a key, and a key is such a run; words and model names are not.
+ */
+function plain(text: string, max: number): string {
+  const words = text.replace(/[^A-Za-z0-9 .,:/()_-]+/g, ' ').replace(/[A-Za-z0-9_-]{16,}/g, '[...]');
+  return clean(words.replace(/ {2,}/g, ' '), max);
+}
+
+function attempt(a: { provider?: unknown; model?: unknown; status?: unknown; reason?: unknown }): FailedAttempt | null {
+  const ref = modelRef.safeParse(`${String(a.provider)}/${String(a.model)}`);
+  if (!ref.success) return null;
+  const status = typeof a.status === 'number' && Number.isInteger(a.status) && a.status >= 100 && a.status < 600;
+  const reason = reasonCode.safeParse(a.reason);
+  return {
+    model: ref.data,
+    ...(status ? { status: a.status as number } : {}),
+    ...(reason.success ? { reason: reason.data } : {}),
+  };
+}
+
+/**
+ * {@link AgentTurn} from `openclaw agent --json` (printed whatever its exit code: `{status: "ok", result}` or
+ * `{ok: false, error}`). @throws Error naming what does not fit.
+ */
+export function parseAgentTurn(stdout: string): AgentTurn {
+  const doc = z
+    .union([
+      z.object({
+        status: z.string(),
+        result: z.object({
+          payloads: z
+            .array(z.object({ text: z.string().nullable().optional() }))
+            .max(1000)
+            .optional(),
+          meta: z.object({
+            agentMeta: z.object({
+              provider: z.string(),
+              model: z.string(),
+              fallbackAttempts: z.array(z.object({}).passthrough()).max(100).optional(),
+              terminalReceipt: z.object({ successfulToolNames: z.array(z.unknown()).max(1000).optional() }).optional(),
+            }),
+          }),
+        }),
+      }),
+      z.object({ ok: z.literal(false), error: z.object({ message: z.string() }) }),
+    ])
+    .safeParse(printedJson(stdout));
+  if (!doc.success) throw new Error(`unexpected output: ${doc.error.issues[0]?.path.join('.') || 'not a turn'}`);
+  if ('ok' in doc.data) {
+    const message = doc.data.error.message;
+    const list = /All models failed \(\d+\): (.*)$/s.exec(message)?.[1];
+    const failed = (list ?? '')
+      .split(' | ')
+      .map((segment) => FAILED_SEGMENT.exec(segment))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ model: m[1]!, ...(m[2] ? { status: Number(m[2]) } : {}), reason: m[3]! }));
+    return failed.length > 0
+      ? { answeredBy: null, failed, reply: '' }
+      : { answeredBy: null, failed: [], reply: '', failure: plain(message, 160) || 'no message' };
+  }
+  const { result } = doc.data;
+  const meta = result.meta.agentMeta;
+  const answeredBy = modelRef.safeParse(`${meta.provider}/${meta.model}`);
+  if (!answeredBy.success) throw new Error('unexpected output: result.meta.agentMeta.model');
+  const reply = plain(
+    (result.payloads ?? [])
+      .map((p) => p.text ?? '')
+      .join(' ')
+      .trim(),
+    80,
+  );
+  const failed = (meta.fallbackAttempts ?? []).map(attempt).filter((a): a is FailedAttempt => a !== null);
+  const toolsCalled = (meta.terminalReceipt?.successfulToolNames ?? []).filter(
+    (n): n is string => toolName.safeParse(n).success,
+  );
+  return { answeredBy: answeredBy.data, failed, reply, ...(toolsCalled.length ? { toolsCalled } : {}) };
+}
+
+/** `openrouter/x: HTTP 500 (server_error)` for a person. */
+export function describeAttempt(a: FailedAttempt): string {
+  const why = [a.status !== undefined ? `HTTP ${a.status}` : '', a.reason ? `(${a.reason})` : '']
+    .filter(Boolean)
+    .join(' ');
+  return `${a.model}: ${why || 'failed'}`;
+}
+
+/** The chain the spec routes the default agent along: primary first. Empty when the spec names no primary. */
+export function expectedChain(spec: Spec): string[] {
+  const e = expectedRouting(spec);
+  return e.primary ? [e.primary, ...(e.fallbacks ?? [])] : [];
+}
+
+/** The judgement of one turn: the control's observed text and outcome, and a finding when the primary failed. */
+export interface TurnJudgement {
+  readonly expected: string;
+  readonly observed: string;
+  readonly pass: boolean;
+  readonly findings: readonly Finding[];
+}
+
+/**
+ * A turn passes when a model of the spec's chain answered with some text. Answered by a fallback still passes (the
+ * chain did its job), with a finding naming the primary's failure; answered by a model outside the chain fails
+ * (the gateway routes somewhere the spec does not); no answer fails naming the chain and each model's failure.
+ */
+export function judgeAgentTurn(spec: Spec, turn: AgentTurn | { error: string }): TurnJudgement {
+  const chain = expectedChain(spec);
+  const expected = `a reply from ${chain[0] ?? 'the default model'}${chain.length > 1 ? `, or a fallback (${chain.slice(1).join(', ')})` : ''}`;
+  const fail = (observed: string) => ({ expected, observed, pass: false, findings: [] });
+  if (!('answeredBy' in turn)) return fail(`no turn: ${turn.error}`);
+  const t = turn;
+  const failures = t.failed.map(describeAttempt).join('; ');
+  if (t.answeredBy === null) {
+    const asked = chain.length > 0 ? `no model of the chain (${chain.join(' then ')})` : 'no model';
+    return fail(`${asked} answered: ${failures || t.failure || 'no reason given'}`);
+  }
+  if (chain.length > 0 && !chain.includes(t.answeredBy)) {
+    return fail(`answered by ${t.answeredBy}, which is not in the chain${failures ? ` (after ${failures})` : ''}`);
+  }
+  if (t.reply === '') return fail(`${t.answeredBy} answered with no text`);
+  const replied = `"${t.reply}"`;
+  if (t.answeredBy === chain[0] || chain.length === 0) {
+    return { expected, observed: `answered by ${t.answeredBy}: ${replied}`, pass: true, findings: [] };
+  }
+  return {
+    expected,
+    observed: `answered by fallback ${t.answeredBy} after ${failures || `${chain[0]} failed`}: ${replied}`,
+    pass: true,
+    findings: [
+      {
+        id: 'providers.primary-failing',
+        severity: 'medium',
+        message: `the primary model did not answer (${failures || chain[0]}); fallback ${t.answeredBy} did`,
+        resource: 'routing:default-model',
+      },
+    ],
+  };
+}
+
+/** One control per tool to check: `mcp.servers.<name>.call`. */
+export interface ToolJudgement {
+  readonly control: string;
+  readonly expected: string;
+  readonly observed: string;
+  readonly status: 'pass' | 'fail' | 'not-applicable';
+}
+
+/**
+ * Each server's `verifyTool` called and returned in the turn; not applicable when no turn runs (`verifyTurn: false`
+ * or no primary model), failed when the turn failed or the tool did not run.
+ */
+export function judgeToolCalls(spec: Spec, turn: AgentTurn | { error: string } | { skipped: string }): ToolJudgement[] {
+  return toolChecks(spec).map((c) => {
+    const expected = `${c.tool} called by the agent turn and returned`;
+    const control = `mcp.servers.${c.server}.call`;
+    if ('skipped' in turn)
+      return { control, expected, observed: `no agent turn: ${turn.skipped}`, status: 'not-applicable' };
+    if (!('answeredBy' in turn)) return { control, expected, observed: `no agent turn: ${turn.error}`, status: 'fail' };
+    if (turn.answeredBy === null) return { control, expected, observed: 'no model answered the turn', status: 'fail' };
+    const called = turn.toolsCalled?.includes(c.tool) ?? false;
+    return {
+      control,
+      expected,
+      observed: called
+        ? `called by ${turn.answeredBy}, returned`
+        : `not called (the turn ran: ${(turn.toolsCalled ?? []).join(', ') || 'no tool'})`,
+      status: called ? 'pass' : 'fail',
+    };
+  });
+}

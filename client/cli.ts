@@ -201,6 +201,18 @@ program
   });
 
 program
+  .command('verify')
+  .description(
+    "prove a deployed stack works, changing nothing: TLS, WebSocket auth, closed ports, OpenClaw's audit and routing, " +
+      'MCP servers, one agent turn (exit 1 when a control fails)',
+  )
+  .argument('[hosts...]', 'hosts of the spec (default: all)')
+  .option('--concurrency <n>', 'hosts worked on at once', '10')
+  .action(async (hosts: string[], o: { concurrency: string }) => {
+    exitCode = await operation('verify', 'verifyHost', hosts, 'plan', o.concurrency);
+  });
+
+program
   .command('converge')
   .description('provision → harden → deploy → memory check, each a child workflow; stops at the first failure')
   .argument('[hosts...]', 'hosts of the spec (default: all)')
@@ -424,7 +436,18 @@ schedule
   });
 
 async function operation(
-  op: 'provision' | 'harden' | 'deploy' | 'drift' | 'memory' | 'converge' | 'backup' | 'restore' | 'drill' | 'upgrade',
+  op:
+    | 'provision'
+    | 'harden'
+    | 'deploy'
+    | 'drift'
+    | 'memory'
+    | 'converge'
+    | 'backup'
+    | 'restore'
+    | 'drill'
+    | 'upgrade'
+    | 'verify',
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',

@@ -36,6 +36,7 @@ const WORKFLOW_OF = {
   backup: 'backupHost',
   restore: 'restoreHost',
   drill: 'restoreHost',
+  verify: 'verifyHost',
 } as const;
 
 const requestSchema = z.strictObject({

@@ -105,7 +105,8 @@ export type Operation =
   | 'backup'
   | 'restore'
   | 'drill'
-  | 'upgrade';
+  | 'upgrade'
+  | 'verify';
 
 export interface HostReport {
   readonly host: string;

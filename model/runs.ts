@@ -81,6 +81,7 @@ const ACTIONS: Readonly<Record<string, Readonly<Record<'apply' | 'plan', string>
   memory: { apply: 'memory check with repair', plan: 'memory check' },
   rotate: { apply: 'rotation', plan: 'rotation plan' },
   audit: { apply: 'audit export', plan: 'audit export' },
+  verify: { apply: 'verification', plan: 'verification' },
 };
 
 /** A run's one-line summary for the Temporal UI: `drift repair of web1, started by schedule:steward/web1/drift`. */

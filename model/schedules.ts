@@ -1,6 +1,6 @@
 /**
  * The Temporal Schedules a spec asks for, and the plan that brings a namespace's schedules in line with it — what
- * `steward schedule apply` does. Per host: drift (repair by default), the memory check, one rotation schedule per
+ * `steward schedule apply` does. Per host: drift (repair by default), the memory check, `verify` when enabled, one rotation schedule per
  * secret with a `rotateEvery`, and with a backup repository the backup and the restore drill; once per task queue,
  * the audit export. Each schedule starts its runs with the
  * spec as it was applied, steward's search attributes, `StewardTrigger` = `schedule:<id>`, overlap SKIP, the spec's
@@ -19,12 +19,13 @@ import { durationMs } from './units';
 /** Every schedule steward makes has an id under this prefix. */
 export const SCHEDULE_PREFIX = 'steward/';
 
-export type ScheduleKind = 'drift' | 'memory' | 'rotate' | 'audit' | 'backup' | 'drill';
+export type ScheduleKind = 'drift' | 'memory' | 'verify' | 'rotate' | 'audit' | 'backup' | 'drill';
 
 /** The workflow each kind runs; a kind whose workflow this version of steward lacks is not scheduled. */
 export const SCHEDULE_WORKFLOWS: Readonly<Record<ScheduleKind, string>> = {
   drift: 'driftHost',
   memory: 'memoryCheckHost',
+  verify: 'verifyHost',
   rotate: 'rotateSecret',
   audit: 'auditExport',
   backup: 'backupHost',
@@ -80,7 +81,7 @@ export const scheduleMemoSchema = z.object({
   digest: z.string().min(1),
   taskQueue: z.string().min(1),
   spec: z.string(),
-  kind: z.enum(['drift', 'memory', 'rotate', 'audit', 'backup', 'drill']),
+  kind: z.enum(['drift', 'memory', 'verify', 'rotate', 'audit', 'backup', 'drill']),
   host: z.string().optional(),
   secret: z.string().optional(),
   every: z.string(),
@@ -244,6 +245,24 @@ export function desiredSchedules(
           pauseOnFailure: s.memory.pauseOnFailure,
           subject: host,
           what: `memory check${s.memory.repair ? ' with repair' : ''} of ${host}`,
+        }),
+      );
+    }
+  }
+  if (s.verify.enabled && available('verify')) {
+    for (const host of hosts) {
+      schedules.push(
+        make({
+          id: `${SCHEDULE_PREFIX}${host}/verify`,
+          kind: 'verify',
+          host,
+          operation: 'verify',
+          workflowId: scheduledWorkflowId('verify', host),
+          input: { spec: hostPlan(runSpec, host), host, mode: 'plan' },
+          every: s.verify.every,
+          pauseOnFailure: s.verify.pauseOnFailure,
+          subject: host,
+          what: `verification of ${host}`,
         }),
       );
     }

@@ -9,5 +9,6 @@ export { fleet } from './fleet';
 export { auditExport } from './audit-export';
 export { backupHost, restoreHost } from './backup';
 export { upgradeHost } from './upgrade';
+export { verifyHost } from './verify';
 export { rotateSecret, rotateSecrets } from './rotate';
 export { progressQuery } from './host-operation';

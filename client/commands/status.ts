@@ -26,6 +26,7 @@ const flagsSchema = z.object({
       'restore',
       'drill',
       'upgrade',
+      'verify',
     ])
     .optional(),
   limit: z.coerce.number().int().min(1).max(1000),

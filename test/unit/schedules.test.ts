@@ -22,7 +22,15 @@ import { validate, ValidationError } from '../../model/validate';
 import { hostWorkflowId, idTime, scheduledWorkflowId } from '../../model/ids';
 import { stepSummary } from '../../workflows/interceptors';
 
-const ALL = new Set(['driftHost', 'memoryCheckHost', 'rotateSecret', 'auditExport', 'backupHost', 'restoreHost']);
+const ALL = new Set([
+  'driftHost',
+  'memoryCheckHost',
+  'verifyHost',
+  'rotateSecret',
+  'auditExport',
+  'backupHost',
+  'restoreHost',
+]);
 const ctx = { specPath: '/ops/steward.yaml', taskQueue: 'steward', workflowTypes: ALL };
 
 function spec(extra: Partial<SpecInput> = {}) {
@@ -193,6 +201,22 @@ describe('schedules in the spec', () => {
     expect(memory).toMatchObject({ pauseOnFailure: true });
     expect(memory!.input).toMatchObject({ mode: 'apply' });
     expect(desiredSchedules(spec({ schedules: { enabled: false } }), ctx).schedules).toEqual([]);
+  });
+
+  it('verification is scheduled only when asked for: a read-only run per host every 6 h, or as often as set', () => {
+    expect(desiredSchedules(spec(), ctx).schedules.filter((d) => d.kind === 'verify')).toEqual([]);
+    const on = desiredSchedules(
+      spec({ schedules: { drift: { enabled: false }, memory: { enabled: false }, verify: { enabled: true } } }),
+      ctx,
+    ).schedules;
+    expect(on.map((d) => [d.id, d.every, d.workflowType, d.workflowId])).toEqual([
+      ['steward/web1/verify', '6h', 'verifyHost', 'verify/web1/scheduled'],
+      ['steward/web2/verify', '6h', 'verifyHost', 'verify/web2/scheduled'],
+    ]);
+    expect(on[0]!.input).toMatchObject({ host: 'web1', mode: 'plan' });
+    expect(on[0]!.summary).toBe('verification of web1, started by schedule:steward/web1/verify');
+    const hourly = desiredSchedules(spec({ schedules: { verify: { enabled: true, every: '1h' } } }), ctx).schedules;
+    expect(hourly.find((d) => d.kind === 'verify')?.everyMs).toBe(3_600_000);
   });
 
   it('refuses intervals under 30 s, a short catch-up window, an audit without a directory and unknown hosts', () => {

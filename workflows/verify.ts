@@ -1,0 +1,30 @@
+/**
+ * verify: a deployed stack proven working, changing nothing — the controls a deploy's verification runs, on demand or
+ * on a schedule: TLS and the canvas through the proxy, WebSocket auth with the token, a wrong one and none, the
+ * gateway port closed from outside, OpenClaw's security audit and model routing, each enabled MCP server reached with
+ * its tools listed, and one agent turn answered by a model of the spec's chain. The run fails when a control fails;
+ * nothing is rolled back or restarted (that is deploy's and drift repair's work).
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { HostReport } from '../model/report';
+import { HostOperation, type HostOperationInput } from './host-operation';
+import { describeFailedControls } from './memory';
+import { HOST_INSPECT, HOST_STEP } from './options';
+import { proxySteps } from './retry';
+
+const { inspectHost } = proxySteps<Activities>(HOST_INSPECT);
+const { verifyStack } = proxySteps<Activities>(HOST_STEP);
+
+export const VERIFY_STEPS = ['inspectHost', 'verifyStack'];
+
+export async function verifyHost(input: HostOperationInput): Promise<HostReport> {
+  const op = new HostOperation('verify', input, VERIFY_STEPS);
+  return op.run(async () => {
+    const facts = await op.step('inspectHost', inspectHost);
+    if (!input.spec.hosts.find((h) => h.name === input.host)?.hostKey) op.pinHostKey(facts.hostKey);
+    const { controls } = await op.step('verifyStack', verifyStack);
+    const failed = describeFailedControls(controls);
+    if (failed) throw ApplicationFailure.nonRetryable(`verification failed: ${failed}`, 'VerificationFailed');
+  });
+}

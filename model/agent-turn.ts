@@ -8,6 +8,7 @@
  * error text, which may echo a key. Pure.
  */
 import { z } from 'zod';
+import { scrubbed } from './host-text';
 import { printedJson } from './printed-json';
 import type { Finding } from './report';
 import { expectedRouting } from './routing';
@@ -73,21 +74,6 @@ const toolName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/);
 const FAILED_SEGMENT =
   /^([A-Za-z0-9][A-Za-z0-9._-]{0,99}\/[A-Za-z0-9._:/@-]{1,200}): (?:(\d{3}) )?.*\(([a-z][a-z_]{0,39})\)/;
 
-/** Printable ASCII, one line, at most `max` characters. */
-function clean(text: string, max: number): string {
-  const line = text.replace(/[^\x20-\x7e]+/g, ' ').trim();
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
-
-/**
- * What of a host's text a report may carry: printable words (letters, digits, spaces, `.,:/()_-`), and no run of 16 or
- * more word characters — a provider's error may quote a key, and a key is such a run; words and model names are not.
- */
-function plain(text: string, max: number): string {
-  const words = text.replace(/[^A-Za-z0-9 .,:/()_-]+/g, ' ').replace(/[A-Za-z0-9_-]{16,}/g, '[...]');
-  return clean(words.replace(/ {2,}/g, ' '), max);
-}
-
 function attempt(a: { provider?: unknown; model?: unknown; status?: unknown; reason?: unknown }): FailedAttempt | null {
   const ref = modelRef.safeParse(`${String(a.provider)}/${String(a.model)}`);
   if (!ref.success) return null;
@@ -138,13 +124,13 @@ export function parseAgentTurn(stdout: string): AgentTurn {
       .map((m) => ({ model: m[1]!, ...(m[2] ? { status: Number(m[2]) } : {}), reason: m[3]! }));
     return failed.length > 0
       ? { answeredBy: null, failed, reply: '' }
-      : { answeredBy: null, failed: [], reply: '', failure: plain(message, 160) || 'no message' };
+      : { answeredBy: null, failed: [], reply: '', failure: scrubbed(message, 160) || 'no message' };
   }
   const { result } = doc.data;
   const meta = result.meta.agentMeta;
   const answeredBy = modelRef.safeParse(`${meta.provider}/${meta.model}`);
   if (!answeredBy.success) throw new Error('unexpected output: result.meta.agentMeta.model');
-  const reply = plain(
+  const reply = scrubbed(
     (result.payloads ?? [])
       .map((p) => p.text ?? '')
       .join(' ')

@@ -6,6 +6,7 @@
  * Pure.
  */
 import { z } from 'zod';
+import { printable } from './host-text';
 import { printedJson } from './printed-json';
 import type { Spec } from './schema';
 
@@ -33,8 +34,7 @@ const SHOWN_TOOLS = 5;
 
 /** Printable, one line, at most 200 characters: a message that came from the host. */
 function clean(message: string): string {
-  const line = message.replace(/[^\x20-\x7e]+/g, ' ').trim();
-  return line.length > 200 ? `${line.slice(0, 199)}…` : line || '(no message)';
+  return printable(message, 200) || '(no message)';
 }
 
 /** {@link McpProbe} from `openclaw mcp probe --json` (printed whatever its exit code). @throws Error naming the fault. */

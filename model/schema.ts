@@ -257,6 +257,9 @@ export const integrationsSchema = z
         botTokenSecret: secretRefSchema.default('telegram-bot-token'),
         dmPolicy: z.enum(['pairing', 'allowlist', 'disabled']).default('pairing'),
         allowFrom: z.array(z.string().regex(/^[0-9]+$/, 'must be a numeric Telegram user id')).default([]),
+        apiRoot: httpUrlSchema
+          .optional()
+          .describe("Bot API root (a self-hosted Bot API server, a relay); default Telegram's own"),
       })
       .optional()
       .describe('Telegram bot; its token reaches the gateway as a file'),

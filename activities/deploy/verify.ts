@@ -2,8 +2,9 @@
  * Verification of a deployed stack from the outside in: TLS through Caddy at the host's own outside address (checked
  * against the proxy's CA), the canvas path, the HTTP→HTTPS redirect, WebSocket handshakes at the public URL with the
  * token, a wrong token and none, the gateway port unreachable from anywhere but the host's loopback, OpenClaw's
- * own security audit and model routing, each enabled MCP server reached through the gateway's MCP client, and one
- * agent turn answered by a model of the spec's chain. The token is read inside a throwaway probe container from the
+ * own security audit and model routing, each enabled MCP server reached through the gateway's MCP client, the
+ * Telegram bot's channel running with its token accepted, the plugin that uses the Google OAuth client loaded, and
+ * one agent turn answered by a model of the spec's chain. The token is read inside a throwaway probe container from the
  * secret file; it never leaves the host.
  */
 import {
@@ -15,7 +16,9 @@ import {
   turnMessage,
   type AgentTurn,
 } from '../../model/agent-turn';
+import { judgeTelegram, parseChannelsStatus, type ChannelsStatus } from '../../model/channels';
 import { enabledMcpServers, judgeMcp, parseMcpProbe, type McpProbe } from '../../model/mcp';
+import { judgeGoogleOAuth, parsePluginList } from '../../model/plugins';
 import type { ControlResult, Finding } from '../../model/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
 import type { Spec } from '../../model/schema';
@@ -413,6 +416,64 @@ async function mcpControls(
   return judgeMcp(spec, probe).map((j) => control(j.control, j.expected, j.observed, j.pass));
 }
 
+/** `openclaw channels status --probe --json` in `container`: each channel running, its credentials probed. */
+async function probeChannels(session: HostSession, container: string): Promise<ChannelsStatus | { error: string }> {
+  const r = await openclawIn(session, container, ['channels', 'status', '--probe', '--json']);
+  try {
+    return parseChannelsStatus(r.stdout);
+  } catch (err) {
+    return { error: `openclaw channels status (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/**
+ * `integrations.telegram` when the spec enables the Telegram bot: the channel running in the gateway and its token
+ * accepted by the Bot API (`getMe`). A channel still starting, or a probe that printed nothing readable, is read
+ * again, as the audit is.
+ */
+async function channelControls(
+  session: HostSession,
+  spec: Spec,
+  containers: Map<string, ObservedContainer>,
+): Promise<ControlResult[]> {
+  if (!spec.stack.integrations.telegram?.enabled) return [];
+  const id = containers.get(GATEWAY_SERVICE)?.id;
+  const read = async () => {
+    if (!id) return { error: 'no gateway container' };
+    const status = await probeChannels(session, id);
+    const failing = judgeTelegram(spec, status).find((j) => !j.pass);
+    return failing && !('error' in status) ? { ...status, error: failing.observed } : status;
+  };
+  const status = await reread(await read(), read);
+  return judgeTelegram(spec, 'channels' in status ? { channels: status.channels } : status).map((j) =>
+    control(j.control, j.expected, j.observed, j.pass),
+  );
+}
+
+/**
+ * `integrations.google-oauth` when the spec configures the Google OAuth client: the plugin that consumes it loaded
+ * in the gateway (`openclaw plugins list --json`).
+ */
+async function pluginControls(
+  session: HostSession,
+  spec: Spec,
+  containers: Map<string, ObservedContainer>,
+): Promise<ControlResult[]> {
+  if (!spec.stack.integrations.googleOAuth) return [];
+  const id = containers.get(GATEWAY_SERVICE)?.id;
+  const read = async () => {
+    if (!id) return { error: 'no gateway container' };
+    const r = await openclawIn(session, id, ['plugins', 'list', '--json']);
+    try {
+      return parsePluginList(r.stdout);
+    } catch (err) {
+      return { error: `openclaw plugins list (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
+    }
+  };
+  const list = await reread(await read(), read);
+  return judgeGoogleOAuth(spec, list).map((j) => control(j.control, j.expected, j.observed, j.pass));
+}
+
 /**
  * The session steward's verification turn runs in. `cron` in its key marks it as automation: memory plugins neither
  * recall into it nor capture it (mem0 skips such sessions), so a verification leaves nothing in the agent's memory;
@@ -505,10 +566,12 @@ export async function verifyStack(
       await new Promise((r) => setTimeout(r, 3000));
     }
   };
-  const [{ http, probe }, audit, mcp, turn] = await Promise.all([
+  const [{ http, probe }, audit, mcp, channels, plugins, turn] = await Promise.all([
     outside(),
     auditControl(session, spec, containers),
     mcpControls(session, spec, containers),
+    channelControls(session, spec, containers),
+    pluginControls(session, spec, containers),
     turnControls(session, spec, containers),
   ]);
   return {
@@ -519,6 +582,8 @@ export async function verifyStack(
       ...probe,
       ...audit.controls,
       ...mcp,
+      ...channels,
+      ...plugins,
       ...turn.controls,
     ],
     findings: [...audit.findings, ...turn.findings],

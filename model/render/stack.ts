@@ -237,6 +237,7 @@ export function openclawConfig(spec: Spec): Record<string, unknown> {
         tokenFile: `/run/secrets/${t.botTokenSecret}`,
         dmPolicy: t.dmPolicy,
         ...(t.allowFrom.length > 0 ? { allowFrom: t.allowFrom } : {}),
+        ...(t.apiRoot ? { apiRoot: t.apiRoot } : {}),
       },
     };
   }

@@ -107,13 +107,22 @@ function hostFacts(spec: Spec, facts: Record<string, ProbeResult>, sshd: unknown
   };
 }
 
-/** JSON key paths where two documents differ (values not reported). */
+/**
+ * JSON key paths where two documents differ (values not reported). An object only one side has is named down its
+ * single-key chain — the removed `mcp: {servers: {files: {…}}}` is `mcp.servers.files`, the thing a person removed.
+ */
 export function differingKeys(a: unknown, b: unknown, prefix = ''): string[] {
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const join = (k: string) => (prefix ? `${prefix}.${k}` : k);
   if (isObj(a) && isObj(b)) {
     return [...new Set([...Object.keys(a), ...Object.keys(b)])]
       .sort()
-      .flatMap((k) => differingKeys(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+      .flatMap((k) => differingKeys(a[k], b[k], join(k)));
+  }
+  if ((a === undefined && isObj(b)) || (b === undefined && isObj(a))) {
+    const present = (a ?? b) as Record<string, unknown>;
+    const keys = Object.keys(present);
+    if (keys.length === 1) return differingKeys(a && present[keys[0]!], b && present[keys[0]!], join(keys[0]!));
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
 }

@@ -11,7 +11,7 @@ import type { Change } from '../model/report';
 import { stackLayout } from '../model/render/stack';
 import type { Spec } from '../model/schema';
 import type { AppliedOperation } from '../model/sections';
-import { consumedSecrets } from './deploy/secrets';
+import { consumedSecrets, sourceLabel } from './deploy/secrets';
 import { containersResource, renderStack, stackDirectories as deployDirectories } from './deploy/stack';
 import {
   auditingResources,
@@ -44,6 +44,11 @@ export interface CatalogueContext {
   readonly host: string;
   /** Keys authorised for the ops user (`opsUserKeys`); only the ops-user slice reads them. */
   readonly keys?: readonly string[];
+  /**
+   * SHA-256 of each external secret's value as its source gives it now, by name (read on the worker; drift compares
+   * the host's file with it). A secret without one is compared by owner and mode only.
+   */
+  readonly secretDigests?: Readonly<Record<string, string>>;
   readonly onProgress?: () => void;
 }
 
@@ -126,7 +131,7 @@ export const CATALOGUE = {
   'deploy.layout': { operation: 'deploy', build: (c) => deployDirectories(c.spec, c.host) },
   'deploy.secrets': {
     operation: 'deploy',
-    build: (c) => consumedSecrets(c.spec).map((name) => secretFileResource(c.spec, name)),
+    build: (c) => consumedSecrets(c.spec).map((name) => secretFileResource(c.spec, name, c.secretDigests?.[name])),
   },
   'deploy.files': { operation: 'deploy', build: (c) => rendered(c.spec).files.map((f) => fileResource(f, c.host)) },
   'deploy.containers': {
@@ -193,23 +198,34 @@ function sshdEffectiveResource(spec: Spec, host: string): Resource {
   };
 }
 
-/** A secret file: present, owned by the gateway's uid/gid, mode 0600. Its content is never read. */
-function secretFileResource(spec: Spec, name: string): Resource {
+/**
+ * A secret file: present, owned by the gateway's uid/gid, mode 0600; with `digest` (an external secret's source,
+ * hashed on the worker), holding its source's value. Only the file's SHA-256 leaves the host, never its content.
+ */
+function secretFileResource(spec: Spec, name: string, digest?: string): Resource {
   const path = `${stackLayout(spec).secretsDir}/${name}`;
   const id = `secret:${name}`;
   const want = { owner: `${spec.stack.uid}:${spec.stack.gid}`, mode: '0600' };
+  const hash = digest ? `; sha256sum < ${run(path)} | cut -c1-64` : '';
   return {
     id,
-    probe: `if [ -s ${run(path)} ]; then ${run('stat', '-c', '%u:%g 0%a', path)}; else echo absent; fi`,
+    probe: `if [ -s ${run(path)} ]; then ${run('stat', '-c', '%u:%g 0%a', path)}${hash}; else echo absent; fi`,
     parse: (r) => r.out.trim(),
     diff: (o): Change[] => {
-      const observed = String(o);
+      const [observed = '', sha] = String(o).split('\n');
       if (observed === 'absent') return [{ resource: id, action: 'create', after: want }];
       const [owner, mode] = observed.split(' ');
       const m = (mode ?? '').replace(/^0+(?=\d{4})/, '');
-      return owner === want.owner && m === want.mode
-        ? []
-        : [{ resource: id, action: 'update', before: { owner, mode: m }, after: want }];
+      const replaced = digest !== undefined && sha?.trim() !== digest;
+      if (owner === want.owner && m === want.mode && !replaced) return [];
+      return [
+        {
+          resource: id,
+          action: 'update',
+          before: { owner, mode: m, ...(replaced ? { value: 'not the value of its source' } : {}) },
+          after: { ...want, ...(replaced ? { value: `from ${sourceLabel(spec.secrets[name]!)}` } : {}) },
+        },
+      ];
     },
     apply: async () => {
       throw new Error(`${id} is repaired by deploy`);

@@ -17,7 +17,7 @@ import { activityStep, targetOf, type ActivityDeps, type StepInput } from './con
 import { catalogue, rendered as renderedStack, type CatalogueEntry } from './catalogue';
 import { ageOf, auditInputsProbe, parseAuditInputs, stackAudit, type AuditOutcome } from './deploy/audit';
 import { judgeRouting } from '../model/routing';
-import { consumedSecrets } from './deploy/secrets';
+import { consumedSecrets, resolveExternal } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
 import { run } from './host/shell';
 import { ROOTKIT_SCAN_PROBE, rootkitScanFinding } from './harden/auditing';
@@ -47,10 +47,29 @@ export interface DriftResult {
 
 type DriftCheck = Pick<CatalogueEntry, 'resource' | 'operation' | 'item'>;
 
+/**
+ * SHA-256 of each consumed external secret's value, read from its source on the worker now: what the host's file must
+ * hold. A source that gives nothing usable leaves that secret compared by owner and mode only (a repair's deploy
+ * reports the source itself).
+ */
+async function externalDigests(spec: Spec, host: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of consumedSecrets(spec)) {
+    const secret = spec.secrets[name];
+    if (!secret?.external) continue;
+    const value = await resolveExternal(host, name, secret).catch(() => undefined);
+    if (value !== undefined) out[name] = createHash('sha256').update(value).digest('hex');
+  }
+  return out;
+}
+
 /** Everything provision, harden and deploy manage on `host`, each check once: the whole catalogue. */
 export async function driftChecks(spec: Spec, host: string, identityFile?: string): Promise<DriftCheck[]> {
-  const keys = await opsUserKeys(spec, identityFile ? { identityFile } : {});
-  return catalogue({ spec, host, keys });
+  const [keys, secretDigests] = await Promise.all([
+    opsUserKeys(spec, identityFile ? { identityFile } : {}),
+    externalDigests(spec, host),
+  ]);
+  return catalogue({ spec, host, keys, secretDigests });
 }
 
 /** Digest of each operation's spec section, as recorded after an apply. */

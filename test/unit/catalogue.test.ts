@@ -68,4 +68,38 @@ describe('the resource catalogue', () => {
       expect(names, file).toEqual([]);
     }
   });
+
+  it("a secret file drifts by owner and mode, and an external one by its value against the source's", () => {
+    const s = specSchema.parse({
+      version: 1,
+      hosts: [{ ...DOC_HOST, hostKey: DOC_HOST_KEY }],
+      stack: { integrations: { telegram: {} } },
+      secrets: { 'gateway-token': { generate: {} }, 'telegram-bot-token': { external: { env: 'BOT_TOKEN' } } },
+    });
+    const digest = 'a'.repeat(64);
+    const [token, bot] = resourcesOf('deploy.secrets', {
+      spec: s,
+      host: DOC_HOST.name,
+      secretDigests: { 'telegram-bot-token': digest },
+    }).sort((a, b) => a.id.localeCompare(b.id));
+    // A generated secret's value is the host's own: never hashed, never compared.
+    expect(token!.probe).not.toContain('sha256sum');
+    expect(token!.diff(token!.parse({ out: '1000:1000 0600\n', code: 0 }))).toEqual([]);
+    expect(bot!.id).toBe('secret:telegram-bot-token');
+    expect(bot!.probe).toContain('sha256sum');
+    const observe = (out: string) => bot!.diff(bot!.parse({ out, code: 0 }));
+    expect(observe(`1000:1000 0600\n${digest}\n`)).toEqual([]);
+    expect(observe(`1000:1000 0600\n${'b'.repeat(64)}\n`)).toEqual([
+      {
+        resource: 'secret:telegram-bot-token',
+        action: 'update',
+        before: { owner: '1000:1000', mode: '0600', value: 'not the value of its source' },
+        after: { owner: '1000:1000', mode: '0600', value: 'from env BOT_TOKEN' },
+      },
+    ]);
+    expect(observe('0:0 0644\n' + digest)).toEqual([
+      expect.objectContaining({ before: { owner: '0:0', mode: '0644' } }),
+    ]);
+    expect(observe('absent')).toEqual([expect.objectContaining({ action: 'create' })]);
+  });
 });

@@ -39,6 +39,8 @@ function stack(): Partial<SpecInput> {
         openrouter: { baseUrl: 'http://127.0.0.1:9/api/v1' },
         primary: 'openrouter/anthropic/claude-sonnet-4.5',
         fallbacks: ['openrouter/openai/gpt-5-mini'],
+        // Nothing answers at that URL: no agent turn in the verification.
+        verifyTurn: false,
       },
     },
     proxy: { domain: 'agent.steward.test' },

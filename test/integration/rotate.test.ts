@@ -299,6 +299,8 @@ beforeAll(async () => {
       providers: {
         openrouter: { baseUrl: 'http://127.0.0.1:9/api/v1' },
         primary: 'openrouter/anthropic/claude-sonnet-4.5',
+        // Nothing answers at that URL: no agent turn (deploy.test.ts proves one through the LLM test double).
+        verifyTurn: false,
       },
     },
     proxy: { domain: 'agent.steward.test' },

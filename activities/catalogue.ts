@@ -8,7 +8,6 @@
  * resources refuse `apply` and say which operation repairs them.
  */
 import type { Change } from '../model/report';
-import { stackLayout } from '../model/render/stack';
 import type { Spec } from '../model/schema';
 import type { AppliedOperation } from '../model/sections';
 import { consumedSecrets, sourceLabel } from './deploy/secrets';
@@ -20,6 +19,7 @@ import {
   securityUpdatesResource,
 } from './harden/auditing';
 import { firewallResources } from './harden/firewall';
+import { secretPaths } from './rotate/host';
 import { loggingResources, loggingServiceResources } from './harden/logging';
 import { accountResources, kernelResources } from './harden/kernel';
 import {
@@ -200,13 +200,17 @@ function sshdEffectiveResource(spec: Spec, host: string): Resource {
 
 /**
  * A secret file: present, owned by the gateway's uid/gid, mode 0600; with `digest` (an external secret's source,
- * hashed on the worker), holding its source's value. Only the file's SHA-256 leaves the host, never its content.
+ * hashed on the worker), holding its source's value. Only the file's SHA-256 leaves the host, never its content. A
+ * secret steward has rotated on the host is not compared by value: its versions there say which value is live (a
+ * rotation rolled back keeps the old one while the source already gives the new), and `steward rotate` moves it.
  */
 function secretFileResource(spec: Spec, name: string, digest?: string): Resource {
-  const path = `${stackLayout(spec).secretsDir}/${name}`;
+  const { live: path, versionsDir } = secretPaths(spec, name);
   const id = `secret:${name}`;
   const want = { owner: `${spec.stack.uid}:${spec.stack.gid}`, mode: '0600' };
-  const hash = digest ? `; sha256sum < ${run(path)} | cut -c1-64` : '';
+  const hash = digest
+    ? `; if [ -d ${run(versionsDir)} ]; then echo rotated; else sha256sum < ${run(path)} | cut -c1-64; fi`
+    : '';
   return {
     id,
     probe: `if [ -s ${run(path)} ]; then ${run('stat', '-c', '%u:%g 0%a', path)}${hash}; else echo absent; fi`,
@@ -216,7 +220,7 @@ function secretFileResource(spec: Spec, name: string, digest?: string): Resource
       if (observed === 'absent') return [{ resource: id, action: 'create', after: want }];
       const [owner, mode] = observed.split(' ');
       const m = (mode ?? '').replace(/^0+(?=\d{4})/, '');
-      const replaced = digest !== undefined && sha?.trim() !== digest;
+      const replaced = digest !== undefined && sha?.trim() !== 'rotated' && sha?.trim() !== digest;
       if (owner === want.owner && m === want.mode && !replaced) return [];
       return [
         {

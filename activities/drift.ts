@@ -141,7 +141,10 @@ export function differingKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if ((a === undefined && isObj(b)) || (b === undefined && isObj(a))) {
     const present = (a ?? b) as Record<string, unknown>;
     const keys = Object.keys(present);
-    if (keys.length === 1) return differingKeys(a && present[keys[0]!], b && present[keys[0]!], join(keys[0]!));
+    // Down a chain of single-key objects only: `{enabled: true}` removed is its own path, not a changed `enabled`.
+    if (keys.length === 1 && isObj(present[keys[0]!])) {
+      return differingKeys(a && present[keys[0]!], b && present[keys[0]!], join(keys[0]!));
+    }
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
 }

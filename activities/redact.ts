@@ -272,6 +272,14 @@ function redactDeep(value: unknown, r: Redactor): unknown {
   return value;
 }
 
+/**
+ * A result with every string redacted: for results built from a host's text (verification controls), where a value
+ * the worker knows may have been echoed.
+ */
+export function redactedResult<T>(value: T, r: Redactor = secretRedactor): T {
+  return redactDeep(value, r) as T;
+}
+
 function texts(err: unknown, depth = 0): string[] {
   if (depth > 8) return [];
   if (!(err instanceof Error)) return [String(err)];

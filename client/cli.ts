@@ -203,8 +203,8 @@ program
 program
   .command('verify')
   .description(
-    "prove a deployed stack works, changing nothing: TLS, WebSocket auth, closed ports, OpenClaw's audit and routing, " +
-      'MCP servers, one agent turn (exit 1 when a control fails)',
+    "prove a deployed stack works: TLS, WebSocket auth, closed ports, OpenClaw's audit and routing, MCP servers, " +
+      'Telegram, Google OAuth, one agent turn; nothing applied or restarted (exit 1 when a control fails)',
   )
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .option('--concurrency <n>', 'hosts worked on at once', '10')

@@ -4,12 +4,13 @@
  * the primary model, then each fallback while the one before fails; the message asks for one call of each MCP server's
  * `verifyTool`. This module writes that message, reads the command's output as untrusted input and judges it against
  * the spec: which model answered, why the ones before it did not, and which tools executed.
- * Only model references (checked), HTTP statuses and OpenClaw's failure reason codes are kept — never a provider's
- * error text, which may echo a key. Pure.
+ * Kept are model references (checked; one outside the spec's chain only by its provider), HTTP statuses, OpenClaw's
+ * failure reason codes and a scrubbed excerpt of the reply — and, when OpenClaw names no model in a failure, its
+ * message scrubbed (no run of 16 or more characters: a provider's error may echo a key). Pure.
  */
 import { z } from 'zod';
 import { scrubbed } from './host-text';
-import { printedJson } from './printed-json';
+import { issuePath, printedJson } from './printed-json';
 import type { Finding } from './report';
 import { expectedRouting } from './routing';
 import type { Spec } from './schema';
@@ -113,7 +114,7 @@ export function parseAgentTurn(stdout: string): AgentTurn {
       z.object({ ok: z.literal(false), error: z.object({ message: z.string() }) }),
     ])
     .safeParse(printedJson(stdout));
-  if (!doc.success) throw new Error(`unexpected output: ${doc.error.issues[0]?.path.join('.') || 'not a turn'}`);
+  if (!doc.success) throw new Error(`unexpected output: ${issuePath(doc.error.issues) || 'not a turn'}`);
   if ('ok' in doc.data) {
     const message = doc.data.error.message;
     const list = /All models failed \(\d+\): (.*)$/s.exec(message)?.[1];
@@ -126,7 +127,10 @@ export function parseAgentTurn(stdout: string): AgentTurn {
       ? { answeredBy: null, failed, reply: '' }
       : { answeredBy: null, failed: [], reply: '', failure: scrubbed(message, 160) || 'no message' };
   }
-  const { result } = doc.data;
+  const { result, status } = doc.data;
+  if (status !== 'ok') {
+    return { answeredBy: null, failed: [], reply: '', failure: `the run ended ${scrubbed(status, 40) || 'not ok'}` };
+  }
   const meta = result.meta.agentMeta;
   const answeredBy = modelRef.safeParse(`${meta.provider}/${meta.model}`);
   if (!answeredBy.success) throw new Error('unexpected output: result.meta.agentMeta.model');
@@ -144,13 +148,25 @@ export function parseAgentTurn(stdout: string): AgentTurn {
   return { answeredBy: answeredBy.data, failed, reply, ...(toolsCalled.length ? { toolsCalled } : {}) };
 }
 
+/**
+ * A model as a report names it: by its reference when the spec's chain has it; otherwise only its provider, scrubbed
+ * (a hostile gateway could name a "model" after a token).
+ */
+function named(model: string, chain: readonly string[]): string {
+  if (chain.includes(model)) return model;
+  return `a model of ${scrubbed(model.slice(0, model.indexOf('/')), 40) || 'another provider'} outside the chain`;
+}
+
 /** `openrouter/x: HTTP 500 (server_error)` for a person. */
-export function describeAttempt(a: FailedAttempt): string {
+export function describeAttempt(a: FailedAttempt, chain: readonly string[]): string {
   const why = [a.status !== undefined ? `HTTP ${a.status}` : '', a.reason ? `(${a.reason})` : '']
     .filter(Boolean)
     .join(' ');
-  return `${a.model}: ${why || 'failed'}`;
+  return `${named(a.model, chain)}: ${why || 'failed'}`;
 }
+
+/** Reasons that say the provider, not the configuration, failed: an outage, a timeout, a limit. */
+const PROVIDER_SIDE = new Set(['server_error', 'timeout', 'rate_limit', 'overloaded']);
 
 /** The chain the spec routes the default agent along: primary first. Empty when the spec names no primary. */
 export function expectedChain(spec: Spec): string[] {
@@ -164,6 +180,11 @@ export interface TurnJudgement {
   readonly observed: string;
   readonly pass: boolean;
   readonly findings: readonly Finding[];
+  /**
+   * No model answered, and each failed for a provider-side reason (5xx, timeout, rate limit): nothing a release
+   * changed, so a deploy's verification does not hold it against the release.
+   */
+  readonly providerSide?: true;
 }
 
 /**
@@ -177,13 +198,15 @@ export function judgeAgentTurn(spec: Spec, turn: AgentTurn | { error: string }):
   const fail = (observed: string) => ({ expected, observed, pass: false, findings: [] });
   if (!('answeredBy' in turn)) return fail(`no turn: ${turn.error}`);
   const t = turn;
-  const failures = t.failed.map(describeAttempt).join('; ');
+  const failures = t.failed.map((a) => describeAttempt(a, chain)).join('; ');
   if (t.answeredBy === null) {
     const asked = chain.length > 0 ? `no model of the chain (${chain.join(' then ')})` : 'no model';
-    return fail(`${asked} answered: ${failures || t.failure || 'no reason given'}`);
+    const judged = fail(`${asked} answered: ${failures || t.failure || 'no reason given'}`);
+    const providerSide = t.failed.length > 0 && t.failed.every((a) => a.reason && PROVIDER_SIDE.has(a.reason));
+    return providerSide ? { ...judged, providerSide: true } : judged;
   }
   if (chain.length > 0 && !chain.includes(t.answeredBy)) {
-    return fail(`answered by ${t.answeredBy}, which is not in the chain${failures ? ` (after ${failures})` : ''}`);
+    return fail(`answered by ${named(t.answeredBy, chain)}${failures ? ` (after ${failures})` : ''}`);
   }
   if (t.reply === '') return fail(`${t.answeredBy} answered with no text`);
   const replied = `"${t.reply}"`;

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { scrubbed } from './host-text';
-import { printedJson } from './printed-json';
+import { issuePath, printedJson } from './printed-json';
 import type { Spec } from './schema';
 
 /** One channel as the gateway reports it. */
@@ -51,12 +51,15 @@ export function parseChannelsStatus(stdout: string): ChannelsStatus {
       ),
     })
     .safeParse(printedJson(stdout));
-  if (!doc.success) throw new Error(`unexpected output: ${doc.error.issues[0]?.path.join('.')}`);
+  if (!doc.success) throw new Error(`unexpected output: ${issuePath(doc.error.issues)}`);
   const out: Record<string, ChannelState> = {};
   for (const [id, c] of Object.entries(doc.data.channels)) {
     if (!word.safeParse(id).success) continue;
     const mode = word.safeParse(c.mode);
-    const account = word.safeParse(c.probe?.bot?.username);
+    const account = z
+      .string()
+      .regex(/^[A-Za-z0-9_]{5,32}$/)
+      .safeParse(c.probe?.bot?.username);
     out[id] = {
       configured: c.configured === true,
       running: c.running === true,

@@ -7,11 +7,12 @@ export function printable(text: string, max: number): string {
 }
 
 /**
- * What of a host's free text a report may carry: printable words (letters, digits, spaces, `.,:/()_-`), and no run of
- * 16 or more word characters — an error may quote a key or a token (in a URL, say), and those are such runs; words,
- * model names and numbers are not.
+ * What of a host's free text a report may carry: no run of 16 or more characters without a space, masked in the raw
+ * text before anything else (an error may quote a key or a token, alone or inside a URL, in any alphabet: base64's
+ * `+/=` included), then printable words only (letters, digits, spaces, `.,:()_-`). Words and numbers survive; long
+ * names (a URL, a long model id) do not.
  */
 export function scrubbed(text: string, max: number): string {
-  const words = text.replace(/[^A-Za-z0-9 .,:/()_-]+/g, ' ').replace(/[A-Za-z0-9_-]{16,}/g, '[...]');
+  const words = text.replace(/\S{16,}/g, '[...]').replace(/[^A-Za-z0-9 .,:()_\[\]-]+/g, ' ');
   return printable(words.replace(/ {2,}/g, ' '), max);
 }

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { printable } from './host-text';
-import { printedJson } from './printed-json';
+import { issuePath, printedJson } from './printed-json';
 import type { Spec } from './schema';
 
 /** What one probe showed. */
@@ -49,7 +49,7 @@ export function parseMcpProbe(stdout: string): McpProbe {
         .optional(),
     })
     .safeParse(printedJson(stdout));
-  if (!doc.success) throw new Error(`unexpected output: ${doc.error.issues[0]?.path.join('.')}`);
+  if (!doc.success) throw new Error(`unexpected output: ${issuePath(doc.error.issues)}`);
   const servers: Record<string, number> = {};
   const tools: Record<string, string[]> = {};
   const failures: Record<string, string> = {};

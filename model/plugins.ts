@@ -6,7 +6,7 @@
  * spec's `stack.integrations.googleOAuth` by it. Pure.
  */
 import { z } from 'zod';
-import { printedJson } from './printed-json';
+import { issuePath, printedJson } from './printed-json';
 import type { Spec } from './schema';
 
 /** The plugin that consumes `integrations.googleOAuth`. */
@@ -25,7 +25,7 @@ export function parsePluginList(stdout: string): PluginList {
   const doc = z
     .object({ plugins: z.array(z.object({ id: z.string(), status: z.string().optional() })).max(1000) })
     .safeParse(printedJson(stdout));
-  if (!doc.success) throw new Error(`unexpected output: ${doc.error.issues[0]?.path.join('.')}`);
+  if (!doc.success) throw new Error(`unexpected output: ${issuePath(doc.error.issues)}`);
   const plugins: Record<string, string> = {};
   for (const p of doc.data.plugins) {
     if (!id.safeParse(p.id).success) continue;

@@ -4,6 +4,15 @@
  * candidates is tried, and no parser message (which quotes the text around a fault) is ever passed on. Pure.
  */
 
+/**
+ * Where a document failed its schema, for an error message: each step of the path as written when it is a plain key
+ * or an index, `?` otherwise — the keys of a record are the host's text, which must not reach a report.
+ */
+export function issuePath(issues: readonly { readonly path: readonly PropertyKey[] }[]): string {
+  const path = issues[0]?.path ?? [];
+  return path.map((p) => (typeof p === 'number' || /^[A-Za-z][A-Za-z0-9_]{0,39}$/.test(String(p)) ? p : '?')).join('.');
+}
+
 /** The document, from the first line that opens one to the last line that closes it. @throws Error without quoting. */
 export function printedJson(stdout: string): unknown {
   const lines = stdout.split('\n');

@@ -6,7 +6,7 @@
  * the security audit, activities/deploy/audit.ts) says what it resolved; this module compares that with the spec.
  */
 import { z } from 'zod';
-import { printedJson } from './printed-json';
+import { issuePath, printedJson } from './printed-json';
 import { openclawConfig } from './render/stack';
 import type { Finding } from './report';
 import type { Spec } from './schema';
@@ -79,7 +79,7 @@ export function parseModelsStatus(stdout: string): Routing {
         .optional(),
     })
     .safeParse(json);
-  if (!doc.success) throw new Error(`unexpected output: ${doc.error.issues[0]?.path.join('.')}`);
+  if (!doc.success) throw new Error(`unexpected output: ${issuePath(doc.error.issues)}`);
   const d = doc.data;
   // The default as configured: OpenClaw's resolved form renames some providers (aliases), the spec's may not.
   const routing = {
@@ -92,7 +92,7 @@ export function parseModelsStatus(stdout: string): Routing {
     }),
   };
   const checked = routingSchema.safeParse(routing);
-  if (!checked.success) throw new Error(`unexpected value at ${checked.error.issues[0]?.path.join('.')}`);
+  if (!checked.success) throw new Error(`unexpected value at ${issuePath(checked.error.issues)}`);
   return checked.data;
 }
 

@@ -258,6 +258,10 @@ export const integrationsSchema = z
         dmPolicy: z.enum(['pairing', 'allowlist', 'disabled']).default('pairing'),
         allowFrom: z.array(z.string().regex(/^[0-9]+$/, 'must be a numeric Telegram user id')).default([]),
         apiRoot: httpUrlSchema
+          .refine((u) => {
+            const { protocol, hostname } = new URL(u);
+            return protocol === 'https:' || !hostname.includes('.') || hostname === '127.0.0.1';
+          }, 'must be https: the bot token is part of every request URL (plain http only to a container on the stack network or loopback)')
           .optional()
           .describe("Bot API root (a self-hosted Bot API server, a relay); default Telegram's own"),
       })

@@ -19,6 +19,7 @@ import {
 import { planImages, shortId, transferImages, type TransferProgress } from './images';
 import { ensureSecrets, type KeepFingerprints } from './secrets';
 import type { SecretStore } from '../secrets-store';
+import { redactedResult } from '../redact';
 import { plannedReloads, reloadLive } from './live-config';
 import { beginRelease, commitRelease, releasePending, restorePrevious } from './release';
 import {
@@ -259,13 +260,26 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
       });
     },
 
-    /** The deploy verification controls; a failing control makes the workflow roll back. */
+    /**
+     * The deploy verification controls; a failing control makes the workflow roll back. What the release did not
+     * change (a provider's outage, a model that skipped a tool call) is a finding here, not a failure.
+     */
     async verifyStack(input: StepInput): Promise<VerifyStepResult> {
       return activityStep(async () => {
         const s = await session(input);
         const containers = await observeContainers(s);
         const { controls, findings } = await verifyStack(s, input.spec, containers, heartbeat);
-        return { changes: [], findings, controls };
+        return redactedResult({ changes: [], findings, controls });
+      });
+    },
+
+    /** `steward verify`: the same controls on the running stack, every failure counted. */
+    async checkStack(input: StepInput): Promise<VerifyStepResult> {
+      return activityStep(async () => {
+        const s = await session(input);
+        const containers = await observeContainers(s);
+        const { controls, findings } = await verifyStack(s, input.spec, containers, heartbeat, true);
+        return redactedResult({ changes: [], findings, controls });
       });
     },
 

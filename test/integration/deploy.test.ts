@@ -235,7 +235,8 @@ describe('steward deploy', () => {
     // server's tool (through OpenClaw's tool_call, as MCP tools are reached) executed.
     expect(r.doc!.hosts[0]!.controls?.find((c) => c.control === 'providers.agent-turn')).toMatchObject({
       status: 'pass',
-      observed: `answered by ${PRIMARY}: "test double anthropic/claude-sonnet-4.5 answering"`,
+      // The reply as kept: scrubbed of every run of 16 or more characters (the model's name in the double's answer).
+      observed: `answered by ${PRIMARY}: "test double [...] answering"`,
     });
     expect(r.doc!.hosts[0]!.controls?.find((c) => c.control === 'mcp.servers.openclaw.call')).toMatchObject({
       status: 'pass',
@@ -247,7 +248,13 @@ describe('steward deploy', () => {
     );
     expect(calls.flatMap((c) => c.called)).toContain('tool_call');
     // The turn's session is gone from the agent's state.
-    expect(await onHost('docker exec openclaw_gateway_1 openclaw sessions --json')).not.toContain('steward-verify');
+    const sessions = JSON.parse(
+      await onHost('docker exec openclaw_gateway_1 openclaw sessions --json 2>/dev/null'),
+    ) as {
+      sessions: { key: string }[];
+    };
+    expect(Array.isArray(sessions.sessions)).toBe(true);
+    expect(sessions.sessions.map((x) => x.key)).not.toContain('agent:main:cron:steward-verify');
 
     // Back to the default path: the Caddyfile alone changes, and only Caddy reloads.
     const back = await deploy(stack({ fallbacks, mcp: MCP_SERVERS }));
@@ -296,7 +303,7 @@ describe('steward deploy', () => {
     const turn = fallback.doc!.hosts[0]!.controls?.find((c) => c.control === 'providers.agent-turn');
     expect(turn).toMatchObject({
       status: 'pass',
-      observed: `answered by fallback ${LIVE_FALLBACKS[0]} after ${PRIMARY}: HTTP 500 (server_error): "test double openai/gpt-5-mini answering"`,
+      observed: `answered by fallback ${LIVE_FALLBACKS[0]} after ${PRIMARY}: HTTP 500 (server_error): "test double [...] answering"`,
     });
     expect(fallback.doc!.hosts[0]!.findings.map((f) => f.id)).toContain('providers.primary-failing');
     expect((await llmCalls(sim)).map((c) => c.model).slice(-1)).toEqual(['openai/gpt-5-mini']);

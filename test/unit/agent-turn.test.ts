@@ -166,8 +166,29 @@ describe('agent turn', () => {
       new RegExp(`^no model of the chain \\(${PRIMARY}\\) answered: Authentication failed`),
     );
     const outside = judgeAgentTurn(chained, { answeredBy: 'openai/gpt-4o', failed: [], reply: 'OK' });
-    expect(outside).toMatchObject({ pass: false, observed: 'answered by openai/gpt-4o, which is not in the chain' });
+    expect(outside).toMatchObject({ pass: false, observed: 'answered by a model of openai outside the chain' });
+    // A model outside the chain is named by its provider alone, scrubbed: a hostile gateway could name one after a key.
+    const token = 'A'.repeat(48);
+    const hostile = judgeAgentTurn(chained, {
+      answeredBy: `${token}/x`,
+      failed: [{ model: `openrouter/${token}`, status: 500, reason: 'server_error' }],
+      reply: 'OK',
+    });
+    expect(hostile.observed).toBe(
+      'answered by a model of [...] outside the chain (after a model of openrouter outside the chain: HTTP 500 (server_error))',
+    );
     expect(judgeAgentTurn(chained, { answeredBy: PRIMARY, failed: [], reply: '' }).pass).toBe(false);
+    // Every model failing on the provider's side (an outage) is marked so a deploy need not blame its release.
+    const outage = judgeAgentTurn(chained, {
+      answeredBy: null,
+      reply: '',
+      failed: [PRIMARY, FIRST, SECOND].map((model) => ({ model, status: 503, reason: 'overloaded' })),
+    });
+    expect(outage).toMatchObject({ pass: false, providerSide: true });
+    expect(none.providerSide).toBeUndefined();
+    // A run that did not end ok is no answer, whatever text it carries.
+    const aborted = parseAgentTurn(answered(PRIMARY, 'partial').replace('"status": "ok"', '"status": "aborted"'));
+    expect(aborted).toMatchObject({ answeredBy: null, failure: 'the run ended aborted' });
     const unread = judgeAgentTurn(chained, { error: 'openclaw agent (exit 1): unexpected output: not a turn' });
     expect(unread).toMatchObject({
       pass: false,

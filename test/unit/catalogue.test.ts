@@ -101,5 +101,7 @@ describe('the resource catalogue', () => {
       expect.objectContaining({ before: { owner: '0:0', mode: '0644' } }),
     ]);
     expect(observe('absent')).toEqual([expect.objectContaining({ action: 'create' })]);
+    // Rotated by steward: its versions on the host decide the live value, not the source.
+    expect(observe('1000:1000 0600\nrotated\n')).toEqual([]);
   });
 });

@@ -115,6 +115,11 @@ describe('channels', () => {
     expect(t.probe).toEqual({ ok: false, error: '[...]' });
     expect(Object.keys(status.channels)).toEqual(['telegram']);
     expect(() => parseChannelsStatus('not json')).toThrow(/no JSON/);
+    // A channel id is the host's text: an error names where the document is wrong without quoting it.
+    const key = `sk-${'k'.repeat(40)}\x1b[2J`;
+    expect(() => parseChannelsStatus(JSON.stringify({ channels: { [key]: { running: 'yes' } } }))).toThrow(
+      /^unexpected output: channels\.\?\.running$/,
+    );
     expect(() => parseChannelsStatus(JSON.stringify({ channels: { telegram: { running: 'yes' } } }))).toThrow(
       /channels\.telegram\.running/,
     );

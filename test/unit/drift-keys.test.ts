@@ -15,13 +15,10 @@ describe('differing keys of a drifted config', () => {
       models: { providers: { openrouter: { baseUrl: 'http://elsewhere/v1', apiKey: { source: 'file' } } } },
       meta: { lastTouchedVersion: '2026.9.6' },
     };
-    expect(differingKeys(rendered, live)).toEqual([
-      'mcp.servers.files',
-      'meta.lastTouchedVersion',
-      'models.providers.openrouter.baseUrl',
-    ]);
+    expect(differingKeys(rendered, live)).toEqual(['mcp.servers.files', 'meta', 'models.providers.openrouter.baseUrl']);
     // An object of several keys is named where it branches; arrays and values compare whole.
     expect(differingKeys({ a: { b: 1, c: 2 } }, {})).toEqual(['a']);
+    expect(differingKeys({ x: { y: { enabled: true } } }, {})).toEqual(['x.y']);
     expect(differingKeys({ a: [1, 2] }, { a: [2, 1] })).toEqual(['a']);
     expect(differingKeys(rendered, structuredClone(rendered))).toEqual([]);
     expect(differingKeys('x', { a: 1 })).toEqual(['(root)']);

@@ -553,7 +553,7 @@ async function turnControls(
  * provider's outage, a model that ignored the instruction to call a tool, or an integration the image cannot run
  * are not what the release changed, and must not roll it back. `steward verify` keeps them as failures.
  */
-function softened(
+export function softened(
   controls: readonly ControlResult[],
   soft: ReadonlySet<string>,
 ): { controls: ControlResult[]; findings: Finding[] } {

@@ -200,27 +200,32 @@ function sshdEffectiveResource(spec: Spec, host: string): Resource {
 
 /**
  * A secret file: present, owned by the gateway's uid/gid, mode 0600; with `digest` (an external secret's source,
- * hashed on the worker), holding its source's value. Only the file's SHA-256 leaves the host, never its content. A
- * secret steward has rotated on the host is not compared by value: its versions there say which value is live (a
- * rotation rolled back keeps the old one while the source already gives the new), and `steward rotate` moves it.
+ * hashed on the worker), holding its source's value. Only SHA-256s leave the host, never a value. A secret steward
+ * has rotated on the host must hold one of its versions there instead: which one is live is rotate's (a rotation
+ * rolled back keeps the old value while the source already gives the new), and `steward rotate` moves it.
  */
 function secretFileResource(spec: Spec, name: string, digest?: string): Resource {
   const { live: path, versionsDir } = secretPaths(spec, name);
   const id = `secret:${name}`;
   const want = { owner: `${spec.stack.uid}:${spec.stack.gid}`, mode: '0600' };
+  const versions = `${run(versionsDir)}/*`;
   const hash = digest
-    ? `; if [ -d ${run(versionsDir)} ]; then echo rotated; else sha256sum < ${run(path)} | cut -c1-64; fi`
+    ? `; sha256sum < ${run(path)} | cut -c1-64; if [ -d ${run(versionsDir)} ]; then echo rotated; ` +
+      `for f in ${versions}; do [ -f "$f" ] && sha256sum < "$f" | cut -c1-64; done; fi`
     : '';
   return {
     id,
     probe: `if [ -s ${run(path)} ]; then ${run('stat', '-c', '%u:%g 0%a', path)}${hash}; else echo absent; fi`,
     parse: (r) => r.out.trim(),
     diff: (o): Change[] => {
-      const [observed = '', sha] = String(o).split('\n');
+      const [observed = '', live = '', rotated, ...versions] = String(o)
+        .split('\n')
+        .map((l) => l.trim());
       if (observed === 'absent') return [{ resource: id, action: 'create', after: want }];
       const [owner, mode] = observed.split(' ');
       const m = (mode ?? '').replace(/^0+(?=\d{4})/, '');
-      const replaced = digest !== undefined && sha?.trim() !== 'rotated' && sha?.trim() !== digest;
+      // Rotated: the live file must be one of its versions (which one is live is rotate's); else the source's value.
+      const replaced = digest !== undefined && (rotated === 'rotated' ? !versions.includes(live) : live !== digest);
       if (owner === want.owner && m === want.mode && !replaced) return [];
       return [
         {

@@ -202,7 +202,13 @@ export function judgeAgentTurn(spec: Spec, turn: AgentTurn | { error: string }):
   if (t.answeredBy === null) {
     const asked = chain.length > 0 ? `no model of the chain (${chain.join(' then ')})` : 'no model';
     const judged = fail(`${asked} answered: ${failures || t.failure || 'no reason given'}`);
-    const providerSide = t.failed.length > 0 && t.failed.every((a) => a.reason && PROVIDER_SIDE.has(a.reason));
+    const providerSide =
+      t.failed.length > 0 &&
+      t.failed.every(
+        (a) =>
+          (a.reason && PROVIDER_SIDE.has(a.reason)) ||
+          (a.status !== undefined && (a.status >= 500 || a.status === 429)),
+      );
     return providerSide ? { ...judged, providerSide: true } : judged;
   }
   if (chain.length > 0 && !chain.includes(t.answeredBy)) {
@@ -234,6 +240,8 @@ export interface ToolJudgement {
   readonly expected: string;
   readonly observed: string;
   readonly status: 'pass' | 'fail' | 'not-applicable';
+  /** A model answered and did not call the tool: its choice, not proof the tool is broken. */
+  readonly skippedByModel?: true;
 }
 
 /**
@@ -248,14 +256,10 @@ export function judgeToolCalls(spec: Spec, turn: AgentTurn | { error: string } |
       return { control, expected, observed: `no agent turn: ${turn.skipped}`, status: 'not-applicable' };
     if (!('answeredBy' in turn)) return { control, expected, observed: `no agent turn: ${turn.error}`, status: 'fail' };
     if (turn.answeredBy === null) return { control, expected, observed: 'no model answered the turn', status: 'fail' };
-    const called = turn.toolsCalled?.includes(c.tool) ?? false;
-    return {
-      control,
-      expected,
-      observed: called
-        ? `called by ${turn.answeredBy}, returned`
-        : `not called (the turn ran: ${(turn.toolsCalled ?? []).join(', ') || 'no tool'})`,
-      status: called ? 'pass' : 'fail',
-    };
+    const ran = turn.toolsCalled ?? [];
+    if (ran.includes(c.tool)) return { control, expected, observed: 'called by the agent, returned', status: 'pass' };
+    // Tool names are the host's text: only a count of the others.
+    const others = ran.length === 1 ? '1 other tool' : `${ran.length} other tools`;
+    return { control, expected, observed: `not called (the turn ran ${others})`, status: 'fail', skippedByModel: true };
   });
 }

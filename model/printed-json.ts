@@ -10,7 +10,8 @@
  */
 export function issuePath(issues: readonly { readonly path: readonly PropertyKey[] }[]): string {
   const path = issues[0]?.path ?? [];
-  return path.map((p) => (typeof p === 'number' || /^[A-Za-z][A-Za-z0-9_]{0,39}$/.test(String(p)) ? p : '?')).join('.');
+  // At most 15 characters: no run a report keeps is secret-sized (model/host-text.ts).
+  return path.map((p) => (typeof p === 'number' || /^[A-Za-z][A-Za-z0-9_]{0,14}$/.test(String(p)) ? p : '?')).join('.');
 }
 
 /** The document, from the first line that opens one to the last line that closes it. @throws Error without quoting. */

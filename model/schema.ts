@@ -259,6 +259,7 @@ export const integrationsSchema = z
         allowFrom: z.array(z.string().regex(/^[0-9]+$/, 'must be a numeric Telegram user id')).default([]),
         apiRoot: httpUrlSchema
           .refine((u) => {
+            if (!URL.canParse(u)) return true; // the URL check above names it
             const { protocol, hostname } = new URL(u);
             return protocol === 'https:' || !hostname.includes('.') || hostname === '127.0.0.1';
           }, 'must be https: the bot token is part of every request URL (plain http only to a container on the stack network or loopback)')

@@ -17,7 +17,7 @@ import {
   type StepResult,
 } from '../context';
 import { planImages, shortId, transferImages, type TransferProgress } from './images';
-import { ensureSecrets, type KeepFingerprints } from './secrets';
+import { ensureSecrets, rememberExternalSecrets, type KeepFingerprints } from './secrets';
 import type { SecretStore } from '../secrets-store';
 import { redactedResult } from '../redact';
 import { plannedReloads, reloadLive } from './live-config';
@@ -278,6 +278,7 @@ export function createDeployActivities({ pool, localDocker, store }: DeployDeps)
       return activityStep(async () => {
         const s = await session(input);
         const containers = await observeContainers(s);
+        await rememberExternalSecrets(input.spec, input.host);
         const { controls, findings } = await verifyStack(s, input.spec, containers, heartbeat, true);
         return redactedResult({ changes: [], findings, controls });
       });

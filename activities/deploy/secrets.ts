@@ -129,6 +129,15 @@ export async function resolveExternal(host: string, name: string, secret: Secret
 }
 
 /**
+ * Reads each consumed external secret's source, so the worker's redactor knows the value before a step that only
+ * reads the host (a verification) reports what the host printed. A source that gives nothing is passed over.
+ */
+export async function rememberExternalSecrets(spec: Spec, host: string): Promise<void> {
+  const external = consumedSecrets(spec).filter((n) => spec.secrets[n]?.external);
+  await Promise.all(external.map((n) => resolveExternal(host, n, spec.secrets[n]!).catch(() => undefined)));
+}
+
+/**
  * A script that generates a value on the host from /dev/urandom into `path` (temp file, then renamed), owned by
  * `uid:gid`, mode 0600. It prints nothing; the value never leaves the host.
  */

@@ -504,7 +504,10 @@ async function agentTurn(
   } catch (err) {
     const error = `openclaw agent (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}`;
     // No document at all: the command never reached a model (a gateway still loading). Anything else may have.
-    return r.stdout.includes('{') || r.code === 124 ? { error } : { error, printedNothing: true };
+    // Killed (124, 137, 143) or anything printed: it may have reached a model, and is not repeated.
+    return r.stdout.includes('{') || [124, 137, 143].includes(r.code ?? -1)
+      ? { error }
+      : { error, printedNothing: true };
   }
 }
 
@@ -544,7 +547,13 @@ async function turnControls(
   return {
     controls: [control('providers.agent-turn', j.expected, j.observed, j.pass), ...calls],
     findings: [...j.findings],
-    soft: [...(j.providerSide ? ['providers.agent-turn'] : []), ...calls.map((c) => c.control)],
+    // Soft: every model failing on the provider's side (then the tool calls too), or a model that skipped a tool.
+    soft: [
+      ...(j.providerSide ? ['providers.agent-turn', ...calls.map((c) => c.control)] : []),
+      ...judgeToolCalls(spec, turn)
+        .filter((c) => c.skippedByModel)
+        .map((c) => c.control),
+    ],
   };
 }
 

@@ -18,6 +18,7 @@ import { converge } from '../resources/resource';
 import { rebootHost, verifyAfterReboot } from './reboot';
 import { LOGGING_ACTIVATE, loggingControls } from './logging';
 import { resourcesOf, type SliceName } from '../catalogue';
+import { redactedResult } from '../redact';
 
 export interface HardenStepResult extends StepResult {
   readonly controls: ControlResult[];
@@ -150,7 +151,7 @@ export function createHardenActivities({ pool }: ActivityDeps) {
     async verifyAfterReboot(input: StepInput): Promise<HardenStepResult> {
       return activityStep(async () => {
         const { controls, findings } = await verifyAfterReboot(await session(input), input.spec, heartbeat);
-        return { changes: [], findings, controls };
+        return redactedResult({ changes: [], findings, controls });
       });
     },
 

@@ -233,13 +233,14 @@ describe('agent turn', () => {
       {
         control: 'mcp.servers.oc.call',
         expected: 'oc__conversations_list called by the agent turn and returned',
-        observed: `called by ${PRIMARY}, returned`,
+        observed: 'called by the agent, returned',
         status: 'pass',
       },
       expect.objectContaining({
         control: 'mcp.servers.files.call',
-        observed: 'not called (the turn ran: oc__conversations_list, tool_call)',
+        observed: 'not called (the turn ran 2 other tools)',
         status: 'fail',
+        skippedByModel: true,
       }),
     ]);
     expect(judgeToolCalls(s, parseAgentTurn(ALL_FAILED)).map((j) => j.status)).toEqual(['fail', 'fail']);

@@ -101,7 +101,11 @@ describe('the resource catalogue', () => {
       expect.objectContaining({ before: { owner: '0:0', mode: '0644' } }),
     ]);
     expect(observe('absent')).toEqual([expect.objectContaining({ action: 'create' })]);
-    // Rotated by steward: its versions on the host decide the live value, not the source.
-    expect(observe('1000:1000 0600\nrotated\n')).toEqual([]);
+    // Rotated by steward: the live file must be one of its versions on the host, whatever the source gives now.
+    const v1 = 'c'.repeat(64);
+    expect(observe(`1000:1000 0600\n${v1}\nrotated\n${'d'.repeat(64)}\n${v1}\n`)).toEqual([]);
+    expect(observe(`1000:1000 0600\n${'e'.repeat(64)}\nrotated\n${v1}\n`)).toEqual([
+      expect.objectContaining({ before: expect.objectContaining({ value: 'not the value of its source' }) }),
+    ]);
   });
 });

@@ -17,7 +17,7 @@ import { activityStep, targetOf, type ActivityDeps, type StepInput } from './con
 import { catalogue, rendered as renderedStack, type CatalogueEntry } from './catalogue';
 import { ageOf, auditInputsProbe, parseAuditInputs, stackAudit, type AuditOutcome } from './deploy/audit';
 import { judgeRouting } from '../model/routing';
-import { consumedSecrets, resolveExternal } from './deploy/secrets';
+import { consumedSecrets, rememberExternalSecrets } from './deploy/secrets';
 import type { HostSession, ProbeResult } from './host/session';
 import { run } from './host/shell';
 import { ROOTKIT_SCAN_PROBE, rootkitScanFinding } from './harden/auditing';
@@ -53,14 +53,10 @@ type DriftCheck = Pick<CatalogueEntry, 'resource' | 'operation' | 'item'>;
  * reports the source itself).
  */
 async function externalDigests(spec: Spec, host: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of consumedSecrets(spec)) {
-    const secret = spec.secrets[name];
-    if (!secret?.external) continue;
-    const value = await resolveExternal(host, name, secret).catch(() => undefined);
-    if (value !== undefined) out[name] = createHash('sha256').update(value).digest('hex');
-  }
-  return out;
+  const values = await rememberExternalSecrets(spec, host);
+  return Object.fromEntries(
+    Object.entries(values).map(([name, v]) => [name, createHash('sha256').update(v).digest('hex')]),
+  );
 }
 
 /** Everything provision, harden and deploy manage on `host`, each check once: the whole catalogue. */

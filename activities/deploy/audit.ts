@@ -75,14 +75,28 @@ export function openclawIn(
 /** Whether a read's error says its command ran out of time: reading again would only wait as long again. */
 export const ranOutOfTime = (error: string) => error.includes('(exit 124)');
 
-/** The gateway's model routing, read in `container` now. */
-export async function readRouting(session: HostSession, container: string): Promise<AuditOutcome['routing']> {
-  const r = await openclawIn(session, container, ['models', 'status', '--json']);
+/**
+ * `openclaw <args…> --json` in `container`, its document read by `parse` (untrusted host output); what could not be
+ * read is `{error}` naming the command, its exit code and the fault — never a throw, so a caller can read again.
+ */
+export async function readOpenclaw<T>(
+  session: HostSession,
+  container: string,
+  args: readonly string[],
+  parse: (stdout: string) => T,
+): Promise<T | { error: string }> {
+  const r = await openclawIn(session, container, args);
   try {
-    return parseModelsStatus(r.stdout);
+    return parse(r.stdout);
   } catch (err) {
-    return { error: `openclaw models status (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
+    const command = args.filter((a) => !a.startsWith('--')).join(' ');
+    return { error: `openclaw ${command} (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
   }
+}
+
+/** The gateway's model routing, read in `container` now. */
+export function readRouting(session: HostSession, container: string): Promise<AuditOutcome['routing']> {
+  return readOpenclaw(session, container, ['models', 'status', '--json'], parseModelsStatus);
 }
 
 /** Runs the audit in `container` now, and reads the model routing beside it. */

@@ -129,12 +129,16 @@ export async function resolveExternal(host: string, name: string, secret: Secret
 }
 
 /**
- * Reads each consumed external secret's source, so the worker's redactor knows the value before a step that only
- * reads the host (a verification) reports what the host printed. A source that gives nothing is passed over.
+ * Reads each consumed external secret's source — so the worker's redactor knows the value before a step that only
+ * reads the host (a verification) reports what the host printed — and returns the values by name (drift compares
+ * the host's files with them). A source that gives nothing is passed over.
  */
-export async function rememberExternalSecrets(spec: Spec, host: string): Promise<void> {
+export async function rememberExternalSecrets(spec: Spec, host: string): Promise<Record<string, string>> {
   const external = consumedSecrets(spec).filter((n) => spec.secrets[n]?.external);
-  await Promise.all(external.map((n) => resolveExternal(host, n, spec.secrets[n]!).catch(() => undefined)));
+  const values = await Promise.all(
+    external.map((n) => resolveExternal(host, n, spec.secrets[n]!).catch(() => undefined)),
+  );
+  return Object.fromEntries(external.flatMap((n, i) => (values[i] === undefined ? [] : [[n, values[i]]])));
 }
 
 /**

@@ -25,7 +25,7 @@ import type { Spec } from '../../model/schema';
 import { UnexpectedHostOutput } from '../host/errors';
 import type { HostSession } from '../host/session';
 import { run, sh } from '../host/shell';
-import { openclawIn, ranOutOfTime, readRouting, stackAudit } from './audit';
+import { openclawIn, ranOutOfTime, readOpenclaw, readRouting, stackAudit } from './audit';
 import {
   describeChain,
   expectedRouting,
@@ -390,13 +390,8 @@ function routingControl(expectedText: string, observed: Routing, failing: readon
 }
 
 /** `openclaw mcp probe --json` in `container`: every configured MCP server started or reached, its tools listed. */
-async function probeMcp(session: HostSession, container: string): Promise<McpProbe | { error: string }> {
-  const r = await openclawIn(session, container, ['mcp', 'probe', '--json']);
-  try {
-    return parseMcpProbe(r.stdout);
-  } catch (err) {
-    return { error: `openclaw mcp probe (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
-  }
+function probeMcp(session: HostSession, container: string): Promise<McpProbe | { error: string }> {
+  return readOpenclaw(session, container, ['mcp', 'probe', '--json'], parseMcpProbe);
 }
 
 /**
@@ -417,13 +412,8 @@ async function mcpControls(
 }
 
 /** `openclaw channels status --probe --json` in `container`: each channel running, its credentials probed. */
-async function probeChannels(session: HostSession, container: string): Promise<ChannelsStatus | { error: string }> {
-  const r = await openclawIn(session, container, ['channels', 'status', '--probe', '--json']);
-  try {
-    return parseChannelsStatus(r.stdout);
-  } catch (err) {
-    return { error: `openclaw channels status (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
-  }
+function probeChannels(session: HostSession, container: string): Promise<ChannelsStatus | { error: string }> {
+  return readOpenclaw(session, container, ['channels', 'status', '--probe', '--json'], parseChannelsStatus);
 }
 
 /**
@@ -461,15 +451,8 @@ async function pluginControls(
 ): Promise<ControlResult[]> {
   if (!spec.stack.integrations.googleOAuth) return [];
   const id = containers.get(GATEWAY_SERVICE)?.id;
-  const read = async () => {
-    if (!id) return { error: 'no gateway container' };
-    const r = await openclawIn(session, id, ['plugins', 'list', '--json']);
-    try {
-      return parsePluginList(r.stdout);
-    } catch (err) {
-      return { error: `openclaw plugins list (exit ${r.code}): ${err instanceof Error ? err.message : String(err)}` };
-    }
-  };
+  const read = async () =>
+    id ? readOpenclaw(session, id, ['plugins', 'list', '--json'], parsePluginList) : { error: 'no gateway container' };
   const list = await reread(await read(), read);
   return judgeGoogleOAuth(spec, list).map((j) => control(j.control, j.expected, j.observed, j.pass));
 }

@@ -58,6 +58,12 @@ export function isGatewayToken(spec: Spec, secret: string): boolean {
   return spec.stack.gateway.tokenSecret === secret;
 }
 
+/** Whether the secret is the enabled Telegram bot's token: rotation proves it with the channel's getMe. */
+export function isTelegramToken(spec: Spec, secret: string): boolean {
+  const t = spec.stack.integrations.telegram;
+  return t?.enabled === true && t.botTokenSecret === secret;
+}
+
 export interface RotationSchedule {
   readonly secret: string;
   readonly every: string;

@@ -2,7 +2,7 @@
  * Verification of a deployed stack from the outside in: TLS through Caddy at the host's own outside address (checked
  * against the proxy's CA), the canvas path, the HTTP→HTTPS redirect, WebSocket handshakes at the public URL with the
  * token, a wrong token and none, the gateway port unreachable from anywhere but the host's loopback, OpenClaw's
- * own security audit and model routing, each enabled MCP server reached through the gateway's MCP client, the
+ * own security audit and model routing, its model catalogue as `models.mode` asks, each enabled MCP server reached through the gateway's MCP client, the
  * Telegram bot's channel running with its token accepted, the plugin that uses the Google OAuth client loaded, and
  * one agent turn answered by a model of the spec's chain. The token is read inside a throwaway probe container from the
  * secret file; it never leaves the host.
@@ -18,6 +18,7 @@ import {
 } from '../../model/agent-turn';
 import { judgeTelegram, parseChannelsStatus, type ChannelsStatus } from '../../model/channels';
 import { enabledMcpServers, judgeMcp, parseMcpProbe, type McpProbe } from '../../model/mcp';
+import { judgeCatalogue, parseModelsList } from '../../model/model-catalogue';
 import { judgeGoogleOAuth, parsePluginList } from '../../model/plugins';
 import type { ControlResult, Finding } from '../../model/report';
 import { GATEWAY_SERVICE, PROXY_SERVICE, secretDeliveries, stackLayout } from '../../model/render/stack';
@@ -421,7 +422,7 @@ function probeChannels(session: HostSession, container: string): Promise<Channel
  * accepted by the Bot API (`getMe`). A channel still starting, or a probe that printed nothing readable, is read
  * again, as the audit is.
  */
-async function channelControls(
+export async function channelControls(
   session: HostSession,
   spec: Spec,
   containers: Map<string, ObservedContainer>,
@@ -438,6 +439,24 @@ async function channelControls(
   return judgeTelegram(spec, 'channels' in status ? { channels: status.channels } : status).map((j) =>
     control(j.control, j.expected, j.observed, j.pass),
   );
+}
+
+/**
+ * `providers.catalogue`: OpenClaw's model catalogue for the gateway's config and agent directory (`openclaw models
+ * list --all --json` in its container) is the one `models.mode` asks for (model/model-catalogue.ts).
+ */
+async function catalogueControls(
+  session: HostSession,
+  spec: Spec,
+  containers: Map<string, ObservedContainer>,
+): Promise<ControlResult[]> {
+  const id = containers.get(GATEWAY_SERVICE)?.id;
+  const read = async () =>
+    id
+      ? readOpenclaw(session, id, ['models', 'list', '--all', '--json'], parseModelsList)
+      : { error: 'no gateway container' };
+  const j = judgeCatalogue(spec, await reread(await read(), read));
+  return [control(j.control, j.expected, j.observed, j.pass)];
 }
 
 /**
@@ -600,12 +619,13 @@ export async function verifyStack(
       await new Promise((r) => setTimeout(r, 3000));
     }
   };
-  const [{ http, probe }, audit, mcp, channels, plugins, turn] = await Promise.all([
+  const [{ http, probe }, audit, mcp, channels, plugins, catalogue, turn] = await Promise.all([
     outside(),
     auditControl(session, spec, containers),
     mcpControls(session, spec, containers),
     channelControls(session, spec, containers),
     pluginControls(session, spec, containers),
+    catalogueControls(session, spec, containers),
     turnControls(session, spec, containers),
   ]);
   const controls = [
@@ -617,6 +637,7 @@ export async function verifyStack(
     ...mcp,
     ...channels,
     ...plugins,
+    ...catalogue,
     ...turn.controls,
   ];
   const findings = [...audit.findings, ...turn.findings];

@@ -1,9 +1,9 @@
 /** The rotation's fourth phase: proof that the gateway serves the pending version, and (for its token) refuses the old. */
 import { GATEWAY_SERVICE } from '../../model/render/stack';
 import type { ControlResult } from '../../model/report';
-import { isGatewayToken } from '../../model/rotation';
+import { isGatewayToken, isTelegramToken } from '../../model/rotation';
 import { containerState, observeContainers } from '../deploy/stack';
-import { describeOutcome } from '../deploy/verify';
+import { channelControls, describeOutcome } from '../deploy/verify';
 import { staged } from '../secrets-store';
 import { RotationStateInvalid } from './errors';
 import { observeSecret } from './host';
@@ -14,7 +14,8 @@ import type { RotateStepInput, TestSecretResult } from './types';
 /**
  * Proves the pending version: the live file is it, the gateway reads it and is healthy; for the gateway token, a
  * WebSocket `connect` through the proxy with the new value is accepted and one with the old value refused
- * (AUTH_TOKEN_MISMATCH). Changes nothing. A failing control makes the workflow roll back.
+ * (AUTH_TOKEN_MISMATCH); for the Telegram bot's token, the channel runs and the Bot API accepts it (getMe). Changes
+ * nothing. A failing control makes the workflow roll back.
  */
 export async function testSecret(rotation: Rotation, input: RotateStepInput): Promise<TestSecretResult> {
   const { session, spec, record } = rotation;
@@ -62,12 +63,19 @@ export async function testSecret(rotation: Rotation, input: RotateStepInput): Pr
       ),
     );
   } else {
+    if (isTelegramToken(spec, secret)) {
+      // The bot's channel, restarted with the new token, connects: getMe answered for it.
+      const bot = (await channelControls(session, spec, containers))[0];
+      if (bot) controls.push({ ...bot, control: `secret.${secret}.new-accepted`, note: `version ${id}` });
+    }
     controls.push({
       control: `secret.${secret}.old-refused`,
       expected: 'the old value refused by its issuer',
       observed: 'not tested',
       status: 'not-applicable',
-      note: 'an external credential is revoked where it was issued; revoke the previous value there',
+      note: isTelegramToken(spec, secret)
+        ? "a bot token is revoked by Telegram's BotFather; revoke the previous one there"
+        : 'an external credential is revoked where it was issued; revoke the previous value there',
     });
   }
   return { changes: [], findings: [], controls };

@@ -5,8 +5,9 @@
  * the verification, and an agent turn through the gateway answered by the primary model; `steward verify` proves the
  * running stack without changing it, shows the first fallback answering while the primary fails and exits 1 naming
  * the chain when every model fails; the Telegram bot connects and answers a user's message through the agent, and an
- * MCP server removed, a base URL changed and a bot token replaced by hand are drift a repair undoes; a changed image
- * changes only that and restarts the gateway once; a config OpenClaw rejects changes nothing live; a release that
+ * MCP server removed, a base URL changed and a bot token replaced by hand are drift a repair undoes, and a rotated bot
+ * token is proven by the channel's getMe; under `models.mode` merge the chain comes from OpenClaw's own model
+ * catalogue, under replace the catalogue is the configured models alone; a changed image changes only that and restarts the gateway once; a config OpenClaw rejects changes nothing live; a release that
  * fails its health check rolls back; no secret value reaches a rendered file, the CLI's output or the workflow
  * history.
  *
@@ -37,6 +38,8 @@ let world: Stage;
 let sim: Simulator;
 const outputs: string[] = [];
 const runs: { workflowId: string; runId: string }[] = [];
+/** The bot token the rotation replaced. */
+let retiredBotToken = '';
 
 /**
  * A real MCP server the gateway's image carries: OpenClaw's own channel bridge over stdio; verification has the agent
@@ -59,14 +62,21 @@ function stack(
     turn?: boolean;
     /** The Telegram bot, at the Bot API test double. */
     telegram?: boolean;
+    /** `models.mode: replace`, with the chain's models configured (OpenClaw's default, merge, needs none). */
+    replace?: boolean;
   } = {},
 ): Partial<SpecInput> {
+  const chain = [PRIMARY, ...(over.fallbacks ?? ['openrouter/openai/gpt-5-mini'])];
   return {
     harden: { confirmSeconds: 30 },
     stack: {
       image: over.image ?? IMAGE,
       providers: {
-        openrouter: { baseUrl: LLM_DOUBLE_URL },
+        openrouter: {
+          baseUrl: LLM_DOUBLE_URL,
+          ...(over.replace ? { models: chain.map((m) => ({ id: m.slice('openrouter/'.length) })) } : {}),
+        },
+        ...(over.replace ? { mode: 'replace' as const } : {}),
         primary: PRIMARY,
         fallbacks: over.fallbacks ?? ['openrouter/openai/gpt-5-mini'],
         verifyTurn: over.turn ?? true,
@@ -176,6 +186,12 @@ describe('steward deploy', () => {
         'gateway.security-audit',
       ]),
     );
+    // models.mode merge (the default): no model configured, the chain's two come from OpenClaw's own catalogue.
+    expect(host.controls?.find((c) => c.control === 'providers.catalogue')).toMatchObject({
+      status: 'pass',
+      expected: "merge: the 0 configured models and OpenClaw's catalogue, the chain's among them",
+      observed: "2 models listed: 0 configured, 2 from OpenClaw's catalogue",
+    });
     expect(host.changes.map((c) => c.resource)).toEqual(
       expect.arrayContaining([
         `image:${IMAGE}`,
@@ -202,8 +218,9 @@ describe('steward deploy', () => {
     await startLlmDouble(sim, IMAGE);
     const before = await containers();
     const fallbacks = LIVE_FALLBACKS;
-    // Another fallback, an MCP server and a WebSocket path: openclaw.json and the Caddyfile.
-    const r = await deploy(stack({ fallbacks, websocketPath: '/ws', mcp: MCP_SERVERS }));
+    // Another fallback, an MCP server, the model catalogue replaced by the chain's models, and a WebSocket path:
+    // openclaw.json and the Caddyfile.
+    const r = await deploy(stack({ fallbacks, websocketPath: '/ws', mcp: MCP_SERVERS, replace: true }));
     expect(r.code).toBe(0);
     expect(r.doc!.hosts[0]!.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
       'update file:/opt/openclaw/state/openclaw.json',
@@ -225,6 +242,12 @@ describe('steward deploy', () => {
       fallbacks,
     );
     expect(r.doc!.hosts[0]!.controls?.filter((c) => c.status === 'fail')).toEqual([]);
+    // models.mode replace: the catalogue is the three models configured (the chain's), nothing of OpenClaw's own.
+    expect(r.doc!.hosts[0]!.controls?.find((c) => c.control === 'providers.catalogue')).toMatchObject({
+      status: 'pass',
+      expected: "replace: the 3 configured models only, the chain's among them",
+      observed: "3 models listed: 3 configured, 0 from OpenClaw's catalogue",
+    });
     // The MCP server, added live, is reached through the running gateway's own MCP client and lists its tools.
     expect(r.doc!.hosts[0]!.controls?.find((c) => c.control === 'mcp.servers.openclaw')).toMatchObject({
       status: 'pass',
@@ -256,18 +279,24 @@ describe('steward deploy', () => {
     expect(Array.isArray(sessions.sessions)).toBe(true);
     expect(sessions.sessions.map((x) => x.key)).not.toContain('agent:main:cron:steward-verify');
 
-    // Back to the default path: the Caddyfile alone changes, and only Caddy reloads.
+    // Back to the default path and catalogue: both files change, both containers reload; OpenClaw's catalogue is back.
     const back = await deploy(stack({ fallbacks, mcp: MCP_SERVERS, turn: false }));
     expect(back.code).toBe(0);
     expect(back.doc!.hosts[0]!.changes.map((c) => `${c.action} ${c.resource}`)).toEqual([
+      'update file:/opt/openclaw/state/openclaw.json',
       'update file:/opt/openclaw/proxy/Caddyfile',
+      'reload container:gateway',
       'reload container:proxy',
       'update file:/opt/openclaw/.steward/release.json',
     ]);
+    expect(back.doc!.hosts[0]!.controls?.find((c) => c.control === 'providers.catalogue')).toMatchObject({
+      status: 'pass',
+      observed: "3 models listed: 0 configured, 3 from OpenClaw's catalogue",
+    });
     expect(await containers()).toEqual(after);
   }, 600_000);
 
-  it('the Telegram bot connects through its Bot API root and answers a message; a hand-made MCP removal, base URL and bot token are drift a repair undoes', async () => {
+  it('the Telegram bot connects through its Bot API root and answers a message; a hand-made MCP removal, base URL and bot token are drift a repair undoes; a rotated token connects', async () => {
     await startTelegramDouble(sim, IMAGE);
     // No verification turn in these deploys: the bot's own turn below is the one this test is about.
     const spec = stack({ fallbacks: LIVE_FALLBACKS, mcp: MCP_SERVERS, telegram: true, turn: false });
@@ -323,6 +352,28 @@ describe('steward deploy', () => {
     expect(live.models.providers.openrouter.baseUrl).toBe(LLM_DOUBLE_URL);
     const clean = await world.cli(file, 'drift', '--no-audit');
     expect(clean.code, clean.stdout.slice(-2000)).toBe(0);
+
+    // A new bot token from its source, rotated: the gateway restarts with it, and rotation's proof is the channel's
+    // getMe answered for the new token; the bot polls with it from then on.
+    retiredBotToken = process.env[BOT_TOKEN_ENV]!;
+    process.env[BOT_TOKEN_ENV] = `7000000001:${randomBytes(26).toString('base64url')}`;
+    const seen = (await botCalls(sim)).length;
+    const rotated = await world.cli(file, 'rotate', 'telegram-bot-token');
+    outputs.push(rotated.stdout, rotated.stderr);
+    if (rotated.doc) runs.push({ workflowId: rotated.doc.workflowId, runId: rotated.doc.runId });
+    expect(rotated.code, rotated.stdout.slice(-2000)).toBe(0);
+    const proof = rotated.doc!.hosts[0]!.controls ?? [];
+    expect(proof.find((c) => c.control === 'secret.telegram-bot-token.new-accepted')).toMatchObject({
+      status: 'pass',
+      observed: 'connected as @steward_test_bot (polling)',
+    });
+    expect(proof.find((c) => c.control === 'secret.telegram-bot-token.old-refused')?.status).toBe('not-applicable');
+    const after = (await botCalls(sim)).slice(seen);
+    const fresh = keyDigest(process.env[BOT_TOKEN_ENV]!);
+    expect(after.filter((c) => c.method === 'getMe').map((c) => c.token)).toContain(fresh);
+    // The old token's last calls are those of the gateway it restarted; the last call is the new token's.
+    expect(after.at(-1)?.token).toBe(fresh);
+    expect(await onHost('cat /opt/openclaw/secrets/telegram-bot-token')).toBe(process.env[BOT_TOKEN_ENV]);
   }, 600_000);
 
   it('verify proves the running stack without changing it; a failing primary is answered by the first fallback, and every model failing exits 1 naming the chain', async () => {
@@ -438,7 +489,7 @@ describe('steward deploy', () => {
   it('no secret value is in a rendered file, the CLI output or any workflow history', async () => {
     const token = await onHost('cat /opt/openclaw/secrets/gateway-token');
     const key = process.env[KEY_ENV]!;
-    const botToken = process.env[BOT_TOKEN_ENV]!;
+    const botTokens = [process.env[BOT_TOKEN_ENV]!, retiredBotToken].filter(Boolean);
     expect(token).toMatch(/^[A-Za-z0-9]{48}$/);
     expect(await onHost('cat /opt/openclaw/secrets/openrouter-api-key')).toBe(key);
 
@@ -450,7 +501,7 @@ describe('steward deploy', () => {
     const histories = await Promise.all(runs.map((r) => historyText(world.env, r)));
     expect(histories.join('\n')).toContain('"operation":"deploy"');
     for (const text of [files, outputs.join('\n'), ...histories]) {
-      for (const secret of [token, key, botToken]) {
+      for (const secret of [token, key, ...botTokens]) {
         expect(text).not.toContain(secret);
         expect(text).not.toContain(Buffer.from(secret).toString('base64'));
       }
@@ -461,6 +512,6 @@ describe('steward deploy', () => {
     for (const o of observed) expect(histories.join('\n')).toContain(o);
     const raw = (await Promise.all(runs.map((r) => rawHistoryText(world.env, r)))).join('\n');
     expect(raw).toContain('"eventType"');
-    for (const text of [...observed, token, key, botToken]) expect(raw).not.toContain(text);
+    for (const text of [...observed, token, key, ...botTokens]) expect(raw).not.toContain(text);
   }, 300_000);
 });

@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
-import { defaultAddress, type GlobalOptions } from './globals';
+import { resolveGlobals, type GlobalOptions, type ParsedGlobals } from './globals';
 import { EXIT, failureExit, UsageError } from './errors';
 import { installTerminalSafeConsole } from './terminal';
 import type { OperationCommand, SpecChange } from './operation-command';
@@ -13,8 +13,15 @@ import type { OperationCommand, SpecChange } from './operation-command';
 const program = new Command('steward')
   .description('Durable, idempotent lifecycle operations for self-hosted OpenClaw stacks, on Temporal')
   .option('--spec <file>', 'desired state', process.env.STEWARD_SPEC ?? 'steward.yaml')
-  .option('--address <host:port>', 'Temporal frontend', defaultAddress())
-  .option('--namespace <name>', 'Temporal namespace', process.env.STEWARD_NAMESPACE ?? 'default')
+  .option(
+    '--address <host:port>',
+    'Temporal frontend (default $STEWARD_ADDRESS, else the Temporal profile or $TEMPORAL_ADDRESS, else 127.0.0.1:7233)',
+  )
+  .option('--namespace <name>', "Temporal namespace (default $STEWARD_NAMESPACE, else the profile's, else default)")
+  .option(
+    '--profile <name>',
+    'Temporal environment configuration profile: address, namespace, TLS and API key from temporal.toml, with TEMPORAL_* variables over it (default $TEMPORAL_PROFILE, else default)',
+  )
   .option('--json', 'print one JSON document on stdout', false)
   .option('--no-wait', 'print the workflow id and return without following the run')
   .addOption(
@@ -35,11 +42,19 @@ const program = new Command('steward')
     }
     if (!o.version) program.help({ error: true });
     const { versions, formatVersions } = await import('./commands/version');
-    const v = await versions(globals().address);
-    console.log(globals().json ? JSON.stringify(v) : formatVersions(v));
+    // The Temporal settings may be what the operator is checking: a broken one is the server's line, not a failure.
+    let target;
+    try {
+      target = globals().temporal;
+    } catch (err) {
+      target = { error: err instanceof Error ? err.message : String(err) };
+    }
+    const v = await versions(target);
+    console.log(program.opts<ParsedGlobals>().json ? JSON.stringify(v) : formatVersions(v));
   });
 
-const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+let resolved: GlobalOptions | undefined;
+const globals = (): GlobalOptions => (resolved ??= resolveGlobals(program.opts<ParsedGlobals>()));
 
 let exitCode: number = EXIT.ok;
 
@@ -119,6 +134,7 @@ program
         spec: g.spec,
         address: g.address,
         namespace: g.namespace,
+        temporal: g.temporal,
         taskQueue: g.taskQueue,
         ...(workflowBundle ? { workflowBundle } : {}),
       });

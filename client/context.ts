@@ -1,12 +1,14 @@
 /** Global CLI options and the Temporal client they describe. */
-import { Client, Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
 import { loadCodecKeys } from '../common/codec-keys';
+import { connectTemporal } from '../common/temporal-client';
 import type { GlobalOptions } from './globals';
 import { cliUser } from './user';
 
-export { defaultAddress, type GlobalOptions } from './globals';
+export { type GlobalOptions } from './globals';
 export { cliUser } from './user';
 
 /**
@@ -15,12 +17,13 @@ export { cliUser } from './user';
  * @throws CodecKeyError before connecting when there are no keys.
  */
 export async function connectClient(
-  opts: Pick<GlobalOptions, 'address' | 'namespace'> & { readonly spec?: string; readonly keys?: KeyRing },
+  opts: Pick<GlobalOptions, 'address' | 'namespace' | 'temporal'> & { readonly spec?: string; readonly keys?: KeyRing },
 ): Promise<Client> {
   const keys = opts.keys ?? (await loadCodecKeys(opts));
-  const connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' });
-  return clientOn(connection, opts.namespace, keys, cliUser());
+  return clientOn(await connectTemporal(opts.temporal), opts.namespace, keys, cliUser());
 }
+
+export { connectTemporal as connectTo };
 
 /** A client on an open `connection`, as {@link connectClient} makes it, for the user `identity`. */
 export function clientOn(connection: Connection, namespace: string, keys: KeyRing, identity: string): Client {

@@ -1,5 +1,6 @@
 /** CLI-level errors, and the exit code and message each error ends a command with. */
 import { PolicyViolation } from '../model/governance';
+import { TemporalConfigError } from '../common/temporal-connection';
 import { ValidationError } from '../model/validate';
 
 /** Wrong flags, arguments or hosts: exit 64. */
@@ -18,6 +19,10 @@ export const EXIT = { ok: 0, failed: 1, drift: 2, usage: 64 } as const;
 /** The exit code and the `steward: …` message a command that threw `err` ends with. */
 export function failureExit(err: unknown): { code: number; message: string } {
   const message = err instanceof Error ? err.message : String(err);
-  const usage = err instanceof ValidationError || err instanceof UsageError || err instanceof PolicyViolation;
+  const usage =
+    err instanceof ValidationError ||
+    err instanceof UsageError ||
+    err instanceof PolicyViolation ||
+    err instanceof TemporalConfigError;
   return { code: usage ? EXIT.usage : EXIT.failed, message };
 }

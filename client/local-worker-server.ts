@@ -7,10 +7,11 @@
 import { mkdirSync, unlinkSync, lstatSync, chmodSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
-import { Connection, type Client } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
+import { type Client } from '@temporalio/client';
 import { loadCodecKeys } from '../common/codec-keys';
 import type { KeyRing } from '../codec/keys';
-import { clientOn } from './context';
+import { clientOn, connectTo } from './context';
 import { failureExit } from './errors';
 import type { GlobalOptions } from './globals';
 import {
@@ -124,7 +125,7 @@ export async function serveLocalWorker(g: GlobalOptions, log = console.error): P
   // Connected now, so that the first command finds the client ready; a failed connection is tried again when asked.
   let connection: Promise<Connection> | undefined;
   const connected = (): Promise<Connection> => {
-    connection ??= Connection.connect({ address: g.address, connectTimeout: '5 seconds' });
+    connection ??= connectTo(g.temporal);
     return connection.catch((err: unknown) => {
       connection = undefined;
       throw err;
@@ -235,7 +236,12 @@ function serve(
     const { command: cmd } = request;
     log(`steward worker: ${cmd.operation} ${cmd.hosts.join(' ') || '(every host)'} for ${request.user}`);
     const by = { user: request.user, quiet: request.quiet, print: (out: string) => send({ out }) };
-    runOperationCommand(request.globals, cmd, async (use) => use(await clientFor(request.user)), by)
+    runOperationCommand(
+      { ...request.globals, temporal: own.g.temporal },
+      cmd,
+      async (use) => use(await clientFor(request.user)),
+      by,
+    )
       .then(
         (exit) => send({ exit }),
         (err: unknown) => {

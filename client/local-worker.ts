@@ -30,6 +30,9 @@ import { cliUser } from './user';
 export const LOCAL_WORKER_ENV = 'STEWARD_LOCAL_WORKER';
 export const PROTOCOL = 1;
 
+/** The global options a CLI hands a local worker. */
+export type WireGlobals = Pick<GlobalOptions, 'spec' | 'address' | 'namespace' | 'json' | 'wait' | 'taskQueue'>;
+
 export interface LocalRequest {
   readonly v: typeof PROTOCOL;
   /** The CLI's build ({@link CLI_BUILD}). */
@@ -37,7 +40,8 @@ export interface LocalRequest {
   /** {@link keyFingerprint} of the CLI's codec keys. */
   readonly keys: string;
   /** The CLI's global options, the spec as an absolute path. */
-  readonly globals: GlobalOptions;
+  /** The CLI's options without its Temporal target: the worker connects with its own (no key crosses the socket). */
+  readonly globals: WireGlobals;
   readonly command: OperationCommand;
   /** {@link cliUser} of the CLI: the run's trigger. */
   readonly user: string;
@@ -127,7 +131,14 @@ export async function viaLocalWorker(g: GlobalOptions, cmd: OperationCommand): P
     v: PROTOCOL,
     build: CLI_BUILD,
     keys,
-    globals: { ...g, spec: resolve(g.spec) },
+    globals: {
+      spec: resolve(g.spec),
+      address: g.address,
+      namespace: g.namespace,
+      json: g.json,
+      wait: g.wait,
+      taskQueue: g.taskQueue,
+    },
     command: cmd,
     user: cliUser(),
     quiet: !process.stdout.isTTY,

@@ -18,6 +18,7 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v restic >/dev/null || missing+=(restic) # backups: the worker runs restic against the repository
+command -v openssl >/dev/null || missing+=(openssl) # the tests of TLS connections to Temporal make certificates
 [ -x /usr/bin/chromium ] || missing+=(chromium) # the Web UI test drives Debian's Chromium, never a downloaded one
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"

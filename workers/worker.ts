@@ -4,7 +4,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { SecretStore } from '../activities/secrets-store';
@@ -12,6 +11,13 @@ import { SessionPool } from '../activities/host/session';
 import { loadCodecKeys } from '../common/codec-keys';
 import { KnownHosts } from '../common/known-hosts';
 import { ensureSearchAttributes } from '../common/search-attributes';
+import { connectTemporal } from '../common/temporal-client';
+import {
+  connectionOptions,
+  explainConnectError,
+  resolveTemporal,
+  type TemporalTarget,
+} from '../common/temporal-connection';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
 import { TASK_QUEUE } from '../model/ids';
@@ -50,6 +56,11 @@ export async function bundleInChild(): Promise<{ code: string }> {
 export interface WorkerConfig {
   readonly address: string;
   readonly namespace: string;
+  /**
+   * Where and how to connect (TLS, client certificate, API key); default: `address` and `namespace` with the rest of
+   * Temporal's environment configuration (common/temporal-connection.ts).
+   */
+  readonly temporal?: TemporalTarget;
   readonly taskQueue?: string;
   /**
    * Pre-bundled workflow code built with {@link WORKFLOW_INTERCEPTOR_MODULES} (`steward bundle`, checked by
@@ -66,6 +77,10 @@ export interface WorkerConfig {
   readonly spec?: string;
 }
 
+function temporalTarget(config: WorkerConfig): TemporalTarget {
+  return config.temporal ?? resolveTemporal({ address: config.address, namespace: config.namespace });
+}
+
 /**
  * Creates a worker with a fresh SSH session pool (host keys trusted on first use pinned in the known-hosts file,
  * common/known-hosts.ts); every payload it sends is encrypted with the codec keys. Call
@@ -77,7 +92,13 @@ export async function createWorker(
 ): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
   const keys =
     config.keys ?? (await loadCodecKeys({ address: config.address, ...(config.spec ? { spec: config.spec } : {}) }));
-  const connection = await NativeConnection.connect({ address: config.address });
+  const target = temporalTarget(config);
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect(connectionOptions(target));
+  } catch (err) {
+    throw explainConnectError(err, target);
+  }
   const pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
   // Redaction must not depend on which worker handled a value: learn what the version store knows first.
   await SecretStore.fromEnv()
@@ -104,7 +125,7 @@ export async function createWorker(
 export async function runWorker(config: WorkerConfig): Promise<void> {
   const keys =
     config.keys ?? (await loadCodecKeys({ address: config.address, ...(config.spec ? { spec: config.spec } : {}) }));
-  const client = await Connection.connect({ address: config.address });
+  const client = await connectTemporal(temporalTarget(config));
   try {
     await ensureSearchAttributes(client, config.namespace);
   } catch (err) {

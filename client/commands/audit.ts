@@ -8,7 +8,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { AesGcmPayloadCodec } from '../../codec/aes-gcm';
 import { CodecKeyError } from '../../codec/errors';
 import { StewardChanges, StewardHost, StewardOperation, StewardOutcome } from '../../model/search-attributes';
@@ -35,7 +35,7 @@ import {
   type TimelineStep,
 } from '../audit/timeline';
 import { loadCodecKeys } from '../../common/codec-keys';
-import type { GlobalOptions } from '../context';
+import { connectTo, type GlobalOptions } from '../context';
 import { EXIT, UsageError } from '../errors';
 import { describeChange } from '../output';
 
@@ -77,8 +77,7 @@ const START_EVENT_READS = 8;
 
 /** A client that never sends a payload (listing, history reads): it needs no codec key and decodes nothing. */
 async function readOnlyClient(g: GlobalOptions): Promise<Client> {
-  const connection = await Connection.connect({ address: g.address, connectTimeout: '5 seconds' });
-  return new Client({ connection, namespace: g.namespace });
+  return new Client({ connection: await connectTo(g.temporal), namespace: g.namespace });
 }
 
 /** `steward audit [WORKFLOW_ID] […]`: list, timeline or export. @returns the exit code. */

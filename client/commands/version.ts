@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
+import { connectTemporal } from '../../common/temporal-client';
+import { describeTarget, type TemporalTarget } from '../../common/temporal-connection';
 
 export interface Versions {
   readonly steward: string;
@@ -20,16 +22,19 @@ function packageVersion(file: string): string {
   return typeof version === 'string' ? version : 'unknown';
 }
 
-export async function versions(address: string, timeoutMs = 3000): Promise<Versions> {
+/** The versions; `target` is the Temporal target, or why it could not be resolved (the server then unreachable). */
+export async function versions(target: TemporalTarget | { error: string }, timeoutMs = 3000): Promise<Versions> {
   const steward = packageVersion(new URL('../../package.json', import.meta.url).pathname);
   const sdk = packageVersion(require.resolve('@temporalio/client/package.json'));
-  return { steward, sdk, server: await serverVersion(address, timeoutMs) };
+  const server = 'error' in target ? { unreachable: target.error } : await serverVersion(target, timeoutMs);
+  return { steward, sdk, server };
 }
 
-async function serverVersion(address: string, timeoutMs: number): Promise<Versions['server']> {
+async function serverVersion(target: TemporalTarget, timeoutMs: number): Promise<Versions['server']> {
+  const address = describeTarget(target);
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+    connection = await connectTemporal(target, timeoutMs);
     const info = await connection.withDeadline(Date.now() + timeoutMs, () =>
       connection!.workflowService.getSystemInfo({}),
     );

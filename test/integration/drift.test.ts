@@ -6,12 +6,18 @@
  * provider the key made usable as the gateway's own model routing shows it (auto-detected); `--repair` converges them
  * back through the operations and the next plan is clean again. A reboot
  * left pending waits for the spec's reboot window; inside it harden reboots the host and verifies the stack once it
- * is back.
+ * is back. Every run goes through a frontend that takes only TLS with a client certificate and an API key (a test
+ * double in front of the dev server): the CLI configured by a temporal.toml profile, the worker by Temporal's
+ * environment variables; provision and a rotation run through it too, and a CLI or worker without what it asks for
+ * is refused with the reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { SpecInput } from '../../model/schema';
-import { stage, writeSpec, type Stage } from '../support/fixtures';
+import { resolveTemporal } from '../../common/temporal-connection';
+import { SERVER_NAME } from '../support/certificates';
+import { steward } from '../support/cli';
+import { stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
 import { phase } from '../support/phases';
 
 /** Images go raw to the simulator over loopback, where gzip only costs CPU (deploy.test.ts keeps the default). */
@@ -45,7 +51,9 @@ async function gatewaySettled(): Promise<void> {
 }
 
 beforeAll(async () => {
-  world = await stage({ taskQueue: 'drift-test', simulators: 1, golden: 'hardened' });
+  // The worker and the CLI reach Temporal only through a frontend that takes TLS with a client certificate and an
+  // API key, as a production cluster or Temporal Cloud does: every run of this file goes through it.
+  world = await stage({ taskQueue: 'drift-test', simulators: 1, golden: 'hardened', front: true });
   sim = world.sims[0]!;
   spec = writeSpec(world.keys, [sim], SPEC);
   for (const op of ['harden', 'deploy']) {
@@ -340,4 +348,82 @@ describe('steward drift', () => {
     // Nothing left pending (a retry or the next run reboots nothing), and the host is as converged as before.
     expect((await world.cli(spec, 'drift', '--no-audit')).code).toBe(0);
   }, 600_000);
+
+  it('runs provision and a rotation through the TLS frontend too; without a client certificate, with a wrong API key or CA, the CLI and the worker are refused, saying why', async () => {
+    const { front, pki, apiKey } = world.front!;
+    // Every run of this file went through the frontend.
+    expect(front.counts.forwarded).toBeGreaterThan(50);
+    const provisioned = await world.cli(spec, 'provision');
+    expect(provisioned.code, provisioned.stdout.slice(-1500)).toBe(0);
+    expect(provisioned.doc!.hosts[0]!.changes).toEqual([]);
+    const rotated = await world.cli(spec, 'rotate', 'gateway-token');
+    expect(rotated.code, rotated.stdout.slice(-1500)).toBe(0);
+    const proof = rotated.doc!.hosts[0]!.controls ?? [];
+    expect(proof.find((c) => c.control === 'secret.gateway-token.new-accepted')?.status).toBe('pass');
+
+    // Temporal's environment variables alone (no temporal.toml), each time with one thing missing or wrong.
+    const vars = {
+      TEMPORAL_ADDRESS: front.address,
+      TEMPORAL_NAMESPACE: world.env.namespace,
+      TEMPORAL_API_KEY: apiKey,
+      TEMPORAL_TLS_SERVER_NAME: SERVER_NAME,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.caCert,
+      TEMPORAL_TLS_CLIENT_CERT_PATH: pki.clientCert,
+      TEMPORAL_TLS_CLIENT_KEY_PATH: pki.clientKey,
+    };
+    const noCert = { ...vars, TEMPORAL_TLS_CLIENT_CERT_PATH: undefined, TEMPORAL_TLS_CLIENT_KEY_PATH: undefined };
+    const status = (env: NodeJS.ProcessEnv) =>
+      steward(['--task-queue', 'drift-test', 'status', '--limit', '1'], {
+        ...world.front!.cliEnv,
+        TEMPORAL_PROFILE: undefined,
+        TEMPORAL_CONFIG_FILE: undefined,
+        XDG_CONFIG_HOME: world.front!.configFile.replace(/\/temporal\.toml$/, ''),
+        ...env,
+      });
+    const ok = await status(vars);
+    expect(ok.code, ok.stderr).toBe(0);
+    const handshakes = front.counts.refusedHandshake;
+    const refusals: [NodeJS.ProcessEnv, number, RegExp][] = [
+      [noCert, 1, /the server asks for a client certificate: set TEMPORAL_TLS_CLIENT_CERT_PATH/],
+      [{ ...vars, TEMPORAL_API_KEY: 'not-the-key-0123456789' }, 1, /the server refused the API key/],
+      [
+        { ...vars, TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.otherCaCert },
+        1,
+        /the server's certificate is not signed by the CA of TEMPORAL_TLS_SERVER_CA_CERT_PATH/,
+      ],
+      [{ TEMPORAL_ADDRESS: front.address }, 1, /the server speaks TLS: set TEMPORAL_TLS=true/],
+      [
+        {
+          ...vars,
+          TEMPORAL_TLS_CLIENT_CERT_PATH: pki.expiredClientCert,
+          TEMPORAL_TLS_CLIENT_KEY_PATH: pki.expiredClientKey,
+        },
+        64,
+        /the client certificate expired on Jan +2 00:00:00 2020 GMT/,
+      ],
+      [
+        { ...vars, TEMPORAL_TLS_CLIENT_CERT_PATH: undefined },
+        64,
+        /TEMPORAL_TLS_CLIENT_KEY_PATH .* is set without its certificate/,
+      ],
+    ];
+    // At once: a refused handshake costs the CLI its connect deadline (5 s).
+    const results = await Promise.all(refusals.map(([env]) => status(env)));
+    refusals.forEach(([, code, message], i) => {
+      const r = results[i]!;
+      expect(r.stderr).toMatch(message);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr + r.stdout).not.toContain(apiKey);
+    });
+    expect(front.counts.refusedHandshake).toBeGreaterThan(handshakes);
+
+    // The worker (the SDK's Rust core) without a client certificate: refused at the handshake, said the same way.
+    const refused = startWorker(
+      world.env,
+      'drift-test-refused',
+      world.env.keys,
+      resolveTemporal({}, { ...noCert, XDG_CONFIG_HOME: '/nonexistent' }),
+    );
+    await expect(refused).rejects.toThrow(/the server asks for a client certificate/);
+  }, 300_000);
 });

@@ -9,6 +9,8 @@ import { inject } from 'vitest';
 import { GOLDEN_OPS_USER, goldenImage, type GoldenKind } from './golden';
 import { phase } from './phases';
 import { startSimulators } from './simulators';
+import { startFrontStage, type FrontStage } from './temporal-front';
+import type { TemporalTarget } from '../../common/temporal-connection';
 import { testCodecKeys, testEnv, workflowBundle, type TestEnv } from './temporal';
 
 import { hostName, makeKeyPair, writeSpec, type KeyPair } from './spec-files';
@@ -20,10 +22,12 @@ export async function startWorker(
   env: TestEnv,
   taskQueue: string,
   keys: KeyRing = env.keys,
+  temporal?: TemporalTarget,
 ): Promise<{ stop(): Promise<void> }> {
   const { worker, pool, connection } = await createWorker({
     address: env.address,
     namespace: env.namespace,
+    ...(temporal ? { temporal } : {}),
     taskQueue,
     workflowBundle: await workflowBundle(),
     keys,
@@ -42,9 +46,11 @@ export async function startWorker(
 /** `steward --json …` against the test server and a task queue, with the result document parsed. */
 export type StewardCli = (spec: string, ...args: string[]) => Promise<CliResult & { doc?: ResultDocument }>;
 
-export function cliFor(env: TestEnv, taskQueue: string): StewardCli {
+export function cliFor(env: TestEnv, taskQueue: string, front?: FrontStage): StewardCli {
   return async (spec, ...args) => {
-    const r = await steward(['--spec', spec, '--address', env.address, '--task-queue', taskQueue, '--json', ...args]);
+    // Through the front, the CLI finds the server, its TLS settings and API key in its temporal.toml profile alone.
+    const server = front ? [] : ['--address', env.address];
+    const r = await steward(['--spec', spec, ...server, '--task-queue', taskQueue, '--json', ...args], front?.cliEnv);
     return { ...r, ...(r.stdout.startsWith('{') ? { doc: JSON.parse(r.stdout) as ResultDocument } : {}) };
   };
 }
@@ -67,6 +73,8 @@ export interface Stage {
   readonly keys: KeyPair;
   readonly sims: readonly Simulator[];
   readonly cli: StewardCli;
+  /** With `front`: the production-style frontend the worker and the CLI reach the server through. */
+  readonly front?: FrontStage;
   /** Stops the worker, removes the simulators, closes connections. */
   close(): Promise<void>;
 }
@@ -82,8 +90,14 @@ export async function stage(opts: {
   simulators: number;
   provision?: number;
   golden?: GoldenKind;
+  /**
+   * The worker and the CLI reach the server only through a frontend that takes TLS with a client certificate and an
+   * API key (test/support/temporal-front.ts).
+   */
+  front?: boolean;
 }): Promise<Stage> {
   const env = await testEnv();
+  const front = opts.front ? await startFrontStage(env.address, env.namespace) : undefined;
   const keys = makeKeyPair();
   const image = opts.golden ? await goldenHostImage(opts.golden) : undefined;
   // A golden host's ops user holds its key as provision writes it (with provision's comment), or drift would see it.
@@ -96,11 +110,12 @@ export async function stage(opts: {
         ...(image ? { image, keyUsers: [GOLDEN_OPS_USER] } : {}),
       }),
     ),
-    startWorker(env, opts.taskQueue),
+    startWorker(env, opts.taskQueue, env.keys, front?.workerTarget),
   ]);
-  const cli = cliFor(env, opts.taskQueue);
+  const cli = cliFor(env, opts.taskQueue, front);
   const close = async () => {
     await worker.stop();
+    await front?.close();
     await fleet.cleanup();
     await env.teardown();
   };
@@ -117,5 +132,5 @@ export async function stage(opts: {
     await close();
     throw err;
   }
-  return { env, keys, sims: fleet.simulators, cli, close };
+  return { env, keys, sims: fleet.simulators, cli, ...(front ? { front } : {}), close };
 }

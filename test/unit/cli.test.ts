@@ -138,7 +138,7 @@ describe('steward CLI without a server', () => {
     expect(offline.stdout.trim().split('\n')).toEqual([
       `steward ${own}`,
       `Temporal SDK ${sdk}`,
-      expect.stringMatching(/^Temporal server unreachable \(127\.0\.0\.1:9: .+\)$/),
+      expect.stringMatching(/^Temporal server unreachable \(127\.0\.0\.1:9 \(plaintext\): .+\)$/),
     ]);
     // The run's dev server answers with its version.
     const online = await steward(['--address', inject('temporalAddress'), '--json', '--version']);

@@ -20,6 +20,7 @@ const g: GlobalOptions = {
   spec: '/srv/ops/steward.yaml',
   address: '127.0.0.1:7233',
   namespace: 'default',
+  temporal: { address: '127.0.0.1:7233', namespace: 'default', profile: 'default' },
   json: false,
   wait: true,
   taskQueue: 'steward',
@@ -28,7 +29,15 @@ const request: LocalRequest = {
   v: 1,
   build: 'build-a',
   keys: 'k'.repeat(64),
-  globals: g,
+  // What the CLI sends: its options without the Temporal target (no API key or private key crosses the socket).
+  globals: {
+    spec: g.spec,
+    address: g.address,
+    namespace: g.namespace,
+    json: g.json,
+    wait: g.wait,
+    taskQueue: g.taskQueue,
+  },
   command: { operation: 'drift', workflowType: 'driftHost', hosts: ['web1'], mode: 'plan', concurrency: '10' },
   user: 'ops@laptop',
   quiet: true,
@@ -80,9 +89,15 @@ describe("the worker's check of a request", () => {
   it.each([
     ['another build', { ...request, build: 'build-b' }, 'another steward build'],
     ['other keys', { ...request, keys: 'j'.repeat(64) }, 'other codec keys'],
-    ['another server', { ...request, globals: { ...g, address: '10.0.0.5:7233' } }, 'another server'],
-    ['another queue', { ...request, globals: { ...g, taskQueue: 'x' } }, 'another server, namespace or task queue'],
-    ['a relative spec', { ...request, globals: { ...g, spec: 'steward.yaml' } }, 'not a request'],
+    ['another server', { ...request, globals: { ...request.globals, address: '10.0.0.5:7233' } }, 'another server'],
+    [
+      'another queue',
+      { ...request, globals: { ...request.globals, taskQueue: 'x' } },
+      'another server, namespace or task queue',
+    ],
+    ['a relative spec', { ...request, globals: { ...request.globals, spec: 'steward.yaml' } }, 'not a request'],
+    // Credentials never cross the socket: a request carrying a Temporal target is not one the CLI sends.
+    ['a Temporal target', { ...request, globals: g }, 'not a request'],
     [
       'a workflow type not of its operation',
       { ...request, command: { ...request.command, workflowType: 'rotateSecrets' } },

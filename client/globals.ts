@@ -1,20 +1,21 @@
 /**
  * The CLI's global options and their defaults, with the Temporal target they describe (common/temporal-connection.ts:
- * flags, then `STEWARD_ADDRESS`/`STEWARD_NAMESPACE`, then Temporal's environment configuration). No SDK client or
- * codec import: the entry point (client/cli.ts) loads this at every start, and a command that needs no server (help,
- * init, schema) never loads the SDK.
+ * flags, then `STEWARD_ADDRESS`/`STEWARD_NAMESPACE`, then Temporal's environment configuration). The target is
+ * resolved on first use, so a command that never talks to Temporal (init, schema, bundle, codec keygen) neither reads
+ * its settings nor fails on them. No SDK client or codec import: the entry point (client/cli.ts) loads this at every
+ * start; only Temporal's small configuration reader comes with it.
  */
-import { resolveTemporal, type TemporalTarget } from '../common/temporal-connection';
+import { resolveEndpoint, resolveTemporal, type TemporalTarget } from '../common/temporal-connection';
 
 export interface GlobalOptions {
   readonly spec: string;
-  /** The Temporal frontend, resolved: `temporal.address`. */
+  /** The Temporal frontend, resolved (resolving reads the profile, not the TLS files). */
   readonly address: string;
-  /** The namespace, resolved: `temporal.namespace`. */
+  /** The namespace, resolved. */
   readonly namespace: string;
   /** The environment configuration profile named by `--profile` (else `TEMPORAL_PROFILE`, else `default`). */
   readonly profile?: string;
-  /** Where and how to connect: address, namespace, TLS, API key. */
+  /** Where and how to connect: address, namespace, TLS (its files read and checked), API key. */
   readonly temporal: TemporalTarget;
   readonly json: boolean;
   readonly wait: boolean;
@@ -28,8 +29,19 @@ export type ParsedGlobals = Omit<GlobalOptions, 'address' | 'namespace' | 'tempo
   readonly namespace?: string;
 };
 
-/** The global options with their Temporal target. @throws TemporalConfigError naming the setting at fault. */
+/**
+ * The global options, their Temporal settings resolved when first read.
+ * @throws TemporalConfigError (on that read) naming the setting at fault.
+ */
 export function resolveGlobals(parsed: ParsedGlobals): GlobalOptions {
-  const temporal = resolveTemporal(parsed);
-  return { ...parsed, address: temporal.address, namespace: temporal.namespace, temporal };
+  let endpoint: { address: string; namespace: string } | undefined;
+  let target: TemporalTarget | undefined;
+  const at = () => (endpoint ??= resolveEndpoint(parsed));
+  const g = { ...parsed } as Record<string, unknown>;
+  Object.defineProperties(g, {
+    address: { get: () => at().address, enumerable: true },
+    namespace: { get: () => at().namespace, enumerable: true },
+    temporal: { get: () => (target ??= resolveTemporal(parsed)), enumerable: true },
+  });
+  return g as unknown as GlobalOptions;
 }

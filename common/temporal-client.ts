@@ -5,16 +5,31 @@ import { connectionOptions, explainConnectError, type TemporalTarget } from './t
 
 /**
  * A connection to `target` (TLS, client certificate and API key as configured); a failure says what to fix
- * ({@link explainConnectError}). The client library reports a failed TLS handshake only as a missed deadline, so
- * then one handshake is made directly with the same settings, and its error is what gets explained.
+ * ({@link diagnoseConnectError}).
  */
 export async function connectTemporal(target: TemporalTarget, connectTimeoutMs = 5000): Promise<Connection> {
   try {
     return await Connection.connect({ ...connectionOptions(target), connectTimeout: connectTimeoutMs });
   } catch (err) {
-    const handshake = /deadline/i.test(err instanceof Error ? err.message : '') ? await tlsProbe(target) : undefined;
-    throw explainConnectError(handshake ? new Error(handshake, { cause: err }) : err, target);
+    throw await diagnoseConnectError(err, target);
   }
+}
+
+/**
+ * A failed connection explained ({@link explainConnectError}). The client library reports a failed TLS handshake
+ * only as a missed deadline, and the worker's core, under load, as a cancelled connection that was not ready: when
+ * the error names no cause, one handshake is made directly with the same settings, and its error is explained.
+ */
+export async function diagnoseConnectError(err: unknown, target: TemporalTarget): Promise<Error> {
+  const explained = explainConnectError(err, target);
+  if (explained !== err) return explained;
+  const handshake = await tlsProbe(target);
+  if (handshake) {
+    const probed = new Error(handshake, { cause: err });
+    const why = explainConnectError(probed, target);
+    if (why !== probed) return why;
+  }
+  return explained;
 }
 
 /**

@@ -14,6 +14,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
+import { scrubbed } from '../model/host-text';
 
 export const DEFAULT_ADDRESS = '127.0.0.1:7233';
 
@@ -22,7 +23,10 @@ export class TemporalConfigError extends Error {
   override readonly name = 'TemporalConfigError';
 }
 
-/** Where steward connects, resolved; the API key and private key never leave this object except to the SDK. */
+/**
+ * Where steward connects, resolved. The API key and the private key go only to the SDK's connections and to
+ * {@link tlsProbe}'s handshake (common/temporal-client.ts); no message prints them.
+ */
 export interface TemporalTarget {
   readonly address: string;
   readonly namespace: string;
@@ -62,41 +66,64 @@ export function describeTarget(t: TemporalTarget): string {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/**
- * The target for the given flags and environment. @throws TemporalConfigError naming the setting at fault.
- */
-export function resolveTemporal(
-  flags: { readonly address?: string; readonly namespace?: string; readonly profile?: string },
-  env: Env = process.env,
-): TemporalTarget {
+type Flags = { readonly address?: string; readonly namespace?: string; readonly profile?: string };
+
+/** The profile the flags and environment name, with the TEMPORAL_* variables over it. */
+function loadProfile(flags: Flags, env: Env): { profile: ClientConfigProfile; profileName: string } {
   // A profile named by flag or TEMPORAL_PROFILE must exist; `default` may be absent (then the variables alone count).
   const named = flags.profile ?? env.TEMPORAL_PROFILE;
   const profileName = named ?? 'default';
-  if (/^(1|true|yes|on)$/i.test(env.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION ?? '')) {
-    throw new TemporalConfigError(
-      "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not honoured: set TEMPORAL_TLS_SERVER_NAME to the name the server's certificate carries",
-    );
-  }
   // Temporal's loader takes a missing file for no file: a file the operator named must exist.
   if (env.TEMPORAL_CONFIG_FILE && !existsSync(env.TEMPORAL_CONFIG_FILE)) {
     throw new TemporalConfigError(`TEMPORAL_CONFIG_FILE ${env.TEMPORAL_CONFIG_FILE}: no such file`);
   }
   const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
-  let profile: ClientConfigProfile;
   try {
-    profile = loadClientConfigProfile({ ...(named ? { profile: named } : {}), overrideEnvVars: vars });
+    return {
+      profile: loadClientConfigProfile({ ...(named ? { profile: named } : {}), overrideEnvVars: vars }),
+      profileName,
+    };
   } catch (err) {
     const file = env.TEMPORAL_CONFIG_FILE ? ` (TEMPORAL_CONFIG_FILE ${env.TEMPORAL_CONFIG_FILE})` : '';
+    throw new TemporalConfigError(`Temporal connection profile "${profileName}"${file}: ${loaderFault(err)}`);
+  }
+}
+
+function endpointOf(flags: Flags, env: Env, profile: ClientConfigProfile): { address: string; namespace: string } {
+  return {
+    address: flags.address ?? env.STEWARD_ADDRESS ?? profile.address ?? DEFAULT_ADDRESS,
+    namespace: flags.namespace ?? env.STEWARD_NAMESPACE ?? profile.namespace ?? 'default',
+  };
+}
+
+/**
+ * The address and namespace alone (for the codec keys and the local worker's socket): the profile is read, its TLS
+ * files are not. @throws TemporalConfigError for a profile that cannot be read.
+ */
+export function resolveEndpoint(flags: Flags, env: Env = process.env): { address: string; namespace: string } {
+  if (flags.address !== undefined && flags.namespace !== undefined) {
+    return { address: flags.address, namespace: flags.namespace };
+  }
+  return endpointOf(flags, env, loadProfile(flags, env).profile);
+}
+
+/**
+ * The target for the given flags and environment. @throws TemporalConfigError naming the setting at fault.
+ */
+export function resolveTemporal(flags: Flags, env: Env = process.env): TemporalTarget {
+  if (/^(1|true|yes|on)$/i.test(env.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION ?? '')) {
     throw new TemporalConfigError(
-      `Temporal connection profile "${profileName}"${file}: ${err instanceof Error ? err.message : String(err)}`,
+      "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not honoured: set TEMPORAL_TLS_SERVER_NAME to the name the server's certificate carries",
     );
   }
-  const address = flags.address ?? env.STEWARD_ADDRESS ?? profile.address ?? DEFAULT_ADDRESS;
-  const namespace = flags.namespace ?? env.STEWARD_NAMESPACE ?? profile.namespace ?? 'default';
+  const { profile, profileName } = loadProfile(flags, env);
+  const { address, namespace } = endpointOf(flags, env, profile);
   const apiKey = profile.apiKey || undefined;
   const material = profile.tls && profile.tls.disabled !== true ? tlsMaterial(profile.tls, profileName) : undefined;
   if (profile.tls?.disabled === true && apiKey) {
-    throw new TemporalConfigError('TEMPORAL_API_KEY is set with TLS disabled: an API key is never sent in plaintext');
+    throw new TemporalConfigError(
+      `an API key (TEMPORAL_API_KEY, or api_key in profile "${profileName}") is set with TLS disabled: an API key is never sent in plaintext`,
+    );
   }
   const tls = material?.tls ?? (apiKey ? {} : undefined);
   return {
@@ -108,6 +135,19 @@ export function resolveTemporal(
     ...(profile.grpcMeta ? { metadata: profile.grpcMeta } : {}),
     ...(material?.caSource ? { caSource: material.caSource } : {}),
   };
+}
+
+/**
+ * The loader's error, fit to print: a TOML parser quotes the lines around a syntax error, which may hold the API key
+ * or a private key, so only its first line goes, scrubbed of any long run, with the line and column it names.
+ */
+function loaderFault(err: unknown): string {
+  // The loader fails this way on a file without any `[profile.<name>]` table.
+  if (err instanceof TypeError) return 'the file holds no [profile.<name>] table';
+  const first = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+  const { line, column } = err as { line?: unknown; column?: unknown };
+  const at = typeof line === 'number' ? ` (line ${line}${typeof column === 'number' ? `, column ${column}` : ''})` : '';
+  return `${scrubbed(first, 200)}${at}`;
 }
 
 type Source = NonNullable<NonNullable<ClientConfigProfile['tls']>['clientCert']>;
@@ -212,8 +252,6 @@ export function explainConnectError(err: unknown, t: TemporalTarget): Error {
     return because(
       "the server's certificate is not for this name: set TEMPORAL_TLS_SERVER_NAME to the name it carries",
     );
-  if (/certificate has expired|CertificateExpired|Expired/i.test(text) && !/client certificate/i.test(text))
-    return because("the server's certificate, or the client certificate as the server sees it, has expired");
   if (
     /certificate required|CertificateRequired|alert number 116|bad certificate|BadCertificate|alert number 42|unknown ca|UnknownCA|alert number 48/i.test(
       text,
@@ -224,8 +262,14 @@ export function explainConnectError(err: unknown, t: TemporalTarget): Error {
         ? 'the server refused the client certificate at the TLS handshake (not signed by a CA it trusts?)'
         : 'the server asks for a client certificate: set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH',
     );
-  if (/UNAUTHENTICATED|PERMISSION_DENIED|valid authentication credentials|Request unauthorized/i.test(text))
+  if (/PERMISSION_DENIED|PermissionDenied/.test(text))
+    return because(
+      `the server refused the request: the identity (client certificate or API key) has no rights on namespace ${t.namespace}`,
+    );
+  if (/UNAUTHENTICATED|valid authentication credentials|Request unauthorized/i.test(text))
     return because(t.apiKey ? 'the server refused the API key' : 'the server wants credentials: set TEMPORAL_API_KEY');
+  if (t.tls && /certificate has expired|CertificateExpired|alert certificate expired|alert number 45/i.test(text))
+    return because("the server's certificate has expired, or the server takes the client certificate for expired");
   if (
     t.tls &&
     /wrong version number|packet length too long|InvalidContentType|CorruptMessage|unexpected eof|handshake/i.test(text)

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { openSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -174,6 +174,22 @@ async function ensureDevVps(
 }
 
 /**
+ * The environment of the processes `dev up` starts: they reach the local dev server in plaintext whatever the
+ * operator's shell holds for a production Temporal (TEMPORAL_* variables, a default profile with TLS or an API key):
+ * those variables are dropped and the profile file is an empty one of the dev directory's.
+ */
+function localTemporal(env: NodeJS.ProcessEnv, dir: string): NodeJS.ProcessEnv {
+  const file = join(dir, 'temporal-local.toml');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    file,
+    '# steward dev: the local dev server, in plaintext (an empty default profile)\n[profile.default]\n',
+  );
+  const kept = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('TEMPORAL_')));
+  return { ...kept, TEMPORAL_CONFIG_FILE: file };
+}
+
+/**
  * Codec keys and codec server for `dev up`. Keys: the environment's (STEWARD_CODEC_KEYS / STEWARD_CODEC_KEY_FILE),
  * else the dev key file, created on first use. Starts the codec server (token in `.steward/dev/codec-server.token`,
  * mode 0600) unless the one recorded is running, on the port it had so a running UI keeps finding it. Returns the
@@ -189,7 +205,7 @@ async function ensureDevCodec(g: GlobalOptions, state: DevState): Promise<NodeJS
     keyFile = dev.file;
     if (dev.created) log(`created dev codec key ${dev.ring.current.id} in ${dev.file}`);
   }
-  const env = keyFile ? { ...process.env, [KEY_FILE_ENV]: keyFile } : process.env;
+  const env = localTemporal({ ...process.env, ...(keyFile ? { [KEY_FILE_ENV]: keyFile } : {}) }, dir);
   const tokenFile = join(dir, 'codec-server.token');
   await ensureTokenFile(tokenFile);
 

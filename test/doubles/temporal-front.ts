@@ -17,6 +17,8 @@ export interface TemporalFront {
   /** `127.0.0.1:<port>`. */
   readonly address: string;
   readonly counts: { forwarded: number; refusedApiKey: number; refusedHandshake: number };
+  /** Calls forwarded, by gRPC method (`PollActivityTaskQueue`, …): only a worker polls. */
+  readonly methods: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function startTemporalFront(o: {
   apiKey?: string;
 }): Promise<TemporalFront> {
   const counts = { forwarded: 0, refusedApiKey: 0, refusedHandshake: 0 };
+  const methods = new Map<string, number>();
   const server = http2.createSecureServer({
     key: o.key,
     cert: o.cert,
@@ -40,6 +43,8 @@ export async function startTemporalFront(o: {
   server.on('session', (session) => {
     const upstream = http2.connect(`http://${o.backend}`);
     upstream.on('error', () => session.destroy());
+    // The server went away (GOAWAY, a restart): so does this session, and the client connects again.
+    upstream.on('close', () => session.close());
     upstreams.set(session, upstream);
     session.on('close', () => {
       upstream.close();
@@ -63,6 +68,8 @@ export async function startTemporalFront(o: {
     const upstream = upstreams.get(stream.session as http2.ServerHttp2Session);
     if (!upstream || upstream.destroyed) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     counts.forwarded++;
+    const method = String(headers[':path']).split('/').pop() ?? '';
+    methods.set(method, (methods.get(method) ?? 0) + 1);
     const forwarded: http2.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(headers)) {
       if (k === 'authorization' || (k.startsWith(':') && k !== ':method' && k !== ':path')) continue;
@@ -75,6 +82,7 @@ export async function startTemporalFront(o: {
       for (const [k, v] of Object.entries(h)) if (!k.startsWith(':') || k === ':status') reply[k] = v;
       if ('grpc-status' in h) {
         // Trailers-only: the call ended in its headers.
+        stream.unpipe(call);
         stream.respond(reply, { endStream: true });
         call.close();
         return;
@@ -96,12 +104,18 @@ export async function startTemporalFront(o: {
     stream.on('close', () => {
       if (!call.closed) call.close(http2.constants.NGHTTP2_CANCEL);
     });
+    // The server reset or ended the call without a response end (a cancel, a restart): the client's call ends alike.
+    call.on('close', () => {
+      if (!stream.closed && !stream.headersSent) stream.close(call.rstCode || http2.constants.NGHTTP2_CANCEL);
+      else if (!stream.closed && call.rstCode) stream.close(call.rstCode);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     address: `127.0.0.1:${port}`,
     counts,
+    methods,
     close: () =>
       new Promise<void>((resolve) => {
         for (const [session, upstream] of upstreams) {

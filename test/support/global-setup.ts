@@ -15,7 +15,7 @@
  * workers they start and the CLI processes they run.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
@@ -74,6 +74,13 @@ async function startRun(): Promise<Run> {
   const testRunId = randomBytes(4).toString('hex');
   (globalThis as { stewardTestRunId?: string }).stewardTestRunId = testRunId; // for the durations reporter
   mkdirSync(resolve('.steward'), { recursive: true });
+  // The tests choose their Temporal settings themselves: none of this machine's (TEMPORAL_* variables, a profile in
+  // the user's temporal.toml) may reach a CLI or worker they start.
+  for (const k of Object.keys(process.env)) {
+    if (k.startsWith('TEMPORAL_') || k === 'STEWARD_ADDRESS' || k === 'STEWARD_NAMESPACE') delete process.env[k];
+  }
+  writeFileSync(resolve('.steward/temporal-none.toml'), '# the tests: an empty default profile\n[profile.default]\n');
+  process.env.TEMPORAL_CONFIG_FILE = resolve('.steward/temporal-none.toml');
   process.env.STEWARD_TEST_OWNER_PID ??= String(process.pid);
   const orphans = await removeOrphanedSimulators().catch(() => [] as string[]); // no engine: nothing to reap
   if (orphans.length > 0) console.log(`removed ${orphans.length} simulators a killed run left: ${orphans.join(', ')}`);

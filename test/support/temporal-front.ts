@@ -1,7 +1,7 @@
 /**
  * The run's dev server behind the production-style frontend test double (test/doubles/temporal-front.ts): TLS only,
  * a client certificate of the test CA, and an API key. The worker connects with Temporal's environment variables
- * (`TEMPORAL_TLS_*`, `TEMPORAL_API_KEY`), the CLI with a `temporal.toml` profile; neither is told the dev server's
+ * (`TEMPORAL_TLS_*`, `TEMPORAL_API_KEY`), the CLI with a `temporal.toml` profile; neither is given the dev server's
  * own address.
  */
 import { randomBytes } from 'node:crypto';

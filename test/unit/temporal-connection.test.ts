@@ -82,8 +82,17 @@ describe('the Temporal target', () => {
     // A named profile that is not there, or a config file that is not, is an error (not the local server).
     expect(rejected({ TEMPORAL_CONFIG_FILE: file }, { profile: 'staging' })).toMatch(/"staging".*not found/);
     expect(rejected({ TEMPORAL_CONFIG_FILE: join(dir, 'nowhere.toml') })).toMatch(/nowhere\.toml: no such file/);
-    writeFileSync(join(dir, 'broken.toml'), '[profile.prod\naddress = 1');
-    expect(rejected({ TEMPORAL_CONFIG_FILE: join(dir, 'broken.toml') })).toMatch(/^Temporal connection profile/);
+    writeFileSync(join(dir, 'empty.toml'), '# nothing yet\n');
+    expect(rejected({ TEMPORAL_CONFIG_FILE: join(dir, 'empty.toml') })).toMatch(/holds no \[profile\.<name>\] table$/);
+    // A syntax error beside the API key: the parser quotes the lines around it, which never reach the message.
+    const key = 'sk-temporal-cloud-0123456789abcdefghij';
+    writeFileSync(join(dir, 'broken.toml'), `[profile.prod]\napi_key = "${key}"\naddress = = 1\n`);
+    const broken = rejected({ TEMPORAL_CONFIG_FILE: join(dir, 'broken.toml') });
+    expect(broken).toMatch(
+      /^Temporal connection profile "default" \(TEMPORAL_CONFIG_FILE .*broken\.toml\): .*\(line 3/,
+    );
+    expect(broken).not.toContain(key);
+    expect(broken).not.toContain('0123456789abcdef');
   });
 
   it('turns TLS on for an API key alone (never sent in plaintext), and refuses one with TLS disabled', () => {
@@ -123,8 +132,10 @@ describe('the Temporal target', () => {
       /set TEMPORAL_TLS_SERVER_NAME/,
     );
     // Given as data, the setting is named as the _DATA variable; no key material is ever quoted.
-    const message = rejected({ TEMPORAL_TLS_CLIENT_KEY_DATA: 'not a key' });
+    const keyData = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n';
+    const message = rejected({ TEMPORAL_TLS_CLIENT_KEY_DATA: keyData });
     expect(message).toMatch(/^TEMPORAL_TLS_CLIENT_KEY_DATA \(or client_key_data in profile "default"\) is set/);
+    expect(message).not.toContain('MIGHAgEA');
   });
 });
 

@@ -122,9 +122,17 @@ program
     '--workflow-bundle <file>',
     `workflow code bundled earlier by \`steward bundle\` (default $${WORKFLOW_BUNDLE_ENV}; without either, bundled at start)`,
   )
-  .action(async (o: { workflowBundle?: string }) => {
-    // Checked before anything connects: a bad file is a usage error, and nothing starts.
+  .option(
+    '--metrics <host:port>',
+    "serve Prometheus metrics (the SDK's and steward's) at http://<host:port>/metrics (default $STEWARD_METRICS_ADDRESS; none without it)",
+    process.env.STEWARD_METRICS_ADDRESS,
+  )
+  .action(async (o: { workflowBundle?: string; metrics?: string }) => {
+    // Checked before anything connects: a bad file or address is a usage error, and nothing starts.
     const workflowBundle = await prebuiltBundle(o.workflowBundle);
+    if (o.metrics !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(o.metrics)) {
+      throw new UsageError(`--metrics ${JSON.stringify(o.metrics)}: expected host:port, e.g. 127.0.0.1:9464`);
+    }
     const { runWorker } = await import('../workers/worker');
     const { serveLocalWorker } = await import('./local-worker-server');
     const g = globals();
@@ -136,6 +144,7 @@ program
         namespace: g.namespace,
         temporal: g.temporal,
         taskQueue: g.taskQueue,
+        ...(o.metrics ? { metrics: o.metrics } : {}),
         ...(workflowBundle ? { workflowBundle } : {}),
       });
     } finally {

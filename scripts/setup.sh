@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what steward's demo and tests need on a Debian machine, skipping what is already there:
-# Debian packages (docker.io, debootstrap, restic for backups, chromium for the Web UI test), a running Docker engine, npm dependencies,
-# the Temporal CLI and the VPS simulator image. Safe to run again. Works non-interactively (CI=true, no stdin).
+# Debian packages (docker.io, debootstrap, restic for backups, chromium for the Web UI test, prometheus for the alert
+# rules, openssl for the TLS tests), a running Docker engine, npm dependencies, the Temporal CLI and the VPS simulator
+# image. Safe to run again. Works non-interactively (CI=true, no stdin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,7 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v restic >/dev/null || missing+=(restic) # backups: the worker runs restic against the repository
+command -v promtool >/dev/null || missing+=(prometheus) # the shipped alert rules: promtool, and a server scraping a worker
 command -v openssl >/dev/null || missing+=(openssl) # the tests of TLS connections to Temporal make certificates
 [ -x /usr/bin/chromium ] || missing+=(chromium) # the Web UI test drives Debian's Chromium, never a downloaded one
 if [ ${#missing[@]} -gt 0 ]; then

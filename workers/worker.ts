@@ -4,20 +4,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { SecretStore } from '../activities/secrets-store';
 import { SessionPool } from '../activities/host/session';
 import { loadCodecKeys } from '../common/codec-keys';
 import { KnownHosts } from '../common/known-hosts';
 import { ensureSearchAttributes } from '../common/search-attributes';
-import { connectTemporal } from '../common/temporal-client';
-import {
-  connectionOptions,
-  explainConnectError,
-  resolveTemporal,
-  type TemporalTarget,
-} from '../common/temporal-connection';
+import { connectTemporal, diagnoseConnectError } from '../common/temporal-client';
+import { connectionOptions, resolveTemporal, type TemporalTarget } from '../common/temporal-connection';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
 import { TASK_QUEUE } from '../model/ids';
@@ -61,6 +56,11 @@ export interface WorkerConfig {
    * Temporal's environment configuration (common/temporal-connection.ts).
    */
   readonly temporal?: TemporalTarget;
+  /**
+   * `host:port` of a Prometheus endpoint (`/metrics`) for the SDK's metrics and steward's own (model/metrics.ts);
+   * none without it.
+   */
+  readonly metrics?: string;
   readonly taskQueue?: string;
   /**
    * Pre-bundled workflow code built with {@link WORKFLOW_INTERCEPTOR_MODULES} (`steward bundle`, checked by
@@ -97,7 +97,7 @@ export async function createWorker(
   try {
     connection = await NativeConnection.connect(connectionOptions(target));
   } catch (err) {
-    throw explainConnectError(err, target);
+    throw await diagnoseConnectError(err, target);
   }
   const pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
   // Redaction must not depend on which worker handled a value: learn what the version store knows first.
@@ -106,7 +106,7 @@ export async function createWorker(
     .catch(() => 0);
   const worker = await Worker.create({
     connection,
-    namespace: config.namespace,
+    namespace: target.namespace,
     taskQueue: config.taskQueue ?? TASK_QUEUE,
     dataConverter: encryptingDataConverter(keys),
     workflowBundle: config.workflowBundle ?? (await bundleInChild()),
@@ -123,11 +123,18 @@ export async function createWorker(
  * @throws CodecKeyError at once when there are no codec keys: a worker never sends plaintext payloads.
  */
 export async function runWorker(config: WorkerConfig): Promise<void> {
+  // The runtime, with its metrics exporter, before the first connection: it is the process's, made once.
+  if (config.metrics) {
+    Runtime.install({
+      telemetryOptions: { metrics: { prometheus: { bindAddress: config.metrics, countersTotalSuffix: true } } },
+    });
+  }
   const keys =
     config.keys ?? (await loadCodecKeys({ address: config.address, ...(config.spec ? { spec: config.spec } : {}) }));
-  const client = await connectTemporal(temporalTarget(config));
+  const target = temporalTarget(config);
+  const client = await connectTemporal(target);
   try {
-    await ensureSearchAttributes(client, config.namespace);
+    await ensureSearchAttributes(client, target.namespace);
   } catch (err) {
     console.warn(`steward worker: could not register search attributes: ${err instanceof Error ? err.message : err}`);
   } finally {

@@ -2,10 +2,12 @@
  * drift: plan by default — every managed resource observed in one batch and classified (corrective: the host moved;
  * intentional: the spec moved since the last apply) with the policy's findings on the observed host. With repair,
  * the operations that own drifted resources run again as child workflows (they converge exactly the difference
- * through their own apply code), and a second observation proves nothing is left.
+ * through their own apply code), and a second observation proves nothing is left. The host's drifted resources are
+ * metrics (model/metrics.ts): found by this run, and left drifted as it ends.
  */
-import { ApplicationFailure, executeChild } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, metricMeter } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { DRIFT_FOUND, DRIFT_RESOURCES } from '../model/metrics';
 import type { Finding, HostReport } from '../model/report';
 import { StewardHost, StewardOperation, StewardOutcome } from '../model/search-attributes';
 import type { AppliedOperation } from '../model/sections';
@@ -56,6 +58,10 @@ export async function driftHost(input: DriftInput): Promise<HostReport> {
       // When repairing, what drifted is reported as findings; the changes are what the repairs make.
       return repairing ? { ...r, changes: [], findings: [...r.findings, ...r.changes.map(asFinding)] } : r;
     });
+    const found = repairing ? plan.findings.filter((f) => f.id.startsWith('drift.')).length : plan.changes.length;
+    metricMeter.createCounter(DRIFT_FOUND, undefined, 'drifted resources found').add(found, { host: input.host });
+    const drifted = metricMeter.createGauge(DRIFT_RESOURCES, 'int', undefined, 'resources drifted now');
+    drifted.set(found, { host: input.host });
     const rest = [...Object.values(REPAIRS).map((r) => r.step), 'verifyRepair'];
     if (!repairing || plan.repair.length === 0) {
       op.skip(...rest);
@@ -91,6 +97,7 @@ export async function driftHost(input: DriftInput): Promise<HostReport> {
       const r = await observeAfterRepair({ ...i, audit: false });
       return { ...r, changes: [], findings: r.changes.map(asFinding) };
     });
+    drifted.set(after.findings.length, { host: input.host });
     if (after.findings.length > 0) {
       throw ApplicationFailure.nonRetryable(
         `still drifted after repair: ${after.findings.map((f) => f.resource).join(', ')}`,

@@ -10,6 +10,7 @@ import {
   ApplicationFailure,
   ChildWorkflowFailure,
   defineQuery,
+  metricMeter,
   patched,
   proxyActivities,
   setHandler,
@@ -21,6 +22,7 @@ import type { Activities, StepInput, StepResult } from '../activities';
 import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../model/report';
 import type { Spec } from '../model/schema';
 import { assertPolicy } from '../model/governance';
+import { LAST_SUCCESS, OPERATIONS, operationLabels } from '../model/metrics';
 import { scheduled, type RunRef } from '../model/runs';
 import {
   StewardChanges,
@@ -245,11 +247,27 @@ export class HostOperation {
   }
 
   private record(report: HostReport): void {
+    this.measure(report);
     if (!hasStewardAttributes()) return;
     upsertSearchAttributes([
       { key: StewardOutcome, value: report.alreadyRunning ? 'skipped' : report.status },
       { key: StewardChanges, value: report.changes.length },
     ]);
+  }
+
+  /** steward's metrics of the run's end (model/metrics.ts); the SDK emits none while a task is replayed. */
+  private measure(report: HostReport): void {
+    const outcome = report.alreadyRunning ? 'skipped' : report.status === 'completed' ? 'completed' : 'failed';
+    const { host, mode } = this.input;
+    const trigger = workflowInfo().typedSearchAttributes.get(StewardTrigger);
+    metricMeter
+      .createCounter(OPERATIONS, undefined, 'host operations that ended')
+      .add(1, operationLabels({ operation: this.operation, host, mode, outcome, trigger }));
+    if (outcome === 'completed') {
+      metricMeter
+        .createGauge(LAST_SUCCESS, 'int', 's', 'when the operation last completed on the host')
+        .set(Math.floor(Date.now() / 1000), { operation: this.operation, host, mode });
+    }
   }
 
   private update(i: number, patch: Partial<StepReport>): void {

@@ -9,7 +9,8 @@
  * is back. Every run goes through a frontend that takes only TLS with a client certificate and an API key (a test
  * double in front of the dev server): the CLI configured by a temporal.toml profile, the worker by Temporal's
  * environment variables; provision and a rotation run through it too, and a CLI or worker without what it asks for
- * is refused with the reason.
+ * is refused with the reason. The worker serves Prometheus metrics; Debian's Prometheus scrapes it with steward's
+ * shipped alert rules, and the hand-made drift fires StewardHostDrifted for the host until the repair.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
@@ -17,7 +18,9 @@ import type { SpecInput } from '../../model/schema';
 import { resolveTemporal } from '../../common/temporal-connection';
 import { SERVER_NAME } from '../support/certificates';
 import { steward } from '../support/cli';
-import { stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
+import { findFreePort } from '../../client/dev/temporal';
+import { hostName, stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
+import { startPrometheus, type Alert, type TestPrometheus } from '../support/prometheus';
 import { phase } from '../support/phases';
 
 /** Images go raw to the simulator over loopback, where gzip only costs CPU (deploy.test.ts keeps the default). */
@@ -30,6 +33,16 @@ const SPEC: Partial<SpecInput> = {
 let world: Stage;
 let sim: Simulator;
 let spec: string;
+/** Debian's Prometheus, scraping this file's worker and evaluating steward's shipped alert rules. */
+let prometheus: TestPrometheus;
+
+/** Waits until `check` holds, polling every 500 ms, at most `ms`. */
+async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
+  for (const deadline = Date.now() + ms; !(await check());) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
 
 async function onHost(script: string): Promise<string> {
   const r = await simulatorExec(sim.container, ['sh', '-c', script]);
@@ -53,7 +66,9 @@ async function gatewaySettled(): Promise<void> {
 beforeAll(async () => {
   // The worker and the CLI reach Temporal only through a frontend that takes TLS with a client certificate and an
   // API key, as a production cluster or Temporal Cloud does: every run of this file goes through it.
-  world = await stage({ taskQueue: 'drift-test', simulators: 1, golden: 'hardened', front: true });
+  const metrics = `127.0.0.1:${await findFreePort()}`;
+  world = await stage({ taskQueue: 'drift-test', simulators: 1, golden: 'hardened', front: true, metrics });
+  prometheus = await startPrometheus(metrics);
   sim = world.sims[0]!;
   spec = writeSpec(world.keys, [sim], SPEC);
   for (const op of ['harden', 'deploy']) {
@@ -63,6 +78,7 @@ beforeAll(async () => {
 }, 1_200_000);
 
 afterAll(async () => {
+  await prometheus?.stop();
   await world?.close();
 });
 
@@ -176,6 +192,22 @@ describe('steward drift', () => {
       expect(row).toMatchObject({ action: 'delete', before: 'auto-detected from OPENAI_API_KEY', drift: 'corrective' });
     }
     expect(plan.stdout).not.toContain('sk-test-double-never-used');
+    // The worker's metrics count the drifted resources, and the shipped alert rule fires for this host in the
+    // Prometheus that scrapes the worker.
+    const name = hostName(sim);
+    const drifted = (state: Alert['state']) => async () =>
+      (await prometheus.alerts()).some(
+        (a) => a.labels.alertname === 'StewardHostDrifted' && a.labels.host === name && a.state === state,
+      );
+    await until(drifted('firing'), 30_000);
+    expect(await prometheus.query(`steward_drift_resources{host="${name}"}`)).toBe(String(rows.length));
+    expect(
+      Number(
+        await prometheus.query(
+          `sum(steward_operations_total{host="${name}", operation="drift", mode="plan", outcome="completed", trigger="cli"})`,
+        ),
+      ),
+    ).toBeGreaterThanOrEqual(1);
     // A recreated gateway and a changed config: the audit ran for this plan, not reused.
     expect(host.findings.map((f) => f.id)).not.toContain('openclaw.audit.cached');
     expect(host.findings.map((f) => f.id)).toEqual(
@@ -202,6 +234,9 @@ describe('steward drift', () => {
     expect(await onHost('sshd -T | grep -i "^passwordauthentication"')).toBe('passwordauthentication no');
     expect(await onHost('nft list chain inet steward input')).not.toContain('dport 8080');
     expect(await onHost("docker inspect -f '{{json .Config.Env}}' openclaw_gateway_1")).not.toContain('OPENAI_API_KEY');
+    // Converged: nothing drifted as far as the metrics go, and the alert is over.
+    await until(async () => !(await drifted('firing')()), 30_000);
+    expect(await prometheus.query(`steward_drift_resources{host="${name}"}`)).toBe('0');
   }, 1_200_000);
 
   it('names foreign files that override managed sshd, sysctl, sudoers, fail2ban and nftables settings, and repairs the effective values', async () => {
@@ -351,8 +386,9 @@ describe('steward drift', () => {
 
   it('runs provision and a rotation through the TLS frontend too; without a client certificate, with a wrong API key or CA, the CLI and the worker are refused, saying why', async () => {
     const { front, pki, apiKey } = world.front!;
-    // Every run of this file went through the frontend.
-    expect(front.counts.forwarded).toBeGreaterThan(50);
+    // Every run of this file went through the frontend: the worker's polls (only a worker polls) and the CLI's calls.
+    expect(front.methods.get('PollActivityTaskQueue')).toBeGreaterThan(10);
+    expect(front.methods.get('StartWorkflowExecution')).toBeGreaterThan(5);
     const provisioned = await world.cli(spec, 'provision');
     expect(provisioned.code, provisioned.stdout.slice(-1500)).toBe(0);
     expect(provisioned.doc!.hosts[0]!.changes).toEqual([]);
@@ -383,9 +419,10 @@ describe('steward drift', () => {
     const ok = await status(vars);
     expect(ok.code, ok.stderr).toBe(0);
     const handshakes = front.counts.refusedHandshake;
+    const wrongKey = `not-the-key-${apiKey.slice(-16)}`;
     const refusals: [NodeJS.ProcessEnv, number, RegExp][] = [
       [noCert, 1, /the server asks for a client certificate: set TEMPORAL_TLS_CLIENT_CERT_PATH/],
-      [{ ...vars, TEMPORAL_API_KEY: 'not-the-key-0123456789' }, 1, /the server refused the API key/],
+      [{ ...vars, TEMPORAL_API_KEY: wrongKey }, 1, /the server refused the API key/],
       [
         { ...vars, TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.otherCaCert },
         1,
@@ -413,7 +450,7 @@ describe('steward drift', () => {
       const r = results[i]!;
       expect(r.stderr).toMatch(message);
       expect(r.code, r.stderr).toBe(code);
-      expect(r.stderr + r.stdout).not.toContain(apiKey);
+      for (const key of [apiKey, wrongKey]) expect(r.stderr + r.stdout).not.toContain(key);
     });
     expect(front.counts.refusedHandshake).toBeGreaterThan(handshakes);
 

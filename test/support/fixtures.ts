@@ -25,7 +25,8 @@ export async function startWorker(
   temporal?: TemporalTarget,
 ): Promise<{ stop(): Promise<void> }> {
   const { worker, pool, connection } = await createWorker({
-    address: env.address,
+    // With a target, the worker knows nothing else of the server: not the dev server's own address.
+    address: temporal?.address ?? env.address,
     namespace: env.namespace,
     ...(temporal ? { temporal } : {}),
     taskQueue,
@@ -95,8 +96,10 @@ export async function stage(opts: {
    * API key (test/support/temporal-front.ts).
    */
   front?: boolean;
+  /** `host:port` of a Prometheus endpoint for this file's workers (the first stage of the file decides). */
+  metrics?: string;
 }): Promise<Stage> {
-  const env = await testEnv();
+  const env = await testEnv(opts.metrics ? { metrics: opts.metrics } : {});
   const front = opts.front ? await startFrontStage(env.address, env.namespace) : undefined;
   const keys = makeKeyPair();
   const image = opts.golden ? await goldenHostImage(opts.golden) : undefined;

@@ -37,16 +37,25 @@ export interface TestEnv {
 
 let runtimeInstalled = false;
 
-function installRuntime(): void {
+/**
+ * The process's SDK runtime, made once: with `metrics`, a Prometheus endpoint there for the workers of this test file,
+ * as `steward worker --metrics` serves (workers/worker.ts).
+ */
+function installRuntime(metrics?: string): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    ...(metrics
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics, countersTotalSuffix: true } } } }
+      : {}),
+  });
   runtimeInstalled = true;
 }
 
 /** Connects to the run's shared Temporal server (`inject('temporalAddress')`). Use in `beforeAll`; each call makes its own connections. */
-export async function testEnv(): Promise<TestEnv> {
+export async function testEnv(opts: { metrics?: string } = {}): Promise<TestEnv> {
   // Worker logs below WARN would bury test output; the runtime must be installed before the first connection.
-  installRuntime();
+  installRuntime(opts.metrics);
   const address = inject('temporalAddress');
   const namespace = inject('temporalNamespace');
   const keys = await testCodecKeys();

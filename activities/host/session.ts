@@ -18,6 +18,7 @@ import {
   KnownHostsUnavailable,
 } from './errors';
 import type { KnownHosts } from '../../common/known-hosts';
+import { KeyedLimiter } from './limiter';
 import { probeBatch, type ProbeResult } from './probe-framing';
 import { sh } from './shell';
 
@@ -244,7 +245,15 @@ export interface PoolOptions extends SessionOptions {
    * the key of a host trusted on first use is pinned there.
    */
   readonly knownHosts?: KnownHosts;
+  /**
+   * SSH handshakes in flight at once per address and port (default {@link HANDSHAKES_PER_ADDRESS}); more wait their
+   * turn. sshd drops unauthenticated connections beyond its `MaxStartups` (10 by default).
+   */
+  readonly handshakesPerAddress?: number;
 }
+
+/** Below sshd's default `MaxStartups` start (10), leaving room for an operator's own logins. */
+export const HANDSHAKES_PER_ADDRESS = 6;
 
 /**
  * Opens a session as `user`, verifying the host key before authentication.
@@ -329,8 +338,11 @@ function connectTcp(target: HostTarget): Promise<net.Socket> {
  */
 export class SessionPool {
   private readonly sessions = new Map<string, Promise<HostSession>>();
+  private readonly handshakes: KeyedLimiter;
 
-  constructor(private readonly options: PoolOptions = {}) {}
+  constructor(private readonly options: PoolOptions = {}) {
+    this.handshakes = new KeyedLimiter(options.handshakesPerAddress ?? HANDSHAKES_PER_ADDRESS);
+  }
 
   /** A connected session for the host, reusing a live one. */
   async get(target: HostTarget): Promise<HostSession> {
@@ -361,12 +373,15 @@ export class SessionPool {
    */
   private async open(target: HostTarget): Promise<HostSession> {
     const known = this.options.knownHosts;
-    if (target.hostKey || !known) return openPreferred(target, this.options);
+    // Host entries that share an address (several on one machine, or a fleet behind one NAT) share its handshakes.
+    const connect = (t: HostTarget) =>
+      this.handshakes.run(`${t.address}:${t.port}`, () => openPreferred(t, this.options));
+    if (target.hostKey || !known) return connect(target);
     const pinned = await known.lookup(target).catch((err: Error) => {
       throw new KnownHostsUnavailable(target.name, err.message);
     });
-    if (pinned) return openPreferred({ ...target, hostKey: pinned, hostKeySource: known.path }, this.options);
-    const session = await openPreferred(target, this.options);
+    if (pinned) return connect({ ...target, hostKey: pinned, hostKeySource: known.path });
+    const session = await connect(target);
     try {
       await known.pin(target, session.hostKey);
     } catch (err) {

@@ -2,6 +2,7 @@
  * steward's command line. Each command's module loads lazily; this is the only file that calls process.exit.
  * Exit codes: 0 success, 1 operation failed, 2 drift found, 64 invalid spec or usage.
  */
+import { isIP } from 'node:net';
 import { Command, CommanderError, Option } from 'commander';
 import { TASK_QUEUE } from '../model/ids';
 import { WORKFLOW_BUNDLE_ENV } from '../workers/paths';
@@ -53,6 +54,14 @@ const program = new Command('steward')
     console.log(program.opts<ParsedGlobals>().json ? JSON.stringify(v) : formatVersions(v));
   });
 
+/** Whether `value` is `<IP>:<port>` as the SDK's metrics exporter binds it (a host name is not resolved there). */
+function metricsAddress(value: string): boolean {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([\d.]+)):(\d{1,5})$/.exec(value);
+  if (!m) return false;
+  const port = Number(m[3]);
+  return (m[1] ? isIP(m[1]) === 6 : isIP(m[2]!) === 4) && port >= 1 && port <= 65535;
+}
+
 let resolved: GlobalOptions | undefined;
 const globals = (): GlobalOptions => (resolved ??= resolveGlobals(program.opts<ParsedGlobals>()));
 
@@ -101,18 +110,22 @@ program
       .choices(['up', 'down', 'status', 'summary', 'embedder']),
   )
   .action(async (action: 'up' | 'down' | 'status' | 'summary' | 'embedder') => {
+    // The local dev server, whatever the shell holds for a production Temporal: flags and STEWARD_* only.
+    const { localTemporalEnv } = await import('../common/dev-state');
+    const parsed = program.opts<ParsedGlobals>();
+    const g = resolveGlobals(parsed, localTemporalEnv(process.env, parsed.spec));
     if (action === 'summary') {
       const { summary } = await import('./commands/dev-summary');
-      exitCode = await summary(globals());
+      exitCode = await summary(g);
       return;
     }
     if (action === 'embedder') {
       const { embedder } = await import('./commands/dev-embedder');
-      exitCode = await embedder(globals());
+      exitCode = await embedder(g);
       return;
     }
     const dev = await import('./commands/dev');
-    exitCode = await dev[action](globals());
+    exitCode = await dev[action](g);
   });
 
 program
@@ -125,14 +138,16 @@ program
   .option(
     '--metrics <host:port>',
     "serve Prometheus metrics (the SDK's and steward's) at http://<host:port>/metrics (default $STEWARD_METRICS_ADDRESS; none without it)",
-    process.env.STEWARD_METRICS_ADDRESS,
+    process.env.STEWARD_METRICS_ADDRESS || undefined,
   )
   .action(async (o: { workflowBundle?: string; metrics?: string }) => {
     // Checked before anything connects: a bad file or address is a usage error, and nothing starts.
-    const workflowBundle = await prebuiltBundle(o.workflowBundle);
-    if (o.metrics !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(o.metrics)) {
-      throw new UsageError(`--metrics ${JSON.stringify(o.metrics)}: expected host:port, e.g. 127.0.0.1:9464`);
+    if (o.metrics !== undefined && !metricsAddress(o.metrics)) {
+      throw new UsageError(
+        `--metrics ${JSON.stringify(o.metrics)}: expected an IP address and port, e.g. 127.0.0.1:9464 or [::1]:9464`,
+      );
     }
+    const workflowBundle = await prebuiltBundle(o.workflowBundle);
     const { runWorker } = await import('../workers/worker');
     const { serveLocalWorker } = await import('./local-worker-server');
     const g = globals();

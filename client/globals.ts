@@ -33,15 +33,15 @@ export type ParsedGlobals = Omit<GlobalOptions, 'address' | 'namespace' | 'tempo
  * The global options, their Temporal settings resolved when first read.
  * @throws TemporalConfigError (on that read) naming the setting at fault.
  */
-export function resolveGlobals(parsed: ParsedGlobals): GlobalOptions {
+export function resolveGlobals(parsed: ParsedGlobals, env: NodeJS.ProcessEnv = process.env): GlobalOptions {
   let endpoint: { address: string; namespace: string } | undefined;
   let target: TemporalTarget | undefined;
-  const at = () => (endpoint ??= resolveEndpoint(parsed));
+  const at = () => (endpoint ??= resolveEndpoint(parsed, env));
   const g = { ...parsed } as Record<string, unknown>;
   Object.defineProperties(g, {
     address: { get: () => at().address, enumerable: true },
     namespace: { get: () => at().namespace, enumerable: true },
-    temporal: { get: () => (target ??= resolveTemporal(parsed)), enumerable: true },
+    temporal: { get: () => (target ??= resolveTemporal(parsed, env)), enumerable: true },
   });
   return g as unknown as GlobalOptions;
 }

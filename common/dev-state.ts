@@ -1,4 +1,5 @@
 /** What `steward dev up` started, kept next to the spec in `.steward/dev/state.json` so `dev down` stops only that. */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { processAlive } from './process';
@@ -16,6 +17,24 @@ export interface DevState {
 
 export function devDir(specPath: string): string {
   return join(dirname(resolve(specPath)), '.steward', 'dev');
+}
+
+/**
+ * The environment `steward dev` resolves its Temporal target in, and gives the processes it starts: the local dev
+ * server in plaintext, whatever the operator's shell holds for a production Temporal (TEMPORAL_* variables, a
+ * default profile with TLS or an API key). Those variables are dropped; the profile file is an empty one in the dev
+ * directory.
+ */
+export function localTemporalEnv(env: NodeJS.ProcessEnv, specPath: string): NodeJS.ProcessEnv {
+  const dir = devDir(specPath);
+  const file = join(dir, 'temporal-local.toml');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    file,
+    '# steward dev: the local dev server, in plaintext (an empty default profile)\n[profile.default]\n',
+  );
+  const kept = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('TEMPORAL_')));
+  return { ...kept, TEMPORAL_CONFIG_FILE: file };
 }
 
 export async function readDevState(specPath: string): Promise<DevState> {

@@ -10,9 +10,14 @@ import { scheduled } from './runs';
 export const OPERATIONS = 'steward_operations';
 /** Gauge: when an operation last completed on a host (Unix seconds), by operation, host and mode. */
 export const LAST_SUCCESS = 'steward_last_success_timestamp_seconds';
-/** Gauge: resources drifted on a host as its last drift run left them (found by a plan; left by a failed repair). */
+/**
+ * Gauge: resources drifted on a host as its last drift run left them (what a plan found; what a failed repair left;
+ * 0 after a repair that ended), set as the run ends.
+ */
 export const DRIFT_RESOURCES = 'steward_drift_resources';
-/** Counter: drifted resources found, by host (a repaired drift counts too). */
+/** Gauge: when a drift run last set {@link DRIFT_RESOURCES} (Unix seconds): with several workers, the newest counts. */
+export const DRIFT_CHECKED = 'steward_drift_checked_timestamp_seconds';
+/** Counter: drifted resources found, by host, per run (a drift left unrepaired counts again at every run). */
 export const DRIFT_FOUND = 'steward_drift_found';
 
 export type Outcome = 'completed' | 'failed' | 'skipped';

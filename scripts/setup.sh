@@ -19,13 +19,17 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v restic >/dev/null || missing+=(restic) # backups: the worker runs restic against the repository
-command -v promtool >/dev/null || missing+=(prometheus) # the shipped alert rules: promtool, and a server scraping a worker
+{ [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null; } || missing+=(prometheus) # alert rules: promtool, a test server
 command -v openssl >/dev/null || missing+=(openssl) # the tests of TLS connections to Temporal make certificates
 [ -x /usr/bin/chromium ] || missing+=(chromium) # the Web UI test drives Debian's Chromium, never a downloaded one
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -q
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  # The tests start their own Prometheus on loopback; the package's service (all interfaces, :9090) stays off.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 # A running Docker engine: systemd's when the machine has one, else dockerd in the background.

@@ -3,11 +3,12 @@
  * intentional: the spec moved since the last apply) with the policy's findings on the observed host. With repair,
  * the operations that own drifted resources run again as child workflows (they converge exactly the difference
  * through their own apply code), and a second observation proves nothing is left. The host's drifted resources are
- * metrics (model/metrics.ts): found by this run, and left drifted as it ends.
+ * metrics (model/metrics.ts): those this run found, and those it leaves drifted as it ends (a plan's, or what a
+ * failed repair left), with the time it said so.
  */
 import { ApplicationFailure, executeChild, metricMeter } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { DRIFT_FOUND, DRIFT_RESOURCES } from '../model/metrics';
+import { DRIFT_CHECKED, DRIFT_FOUND, DRIFT_RESOURCES } from '../model/metrics';
 import type { Finding, HostReport } from '../model/report';
 import { StewardHost, StewardOperation, StewardOutcome } from '../model/search-attributes';
 import type { AppliedOperation } from '../model/sections';
@@ -48,61 +49,77 @@ export const DRIFT_STEPS = [
 export async function driftHost(input: DriftInput): Promise<HostReport> {
   const op = new HostOperation('drift', input, DRIFT_STEPS);
   const repairing = input.mode === 'apply';
+  const host = { host: input.host };
+  // What this run leaves drifted, and when it said so: with several workers, the newest word counts.
+  const left = (n: number) => {
+    metricMeter
+      .createGauge(DRIFT_RESOURCES, 'int', undefined, 'resources drifted as the last drift run left them')
+      .set(n, host);
+    metricMeter
+      .createGauge(DRIFT_CHECKED, 'int', 's', 'when a drift run last set steward_drift_resources')
+      .set(Math.floor(Date.now() / 1000), host);
+  };
   return op.run(async () => {
+    let found = 0;
     const plan = await op.step('observeDrift', async (i) => {
       const r = await observeDrift({
         ...i,
         audit: input.audit ?? true,
         ...(input.auditMaxAgeMs !== undefined ? { auditMaxAgeMs: input.auditMaxAgeMs } : {}),
       });
+      found = r.changes.length;
       // When repairing, what drifted is reported as findings; the changes are what the repairs make.
       return repairing ? { ...r, changes: [], findings: [...r.findings, ...r.changes.map(asFinding)] } : r;
     });
-    const found = repairing ? plan.findings.filter((f) => f.id.startsWith('drift.')).length : plan.changes.length;
-    metricMeter.createCounter(DRIFT_FOUND, undefined, 'drifted resources found').add(found, { host: input.host });
-    const drifted = metricMeter.createGauge(DRIFT_RESOURCES, 'int', undefined, 'resources drifted now');
-    drifted.set(found, { host: input.host });
+    metricMeter.createCounter(DRIFT_FOUND, undefined, 'drifted resources found, per run').add(found, host);
     const rest = [...Object.values(REPAIRS).map((r) => r.step), 'verifyRepair'];
     if (!repairing || plan.repair.length === 0) {
+      left(found);
       op.skip(...rest);
       return;
     }
-    for (const operation of ['provision', 'harden', 'deploy'] as const) {
-      const { step, run } = REPAIRS[operation];
-      if (!plan.repair.includes(operation)) {
-        op.skip(step);
-        continue;
-      }
-      await op.step(step, async () => {
-        const report = await executeChild(run, {
-          workflowId: hostWorkflowId(operation, input.host, new Date()),
-          args: [{ spec: input.spec, host: input.host, mode: 'apply' }],
-          typedSearchAttributes: [
-            { key: StewardHost, value: input.host },
-            { key: StewardOperation, value: operation },
-            { key: StewardOutcome, value: 'running' },
-          ],
-        });
-        if (report.alreadyRunning) {
-          throw ApplicationFailure.nonRetryable(
-            `cannot repair now: a ${report.alreadyRunningOperation ?? operation} of ${input.host} is already running (workflow ${report.alreadyRunning})`,
-            'AlreadyRunning',
-          );
+    // A repair that fails leaves what was found; one that ends, what its second observation sees.
+    let remaining = found;
+    try {
+      for (const operation of ['provision', 'harden', 'deploy'] as const) {
+        const { step, run } = REPAIRS[operation];
+        if (!plan.repair.includes(operation)) {
+          op.skip(step);
+          continue;
         }
-        // What the repair changed; the operation's own controls stay in its own run.
-        return { changes: report.changes, findings: report.findings.filter((f) => f.severity !== 'info') };
+        await op.step(step, async () => {
+          const report = await executeChild(run, {
+            workflowId: hostWorkflowId(operation, input.host, new Date()),
+            args: [{ spec: input.spec, host: input.host, mode: 'apply' }],
+            typedSearchAttributes: [
+              { key: StewardHost, value: input.host },
+              { key: StewardOperation, value: operation },
+              { key: StewardOutcome, value: 'running' },
+            ],
+          });
+          if (report.alreadyRunning) {
+            throw ApplicationFailure.nonRetryable(
+              `cannot repair now: a ${report.alreadyRunningOperation ?? operation} of ${input.host} is already running (workflow ${report.alreadyRunning})`,
+              'AlreadyRunning',
+            );
+          }
+          // What the repair changed; the operation's own controls stay in its own run.
+          return { changes: report.changes, findings: report.findings.filter((f) => f.severity !== 'info') };
+        });
+      }
+      const after = await op.step('verifyRepair', async (i) => {
+        const r = await observeAfterRepair({ ...i, audit: false });
+        return { ...r, changes: [], findings: r.changes.map(asFinding) };
       });
-    }
-    const after = await op.step('verifyRepair', async (i) => {
-      const r = await observeAfterRepair({ ...i, audit: false });
-      return { ...r, changes: [], findings: r.changes.map(asFinding) };
-    });
-    drifted.set(after.findings.length, { host: input.host });
-    if (after.findings.length > 0) {
-      throw ApplicationFailure.nonRetryable(
-        `still drifted after repair: ${after.findings.map((f) => f.resource).join(', ')}`,
-        'DriftRemains',
-      );
+      remaining = after.findings.length;
+      if (after.findings.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `still drifted after repair: ${after.findings.map((f) => f.resource).join(', ')}`,
+          'DriftRemains',
+        );
+      }
+    } finally {
+      left(remaining);
     }
   });
 }

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +17,7 @@ import ssh2 from 'ssh2';
 import { loadSpecCached } from '../spec-cache';
 import { KnownHosts } from '../../common/known-hosts';
 import type { GlobalOptions } from '../context';
-import { devDir, isAlive, readDevState, writeDevState, type DevState } from '../../common/dev-state';
+import { devDir, isAlive, localTemporalEnv, readDevState, writeDevState, type DevState } from '../../common/dev-state';
 import { ensureSearchAttributes } from '../../common/search-attributes';
 import { EXIT, UsageError } from '../errors';
 import { initSpec, DEFAULT_DEV_HOST } from './init';
@@ -174,22 +174,6 @@ async function ensureDevVps(
 }
 
 /**
- * The environment of the processes `dev up` starts: they reach the local dev server in plaintext whatever the
- * operator's shell holds for a production Temporal (TEMPORAL_* variables, a default profile with TLS or an API key):
- * those variables are dropped and the profile file is an empty one of the dev directory's.
- */
-function localTemporal(env: NodeJS.ProcessEnv, dir: string): NodeJS.ProcessEnv {
-  const file = join(dir, 'temporal-local.toml');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    file,
-    '# steward dev: the local dev server, in plaintext (an empty default profile)\n[profile.default]\n',
-  );
-  const kept = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('TEMPORAL_')));
-  return { ...kept, TEMPORAL_CONFIG_FILE: file };
-}
-
-/**
  * Codec keys and codec server for `dev up`. Keys: the environment's (STEWARD_CODEC_KEYS / STEWARD_CODEC_KEY_FILE),
  * else the dev key file, created on first use. Starts the codec server (token in `.steward/dev/codec-server.token`,
  * mode 0600) unless the one recorded is running, on the port it had so a running UI keeps finding it. Returns the
@@ -205,7 +189,7 @@ async function ensureDevCodec(g: GlobalOptions, state: DevState): Promise<NodeJS
     keyFile = dev.file;
     if (dev.created) log(`created dev codec key ${dev.ring.current.id} in ${dev.file}`);
   }
-  const env = localTemporal({ ...process.env, ...(keyFile ? { [KEY_FILE_ENV]: keyFile } : {}) }, dir);
+  const env = localTemporalEnv({ ...process.env, ...(keyFile ? { [KEY_FILE_ENV]: keyFile } : {}) }, g.spec);
   const tokenFile = join(dir, 'codec-server.token');
   await ensureTokenFile(tokenFile);
 

@@ -92,6 +92,20 @@ describe('steward drift', () => {
     // The gateway's model routing was read with the audit, and is the spec's.
     expect(r.doc!.hosts[0]!.findings.filter((f) => f.id.startsWith('openclaw.routing'))).toEqual([]);
 
+    // A repair run on the converged host (as the drift schedule runs by default) finds and leaves nothing: its
+    // metrics say 0 drifted, newer than any earlier report, and no alert fires.
+    const name = hostName(sim);
+    const since = Math.floor(Date.now() / 1000);
+    const repaired = await world.cli(spec, 'drift', '--repair', '--no-audit');
+    expect(repaired.code, repaired.stdout.slice(-2000)).toBe(0);
+    await until(
+      async () =>
+        Number(await prometheus.query(`max(steward_drift_checked_timestamp_seconds{host="${name}"})`)) >= since,
+      30_000,
+    );
+    expect(await prometheus.query(`max(steward_drift_resources{host="${name}"})`)).toBe('0');
+    expect((await prometheus.alerts()).filter((a) => a.labels.alertname === 'StewardHostDrifted')).toEqual([]);
+
     // Harden again on the deployed host: nothing to change, and the stack stays healthy.
     const again = await world.cli(spec, 'harden');
     expect(again.code, again.stderr).toBe(0);

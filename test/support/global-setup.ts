@@ -77,7 +77,8 @@ async function startRun(): Promise<Run> {
   // The tests choose their Temporal settings themselves: none of this machine's (TEMPORAL_* variables, a profile in
   // the user's temporal.toml) may reach a CLI or worker they start.
   for (const k of Object.keys(process.env)) {
-    if (k.startsWith('TEMPORAL_') || k === 'STEWARD_ADDRESS' || k === 'STEWARD_NAMESPACE') delete process.env[k];
+    if (k.startsWith('TEMPORAL_') || ['STEWARD_ADDRESS', 'STEWARD_NAMESPACE', 'STEWARD_METRICS_ADDRESS'].includes(k))
+      delete process.env[k];
   }
   writeFileSync(resolve('.steward/temporal-none.toml'), '# the tests: an empty default profile\n[profile.default]\n');
   process.env.TEMPORAL_CONFIG_FILE = resolve('.steward/temporal-none.toml');

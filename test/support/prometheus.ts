@@ -1,14 +1,14 @@
 /**
  * Debian's Prometheus server for a test: it scrapes a worker's metrics endpoint every second and evaluates steward's
  * shipped alert rules (ops/prometheus/steward-alerts.yml) every second, on loopback, with its data in a temporary
- * directory. Started and stopped by the test, by its PID.
+ * directory. The test starts it and stops it (its own child process: SIGTERM, then SIGKILL after 10 s).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findFreePort, stopProcess } from '../../client/dev/temporal';
+import { findFreePort } from '../../client/dev/temporal';
 
 export const ALERT_RULES = fileURLToPath(new URL('../../ops/prometheus/steward-alerts.yml', import.meta.url));
 
@@ -64,14 +64,30 @@ export async function startPrometheus(target: string): Promise<TestPrometheus> {
     if (body.status !== 'success') throw new Error(`prometheus ${path}: ${JSON.stringify(body)}`);
     return body.data;
   };
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killed = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killed);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
   for (const deadline = Date.now() + 30_000; ;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${log}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new Error(`prometheus exited (${child.exitCode ?? child.signalCode}): ${log}`);
+    }
     const ready = await fetch(`${url}/-/ready`).then(
       (r) => r.ok,
       () => false,
     );
     if (ready) break;
-    if (Date.now() > deadline) throw new Error(`prometheus did not start: ${log}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`prometheus did not start: ${log}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   return {
@@ -83,9 +99,6 @@ export async function startPrometheus(target: string): Promise<TestPrometheus> {
       );
       return data.result[0]?.value[1];
     },
-    async stop() {
-      if (child.pid) await stopProcess(child.pid);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }

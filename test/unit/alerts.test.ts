@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DRIFT_FOUND, DRIFT_RESOURCES, LAST_SUCCESS, OPERATIONS } from '../../model/metrics';
+import { DRIFT_CHECKED, DRIFT_FOUND, DRIFT_RESOURCES, LAST_SUCCESS, OPERATIONS } from '../../model/metrics';
 
 const DIR = fileURLToPath(new URL('../../ops/prometheus/', import.meta.url));
 const RULES = `${DIR}steward-alerts.yml`;
@@ -40,7 +40,7 @@ describe('the shipped alert rules', () => {
   });
 
   it("read only the metrics steward emits, under the exporter's names", () => {
-    const emitted = [`${OPERATIONS}_total`, `${DRIFT_FOUND}_total`, DRIFT_RESOURCES, LAST_SUCCESS];
+    const emitted = [`${OPERATIONS}_total`, `${DRIFT_FOUND}_total`, DRIFT_RESOURCES, DRIFT_CHECKED, LAST_SUCCESS];
     const read = rules.flatMap((r) => r.expr.match(/steward_[a-z_]+/g) ?? []);
     expect(read.length).toBeGreaterThan(0);
     for (const name of read) expect(emitted).toContain(name);

@@ -71,6 +71,14 @@ describe('steward CLI without a server', () => {
     expect(r.stderr).toContain('--host');
   });
 
+  it('worker --metrics takes only an IP address and port (the exporter resolves no name), with exit 64 otherwise', async () => {
+    for (const bad of ['localhost:9464', '127.0.0.1:99999', '::1:9464', '127.0.0.1']) {
+      const r = await steward(['worker', '--metrics', bad]);
+      expect(r.code, bad).toBe(64);
+      expect(r.stderr).toContain(`--metrics "${bad}": expected an IP address and port`);
+    }
+  });
+
   it('an invalid spec exits 64 listing every error, before contacting anything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'steward-bad-'));
     const spec = join(dir, 'steward.yaml');

@@ -23,8 +23,6 @@ export async function connectClient(
   return clientOn(await connectTemporal(opts.temporal), opts.namespace, keys, cliUser());
 }
 
-export { connectTemporal as connectTo };
-
 /** A client on an open `connection`, as {@link connectClient} makes it, for the user `identity`. */
 export function clientOn(connection: Connection, namespace: string, keys: KeyRing, identity: string): Client {
   const client = new Client({ connection, namespace, dataConverter: encryptingDataConverter(keys), identity });

@@ -11,7 +11,8 @@ import type { Connection } from '@temporalio/client';
 import { type Client } from '@temporalio/client';
 import { loadCodecKeys } from '../common/codec-keys';
 import type { KeyRing } from '../codec/keys';
-import { clientOn, connectTo } from './context';
+import { connectTemporal } from '../common/temporal-client';
+import { clientOn } from './context';
 import { failureExit } from './errors';
 import type { GlobalOptions } from './globals';
 import {
@@ -125,7 +126,7 @@ export async function serveLocalWorker(g: GlobalOptions, log = console.error): P
   // Connected now, so that the first command finds the client ready; a failed connection is tried again when asked.
   let connection: Promise<Connection> | undefined;
   const connected = (): Promise<Connection> => {
-    connection ??= connectTo(g.temporal);
+    connection ??= connectTemporal(g.temporal);
     return connection.catch((err: unknown) => {
       connection = undefined;
       throw err;

@@ -35,7 +35,8 @@ import {
   type TimelineStep,
 } from '../audit/timeline';
 import { loadCodecKeys } from '../../common/codec-keys';
-import { connectTo, type GlobalOptions } from '../context';
+import { connectTemporal } from '../../common/temporal-client';
+import type { GlobalOptions } from '../context';
 import { EXIT, UsageError } from '../errors';
 import { describeChange } from '../output';
 
@@ -77,7 +78,7 @@ const START_EVENT_READS = 8;
 
 /** A client that never sends a payload (listing, history reads): it needs no codec key and decodes nothing. */
 async function readOnlyClient(g: GlobalOptions): Promise<Client> {
-  return new Client({ connection: await connectTo(g.temporal), namespace: g.namespace });
+  return new Client({ connection: await connectTemporal(g.temporal), namespace: g.namespace });
 }
 
 /** `steward audit [WORKFLOW_ID] […]`: list, timeline or export. @returns the exit code. */

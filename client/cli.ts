@@ -140,12 +140,36 @@ program
     "serve Prometheus metrics (the SDK's and steward's) at http://<host:port>/metrics (default $STEWARD_METRICS_ADDRESS; none without it)",
     process.env.STEWARD_METRICS_ADDRESS || undefined,
   )
-  .action(async (o: { workflowBundle?: string; metrics?: string }) => {
+  .option(
+    '--deployment <name>',
+    'poll as a version of this Temporal Worker Deployment; runs stay on the version they started on (default $STEWARD_DEPLOYMENT; unversioned without it)',
+    process.env.STEWARD_DEPLOYMENT || undefined,
+  )
+  .option(
+    '--build-id <id>',
+    "the version's build id (default $STEWARD_BUILD_ID, else a digest of the workflow code)",
+    process.env.STEWARD_BUILD_ID || undefined,
+  )
+  .action(async (o: { workflowBundle?: string; metrics?: string; deployment?: string; buildId?: string }) => {
     // Checked before anything connects: a bad file or address is a usage error, and nothing starts.
     if (o.metrics !== undefined && !metricsAddress(o.metrics)) {
       throw new UsageError(
         `--metrics ${JSON.stringify(o.metrics)}: expected an IP address and port, e.g. 127.0.0.1:9464 or [::1]:9464`,
       );
+    }
+    const { DEPLOYMENT_NAME, BUILD_ID } = await import('../workers/deployment');
+    if (o.deployment !== undefined && !DEPLOYMENT_NAME.test(o.deployment)) {
+      throw new UsageError(
+        `--deployment ${JSON.stringify(o.deployment)}: expected letters, digits, '-' and '_' (no '.'), at most 100`,
+      );
+    }
+    if (o.buildId !== undefined && !BUILD_ID.test(o.buildId)) {
+      throw new UsageError(
+        `--build-id ${JSON.stringify(o.buildId)}: expected letters, digits and . _ + -, starting with a letter or digit, at most 100`,
+      );
+    }
+    if (o.buildId !== undefined && o.deployment === undefined) {
+      throw new UsageError('--build-id names a version of a Worker Deployment: give --deployment too');
     }
     const workflowBundle = await prebuiltBundle(o.workflowBundle);
     const { runWorker } = await import('../workers/worker');
@@ -161,6 +185,7 @@ program
         taskQueue: g.taskQueue,
         ...(o.metrics ? { metrics: o.metrics } : {}),
         ...(workflowBundle ? { workflowBundle } : {}),
+        ...(o.deployment ? { deployment: { name: o.deployment, ...(o.buildId ? { buildId: o.buildId } : {}) } } : {}),
       });
     } finally {
       await local?.close();

@@ -1,5 +1,6 @@
 /** The steward worker: runs steward's workflows and its activities against hosts over SSH. */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +76,19 @@ export interface WorkerConfig {
   readonly keys?: KeyRing;
   /** The spec whose directory holds `steward init`'s codec key file; default `$STEWARD_SPEC` or `steward.yaml`. */
   readonly spec?: string;
+  /**
+   * Run as one version of a Temporal Worker Deployment: the server routes each new run to the deployment's current
+   * version, and a run stays on the version it started on (pinned) unless its workflow says it moves on (auto-upgrade:
+   * fleet and rotation plans, rotations). The build id defaults to a digest of the workflow code, so a worker with
+   * changed workflows is a new version and one with the same code is the same. Without it the worker is unversioned.
+   */
+  readonly deployment?: { readonly name: string; readonly buildId?: string };
+}
+
+/** `wf-` + the first 16 hex digits of the workflow code's sha256: one build id per workflow code. */
+export async function workflowCodeBuildId(bundle: NonNullable<WorkerOptions['workflowBundle']>): Promise<string> {
+  const code = 'code' in bundle ? bundle.code : await readFile(bundle.codePath, 'utf8');
+  return `wf-${createHash('sha256').update(code).digest('hex').slice(0, 16)}`;
 }
 
 function temporalTarget(config: WorkerConfig): TemporalTarget {
@@ -87,9 +101,13 @@ function temporalTarget(config: WorkerConfig): TemporalTarget {
  * `run()` on it; the pool closes when it stops.
  * @throws CodecKeyError before connecting when there are no codec keys.
  */
-export async function createWorker(
-  config: WorkerConfig,
-): Promise<{ worker: Worker; pool: SessionPool; connection: NativeConnection }> {
+export async function createWorker(config: WorkerConfig): Promise<{
+  worker: Worker;
+  pool: SessionPool;
+  connection: NativeConnection;
+  /** The Worker Deployment version the worker polls as, when it has one. */
+  version?: { deploymentName: string; buildId: string };
+}> {
   const keys =
     config.keys ?? (await loadCodecKeys({ address: config.address, ...(config.spec ? { spec: config.spec } : {}) }));
   const target = temporalTarget(config);
@@ -99,6 +117,11 @@ export async function createWorker(
   } catch (err) {
     throw await diagnoseConnectError(err, target);
   }
+  const workflowBundle = config.workflowBundle ?? (await bundleInChild());
+  const deployment = config.deployment && {
+    deploymentName: config.deployment.name,
+    buildId: config.deployment.buildId ?? (await workflowCodeBuildId(workflowBundle)),
+  };
   const pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
   // Redaction must not depend on which worker handled a value: learn what the version store knows first.
   await SecretStore.fromEnv()
@@ -109,12 +132,21 @@ export async function createWorker(
     namespace: target.namespace,
     taskQueue: config.taskQueue ?? TASK_QUEUE,
     dataConverter: encryptingDataConverter(keys),
-    workflowBundle: config.workflowBundle ?? (await bundleInChild()),
+    workflowBundle,
     activities: createActivities({ pool }),
+    ...(deployment
+      ? {
+          workerDeploymentOptions: {
+            version: deployment,
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: 'PINNED' as const,
+          },
+        }
+      : {}),
     maxConcurrentActivityTaskExecutions: 100,
     maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
   });
-  return { worker, pool, connection };
+  return { worker, pool, connection, ...(deployment ? { version: deployment } : {}) };
 }
 
 /**
@@ -140,7 +172,14 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   } finally {
     await client.close();
   }
-  const { worker, pool, connection } = await createWorker({ ...config, keys });
+  const { worker, pool, connection, version } = await createWorker({ ...config, keys });
+  if (version) {
+    console.log(
+      `steward worker: Worker Deployment ${version.deploymentName}, build ${version.buildId}; new runs reach it once ` +
+        `it is the current version: temporal worker deployment set-current-version --deployment-name ` +
+        `${version.deploymentName} --build-id ${version.buildId}`,
+    );
+  }
   try {
     await worker.run();
   } finally {

@@ -19,7 +19,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { TestProject } from 'vitest/node';
-import { ensureKeyFile, KEY_FILE_ENV, KEYS_ENV } from '../../codec/keys';
+import { ensureKeyFile, KEY_FILE_ENV, KEYS_ENV, keyRingFromEnv } from '../../codec/keys';
 import { ensureSearchAttributes } from '../../common/search-attributes';
 import { ensureTemporalBinary, findFreePort, startDevServer, stopProcess } from '../../client/dev/temporal';
 import { removeOrphanedSimulators } from '../../client/dev/simulator';
@@ -99,11 +99,23 @@ async function startRun(): Promise<Run> {
     testRunId,
     async teardown() {
       await goldenPrebuildSettled();
+      await recordHistories(server.address, namespace);
       await server.stop();
       rmSync(workflowBundlePath, { force: true });
       await removeGoldenImages(testRunId);
     },
   };
+}
+
+/** With STEWARD_RECORD_HISTORIES=<dir>: the run's workflow histories become replay fixtures (history-recording.ts). */
+async function recordHistories(address: string, namespace: string): Promise<void> {
+  const dir = process.env.STEWARD_RECORD_HISTORIES;
+  if (!dir) return;
+  const keys = await keyRingFromEnv();
+  if (!keys) throw new Error('STEWARD_RECORD_HISTORIES: no codec keys to decrypt the histories with');
+  const { saveRunHistories } = await import('./history-recording'); // loads the worker: only when recording
+  const missing = await saveRunHistories(address, namespace, resolve(dir), keys);
+  if (missing.length > 0) console.log(`no run recorded of: ${missing.join(', ')}`);
 }
 
 async function startServer(namespace: string): Promise<{ address: string; stop(): Promise<void> }> {

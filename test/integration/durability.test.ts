@@ -1,6 +1,7 @@
 /**
  * Durability and fleets: a worker killed with SIGKILL mid-provision is replaced and the run completes with the host
- * in the same state as a clean run; several hosts run as one fleet workflow with a child per host.
+ * in the same state as a clean run; several hosts run as one fleet workflow with a child per host; three workers share
+ * a 50-entry drift plan, one is killed with SIGKILL part way, and every host is planned exactly once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import proto from '@temporalio/proto';
@@ -19,6 +20,26 @@ let keys: KeyPair;
 let fleet: SimulatorFleet;
 let a: Simulator;
 let b: Simulator;
+
+/** Distinct identities (`<pid>@<machine>`) polling `taskQueue` for activities. */
+async function pollers(taskQueue: string): Promise<string[]> {
+  const r = await env.connection.workflowService.describeTaskQueue({
+    namespace: env.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  });
+  return [...new Set((r.pollers ?? []).map((p) => p.identity ?? ''))];
+}
+
+/** Whether any workflow or activity task of the run was started by the worker `identity`. */
+async function touchedBy(workflowId: string, runId: string, identity: string): Promise<boolean> {
+  const history = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  return (history.events ?? []).some(
+    (e) =>
+      e.workflowTaskStartedEventAttributes?.identity === identity ||
+      e.activityTaskStartedEventAttributes?.identity === identity,
+  );
+}
 
 function workerProcess(taskQueue: string): ChildProcess {
   return spawn(process.execPath, [STEWARD_BIN, '--address', env.address, '--task-queue', taskQueue, 'worker'], {
@@ -145,6 +166,71 @@ describe('durability', () => {
       });
     } finally {
       await worker.stop();
+    }
+  });
+
+  it('three workers share a 50-entry drift plan; one killed with SIGKILL, the plan completes with each host once', async () => {
+    const queue = 'workers-test';
+    // 25 entries on each provisioned simulator; fleets run 10 hosts at a time (the default), so no sshd sees more
+    // handshakes at once than its MaxStartups takes.
+    const sims = Array.from({ length: 50 }, (_, i) => {
+      const sim = i % 2 === 0 ? a : b;
+      return { ...sim, name: `steward-vps-entry-${String(i).padStart(2, '0')}` };
+    });
+    const spec = writeSpec(keys, sims, {}, 'workers.yaml');
+    const workers = [workerProcess(queue), workerProcess(queue), workerProcess(queue)];
+    const exited = workers.map((w) => new Promise((r) => w.once('exit', r)));
+    try {
+      const identities = await waitFor('three workers polling', async () => {
+        const ids = await pollers(queue);
+        return ids.length >= 3 ? ids : undefined;
+      });
+      const victim = workers[0]!;
+      const victimIdentity = identities.find((id) => id.startsWith(`${victim.pid}@`));
+      expect(victimIdentity).toBeDefined();
+
+      const plan = cliFor(env, queue)(spec, 'drift', '--no-audit');
+      // Kill the first worker once it is running part of the plan: a host run it has started tasks of.
+      await waitFor(
+        'the first worker to take part in the plan',
+        async () => {
+          for await (const run of env.client.workflow.list({
+            query: `TaskQueue = '${queue}' AND WorkflowType = 'driftHost' AND ExecutionStatus = 'Running'`,
+          })) {
+            if (await touchedBy(run.workflowId, run.runId, victimIdentity!)) return true;
+          }
+          return undefined;
+        },
+        120_000,
+      );
+      victim.kill('SIGKILL');
+      await exited[0];
+
+      const r = await plan;
+      expect(r.code, r.stderr).not.toBe(1);
+      const names = sims.map((s) => s.name.replace(/^steward-vps-/, ''));
+      expect(r.doc?.hosts.map((h) => h.host).sort()).toEqual(names);
+      expect(r.doc?.hosts.every((h) => h.status === 'completed')).toBe(true);
+
+      // Each host planned once: one run per host, completed, and the killed worker had run part of the plan.
+      const runs: { host: string; status: string; workflowId: string; runId: string }[] = [];
+      for await (const run of env.client.workflow.list({
+        query: `TaskQueue = '${queue}' AND WorkflowType = 'driftHost'`,
+      })) {
+        runs.push({
+          host: run.workflowId.split('/')[1]!,
+          status: run.status.name,
+          workflowId: run.workflowId,
+          runId: run.runId,
+        });
+      }
+      expect(runs.map((x) => x.host).sort()).toEqual(names);
+      expect(runs.every((x) => x.status === 'COMPLETED')).toBe(true);
+      const byVictim = await Promise.all(runs.map((x) => touchedBy(x.workflowId, x.runId, victimIdentity!)));
+      expect(byVictim.some(Boolean)).toBe(true);
+    } finally {
+      for (const w of workers.slice(1)) w.kill('SIGTERM');
+      await Promise.all(exited);
     }
   });
 });

@@ -3,7 +3,7 @@
  * does not stop the others; its report comes back from the failure's details. Children carry the fleet's trigger
  * (workflows/interceptors.ts).
  */
-import { ApplicationFailure, ChildWorkflowFailure, executeChild, setWorkflowOptions } from '@temporalio/workflow';
+import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
 import { hostPlan } from '../model/plan';
 import type { HostReport, Mode, Operation } from '../model/report';
 import type { Spec } from '../model/schema';
@@ -11,6 +11,7 @@ import { startAttributes } from '../model/search-attributes';
 import type { HostOperationInput } from './host-operation';
 import { hostWorkflowId } from '../model/ids';
 import { inLanes } from './lanes';
+import { autoUpgrade } from './versioning';
 import { DEFAULT_FLEET_CONCURRENCY } from './options';
 
 export interface FleetInput {
@@ -73,7 +74,7 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
  * task, while each host's run stays on the build it started on (the worker's default, pinned). A change here must
  * replay on plans started before it: guard it with `patched` (test/unit/replay.test.ts).
  */
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, fleet);
+autoUpgrade(fleet);
 
 /** Each host's input: its plan cut from the fleet's spec, or, for a run started before plans, the input it carries. */
 export function fleetHostInputs(input: FleetInput): HostOperationInput[] {

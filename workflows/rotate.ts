@@ -9,14 +9,7 @@
  * `rotateSecrets` runs several: hosts side by side (up to `concurrency`), the secrets of one host one after another,
  * since each restarts the same gateway. Only version ids pass through here, never a value.
  */
-import {
-  ApplicationFailure,
-  CancellationScope,
-  ChildWorkflowFailure,
-  executeChild,
-  setWorkflowOptions,
-  uuid4,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ChildWorkflowFailure, executeChild, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RotateStepInput } from '../activities/rotate';
 import type { HostReport } from '../model/report';
@@ -29,6 +22,7 @@ import { inLanes } from './lanes';
 import { describeFailure, HostOperation, type HostOperationInput } from './host-operation';
 import { DEFAULT_FLEET_CONCURRENCY, HOST_STEP, NON_RETRYABLE, type StepProfile } from './options';
 import { proxySteps } from './retry';
+import { autoUpgrade } from './versioning';
 
 /** A host step whose error types include rotation's permanent faults. */
 const ROTATE_STEP: StepProfile = {
@@ -192,8 +186,8 @@ export async function rotateSecrets(input: RotateSecretsInput): Promise<RotateSe
  * their next workflow task (a rotation waits on restarts and tests for minutes; a plan outlives its children). Their
  * changes must replay on runs started on the build before: guard them with `patched` (test/unit/replay.test.ts).
  */
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, rotateSecret);
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, rotateSecrets);
+autoUpgrade(rotateSecret);
+autoUpgrade(rotateSecrets);
 
 /** The child's own report when it attached one, else one saying why the child could not run. */
 function failedReport(input: RotateSecretInput, err: unknown): HostReport {

@@ -150,47 +150,66 @@ program
     "the version's build id (default $STEWARD_BUILD_ID, else a digest of the workflow code)",
     process.env.STEWARD_BUILD_ID || undefined,
   )
-  .action(async (o: { workflowBundle?: string; metrics?: string; deployment?: string; buildId?: string }) => {
-    // Checked before anything connects: a bad file or address is a usage error, and nothing starts.
-    if (o.metrics !== undefined && !metricsAddress(o.metrics)) {
-      throw new UsageError(
-        `--metrics ${JSON.stringify(o.metrics)}: expected an IP address and port, e.g. 127.0.0.1:9464 or [::1]:9464`,
-      );
-    }
-    const { DEPLOYMENT_NAME, BUILD_ID } = await import('../workers/deployment');
-    if (o.deployment !== undefined && !DEPLOYMENT_NAME.test(o.deployment)) {
-      throw new UsageError(
-        `--deployment ${JSON.stringify(o.deployment)}: expected letters, digits, '-' and '_' (no '.'), at most 100`,
-      );
-    }
-    if (o.buildId !== undefined && !BUILD_ID.test(o.buildId)) {
-      throw new UsageError(
-        `--build-id ${JSON.stringify(o.buildId)}: expected letters, digits and . _ + -, starting with a letter or digit, at most 100`,
-      );
-    }
-    if (o.buildId !== undefined && o.deployment === undefined) {
-      throw new UsageError('--build-id names a version of a Worker Deployment: give --deployment too');
-    }
-    const workflowBundle = await prebuiltBundle(o.workflowBundle);
-    const { runWorker } = await import('../workers/worker');
-    const { serveLocalWorker } = await import('./local-worker-server');
-    const g = globals();
-    const local = await serveLocalWorker(g);
-    try {
-      await runWorker({
-        spec: g.spec,
-        address: g.address,
-        namespace: g.namespace,
-        temporal: g.temporal,
-        taskQueue: g.taskQueue,
-        ...(o.metrics ? { metrics: o.metrics } : {}),
-        ...(workflowBundle ? { workflowBundle } : {}),
-        ...(o.deployment ? { deployment: { name: o.deployment, ...(o.buildId ? { buildId: o.buildId } : {}) } } : {}),
-      });
-    } finally {
-      await local?.close();
-    }
-  });
+  .option(
+    '--traces <url>',
+    'export OpenTelemetry traces (run → activity → SSH command) over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or $OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces; none without them)',
+  )
+  .action(
+    async (o: {
+      workflowBundle?: string;
+      metrics?: string;
+      deployment?: string;
+      buildId?: string;
+      traces?: string;
+    }) => {
+      // Checked before anything connects: a bad file or address is a usage error, and nothing starts.
+      if (o.metrics !== undefined && !metricsAddress(o.metrics)) {
+        throw new UsageError(
+          `--metrics ${JSON.stringify(o.metrics)}: expected an IP address and port, e.g. 127.0.0.1:9464 or [::1]:9464`,
+        );
+      }
+      const { DEPLOYMENT_NAME, BUILD_ID, tracesEndpoint, tracesUrlProblem } = await import('../workers/flags');
+      if (o.deployment !== undefined && !DEPLOYMENT_NAME.test(o.deployment)) {
+        throw new UsageError(
+          `--deployment ${JSON.stringify(o.deployment)}: expected letters, digits, '-' and '_' (no '.'), at most 100`,
+        );
+      }
+      if (o.buildId !== undefined && !BUILD_ID.test(o.buildId)) {
+        throw new UsageError(
+          `--build-id ${JSON.stringify(o.buildId)}: expected letters, digits and . _ + -, starting with a letter or digit, at most 100`,
+        );
+      }
+      if (o.buildId !== undefined && o.deployment === undefined) {
+        throw new UsageError('--build-id names a version of a Worker Deployment: give --deployment too');
+      }
+      const traces = o.traces ?? tracesEndpoint();
+      const tracesProblem = traces === undefined ? undefined : tracesUrlProblem(traces);
+      if (tracesProblem) {
+        const from = o.traces !== undefined ? '--traces' : 'the OTEL_EXPORTER_OTLP_*ENDPOINT variable';
+        throw new UsageError(`${from}: ${tracesProblem}`);
+      }
+      const workflowBundle = await prebuiltBundle(o.workflowBundle);
+      const { runWorker } = await import('../workers/worker');
+      const { serveLocalWorker } = await import('./local-worker-server');
+      const g = globals();
+      const local = await serveLocalWorker(g);
+      try {
+        await runWorker({
+          spec: g.spec,
+          address: g.address,
+          namespace: g.namespace,
+          temporal: g.temporal,
+          taskQueue: g.taskQueue,
+          ...(o.metrics ? { metrics: o.metrics } : {}),
+          ...(workflowBundle ? { workflowBundle } : {}),
+          ...(o.deployment ? { deployment: { name: o.deployment, ...(o.buildId ? { buildId: o.buildId } : {}) } } : {}),
+          ...(traces ? { traces } : {}),
+        });
+      } finally {
+        await local?.close();
+      }
+    },
+  );
 
 program
   .command('bundle')

@@ -83,7 +83,20 @@ export interface WorkerConfig {
    * changed workflows is a new version and one with the same code is the same. Without it the worker is unversioned.
    */
   readonly deployment?: { readonly name: string; readonly buildId?: string };
+  /**
+   * An OTLP/HTTP traces endpoint (`http(s)://…/v1/traces`): the worker exports a span per run, activity and SSH
+   * command there (workers/tracing.ts). Default: none.
+   */
+  readonly traces?: string;
 }
+
+/**
+ * The sink the workflow side's tracing interceptors (in every bundle, workflows/interceptors.ts) call when the worker
+ * exports no traces: it drops their spans.
+ */
+const NO_TRACES: Pick<WorkerOptions, 'sinks'> = {
+  sinks: { exporter: { export: { fn: () => undefined, callDuringReplay: false } } },
+};
 
 /** `wf-` + the first 16 hex digits of the workflow code's sha256: one build id per workflow code. */
 export async function workflowCodeBuildId(bundle: NonNullable<WorkerOptions['workflowBundle']>): Promise<string> {
@@ -107,6 +120,8 @@ export async function createWorker(config: WorkerConfig): Promise<{
   connection: NativeConnection;
   /** The Worker Deployment version the worker polls as, when it has one. */
   version?: { deploymentName: string; buildId: string };
+  /** Exports the spans still buffered; call after the worker stopped. */
+  flushTraces(): Promise<void>;
 }> {
   const keys =
     config.keys ?? (await loadCodecKeys({ address: config.address, ...(config.spec ? { spec: config.spec } : {}) }));
@@ -122,6 +137,7 @@ export async function createWorker(config: WorkerConfig): Promise<{
     deploymentName: config.deployment.name,
     buildId: config.deployment.buildId ?? (await workflowCodeBuildId(workflowBundle)),
   };
+  const tracing = config.traces ? (await import('./tracing')).startTracing(config.traces) : undefined;
   const pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
   // Redaction must not depend on which worker handled a value: learn what the version store knows first.
   await SecretStore.fromEnv()
@@ -145,8 +161,10 @@ export async function createWorker(config: WorkerConfig): Promise<{
       : {}),
     maxConcurrentActivityTaskExecutions: 100,
     maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
+    ...(tracing?.workerOptions ?? NO_TRACES),
   });
-  return { worker, pool, connection, ...(deployment ? { version: deployment } : {}) };
+  const flushTraces = async () => tracing?.shutdown();
+  return { worker, pool, connection, flushTraces, ...(deployment ? { version: deployment } : {}) };
 }
 
 /**
@@ -172,7 +190,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   } finally {
     await client.close();
   }
-  const { worker, pool, connection, version } = await createWorker({ ...config, keys });
+  const { worker, pool, connection, version, flushTraces } = await createWorker({ ...config, keys });
   if (version) {
     console.log(
       `steward worker: Worker Deployment ${version.deploymentName}, build ${version.buildId}; new runs reach it once ` +
@@ -185,5 +203,6 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   } finally {
     await pool.closeAll();
     await connection.close();
+    await flushTraces();
   }
 }

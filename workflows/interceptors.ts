@@ -3,7 +3,8 @@
  * steward workflow starts gets a one-line summary, which the Temporal UI shows on its events ("applyStack on web1"),
  * and a child workflow carries its parent's `StewardTrigger`, so a fleet's children and a drift's repairs say who
  * started them. Summaries are payloads: the worker's codec encrypts them like every other payload, and the UI shows
- * them through the codec server. Deterministic: no Node modules.
+ * them through the codec server. OpenTelemetry's interceptors trace the run (workers/tracing.ts). Deterministic: no
+ * Node modules.
  */
 import { TypedSearchAttributes, type SearchAttributePair } from '@temporalio/common';
 import {
@@ -14,6 +15,7 @@ import {
   type WorkflowInterceptors,
   type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
+import { interceptors as tracingInterceptors } from '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors';
 import { StewardTrigger } from '../model/search-attributes';
 
 /** What a step or child works on, from its input: `<name> [secret|operation] on <host> [(plan)]`. */
@@ -58,4 +60,15 @@ class StepSummaries implements WorkflowOutboundCallsInterceptor {
   }
 }
 
-export const interceptors = (): WorkflowInterceptors => ({ outbound: [new StepSummaries()] });
+/**
+ * Ours, and OpenTelemetry's: spans of the run and of each activity and child it starts, handed to the worker's
+ * `exporter` sink (workers/tracing.ts exports them, or drops them when the worker traces nothing).
+ */
+export const interceptors = (): WorkflowInterceptors => {
+  const otel = tracingInterceptors();
+  return {
+    inbound: otel.inbound ?? [],
+    outbound: [new StepSummaries(), ...(otel.outbound ?? [])],
+    internals: otel.internals ?? [],
+  };
+};

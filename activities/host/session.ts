@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import ssh2 from 'ssh2';
@@ -61,6 +62,8 @@ export interface ExecResult {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** steward's own spans; a no-op until the worker registers a tracer provider (workers/tracing.ts). */
+const tracer = trace.getTracer('steward');
 const CONNECT_TIMEOUT_MS = 15_000;
 
 /** A connected SSH session to one host as one user. */
@@ -184,8 +187,40 @@ export class HostSession {
     this.ssh.dispose();
   }
 
+  /**
+   * Runs `command` in a span `ssh <label>` (a child of the activity's span when the worker traces, workers/tracing.ts)
+   * carrying the host, the login user, the label and the exit code: never the command's text or its output.
+   */
   private async exec(command: string, stdin: string, timeoutMs: number, opts: ExecOptions): Promise<ExecResult> {
     const label = opts.label ?? command.split(' ')[0] ?? 'command';
+    return tracer.startActiveSpan(
+      `ssh ${label}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'steward.host': this.target.name, 'steward.ssh.user': this.user, 'steward.command': label },
+      },
+      async (span) => {
+        try {
+          const result = await this.run(command, stdin, timeoutMs, opts, label);
+          span.setAttribute('steward.exit_code', result.code ?? -1);
+          return result;
+        } catch (err) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : 'error' });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  private async run(
+    command: string,
+    stdin: string,
+    timeoutMs: number,
+    opts: ExecOptions,
+    label: string,
+  ): Promise<ExecResult> {
     let channel: ClientChannel | undefined;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {

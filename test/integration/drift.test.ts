@@ -10,7 +10,9 @@
  * double in front of the dev server): the CLI configured by a temporal.toml profile, the worker by Temporal's
  * environment variables; provision and a rotation run through it too, and a CLI or worker without what it asks for
  * is refused with the reason. The worker serves Prometheus metrics; Debian's Prometheus scrapes it with steward's
- * shipped alert rules, and the hand-made drift fires StewardHostDrifted for the host until the repair.
+ * shipped alert rules, and the hand-made drift fires StewardHostDrifted for the host until the repair. It exports
+ * OpenTelemetry traces to an OTLP receiver: a run's trace reaches from the workflow through its activities to each SSH
+ * command, and a repair's child run joins its parent's trace.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
@@ -21,6 +23,7 @@ import { steward } from '../support/cli';
 import { findFreePort } from '../../client/dev/temporal';
 import { hostName, stage, startWorker, writeSpec, type Stage } from '../support/fixtures';
 import { startPrometheus, type Alert, type TestPrometheus } from '../support/prometheus';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../doubles/otlp-receiver';
 import { phase } from '../support/phases';
 
 /** Images go raw to the simulator over loopback, where gzip only costs CPU (deploy.test.ts keeps the default). */
@@ -35,6 +38,8 @@ let sim: Simulator;
 let spec: string;
 /** Debian's Prometheus, scraping this file's worker and evaluating steward's shipped alert rules. */
 let prometheus: TestPrometheus;
+/** Where the worker exports its traces. */
+let traces: OtlpReceiver;
 
 /** Waits until `check` holds, polling every 500 ms, at most `ms`. */
 async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
@@ -67,7 +72,15 @@ beforeAll(async () => {
   // The worker and the CLI reach Temporal only through a frontend that takes TLS with a client certificate and an
   // API key, as a production cluster or Temporal Cloud does: every run of this file goes through it.
   const metrics = `127.0.0.1:${await findFreePort()}`;
-  world = await stage({ taskQueue: 'drift-test', simulators: 1, golden: 'hardened', front: true, metrics });
+  traces = await startOtlpReceiver();
+  world = await stage({
+    taskQueue: 'drift-test',
+    simulators: 1,
+    golden: 'hardened',
+    front: true,
+    metrics,
+    traces: traces.endpoint,
+  });
   prometheus = await startPrometheus(metrics);
   sim = world.sims[0]!;
   spec = writeSpec(world.keys, [sim], SPEC);
@@ -80,7 +93,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await prometheus?.stop();
   await world?.close();
+  await traces?.close();
 });
+
+/** The spans from `span` up to its trace's root, `span` first. */
+function ancestry(span: ReceivedSpan, all: readonly ReceivedSpan[]): ReceivedSpan[] {
+  const chain = [span];
+  for (let s = span; s.parentSpanId;) {
+    const parent = all.find((p) => p.traceId === s.traceId && p.spanId === s.parentSpanId);
+    if (!parent) break;
+    chain.push((s = parent));
+  }
+  return chain;
+}
 
 describe('steward drift', () => {
   it('plans a converged host as clean, in one batched pass over every managed resource; harden again changes nothing', async () => {
@@ -105,6 +130,38 @@ describe('steward drift', () => {
     );
     expect(await prometheus.query(`max(steward_drift_resources{host="${name}"})`)).toBe('0');
     expect((await prometheus.alerts()).filter((a) => a.labels.alertname === 'StewardHostDrifted')).toEqual([]);
+
+    // The repair run's trace: the drift workflow, its observe activity, the SSH command that observed; the repair's
+    // provision child in the same trace, down to its own SSH commands. Names and labels only: no command text, no key.
+    const wanted = (s: ReceivedSpan) => s.name === 'ssh observe' && s.attributes['steward.host'] === name;
+    const traced = async () => {
+      const drifts = traces.spans.filter((s) => s.name === 'RunWorkflow:driftHost');
+      const last = drifts.at(-1);
+      return !!last && traces.spans.some((s) => s.traceId === last.traceId && s.name === 'RunWorkflow:provisionHost');
+    };
+    await until(traced, 30_000);
+    const root = traces.spans.filter((s) => s.name === 'RunWorkflow:driftHost').at(-1)!;
+    const inTrace = traces.spans.filter((s) => s.traceId === root.traceId);
+    const observe = inTrace.find(
+      (s) => wanted(s) && ancestry(s, inTrace).some((a) => a.name === 'RunActivity:observeDrift'),
+    );
+    expect(ancestry(observe!, inTrace).map((s) => s.name)).toEqual([
+      'ssh observe',
+      'RunActivity:observeDrift',
+      'StartActivity:observeDrift',
+      'RunWorkflow:driftHost',
+    ]);
+    expect(observe!.attributes).toMatchObject({ 'steward.exit_code': 0, 'steward.ssh.user': expect.any(String) });
+    const childSsh = inTrace.filter(
+      (s) => s.name.startsWith('ssh ') && ancestry(s, inTrace).some((a) => a.name === 'RunWorkflow:provisionHost'),
+    );
+    expect(childSsh.length).toBeGreaterThan(0);
+    expect(ancestry(childSsh[0]!, inTrace).at(-1)!.spanId).toBe(ancestry(root, inTrace).at(-1)!.spanId);
+    expect(root.resource['service.name']).toBe('steward-worker');
+    const exported = traces.bodies.join('\n');
+    expect(exported).not.toContain(world.front!.apiKey);
+    expect(exported).not.toContain('PRIVATE KEY');
+    expect(traces.spans.every((s) => Object.values(s.attributes).every((v) => String(v).length < 200))).toBe(true);
 
     // Harden again on the deployed host: nothing to change, and the stack stays healthy.
     const again = await world.cli(spec, 'harden');

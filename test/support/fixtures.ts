@@ -23,8 +23,9 @@ export async function startWorker(
   taskQueue: string,
   keys: KeyRing = env.keys,
   temporal?: TemporalTarget,
+  traces?: string,
 ): Promise<{ stop(): Promise<void> }> {
-  const { worker, pool, connection } = await createWorker({
+  const { worker, pool, connection, flushTraces } = await createWorker({
     // With a target, the worker knows nothing else of the server: not the dev server's own address.
     address: temporal?.address ?? env.address,
     namespace: env.namespace,
@@ -32,6 +33,7 @@ export async function startWorker(
     taskQueue,
     workflowBundle: await workflowBundle(),
     keys,
+    ...(traces ? { traces } : {}),
   });
   const running = worker.run();
   return {
@@ -40,6 +42,7 @@ export async function startWorker(
       await running;
       await pool.closeAll();
       await connection.close();
+      await flushTraces();
     },
   };
 }
@@ -98,6 +101,8 @@ export async function stage(opts: {
   front?: boolean;
   /** `host:port` of a Prometheus endpoint for this file's workers (the first stage of the file decides). */
   metrics?: string;
+  /** An OTLP/HTTP traces endpoint the worker exports its spans to (the first stage of the file decides). */
+  traces?: string;
 }): Promise<Stage> {
   const env = await testEnv(opts.metrics ? { metrics: opts.metrics } : {});
   const front = opts.front ? await startFrontStage(env.address, env.namespace) : undefined;
@@ -113,7 +118,7 @@ export async function stage(opts: {
         ...(image ? { image, keyUsers: [GOLDEN_OPS_USER] } : {}),
       }),
     ),
-    startWorker(env, opts.taskQueue, env.keys, front?.workerTarget),
+    startWorker(env, opts.taskQueue, env.keys, front?.workerTarget, opts.traces),
   ]);
   const cli = cliFor(env, opts.taskQueue, front);
   const close = async () => {

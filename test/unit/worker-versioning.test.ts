@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILD_ID, DEPLOYMENT_NAME } from '../../workers/deployment';
+import { BUILD_ID, DEPLOYMENT_NAME } from '../../workers/flags';
 import { createWorker, workflowCodeBuildId } from '../../workers/worker';
 import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
 

@@ -79,6 +79,25 @@ describe('steward CLI without a server', () => {
     }
   });
 
+  it('worker --deployment, --build-id and --traces are checked before anything starts, with exit 64', async () => {
+    const cases: [string[], string][] = [
+      [['--deployment', 'steward.prod'], `--deployment "steward.prod": expected letters, digits, '-' and '_' (no '.')`],
+      [['--deployment', 'steward', '--build-id', 'a b'], '--build-id "a b": expected letters, digits and . _ + -'],
+      [['--build-id', 'v2'], '--build-id names a version of a Worker Deployment: give --deployment too'],
+      [['--traces', 'collector:4318'], '--traces: expected http:// or https://'],
+      [['--traces', 'https://user:tok@collector/v1/traces'], '--traces: credentials in the URL'],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await steward(['worker', ...flags]);
+      expect(r.code, flags.join(' ')).toBe(64);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain('tok@');
+    }
+    const fromEnv = await steward(['worker'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector' });
+    expect(fromEnv.code).toBe(64);
+    expect(fromEnv.stderr).toContain('the OTEL_EXPORTER_OTLP_*ENDPOINT variable: expected http:// or https://');
+  });
+
   it('an invalid spec exits 64 listing every error, before contacting anything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'steward-bad-'));
     const spec = join(dir, 'steward.yaml');

@@ -45,6 +45,11 @@ export async function startTemporalFront(o: {
     upstream.on('error', () => session.destroy());
     // The server went away (GOAWAY, a restart): so does this session, and the client connects again.
     upstream.on('close', () => session.close());
+    // A GOAWAY takes no new streams on the upstream, though it stays open for the calls in flight: the client is told
+    // to connect again at once, and its new calls go over a new upstream session.
+    upstream.on('goaway', () => {
+      if (!session.closed) session.close();
+    });
     upstreams.set(session, upstream);
     session.on('close', () => {
       upstream.close();
@@ -66,7 +71,7 @@ export async function startTemporalFront(o: {
       return;
     }
     const upstream = upstreams.get(stream.session as http2.ServerHttp2Session);
-    if (!upstream || upstream.destroyed) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    if (!upstream || upstream.destroyed || upstream.closed) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     counts.forwarded++;
     const method = String(headers[':path']).split('/').pop() ?? '';
     methods.set(method, (methods.get(method) ?? 0) + 1);
@@ -75,7 +80,13 @@ export async function startTemporalFront(o: {
       if (k === 'authorization' || (k.startsWith(':') && k !== ':method' && k !== ':path')) continue;
       forwarded[k] = v;
     }
-    const call = upstream.request(forwarded);
+    let call: http2.ClientHttp2Stream;
+    try {
+      call = upstream.request(forwarded);
+    } catch {
+      // Went away between the check and the request: the client retries a refused stream elsewhere.
+      return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    }
     let trailers: http2.OutgoingHttpHeaders = {};
     call.on('response', (h) => {
       const reply: http2.OutgoingHttpHeaders = {};

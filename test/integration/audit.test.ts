@@ -57,7 +57,20 @@ function payloadsIn(node: unknown, inSearchAttributes = false, out: { encoding: 
     if (!inSearchAttributes && 'metadata' in o && 'data' in o) {
       out.push({ encoding: String((o.metadata as Record<string, string>).encoding) });
     }
-    for (const [k, v] of Object.entries(o)) payloadsIn(v, inSearchAttributes || k === 'searchAttributes', out);
+    for (const [k, v] of Object.entries(o)) {
+      // OpenTelemetry's interceptors carry the trace context to activities and children in a header, which the codec
+      // does not encode: it may hold a W3C traceparent (ids only) and nothing else.
+      if (k === '_tracer-data') {
+        const data = (v as { data?: string }).data;
+        const context = JSON.parse(Buffer.from(String(data), 'base64').toString('utf8')) as Record<string, unknown>;
+        expect(Object.keys(context).filter((key) => key !== 'traceparent')).toEqual([]);
+        if (context.traceparent !== undefined) {
+          expect(context.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-9a-f]$/);
+        }
+        continue;
+      }
+      payloadsIn(v, inSearchAttributes || k === 'searchAttributes', out);
+    }
   }
   return out;
 }

@@ -1,5 +1,5 @@
 /**
- * Fleet drift plans with several workers. 50, 100 and 200 host entries spread over four provisioned simulators (so
+ * Fleet drift plans with several workers. 50, 100 and 200 host entries (bench-000…) spread over four provisioned simulators (so
  * no one sshd's MaxStartups is the limit), planned by `steward drift --no-audit` end to end through the CLI with 1 and
  * with 3 `steward worker` processes on one task queue: cold (workers just started, no pooled SSH session) and warm
  * (the same workers again). Prints each plan's time, the 3-worker/1-worker ratio, and every worker's peak resident
@@ -9,45 +9,19 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import type { Simulator } from '../client/dev/simulator';
 import { findFreePort, resolveTemporalBinary, startDevServer, stopProcess } from '../client/dev/temporal';
 import { generateKey, KEY_FILE_ENV, KEYS_ENV } from '../codec/keys';
 import type { SpecInput } from '../model/schema';
-import { STEWARD_BIN } from '../test/support/cli';
-import { writeSpec, type KeyPair } from '../test/support/fixtures';
-import { cliRun, report, withSimulators } from './support';
+import { steward, STEWARD_BIN } from '../test/support/cli';
+import { writeSpec } from '../test/support/fixtures';
+import { aliasHosts, cliRun, procRssMb, report, withSimulators } from './support';
 
 const SIZES = (process.argv[2] ?? '50,100,200').split(',').map(Number);
 const CONCURRENCY = Number(process.argv[3] ?? 32);
 const SIMULATORS = 4;
 const BENCH: Partial<SpecInput> = { firewall: { sshRateLimit: 1000 }, proxy: { domain: 'bench.steward.test' } };
-
-function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0; // exited
-  }
-}
-
-/** `count` entries named fleet-000…, round-robin over the simulators. */
-function entries(sims: readonly Simulator[], keys: KeyPair, count: number) {
-  return Array.from({ length: count }, (_, i) => {
-    const sim = sims[i % sims.length]!;
-    return {
-      name: `fleet-${String(i).padStart(3, '0')}`,
-      address: sim.address,
-      port: sim.port,
-      user: sim.user,
-      identityFile: keys.privateKeyPath,
-      hostKey: sim.hostKey,
-    };
-  });
-}
 
 interface Workers {
   readonly procs: ChildProcess[];
@@ -67,8 +41,19 @@ async function startWorkers(address: string, queue: string, n: number, bundle: s
   );
   const peaks = procs.map(() => 0);
   const sampler = setInterval(() => {
-    procs.forEach((p, i) => (peaks[i] = Math.max(peaks[i]!, rssMb(p.pid!, 'VmRSS'))));
+    procs.forEach((p, i) => (peaks[i] = Math.max(peaks[i]!, procRssMb(p.pid!, 'VmRSS'))));
   }, 50);
+  const stop = async () => {
+    clearInterval(sampler);
+    await Promise.all(
+      procs.map(async (p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return;
+        const exited = once(p, 'exit');
+        p.kill('SIGTERM');
+        await exited;
+      }),
+    );
+  };
   // Ready when the server has seen each of them poll for activities (a plan then finds them all).
   const connection = await Connection.connect({ address });
   try {
@@ -81,24 +66,13 @@ async function startWorkers(address: string, queue: string, n: number, bundle: s
       seen = new Set((q.pollers ?? []).map((p) => p.identity)).size;
       if (procs.some((p) => p.exitCode !== null)) throw new Error('a bench worker exited at start');
     }
+  } catch (err) {
+    await stop();
+    throw err;
   } finally {
     await connection.close();
   }
-  return {
-    procs,
-    peaks,
-    resetPeaks: () => peaks.fill(0),
-    async stop() {
-      clearInterval(sampler);
-      await Promise.all(
-        procs.map(async (p) => {
-          const exited = once(p, 'exit');
-          p.kill('SIGTERM');
-          await exited;
-        }),
-      );
-    },
-  };
+  return { procs, peaks, resetPeaks: () => peaks.fill(0), stop };
 }
 
 if (!resolveTemporalBinary()) throw new Error('no temporal CLI: run scripts/setup.sh first');
@@ -109,8 +83,8 @@ if (!process.env[KEYS_ENV] && !process.env[KEY_FILE_ENV]) {
 const server = await startDevServer({ port: await findFreePort() });
 try {
   const bundleFile = `${process.cwd()}/.steward/bench-fleet-workflows.js`;
-  const b = await cliRunRaw(['bundle', '--out', bundleFile]);
-  if (b !== 0) throw new Error('steward bundle failed');
+  const b = await steward(['bundle', '--out', bundleFile]);
+  if (b.code !== 0) throw new Error(`steward bundle failed: ${b.stderr}`);
 
   await withSimulators(SIMULATORS, async (sims, keys) => {
     const base = writeSpec(keys, sims, BENCH, 'sims.yaml');
@@ -135,7 +109,7 @@ try {
       const spec = writeSpec(
         keys,
         [],
-        { ...BENCH, hosts: entries(sims, keys, n) } as Partial<SpecInput>,
+        { ...BENCH, hosts: aliasHosts(sims, keys, n) } as Partial<SpecInput>,
         `fleet-${n}.yaml`,
       );
       for (const w of [1, 3]) {
@@ -162,7 +136,7 @@ try {
           };
           const cold = await plan();
           const warm = await plan();
-          const peaks = workers.procs.map((p, i) => Math.max(workers.peaks[i]!, rssMb(p.pid!, 'VmHWM')));
+          const peaks = workers.procs.map((p, i) => Math.max(workers.peaks[i]!, procRssMb(p.pid!, 'VmHWM')));
           rows.push({ n, workers: w, cold, warm, peaks });
           console.log(
             `${n} entries, ${w} worker(s): cold ${cold.toFixed(1)} s, warm ${warm.toFixed(1)} s, ` +
@@ -192,10 +166,4 @@ try {
   });
 } finally {
   await stopProcess(server.pid);
-}
-
-async function cliRunRaw(args: string[]): Promise<number> {
-  const child = spawn(process.execPath, [STEWARD_BIN, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const [code] = (await once(child, 'exit')) as [number];
-  return code;
 }

@@ -111,16 +111,23 @@ export async function cliRun(args: readonly string[]): Promise<{ seconds: number
   return { seconds, doc: JSON.parse(r.stdout) as ResultDocument, code: r.code };
 }
 
-/** `count` host entries named bench-00… that all point at `sim`, for fleet figures on one simulator. */
-export function aliasHosts(sim: Simulator, keys: KeyPair, count: number) {
-  return Array.from({ length: count }, (_, i) => ({
-    name: `bench-${String(i).padStart(2, '0')}`,
-    address: sim.address,
-    port: sim.port,
-    user: sim.user,
-    identityFile: keys.privateKeyPath,
-    hostKey: sim.hostKey,
-  }));
+/**
+ * `count` host entries named bench-00…, round-robin over `sims` (all on one when given one), for fleet figures on
+ * fewer simulators than entries.
+ */
+export function aliasHosts(sims: Simulator | readonly Simulator[], keys: KeyPair, count: number) {
+  const list = Array.isArray(sims) ? sims : [sims as Simulator];
+  return Array.from({ length: count }, (_, i) => {
+    const sim = list[i % list.length]!;
+    return {
+      name: `bench-${String(i).padStart(count > 100 ? 3 : 2, '0')}`,
+      address: sim.address,
+      port: sim.port,
+      user: sim.user,
+      identityFile: keys.privateKeyPath,
+      hostKey: sim.hostKey,
+    };
+  });
 }
 
 /** A drift plan of the spec's first host, timed as the workflow's wall time from a client (start → result). */
@@ -202,10 +209,14 @@ export function processCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** Resident set of a process in MB from /proc: `VmRSS` now, or `VmHWM`, its peak so far. */
-function procRssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
+/** Resident set of a process in MB from /proc: `VmRSS` now, or `VmHWM`, its peak so far; 0 once it has exited. */
+export function procRssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**

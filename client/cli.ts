@@ -142,7 +142,7 @@ program
   )
   .option(
     '--deployment <name>',
-    'poll as a version of this Temporal Worker Deployment; runs stay on the version they started on (default $STEWARD_DEPLOYMENT; unversioned without it)',
+    'poll as a version of this Temporal Worker Deployment: host operations stay on the version they started on, fleet and rotation plans move to the promoted one (default $STEWARD_DEPLOYMENT; unversioned without it)',
     process.env.STEWARD_DEPLOYMENT || undefined,
   )
   .option(
@@ -180,7 +180,9 @@ program
         );
       }
       if (o.buildId !== undefined && o.deployment === undefined) {
-        throw new UsageError('--build-id names a version of a Worker Deployment: give --deployment too');
+        throw new UsageError(
+          '--build-id (or STEWARD_BUILD_ID) names a version of a Worker Deployment: give --deployment (or STEWARD_DEPLOYMENT) too',
+        );
       }
       const traces = o.traces ?? tracesEndpoint();
       const tracesProblem = traces === undefined ? undefined : tracesUrlProblem(traces);

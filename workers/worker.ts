@@ -1,12 +1,12 @@
 /** The steward worker: runs steward's workflows and its activities against hosts over SSH. */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { workflowCodeDigest } from './bundle';
 import { SecretStore } from '../activities/secrets-store';
 import { SessionPool } from '../activities/host/session';
 import { loadCodecKeys } from '../common/codec-keys';
@@ -16,6 +16,7 @@ import { connectTemporal, diagnoseConnectError } from '../common/temporal-client
 import { connectionOptions, resolveTemporal, type TemporalTarget } from '../common/temporal-connection';
 import { encryptingDataConverter } from '../codec/aes-gcm';
 import type { KeyRing } from '../codec/keys';
+import type { Tracing } from './tracing';
 import { TASK_QUEUE } from '../model/ids';
 
 export { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './paths';
@@ -98,10 +99,13 @@ const NO_TRACES: Pick<WorkerOptions, 'sinks'> = {
   sinks: { exporter: { export: { fn: () => undefined, callDuringReplay: false } } },
 };
 
-/** `wf-` + the first 16 hex digits of the workflow code's sha256: one build id per workflow code. */
+/**
+ * `wf-` + 16 hex digits of the workflow code's digest (`workflowCodeDigest`, workers/bundle.ts: its sources and their
+ * paths under the directory it was built in): one build id per workflow code, wherever steward is installed.
+ */
 export async function workflowCodeBuildId(bundle: NonNullable<WorkerOptions['workflowBundle']>): Promise<string> {
   const code = 'code' in bundle ? bundle.code : await readFile(bundle.codePath, 'utf8');
-  return `wf-${createHash('sha256').update(code).digest('hex').slice(0, 16)}`;
+  return `wf-${workflowCodeDigest(code).slice(0, 16)}`;
 }
 
 function temporalTarget(config: WorkerConfig): TemporalTarget {
@@ -132,39 +136,48 @@ export async function createWorker(config: WorkerConfig): Promise<{
   } catch (err) {
     throw await diagnoseConnectError(err, target);
   }
-  const workflowBundle = config.workflowBundle ?? (await bundleInChild());
-  const deployment = config.deployment && {
-    deploymentName: config.deployment.name,
-    buildId: config.deployment.buildId ?? (await workflowCodeBuildId(workflowBundle)),
-  };
-  const tracing = config.traces ? (await import('./tracing')).startTracing(config.traces) : undefined;
-  const pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
-  // Redaction must not depend on which worker handled a value: learn what the version store knows first.
-  await SecretStore.fromEnv()
-    .then((store) => store.preload())
-    .catch(() => 0);
-  const worker = await Worker.create({
-    connection,
-    namespace: target.namespace,
-    taskQueue: config.taskQueue ?? TASK_QUEUE,
-    dataConverter: encryptingDataConverter(keys),
-    workflowBundle,
-    activities: createActivities({ pool }),
-    ...(deployment
-      ? {
-          workerDeploymentOptions: {
-            version: deployment,
-            useWorkerVersioning: true,
-            defaultVersioningBehavior: 'PINNED' as const,
-          },
-        }
-      : {}),
-    maxConcurrentActivityTaskExecutions: 100,
-    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
-    ...(tracing?.workerOptions ?? NO_TRACES),
-  });
-  const flushTraces = async () => tracing?.shutdown();
-  return { worker, pool, connection, flushTraces, ...(deployment ? { version: deployment } : {}) };
+  let tracing: Tracing | undefined;
+  let pool: SessionPool | undefined;
+  try {
+    const workflowBundle = config.workflowBundle ?? (await bundleInChild());
+    const deployment = config.deployment && {
+      deploymentName: config.deployment.name,
+      buildId: config.deployment.buildId ?? (await workflowCodeBuildId(workflowBundle)),
+    };
+    tracing = config.traces ? (await import('./tracing')).startTracing(config.traces) : undefined;
+    pool = new SessionPool({ knownHosts: KnownHosts.fromEnv() });
+    // Redaction must not depend on which worker handled a value: learn what the version store knows first.
+    await SecretStore.fromEnv()
+      .then((store) => store.preload())
+      .catch(() => 0);
+    const worker = await Worker.create({
+      connection,
+      namespace: target.namespace,
+      taskQueue: config.taskQueue ?? TASK_QUEUE,
+      dataConverter: encryptingDataConverter(keys),
+      workflowBundle,
+      activities: createActivities({ pool }),
+      ...(deployment
+        ? {
+            workerDeploymentOptions: {
+              version: deployment,
+              useWorkerVersioning: true,
+              defaultVersioningBehavior: 'PINNED' as const,
+            },
+          }
+        : {}),
+      maxConcurrentActivityTaskExecutions: 100,
+      maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
+      ...(tracing?.workerOptions ?? NO_TRACES),
+    });
+    const traced = tracing;
+    const flushTraces = async () => traced?.shutdown();
+    return { worker, pool, connection, flushTraces, ...(deployment ? { version: deployment } : {}) };
+  } catch (err) {
+    // Nothing half-made stays behind: the process's tracer provider, SSH sessions, the connection.
+    await Promise.allSettled([tracing?.shutdown(), pool?.closeAll(), connection.close()]);
+    throw err;
+  }
 }
 
 /**
@@ -201,8 +214,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   try {
     await worker.run();
   } finally {
-    await pool.closeAll();
-    await connection.close();
-    await flushTraces();
+    // Each, whatever the others do: sessions closed, the connection closed, the buffered spans sent.
+    await Promise.allSettled([pool.closeAll(), connection.close(), flushTraces()]);
   }
 }

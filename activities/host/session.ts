@@ -193,11 +193,12 @@ export class HostSession {
    */
   private async exec(command: string, stdin: string, timeoutMs: number, opts: ExecOptions): Promise<ExecResult> {
     const label = opts.label ?? command.split(' ')[0] ?? 'command';
+    const named = opts.label ?? 'command'; // an unlabelled command is named by no word of its text
     return tracer.startActiveSpan(
-      `ssh ${label}`,
+      `ssh ${named}`,
       {
         kind: SpanKind.CLIENT,
-        attributes: { 'steward.host': this.target.name, 'steward.ssh.user': this.user, 'steward.command': label },
+        attributes: { 'steward.host': this.target.name, 'steward.ssh.user': this.user, 'steward.command': named },
       },
       async (span) => {
         try {

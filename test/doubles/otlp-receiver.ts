@@ -19,6 +19,10 @@ export interface ReceivedSpan {
   readonly endNs: bigint;
   /** OTLP's status code: 0 unset, 1 ok, 2 error. */
   readonly status: number;
+  /** The status message, '' when none was sent. */
+  readonly statusMessage: string;
+  /** How many events (an exception's, say) the span carried. */
+  readonly events: number;
 }
 
 export interface OtlpReceiver {
@@ -35,6 +39,9 @@ interface AnyValue {
   intValue?: string | number;
   doubleValue?: number;
   boolValue?: boolean;
+  kvlistValue?: unknown;
+  arrayValue?: unknown;
+  bytesValue?: unknown;
 }
 interface KeyValue {
   key: string;
@@ -81,7 +88,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 attributes?: KeyValue[];
                 startTimeUnixNano: string | number;
                 endTimeUnixNano: string | number;
-                status?: { code?: number };
+                status?: { code?: number; message?: string };
+                events?: unknown[];
               }[];
             }[];
           }[];
@@ -100,6 +108,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 startNs: BigInt(s.startTimeUnixNano),
                 endNs: BigInt(s.endTimeUnixNano),
                 status: s.status?.code ?? 0,
+                statusMessage: s.status?.message ?? '',
+                events: s.events?.length ?? 0,
               });
             }
           }

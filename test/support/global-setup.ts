@@ -99,16 +99,19 @@ async function startRun(): Promise<Run> {
     testRunId,
     async teardown() {
       await goldenPrebuildSettled();
-      await recordHistories(server.address, namespace);
-      await server.stop();
-      rmSync(workflowBundlePath, { force: true });
-      await removeGoldenImages(testRunId);
+      try {
+        await saveHistoriesWhenAsked(server.address, namespace);
+      } finally {
+        await server.stop();
+        rmSync(workflowBundlePath, { force: true });
+        await removeGoldenImages(testRunId);
+      }
     },
   };
 }
 
 /** With STEWARD_RECORD_HISTORIES=<dir>: the run's workflow histories become replay fixtures (history-recording.ts). */
-async function recordHistories(address: string, namespace: string): Promise<void> {
+async function saveHistoriesWhenAsked(address: string, namespace: string): Promise<void> {
   const dir = process.env.STEWARD_RECORD_HISTORIES;
   if (!dir) return;
   const keys = await keyRingFromEnv();

@@ -83,7 +83,10 @@ describe('steward CLI without a server', () => {
     const cases: [string[], string][] = [
       [['--deployment', 'steward.prod'], `--deployment "steward.prod": expected letters, digits, '-' and '_' (no '.')`],
       [['--deployment', 'steward', '--build-id', 'a b'], '--build-id "a b": expected letters, digits and . _ + -'],
-      [['--build-id', 'v2'], '--build-id names a version of a Worker Deployment: give --deployment too'],
+      [
+        ['--build-id', 'v2'],
+        '--build-id (or STEWARD_BUILD_ID) names a version of a Worker Deployment: give --deployment',
+      ],
       [['--traces', 'collector:4318'], '--traces: expected http:// or https://'],
       [['--traces', 'https://user:tok@collector/v1/traces'], '--traces: credentials in the URL'],
     ];

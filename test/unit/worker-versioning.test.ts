@@ -123,11 +123,24 @@ describe('Worker Deployments', () => {
     }
   });
 
-  it('the default build id is the workflow code’s digest; names are checked as Temporal takes them', async () => {
-    const a = await workflowCodeBuildId({ code: 'export const a = 1;' });
+  it('the default build id is the workflow code’s digest, wherever it was built; names are checked as Temporal takes them', async () => {
+    /** A bundle as webpack writes it, built under `root`: absolute paths in its code and its inline source map. */
+    const bundle = (root: string, index: string) => {
+      const sources = [`${root}/workflows/index.ts`, `${root}/workflows/interceptors.ts`, 'webpack/runtime/define'];
+      const map = { version: 3, sources, sourcesContent: [index, 'export const interceptors = 1;', 'runtime'] };
+      const code = `/* __TEMPORAL__ */ require(${JSON.stringify(sources[0])});\n`;
+      return {
+        code: `${code}//# sourceMappingURL=data:application/json;charset=utf-8;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}`,
+      };
+    };
+    const a = await workflowCodeBuildId(bundle('/opt/steward', 'export const a = 1;'));
     expect(a).toMatch(/^wf-[0-9a-f]{16}$/);
-    expect(await workflowCodeBuildId({ code: 'export const a = 1;' })).toBe(a);
-    expect(await workflowCodeBuildId({ code: 'export const a = 2;' })).not.toBe(a);
+    expect(await workflowCodeBuildId(bundle('/srv/other/steward', 'export const a = 1;'))).toBe(a);
+    expect(await workflowCodeBuildId(bundle('/opt/steward', 'export const a = 2;'))).not.toBe(a);
+    // The run's real bundle has a build id of its own, the same each time it is read.
+    const real = await workflowCodeBuildId(await workflowBundle());
+    expect(real).toMatch(/^wf-[0-9a-f]{16}$/);
+    expect(await workflowCodeBuildId(await workflowBundle())).toBe(real);
     expect(BUILD_ID.test(a)).toBe(true);
     expect(DEPLOYMENT_NAME.test('steward')).toBe(true);
     expect(DEPLOYMENT_NAME.test('steward.prod')).toBe(false); // '.' separates name and build id

@@ -84,16 +84,21 @@ describe('Worker Deployments', () => {
       await w.pool.closeAll();
       await w.connection.close();
     };
+    /** Runs an audit export (a pinned, hostless run) to its end; its workflow id. */
+    const exportRun = async (n: number) => {
+      const workflowId = `versioning/export-${n}/${deploymentName}`;
+      await env.client.workflow.execute('auditExport', {
+        taskQueue,
+        workflowId,
+        args: [{ directory: exportDir, settleSeconds: 0 }],
+      });
+      return workflowId;
+    };
 
     const one = await start('b1');
     try {
       await promote(deploymentName, 'b1');
-      const exportId = `versioning/export-1/${deploymentName}`;
-      await env.client.workflow.execute('auditExport', {
-        taskQueue,
-        workflowId: exportId,
-        args: [{ directory: exportDir, settleSeconds: 0 }],
-      });
+      const exportId = await exportRun(1);
       const planId = `versioning/rotate-plan/${deploymentName}`;
       const plan = await env.client.workflow.execute('rotateSecrets', {
         taskQueue,
@@ -108,12 +113,7 @@ describe('Worker Deployments', () => {
       const two = await start('b2');
       try {
         await promote(deploymentName, 'b2');
-        const nextId = `versioning/export-2/${deploymentName}`;
-        await env.client.workflow.execute('auditExport', {
-          taskQueue,
-          workflowId: nextId,
-          args: [{ directory: exportDir, settleSeconds: 0 }],
-        });
+        const nextId = await exportRun(2);
         expect(await taskVersions(nextId)).toEqual([{ buildId: 'b2', behavior: 'VERSIONING_BEHAVIOR_PINNED' }]);
       } finally {
         await stop(two);

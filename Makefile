@@ -1,5 +1,5 @@
 # Two entry points, each setting up what it needs first (scripts/setup.sh, idempotent).
-.PHONY: setup demo test down
+.PHONY: setup demo test down cluster cluster-down
 
 setup:
 	@bash scripts/setup.sh
@@ -24,3 +24,10 @@ test: setup
 
 down:
 	npx steward dev down
+
+# docker-compose.dev.yml: Temporal on PostgreSQL (TLS, client certificates) + Web UI + a VPS, all built here.
+cluster: setup
+	@bash scripts/cluster.sh up
+
+cluster-down:
+	@bash scripts/cluster.sh down

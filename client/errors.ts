@@ -13,7 +13,7 @@ export class OperationRefusedError extends Error {
   override readonly name = 'OperationRefusedError';
 }
 
-/** Exit codes of PRODUCT.md. */
+/** steward's exit codes (listed in the README's "Using it"). */
 export const EXIT = { ok: 0, failed: 1, drift: 2, usage: 64 } as const;
 
 /** The exit code and the `steward: …` message a command that threw `err` ends with. */

@@ -1,10 +1,13 @@
 /**
  * Starting a host operation and following it: one workflow for one host, a fleet workflow with a child per host for
- * several. Progress comes from each host workflow's `progress` query; the result is PRODUCT.md's JSON document.
+ * several. Progress comes from each host workflow's `progress` query; the result is steward's JSON result document.
  * A run is refused (exit 1) while another run of the operation is running on one of its hosts: asked of visibility
  * before starting, and by each host workflow itself before its first step (model/runs.ts).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  isGrpcServiceError,
+  ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   type Client,
@@ -47,7 +50,7 @@ export interface OperationRequest {
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
-/** PRODUCT.md's `--json` document. */
+/** The `--json` result document. */
 export interface ResultDocument {
   readonly workflowId: string;
   readonly runId: string;
@@ -245,10 +248,50 @@ export function printStarted(
   print(json ? JSON.stringify(doc) : `started ${handle.workflowId} (run ${doc.runId})${link ? `\n${link}` : ''}`);
 }
 
-/** A run's report, or for a failed run the report its failure carries, or else the failure's message. */
+/** How long a waiting CLI keeps asking a Temporal server that stopped answering (a restart, a failover). */
+export const OUTAGE_PATIENCE_MS = 300_000;
+const RETRY_MAX_DELAY_MS = 5_000;
+/** gRPC codes of a server that is away, not of a refusal: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE. */
+const SERVER_AWAY = new Set([1, 2, 4, 13, 14]);
+
+/** An error of the connection to Temporal, which a later call may not meet (never a run's own failure). */
+export function serverAway(err: unknown): boolean {
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  return isGrpcServiceError(grpc) && SERVER_AWAY.has(grpc.code);
+}
+
+/**
+ * A run's result, asked again while the server is away (the run goes on without the CLI: a restarted server picks it
+ * up where it was), for up to {@link OUTAGE_PATIENCE_MS}; says once on stderr that it is waiting.
+ */
+async function resultThroughOutages(handle: WorkflowHandle, patienceMs = OUTAGE_PATIENCE_MS): Promise<unknown> {
+  const deadline = Date.now() + patienceMs;
+  let delay = 250;
+  let told = false;
+  for (;;) {
+    try {
+      return await handle.result();
+    } catch (err) {
+      if (!serverAway(err) || Date.now() + delay > deadline) throw err;
+      if (!told) {
+        console.error(
+          `steward: Temporal stopped answering (${(err as Error).message.split('\n')[0]}); ${handle.workflowId} goes on, waiting for it up to ${patienceMs / 60_000} min`,
+        );
+        told = true;
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
+    }
+  }
+}
+
+/**
+ * A run's report, or for a failed run the report its failure carries, or else the failure's message. Waits through a
+ * server outage of up to {@link OUTAGE_PATIENCE_MS}.
+ */
 export async function settle<T>(handle: WorkflowHandle): Promise<{ report: T } | { failure: string }> {
   try {
-    return { report: (await handle.result()) as T };
+    return { report: (await resultThroughOutages(handle)) as T };
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     const cause = err.cause;

@@ -1,6 +1,6 @@
 /**
  * What operations report: the changes they made (or would make, when planning) and their findings.
- * This is the result document of PRODUCT.md's `--json`. Pure: shared by workflows, activities and the CLI.
+ * This is the result document of `--json`. Pure: shared by workflows, activities and the CLI.
  */
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'install' | 'restart' | 'reload';

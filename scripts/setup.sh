@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what steward's demo and tests need on a Debian machine, skipping what is already there:
-# Debian packages (docker.io, debootstrap, restic for backups, chromium for the Web UI test, prometheus for the alert
+# Debian packages (docker.io, debootstrap, docker-compose, restic for backups, chromium for the Web UI test, prometheus for the alert
 # rules, openssl for the TLS tests), a running Docker engine, npm dependencies, the Temporal CLI and the VPS simulator
 # image. Safe to run again. Works non-interactively (CI=true, no stdin).
 set -euo pipefail
@@ -18,6 +18,7 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v docker-compose >/dev/null || missing+=(docker-compose) # docker-compose.dev.yml (make cluster) and its test
 command -v restic >/dev/null || missing+=(restic) # backups: the worker runs restic against the repository
 { [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null; } || missing+=(prometheus) # alert rules: promtool, a test server
 command -v openssl >/dev/null || missing+=(openssl) # the tests of TLS connections to Temporal make certificates

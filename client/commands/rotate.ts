@@ -1,7 +1,7 @@
 /**
  * `steward rotate [SECRET...] [--host H]...`: rotates secrets on hosts, one workflow per host and secret
  * (`rotate/<host>/<secret>`), several under one `rotateSecrets` run. Follows each rotation's phases live and prints
- * PRODUCT.md's result document (one entry per host, with its rotations). The CLI never sees a secret value: the
+ * steward's result document (one entry per host, with its rotations). The CLI never sees a secret value: the
  * workflows carry version ids only.
  */
 import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
@@ -51,7 +51,7 @@ export interface RotationSummary {
   readonly error?: string;
 }
 
-/** PRODUCT.md's document, each host with its rotations. */
+/** The result document, each host with its rotations. */
 export type RotateDocument = Omit<ResultDocument, 'hosts'> & {
   readonly hosts: (ResultDocument['hosts'][number] & { readonly rotations: RotationSummary[] })[];
 };

@@ -6,6 +6,7 @@ import { createDeployActivities } from './deploy';
 import { createDriftActivities } from './drift';
 import { createHardenActivities } from './harden';
 import { createMemoryActivities } from './memory';
+import { createNotifyActivities } from './notify';
 import { createProvisionActivities } from './provision';
 import { redactingActivities } from './redact';
 import { createRotateActivities, type RotateDeps } from './rotate';
@@ -31,6 +32,7 @@ export function createActivities({ secretStore, ...rest }: Deps) {
     ...createRunActivities(),
     ...createAuditActivities(),
     ...createBackupActivities(deps),
+    ...createNotifyActivities(),
   });
 }
 

@@ -912,6 +912,66 @@ export const schedulesSchema = z
 export type Schedules = z.infer<typeof schedulesSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
+// Notifications
+
+/** What steward tells webhooks about. */
+export const NOTIFICATION_EVENTS = ['run.failed', 'drift.found'] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+/** Hosts a plaintext webhook may name: this machine only. Anything else must be https. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+const webhookSchema = z
+  .strictObject({
+    name: resourceNameSchema.describe('Name in reports and logs'),
+    url: httpUrlSchema
+      .refine((u) => {
+        const url = new URL(u);
+        return url.protocol === 'https:' || LOOPBACK_HOSTS.has(url.hostname);
+      }, 'must be https (plain http only to 127.0.0.1 or localhost)')
+      .refine((u) => {
+        const url = new URL(u);
+        return url.username === '' && url.password === '';
+      }, 'must not carry credentials (the signing key authenticates steward)')
+      .describe('Where the worker POSTs each notification'),
+    format: z
+      .enum(['json', 'text'])
+      .default('json')
+      .describe('json: the event as a JSON document; text: {"text": "…"}, the form chat webhooks accept'),
+    signingKeyEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')
+      .describe(
+        "The variable in the worker's environment holding the HMAC-SHA256 key (never in the spec): the " +
+          'X-Steward-Signature header is sha256=HMAC(key, "<X-Steward-Timestamp>.<body>")',
+      ),
+    events: z
+      .array(z.enum(NOTIFICATION_EVENTS))
+      .min(1)
+      .default([...NOTIFICATION_EVENTS])
+      .describe('run.failed: a run a schedule started failed; drift.found: a scheduled drift run found drift'),
+  })
+  .meta({ title: 'Webhook', description: 'A receiver of signed notifications' });
+
+export const notificationsSchema = z
+  .strictObject({
+    webhooks: z.array(webhookSchema).default([]).describe('Receivers of every notification they subscribe to'),
+  })
+  .superRefine((n, ctx) => {
+    const seen = new Set<string>();
+    n.webhooks.forEach((w, i) => {
+      if (seen.has(w.name)) ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'name'], message: 'is used twice' });
+      seen.add(w.name);
+    });
+  })
+  .meta({
+    title: 'Notifications',
+    description: 'Webhooks told about trouble found without anyone watching: failed scheduled runs, drift',
+  });
+
+export type Webhook = z.infer<typeof webhookSchema>;
+
+// ---------------------------------------------------------------------------------------------------------------
 // The spec
 
 export const specSchema = z
@@ -937,6 +997,9 @@ export const specSchema = z
       .describe(
         'Unattended runs: drift repair, memory checks, secret rotation and audit export, as Temporal Schedules',
       ),
+    notifications: notificationsSchema
+      .prefault({})
+      .describe('Webhooks outside the stack, told when a scheduled run fails or finds drift'),
   })
   .superRefine((spec, ctx) => {
     const seen = new Map<string, number>();

@@ -8,6 +8,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   ChildWorkflowFailure,
   defineQuery,
   metricMeter,
@@ -23,6 +24,7 @@ import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepR
 import type { Spec } from '../model/schema';
 import { assertPolicy } from '../model/governance';
 import { LAST_SUCCESS, OPERATIONS, operationLabels } from '../model/metrics';
+import { notificationFor, subscribers, type Delivery } from '../model/notifications';
 import { scheduled, type RunRef } from '../model/runs';
 import {
   StewardChanges,
@@ -31,12 +33,16 @@ import {
   StewardOutcome,
   StewardTrigger,
 } from '../model/search-attributes';
-import { HOST_STEP, RUN_GUARD } from './options';
+import { HOST_STEP, NOTIFY, RUN_GUARD } from './options';
 import { proxySteps } from './retry';
 
 const { recordApplied } = proxySteps<Activities>(HOST_STEP);
 const { findEarlierRun } = proxyActivities<Activities>(RUN_GUARD);
+const { deliverNotification } = proxyActivities<Activities>(NOTIFY);
 const APPLIED = ['provision', 'harden', 'deploy'] as const;
+
+/** Marks runs that tell the spec's webhooks of their end (runs started before end without a word). */
+export const NOTIFY_PATCH = 'steward-notify-webhooks';
 
 /** Marks runs whose apply fails when it leaves a control failing (runs started before complete as they began). */
 export const CONTROLS_FAIL_PATCH = 'steward-failing-controls-fail-the-run';
@@ -164,7 +170,7 @@ export class HostOperation {
       const applied = APPLIED.find((o) => o === this.operation);
       if (applied && this.input.mode === 'apply') await recordApplied({ ...this.stepInput, operation: applied });
     } catch (err) {
-      const report = this.report('failed', describeFailure(err));
+      const report = await this.notified(this.report('failed', describeFailure(err)));
       this.record(report);
       throw ApplicationFailure.create({
         message: `${this.operation} of ${this.input.host} failed: ${report.error}`,
@@ -173,9 +179,47 @@ export class HostOperation {
         details: [report],
       });
     }
-    const report = this.report('completed');
+    const report = await this.notified(this.report('completed'));
     this.record(report);
     return report;
+  }
+
+  /**
+   * Tells the spec's webhooks of this run's end when it deserves it (model/notifications.ts: a scheduled run that
+   * failed or found drift). Each delivery is a finding of the report: `notify.sent`, or `notify.missed` with why;
+   * nothing here fails the run.
+   */
+  private async notified(report: HostReport): Promise<HostReport> {
+    const webhooks = this.input.spec.notifications?.webhooks ?? [];
+    if (webhooks.length === 0) return report;
+    const info = workflowInfo();
+    const notification = notificationFor(report, {
+      trigger: info.typedSearchAttributes.get(StewardTrigger),
+      workflowId: info.workflowId,
+      runId: info.runId,
+      at: new Date().toISOString(),
+    });
+    const told = notification ? subscribers(webhooks, notification.event) : [];
+    if (!notification || told.length === 0 || !patched(NOTIFY_PATCH)) return report;
+    let deliveries: Delivery[];
+    try {
+      // A cancelled run is told of too: the delivery runs outside the run's cancellation.
+      deliveries = await CancellationScope.nonCancellable(() => deliverNotification({ notification, webhooks: told }));
+    } catch (err) {
+      // The activity reports failed deliveries itself; this is a lost worker or a timeout around it.
+      const error = describeFailure(err);
+      deliveries = told.map((w) => ({ webhook: w.name, delivered: false, attempts: 0, error }));
+    }
+    const findings: Finding[] = deliveries.map((d) =>
+      d.delivered
+        ? { id: 'notify.sent', severity: 'info', message: `told webhook ${d.webhook} of ${notification.event}` }
+        : {
+            id: 'notify.missed',
+            severity: 'medium',
+            message: `webhook ${d.webhook} was not told of ${notification.event} after ${d.attempts} attempt(s): ${d.error}`,
+          },
+    );
+    return { ...report, findings: [...report.findings, ...findings] };
   }
 
   /**

@@ -136,5 +136,14 @@ export const RUN_GUARD: ActivityOptions = {
   },
 };
 
+/**
+ * Telling webhooks of a run's end (activities/notify.ts): the activity retries each delivery itself and reports what
+ * it could not deliver, so the server runs it once; 60 s covers three attempts of 5 s with their pauses.
+ */
+export const NOTIFY: ActivityOptions = {
+  startToCloseTimeout: '60 seconds',
+  retry: { maximumAttempts: 1 },
+};
+
 /** How many hosts a fleet operation works on at once. */
 export const DEFAULT_FLEET_CONCURRENCY = 10;

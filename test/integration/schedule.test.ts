@@ -7,9 +7,14 @@
  * workflow: a run started while another steward run (of any operation) holds the host does nothing and completes as
  * `skipped`, unless a schedule started it: then it waits its turn.
  */
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
 import { defaultPayloadConverter, TypedSearchAttributes } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import type { ApplyResult, ScheduleView } from '../../client/commands/schedule';
 import type { RunSummary } from '../../client/commands/status';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
@@ -25,7 +30,7 @@ import {
   StewardOutcome,
   StewardTrigger,
 } from '../../model/search-attributes';
-import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
+import { hostName, makeKeyPair, stage, writeSpec, type Stage } from '../support/fixtures';
 
 const TASK_QUEUE = 'schedule-test';
 
@@ -179,6 +184,105 @@ describe('steward schedule', () => {
     expect(report.findings.map((f) => f.id)).toContain('drift.not-applied');
   }, 240_000);
 
+  it('webhooks are told, signed, of drift a schedule found and of a scheduled run that failed; a receiver that is down is reported', async () => {
+    // The receiver: a local HTTP server (the stand-in for an operator's chat or paging webhook).
+    const key = randomBytes(32).toString('hex');
+    process.env.STEWARD_TEST_WEBHOOK_KEY = key; // the in-process worker's environment
+    const got: { headers: IncomingHttpHeaders; body: string; at: number }[] = [];
+    const receiver: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        got.push({ headers: req.headers, body, at: Date.now() });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/steward`;
+    const notifying = (hookUrl: string, hostKey?: string): string => {
+      const file = driftEvery('1h');
+      const doc = parse(readFileSync(file, 'utf8')) as SpecInput;
+      doc.notifications = { webhooks: [{ name: 'ops', url: hookUrl, signingKeyEnv: 'STEWARD_TEST_WEBHOOK_KEY' }] };
+      if (hostKey) doc.hosts[0]!.hostKey = hostKey;
+      const out = file.replace(/\.yaml$/, '-notify.yaml');
+      writeFileSync(out, stringify(doc));
+      return out;
+    };
+    const triggered = async (
+      spec: string,
+      outcome: string,
+    ): Promise<{ run: Run; report: HostReport; ended: number }> => {
+      const before = new Set((await scheduled()).map((r) => r.runId));
+      await cli(spec, 'schedule', 'apply');
+      await cli(spec, 'schedule', 'trigger', driftId);
+      const run = await waitFor(`a triggered run that ends ${outcome}`, async () =>
+        (await scheduled()).find((r) => !before.has(r.runId) && r.outcome === outcome && r.status !== 'RUNNING'),
+      );
+      const handle = world.env.client.workflow.getHandle(run.workflowId, run.runId);
+      const ended = (await handle.describe()).closeTime!.getTime();
+      const report = (await handle
+        .result()
+        .catch((err: { cause?: { details?: unknown[] } }) => err.cause?.details?.[0])) as HostReport;
+      return { run, report, ended };
+    };
+    const verified = (m: (typeof got)[number]): unknown => {
+      const timestamp = m.headers['x-steward-timestamp'] as string;
+      const signature = createHmac('sha256', key).update(`${timestamp}.${m.body}`).digest('hex');
+      expect(m.headers['x-steward-signature']).toBe(`sha256=${signature}`);
+      return JSON.parse(m.body);
+    };
+    try {
+      // 1. Drift made by hand; the schedule's run repairs it and the webhook hears of it at once.
+      await onHost('chown root:root /opt/openclaw/state');
+      const drift = await triggered(notifying(url), 'completed');
+      expect(drift.report.changes.map((c) => c.resource)).toContain('dir:/opt/openclaw/state');
+      expect(got).toHaveLength(1);
+      expect(got[0]!.headers['x-steward-event']).toBe('drift.found');
+      expect(got[0]!.at - drift.ended).toBeLessThan(5_000);
+      expect(verified(got[0]!)).toMatchObject({
+        event: 'drift.found',
+        host,
+        operation: 'drift',
+        mode: 'apply',
+        trigger: `schedule:${driftId}`,
+        workflowId: drift.run.workflowId,
+        resources: expect.arrayContaining(['dir:/opt/openclaw/state']),
+      });
+      expect(drift.report.findings).toContainEqual(expect.objectContaining({ id: 'notify.sent' }));
+
+      // 2. A scheduled run that fails: the host presents another key than the one pinned.
+      const stranger = makeKeyPair().publicKey.split(' ').slice(0, 2).join(' ');
+      const failed = await triggered(notifying(url, stranger), 'failed');
+      expect(got).toHaveLength(2);
+      expect(got[1]!.at - failed.ended).toBeLessThan(5_000);
+      expect(verified(got[1]!)).toMatchObject({
+        event: 'run.failed',
+        host,
+        status: 'failed',
+        error: expect.any(String),
+      });
+      expect(failed.report.findings).toContainEqual(expect.objectContaining({ id: 'notify.sent' }));
+
+      // 3. The receiver is down: the run still completes, and its report says who was not told and why.
+      await new Promise((r) => receiver.close(r));
+      await onHost('chown root:root /opt/openclaw/state');
+      const missed = await triggered(notifying(url), 'completed');
+      expect(missed.report.status).toBe('completed');
+      expect(missed.report.findings).toContainEqual(
+        expect.objectContaining({
+          id: 'notify.missed',
+          severity: 'medium',
+          message: expect.stringContaining('ECONNREFUSED'),
+        }),
+      );
+      expect(got).toHaveLength(2);
+    } finally {
+      receiver.close();
+      delete process.env.STEWARD_TEST_WEBHOOK_KEY;
+      await cli(driftEvery('1h'), 'schedule', 'apply'); // the schedule as the next tests expect it
+    }
+  }, 240_000);
+
   it('a schedule left running repairs a drift introduced by hand, without anyone calling steward', async () => {
     const updated = await cli<ApplyResult>(driftEvery('30s'), 'schedule', 'apply');
     expect(updated).toMatchObject({ created: [], updated: [driftId], deleted: [], unchanged: [] });
@@ -203,8 +307,10 @@ describe('steward schedule', () => {
 
   it('pause stops runs; resume restarts them', async () => {
     const spec = driftEvery('30s');
-    expect(await cli(spec, 'schedule', 'pause', '--note', 'maintenance')).toEqual({ paused: [driftId] });
     const handle = world.env.client.schedule.getHandle(driftId);
+    // When it would run next, unpaused (the interval's offset comes from the id).
+    const due = (await handle.describe()).info.nextActionTimes.map((t) => t.getTime());
+    expect(await cli(spec, 'schedule', 'pause', '--note', 'maintenance')).toEqual({ paused: [driftId] });
     await waitFor('runs in flight to finish', async () =>
       (await handle.describe()).info.runningActions.length === 0 ? true : undefined,
     );
@@ -212,7 +318,10 @@ describe('steward schedule', () => {
     const [paused] = (await cli<{ schedules: ScheduleView[] }>(spec, 'schedule', 'list')).schedules;
     expect(paused).toMatchObject({ paused: true, note: 'maintenance' });
 
-    await new Promise((r) => setTimeout(r, 45_000)); // longer than the interval
+    // Past the next time it was due (a few seconds' grace for the scheduler), it has not run.
+    const next = due.find((t) => t > Date.now());
+    expect(next).toBeDefined();
+    await new Promise((r) => setTimeout(r, next! - Date.now() + 3_000));
     expect((await handle.describe()).info.numActionsTaken).toBe(taken);
 
     expect(await cli(spec, 'schedule', 'resume')).toEqual({ resumed: [driftId] });

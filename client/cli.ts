@@ -10,6 +10,19 @@ import { resolveGlobals, type GlobalOptions, type ParsedGlobals } from './global
 import { EXIT, failureExit, UsageError } from './errors';
 import { installTerminalSafeConsole } from './terminal';
 import type { OperationCommand, SpecChange } from './operation-command';
+import type { Client } from '@temporalio/client';
+
+/** `--waves` and `--bake` as given. */
+interface Rollout {
+  readonly waves?: string;
+  readonly bake?: string;
+}
+const WAVES_FLAG = '--waves <sizes>';
+const WAVES_HELP =
+  'roll out in waves of host counts or shares of the fleet, e.g. 1,25%,100% (the last takes the rest); a wave ' +
+  "with a failed host halts the rollout (default: the spec's rollout.waves)";
+const BAKE_FLAG = '--bake <duration>';
+const BAKE_HELP = "with waves: pause between two waves, e.g. 5min (default: the spec's rollout.bake)";
 
 const program = new Command('steward')
   .description('Durable, idempotent lifecycle operations for self-hosted OpenClaw stacks, on Temporal')
@@ -262,8 +275,19 @@ program
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .addOption(new Option('--plan', 'report what would change without changing anything'))
   .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string }) => {
-    exitCode = await operation('provision', 'provisionHost', hosts, o.plan ? 'plan' : 'apply', o.concurrency);
+  .option(WAVES_FLAG, WAVES_HELP)
+  .option(BAKE_FLAG, BAKE_HELP)
+  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
+    exitCode = await operation(
+      'provision',
+      'provisionHost',
+      hosts,
+      o.plan ? 'plan' : 'apply',
+      o.concurrency,
+      undefined,
+      undefined,
+      o,
+    );
   });
 
 program
@@ -272,8 +296,19 @@ program
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .addOption(new Option('--plan', 'report what would change without changing anything'))
   .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string }) => {
-    exitCode = await operation('harden', 'hardenHost', hosts, o.plan ? 'plan' : 'apply', o.concurrency);
+  .option(WAVES_FLAG, WAVES_HELP)
+  .option(BAKE_FLAG, BAKE_HELP)
+  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
+    exitCode = await operation(
+      'harden',
+      'hardenHost',
+      hosts,
+      o.plan ? 'plan' : 'apply',
+      o.concurrency,
+      undefined,
+      undefined,
+      o,
+    );
   });
 
 program
@@ -282,8 +317,19 @@ program
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .addOption(new Option('--plan', 'report what would change without changing anything'))
   .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string }) => {
-    exitCode = await operation('deploy', 'deployHost', hosts, o.plan ? 'plan' : 'apply', o.concurrency);
+  .option(WAVES_FLAG, WAVES_HELP)
+  .option(BAKE_FLAG, BAKE_HELP)
+  .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
+    exitCode = await operation(
+      'deploy',
+      'deployHost',
+      hosts,
+      o.plan ? 'plan' : 'apply',
+      o.concurrency,
+      undefined,
+      undefined,
+      o,
+    );
   });
 
 program
@@ -303,8 +349,10 @@ program
   .description('provision → harden → deploy → memory check, each a child workflow; stops at the first failure')
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { concurrency: string }) => {
-    exitCode = await operation('converge', 'convergeHost', hosts, 'apply', o.concurrency);
+  .option(WAVES_FLAG, WAVES_HELP)
+  .option(BAKE_FLAG, BAKE_HELP)
+  .action(async (hosts: string[], o: { concurrency: string } & Rollout) => {
+    exitCode = await operation('converge', 'convergeHost', hosts, 'apply', o.concurrency, undefined, undefined, o);
   });
 
 program
@@ -319,11 +367,19 @@ program
   )
   .option('--no-audit', "skip OpenClaw's security audit inside the gateway (about 10 s per host)")
   .option('--concurrency <n>', 'hosts worked on at once', '10')
-  .action(async (hosts: string[], o: { repair?: boolean; audit?: boolean; concurrency: string }) => {
-    exitCode = await operation('drift', 'driftHost', hosts, o.repair ? 'apply' : 'plan', o.concurrency, {
-      audit: o.audit !== false,
-      ...(o.audit === true ? { auditMaxAgeMs: 0 } : {}),
-    });
+  .option(WAVES_FLAG, WAVES_HELP)
+  .option(BAKE_FLAG, BAKE_HELP)
+  .action(async (hosts: string[], o: { repair?: boolean; audit?: boolean; concurrency: string } & Rollout) => {
+    exitCode = await operation(
+      'drift',
+      'driftHost',
+      hosts,
+      o.repair ? 'apply' : 'plan',
+      o.concurrency,
+      { audit: o.audit !== false, ...(o.audit === true ? { auditMaxAgeMs: 0 } : {}) },
+      undefined,
+      o,
+    );
   });
 
 program
@@ -417,6 +473,27 @@ program
   .action(async (secrets: string[], o: { host: string[]; due?: boolean; plan?: boolean; concurrency: string }) => {
     const { rotate } = await import('./commands/rotate');
     exitCode = await rotate(globals(), secrets, o);
+  });
+
+program
+  .command('resume')
+  .description('a rollout in waves halted at a failed wave: run its failed hosts again and go on with the waves after')
+  .argument('<workflowId>', 'the halted run (the id the halted command printed)')
+  .action(async (workflowId: string) => {
+    exitCode = await rolloutDecision((client, g) =>
+      import('./operation').then((m) => m.resumeRollout(client, g, workflowId)),
+    );
+  });
+
+program
+  .command('abort')
+  .description('a rollout in waves halted at a failed wave: end it failed, its untouched hosts left as they are')
+  .argument('<workflowId>', 'the halted run')
+  .option('--reason <text>', 'why, recorded in the run')
+  .action(async (workflowId: string, o: { reason?: string }) => {
+    exitCode = await rolloutDecision((client, g) =>
+      import('./operation').then((m) => m.abortRollout(client, g, workflowId, o.reason)),
+    );
   });
 
 program
@@ -521,6 +598,20 @@ schedule
     exitCode = await act(globals(), 'delete', ids, o);
   });
 
+/** Connects, runs a decision on a halted rollout, and returns its exit code. */
+async function rolloutDecision(
+  decide: (client: Client, g: GlobalOptions) => Promise<{ code: number }>,
+): Promise<number> {
+  const g = globals();
+  const { connectClient } = await import('./context');
+  const client = await connectClient(g);
+  try {
+    return (await decide(client, g)).code;
+  } finally {
+    await client.connection.close();
+  }
+}
+
 async function operation(
   op:
     | 'provision'
@@ -541,6 +632,7 @@ async function operation(
   extra?: Record<string, unknown>,
   /** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
   change?: SpecChange,
+  rollout: Rollout = {},
 ): Promise<number> {
   const g = globals();
   const uiUrl = process.env.STEWARD_UI_URL;
@@ -552,6 +644,8 @@ async function operation(
     concurrency,
     ...(extra ? { extra } : {}),
     ...(uiUrl ? { uiUrl } : {}),
+    ...(rollout.waves !== undefined ? { waves: rollout.waves } : {}),
+    ...(rollout.bake !== undefined ? { bake: rollout.bake } : {}),
   };
   // A worker of this build on this machine runs the command for us, already connected; else we connect ourselves.
   // A spec change lives in this process, so it is never handed over.

@@ -62,6 +62,8 @@ const requestSchema = z.strictObject({
       concurrency: z.string(),
       extra: z.record(z.string(), z.json()).optional(),
       uiUrl: z.string().optional(),
+      waves: z.string().max(200).optional(),
+      bake: z.string().max(20).optional(),
     })
     .refine((c) => WORKFLOW_OF[c.operation] === c.workflowType, { message: 'workflow type does not match' }),
   user: z.string().regex(/^[A-Za-z0-9._@-]{1,200}$/),

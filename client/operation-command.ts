@@ -7,6 +7,8 @@ import type { Client } from '@temporalio/client';
 import type { Spec } from '../model/schema';
 import type { Mode, Operation } from '../model/report';
 import { readDevState } from '../common/dev-state';
+import { durationMs } from '../model/units';
+import { parseWaves, type WaveSize } from '../model/waves';
 import { loadSpecCached } from './spec-cache';
 import { runOperation, selectHosts, type Requester } from './operation';
 import { EXIT, UsageError } from './errors';
@@ -25,6 +27,9 @@ export interface OperationCommand {
   readonly extra?: Readonly<Record<string, unknown>>;
   /** The CLI's STEWARD_UI_URL, when set. */
   readonly uiUrl?: string;
+  /** --waves and --bake as given. */
+  readonly waves?: string;
+  readonly bake?: string;
 }
 
 /** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
@@ -57,6 +62,7 @@ export async function runOperationCommand(
   }
   const parallel = Number(cmd.concurrency);
   if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
+  const { waves, bakeMs } = rolloutOf(cmd, spec, cmd.mode);
   return withClient(async (client) => {
     const { code, reports } = await runOperation(
       client,
@@ -70,6 +76,8 @@ export async function runOperationCommand(
         concurrency: parallel,
         ...(uiUrl ? { uiUrl } : {}),
         ...(cmd.extra ? { extra: cmd.extra } : {}),
+        ...(waves ? { waves } : {}),
+        ...(bakeMs ? { bakeMs } : {}),
       },
       by,
     );
@@ -82,4 +90,31 @@ export async function runOperationCommand(
     }
     return code;
   });
+}
+
+/**
+ * The rollout in waves: --waves and --bake, else the spec's `rollout` for a run that applies (a plan changes nothing,
+ * so it goes to every host at once).
+ * @throws UsageError naming the flag for a malformed value, or --bake without waves.
+ */
+export function rolloutOf(
+  cmd: Pick<OperationCommand, 'waves' | 'bake'>,
+  spec: Pick<Spec, 'rollout'>,
+  mode: Mode,
+): { waves?: WaveSize[]; bakeMs?: number } {
+  const fromSpec = mode === 'apply' ? spec.rollout : undefined;
+  let waves: WaveSize[] | undefined = fromSpec?.waves ? ([...fromSpec.waves] as WaveSize[]) : undefined;
+  if (cmd.waves !== undefined) {
+    try {
+      waves = parseWaves(cmd.waves);
+    } catch (err) {
+      throw new UsageError(`--waves ${JSON.stringify(cmd.waves)}: ${(err as Error).message}`);
+    }
+  }
+  const bake = cmd.bake ?? (cmd.waves === undefined ? fromSpec?.bake : undefined);
+  if (cmd.bake !== undefined && !/^[0-9]+(s|min|h|d|w)$/.test(cmd.bake)) {
+    throw new UsageError(`--bake ${JSON.stringify(cmd.bake)}: must be a duration such as 30s, 5min or 1h`);
+  }
+  if (bake !== undefined && !waves) throw new UsageError("--bake needs waves (--waves or the spec's rollout.waves)");
+  return { ...(waves ? { waves } : {}), ...(bake ? { bakeMs: durationMs(bake) } : {}) };
 }

@@ -31,6 +31,14 @@ import type { FleetInput, FleetReport } from '../workflows/fleet';
 import type { HostOperationInput, HostProgress } from '../workflows/host-operation';
 import { fleetWorkflowId, hostWorkflowId } from '../model/ids';
 import { hostPlan } from '../model/plan';
+import {
+  ABORT_UPDATE,
+  FLEET_QUERY,
+  RESUME_UPDATE,
+  type FleetProgress,
+  type Halted,
+  type WaveSize,
+} from '../model/waves';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
 import { pollUntilStopped, printDetail, printProgress, printResult, toStdout, type Print } from './output';
@@ -48,6 +56,9 @@ export interface OperationRequest {
   readonly uiUrl?: string;
   /** Operation-specific input fields, given to every host workflow (e.g. drift's `audit`). */
   readonly extra?: Readonly<Record<string, unknown>>;
+  /** A fleet's rollout in waves, and the pause between two. */
+  readonly waves?: readonly WaveSize[];
+  readonly bakeMs?: number;
 }
 
 /** The `--json` result document. */
@@ -58,6 +69,10 @@ export interface ResultDocument {
   readonly hosts: readonly (Pick<HostReport, 'host' | 'status' | 'changes' | 'findings' | 'controls'> & {
     error?: string;
   })[];
+  /** Waves: hosts never worked on; the halt the run waits in; why it ended before its last wave. */
+  readonly untouched?: readonly string[];
+  readonly halted?: Pick<Halted, 'wave' | 'waves' | 'failed'>;
+  readonly stopped?: string;
   readonly durationMs: number;
 }
 
@@ -102,29 +117,62 @@ export async function runOperation(
   if (!opts.json)
     by.print(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
 
-  const runs = req.hosts.map((host) => ({ label: host, workflowId: hostWorkflowId(req.operation, host, startedAt) }));
-  const follow = opts.json ? undefined : followRuns(client, runs, req.mode, undefined, by.quiet, by.print);
-  const settled = await settle<HostReport | FleetReport>(handle);
+  const run = { ...req, runId: handle.firstExecutionRunId, startedAt, started, waves: !!req.waves?.length };
+  return followToEnd(client, handle, run, opts.json, by);
+}
+
+/** What {@link followToEnd} needs to know of a run. */
+interface Followed {
+  readonly operation: Operation;
+  readonly mode: Mode;
+  readonly hosts: readonly string[];
+  /** The time in the host runs' ids. */
+  readonly startedAt: Date;
+  /** When the command began, for the duration printed. */
+  readonly started: number;
+  /** A rollout in waves: the run may halt, and the CLI ends there (exit 1) with what to do next. */
+  readonly waves: boolean;
+  /** The run's id, when known without asking. */
+  readonly runId?: string;
+}
+
+/** Follows a started run (its host runs' steps as they change) to its end or halt; prints the outcome; the exit code. */
+async function followToEnd(
+  client: Client,
+  handle: WorkflowHandle,
+  run: Followed,
+  json: boolean,
+  by: Requester,
+): Promise<{ code: number; reports: HostReport[] }> {
+  const { operation, mode } = run;
+  const runs = run.hosts.map((host) => ({ label: host, workflowId: hostWorkflowId(operation, host, run.startedAt) }));
+  const follow = json ? undefined : followRuns(client, runs, mode, undefined, by.quiet, by.print);
+  const settled = await settleOrHalt<HostReport | FleetReport>(handle, run.waves);
   await follow?.stop();
+  const halted = 'halted' in settled ? settled.halted : undefined;
   let reports: HostReport[] =
-    'failure' in settled
-      ? req.hosts.map((host) => failedReport(host, req.operation, req.mode, settled.failure))
-      : 'hosts' in settled.report
-        ? [...settled.report.hosts]
-        : [settled.report];
+    'halted' in settled
+      ? [...settled.halted.reports]
+      : 'failure' in settled
+        ? run.hosts.map((host) => failedReport(host, operation, mode, settled.failure))
+        : 'hosts' in settled.report
+          ? [...settled.report.hosts]
+          : [settled.report];
+  const fleetEnd = 'report' in settled && 'hosts' in settled.report ? settled.report : undefined;
+  const untouched = halted?.untouched ?? fleetEnd?.untouched ?? [];
 
   // Another run got the host first (a race the visibility check before starting cannot see).
   const yielded = reports.filter((r) => r.alreadyRunning);
   if (yielded.length > 0 && yielded.length === reports.length) {
-    throw new OperationRefusedError(alreadyRunningMessage(req.operation, yielded));
+    throw new OperationRefusedError(alreadyRunningMessage(operation, yielded));
   }
   reports = reports.map((r) =>
-    r.alreadyRunning ? { ...r, status: 'failed', error: alreadyRunningMessage(req.operation, [r]) } : r,
+    r.alreadyRunning ? { ...r, status: 'failed', error: alreadyRunningMessage(operation, [r]) } : r,
   );
-  const failed = reports.some((r) => r.status === 'failed');
+  const failed = reports.some((r) => r.status === 'failed') || untouched.length > 0;
   const doc: ResultDocument = {
     workflowId: handle.workflowId,
-    runId: handle.firstExecutionRunId,
+    runId: run.runId ?? (await handle.describe().catch(() => undefined))?.runId ?? '',
     status: failed ? 'failed' : 'completed',
     hosts: reports.map((r) => ({
       host: r.host,
@@ -134,13 +182,126 @@ export async function runOperation(
       ...(r.controls ? { controls: r.controls } : {}),
       ...(r.error ? { error: r.error } : {}),
     })),
-    durationMs: Date.now() - started,
+    ...(untouched.length ? { untouched } : {}),
+    ...(halted ? { halted: { wave: halted.wave, waves: halted.waves, failed: halted.failed } } : {}),
+    ...(fleetEnd?.stopped ? { stopped: fleetEnd.stopped } : {}),
+    durationMs: Date.now() - run.started,
   };
-  if (opts.json) by.print(JSON.stringify(doc, null, 2));
-  else printResult(doc, reports, req.mode, by.print);
+  if (json) by.print(JSON.stringify(doc, null, 2));
+  else {
+    printResult(doc, reports, mode, by.print);
+    if (halted) {
+      by.print(
+        `halted at wave ${halted.wave} of ${halted.waves}: ${halted.failed.join(', ')} failed; untouched: ` +
+          `${halted.untouched.join(', ') || 'none'}\n  the run waits: \`steward resume ${handle.workflowId}\` after the fix ` +
+          `runs ${halted.failed.join(', ')} again and goes on; \`steward abort ${handle.workflowId}\` ends it`,
+      );
+    } else if (fleetEnd?.stopped) by.print(`${fleetEnd.stopped}; untouched: ${untouched.join(', ') || 'none'}`);
+  }
   // A drift plan that found drift exits 2, as `terraform plan -detailed-exitcode` does.
-  const drifted = req.operation === 'drift' && req.mode === 'plan' && reports.some((r) => r.changes.length > 0);
+  const drifted = operation === 'drift' && mode === 'plan' && reports.some((r) => r.changes.length > 0);
   return { code: failed ? EXIT.failed : drifted ? EXIT.drift : EXIT.ok, reports };
+}
+
+/**
+ * The run's end, or for a rollout in waves its halt, whichever comes first (the halt is read from the `fleet` query
+ * once a second; the run then waits for a decision, and the CLI does not).
+ */
+async function settleOrHalt<T>(
+  handle: WorkflowHandle,
+  waves: boolean,
+): Promise<{ report: T } | { failure: string } | { halted: Halted }> {
+  const ended = settle<T>(handle);
+  if (!waves) return ended;
+  let watching = true;
+  const halt = (async (): Promise<{ halted: Halted } | undefined> => {
+    while (watching) {
+      const progress = await handle.query<FleetProgress>(FLEET_QUERY).catch(() => undefined);
+      if (progress?.halted) return { halted: progress.halted };
+      await sleep(1_000);
+    }
+    return undefined;
+  })();
+  const first = await Promise.race([ended.then((e) => ({ e })), halt.then((h) => ({ h }))]);
+  watching = false;
+  if ('e' in first) return first.e;
+  ended.catch(() => undefined); // the run waits for a decision; nobody waits for its end here
+  return first.h ?? ended;
+}
+
+/**
+ * `steward resume RUN`: a rollout halted at a failed wave runs that wave's failed hosts again and goes on; followed
+ * like the run it was. Refused (exit 1) unless the run is a rollout in waves that is halted.
+ */
+export async function resumeRollout(
+  client: Client,
+  opts: GlobalOptions,
+  workflowId: string,
+  by: Requester = thisProcess(),
+): Promise<{ code: number; reports: HostReport[] }> {
+  const started = Date.now();
+  const handle = client.workflow.getHandle(workflowId);
+  const progress = await rollout(handle);
+  const { resumed } = await handle
+    .executeUpdate<{ resumed: readonly string[] }, []>(RESUME_UPDATE)
+    .catch((err: unknown) => {
+      throw new OperationRefusedError(`${workflowId}: ${refusal(err)}`);
+    });
+  if (!opts.json) by.print(`resumed ${workflowId}: ${resumed.join(', ')} again, then the waves after`);
+  if (!opts.wait) return { code: EXIT.ok, reports: [] };
+  const hosts = progress.waves.flatMap((w) => w.hosts);
+  return followToEnd(
+    client,
+    handle,
+    { ...progress, hosts, startedAt: new Date(progress.startedAt), started, waves: true },
+    opts.json,
+    by,
+  );
+}
+
+/** `steward abort RUN [--reason]`: a halted rollout ends failed; its untouched hosts stay so. */
+export async function abortRollout(
+  client: Client,
+  opts: GlobalOptions,
+  workflowId: string,
+  reason: string | undefined,
+  by: Requester = thisProcess(),
+): Promise<{ code: number; reports: HostReport[] }> {
+  const started = Date.now();
+  const handle = client.workflow.getHandle(workflowId);
+  const progress = await rollout(handle);
+  await handle.executeUpdate(ABORT_UPDATE, { args: [reason ?? ''] }).catch((err: unknown) => {
+    throw new OperationRefusedError(`${workflowId}: ${refusal(err)}`);
+  });
+  const hosts = progress.waves.flatMap((w) => w.hosts);
+  return followToEnd(
+    client,
+    handle,
+    { ...progress, hosts, startedAt: new Date(progress.startedAt), started, waves: false },
+    opts.json,
+    by,
+  );
+}
+
+/** The rollout's progress. @throws OperationRefusedError when the run is not a rollout in waves (or not running). */
+async function rollout(handle: WorkflowHandle): Promise<FleetProgress> {
+  const run = await handle.describe().catch((err: unknown) => {
+    throw new OperationRefusedError(`${handle.workflowId}: ${refusal(err)}`);
+  });
+  if (run.status.name !== 'RUNNING') {
+    throw new OperationRefusedError(
+      `${handle.workflowId} is not a running rollout in waves (it is ${run.status.name.toLowerCase()})`,
+    );
+  }
+  return handle.query<FleetProgress>(FLEET_QUERY).catch((err: unknown) => {
+    throw new OperationRefusedError(`${handle.workflowId} is not a running rollout in waves: ${refusal(err)}`);
+  });
+}
+
+/** A refused update or query in one line. */
+function refusal(err: unknown): string {
+  const e = err as Error & { cause?: Error };
+  return (e.cause?.message ?? e.message ?? String(err)).split('\n')[0]!;
 }
 
 type Holder = Pick<HostReport, 'host' | 'alreadyRunning' | 'alreadyRunningOperation'>;
@@ -319,6 +480,8 @@ export function fleetInput(req: OperationRequest, startedAt: Date): FleetInput {
     hosts: req.hosts,
     startedAt: startedAt.toISOString(),
     ...(req.concurrency ? { concurrency: req.concurrency } : {}),
+    ...(req.waves?.length ? { waves: req.waves } : {}),
+    ...(req.bakeMs ? { bakeMs: req.bakeMs } : {}),
   };
 }
 

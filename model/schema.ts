@@ -912,6 +912,29 @@ export const schedulesSchema = z
 export type Schedules = z.infer<typeof schedulesSchema>;
 
 // ---------------------------------------------------------------------------------------------------------------
+// Rollouts
+
+export const rolloutSchema = z
+  .strictObject({
+    waves: z
+      .array(
+        z.union([
+          z.number().int().min(1, 'a count must be 1 or more'),
+          z.string().regex(/^([1-9][0-9]?|100)%$/, 'must be a count or a percentage from 1% to 100%'),
+        ]),
+      )
+      .min(1)
+      .optional()
+      .describe(
+        'Fleet operations go in waves of these sizes (host counts or shares of the fleet, e.g. [1, "25%", "100%"]; ' +
+          'the last takes the rest); a wave with a failed host halts the rollout until `steward resume` or `abort`',
+      ),
+    bake: durationSchema.optional().describe('Pause between two waves'),
+  })
+  .refine((r) => r.bake === undefined || r.waves !== undefined, { message: 'needs waves', path: ['bake'] })
+  .meta({ title: 'Rollout', description: 'How fleet operations roll out when no --waves is given' });
+
+// ---------------------------------------------------------------------------------------------------------------
 // Notifications
 
 /** What steward tells webhooks about. */
@@ -997,6 +1020,7 @@ export const specSchema = z
       .describe(
         'Unattended runs: drift repair, memory checks, secret rotation and audit export, as Temporal Schedules',
       ),
+    rollout: rolloutSchema.prefault({}).describe('Fleet operations in waves, unless --waves says otherwise'),
     notifications: notificationsSchema
       .prefault({})
       .describe('Webhooks outside the stack, told when a scheduled run fails or finds drift'),

@@ -2,8 +2,23 @@
  * A fleet operation: one child workflow per host, at most `concurrency` at once, one summary. A host that fails
  * does not stop the others; its report comes back from the failure's details. Children carry the fleet's trigger
  * (workflows/interceptors.ts).
+ *
+ * With `waves`, the hosts go in waves (model/waves.ts), each after the one before it succeeded and, with `bakeMs`, a
+ * pause. A wave with a failed host halts the rollout: later waves are left untouched, and the run waits (up to
+ * `haltWaitMs`) for the `resume` update, which runs the wave's failed hosts again and goes on, or `abort`, which
+ * ends it failed. The `fleet` query says where it stands.
  */
-import { ApplicationFailure, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  condition,
+  defineQuery,
+  defineUpdate,
+  executeChild,
+  patched,
+  setHandler,
+  sleep,
+} from '@temporalio/workflow';
 import { hostPlan } from '../model/plan';
 import type { HostReport, Mode, Operation } from '../model/report';
 import type { Spec } from '../model/schema';
@@ -13,6 +28,16 @@ import { hostWorkflowId } from '../model/ids';
 import { inLanes } from './lanes';
 import { autoUpgrade } from './versioning';
 import { DEFAULT_FLEET_CONCURRENCY } from './options';
+import {
+  ABORT_UPDATE,
+  FLEET_QUERY,
+  RESUME_UPDATE,
+  waveGroups,
+  type FleetProgress,
+  type Halted,
+  type WaveSize,
+  type WaveStatus,
+} from '../model/waves';
 
 export interface FleetInput {
   readonly operation: Operation;
@@ -28,12 +53,32 @@ export interface FleetInput {
   readonly concurrency?: number;
   /** The time in the children's ids (`<operation>/<host>/<time>`), so the CLI can follow them; default now. */
   readonly startedAt?: string;
+  /** Roll out in waves of these sizes (absent: every host at once, `concurrency` at a time). */
+  readonly waves?: readonly WaveSize[];
+  /** Pause between two waves. */
+  readonly bakeMs?: number;
+  /** How long a halted rollout waits for `resume` or `abort` before it ends failed (default 7 days). */
+  readonly haltWaitMs?: number;
 }
+
+/** Marks fleets that roll out in waves (only runs started with `waves` take that path). */
+export const WAVES_PATCH = 'steward-fleet-waves';
+export const DEFAULT_HALT_WAIT_MS = 7 * 24 * 3600_000;
+
+export const fleetQuery = defineQuery<FleetProgress>(FLEET_QUERY);
+/** Runs the halted wave's failed hosts again, then the waves after it. Refused unless the rollout is halted. */
+export const resumeUpdate = defineUpdate<{ resumed: readonly string[] }, []>(RESUME_UPDATE);
+/** Ends a halted rollout failed; its untouched hosts stay so. Refused unless the rollout is halted. */
+export const abortUpdate = defineUpdate<{ untouched: readonly string[] }, [reason: string]>(ABORT_UPDATE);
 
 export interface FleetReport {
   readonly operation: Operation;
   readonly status: 'completed' | 'failed';
   readonly hosts: readonly HostReport[];
+  /** Waves: hosts never worked on, because an earlier wave failed and the rollout was aborted (or not resumed). */
+  readonly untouched?: readonly string[];
+  /** Waves: why the rollout ended before its last wave. */
+  readonly stopped?: string;
 }
 
 export async function fleet(input: FleetInput): Promise<FleetReport> {
@@ -51,22 +96,125 @@ export async function fleet(input: FleetInput): Promise<FleetReport> {
       return failedReport(input.operation, host, err);
     }
   };
-  const reports = await inLanes(fleetHostInputs(input), limit, runOne);
-  const failed = reports.filter((r) => r.status === 'failed');
+  const hosts = fleetHostInputs(input);
+  if (input.waves && input.waves.length > 0 && patched(WAVES_PATCH)) {
+    return finish(input.operation, await inWaves(input, startedAt, hosts, limit, runOne));
+  }
+  return finish(input.operation, { hosts: await inLanes(hosts, limit, runOne) });
+}
+
+/** The fleet's summary: returned when every host completed, else thrown with it attached. */
+function finish(operation: Operation, outcome: Omit<FleetReport, 'operation' | 'status'>): FleetReport {
+  const failed = outcome.hosts.filter((r) => r.status === 'failed');
+  const untouched = outcome.untouched ?? [];
   const summary: FleetReport = {
-    operation: input.operation,
-    status: failed.length ? 'failed' : 'completed',
-    hosts: reports,
+    operation,
+    status: failed.length || untouched.length ? 'failed' : 'completed',
+    ...outcome,
   };
-  if (failed.length > 0) {
+  if (summary.status === 'failed') {
+    const total = outcome.hosts.length + untouched.length;
     throw ApplicationFailure.create({
-      message: `${input.operation} failed on ${failed.map((r) => r.host).join(', ')} (${failed.length}/${reports.length} hosts)`,
+      message:
+        `${operation} failed on ${failed.map((r) => r.host).join(', ')} (${failed.length}/${total} hosts)` +
+        (untouched.length ? `; untouched: ${untouched.join(', ')}` : '') +
+        (outcome.stopped ? ` — ${outcome.stopped}` : ''),
       type: 'OperationFailed',
       nonRetryable: true,
       details: [summary],
     });
   }
   return summary;
+}
+
+/** The rollout in waves the module comment describes. */
+async function inWaves(
+  input: FleetInput,
+  startedAt: Date,
+  hosts: readonly HostOperationInput[],
+  limit: number,
+  runOne: (host: HostOperationInput) => Promise<HostReport>,
+): Promise<Omit<FleetReport, 'operation' | 'status'>> {
+  const groups = waveGroups(hosts, input.waves ?? []);
+  const status: WaveStatus[] = groups.map(() => 'pending');
+  const reports = new Map<string, HostReport>();
+  let halted: Halted | undefined;
+  let decision: { kind: 'resume' | 'abort'; reason?: string } | undefined;
+  setHandler(fleetQuery, () => ({
+    operation: input.operation,
+    mode: input.mode ?? 'apply',
+    startedAt: startedAt.toISOString(),
+    waves: groups.map((g, i) => ({ hosts: g.map((h) => h.host), status: status[i]! })),
+    ...(halted ? { halted } : {}),
+  }));
+  const whileHalted = (): void => {
+    if (!halted) throw new Error('the rollout is not halted: there is nothing to resume or abort');
+  };
+  setHandler(
+    resumeUpdate,
+    () => {
+      decision = { kind: 'resume' };
+      return { resumed: halted!.failed };
+    },
+    { validator: whileHalted },
+  );
+  setHandler(
+    abortUpdate,
+    (reason: string) => {
+      decision = { kind: 'abort', ...(reason ? { reason } : {}) };
+      return { untouched: halted!.untouched };
+    },
+    { validator: (_reason: string) => whileHalted() },
+  );
+
+  const untouchedAfter = (w: number): string[] => groups.slice(w + 1).flatMap((g) => g.map((h) => h.host));
+  for (let w = 0; w < groups.length; w++) {
+    let pending: readonly HostOperationInput[] = groups[w]!;
+    for (;;) {
+      status[w] = 'running';
+      for (const r of await inLanes(pending, limit, runOne)) reports.set(r.host, r);
+      // A host another run held (this run yielded it) was not worked on: it halts the rollout like a failure.
+      const failed = groups[w]!.filter((h) => {
+        const r = reports.get(h.host);
+        return r?.status === 'failed' || r?.alreadyRunning !== undefined;
+      }).map((h) => h.host);
+      if (failed.length === 0) break;
+      status[w] = 'halted';
+      halted = {
+        wave: w + 1,
+        waves: groups.length,
+        failed,
+        untouched: untouchedAfter(w),
+        reports: orderedReports(hosts, reports),
+      };
+      decision = undefined;
+      const decided = await condition(() => decision !== undefined, input.haltWaitMs ?? DEFAULT_HALT_WAIT_MS);
+      const chosen = decision as { kind: 'resume' | 'abort'; reason?: string } | undefined;
+      const untouched = halted.untouched;
+      halted = undefined;
+      if (!decided || chosen?.kind !== 'resume') {
+        status[w] = 'failed';
+        for (let later = w + 1; later < groups.length; later++) status[later] = 'untouched';
+        const stopped = !decided
+          ? `halted at wave ${w + 1} of ${groups.length}; no resume or abort came in time`
+          : `aborted at wave ${w + 1} of ${groups.length}${chosen?.reason ? `: ${chosen.reason}` : ''}`;
+        return { hosts: orderedReports(hosts, reports), untouched, stopped };
+      }
+      pending = pending.filter((h) => failed.includes(h.host));
+    }
+    status[w] = 'completed';
+    if (input.bakeMs && w < groups.length - 1) {
+      status[w] = 'baking';
+      await sleep(input.bakeMs);
+      status[w] = 'completed';
+    }
+  }
+  return { hosts: orderedReports(hosts, reports) };
+}
+
+/** The reports of the hosts worked on, in the fleet's order. */
+function orderedReports(hosts: readonly HostOperationInput[], reports: Map<string, HostReport>): HostReport[] {
+  return hosts.map((h) => reports.get(h.host)).filter((r): r is HostReport => r !== undefined);
 }
 
 /**

@@ -1,14 +1,17 @@
 /**
  * Durability and fleets: a worker killed with SIGKILL mid-provision is replaced and the run completes with the host
  * in the same state as a clean run; several hosts run as one fleet workflow with a child per host; three workers share
- * a 50-entry drift plan, one is killed with SIGKILL part way, and every host is planned exactly once.
+ * a 50-entry drift plan, one is killed with SIGKILL part way, and every host is planned exactly once; a rollout in
+ * waves halts at the wave with a failed host, leaves the later waves untouched, and `resume` or `abort` ends it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatorExec, type Simulator } from '../../client/dev/simulator';
 import type { RunSummary } from '../../client/commands/status';
+import type { ResultDocument } from '../../client/operation';
 import type { HostReport } from '../../model/report';
+import { StewardHost } from '../../model/search-attributes';
 import type { HostProgress } from '../../workflows/host-operation';
 import { steward, STEWARD_BIN } from '../support/cli';
 import { cliFor, hostName, makeKeyPair, startWorker, writeSpec, type KeyPair } from '../support/fixtures';
@@ -238,4 +241,79 @@ describe('durability', () => {
       await Promise.all(exited);
     }
   });
+
+  it('a rollout in waves halts at the wave with a failed host, later waves untouched; resume completes it, abort ends it', async () => {
+    const queue = 'waves-test';
+    // Five entries, waves of 1, 2, 2: the third (second wave) lives on simulator b, which refuses every login.
+    const entries = ['w1', 'w2', 'w3', 'w4', 'w5'].map((n, i) => ({ ...(i === 2 ? b : a), name: `steward-vps-${n}` }));
+    const spec = writeSpec(keys, entries, {}, 'waves.yaml');
+    const cli = cliFor(env, queue);
+    const keysOn = (from: string, to: string) =>
+      simulatorExec(b.container, [
+        'sh',
+        '-c',
+        `for d in /root /home/*; do [ -f $d/.ssh/${from} ] && mv $d/.ssh/${from} $d/.ssh/${to}; done; true`,
+      ]);
+    const runsOn = async (host: string): Promise<number> => {
+      const { count } = await env.client.workflow.count(`${StewardHost.name} = '${host}'`);
+      return count;
+    };
+    const worker = await startWorker(env, queue);
+    try {
+      await keysOn('authorized_keys', 'authorized_keys.off');
+      const halted = await cli(spec, 'drift', '--no-audit', '--waves', '1,2,2');
+      expect(halted.code, halted.stderr).toBe(1);
+      const doc = halted.doc as ResultDocument;
+      expect(doc).toMatchObject({
+        status: 'failed',
+        halted: { wave: 2, waves: 3, failed: ['w3'] },
+        untouched: ['w4', 'w5'],
+      });
+      expect(doc.hosts.map((h) => [h.host, h.status])).toEqual([
+        ['w1', 'completed'],
+        ['w2', 'completed'],
+        ['w3', 'failed'],
+      ]);
+      expect([await runsOn('w4'), await runsOn('w5')]).toEqual([0, 0]);
+      // A host's own run (completed) is no rollout to resume.
+      const notRollout = await cli(spec, 'resume', `drift/w1/${doc.workflowId.split('/')[2]}`);
+      expect(notRollout.code).toBe(1);
+
+      // The fix, then resume: w3 again, then the third wave.
+      await keysOn('authorized_keys.off', 'authorized_keys');
+      const resumed = await cli(spec, 'resume', doc.workflowId);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(resumed.doc?.hosts.map((h) => [h.host, h.status])).toEqual(
+        ['w1', 'w2', 'w3', 'w4', 'w5'].map((h) => [h, 'completed']),
+      );
+      expect(resumed.doc?.untouched).toBeUndefined();
+      expect([await runsOn('w4'), await runsOn('w5')]).toEqual([1, 1]);
+      const again = await cli(spec, 'resume', doc.workflowId);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('is not a running rollout in waves');
+
+      // Halted again (w3 now answers with another key than the one pinned: the worker's pooled session to b is of no
+      // use), then aborted: failed, the third wave untouched, the reason recorded.
+      const stranger = makeKeyPair().publicKey.split(' ').slice(0, 2).join(' ');
+      const misPinned = writeSpec(
+        keys,
+        entries.map((e, i) => (i === 2 ? { ...e, hostKey: stranger } : e)),
+        {},
+        'waves-mispinned.yaml',
+      );
+      const second = await cli(misPinned, 'drift', '--no-audit', '--waves', '1,2,2');
+      expect(second.doc?.halted).toMatchObject({ wave: 2, failed: ['w3'] });
+      const aborted = await cli(misPinned, 'abort', second.doc!.workflowId, '--reason', 'maintenance window over');
+      expect(aborted.code).toBe(1);
+      expect(aborted.doc).toMatchObject({
+        status: 'failed',
+        untouched: ['w4', 'w5'],
+        stopped: 'aborted at wave 2 of 3: maintenance window over',
+      });
+      expect([await runsOn('w4'), await runsOn('w5')]).toEqual([1, 1]);
+    } finally {
+      await keysOn('authorized_keys.off', 'authorized_keys');
+      await worker.stop();
+    }
+  }, 300_000);
 });

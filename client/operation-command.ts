@@ -62,7 +62,7 @@ export async function runOperationCommand(
   }
   const parallel = Number(cmd.concurrency);
   if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
-  const { waves, bakeMs } = rolloutOf(cmd, spec, cmd.mode);
+  const { waves, bakeMs } = ROLLOUT_OPERATIONS.includes(op) ? rolloutOf(cmd, spec, cmd.mode) : {};
   return withClient(async (client) => {
     const { code, reports } = await runOperation(
       client,
@@ -91,6 +91,9 @@ export async function runOperationCommand(
     return code;
   });
 }
+
+/** The operations that roll out in waves (the commands with --waves); the others go to every host at once. */
+export const ROLLOUT_OPERATIONS: readonly Operation[] = ['provision', 'harden', 'deploy', 'converge', 'drift'];
 
 /**
  * The rollout in waves: --waves and --bake, else the spec's `rollout` for a run that applies (a plan changes nothing,

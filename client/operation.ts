@@ -117,7 +117,8 @@ export async function runOperation(
   if (!opts.json)
     by.print(`${req.operation} ${req.hosts.join(', ')} — workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
 
-  const run = { ...req, runId: handle.firstExecutionRunId, startedAt, started, waves: !!req.waves?.length };
+  const waves = !!req.waves?.length && req.hosts.length > 1; // one host runs alone, never as a rollout
+  const run = { ...req, runId: handle.firstExecutionRunId, startedAt, started, waves };
   return followToEnd(client, handle, run, opts.json, by);
 }
 
@@ -147,7 +148,9 @@ async function followToEnd(
   const { operation, mode } = run;
   const runs = run.hosts.map((host) => ({ label: host, workflowId: hostWorkflowId(operation, host, run.startedAt) }));
   const follow = json ? undefined : followRuns(client, runs, mode, undefined, by.quiet, by.print);
-  const settled = await settleOrHalt<HostReport | FleetReport>(handle, run.waves);
+  // A notice while the server is away goes where the operator reads (a local worker's stderr is not theirs).
+  const notice = json ? (m: string) => console.error(m) : by.print;
+  const settled = await settleOrHalt<HostReport | FleetReport>(handle, run.waves, notice);
   await follow?.stop();
   const halted = 'halted' in settled ? settled.halted : undefined;
   let reports: HostReport[] =
@@ -163,7 +166,7 @@ async function followToEnd(
 
   // Another run got the host first (a race the visibility check before starting cannot see).
   const yielded = reports.filter((r) => r.alreadyRunning);
-  if (yielded.length > 0 && yielded.length === reports.length) {
+  if (yielded.length > 0 && yielded.length === reports.length && !halted) {
     throw new OperationRefusedError(alreadyRunningMessage(operation, yielded));
   }
   reports = reports.map((r) =>
@@ -210,8 +213,9 @@ async function followToEnd(
 async function settleOrHalt<T>(
   handle: WorkflowHandle,
   waves: boolean,
+  notice?: (line: string) => void,
 ): Promise<{ report: T } | { failure: string } | { halted: Halted }> {
-  const ended = settle<T>(handle);
+  const ended = settle<T>(handle, notice);
   if (!waves) return ended;
   let watching = true;
   const halt = (async (): Promise<{ halted: Halted } | undefined> => {
@@ -222,11 +226,16 @@ async function settleOrHalt<T>(
     }
     return undefined;
   })();
-  const first = await Promise.race([ended.then((e) => ({ e })), halt.then((h) => ({ h }))]);
-  watching = false;
-  if ('e' in first) return first.e;
-  ended.catch(() => undefined); // the run waits for a decision; nobody waits for its end here
-  return first.h ?? ended;
+  try {
+    const first = await Promise.race([ended.then((e) => ({ e })), halt.then((h) => ({ h }))]);
+    if ('e' in first) return first.e;
+    // The run waits for a decision; nobody here waits for its end (the result's long poll ends with this process,
+    // or, in a local worker, when the run ends).
+    ended.catch(() => undefined);
+    return first.h ?? (await ended);
+  } finally {
+    watching = false;
+  }
 }
 
 /**
@@ -423,9 +432,13 @@ export function serverAway(err: unknown): boolean {
 
 /**
  * A run's result, asked again while the server is away (the run goes on without the CLI: a restarted server picks it
- * up where it was), for up to {@link OUTAGE_PATIENCE_MS}; says once on stderr that it is waiting.
+ * up where it was), for up to {@link OUTAGE_PATIENCE_MS}; says once (`notice`, default stderr) that it is waiting.
  */
-async function resultThroughOutages(handle: WorkflowHandle, patienceMs = OUTAGE_PATIENCE_MS): Promise<unknown> {
+async function resultThroughOutages(
+  handle: WorkflowHandle,
+  notice: (line: string) => void = (m) => console.error(m),
+  patienceMs = OUTAGE_PATIENCE_MS,
+): Promise<unknown> {
   const deadline = Date.now() + patienceMs;
   let delay = 250;
   let told = false;
@@ -435,7 +448,7 @@ async function resultThroughOutages(handle: WorkflowHandle, patienceMs = OUTAGE_
     } catch (err) {
       if (!serverAway(err) || Date.now() + delay > deadline) throw err;
       if (!told) {
-        console.error(
+        notice(
           `steward: Temporal stopped answering (${(err as Error).message.split('\n')[0]}); ${handle.workflowId} goes on, waiting for it up to ${patienceMs / 60_000} min`,
         );
         told = true;
@@ -450,9 +463,12 @@ async function resultThroughOutages(handle: WorkflowHandle, patienceMs = OUTAGE_
  * A run's report, or for a failed run the report its failure carries, or else the failure's message. Waits through a
  * server outage of up to {@link OUTAGE_PATIENCE_MS}.
  */
-export async function settle<T>(handle: WorkflowHandle): Promise<{ report: T } | { failure: string }> {
+export async function settle<T>(
+  handle: WorkflowHandle,
+  notice?: (line: string) => void,
+): Promise<{ report: T } | { failure: string }> {
   try {
-    return { report: (await resultThroughOutages(handle)) as T };
+    return { report: (await resultThroughOutages(handle, notice)) as T };
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     const cause = err.cause;

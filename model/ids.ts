@@ -27,6 +27,11 @@ export function fleetWorkflowId(operation: Operation, hosts: readonly string[], 
   return `${operation}/fleet/${idTime(startedAt)}/${hosts.length}-hosts`;
 }
 
+/** Whether a workflow id is a fleet's ({@link fleetWorkflowId}). */
+export function isFleetId(workflowId: string): boolean {
+  return /^[a-z]+\/fleet\//.test(workflowId);
+}
+
 /** One rotation per host and secret at a time: the workflow id names both. */
 export function rotationWorkflowId(host: string, secret: string): string {
   return `rotate/${host}/${secret}`;

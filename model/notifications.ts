@@ -26,8 +26,11 @@ export interface Notification {
   readonly runId: string;
   /** When the run ended (workflow time). */
   readonly at: string;
+  /** Resources the run changed (in a plan: would change). */
   readonly changes: number;
-  /** `kind:name` of the first {@link LIST_LIMIT} resources changed (or, in a plan, to change). */
+  /** drift.found: resources found drifted (a repair's findings, a plan's changes). */
+  readonly drifted?: number;
+  /** `kind:name` of the first {@link LIST_LIMIT} resources found drifted, else changed. */
   readonly resources: readonly string[];
   /** Findings above `info`, the first {@link LIST_LIMIT}. */
   readonly findings: readonly { readonly id: string; readonly severity: Severity }[];
@@ -36,6 +39,9 @@ export interface Notification {
 
 export interface RunContext {
   readonly trigger: string | undefined;
+  /** The run is part of another run of the same operation tree (a repair's provision, a converge's deploy): the
+   * run it belongs to tells, once. A fleet's host runs are not nested: each tells of its own host. */
+  readonly nested?: boolean;
   readonly workflowId: string;
   readonly runId: string;
   readonly at: string;
@@ -43,13 +49,10 @@ export interface RunContext {
 
 /** The notification a run's end deserves, if any: only runs a schedule started (a person is watching the others). */
 export function notificationFor(report: HostReport, run: RunContext): Notification | undefined {
-  if (!run.trigger || !scheduled(run.trigger) || report.alreadyRunning) return undefined;
+  if (!run.trigger || !scheduled(run.trigger) || run.nested || report.alreadyRunning) return undefined;
+  const drifted = report.operation === 'drift' ? driftedResources(report) : [];
   const event: NotificationEvent | undefined =
-    report.status === 'failed'
-      ? 'run.failed'
-      : report.operation === 'drift' && report.changes.length > 0
-        ? 'drift.found'
-        : undefined;
+    report.status === 'failed' ? 'run.failed' : drifted.length > 0 ? 'drift.found' : undefined;
   if (!event) return undefined;
   const error = report.error?.split('\n')[0];
   return {
@@ -63,13 +66,24 @@ export function notificationFor(report: HostReport, run: RunContext): Notificati
     runId: run.runId,
     at: run.at,
     changes: report.changes.length,
-    resources: report.changes.slice(0, LIST_LIMIT).map((c) => c.resource),
+    ...(drifted.length ? { drifted: drifted.length } : {}),
+    resources: (drifted.length ? drifted : report.changes.map((c) => c.resource)).slice(0, LIST_LIMIT),
     findings: report.findings
       .filter((f) => f.severity !== 'info')
       .slice(0, LIST_LIMIT)
       .map(({ id, severity }) => ({ id, severity })),
     ...(error ? { error: error.length > ERROR_LIMIT ? `${error.slice(0, ERROR_LIMIT)}…` : error } : {}),
   };
+}
+
+/**
+ * What a drift run found drifted: a plan's changes; a repair's `drift.corrective` / `drift.intentional` findings (its
+ * changes are what the repairs did, which may be fewer).
+ */
+function driftedResources(report: HostReport): string[] {
+  if (report.mode === 'plan') return report.changes.map((c) => c.resource);
+  const found = report.findings.filter((f) => f.id === 'drift.corrective' || f.id === 'drift.intentional');
+  return [...new Set(found.map((f) => f.resource ?? f.message))];
 }
 
 /** The webhooks subscribed to an event. */
@@ -82,10 +96,12 @@ export function summaryLine(n: Notification): string {
   const what =
     n.event === 'run.failed'
       ? `${n.operation} of ${n.host} failed${n.error ? `: ${n.error}` : ''}`
-      : `drift on ${n.host}: ${n.changes} resource${n.changes === 1 ? '' : 's'} ${n.mode === 'apply' ? 'repaired' : 'drifted'}` +
-        (n.resources.length ? ` (${n.resources.slice(0, 5).join(', ')}${n.changes > 5 ? ', …' : ''})` : '');
+      : `drift on ${n.host}: ${plural(n.drifted ?? 0)} drifted${n.mode === 'apply' ? `, ${plural(n.changes)} changed by the repair` : ''}` +
+        (n.resources.length ? ` (${n.resources.slice(0, 5).join(', ')}${(n.drifted ?? 0) > 5 ? ', …' : ''})` : '');
   return `steward: ${what} — ${n.trigger}, workflow ${n.workflowId}`;
 }
+
+const plural = (n: number): string => `${n} resource${n === 1 ? '' : 's'}`;
 
 /** The request body for a webhook's format. */
 export function notificationBody(n: Notification, format: Webhook['format']): string {

@@ -9,7 +9,8 @@
 #   ca/                 the cluster's CA (its key never leaves this directory)
 #   tls/temporal/       the frontend's server certificate and the server's system-worker client certificate
 #   tls/temporal-ui/    the Web UI's client certificate;  tls/steward/: steward's client certificate (0600)
-#   db-password         PostgreSQL's password (a compose secret: readable inside the two containers that use it)
+#   db-password         PostgreSQL's password (a compose secret; like the keys under tls/temporal*, mode 0644 so the
+#                       containers' own users can read it: the 0700 state directory keeps everyone else out)
 #   temporal.toml       profile `cluster` for steward and the temporal CLI (address, TLS files, server name)
 #   steward.yaml, keys/ the spec of the VPS (`steward init`), its host key pinned as read from the container
 # Binaries are built once per machine from Go modules into ${XDG_CACHE_HOME:-~/.cache}/steward/bin (a few minutes).
@@ -35,8 +36,11 @@ readonly STATE=$STEWARD_CLUSTER_DIR
 readonly PROJECT=${STEWARD_CLUSTER_PROJECT:-steward-cluster}
 readonly cache_bin=${XDG_CACHE_HOME:-$HOME/.cache}/steward/bin
 
+# Debian 12's docker-compose 1.29, else Compose v2's `docker compose`.
 compose() {
-  docker-compose --project-directory "$repo_root" -f "$repo_root/docker-compose.dev.yml" -p "$PROJECT" "$@"
+  local cmd=(docker-compose)
+  command -v docker-compose >/dev/null || cmd=(docker compose)
+  "${cmd[@]}" --project-directory "$repo_root" -f "$repo_root/docker-compose.dev.yml" -p "$PROJECT" "$@"
 }
 
 # Builds `go install $2` once per machine into the cache as $1 (beside the final path, then renamed).
@@ -93,6 +97,7 @@ leaf() {
   mv "$key.new" "$key"
   mv "$cert.new" "$cert"
   rm -f "$dir/$stem.csr"
+  tls_changed=1
   log "certificate $stem ($cn) valid for $CERT_DAYS days"
 }
 
@@ -190,7 +195,8 @@ prepare_vps() {
 up() {
   local start
   start=$(date +%s)
-  command -v docker-compose >/dev/null || die "docker-compose is missing (make setup installs it)"
+  command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 ||
+    die "docker-compose is missing (make setup installs it)"
   command -v openssl >/dev/null || die "openssl is missing (make setup installs it)"
   docker info >/dev/null 2>&1 || die "the Docker engine is not reachable (make setup starts it)"
 
@@ -203,15 +209,27 @@ up() {
   temporal_bin=$(bash "$repo_root/scripts/ensure-temporal.sh")
   [[ -n $temporal_bin ]] || die "no temporal CLI (scripts/ensure-temporal.sh)"
 
+  tls_changed=0
   make_tls
   if [[ ! -s $STATE/db-password ]]; then
+    # The database keeps the password it was created with: a new one would lock the server out.
+    if docker volume inspect "${PROJECT}_postgresql" >/dev/null 2>&1; then
+      die "$STATE/db-password is gone but the database volume ${PROJECT}_postgresql is not: restore the file, or drop the data with \`scripts/cluster.sh down -v\`"
+    fi
     (umask 022 && openssl rand -hex 24 >"$STATE/db-password.new") # 0644: see the header
     mv "$STATE/db-password.new" "$STATE/db-password"
   fi
   bash "$repo_root/scripts/build-vps-image.sh" # every image here starts from its debootstrap base
 
   compose build --quiet >&2
+  local running
+  running=$(compose ps -q temporal 2>/dev/null || true)
   compose up -d >&2
+  # Certificates made again (renewed, or a new CA) reach running containers now rather than at the next refresh.
+  if [[ $tls_changed == 1 && -n $running ]]; then
+    log "certificates changed: restarting the Temporal server and the Web UI"
+    compose restart temporal temporal-ui >&2
+  fi
   frontend=$(compose port temporal 7233)
   [[ -n $frontend ]] || die "no published port for the Temporal frontend"
   wait_for_frontend

@@ -149,6 +149,7 @@ async function inWaves(
   }));
   const whileHalted = (): void => {
     if (!halted) throw new Error('the rollout is not halted: there is nothing to resume or abort');
+    if (decision) throw new Error(`the rollout was already told to ${decision.kind}`);
   };
   setHandler(
     resumeUpdate,

@@ -25,6 +25,7 @@ import type { Spec } from '../model/schema';
 import { assertPolicy } from '../model/governance';
 import { LAST_SUCCESS, OPERATIONS, operationLabels } from '../model/metrics';
 import { notificationFor, subscribers, type Delivery } from '../model/notifications';
+import { isFleetId } from '../model/ids';
 import { scheduled, type RunRef } from '../model/runs';
 import {
   StewardChanges,
@@ -195,6 +196,7 @@ export class HostOperation {
     const info = workflowInfo();
     const notification = notificationFor(report, {
       trigger: info.typedSearchAttributes.get(StewardTrigger),
+      nested: info.parent !== undefined && !isFleetId(info.parent.workflowId),
       workflowId: info.workflowId,
       runId: info.runId,
       at: new Date().toISOString(),

@@ -287,20 +287,26 @@ describe('steward schedule', () => {
     const updated = await cli<ApplyResult>(driftEvery('30s'), 'schedule', 'apply');
     expect(updated).toMatchObject({ created: [], updated: [driftId], deleted: [], unchanged: [] });
     const want = await onHost('stat -c %u:%g /opt/openclaw/state');
+    const since = new Date(); // the webhook test's repairs came before
     await onHost('chown root:root /opt/openclaw/state');
 
     await waitFor('the schedule to repair the owner', async () =>
       (await onHost('stat -c %u:%g /opt/openclaw/state')) === want ? true : undefined,
     );
     const repair = await waitFor('the repairing run in visibility', async () => {
-      const found = (await scheduled()).find((r) => r.outcome === 'completed' && (r.changes ?? 0) > 0);
+      const found = (await scheduled()).find(
+        (r) => r.startTime >= since && r.outcome === 'completed' && (r.changes ?? 0) > 0,
+      );
       return found;
     });
     const report = (await world.env.client.workflow.getHandle(repair.workflowId, repair.runId).result()) as HostReport;
     expect(report.findings.map((f) => f.resource)).toContain('dir:/opt/openclaw/state');
     expect(report.changes.map((c) => c.resource)).toContain('dir:/opt/openclaw/state');
     // The provision it ran as a child carries the schedule as its trigger too.
-    const children = await runs(`${triggerQuery(`schedule:${driftId}`)} AND ${StewardOperation.name} = 'provision'`);
+    const children = await waitFor("the repair's provision in visibility", async () => {
+      const found = await runs(`${triggerQuery(`schedule:${driftId}`)} AND ${StewardOperation.name} = 'provision'`);
+      return found.some((r) => r.startTime >= since && r.outcome === 'completed') ? found : undefined;
+    });
     expect(children[0]).toMatchObject({ host, outcome: 'completed', trigger: `schedule:${driftId}` });
     expect(children[0]!.workflowId).toMatch(new RegExp(`^provision/${host}/\\d{4}-`));
   }, 300_000);

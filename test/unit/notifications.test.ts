@@ -25,7 +25,7 @@ function report(patch: Partial<HostReport> = {}): HostReport {
   return {
     host: 'web1',
     operation: 'drift',
-    mode: 'apply',
+    mode: 'plan',
     status: 'completed',
     changes: [],
     findings: [],
@@ -44,7 +44,7 @@ describe('notificationFor', () => {
     expect(notificationFor({ ...drifted, alreadyRunning: 'deploy/web1/x' }, SCHEDULED)).toBeUndefined();
   });
 
-  it('a scheduled drift run that found drift: ids and counts, never values', () => {
+  it('a scheduled drift plan that found drift: ids and counts, never values', () => {
     const changes = Array.from({ length: LIST_LIMIT + 5 }, (_, i) => ({
       resource: `file:/etc/f${i}`,
       action: 'update' as const,
@@ -61,19 +61,34 @@ describe('notificationFor', () => {
       }),
       SCHEDULED,
     )!;
-    expect(n).toMatchObject({
-      event: 'drift.found',
-      host: 'web1',
-      changes: LIST_LIMIT + 5,
-      trigger: SCHEDULED.trigger,
-    });
+    expect(n).toMatchObject({ event: 'drift.found', host: 'web1', changes: LIST_LIMIT + 5, drifted: LIST_LIMIT + 5 });
     expect(n.resources).toHaveLength(LIST_LIMIT);
     expect(n.findings).toEqual([{ id: 'host.ssh.root-login', severity: 'high' }]);
     expect(JSON.stringify(n)).not.toMatch(/bbbb|sshd lets root/);
     expect(summaryLine(n)).toBe(
-      `steward: drift on web1: ${LIST_LIMIT + 5} resources repaired (file:/etc/f0, file:/etc/f1, file:/etc/f2, ` +
+      `steward: drift on web1: ${LIST_LIMIT + 5} resources drifted (file:/etc/f0, file:/etc/f1, file:/etc/f2, ` +
         `file:/etc/f3, file:/etc/f4, …) — schedule:steward/web1/drift, workflow ${RUN.workflowId}`,
     );
+  });
+
+  it('a scheduled repair: what was found drifted, even where the repair changed less; nested runs leave it to theirs', () => {
+    const repaired = report({
+      mode: 'apply',
+      changes: [{ resource: 'dir:/opt/openclaw/state', action: 'update' }],
+      findings: [
+        { id: 'drift.corrective', severity: 'medium', message: 'x', resource: 'dir:/opt/openclaw/state' },
+        { id: 'drift.intentional', severity: 'medium', message: 'y', resource: 'file:/opt/openclaw/openclaw.json' },
+      ],
+    });
+    const n = notificationFor(repaired, SCHEDULED)!;
+    expect(n).toMatchObject({ event: 'drift.found', changes: 1, drifted: 2 });
+    expect(n.resources).toEqual(['dir:/opt/openclaw/state', 'file:/opt/openclaw/openclaw.json']);
+    expect(summaryLine(n)).toContain('drift on web1: 2 resources drifted, 1 resource changed by the repair (');
+    expect(notificationFor({ ...repaired, findings: [] }, SCHEDULED)).toBeUndefined();
+    expect(notificationFor(repaired, { ...SCHEDULED, nested: true })).toBeUndefined();
+    expect(
+      notificationFor({ ...repaired, status: 'failed', error: 'x' }, { ...SCHEDULED, nested: true }),
+    ).toBeUndefined();
   });
 
   it('a scheduled run that failed, whatever the operation: the first line of its error, cut short', () => {

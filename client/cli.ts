@@ -17,6 +17,10 @@ interface Rollout {
   readonly waves?: string;
   readonly bake?: string;
 }
+/** A fleet command's flags as given: --concurrency, and the rollout's where the command has them. */
+type FleetFlags = { readonly concurrency: string } & Rollout;
+/** Commands of one host run it alone. */
+const ONE_HOST: FleetFlags = { concurrency: '1' };
 const WAVES_FLAG = '--waves <sizes>';
 const WAVES_HELP =
   'roll out in waves of host counts or shares of the fleet, e.g. 1,25%,100% (the last takes the rest); a wave ' +
@@ -278,16 +282,7 @@ program
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
-    exitCode = await operation(
-      'provision',
-      'provisionHost',
-      hosts,
-      o.plan ? 'plan' : 'apply',
-      o.concurrency,
-      undefined,
-      undefined,
-      o,
-    );
+    exitCode = await operation('provision', 'provisionHost', hosts, o.plan ? 'plan' : 'apply', o);
   });
 
 program
@@ -299,16 +294,7 @@ program
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
-    exitCode = await operation(
-      'harden',
-      'hardenHost',
-      hosts,
-      o.plan ? 'plan' : 'apply',
-      o.concurrency,
-      undefined,
-      undefined,
-      o,
-    );
+    exitCode = await operation('harden', 'hardenHost', hosts, o.plan ? 'plan' : 'apply', o);
   });
 
 program
@@ -320,16 +306,7 @@ program
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
-    exitCode = await operation(
-      'deploy',
-      'deployHost',
-      hosts,
-      o.plan ? 'plan' : 'apply',
-      o.concurrency,
-      undefined,
-      undefined,
-      o,
-    );
+    exitCode = await operation('deploy', 'deployHost', hosts, o.plan ? 'plan' : 'apply', o);
   });
 
 program
@@ -341,7 +318,7 @@ program
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .action(async (hosts: string[], o: { concurrency: string }) => {
-    exitCode = await operation('verify', 'verifyHost', hosts, 'plan', o.concurrency);
+    exitCode = await operation('verify', 'verifyHost', hosts, 'plan', o);
   });
 
 program
@@ -352,7 +329,7 @@ program
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
   .action(async (hosts: string[], o: { concurrency: string } & Rollout) => {
-    exitCode = await operation('converge', 'convergeHost', hosts, 'apply', o.concurrency, undefined, undefined, o);
+    exitCode = await operation('converge', 'convergeHost', hosts, 'apply', o);
   });
 
 program
@@ -370,16 +347,10 @@ program
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
   .action(async (hosts: string[], o: { repair?: boolean; audit?: boolean; concurrency: string } & Rollout) => {
-    exitCode = await operation(
-      'drift',
-      'driftHost',
-      hosts,
-      o.repair ? 'apply' : 'plan',
-      o.concurrency,
-      { audit: o.audit !== false, ...(o.audit === true ? { auditMaxAgeMs: 0 } : {}) },
-      undefined,
-      o,
-    );
+    exitCode = await operation('drift', 'driftHost', hosts, o.repair ? 'apply' : 'plan', o, {
+      audit: o.audit !== false,
+      ...(o.audit === true ? { auditMaxAgeMs: 0 } : {}),
+    });
   });
 
 program
@@ -402,7 +373,7 @@ program
   .action(async (hosts: string[], o: { repair?: boolean; restartProof?: boolean; concurrency: string }) => {
     const mode = o.repair ? 'apply' : 'plan';
     const extra = o.restartProof ? { restartProof: true } : undefined;
-    exitCode = await operation('memory', 'memoryCheckHost', hosts, mode, o.concurrency, extra);
+    exitCode = await operation('memory', 'memoryCheckHost', hosts, mode, o, extra);
   });
 
 program
@@ -414,7 +385,7 @@ program
   .argument('[hosts...]', 'hosts of the spec (default: all)')
   .option('--concurrency <n>', 'hosts worked on at once', '4')
   .action(async (hosts: string[], o: { concurrency: string }) => {
-    exitCode = await operation('backup', 'backupHost', hosts, 'apply', o.concurrency);
+    exitCode = await operation('backup', 'backupHost', hosts, 'apply', o);
   });
 
 program
@@ -430,7 +401,7 @@ program
     if (o.snapshot !== undefined && !/^[0-9a-f]{4,64}$/.test(o.snapshot)) {
       throw new UsageError(`--snapshot ${JSON.stringify(o.snapshot)}: must be a snapshot id (hex, 4 to 64 digits)`);
     }
-    exitCode = await operation(o.drill ? 'drill' : 'restore', 'restoreHost', [host], 'apply', '1', {
+    exitCode = await operation(o.drill ? 'drill' : 'restore', 'restoreHost', [host], 'apply', ONE_HOST, {
       ...(o.snapshot ? { snapshot: o.snapshot } : {}),
       ...(o.drill ? { drill: true } : {}),
     });
@@ -456,7 +427,7 @@ program
       'upgradeHost',
       [host],
       o.plan ? 'plan' : 'apply',
-      '1',
+      ONE_HOST,
       check.length > 0 ? { check } : undefined,
       change,
     );
@@ -628,11 +599,11 @@ async function operation(
   workflowType: string,
   hosts: string[],
   mode: 'apply' | 'plan',
-  concurrency: string,
+  /** --concurrency, and --waves/--bake where the command has them. */
+  flags: FleetFlags,
   extra?: Record<string, unknown>,
   /** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
   change?: SpecChange,
-  rollout: Rollout = {},
 ): Promise<number> {
   const g = globals();
   const uiUrl = process.env.STEWARD_UI_URL;
@@ -641,11 +612,11 @@ async function operation(
     workflowType,
     hosts,
     mode,
-    concurrency,
+    concurrency: flags.concurrency,
     ...(extra ? { extra } : {}),
     ...(uiUrl ? { uiUrl } : {}),
-    ...(rollout.waves !== undefined ? { waves: rollout.waves } : {}),
-    ...(rollout.bake !== undefined ? { bake: rollout.bake } : {}),
+    ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
+    ...(flags.bake !== undefined ? { bake: flags.bake } : {}),
   };
   // A worker of this build on this machine runs the command for us, already connected; else we connect ourselves.
   // A spec change lives in this process, so it is never handed over.

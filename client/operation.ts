@@ -248,24 +248,11 @@ export async function resumeRollout(
   workflowId: string,
   by: Requester = thisProcess(),
 ): Promise<{ code: number; reports: HostReport[] }> {
-  const started = Date.now();
-  const handle = client.workflow.getHandle(workflowId);
-  const progress = await rollout(handle);
-  const { resumed } = await handle
-    .executeUpdate<{ resumed: readonly string[] }, []>(RESUME_UPDATE)
-    .catch((err: unknown) => {
-      throw new OperationRefusedError(`${workflowId}: ${refusal(err)}`);
-    });
-  if (!opts.json) by.print(`resumed ${workflowId}: ${resumed.join(', ')} again, then the waves after`);
-  if (!opts.wait) return { code: EXIT.ok, reports: [] };
-  const hosts = progress.waves.flatMap((w) => w.hosts);
-  return followToEnd(
-    client,
-    handle,
-    { ...progress, hosts, startedAt: new Date(progress.startedAt), started, waves: true },
-    opts.json,
-    by,
-  );
+  return decide(client, opts, workflowId, by, async (handle) => {
+    const { resumed } = await handle.executeUpdate<{ resumed: readonly string[] }, []>(RESUME_UPDATE);
+    if (!opts.json) by.print(`resumed ${workflowId}: ${resumed.join(', ')} again, then the waves after`);
+    return true; // it may halt again
+  });
 }
 
 /** `steward abort RUN [--reason]`: a halted rollout ends failed; its untouched hosts stay so. */
@@ -276,20 +263,33 @@ export async function abortRollout(
   reason: string | undefined,
   by: Requester = thisProcess(),
 ): Promise<{ code: number; reports: HostReport[] }> {
+  return decide(client, opts, workflowId, by, async (handle) => {
+    await handle.executeUpdate(ABORT_UPDATE, { args: [reason ?? ''] });
+    return false;
+  });
+}
+
+/**
+ * Delivers a decision (`update`, which says whether the run may halt again) to a halted rollout, then follows the
+ * rollout to its end or next halt. @throws OperationRefusedError when the run is not a halted rollout.
+ */
+async function decide(
+  client: Client,
+  opts: GlobalOptions,
+  workflowId: string,
+  by: Requester,
+  update: (handle: WorkflowHandle) => Promise<boolean>,
+): Promise<{ code: number; reports: HostReport[] }> {
   const started = Date.now();
   const handle = client.workflow.getHandle(workflowId);
   const progress = await rollout(handle);
-  await handle.executeUpdate(ABORT_UPDATE, { args: [reason ?? ''] }).catch((err: unknown) => {
+  const waves = await update(handle).catch((err: unknown) => {
     throw new OperationRefusedError(`${workflowId}: ${refusal(err)}`);
   });
+  if (!opts.wait) return { code: EXIT.ok, reports: [] };
   const hosts = progress.waves.flatMap((w) => w.hosts);
-  return followToEnd(
-    client,
-    handle,
-    { ...progress, hosts, startedAt: new Date(progress.startedAt), started, waves: false },
-    opts.json,
-    by,
-  );
+  const run = { ...progress, hosts, startedAt: new Date(progress.startedAt), started, waves };
+  return followToEnd(client, handle, run, opts.json, by);
 }
 
 /** The rollout's progress. @throws OperationRefusedError when the run is not a rollout in waves (or not running). */

@@ -28,6 +28,13 @@ function cluster(...args: string[]): Promise<{ stdout: string; stderr: string }>
   return run('bash', [CLUSTER, ...args], { env: clusterEnv, maxBuffer: 16 * 1024 * 1024 });
 }
 
+/** This process's environment with {@link stewardEnv} over it (a variable set to undefined removed), as steward() does. */
+function withStewardEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...stewardEnv };
+  for (const [k, v] of Object.entries(stewardEnv)) if (v === undefined) delete env[k];
+  return env;
+}
+
 async function serverStartedAt(): Promise<string> {
   const id = (await cluster('compose', 'ps', '-q', 'temporal')).stdout.trim();
   const { stdout } = await run('docker', ['inspect', '--format', '{{.State.StartedAt}}', id]);
@@ -74,12 +81,10 @@ beforeAll(async () => {
     STEWARD_CODEC_KEYS: undefined,
     STEWARD_LOCAL_WORKER: '0', // the CLI holds its own connection through the restart
   };
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Object.entries(stewardEnv)) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  worker = spawn(process.execPath, [STEWARD_BIN, '--spec', spec, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  worker = spawn(process.execPath, [STEWARD_BIN, '--spec', spec, 'worker'], {
+    env: withStewardEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   worker.stdout!.on('data', (d: Buffer) => (workerLog += d.toString()));
   worker.stderr!.on('data', (d: Buffer) => (workerLog += d.toString()));
   await waitFor('the worker to poll the cluster', () => workerLog.includes("state: 'RUNNING'"), 60_000);
@@ -110,13 +115,8 @@ describe('docker-compose.dev.yml (scripts/cluster.sh)', () => {
 
   it('a provision completes though the Temporal server restarts mid-run; drift then plans the host', async () => {
     const before = await serverStartedAt();
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const [k, v] of Object.entries(stewardEnv)) {
-      if (v === undefined) delete env[k];
-      else env[k] = v;
-    }
     const cli = spawn(process.execPath, [STEWARD_BIN, '--spec', spec, 'provision'], {
-      env,
+      env: withStewardEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -12,10 +12,12 @@ import { installTerminalSafeConsole } from './terminal';
 import type { OperationCommand, SpecChange } from './operation-command';
 import type { Client } from '@temporalio/client';
 
-/** `--waves` and `--bake` as given. */
+/** `--waves` and `--bake` as given, and the approval flags where the command has them. */
 interface Rollout {
   readonly waves?: string;
   readonly bake?: string;
+  readonly requireApproval?: boolean;
+  readonly approvalWindow?: string;
 }
 /** A fleet command's flags as given: --concurrency, and the rollout's where the command has them. */
 type FleetFlags = { readonly concurrency: string } & Rollout;
@@ -27,6 +29,12 @@ const WAVES_HELP =
   "with a failed host halts the rollout (default: the spec's rollout.waves)";
 const BAKE_FLAG = '--bake <duration>';
 const BAKE_HELP = "with waves: pause between two waves, e.g. 5min (default: the spec's rollout.bake)";
+const APPROVAL_HELP =
+  'plan first, publish the plan and wait for `steward approve RUN` (or reject); apply only the approved plan, and ' +
+  "only while the host still matches it (default: the spec's approval.operations)";
+const WINDOW_FLAG = '--approval-window <duration>';
+const WINDOW_HELP =
+  "how long the plan waits for a decision, then nothing is applied (default: the spec's approval.window, 24h)";
 
 const program = new Command('steward')
   .description('Durable, idempotent lifecycle operations for self-hosted OpenClaw stacks, on Temporal')
@@ -281,6 +289,8 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--require-approval', APPROVAL_HELP)
+  .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
     exitCode = await operation('provision', 'provisionHost', hosts, o.plan ? 'plan' : 'apply', o);
   });
@@ -293,6 +303,8 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--require-approval', APPROVAL_HELP)
+  .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
     exitCode = await operation('harden', 'hardenHost', hosts, o.plan ? 'plan' : 'apply', o);
   });
@@ -305,6 +317,8 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--require-approval', APPROVAL_HELP)
+  .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
     exitCode = await operation('deploy', 'deployHost', hosts, o.plan ? 'plan' : 'apply', o);
   });
@@ -328,6 +342,8 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--require-approval', `each stage that changes the host: ${APPROVAL_HELP}`)
+  .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { concurrency: string } & Rollout) => {
     exitCode = await operation('converge', 'convergeHost', hosts, 'apply', o);
   });
@@ -464,6 +480,32 @@ program
   .action(async (workflowId: string, o: { reason?: string }) => {
     exitCode = await rolloutDecision((client, g) =>
       import('./operation').then((m) => m.abortRollout(client, g, workflowId, o.reason)),
+    );
+  });
+
+program
+  .command('approve')
+  .description(
+    'approve the plan a run waits with (--require-approval, or the spec): it applies it while the host still matches',
+  )
+  .argument('<workflowId>', 'the waiting run (the id its command printed)')
+  .option('--plan <digest>', 'the plan approved, as shown with it (default: the plan the run shows now, printed first)')
+  .option('--reason <text>', 'why, recorded in the run')
+  .action(async (workflowId: string, o: { plan?: string; reason?: string }) => {
+    exitCode = await rolloutDecision((client, g) =>
+      import('./approval').then((m) => m.decideApproval(client, g, workflowId, { decision: 'approve', ...o })),
+    );
+  });
+
+program
+  .command('reject')
+  .description('reject the plan a run waits with: the run ends with nothing applied')
+  .argument('<workflowId>', 'the waiting run')
+  .requiredOption('--reason <text>', 'why, recorded in the run')
+  .option('--plan <digest>', 'the plan rejected (default: the plan the run shows now)')
+  .action(async (workflowId: string, o: { plan?: string; reason: string }) => {
+    exitCode = await rolloutDecision((client, g) =>
+      import('./approval').then((m) => m.decideApproval(client, g, workflowId, { decision: 'reject', ...o })),
     );
   });
 
@@ -617,6 +659,8 @@ async function operation(
     ...(uiUrl ? { uiUrl } : {}),
     ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
     ...(flags.bake !== undefined ? { bake: flags.bake } : {}),
+    ...(flags.requireApproval ? { requireApproval: true } : {}),
+    ...(flags.approvalWindow !== undefined ? { approvalWindow: flags.approvalWindow } : {}),
   };
   // A worker of this build on this machine runs the command for us, already connected; else we connect ourselves.
   // A spec change lives in this process, so it is never handed over.

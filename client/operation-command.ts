@@ -9,6 +9,7 @@ import type { Mode, Operation } from '../model/report';
 import { readDevState } from '../common/dev-state';
 import { durationMs } from '../model/units';
 import { parseWaves, type WaveSize } from '../model/waves';
+import { APPROVABLE_OPERATIONS, type ApprovalRequest } from '../model/approval';
 import { loadSpecCached } from './spec-cache';
 import { runOperation, selectHosts, type Requester } from './operation';
 import { EXIT, UsageError } from './errors';
@@ -30,6 +31,9 @@ export interface OperationCommand {
   /** --waves and --bake as given. */
   readonly waves?: string;
   readonly bake?: string;
+  /** --require-approval and --approval-window as given. */
+  readonly requireApproval?: boolean;
+  readonly approvalWindow?: string;
 }
 
 /** Changes the spec for this run only (an upgrade's new image); `after` runs once the run succeeded. */
@@ -63,6 +67,8 @@ export async function runOperationCommand(
   const parallel = Number(cmd.concurrency);
   if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
   const { waves, bakeMs } = ROLLOUT_OPERATIONS.includes(op) ? rolloutOf(cmd, spec, cmd.mode) : {};
+  const approval = approvalOf(cmd, spec);
+  const extra = approval.request ? { ...cmd.extra, approval: approval.request } : cmd.extra;
   return withClient(async (client) => {
     const { code, reports } = await runOperation(
       client,
@@ -75,7 +81,8 @@ export async function runOperationCommand(
         mode: cmd.mode,
         concurrency: parallel,
         ...(uiUrl ? { uiUrl } : {}),
-        ...(cmd.extra ? { extra: cmd.extra } : {}),
+        ...(extra ? { extra } : {}),
+        ...(approval.gated ? { approval: true } : {}),
         ...(waves ? { waves } : {}),
         ...(bakeMs ? { bakeMs } : {}),
       },
@@ -90,6 +97,36 @@ export async function runOperationCommand(
     }
     return code;
   });
+}
+
+/**
+ * The approval a run asks for: --require-approval (with --approval-window, else the spec's window), and whether its
+ * host runs wait for one at all (the flag, or the spec's approval.operations naming the operation; a converge's
+ * stages included).
+ * @throws UsageError naming the flag: approval on a command that cannot plan first, a plan, or a bad window.
+ */
+export function approvalOf(
+  cmd: Pick<OperationCommand, 'operation' | 'mode' | 'requireApproval' | 'approvalWindow'>,
+  spec: Pick<Spec, 'approval'>,
+): { request?: ApprovalRequest; gated: boolean } {
+  const approvable = cmd.operation === 'converge' || APPROVABLE_OPERATIONS.some((o) => o === cmd.operation);
+  if (cmd.approvalWindow !== undefined && !cmd.requireApproval) {
+    throw new UsageError('--approval-window needs --require-approval');
+  }
+  if (!cmd.requireApproval) {
+    const fromSpec = spec.approval?.operations ?? [];
+    const gated =
+      cmd.mode === 'apply' &&
+      (cmd.operation === 'converge' ? fromSpec.length > 0 : fromSpec.some((o) => o === cmd.operation));
+    return { gated };
+  }
+  if (!approvable) throw new UsageError(`--require-approval: ${cmd.operation} does not plan first`);
+  if (cmd.mode !== 'apply') throw new UsageError('--require-approval with --plan: a plan changes nothing to approve');
+  const window = cmd.approvalWindow ?? spec.approval?.window ?? '24h';
+  if (!/^[0-9]+(s|min|h|d|w)$/.test(window) || durationMs(window) <= 0) {
+    throw new UsageError(`--approval-window ${JSON.stringify(window)}: must be a duration such as 30min, 12h or 7d`);
+  }
+  return { request: { windowMs: durationMs(window) }, gated: true };
 }
 
 /** The operations that roll out in waves (the commands with --waves); the others go to every host at once. */

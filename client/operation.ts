@@ -39,6 +39,7 @@ import {
   type Halted,
   type WaveSize,
 } from '../model/waves';
+import { watchApprovals } from './approval';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { cliUser, listingClient, uiLink, type GlobalOptions } from './context';
 import { pollUntilStopped, printDetail, printProgress, printResult, toStdout, type Print } from './output';
@@ -59,6 +60,8 @@ export interface OperationRequest {
   /** A fleet's rollout in waves, and the pause between two. */
   readonly waves?: readonly WaveSize[];
   readonly bakeMs?: number;
+  /** The host runs wait for approval before they apply: the command shows each plan as it waits. */
+  readonly approval?: boolean;
 }
 
 /** The `--json` result document. */
@@ -135,6 +138,8 @@ interface Followed {
   readonly waves: boolean;
   /** The run's id, when known without asking. */
   readonly runId?: string;
+  /** The host runs may wait for approval (model/approval.ts). */
+  readonly approval?: boolean;
 }
 
 /** Follows a started run (its host runs' steps as they change) to its end or halt; prints the outcome; the exit code. */
@@ -148,10 +153,12 @@ async function followToEnd(
   const { operation, mode } = run;
   const runs = run.hosts.map((host) => ({ label: host, workflowId: hostWorkflowId(operation, host, run.startedAt) }));
   const follow = json ? undefined : followRuns(client, runs, mode, undefined, by.quiet, by.print);
+  const approvals = run.approval && !json ? watchApprovals(client, runs, by.print) : undefined;
   // A notice while the server is away goes where the operator reads (a local worker's stderr is not theirs).
   const notice = json ? (m: string) => console.error(m) : by.print;
   const settled = await settleOrHalt<HostReport | FleetReport>(handle, run.waves, notice);
   await follow?.stop();
+  await approvals?.stop();
   const halted = 'halted' in settled ? settled.halted : undefined;
   let reports: HostReport[] =
     'halted' in settled

@@ -6,6 +6,7 @@
  * A notification carries ids, counts and severities, never a value: resources by `kind:name`, findings by id, the
  * error's first line cut short (the run's history holds the rest).
  */
+import { shortDigest, type PublishedPlan } from './approval';
 import type { HostReport, Mode, Operation, Severity } from './report';
 import { scheduled } from './runs';
 import type { NotificationEvent, Webhook } from './schema';
@@ -19,8 +20,9 @@ export interface Notification {
   readonly host: string;
   readonly operation: Operation;
   readonly mode: Mode;
-  readonly status: HostReport['status'];
-  /** The schedule that started the run, `schedule:<id>`. */
+  /** How the run ended; `waiting` while a plan waits for approval. */
+  readonly status: HostReport['status'] | 'waiting';
+  /** The schedule that started the run, `schedule:<id>`, or the CLI user, `cli:<user>`. */
   readonly trigger: string;
   readonly workflowId: string;
   readonly runId: string;
@@ -35,6 +37,10 @@ export interface Notification {
   /** Findings above `info`, the first {@link LIST_LIMIT}. */
   readonly findings: readonly { readonly id: string; readonly severity: Severity }[];
   readonly error?: string;
+  /** approval.waiting: the digest of the plan waiting, its revision and when the wait ends. */
+  readonly plan?: string;
+  readonly revision?: number;
+  readonly expiresAt?: string;
 }
 
 export interface RunContext {
@@ -77,6 +83,35 @@ export function notificationFor(report: HostReport, run: RunContext): Notificati
 }
 
 /**
+ * The notification of a plan waiting for a decision: every run that waits tells (the person who approves is rarely
+ * the one who started it). The plan's resources by name, never their values.
+ */
+export function approvalNotification(
+  operation: Operation,
+  input: { readonly host: string; readonly mode: Mode },
+  plan: PublishedPlan,
+  run: { readonly trigger: string; readonly workflowId: string; readonly runId: string },
+): Notification {
+  return {
+    event: 'approval.waiting',
+    host: input.host,
+    operation,
+    mode: input.mode,
+    status: 'waiting',
+    trigger: run.trigger,
+    workflowId: run.workflowId,
+    runId: run.runId,
+    at: plan.publishedAt,
+    changes: plan.changes.length,
+    resources: plan.changes.map((c) => c.resource).slice(0, LIST_LIMIT),
+    findings: [],
+    plan: plan.digest,
+    revision: plan.revision,
+    expiresAt: plan.expiresAt,
+  };
+}
+
+/**
  * What a drift run found drifted: a plan's changes; a repair's `drift.corrective` / `drift.intentional` findings (its
  * changes are what the repairs did, which may be fewer).
  */
@@ -93,6 +128,13 @@ export function subscribers(webhooks: readonly Webhook[], event: NotificationEve
 
 /** One line an operator reads in a chat. */
 export function summaryLine(n: Notification): string {
+  if (n.event === 'approval.waiting') {
+    const plan = shortDigest(n.plan ?? '');
+    return (
+      `steward: ${n.operation} of ${n.host} waits for approval of plan ${plan} (${plural(n.changes)} to change) ` +
+      `until ${n.expiresAt} — steward approve ${n.workflowId} --plan ${plan}, or reject it with --reason`
+    );
+  }
   const what =
     n.event === 'run.failed'
       ? `${n.operation} of ${n.host} failed${n.error ? `: ${n.error}` : ''}`

@@ -10,6 +10,7 @@ import { policySchema } from './policy-schema';
 import { REBOOT_WINDOW_PATTERN } from './reboot-window';
 import { reloadableSecret } from './render/stack';
 import { DEFAULT_MOUNTS, durationMs } from './units';
+import { APPROVABLE_OPERATIONS } from './approval';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Scalars
@@ -935,10 +936,28 @@ export const rolloutSchema = z
   .meta({ title: 'Rollout', description: 'How fleet operations roll out when no --waves is given' });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Approval
+
+export const approvalSchema = z
+  .strictObject({
+    operations: z
+      .array(z.enum(APPROVABLE_OPERATIONS))
+      .default([])
+      .describe(
+        'Operations that always wait for approval before they apply (as with --require-approval): the run plans, ' +
+          'publishes the plan and its digest, and applies only what `steward approve RUN` approved',
+      ),
+    window: durationSchema
+      .default('24h')
+      .describe('How long a published plan waits for a decision; then the run ends with nothing applied'),
+  })
+  .meta({ title: 'Approval', description: 'Changes that need a person to approve their plan first' });
+
+// ---------------------------------------------------------------------------------------------------------------
 // Notifications
 
 /** What steward tells webhooks about. */
-export const NOTIFICATION_EVENTS = ['run.failed', 'drift.found'] as const;
+export const NOTIFICATION_EVENTS = ['run.failed', 'drift.found', 'approval.waiting'] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
 /** Hosts a plaintext webhook may name: this machine only. Anything else must be https. */
@@ -972,7 +991,10 @@ const webhookSchema = z
       .array(z.enum(NOTIFICATION_EVENTS))
       .min(1)
       .default([...NOTIFICATION_EVENTS])
-      .describe('run.failed: a run a schedule started failed; drift.found: a scheduled drift run found drift'),
+      .describe(
+        'run.failed: a run a schedule started failed; drift.found: a scheduled drift run found drift; ' +
+          'approval.waiting: a run published its plan and waits for a decision',
+      ),
   })
   .meta({ title: 'Webhook', description: 'A receiver of signed notifications' });
 
@@ -1021,9 +1043,12 @@ export const specSchema = z
         'Unattended runs: drift repair, memory checks, secret rotation and audit export, as Temporal Schedules',
       ),
     rollout: rolloutSchema.prefault({}).describe('Fleet operations in waves, unless --waves says otherwise'),
+    approval: approvalSchema.prefault({}).describe('Operations that wait for an approved plan before they apply'),
     notifications: notificationsSchema
       .prefault({})
-      .describe('Webhooks outside the stack, told when a scheduled run fails or finds drift'),
+      .describe(
+        'Webhooks outside the stack, told when a scheduled run fails or finds drift, or a plan waits for approval',
+      ),
   })
   .superRefine((spec, ctx) => {
     const seen = new Map<string, number>();

@@ -25,7 +25,15 @@ export async function convergeHost(input: HostOperationInput): Promise<HostRepor
         const report = await executeChild<(i: HostOperationInput) => Promise<HostReport>>(stage.workflowType, {
           workflowId: hostWorkflowId(stage.operation, input.host, new Date()),
           // The memory check proves; it repairs only when asked (memory check --repair).
-          args: [{ spec: input.spec, host: input.host, mode: stage.operation === 'memory' ? 'plan' : input.mode }],
+          args: [
+            {
+              spec: input.spec,
+              host: input.host,
+              mode: stage.operation === 'memory' ? 'plan' : input.mode,
+              // --require-approval: each stage that changes the host waits for its own plan's approval.
+              ...(input.approval && stage.operation !== 'memory' ? { approval: input.approval } : {}),
+            },
+          ],
           typedSearchAttributes: startAttributes({ host: input.host, operation: stage.operation }),
         });
         return {

@@ -10,10 +10,14 @@ import {
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowFailure,
+  condition,
   defineQuery,
+  defineUpdate,
+  executeChild,
   metricMeter,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -22,10 +26,26 @@ import {
 import type { Activities, StepInput, StepResult } from '../activities';
 import type { Change, ControlResult, Finding, HostReport, Mode, Operation, StepReport } from '../model/report';
 import type { Spec } from '../model/schema';
+import {
+  APPROVABLE_OPERATIONS,
+  APPROVAL_QUERY,
+  approvalDetails,
+  DEFAULT_APPROVAL_WINDOW_MS,
+  DECIDE_UPDATE,
+  decisionProblem,
+  planDigest,
+  shortDigest,
+  type ApprovalRequest,
+  type ApprovalState,
+  type Decision,
+  type PublishedPlan,
+  type RecordedDecision,
+} from '../model/approval';
 import { assertPolicy } from '../model/governance';
 import { LAST_SUCCESS, OPERATIONS, operationLabels } from '../model/metrics';
-import { notificationFor, subscribers, type Delivery } from '../model/notifications';
+import { approvalNotification, notificationFor, subscribers, type Delivery } from '../model/notifications';
 import { isFleetId } from '../model/ids';
+import { durationMs } from '../model/units';
 import { scheduled, type RunRef } from '../model/runs';
 import {
   StewardChanges,
@@ -53,6 +73,8 @@ export interface HostOperationInput {
   readonly spec: Spec;
   readonly host: string;
   readonly mode: Mode;
+  /** Apply only after a person approved the plan (model/approval.ts); apply mode only. */
+  readonly approval?: ApprovalRequest;
 }
 
 export interface HostProgress {
@@ -69,23 +91,78 @@ export const HOST_LOCK_WAIT_MS = 30 * 60_000;
 /** Live step list, queried by the CLI while the workflow runs. */
 export const progressQuery = defineQuery<HostProgress>('progress');
 
+/** Where a run that needs approval stands (model/approval.ts). */
+export const approvalQuery = defineQuery<ApprovalState>(APPROVAL_QUERY);
+/** A decision on the published plan; refused unless it names that plan and the run waits for one. */
+export const decideUpdate = defineUpdate<RecordedDecision, [Decision]>(DECIDE_UPDATE);
+
 export class HostOperation {
   private readonly steps: StepReport[];
   private hostKey: string | undefined;
   private waitingFor: string | undefined;
+  private approval: ApprovalState = { status: 'planning', decisions: [] };
+  /** A decision the update handler took, until the run acts on it. */
+  private decided: RecordedDecision | undefined;
 
   constructor(
     private readonly operation: Operation,
     private readonly input: HostOperationInput,
     stepNames: readonly string[],
   ) {
-    this.steps = stepNames.map((step) => ({ step, status: 'pending', changes: [], findings: [] }));
+    const gated = this.gated;
+    this.steps = [...(gated ? ['approval'] : []), ...stepNames].map((step) => ({
+      step,
+      status: 'pending',
+      changes: [],
+      findings: [],
+    }));
     setHandler(progressQuery, () => ({
       host: input.host,
       operation,
       steps: this.steps,
       ...(this.waitingFor ? { waitingFor: this.waitingFor } : {}),
     }));
+    if (!gated) return;
+    setHandler(approvalQuery, () => this.approval);
+    setHandler(
+      decideUpdate,
+      (d) => {
+        const recorded: RecordedDecision = {
+          decision: d.decision,
+          plan: this.approval.plan!.digest,
+          by: d.by,
+          ...(d.reason?.trim() ? { reason: d.reason.trim() } : {}),
+          at: new Date().toISOString(),
+          revision: this.approval.plan!.revision,
+        };
+        this.decided = recorded;
+        this.approval = { ...this.approval, decisions: [...this.approval.decisions, recorded] };
+        return recorded;
+      },
+      { validator: (d) => this.refuseDecision(d) },
+    );
+  }
+
+  /**
+   * The run waits for an approved plan before it applies: asked for (--require-approval), or the spec's
+   * `approval.operations` names the operation (a converge's stages included).
+   */
+  private get gated(): boolean {
+    if (this.input.mode !== 'apply' || !APPROVABLE_OPERATIONS.some((o) => o === this.operation)) return false;
+    return (
+      this.input.approval !== undefined || !!this.input.spec.approval?.operations.some((o) => o === this.operation)
+    );
+  }
+
+  /** How long a published plan waits: as asked, else the spec's window. */
+  private get approvalWindowMs(): number {
+    const window = this.input.spec.approval?.window;
+    return this.input.approval?.windowMs ?? (window ? durationMs(window) : DEFAULT_APPROVAL_WINDOW_MS);
+  }
+
+  private refuseDecision(d: Decision): void {
+    const problem = this.decided ? 'this plan was already decided' : decisionProblem(this.approval, d);
+    if (problem) throw new Error(problem);
   }
 
   /** Pins the key seen on first trust for the rest of the run and reports it so the CLI can write it to the spec. */
@@ -113,7 +190,8 @@ export class HostOperation {
       this.update(i, {
         status: 'completed',
         changes,
-        findings,
+        // With what the step noted while it ran (the approval gate's waits and deliveries).
+        findings: [...(this.steps[i]?.findings ?? []), ...findings],
         ...(controls ? { controls } : {}),
         durationMs: Date.now() - started,
       });
@@ -155,6 +233,7 @@ export class HostOperation {
         holder = await this.waitAfter(holder);
       }
       if (holder) return this.yieldTo(holder);
+      if (this.gated) await this.step('approval', () => this.approved());
       await body();
       // An apply that leaves a control failing has failed, whatever else it did: it names each (not-applicable is a
       // pass with its reason). Runs started before this rule complete as they began.
@@ -186,6 +265,140 @@ export class HostOperation {
   }
 
   /**
+   * The approval gate: plans (this operation in plan mode, as a child run), publishes the plan and waits for a
+   * decision on it; once approved, plans again and returns only when the host still matches the approved plan — else
+   * the new plan waits for a decision of its own. A plan with no change needs none. Nothing is applied here.
+   * @throws ApplicationFailure (non-retryable) when the plan is rejected or no decision comes within the window.
+   */
+  private async approved(): Promise<object> {
+    const windowMs = this.approvalWindowMs;
+    const found = (f: Finding) => this.note('approval', f);
+    let approved: RecordedDecision | undefined;
+    for (let revision = 1; ; revision++) {
+      this.approval = { ...this.approval, status: 'planning' };
+      const changes = await this.planned(revision);
+      const digest = planDigest(changes);
+      if (changes.length === 0 || approved?.plan === digest) {
+        this.approval = { ...this.approval, status: approved ? 'approved' : 'not-needed' };
+        this.publish();
+        found(
+          approved
+            ? {
+                id: 'approval.granted',
+                severity: 'info',
+                message:
+                  `plan ${shortDigest(approved.plan)} (${changes.length} change(s)) approved by ${approved.by} at ` +
+                  `${approved.at}${approved.reason ? `: ${approved.reason}` : ''}; the host still matched it`,
+              }
+            : { id: 'approval.not-needed', severity: 'info', message: 'the plan changes nothing: no approval needed' },
+        );
+        return {};
+      }
+      let replanned: string | undefined;
+      if (approved) {
+        replanned =
+          `the host no longer matches plan ${shortDigest(approved.plan)} approved by ${approved.by}: ` +
+          `plan ${shortDigest(digest)} has ${changes.length} change(s)`;
+        found({ id: 'approval.plan-changed', severity: 'medium', message: `${replanned}; asked again` });
+        approved = undefined;
+      }
+      const now = Date.now();
+      const plan: PublishedPlan = {
+        digest,
+        changes,
+        revision,
+        publishedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + windowMs).toISOString(),
+      };
+      this.approval = {
+        status: 'waiting',
+        plan,
+        decisions: this.approval.decisions,
+        ...(replanned ? { replanned } : {}),
+      };
+      this.decided = undefined;
+      this.publish();
+      found({
+        id: 'approval.requested',
+        severity: 'info',
+        message: `plan ${shortDigest(digest)} (revision ${revision}, ${changes.length} change(s)) waits for a decision until ${plan.expiresAt}`,
+      });
+      await this.tellWaiting(plan);
+      if (!(await condition(() => this.decided !== undefined, windowMs))) {
+        this.approval = { ...this.approval, status: 'expired' };
+        this.publish();
+        throw ApplicationFailure.nonRetryable(
+          `plan ${shortDigest(digest)} was not decided within the approval window (until ${plan.expiresAt}); ` +
+            'nothing was applied',
+          'ApprovalExpired',
+        );
+      }
+      const d = this.decided!;
+      if (d.decision === 'reject') {
+        this.approval = { ...this.approval, status: 'rejected' };
+        this.publish();
+        throw ApplicationFailure.nonRetryable(
+          `plan ${shortDigest(digest)} was rejected by ${d.by}: ${d.reason ?? ''}; nothing was applied`,
+          'ApprovalRejected',
+        );
+      }
+      approved = d;
+    }
+  }
+
+  /** The changes this operation would make now: the same workflow in plan mode, as a child run. */
+  private async planned(revision: number): Promise<Change[]> {
+    const info = workflowInfo();
+    // In plan mode the child never waits for approval itself.
+    const report = await executeChild<(i: HostOperationInput) => Promise<HostReport>>(info.workflowType, {
+      workflowId: `${info.workflowId}/plan-${revision}`,
+      args: [{ ...this.input, ...(this.hostKey ? { spec: this.pinnedSpec() } : {}), mode: 'plan' }],
+    });
+    if (report.hostKey && !this.hostKey) this.pinHostKey(report.hostKey);
+    return [...report.changes];
+  }
+
+  /** The spec with the host key this run pinned on first trust. */
+  private pinnedSpec(): Spec {
+    const spec = this.input.spec;
+    return {
+      ...spec,
+      hosts: spec.hosts.map((h) => (h.name === this.input.host ? { ...h, hostKey: this.hostKey! } : h)),
+    };
+  }
+
+  /** The approval state as the Web UI shows the run (its current details). */
+  private publish(): void {
+    setCurrentDetails(approvalDetails(workflowInfo().workflowId, this.approval));
+  }
+
+  /** Tells the webhooks subscribed to `approval.waiting` that a plan waits; a miss is a finding, never a failure. */
+  private async tellWaiting(plan: PublishedPlan): Promise<void> {
+    const webhooks = subscribers(this.input.spec.notifications?.webhooks ?? [], 'approval.waiting');
+    if (webhooks.length === 0) return;
+    const info = workflowInfo();
+    const notification = approvalNotification(this.operation, this.input, plan, {
+      trigger: info.typedSearchAttributes.get(StewardTrigger) ?? 'unknown',
+      workflowId: info.workflowId,
+      runId: info.runId,
+    });
+    let deliveries: Delivery[];
+    try {
+      deliveries = await CancellationScope.nonCancellable(() => deliverNotification({ notification, webhooks }));
+    } catch (err) {
+      deliveries = webhooks.map((w) => ({
+        webhook: w.name,
+        delivered: false,
+        attempts: 0,
+        error: describeFailure(err),
+      }));
+    }
+    for (const d of deliveries) {
+      this.note('approval', notifyFinding(d, 'approval.waiting'));
+    }
+  }
+
+  /**
    * Tells the spec's webhooks of this run's end when it deserves it (model/notifications.ts: a scheduled run that
    * failed or found drift). Each delivery is a finding of the report: `notify.sent`, or `notify.missed` with why;
    * nothing here fails the run.
@@ -212,15 +425,7 @@ export class HostOperation {
       const error = describeFailure(err);
       deliveries = told.map((w) => ({ webhook: w.name, delivered: false, attempts: 0, error }));
     }
-    const findings: Finding[] = deliveries.map((d) =>
-      d.delivered
-        ? { id: 'notify.sent', severity: 'info', message: `told webhook ${d.webhook} of ${notification.event}` }
-        : {
-            id: 'notify.missed',
-            severity: 'medium',
-            message: `webhook ${d.webhook} was not told of ${notification.event} after ${d.attempts} attempt(s): ${d.error}`,
-          },
-    );
+    const findings: Finding[] = deliveries.map((d) => notifyFinding(d, notification.event));
     return { ...report, findings: [...report.findings, ...findings] };
   }
 
@@ -320,6 +525,17 @@ export class HostOperation {
     const s = this.steps[i];
     if (s) this.steps[i] = { ...s, ...patch };
   }
+}
+
+/** A delivery as the report tells it. */
+function notifyFinding(d: Delivery, event: string): Finding {
+  return d.delivered
+    ? { id: 'notify.sent', severity: 'info', message: `told webhook ${d.webhook} of ${event}` }
+    : {
+        id: 'notify.missed',
+        severity: 'medium',
+        message: `webhook ${d.webhook} was not told of ${event} after ${d.attempts} attempt(s): ${d.error}`,
+      };
 }
 
 /** Only upsert when the run was started with steward's attributes (a server without them would reject the upsert). */

@@ -59,6 +59,21 @@ export class StepFold {
     const child = childEvent(e);
     if (child) return this.childChanged(e, child);
     if (this.timer(e, id)) return;
+    if (e.workflowExecutionUpdateAcceptedEventAttributes) {
+      // A decision delivered to the run (an approval or rejection, a rollout resumed or aborted): who, what, why.
+      const req = e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest;
+      const [arg] = await this.values(req?.input?.args?.payloads);
+      const identity = req?.meta?.identity;
+      const summary = [describeDecision(arg), identity ? `client ${identity}` : ''].filter(Boolean).join(' · ');
+      this.steps.push({
+        kind: 'update',
+        name: req?.input?.name ?? '',
+        state: 'completed',
+        ...(summary ? { summary } : {}),
+        ...this.at(e),
+      });
+      return;
+    }
     if (e.workflowExecutionSignaledEventAttributes) {
       const sig = e.workflowExecutionSignaledEventAttributes;
       this.steps.push({ kind: 'signal', name: sig.signalName ?? '', state: 'completed', ...this.at(e) });
@@ -335,4 +350,16 @@ export function describe(f: Failure | null | undefined): string {
     if (parts.length >= 3) break;
   }
   return parts.join(': ') || 'unknown failure';
+}
+
+/** An update's argument in one line: a decision on a plan names it, who decided and why. */
+function describeDecision(arg: unknown): string {
+  if (typeof arg === 'string') return arg ? `reason: ${arg}` : '';
+  if (!arg || typeof arg !== 'object') return '';
+  const d = arg as { decision?: unknown; plan?: unknown; by?: unknown; reason?: unknown };
+  if (typeof d.decision !== 'string') return '';
+  const plan = typeof d.plan === 'string' ? ` plan ${d.plan.slice(0, 12)}` : '';
+  const by = typeof d.by === 'string' ? ` by ${d.by}` : '';
+  const reason = typeof d.reason === 'string' && d.reason ? `: ${d.reason}` : '';
+  return `${d.decision}${plan}${by}${reason}`;
 }

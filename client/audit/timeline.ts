@@ -28,17 +28,17 @@ export interface StartedBy {
   readonly identity?: string;
 }
 
-export type StepKind = 'activity' | 'child' | 'timer' | 'signal';
+export type StepKind = 'activity' | 'child' | 'timer' | 'signal' | 'update';
 export type StepState = 'scheduled' | 'running' | 'completed' | 'failed' | 'timed-out' | 'canceled' | 'terminated';
 
 export interface TimelineStep {
   readonly kind: StepKind;
-  /** Activity type, child workflow type, timer id or signal name. */
+  /** Activity type, child workflow type, timer id, signal or update name. */
   readonly name: string;
   /** Activity id, child workflow id or timer id. */
   readonly id?: string;
   readonly childRunId?: string;
-  /** The activity's user summary, when the workflow gave one. */
+  /** The activity's user summary, when the workflow gave one; an update's decision, who made it and why. */
   readonly summary?: string;
   readonly state: StepState;
   readonly at: string;

@@ -1,5 +1,6 @@
 /** `steward status`: recent runs from Temporal visibility, filterable by host and operation. */
 import { z } from 'zod';
+import { APPROVABLE_OPERATIONS, APPROVAL_QUERY, shortDigest, type ApprovalState } from '../../model/approval';
 import { resourceNameSchema } from '../../model/schema';
 import {
   StewardChanges,
@@ -45,6 +46,8 @@ export interface RunSummary {
   trigger?: string;
   startTime: string;
   closeTime?: string;
+  /** A running run whose plan waits for a decision: its digest (short), revision and when the wait ends. */
+  waitingForApproval?: { plan: string; revision: number; changes: number; expiresAt: string };
 }
 
 /** Visibility query for steward runs; values were validated, so they cannot break out of the quotes. */
@@ -83,6 +86,18 @@ export async function status(
       });
       if (runs.length >= f.limit) break;
     }
+    // Runs that may wait for approval say so (a converge's stages are runs of their own here).
+    for (const r of runs) {
+      if (r.status !== 'RUNNING' || !APPROVABLE_OPERATIONS.some((o) => o === r.operation)) continue;
+      const s = await client.workflow
+        .getHandle(r.workflowId, r.runId)
+        .query<ApprovalState>(APPROVAL_QUERY)
+        .catch(() => undefined);
+      if (s?.status === 'waiting' && s.plan) {
+        const { digest, revision, changes, expiresAt } = s.plan;
+        r.waitingForApproval = { plan: shortDigest(digest), revision, changes: changes.length, expiresAt };
+      }
+    }
   } finally {
     await client.connection.close();
   }
@@ -100,5 +115,12 @@ export async function status(
         `${String(r.changes ?? '-').padStart(4)} changes  ${took.padStart(8)}  ${r.workflowId}` +
         (r.trigger ? `  by ${r.trigger}` : ''),
     );
+    const w = r.waitingForApproval;
+    if (w) {
+      console.log(
+        `  waits for approval of plan ${w.plan} (revision ${w.revision}, ${w.changes} changes) until ${w.expiresAt}: ` +
+          `steward approve ${r.workflowId}`,
+      );
+    }
   }
 }

@@ -16,6 +16,12 @@ import { findFreePort, startDevServer, stopProcess, type DevServer } from '../..
 import { encryptingDataConverter } from '../../codec/aes-gcm';
 import { generateKey, KeyRing } from '../../codec/keys';
 import { startCodecServer, type CodecServer } from '../../codec/server';
+import { APPROVAL_QUERY, DECIDE_UPDATE, shortDigest, type ApprovalState } from '../../model/approval';
+import { createWorker } from '../../workers/worker';
+import { steward } from '../support/cli';
+import { startSimulators } from '../support/simulators';
+import { makeKeyPair, writeSpec } from '../support/spec-files';
+import { workflowBundle } from '../support/temporal';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -119,7 +125,13 @@ afterAll(async () => {
  * Opens the workflow's page; resolves once its Input section shows a payload, decoded or not, and, when the UI
  * has a codec endpoint, after the codec server has answered the UI. Returns the codec server's answers.
  */
-async function openRun(page: Page, ui: string, viaCodec = true): Promise<number[]> {
+async function openRun(
+  page: Page,
+  ui: string,
+  viaCodec = true,
+  workflowId = WORKFLOW_ID,
+  shows?: RegExp,
+): Promise<number[]> {
   const answers: number[] = [];
   // Awaited only after the page shows the run: a first load that fails (below) sends no decode request, its reload
   // does. Settled either way, so a page that never asks fails the test here, not as an unhandled rejection.
@@ -133,7 +145,7 @@ async function openRun(page: Page, ui: string, viaCodec = true): Promise<number[
           (err: unknown) => err,
         )
     : Promise.resolve(undefined);
-  await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(WORKFLOW_ID)}`, { waitUntil: 'load' });
+  await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`, { waitUntil: 'load' });
   // On a loaded machine the UI's server sometimes fails the page's first load (its error page, status 500): a
   // reload, as a person would, at most twice. A page that keeps failing still fails the test, with its text.
   let reloads = 0;
@@ -146,7 +158,7 @@ async function openRun(page: Page, ui: string, viaCodec = true): Promise<number[
     }
     return text;
   };
-  await expect.poll(shown, { timeout: 60_000 }).toMatch(new RegExp(`${CANARY}|${ENCRYPTED_MARK}`));
+  await expect.poll(shown, { timeout: 60_000 }).toMatch(shows ?? new RegExp(`${CANARY}|${ENCRYPTED_MARK}`));
   const failed = await answered;
   if (failed) throw failed;
   return answers;
@@ -241,6 +253,95 @@ describe('the Temporal Web UI and the codec server', () => {
     await expectCiphertext(page);
     await page.close();
   });
+
+  it('shows a run waiting for approval: its plan, the digest and the commands that decide it', async () => {
+    // A real plan: provision of a fresh simulator, by steward's worker and CLI on this server, encrypted with `ring`.
+    const keys = makeKeyPair();
+    const fleet = await startSimulators(1, { authorizedKey: keys.publicKey, aptCache: true });
+    const taskQueue = `codec-ui-approval-${randomBytes(3).toString('hex')}`;
+    const { worker, pool, connection } = await createWorker({
+      address: server.address,
+      namespace: 'default',
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      keys: ring,
+    });
+    const running = worker.run();
+    const client = new Client({
+      connection: await Connection.connect({ address: server.address }),
+      dataConverter: encryptingDataConverter(ring),
+    });
+    try {
+      const spec = writeSpec(keys, fleet.simulators, {}, 'codec-ui-approval.yaml');
+      const started = await steward(
+        [...['--spec', spec, '--address', server.address, '--task-queue', taskQueue, '--json', '--no-wait']].concat([
+          'provision',
+          '--require-approval',
+        ]),
+        {
+          STEWARD_CODEC_KEYS: ring.keys.map((k) => `${k.id}=${k.key.toString('base64')}`).join(','),
+          STEWARD_CODEC_KEY_FILE: undefined,
+        },
+      );
+      expect(started.code, started.stderr).toBe(0);
+      const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+      const handle = client.workflow.getHandle(workflowId);
+      const waiting = await expect
+        .poll(async () => (await handle.query<ApprovalState>(APPROVAL_QUERY).catch(() => undefined))?.status, {
+          timeout: 120_000,
+          interval: 500,
+        })
+        .toBe('waiting')
+        .then(() => handle.query<ApprovalState>(APPROVAL_QUERY));
+      const digest = shortDigest(waiting.plan!.digest);
+
+      const page = await browser.newPage();
+      expect(await signIn(page, token)).toContain('Signed in');
+      await openRun(page, server.uiUrl!, true, workflowId, /Running|Waiting/);
+      await sendCredentialsFromUi(page);
+      await openRun(page, server.uiUrl!, true, workflowId, /User Metadata/);
+      // The run's current details, under its User Metadata: the plan as the run published it, decoded.
+      await page.getByText('User Metadata', { exact: true }).click();
+      // The UI renders Markdown in a sandboxed frame of its own: the page's text and its frames'.
+      const withFrames = async () => {
+        const frames = await Promise.all(
+          page.frames().map((f) =>
+            f
+              .locator('body')
+              .innerText({ timeout: 2_000 })
+              .catch(() => ''),
+          ),
+        );
+        return frames.join('\n');
+      };
+      const shown = await expect
+        .poll(withFrames, { timeout: 60_000 })
+        .toMatch(/Waiting for approval/)
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      await page.screenshot({ path: '.steward/approval-waiting-ui.png', fullPage: true });
+      if (shown) throw shown;
+      const text = await withFrames();
+      expect(text).toContain(digest);
+      expect(text).toContain(`steward approve ${workflowId} --plan ${digest}`);
+      expect(text).toMatch(/install `?package:\S+/);
+      await page.close();
+
+      await handle.executeUpdate(DECIDE_UPDATE, {
+        args: [{ decision: 'reject', plan: waiting.plan!.digest, by: 'codec-ui-test', reason: 'seen in the UI' }],
+      });
+      await expect(handle.result()).rejects.toThrow();
+    } finally {
+      worker.shutdown();
+      await running;
+      await pool.closeAll();
+      await connection.close();
+      await client.connection.close();
+      await fleet.cleanup();
+    }
+  }, 300_000);
 
   it('sent nothing beyond 127.0.0.1', async () => {
     // Every kind of page the tests open: the codec server's sign-in, the UI with its codec endpoint, the bare UI.

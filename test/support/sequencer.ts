@@ -20,6 +20,7 @@ const LONGEST_FIRST = [
   'stack-images',
   'schedule',
   'audit',
+  'approval',
   'cluster',
   'dev',
   'codec-ui',

@@ -5,7 +5,7 @@
  * the memory volume was wiped that finds the memory again, a snapshot with a flipped byte refused with nothing live
  * touched, and a drill on the serving host that leaves production as it was (file hashes, container ids, no failed
  * request) and reports RPO and RTO in its result and in `steward audit`. Then the VPS is lost: a second simulator
- * at a new address is converged and restored. On that host, `steward upgrade` to the current release: one whose
+ * at a new address (booted from the image of a hardened host) is converged and restored. On that host, `steward upgrade` to the current release: one whose
  * own check fails after the new version started ends on the earlier release with the earlier data (image, state
  * files' hashes, canary), and the same upgrade without that check succeeds with the canary recalled by the new
  * version and the spec file naming the new image. One file, so the upgrade reuses the backup tests' hosts and
@@ -24,7 +24,8 @@ import { removeSimulator, simulatorExec, type Simulator } from '../../client/dev
 import type { ControlResult } from '../../model/report';
 import type { SpecInput } from '../../model/schema';
 import { doubleProviders, startEmbedderDouble } from '../support/embedder-double';
-import { hostName, stage, writeSpec, type Stage } from '../support/fixtures';
+import { goldenSimulators, hostName, stage, writeSpec, type Stage } from '../support/fixtures';
+import type { SimulatorFleet } from '../support/simulators';
 
 /** The earlier release the hosts run until the upgrade (scripts/build-stack-images.sh, STEWARD_OPENCLAW_ALSO). */
 const FROM = '2026.9.5';
@@ -39,6 +40,8 @@ const GATEWAY_CONTAINER = 'openclaw_gateway_1';
 let world: Stage;
 let sim: Simulator;
 let repository: string;
+/** The new machine of the lost-VPS test. */
+let newMachine: SimulatorFleet | undefined;
 const outputs: string[] = [];
 
 function spec(repo: string): Partial<SpecInput> {
@@ -132,8 +135,7 @@ beforeAll(async () => {
     env: { ...process.env, STEWARD_OPENCLAW_ALSO: FROM },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  // The second simulator is the new machine of the lost-VPS test.
-  world = await stage({ taskQueue: 'backup-test', simulators: 2, golden: 'provisioned' });
+  world = await stage({ taskQueue: 'backup-test', simulators: 1, golden: 'provisioned' });
   sim = world.sims[0]!;
   const deployed = await cli('deploy');
   if (deployed.code !== 0) throw new Error(`deploy failed: ${deployed.stderr || deployed.stdout}`);
@@ -141,6 +143,7 @@ beforeAll(async () => {
 }, 1_200_000);
 
 afterAll(async () => {
+  await newMachine?.cleanup();
   await world?.close();
   if (repository) rmSync(join(repository, '..'), { recursive: true, force: true });
   delete process.env[KEY_ENV];
@@ -281,7 +284,10 @@ describe('steward backup and restore', () => {
 
   it('recovers a lost VPS: a new machine at a new address, converged and restored, finds the memories', async () => {
     const lost = sim;
-    const fresh = world.sims[1]!;
+    // The new machine: booted from the image of a hardened host (the run's golden host), as a provider's image
+    // would be; converge (below) makes it this spec's host, the restore gives it the lost host's data.
+    newMachine = await goldenSimulators(world.keys, 'hardened');
+    const fresh = newMachine.simulators[0]!;
     const t0 = Date.now();
     await removeSimulator(lost.container);
     // The same host in the spec, at the new machine's address, with its key.

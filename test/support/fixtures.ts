@@ -8,7 +8,7 @@ import { steward, type CliResult } from './cli';
 import { inject } from 'vitest';
 import { GOLDEN_OPS_USER, goldenImage, type GoldenKind } from './golden';
 import { phase } from './phases';
-import { startSimulators } from './simulators';
+import { startSimulators, type SimulatorFleet } from './simulators';
 import { startFrontStage, type FrontStage } from './temporal-front';
 import type { TemporalTarget } from '../../common/temporal-connection';
 import { testCodecKeys, testEnv, workflowBundle, type TestEnv } from './temporal';
@@ -69,6 +69,18 @@ export async function goldenHostImage(kind: GoldenKind): Promise<string> {
     bundlePath: inject('workflowBundlePath'),
   };
   return goldenImage(kind, run, phase);
+}
+
+/**
+ * `count` simulators more, booted from the run's golden image of `kind` with the stage's key (a machine from a
+ * provider's image, say), for a test that needs a new host late in its file; `cleanup` removes them.
+ */
+export async function goldenSimulators(keys: KeyPair, kind: GoldenKind, count = 1): Promise<SimulatorFleet> {
+  const image = await goldenHostImage(kind);
+  const authorizedKey = await publicKeyOf(keys.privateKeyPath);
+  return phase(`start ${count} ${kind} simulator(s)`, () =>
+    startSimulators(count, { authorizedKey, aptCache: true, image, keyUsers: [GOLDEN_OPS_USER] }),
+  );
 }
 
 /** What an integration test file works with: server, key, simulators, a worker on its own queue, the CLI. */

@@ -25,8 +25,11 @@ interface Prebuild {
 const state = ((globalThis as { stewardGoldenPrebuild?: Prebuild }).stewardGoldenPrebuild ??= {});
 
 const GOLDEN_SCRIPT = fileURLToPath(new URL('./golden.ts', import.meta.url));
-/** How a test file asks for a golden host: `stage({ golden: 'hardened' })` or `goldenHostImage('provisioned')`. */
-const ASKS = /(?:golden:\s*|goldenHostImage\()'(provisioned|hardened)'/g;
+/**
+ * How a test file asks for a golden host: `stage({ golden: 'hardened' })`, `goldenHostImage('provisioned')` or
+ * `goldenSimulators(keys, 'hardened')`.
+ */
+const ASKS = /(?:golden:\s*|goldenHostImage\(|goldenSimulators\([^,()]+,\s*)'(provisioned|hardened)'/g;
 
 /** The golden kinds the given test files ask for, read from their sources. */
 export function goldenKindsIn(files: readonly string[]): Set<GoldenKind> {

@@ -62,7 +62,7 @@ async function deliver(
   }
   const body = notificationBody(notification, webhook.format);
   // One id per notification and receiver, the same on every attempt; each plan waiting for approval is its own.
-  const plan = notification.plan ? `\0${notification.plan}` : '';
+  const plan = notification.plan ? `\0${notification.plan}\0${notification.revision ?? 0}` : '';
   const delivery = createHash('sha256')
     .update(`${notification.workflowId}\0${notification.runId}\0${notification.event}${plan}\0${webhook.name}`)
     .digest('hex')

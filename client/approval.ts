@@ -17,7 +17,9 @@ import {
 } from '../model/approval';
 import type { HostReport } from '../model/report';
 import type { HostProgress } from '../workflows/host-operation';
-import { cliUser, type GlobalOptions } from './context';
+import { runningQuery } from '../model/runs';
+import { StewardHost } from '../model/search-attributes';
+import { cliUser, listingClient, type GlobalOptions } from './context';
 import { EXIT, OperationRefusedError, UsageError } from './errors';
 import { describeChange, pollUntilStopped, toStdout, type Print } from './output';
 
@@ -39,7 +41,8 @@ export function printPlan(workflowId: string, host: string, s: ApprovalState, pr
 
 /**
  * Watches runs that may wait for approval (their `approval` query, once a second) and prints each plan revision when
- * it starts waiting, and each decision. Runs without the query (a converge, whose stages wait) are skipped quietly.
+ * it starts waiting, and each decision. A run without the query (a converge: its stages wait, as runs of their own)
+ * is watched through the host's running stage runs, found in visibility every few seconds.
  */
 export function watchApprovals(
   client: Client,
@@ -48,15 +51,32 @@ export function watchApprovals(
 ): { stop(): Promise<void> } {
   const shown = new Map<string, number>();
   const decided = new Map<string, number>();
+  /** Runs that answer no approval query: their host's stage runs are looked up instead. */
+  const staged = new Set<string>();
+  const stages = new Map<string, { label: string; workflowId: string }>();
   let last = 0;
+  let listed = 0;
   return pollUntilStopped(async () => {
     if (Date.now() - last < 1_000) return;
     last = Date.now();
-    for (const run of runs) {
+    if (staged.size > 0 && Date.now() - listed > 3_000) {
+      listed = Date.now();
+      const hosts = runs.filter((r) => staged.has(r.workflowId)).map((r) => r.label);
+      for await (const w of listingClient(client).workflow.list({ query: runningQuery(hosts) })) {
+        const host = w.typedSearchAttributes.get(StewardHost);
+        if (host && !runs.some((r) => r.workflowId === w.workflowId)) {
+          stages.set(w.workflowId, { label: host, workflowId: w.workflowId });
+        }
+      }
+    }
+    for (const run of [...runs.filter((r) => !staged.has(r.workflowId)), ...stages.values()]) {
       const s = await client.workflow
         .getHandle(run.workflowId)
         .query<ApprovalState>(APPROVAL_QUERY)
-        .catch(() => undefined);
+        .catch((err: unknown) => {
+          if (runs.includes(run) && /handler|not found|unknown/i.test(String(err))) staged.add(run.workflowId);
+          return undefined;
+        });
       if (!s?.plan) continue;
       if (s.status === 'waiting' && shown.get(run.workflowId) !== s.plan.revision) {
         shown.set(run.workflowId, s.plan.revision);

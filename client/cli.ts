@@ -16,6 +16,7 @@ import type { Client } from '@temporalio/client';
 interface Rollout {
   readonly waves?: string;
   readonly bake?: string;
+  readonly verifyWaves?: boolean;
   readonly requireApproval?: boolean;
   readonly approvalWindow?: string;
 }
@@ -29,6 +30,9 @@ const WAVES_HELP =
   "with a failed host halts the rollout (default: the spec's rollout.waves)";
 const BAKE_FLAG = '--bake <duration>';
 const BAKE_HELP = "with waves: pause between two waves, e.g. 5min (default: the spec's rollout.bake)";
+const VERIFY_WAVES_HELP =
+  "with waves: before the next wave, after the bake, prove the wave's hosts again (a stack verified, anything else " +
+  "planned again and found unchanged); a host that fails halts the rollout (default: the spec's rollout.verify)";
 const APPROVAL_HELP =
   'plan first, publish the plan and wait for `steward approve RUN` (or reject); apply only the approved plan, and ' +
   "only while the host still matches it (default: the spec's approval.operations)";
@@ -289,6 +293,7 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--verify-waves', VERIFY_WAVES_HELP)
   .option('--require-approval', APPROVAL_HELP)
   .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
@@ -303,6 +308,7 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--verify-waves', VERIFY_WAVES_HELP)
   .option('--require-approval', APPROVAL_HELP)
   .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
@@ -317,6 +323,7 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--verify-waves', VERIFY_WAVES_HELP)
   .option('--require-approval', APPROVAL_HELP)
   .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { plan?: boolean; concurrency: string } & Rollout) => {
@@ -342,6 +349,7 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--verify-waves', VERIFY_WAVES_HELP)
   .option('--require-approval', `each stage that changes the host: ${APPROVAL_HELP}`)
   .option(WINDOW_FLAG, WINDOW_HELP)
   .action(async (hosts: string[], o: { concurrency: string } & Rollout) => {
@@ -362,6 +370,7 @@ program
   .option('--concurrency <n>', 'hosts worked on at once', '10')
   .option(WAVES_FLAG, WAVES_HELP)
   .option(BAKE_FLAG, BAKE_HELP)
+  .option('--verify-waves', VERIFY_WAVES_HELP)
   .action(async (hosts: string[], o: { repair?: boolean; audit?: boolean; concurrency: string } & Rollout) => {
     exitCode = await operation('drift', 'driftHost', hosts, o.repair ? 'apply' : 'plan', o, {
       audit: o.audit !== false,
@@ -659,6 +668,7 @@ async function operation(
     ...(uiUrl ? { uiUrl } : {}),
     ...(flags.waves !== undefined ? { waves: flags.waves } : {}),
     ...(flags.bake !== undefined ? { bake: flags.bake } : {}),
+    ...(flags.verifyWaves ? { verifyWaves: true } : {}),
     ...(flags.requireApproval ? { requireApproval: true } : {}),
     ...(flags.approvalWindow !== undefined ? { approvalWindow: flags.approvalWindow } : {}),
   };

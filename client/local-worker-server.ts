@@ -64,6 +64,9 @@ const requestSchema = z.strictObject({
       uiUrl: z.string().optional(),
       waves: z.string().max(200).optional(),
       bake: z.string().max(20).optional(),
+      verifyWaves: z.boolean().optional(),
+      requireApproval: z.boolean().optional(),
+      approvalWindow: z.string().max(20).optional(),
     })
     .refine((c) => WORKFLOW_OF[c.operation] === c.workflowType, { message: 'workflow type does not match' }),
   user: z.string().regex(/^[A-Za-z0-9._@-]{1,200}$/),

@@ -28,9 +28,10 @@ export interface OperationCommand {
   readonly extra?: Readonly<Record<string, unknown>>;
   /** The CLI's STEWARD_UI_URL, when set. */
   readonly uiUrl?: string;
-  /** --waves and --bake as given. */
+  /** --waves, --bake and --verify-waves as given. */
   readonly waves?: string;
   readonly bake?: string;
+  readonly verifyWaves?: boolean;
   /** --require-approval and --approval-window as given. */
   readonly requireApproval?: boolean;
   readonly approvalWindow?: string;
@@ -66,7 +67,7 @@ export async function runOperationCommand(
   }
   const parallel = Number(cmd.concurrency);
   if (!Number.isInteger(parallel) || parallel < 1) throw new UsageError(`--concurrency must be a whole number ≥ 1`);
-  const { waves, bakeMs } = ROLLOUT_OPERATIONS.includes(op) ? rolloutOf(cmd, spec, cmd.mode) : {};
+  const { waves, bakeMs, verifyWaves } = ROLLOUT_OPERATIONS.includes(op) ? rolloutOf(cmd, spec, cmd.mode) : {};
   const approval = approvalOf(cmd, spec);
   const extra = approval.request ? { ...cmd.extra, approval: approval.request } : cmd.extra;
   return withClient(async (client) => {
@@ -85,6 +86,7 @@ export async function runOperationCommand(
         ...(approval.gated ? { approval: true } : {}),
         ...(waves ? { waves } : {}),
         ...(bakeMs ? { bakeMs } : {}),
+        ...(verifyWaves ? { verifyWaves } : {}),
       },
       by,
     );
@@ -138,10 +140,10 @@ export const ROLLOUT_OPERATIONS: readonly Operation[] = ['provision', 'harden', 
  * @throws UsageError naming the flag for a malformed value, or --bake without waves.
  */
 export function rolloutOf(
-  cmd: Pick<OperationCommand, 'waves' | 'bake'>,
+  cmd: Pick<OperationCommand, 'waves' | 'bake' | 'verifyWaves'>,
   spec: Pick<Spec, 'rollout'>,
   mode: Mode,
-): { waves?: WaveSize[]; bakeMs?: number } {
+): { waves?: WaveSize[]; bakeMs?: number; verifyWaves?: boolean } {
   const fromSpec = mode === 'apply' ? spec.rollout : undefined;
   let waves: WaveSize[] | undefined = fromSpec?.waves ? ([...fromSpec.waves] as WaveSize[]) : undefined;
   if (cmd.waves !== undefined) {
@@ -156,5 +158,12 @@ export function rolloutOf(
     throw new UsageError(`--bake ${JSON.stringify(cmd.bake)}: must be a duration such as 30s, 5min or 1h`);
   }
   if (bake !== undefined && !waves) throw new UsageError("--bake needs waves (--waves or the spec's rollout.waves)");
-  return { ...(waves ? { waves } : {}), ...(bake ? { bakeMs: durationMs(bake) } : {}) };
+  const verify = cmd.verifyWaves || (cmd.waves === undefined && fromSpec?.verify === true);
+  if (cmd.verifyWaves && !waves)
+    throw new UsageError("--verify-waves needs waves (--waves or the spec's rollout.waves)");
+  return {
+    ...(waves ? { waves } : {}),
+    ...(bake ? { bakeMs: durationMs(bake) } : {}),
+    ...(verify && waves ? { verifyWaves: true } : {}),
+  };
 }

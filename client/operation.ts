@@ -60,6 +60,8 @@ export interface OperationRequest {
   /** A fleet's rollout in waves, and the pause between two. */
   readonly waves?: readonly WaveSize[];
   readonly bakeMs?: number;
+  /** Prove each wave's hosts again before the next wave. */
+  readonly verifyWaves?: boolean;
   /** The host runs wait for approval before they apply: the command shows each plan as it waits. */
   readonly approval?: boolean;
 }
@@ -505,6 +507,7 @@ export function fleetInput(req: OperationRequest, startedAt: Date): FleetInput {
     ...(req.concurrency ? { concurrency: req.concurrency } : {}),
     ...(req.waves?.length ? { waves: req.waves } : {}),
     ...(req.bakeMs ? { bakeMs: req.bakeMs } : {}),
+    ...(req.verifyWaves ? { verifyWaves: true } : {}),
   };
 }
 

@@ -931,8 +931,16 @@ export const rolloutSchema = z
           'the last takes the rest); a wave with a failed host halts the rollout until `steward resume` or `abort`',
       ),
     bake: durationSchema.optional().describe('Pause between two waves'),
+    verify: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Before the next wave (after the bake), prove the wave's hosts again: a deployed stack verified as " +
+          '`steward verify` does, anything else planned again and found unchanged; a host that fails halts the rollout',
+      ),
   })
   .refine((r) => r.bake === undefined || r.waves !== undefined, { message: 'needs waves', path: ['bake'] })
+  .refine((r) => !r.verify || r.waves !== undefined, { message: 'needs waves', path: ['verify'] })
   .meta({ title: 'Rollout', description: 'How fleet operations roll out when no --waves is given' });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,24 @@ export const FLEET_QUERY = 'fleet';
 export const RESUME_UPDATE = 'resume';
 export const ABORT_UPDATE = 'abort';
 
-export type WaveStatus = 'pending' | 'running' | 'baking' | 'completed' | 'failed' | 'halted' | 'untouched';
+export type WaveStatus =
+  'pending' | 'running' | 'baking' | 'verifying' | 'completed' | 'failed' | 'halted' | 'untouched';
+
+/**
+ * How a wave's hosts are proven again before the next wave: a stack is verified as `steward verify` does (it serves,
+ * its controls pass); anything else is planned again with the same operation, which must find nothing to change
+ * (what the wave applied held through the bake).
+ */
+export function waveCheck(operation: Operation): { workflowType: string; expectsNoChanges: boolean } {
+  if (operation === 'deploy' || operation === 'converge')
+    return { workflowType: 'verifyHost', expectsNoChanges: false };
+  const planned: Partial<Record<Operation, string>> = {
+    provision: 'provisionHost',
+    harden: 'hardenHost',
+    drift: 'driftHost',
+  };
+  return { workflowType: planned[operation] ?? 'driftHost', expectsNoChanges: true };
+}
 
 /** Where a rollout in waves stands. */
 export interface FleetProgress {

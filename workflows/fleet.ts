@@ -4,7 +4,8 @@
  * (workflows/interceptors.ts).
  *
  * With `waves`, the hosts go in waves (model/waves.ts), each after the one before it succeeded and, with `bakeMs`, a
- * pause. A wave with a failed host halts the rollout: later waves are left untouched, and the run waits (up to
+ * pause; with `verifyWaves`, after that pause, a check of the wave's hosts (the operation planned again, or the
+ * stack verified) that must pass too. A wave with a failed host halts the rollout: later waves are left untouched, and the run waits (up to
  * `haltWaitMs`) for the `resume` update, which runs the wave's failed hosts again and goes on, or `abort`, which
  * ends it failed. The `fleet` query says where it stands.
  */
@@ -32,6 +33,7 @@ import {
   ABORT_UPDATE,
   FLEET_QUERY,
   RESUME_UPDATE,
+  waveCheck,
   waveGroups,
   type FleetProgress,
   type Halted,
@@ -57,6 +59,11 @@ export interface FleetInput {
   readonly waves?: readonly WaveSize[];
   /** Pause between two waves. */
   readonly bakeMs?: number;
+  /**
+   * Before the next wave, after the bake, prove the wave's hosts again (model/waves.ts `waveCheck`): a host that
+   * fails it halts the rollout as a failed host does.
+   */
+  readonly verifyWaves?: boolean;
   /** How long a halted rollout waits for `resume` or `abort` before it ends failed (default 7 days). */
   readonly haltWaitMs?: number;
 }
@@ -169,16 +176,35 @@ async function inWaves(
   );
 
   const untouchedAfter = (w: number): string[] => groups.slice(w + 1).flatMap((g) => g.map((h) => h.host));
+  const failedIn = (wave: readonly HostOperationInput[]): string[] =>
+    wave
+      .filter((h) => {
+        const r = reports.get(h.host);
+        return r?.status === 'failed' || r?.alreadyRunning !== undefined;
+      })
+      .map((h) => h.host);
+  const check = input.verifyWaves ? waveCheck(input.operation) : undefined;
   for (let w = 0; w < groups.length; w++) {
     let pending: readonly HostOperationInput[] = groups[w]!;
-    for (;;) {
+    const last = w === groups.length - 1;
+    for (let attempt = 1; ; attempt++) {
       status[w] = 'running';
       for (const r of await inLanes(pending, limit, runOne)) reports.set(r.host, r);
       // A host another run held (this run yielded it) was not worked on: it halts the rollout like a failure.
-      const failed = groups[w]!.filter((h) => {
-        const r = reports.get(h.host);
-        return r?.status === 'failed' || r?.alreadyRunning !== undefined;
-      }).map((h) => h.host);
+      let failed = failedIn(groups[w]!);
+      if (failed.length === 0 && !last && check) {
+        // Between waves: the bake, then the wave's hosts proven again before the next wave starts.
+        if (input.bakeMs) {
+          status[w] = 'baking';
+          await sleep(input.bakeMs);
+        }
+        status[w] = 'verifying';
+        const checked = await inLanes(pending, limit, (h) => checkOne(h, w + 1, attempt));
+        for (const c of checked) {
+          if (c.status === 'failed') reports.set(c.host, verificationFailed(reports.get(c.host), c, w + 1));
+        }
+        failed = failedIn(groups[w]!);
+      }
       if (failed.length === 0) break;
       status[w] = 'halted';
       halted = {
@@ -204,13 +230,49 @@ async function inWaves(
       pending = pending.filter((h) => failed.includes(h.host));
     }
     status[w] = 'completed';
-    if (input.bakeMs && w < groups.length - 1) {
+    // Without a check the bake follows the wave; with one it came before the check.
+    if (input.bakeMs && !last && !check) {
       status[w] = 'baking';
       await sleep(input.bakeMs);
       status[w] = 'completed';
     }
   }
   return { hosts: orderedReports(hosts, reports) };
+
+  /** The wave check of one host: a plan or a verification, as a child run; failed when it fails or finds changes. */
+  async function checkOne(host: HostOperationInput, wave: number, attempt: number): Promise<HostReport> {
+    const { workflowType, expectsNoChanges } = check!;
+    try {
+      const r = await executeChild<(i: HostOperationInput) => Promise<HostReport>>(workflowType, {
+        workflowId: `${hostWorkflowId(input.operation, host.host, startedAt)}/wave-check-${wave}-${attempt}`,
+        args: [{ ...host, mode: 'plan' }],
+      });
+      if (expectsNoChanges && r.changes.length > 0) {
+        return {
+          ...r,
+          status: 'failed',
+          error: `${r.changes.length} change(s) found again after the wave: ${r.changes
+            .slice(0, 5)
+            .map((c) => c.resource)
+            .join(', ')}`,
+        };
+      }
+      return r;
+    } catch (err) {
+      return failedReport(input.operation, host, err);
+    }
+  }
+}
+
+/** A host that passed its operation and failed the wave's check: its report, failed with the check's reason. */
+function verificationFailed(done: HostReport | undefined, check: HostReport, wave: number): HostReport {
+  const base: HostReport = done ?? { ...check, changes: [] };
+  return {
+    ...base,
+    status: 'failed',
+    findings: [...base.findings, ...check.findings.filter((f) => f.severity !== 'info')],
+    error: `the check after wave ${wave} failed: ${check.error ?? 'unknown error'}`,
+  };
 }
 
 /** The reports of the hosts worked on, in the fleet's order. */

@@ -56,7 +56,16 @@ export async function hardenHost(input: HostOperationInput): Promise<HostReport>
     // rebootHost looks for one itself (needrestart's finding needs harden.auditing); outside the window the run
     // says when the window opens.
     const window = input.spec.harden.rebootWindow;
-    if (input.mode === 'apply' && window) {
+    if (input.mode === 'apply' && window && op.gatedByApproval) {
+      // A reboot is no change a plan shows: a run whose plan was approved leaves it to a harden without approval.
+      if (op.found('host.reboot-required')) {
+        op.note('rebootHost', {
+          id: 'host.reboot-window',
+          severity: 'info',
+          message: 'a reboot is pending; a harden that waited for approval does not reboot (it was not in the plan)',
+        });
+      }
+    } else if (input.mode === 'apply' && window) {
       const w = parseRebootWindow(window);
       const now = new Date(Date.now());
       if (inRebootWindow(w, now)) {

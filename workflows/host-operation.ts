@@ -103,6 +103,8 @@ export class HostOperation {
   private approval: ApprovalState = { status: 'planning', decisions: [] };
   /** A decision the update handler took, until the run acts on it. */
   private decided: RecordedDecision | undefined;
+  /** The changes of the plan the apply may make (set when the gate lets the run apply). */
+  private approvedChanges: Change[] | undefined;
 
   constructor(
     private readonly operation: Operation,
@@ -141,6 +143,11 @@ export class HostOperation {
       },
       { validator: (d) => this.refuseDecision(d) },
     );
+  }
+
+  /** Whether this run applies only after an approved plan (operations with apply-only steps leave those out). */
+  get gatedByApproval(): boolean {
+    return this.gated;
   }
 
   /**
@@ -235,6 +242,18 @@ export class HostOperation {
       if (holder) return this.yieldTo(holder);
       if (this.gated) await this.step('approval', () => this.approved());
       await body();
+      if (this.gated) {
+        const outside = this.outsidePlan();
+        if (outside.length > 0) {
+          this.note('approval', {
+            id: 'approval.outside-plan',
+            severity: 'high',
+            message:
+              `the apply made ${outside.length} change(s) the approved plan did not name (the host moved after the ` +
+              `last plan): ${outside.map((c) => `${c.action} ${c.resource}`).join(', ')}`,
+          });
+        }
+      }
       // An apply that leaves a control failing has failed, whatever else it did: it names each (not-applicable is a
       // pass with its reason). Runs started before this rule complete as they began.
       if (this.input.mode === 'apply' && patched(CONTROLS_FAIL_PATCH)) {
@@ -276,22 +295,34 @@ export class HostOperation {
     let approved: RecordedDecision | undefined;
     for (let revision = 1; ; revision++) {
       this.approval = { ...this.approval, status: 'planning' };
+      // After a decision the UI says the run plans again, no longer that it waits.
+      if (approved) this.publish();
       const changes = await this.planned(revision);
       const digest = planDigest(changes);
-      if (changes.length === 0 || approved?.plan === digest) {
-        this.approval = { ...this.approval, status: approved ? 'approved' : 'not-needed' };
+      if (approved?.plan === digest) {
+        this.approval = { ...this.approval, status: 'approved' };
+        this.approvedChanges = changes;
         this.publish();
-        found(
-          approved
-            ? {
-                id: 'approval.granted',
-                severity: 'info',
-                message:
-                  `plan ${shortDigest(approved.plan)} (${changes.length} change(s)) approved by ${approved.by} at ` +
-                  `${approved.at}${approved.reason ? `: ${approved.reason}` : ''}; the host still matched it`,
-              }
-            : { id: 'approval.not-needed', severity: 'info', message: 'the plan changes nothing: no approval needed' },
-        );
+        found({
+          id: 'approval.granted',
+          severity: 'info',
+          message:
+            `plan ${shortDigest(approved.plan)} (${changes.length} change(s)) approved by ${approved.by} at ` +
+            `${approved.at}${approved.reason ? `: ${approved.reason}` : ''}; the host still matched it`,
+        });
+        return {};
+      }
+      if (changes.length === 0) {
+        this.approval = { ...this.approval, status: 'not-needed' };
+        this.approvedChanges = [];
+        this.publish();
+        found({
+          id: 'approval.not-needed',
+          severity: 'info',
+          message: approved
+            ? `the host needs nothing any more (plan ${shortDigest(approved.plan)} was approved): nothing to apply`
+            : 'the plan changes nothing: no approval needed',
+        });
         return {};
       }
       let replanned: string | undefined;
@@ -324,7 +355,9 @@ export class HostOperation {
         message: `plan ${shortDigest(digest)} (revision ${revision}, ${changes.length} change(s)) waits for a decision until ${plan.expiresAt}`,
       });
       await this.tellWaiting(plan);
-      if (!(await condition(() => this.decided !== undefined, windowMs))) {
+      // The window is the one published: the delivery above took part of it.
+      const left = Math.max(0, Date.parse(plan.expiresAt) - Date.now());
+      if (!(await condition(() => this.decided !== undefined, left))) {
         this.approval = { ...this.approval, status: 'expired' };
         this.publish();
         throw ApplicationFailure.nonRetryable(
@@ -352,19 +385,23 @@ export class HostOperation {
     // In plan mode the child never waits for approval itself.
     const report = await executeChild<(i: HostOperationInput) => Promise<HostReport>>(info.workflowType, {
       workflowId: `${info.workflowId}/plan-${revision}`,
-      args: [{ ...this.input, ...(this.hostKey ? { spec: this.pinnedSpec() } : {}), mode: 'plan' }],
+      // A key trusted on first use is pinned in the worker's known-hosts file by the first plan: later plans and
+      // the apply find it there, with the spec as given.
+      args: [{ ...this.input, mode: 'plan' }],
     });
-    if (report.hostKey && !this.hostKey) this.pinHostKey(report.hostKey);
     return [...report.changes];
   }
 
-  /** The spec with the host key this run pinned on first trust. */
-  private pinnedSpec(): Spec {
-    const spec = this.input.spec;
-    return {
-      ...spec,
-      hosts: spec.hosts.map((h) => (h.name === this.input.host ? { ...h, hostKey: this.hostKey! } : h)),
-    };
+  /**
+   * What the apply changed that the approved plan did not name (by resource and action): the host moved in the
+   * seconds between the last plan and the apply. Reported, never hidden; empty when the apply kept to the plan.
+   */
+  private outsidePlan(): Change[] {
+    const planned = new Set((this.approvedChanges ?? []).map((c) => `${c.action} ${c.resource}`));
+    return this.steps
+      .filter((s) => s.step !== 'approval')
+      .flatMap((s) => s.changes)
+      .filter((c) => !planned.has(`${c.action} ${c.resource}`));
   }
 
   /** The approval state as the Web UI shows the run (its current details). */

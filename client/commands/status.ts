@@ -119,7 +119,7 @@ export async function status(
     if (w) {
       console.log(
         `  waits for approval of plan ${w.plan} (revision ${w.revision}, ${w.changes} changes) until ${w.expiresAt}: ` +
-          `steward approve ${r.workflowId}`,
+          `steward approve ${r.workflowId} --plan ${w.plan}`,
       );
     }
   }

@@ -101,9 +101,16 @@ describe('steward harden --require-approval', () => {
     expect(wrong.stderr).toMatch(new RegExp(`waits with plan ${plan}`));
     const approved = await world.cli(spec, 'approve', id, '--plan', plan, '--reason', 'change 42');
     expect(approved.code, approved.stdout + approved.stderr).toBe(0);
-    const doc = JSON.parse(approved.stdout) as { decision: { by: string; plan: string }; report: { status: string } };
+    const doc = JSON.parse(approved.stdout) as {
+      decision: { by: string; plan: string };
+      report: { status: string; findings: { id: string }[] };
+    };
     expect(doc.decision.plan.startsWith(plan)).toBe(true);
     expect(doc.report.status).toBe('completed');
+    // What the apply changed is what the plan named: nothing outside it.
+    const ids = doc.report.findings.map((f) => f.id);
+    expect(ids).toContain('approval.granted');
+    expect(ids).not.toContain('approval.outside-plan');
     const ended = await live.done;
     expect(ended.code, ended.stdout + ended.stderr).toBe(0);
     expect(ended.stdout).toMatch(new RegExp(`plan ${plan} approved by ${doc.decision.by}`));
@@ -147,6 +154,7 @@ describe('steward harden --require-approval', () => {
   }, 300_000);
 
   it('a plan nobody decides within the window ends the run with nothing applied', async () => {
+    await onHost(`systemctl stop ${TIMER}`);
     const before = await onHost(FINGERPRINT);
     const live = hardenWaiting('--approval-window', '5s');
     await waitingPlan(live);

@@ -193,8 +193,9 @@ describe('approval gate', () => {
       reason: 'change 42',
     });
     expect(recorded).toMatchObject({ decision: 'approve', plan: waiting.plan!.digest, by: 'ann@ops', revision: 1 });
+    // A second decision: refused by the run while it plans again, or by the server once it completed.
     await expect(decide(handle, { decision: 'approve', plan: waiting.plan!.digest, by: 'bob@ops' })).rejects.toThrow(
-      /already decided|not waiting/,
+      /already decided|not waiting|completed/,
     );
 
     const { report } = await outcome(handle);
@@ -267,14 +268,29 @@ describe('approval gate', () => {
     expect(applied).toEqual([]);
   });
 
-  it('a run that does not wait refuses a decision', async () => {
+  it("the spec's approval.operations makes a run wait without --require-approval, with the spec's window", async () => {
     host.clear();
-    const handle = await start();
-    await when(handle, 'waiting');
-    const other = env.client.workflow.getHandle(handle.workflowId);
-    const s = await other.query<ApprovalState>(APPROVAL_QUERY);
-    await decide(other, { decision: 'reject', plan: s.plan!.digest, by: 'ann@ops', reason: 'cleanup' });
-    await outcome(handle);
-    await expect(decide(other, { decision: 'approve', plan: s.plan!.digest, by: 'ann@ops' })).rejects.toThrow();
+    applied.length = 0;
+    const gatedSpec = specSchema.parse({
+      ...spec(),
+      approval: { operations: ['provision'], window: '2s' },
+    });
+    const handle = await env.client.workflow.start('provisionHost', {
+      taskQueue,
+      workflowId: `provision/a1/approval-spec-${randomBytes(3).toString('hex')}`,
+      args: [{ spec: gatedSpec, host: 'a1', mode: 'apply' }],
+    });
+    const waiting = await when(handle, 'waiting');
+    expect(Date.parse(waiting.plan!.expiresAt) - Date.parse(waiting.plan!.publishedAt)).toBe(2000);
+    const { error } = await outcome(handle);
+    expect(error).toMatch(/not decided within the approval window/);
+    expect(applied).toEqual([]);
+    // A plan is never gated: the same spec in plan mode reports and completes.
+    const planned = await env.client.workflow.execute('provisionHost', {
+      taskQueue,
+      workflowId: `provision/a1/approval-plan-${randomBytes(3).toString('hex')}`,
+      args: [{ spec: gatedSpec, host: 'a1', mode: 'plan' }],
+    });
+    expect((planned as HostReport).changes.length).toBe(3);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { rolloutOf } from '../../client/operation-command';
 import { UsageError } from '../../client/errors';
 import { rolloutSchema } from '../../model/schema';
-import { parseWaves, waveGroups } from '../../model/waves';
+import { parseWaves, waveCheck, waveGroups } from '../../model/waves';
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => `h${i + 1}`);
 
@@ -40,6 +40,19 @@ describe('waves', () => {
     expect(() => rolloutOf({ bake: '1min' }, { rollout: rolloutSchema.parse({}) }, 'apply')).toThrow(
       '--bake needs waves',
     );
+  });
+
+  it("--verify-waves, or the spec's rollout.verify with its waves; never without waves", () => {
+    const spec = { rollout: rolloutSchema.parse({ waves: [1, '100%'], verify: true }) };
+    expect(rolloutOf({}, spec, 'apply')).toEqual({ waves: [1, '100%'], verifyWaves: true });
+    expect(rolloutOf({ waves: '2,2' }, spec, 'apply')).toEqual({ waves: [2, 2] });
+    expect(rolloutOf({ waves: '2,2', verifyWaves: true }, spec, 'apply')).toEqual({ waves: [2, 2], verifyWaves: true });
+    expect(() => rolloutOf({ verifyWaves: true }, { rollout: rolloutSchema.parse({}) }, 'apply')).toThrow(
+      '--verify-waves needs waves',
+    );
+    expect(rolloutSchema.safeParse({ verify: true }).error?.issues[0]).toMatchObject({ path: ['verify'] });
+    expect(waveCheck('deploy')).toEqual({ workflowType: 'verifyHost', expectsNoChanges: false });
+    expect(waveCheck('harden')).toEqual({ workflowType: 'hardenHost', expectsNoChanges: true });
   });
 
   it('the spec refuses a bake without waves and sizes that are neither counts nor shares', () => {

@@ -74,7 +74,11 @@ export function watchApprovals(
         .getHandle(run.workflowId)
         .query<ApprovalState>(APPROVAL_QUERY)
         .catch((err: unknown) => {
-          if (runs.includes(run) && /handler|not found|unknown/i.test(String(err))) staged.add(run.workflowId);
+          // Only a run without the query (a converge) is watched through its stages; one not started yet is asked
+          // again next time.
+          if (runs.includes(run) && /did not register a handler|QueryNotRegistered/i.test(String(err))) {
+            staged.add(run.workflowId);
+          }
           return undefined;
         });
       if (!s?.plan) continue;

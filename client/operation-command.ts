@@ -159,8 +159,12 @@ export function rolloutOf(
   }
   if (bake !== undefined && !waves) throw new UsageError("--bake needs waves (--waves or the spec's rollout.waves)");
   const verify = cmd.verifyWaves || (cmd.waves === undefined && fromSpec?.verify === true);
-  if (cmd.verifyWaves && !waves)
+  if (cmd.verifyWaves && !waves) {
     throw new UsageError("--verify-waves needs waves (--waves or the spec's rollout.waves)");
+  }
+  if (cmd.verifyWaves && mode !== 'apply') {
+    throw new UsageError('--verify-waves checks what a wave applied: not with --plan (or drift without --repair)');
+  }
   return {
     ...(waves ? { waves } : {}),
     ...(bake ? { bakeMs: durationMs(bake) } : {}),

@@ -13,6 +13,12 @@ export type WaveStatus =
   'pending' | 'running' | 'baking' | 'verifying' | 'completed' | 'failed' | 'halted' | 'untouched';
 
 /**
+ * Resources an operation applies that drift does not watch (activities/catalogue.ts, `watched: false`): a wave's
+ * check planned again may find them changed by the world, not by the wave (a security update published meanwhile).
+ */
+export const UNWATCHED_RESOURCES: readonly string[] = ['updates:security'];
+
+/**
  * How a wave's hosts are proven again before the next wave: a stack is verified as `steward verify` does (it serves,
  * its controls pass); anything else is planned again with the same operation, which must find nothing to change
  * (what the wave applied held through the bake).

@@ -105,6 +105,8 @@ export class HostOperation {
   private decided: RecordedDecision | undefined;
   /** The changes of the plan the apply may make (set when the gate lets the run apply). */
   private approvedChanges: Change[] | undefined;
+  /** The steps the last plan ran (completed), whose changes the apply is held to. */
+  private plannedSteps: string[] = [];
 
   constructor(
     private readonly operation: Operation,
@@ -356,7 +358,7 @@ export class HostOperation {
       });
       await this.tellWaiting(plan);
       // The window is the one published: the delivery above took part of it.
-      const left = Math.max(0, Date.parse(plan.expiresAt) - Date.now());
+      const left = Math.max(1, Date.parse(plan.expiresAt) - Date.now());
       if (!(await condition(() => this.decided !== undefined, left))) {
         this.approval = { ...this.approval, status: 'expired' };
         this.publish();
@@ -389,6 +391,7 @@ export class HostOperation {
       // the apply find it there, with the spec as given.
       args: [{ ...this.input, mode: 'plan' }],
     });
+    this.plannedSteps = report.steps.filter((st) => st.status === 'completed').map((st) => st.step);
     return [...report.changes];
   }
 
@@ -397,11 +400,14 @@ export class HostOperation {
    * seconds between the last plan and the apply. Reported, never hidden; empty when the apply kept to the plan.
    */
   private outsidePlan(): Change[] {
-    const planned = new Set((this.approvedChanges ?? []).map((c) => `${c.action} ${c.resource}`));
+    // By resource: the apply may say how it changed one differently (a recreate where the plan said reload). Steps
+    // a plan does not run (a deploy's commit of its release record) are the apply's own.
+    const planned = new Set((this.approvedChanges ?? []).map((c) => c.resource));
+    const ranInPlan = new Set(this.plannedSteps);
     return this.steps
-      .filter((s) => s.step !== 'approval')
+      .filter((s) => s.step !== 'approval' && ranInPlan.has(s.step))
       .flatMap((s) => s.changes)
-      .filter((c) => !planned.has(`${c.action} ${c.resource}`));
+      .filter((c) => !planned.has(c.resource));
   }
 
   /** The approval state as the Web UI shows the run (its current details). */

@@ -5,6 +5,7 @@
  * with later waves untouched, and `resume` after the fix runs it again, checks it again and goes on.
  */
 import { randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../activities';
@@ -23,6 +24,8 @@ const HOSTS = ['w1', 'w2', 'w3'];
 const hosts = new Map<string, Map<string, string>>();
 /** Hosts on which something undoes the change right after it is applied (a fight with another tool, say). */
 const undone = new Set<string>();
+/** Hosts whose apply fails (a broken mirror, say). */
+const failing = new Set<string>();
 const calls: { host: string; mode: string }[] = [];
 
 const doubles = {
@@ -34,6 +37,7 @@ const doubles = {
   },
   async ensureBasePackages(i: StepInput) {
     calls.push({ host: i.host, mode: i.mode });
+    if (i.mode === 'apply' && failing.has(i.host)) throw ApplicationFailure.nonRetryable('the mirror is broken');
     const state = hosts.get(i.host)!;
     const changes: Change[] =
       state.get('package:curl') === 'installed' ? [] : [{ resource: 'package:curl', action: 'install' }];
@@ -129,5 +133,48 @@ describe('a rollout in waves with a check between waves', () => {
     // The last wave has no wave after it to guard: it is not checked.
     expect(calls.filter((c) => c.host === 'w3').map((c) => c.mode)).toEqual(['apply']);
     expect([...hosts.values()].every((m) => m.get('package:curl') === 'installed')).toBe(true);
+  });
+
+  it('a wave halted by a failed host checks all its hosts after the resume, not only the one run again', async () => {
+    calls.length = 0;
+    for (const h of HOSTS) hosts.set(h, new Map());
+    undone.clear();
+    failing.add('w2');
+    const spec = specSchema.parse({
+      version: 1,
+      hosts: HOSTS.map((name, i) => ({
+        name,
+        address: `203.0.113.${i + 1}`,
+        hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDouble',
+      })),
+    });
+    const handle = await env.client.workflow.start('fleet', {
+      taskQueue,
+      workflowId: `provision/fleet/waves-check-${randomBytes(3).toString('hex')}`,
+      args: [
+        {
+          operation: 'provision',
+          workflowType: 'provisionHost',
+          spec,
+          mode: 'apply',
+          hosts: HOSTS,
+          waves: [2, 1],
+          verifyWaves: true,
+          startedAt: new Date().toISOString(),
+        },
+      ],
+    });
+    await expect
+      .poll(async () => (await handle.query<FleetProgress>(FLEET_QUERY)).halted?.failed, { timeout: 30_000 })
+      .toEqual(['w2']);
+    // No check while the wave has a failed host.
+    expect(calls.filter((c) => c.host === 'w1').map((c) => c.mode)).toEqual(['apply']);
+    failing.delete('w2');
+    await handle.executeUpdate(RESUME_UPDATE);
+    expect(((await handle.result()) as FleetReport).status).toBe('completed');
+    // After the resume: w2 applied again, then both hosts of the wave checked before w3.
+    expect(calls.filter((c) => c.host === 'w1').map((c) => c.mode)).toEqual(['apply', 'plan']);
+    expect(calls.filter((c) => c.host === 'w2').map((c) => c.mode)).toEqual(['apply', 'apply', 'plan']);
+    expect(calls.filter((c) => c.host === 'w3').map((c) => c.mode)).toEqual(['apply']);
   });
 });

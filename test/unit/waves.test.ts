@@ -50,6 +50,7 @@ describe('waves', () => {
     expect(() => rolloutOf({ verifyWaves: true }, { rollout: rolloutSchema.parse({}) }, 'apply')).toThrow(
       '--verify-waves needs waves',
     );
+    expect(() => rolloutOf({ waves: '1,1', verifyWaves: true }, spec, 'plan')).toThrow('not with --plan');
     expect(rolloutSchema.safeParse({ verify: true }).error?.issues[0]).toMatchObject({ path: ['verify'] });
     expect(waveCheck('deploy')).toEqual({ workflowType: 'verifyHost', expectsNoChanges: false });
     expect(waveCheck('harden')).toEqual({ workflowType: 'hardenHost', expectsNoChanges: true });

@@ -149,3 +149,30 @@ export async function historyText(env: TestEnv, run: { workflowId: string; runId
   );
   return `${decoded.map((p) => Buffer.from(p.data ?? []).toString('utf8')).join('\n')}\n${raw}`;
 }
+
+/**
+ * A worker of steward's workflows on `taskQueue` whose activities are test doubles, running until `stop()`: for the
+ * workflow tests against the shared dev server.
+ */
+export async function doublesWorker(
+  env: TestEnv,
+  taskQueue: string,
+  activities: Record<string, (...args: never[]) => Promise<unknown>>,
+): Promise<{ stop(): Promise<void> }> {
+  const { Worker } = await import('@temporalio/worker');
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+    dataConverter: encryptingDataConverter(env.keys),
+  });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+    },
+  };
+}

@@ -9,11 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../activities';
 import { createNotifyActivities } from '../../activities/notify';
-import { encryptingDataConverter } from '../../codec/aes-gcm';
 import {
   APPROVAL_QUERY,
   DECIDE_UPDATE,
@@ -24,7 +22,7 @@ import {
 } from '../../model/approval';
 import type { Change, HostReport } from '../../model/report';
 import { specSchema, type Spec } from '../../model/schema';
-import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
+import { doublesWorker, testEnv, type TestEnv } from '../support/temporal';
 
 let env: TestEnv;
 const taskQueue = `approval-workflow-${randomBytes(3).toString('hex')}`;
@@ -74,8 +72,7 @@ const doubles = {
   ...createNotifyActivities(),
 };
 
-let worker: Worker;
-let running: Promise<void>;
+let worker: { stop(): Promise<void> } | undefined;
 let receiver: Server;
 const heard: { event: string; body: Record<string, unknown> }[] = [];
 
@@ -111,20 +108,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   env = await testEnv();
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    namespace: env.namespace,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: doubles,
-    dataConverter: encryptingDataConverter(env.keys),
-  });
-  running = worker.run();
+  worker = await doublesWorker(env, taskQueue, doubles);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await worker?.stop();
   await env?.teardown();
   receiver?.close();
 });

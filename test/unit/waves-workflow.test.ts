@@ -6,15 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepInput } from '../../activities';
-import { encryptingDataConverter } from '../../codec/aes-gcm';
 import type { Change } from '../../model/report';
 import { specSchema } from '../../model/schema';
 import { FLEET_QUERY, RESUME_UPDATE, type FleetProgress } from '../../model/waves';
 import type { FleetReport } from '../../workflows/fleet';
-import { testEnv, workflowBundle, type TestEnv } from '../support/temporal';
+import { doublesWorker, testEnv, type TestEnv } from '../support/temporal';
 
 let env: TestEnv;
 const taskQueue = `waves-workflow-${randomBytes(3).toString('hex')}`;
@@ -58,56 +56,51 @@ const doubles = {
   },
 };
 
-let worker: Worker;
-let running: Promise<void>;
+let worker: { stop(): Promise<void> } | undefined;
 
 beforeAll(async () => {
   env = await testEnv();
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    namespace: env.namespace,
-    taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: doubles,
-    dataConverter: encryptingDataConverter(env.keys),
-  });
-  running = worker.run();
+  worker = await doublesWorker(env, taskQueue, doubles);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await worker?.stop();
   await env?.teardown();
 });
+
+/** A provision of the three hosts in waves of `waves`, each wave checked before the next. */
+function startRollout(waves: number[]) {
+  const spec = specSchema.parse({
+    version: 1,
+    hosts: HOSTS.map((name, i) => ({
+      name,
+      address: `203.0.113.${i + 1}`,
+      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDouble',
+    })),
+  });
+  return env.client.workflow.start('fleet', {
+    taskQueue,
+    workflowId: `provision/fleet/waves-check-${randomBytes(3).toString('hex')}`,
+    args: [
+      {
+        operation: 'provision',
+        workflowType: 'provisionHost',
+        spec,
+        mode: 'apply',
+        hosts: HOSTS,
+        waves,
+        verifyWaves: true,
+        startedAt: new Date().toISOString(),
+      },
+    ],
+  });
+}
 
 describe('a rollout in waves with a check between waves', () => {
   it('halts at the wave whose change did not hold, later waves untouched; resume after the fix goes on', async () => {
     for (const h of HOSTS) hosts.set(h, new Map());
     undone.add('w2');
-    const spec = specSchema.parse({
-      version: 1,
-      hosts: HOSTS.map((name, i) => ({
-        name,
-        address: `203.0.113.${i + 1}`,
-        hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDouble',
-      })),
-    });
-    const handle = await env.client.workflow.start('fleet', {
-      taskQueue,
-      workflowId: `provision/fleet/waves-check-${randomBytes(3).toString('hex')}`,
-      args: [
-        {
-          operation: 'provision',
-          workflowType: 'provisionHost',
-          spec,
-          mode: 'apply',
-          hosts: HOSTS,
-          waves: [1, 1, 1],
-          verifyWaves: true,
-          startedAt: new Date().toISOString(),
-        },
-      ],
-    });
+    const handle = await startRollout([1, 1, 1]);
     const progress = () => handle.query<FleetProgress>(FLEET_QUERY);
     await expect.poll(async () => (await progress()).halted?.failed, { timeout: 30_000 }).toEqual(['w2']);
     const halted = (await progress()).halted!;
@@ -140,30 +133,7 @@ describe('a rollout in waves with a check between waves', () => {
     for (const h of HOSTS) hosts.set(h, new Map());
     undone.clear();
     failing.add('w2');
-    const spec = specSchema.parse({
-      version: 1,
-      hosts: HOSTS.map((name, i) => ({
-        name,
-        address: `203.0.113.${i + 1}`,
-        hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDouble',
-      })),
-    });
-    const handle = await env.client.workflow.start('fleet', {
-      taskQueue,
-      workflowId: `provision/fleet/waves-check-${randomBytes(3).toString('hex')}`,
-      args: [
-        {
-          operation: 'provision',
-          workflowType: 'provisionHost',
-          spec,
-          mode: 'apply',
-          hosts: HOSTS,
-          waves: [2, 1],
-          verifyWaves: true,
-          startedAt: new Date().toISOString(),
-        },
-      ],
-    });
+    const handle = await startRollout([2, 1]);
     await expect
       .poll(async () => (await handle.query<FleetProgress>(FLEET_QUERY)).halted?.failed, { timeout: 30_000 })
       .toEqual(['w2']);

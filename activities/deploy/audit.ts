@@ -69,7 +69,10 @@ export function openclawIn(
   seconds: number = OPENCLAW_SECONDS,
 ) {
   const command = ['docker', 'exec', container, 'timeout', '-k', '5', String(seconds), 'openclaw', ...args];
-  return session.script(sh(command), { timeoutMs: (seconds + 20) * 1000 });
+  // Labelled by its subcommand words (those before the first option): never an option's value.
+  const firstOption = args.findIndex((a) => a.startsWith('-'));
+  const words = (firstOption === -1 ? args : args.slice(0, firstOption)).slice(0, 2);
+  return session.script(sh(command), { timeoutMs: (seconds + 20) * 1000, label: ['openclaw', ...words].join(' ') });
 }
 
 /** Whether a read's error says its command ran out of time: reading again would only wait as long again. */

@@ -10,6 +10,8 @@ import { GOLDEN_OPS_USER, goldenImage, type GoldenKind } from './golden';
 import { phase } from './phases';
 import { startSimulators, type SimulatorFleet } from './simulators';
 import { startFrontStage, type FrontStage } from './temporal-front';
+import { startOtlpReceiver } from '../doubles/otlp-receiver';
+import { writeSpans } from './span-profile';
 import type { TemporalTarget } from '../../common/temporal-connection';
 import { testCodecKeys, testEnv, workflowBundle, type TestEnv } from './temporal';
 
@@ -117,6 +119,10 @@ export async function stage(opts: {
   traces?: string;
 }): Promise<Stage> {
   const env = await testEnv(opts.metrics ? { metrics: opts.metrics } : {});
+  // STEWARD_TEST_SPANS=DIR: the file's worker traces to a receiver of its own, its spans written to DIR at close
+  // (test/support/span-profile.ts sums them: where a file's minutes go, by activity and SSH command).
+  const profile = !opts.traces && process.env.STEWARD_TEST_SPANS ? await startOtlpReceiver() : undefined;
+  const traces = opts.traces ?? profile?.endpoint;
   const front = opts.front ? await startFrontStage(env.address, env.namespace) : undefined;
   const keys = makeKeyPair();
   const image = opts.golden ? await goldenHostImage(opts.golden) : undefined;
@@ -130,11 +136,15 @@ export async function stage(opts: {
         ...(image ? { image, keyUsers: [GOLDEN_OPS_USER] } : {}),
       }),
     ),
-    startWorker(env, opts.taskQueue, env.keys, front?.workerTarget, opts.traces),
+    startWorker(env, opts.taskQueue, env.keys, front?.workerTarget, traces),
   ]);
   const cli = cliFor(env, opts.taskQueue, front);
   const close = async () => {
     await worker.stop();
+    if (profile) {
+      await writeSpans(process.env.STEWARD_TEST_SPANS!, opts.taskQueue, profile.spans);
+      await profile.close();
+    }
     await front?.close();
     await fleet.cleanup();
     await env.teardown();

@@ -12,6 +12,7 @@ import { redactingActivities } from './redact';
 import { createRotateActivities, type RotateDeps } from './rotate';
 import { createRunActivities } from './runs';
 import { lazyStore, type SecretStore } from './secrets-store';
+import { createWatchdogActivities } from './watchdog';
 
 export interface Deps extends Omit<DeployDeps & RotateDeps, 'store'> {
   /** The secret version store; default {@link SecretStore.fromEnv}, opened on first use. */
@@ -33,6 +34,7 @@ export function createActivities({ secretStore, ...rest }: Deps) {
     ...createAuditActivities(),
     ...createBackupActivities(deps),
     ...createNotifyActivities(),
+    ...createWatchdogActivities(),
   });
 }
 

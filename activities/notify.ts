@@ -61,8 +61,11 @@ async function deliver(
     };
   }
   const body = notificationBody(notification, webhook.format);
-  // One id per notification and receiver, the same on every attempt; each plan waiting for approval is its own.
-  const plan = notification.plan ? `\0${notification.plan}\0${notification.revision ?? 0}` : '';
+  // One id per notification and receiver, the same on every attempt; each plan waiting for approval, and each overdue
+  // schedule a watchdog run tells of, is its own.
+  const plan =
+    (notification.plan ? `\0${notification.plan}\0${notification.revision ?? 0}` : '') +
+    (notification.schedule ? `\0${notification.schedule}` : '');
   const delivery = createHash('sha256')
     .update(`${notification.workflowId}\0${notification.runId}\0${notification.event}${plan}\0${webhook.name}`)
     .digest('hex')

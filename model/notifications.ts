@@ -18,10 +18,10 @@ const ERROR_LIMIT = 300;
 export interface Notification {
   readonly event: NotificationEvent;
   readonly host: string;
-  readonly operation: Operation;
+  readonly operation: Operation | 'audit';
   readonly mode: Mode;
-  /** How the run ended; `waiting` while a plan waits for approval. */
-  readonly status: HostReport['status'] | 'waiting';
+  /** How the run ended; `waiting` while a plan waits for approval; `overdue`: a check that stopped running. */
+  readonly status: HostReport['status'] | 'waiting' | 'overdue';
   /** The schedule that started the run, `schedule:<id>`, or the CLI user, `cli:<user>`. */
   readonly trigger: string;
   readonly workflowId: string;
@@ -41,6 +41,15 @@ export interface Notification {
   readonly plan?: string;
   readonly revision?: number;
   readonly expiresAt?: string;
+  /** check.overdue: the schedule, its interval, since when no run of it ended, since when it is overdue and its
+   * newest run's end (when known), and whether it is paused, with its note then. */
+  readonly schedule?: string;
+  readonly every?: string;
+  readonly noRunSince?: string;
+  readonly overdueSince?: string;
+  readonly lastEnded?: string;
+  readonly paused?: boolean;
+  readonly note?: string;
 }
 
 export interface RunContext {
@@ -133,6 +142,16 @@ export function summaryLine(n: Notification): string {
     return (
       `steward: ${n.operation} of ${n.host} waits for approval of plan ${plan} (${plural(n.changes)} to change) ` +
       `until ${n.expiresAt} — steward approve ${n.workflowId} --plan ${plan}, or reject it with --reason`
+    );
+  }
+  if (n.event === 'check.overdue') {
+    const subject = `${n.operation}${n.host ? ` of ${n.host}` : ''}`;
+    const last = n.lastEnded ? `its last run ended ${n.lastEnded}` : `no run ended since ${n.noRunSince}`;
+    const since = n.overdueSince ? `overdue since ${n.overdueSince}, ` : '';
+    const paused = n.paused ? `; the schedule is paused${n.note ? `: ${n.note}` : ''}` : '';
+    return (
+      `steward: ${subject} has not run for twice its interval (${n.every}): ${since}${last}${paused} — ` +
+      `schedule ${n.schedule}, see steward schedule list`
     );
   }
   const what =

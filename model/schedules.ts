@@ -19,7 +19,8 @@ import { durationMs } from './units';
 /** Every schedule steward makes has an id under this prefix. */
 export const SCHEDULE_PREFIX = 'steward/';
 
-export type ScheduleKind = 'drift' | 'memory' | 'verify' | 'rotate' | 'audit' | 'backup' | 'drill';
+export const SCHEDULE_KINDS = ['drift', 'memory', 'verify', 'rotate', 'audit', 'backup', 'drill', 'watchdog'] as const;
+export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
 
 /** The workflow each kind runs; a kind whose workflow this version of steward lacks is not scheduled. */
 export const SCHEDULE_WORKFLOWS: Readonly<Record<ScheduleKind, string>> = {
@@ -30,6 +31,7 @@ export const SCHEDULE_WORKFLOWS: Readonly<Record<ScheduleKind, string>> = {
   audit: 'auditExport',
   backup: 'backupHost',
   drill: 'restoreHost',
+  watchdog: 'checkWatchdog',
 };
 
 /** What the spec is applied from and to. */
@@ -81,7 +83,7 @@ export const scheduleMemoSchema = z.object({
   digest: z.string().min(1),
   taskQueue: z.string().min(1),
   spec: z.string(),
-  kind: z.enum(['drift', 'memory', 'verify', 'rotate', 'audit', 'backup', 'drill']),
+  kind: z.enum(SCHEDULE_KINDS),
   host: z.string().optional(),
   secret: z.string().optional(),
   every: z.string(),
@@ -328,6 +330,23 @@ export function desiredSchedules(
         pauseOnFailure: s.audit.pauseOnFailure,
         subject: s.audit.directory,
         what: `audit export to ${s.audit.directory}`,
+      }),
+    );
+  }
+  // The watchdog tells of checks that stopped running: made only when a webhook would hear of one.
+  const told = spec.notifications.webhooks.filter((w) => w.events.includes('check.overdue'));
+  if (s.watchdog.enabled && told.length > 0 && available('watchdog')) {
+    schedules.push(
+      make({
+        id: `${SCHEDULE_PREFIX}watchdog`,
+        kind: 'watchdog',
+        operation: 'watchdog',
+        workflowId: scheduledWorkflowId('watchdog', 'checks'),
+        input: { webhooks: told, everyMs: durationMs(s.watchdog.every) },
+        every: s.watchdog.every,
+        pauseOnFailure: s.watchdog.pauseOnFailure,
+        subject: 'the schedules of this task queue',
+        what: `overdue checks told to ${told.map((w) => w.name).join(', ')}`,
       }),
     );
   }

@@ -904,6 +904,20 @@ export const schedulesSchema = z
       })
       .prefault({})
       .describe('Audit export, so histories outlive the namespace retention'),
+    watchdog: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Look for overdue checks (only when a webhook subscribes to check.overdue)'),
+        every: intervalSchema.default('15min').describe('How often'),
+        pauseOnFailure: schedulePauseSchema,
+      })
+      .prefault({})
+      .describe(
+        "The watchdog: tells webhooks of each of this task queue's schedules that has had no run end for twice its " +
+          'interval (paused, failing to start, or its worker gone)',
+      ),
   })
   .meta({
     title: 'Schedules',
@@ -965,7 +979,7 @@ export const approvalSchema = z
 // Notifications
 
 /** What steward tells webhooks about. */
-export const NOTIFICATION_EVENTS = ['run.failed', 'drift.found', 'approval.waiting'] as const;
+export const NOTIFICATION_EVENTS = ['run.failed', 'drift.found', 'approval.waiting', 'check.overdue'] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
 /** Hosts a plaintext webhook may name: this machine only. Anything else must be https. */
@@ -1001,7 +1015,8 @@ const webhookSchema = z
       .default([...NOTIFICATION_EVENTS])
       .describe(
         'run.failed: a run a schedule started failed; drift.found: a scheduled drift run found drift; ' +
-          'approval.waiting: a run published its plan and waits for a decision',
+          'approval.waiting: a run published its plan and waits for a decision; check.overdue: a schedule had no ' +
+          'run end for twice its interval (the watchdog)',
       ),
   })
   .meta({ title: 'Webhook', description: 'A receiver of signed notifications' });

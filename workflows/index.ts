@@ -11,4 +11,5 @@ export { backupHost, restoreHost } from './backup';
 export { upgradeHost } from './upgrade';
 export { verifyHost } from './verify';
 export { rotateSecret, rotateSecrets } from './rotate';
+export { checkWatchdog } from './watchdog';
 export { progressQuery } from './host-operation';

@@ -54,7 +54,7 @@ export function scheduleDigest(d: DesiredSchedule): string {
 }
 
 /** The Temporal schedule for `d`; steward's record goes in the action's memo (a schedule's own memo is immutable). */
-function scheduleOptions(d: DesiredSchedule, memo: ScheduleMemo, taskQueue: string): ScheduleOptions {
+export function scheduleOptions(d: DesiredSchedule, memo: ScheduleMemo, taskQueue: string): ScheduleOptions {
   return {
     scheduleId: d.id,
     spec: { intervals: [{ every: d.everyMs, offset: d.offsetMs }] },

@@ -38,6 +38,8 @@ let world: Stage;
 let sim: Simulator;
 let host: string;
 let driftId: string;
+/** The watchdog's schedule, made with a webhook that hears of overdue checks. */
+const WATCHDOG = 'steward/watchdog';
 
 /** The spec with the drift schedule every `every` (memory checks off: this host is provisioned, not deployed). */
 function specWith(schedules: SpecInput['schedules']): string {
@@ -249,6 +251,20 @@ describe('steward schedule', () => {
         resources: expect.arrayContaining(['dir:/opt/openclaw/state']),
       });
       expect(drift.report.findings).toContainEqual(expect.objectContaining({ id: 'notify.sent' }));
+
+      // The watchdog came with the webhook (subscribed to every event, check.overdue too). Run now, it looks at this
+      // queue's schedules and finds the hourly drift schedule on time: it tells nothing.
+      await cli(notifying(url), 'schedule', 'trigger', WATCHDOG);
+      const watchdog = await waitFor('the watchdog run', async () =>
+        (await runs(triggerQuery(`schedule:${WATCHDOG}`))).find((r) => r.status === 'COMPLETED'),
+      );
+      expect(await world.env.client.workflow.getHandle(watchdog.workflowId, watchdog.runId).result()).toMatchObject({
+        schedules: 1,
+        overdue: [],
+        told: [],
+        missed: [],
+      });
+      expect(got).toHaveLength(1);
 
       // 2. A scheduled run that fails: the host presents another key than the one pinned.
       const stranger = makeKeyPair().publicKey.split(' ').slice(0, 2).join(' ');

@@ -110,7 +110,7 @@ describe('notifications in the spec', () => {
     expect(notificationsSchema.parse({ webhooks: [webhook] }).webhooks[0]).toEqual({
       ...webhook,
       format: 'json',
-      events: ['run.failed', 'drift.found', 'approval.waiting'],
+      events: ['run.failed', 'drift.found', 'approval.waiting', 'check.overdue'],
     });
   });
 

@@ -1,0 +1,72 @@
+/**
+ * `checkWatchdog`: run by the `steward/watchdog` schedule (model/schedules.ts), it finds this task queue's schedules
+ * that had no run end for twice their interval (activities/watchdog.ts, judged by model/watchdog.ts) and tells the
+ * subscribed webhooks of each newly overdue one (`check.overdue`). A webhook that cannot be reached does not fail the
+ * run: it is in the result, and the worker logs it. Input: {@link WatchdogRunInput}; result: {@link WatchdogResult}.
+ */
+import { proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Delivery } from '../model/notifications';
+import type { Webhook } from '../model/schema';
+import { StewardOutcome } from '../model/search-attributes';
+import { overdueNotification } from '../model/watchdog';
+import { NOTIFY } from './options';
+
+export interface WatchdogRunInput {
+  /** The webhooks subscribed to `check.overdue`. */
+  readonly webhooks: readonly Webhook[];
+  /** The watchdog schedule's interval. */
+  readonly everyMs: number;
+}
+
+export interface WatchdogResult {
+  readonly checkedAt: string;
+  readonly schedules: number;
+  /** Every overdue schedule, told now or before. */
+  readonly overdue: string[];
+  /** The schedules told of by this run. */
+  readonly told: string[];
+  /** Deliveries that failed: schedule, webhook and why. */
+  readonly missed: { readonly schedule: string; readonly webhook: string; readonly error: string }[];
+}
+
+const { findOverdueChecks } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumAttempts: 5 },
+});
+const { deliverNotification } = proxyActivities<Activities>(NOTIFY);
+
+export async function checkWatchdog(input: WatchdogRunInput): Promise<WatchdogResult> {
+  const found = await findOverdueChecks({ everyMs: input.everyMs });
+  const { workflowId, runId } = workflowInfo();
+  const told: string[] = [];
+  const missed: WatchdogResult['missed'] = [];
+  for (const check of found.overdue.filter((c) => c.newly)) {
+    const notification = overdueNotification(check, { workflowId, runId, at: found.checkedAt });
+    const deliveries: Delivery[] = await deliverNotification({ notification, webhooks: input.webhooks });
+    told.push(check.schedule);
+    for (const d of deliveries)
+      if (!d.delivered)
+        missed.push({ schedule: check.schedule, webhook: d.webhook, error: d.error ?? 'not delivered' });
+  }
+  recordOutcome('completed'); // a missed delivery is in the result and the worker's log; the check itself ran
+  return {
+    checkedAt: found.checkedAt,
+    schedules: found.schedules,
+    overdue: found.overdue.map((c) => c.schedule),
+    told,
+    missed,
+  };
+}
+
+/** Sets StewardOutcome when the run was started with steward's attributes (a schedule's runs are). */
+function recordOutcome(outcome: 'completed' | 'failed'): void {
+  if (
+    workflowInfo()
+      .typedSearchAttributes.getAll()
+      .some((p) => p.key.name === StewardOutcome.name)
+  ) {
+    upsertSearchAttributes([{ key: StewardOutcome, value: outcome }]);
+  }
+}

@@ -61,13 +61,16 @@ async function deliver(
     };
   }
   const body = notificationBody(notification, webhook.format);
-  // One id per notification and receiver, the same on every attempt; each plan waiting for approval, and each overdue
-  // schedule a watchdog run tells of, is its own.
-  const plan =
-    (notification.plan ? `\0${notification.plan}\0${notification.revision ?? 0}` : '') +
-    (notification.schedule ? `\0${notification.schedule}` : '');
+  // One id per notification and receiver, the same on every attempt; each plan waiting for approval is its own.
+  const plan = notification.plan ? `\0${notification.plan}\0${notification.revision ?? 0}` : '';
+  // An overdue spell is one notification whichever watchdog run tells it (again, after a miss): named by its schedule
+  // and where the spell began.
+  const subject =
+    notification.event === 'check.overdue'
+      ? `${notification.schedule}\0${notification.lastEnded ?? notification.overdueSince ?? notification.noRunSince}`
+      : `${notification.workflowId}\0${notification.runId}`;
   const delivery = createHash('sha256')
-    .update(`${notification.workflowId}\0${notification.runId}\0${notification.event}${plan}\0${webhook.name}`)
+    .update(`${subject}\0${notification.event}${plan}\0${webhook.name}`)
     .digest('hex')
     .slice(0, 32);
   let error = '';

@@ -14,6 +14,11 @@ import { lookBackFrom, overdueChecks, type OverdueCheck, type WatchedSchedule } 
 export interface WatchdogInput {
   /** The watchdog schedule's own interval: how far back its previous run is looked for. */
   readonly everyMs: number;
+  /**
+   * When the watchdog run started (server time, ISO): the judgement is made at it, as the next run's look at this
+   * one is, so a spell that began while this run waited for a worker is told by this run or the next, never both.
+   */
+  readonly at: string;
 }
 
 export interface WatchdogObservation {
@@ -26,30 +31,32 @@ export interface WatchdogObservation {
 }
 
 export interface WatchdogDeps {
-  /** The clock the judgement is made at (tests move it forward). */
-  readonly now?: () => Date;
+  /** Moves every time the watchdog compares with (its run's start, the previous run's) forward: tests only. */
+  readonly shiftMs?: number;
 }
 
-export function createWatchdogActivities({ now = () => new Date() }: WatchdogDeps = {}) {
+export function createWatchdogActivities({ shiftMs = 0 }: WatchdogDeps = {}) {
   return {
     /** The overdue schedules of this worker's task queue, each marked whether it is newly overdue. Changes nothing. */
     async findOverdueChecks(input: WatchdogInput): Promise<WatchdogObservation> {
       const ctx = Context.current();
       const { client } = ctx;
       const taskQueue = ctx.info.taskQueue;
-      const at = now();
-      const previousRun = await previousWatchdogRun(
-        client,
-        taskQueue,
-        ctx.info.workflowExecution?.runId ?? '',
-        at,
-        input,
-      );
+      const at = new Date(Date.parse(input.at) + shiftMs);
+      if (Number.isNaN(at.getTime())) throw new TypeError(`findOverdueChecks: at is not a time: ${input.at}`);
+      const self = ctx.info.workflowExecution?.runId ?? '';
+      const previous = await previousWatchdogRun(client, taskQueue, self, new Date(Date.parse(input.at)), input);
+      const previousRun = previous && new Date(previous.getTime() + shiftMs);
       const watched: WatchedSchedule[] = [];
-      for (const [id, d] of await stewardSchedules(client)) {
+      for (const [id, d] of await stewardSchedules(client, () => ctx.heartbeat())) {
         const memo = d.action.type === 'startWorkflow' ? readScheduleMemo(d.action.memo) : undefined;
         if (!memo || memo.taskQueue !== taskQueue || memo.kind === 'watchdog') continue;
-        const everyMs = durationMs(memo.every);
+        let everyMs: number;
+        try {
+          everyMs = durationMs(memo.every);
+        } catch {
+          continue; // an interval this version cannot read (a newer steward's): not judged
+        }
         const lastEnded = await newestEnd(client, id, lookBackFrom(everyMs, at, previousRun));
         ctx.heartbeat();
         watched.push({
@@ -75,11 +82,12 @@ export function createWatchdogActivities({ now = () => new Date() }: WatchdogDep
 }
 
 /** Every schedule under steward's prefix, described (the listing carries no action memo). */
-async function stewardSchedules(client: Client): Promise<Map<string, ScheduleDescription>> {
+async function stewardSchedules(client: Client, tick: () => void): Promise<Map<string, ScheduleDescription>> {
   const ids: string[] = [];
   for await (const s of client.schedule.list()) if (s.scheduleId.startsWith(SCHEDULE_PREFIX)) ids.push(s.scheduleId);
   const found = new Map<string, ScheduleDescription>();
   for (const id of ids.sort()) {
+    tick();
     try {
       found.set(id, await client.schedule.getHandle(id).describe());
     } catch (err) {
@@ -89,10 +97,13 @@ async function stewardSchedules(client: Client): Promise<Map<string, ScheduleDes
   return found;
 }
 
-/** When the newest run schedule `id` started ended (completed or failed), if one ended at or after `since`. */
+/**
+ * When the newest run schedule `id` started completed, if one completed at or after `since`. A failed run is no end
+ * of a spell: a check that fails every time has not checked (its failures are told as run.failed where subscribed).
+ */
 async function newestEnd(client: Client, id: string, since: Date): Promise<Date | undefined> {
   const query =
-    `${triggerQuery(scheduleTrigger(id))} AND ExecutionStatus IN ('Completed', 'Failed') ` +
+    `${triggerQuery(scheduleTrigger(id))} AND ExecutionStatus = 'Completed' ` +
     `AND CloseTime >= ${quoteQueryValue(since.toISOString())}`;
   let newest: Date | undefined;
   for await (const run of client.workflow.list({ query, pageSize: 100 })) {
@@ -102,8 +113,9 @@ async function newestEnd(client: Client, id: string, since: Date): Promise<Date 
 }
 
 /**
- * When the previous watchdog run of `taskQueue` (a completed one other than `self`) started, looked for over the last
- * three of its intervals (at least an hour): after a longer outage every overdue check is told again.
+ * When the previous watchdog run of `taskQueue` started: a completed one other than `self` (a run that could not
+ * deliver fails, so what it could not tell is told by the next), looked for over the last three of its intervals (at
+ * least an hour): after a longer outage every overdue check is told again.
  */
 async function previousWatchdogRun(
   client: Client,
@@ -118,7 +130,7 @@ async function previousWatchdogRun(
     `AND ExecutionStatus = 'Completed' AND StartTime >= ${quoteQueryValue(since.toISOString())}`;
   let newest: Date | undefined;
   for await (const run of client.workflow.list({ query, pageSize: 100 })) {
-    if (run.runId !== self && run.startTime <= at && (!newest || run.startTime > newest)) newest = run.startTime;
+    if (run.runId !== self && run.startTime < at && (!newest || run.startTime > newest)) newest = run.startTime;
   }
   return newest;
 }

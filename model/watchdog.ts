@@ -3,8 +3,8 @@
  * which of those it has not told of yet. Pure: the activity observes (schedules, the runs that ended, the previous
  * watchdog run), the workflow notifies.
  *
- * A check is overdue when no run it started ended (completed or failed: a failed run is told as `run.failed`) within
- * twice its interval, counted from the newest run's end, or from the schedule's creation when that is later. It is told
+ * A check is overdue when no run it started completed within twice its interval (a run that fails every time has
+ * not checked; its failures are told as `run.failed` where a webhook subscribes to it), counted from the newest run's end, or from the schedule's creation when that is later. It is told
  * once per overdue spell: when it became overdue after the previous watchdog run started (or there was none in the
  * window looked at), so an outage of the worker is told when the worker returns, and a schedule paused for a week is
  * told once, not every quarter of an hour. The spell ends with the next run that ends.
@@ -79,7 +79,9 @@ export function overdueChecks(schedules: readonly WatchedSchedule[], now: Date, 
       ...(s.lastEnded ? { lastEnded: s.lastEnded } : {}),
       paused: s.paused,
       ...(s.note ? { note: s.note } : {}),
-      newly: !previousRun || since > previousRun.getTime(),
+      // A spell whose start is not known began before the previous run looked: told then. One that began at or after
+      // that look (it was not overdue yet when the look was made at exactly its start) is told now.
+      newly: !previousRun || (from !== undefined && since >= previousRun.getTime()),
     });
   }
   return out;

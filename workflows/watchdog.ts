@@ -1,10 +1,11 @@
 /**
  * `checkWatchdog`: run by the `steward/watchdog` schedule (model/schedules.ts), it finds this task queue's schedules
  * that had no run end for twice their interval (activities/watchdog.ts, judged by model/watchdog.ts) and tells the
- * subscribed webhooks of each newly overdue one (`check.overdue`). A webhook that cannot be reached does not fail the
- * run: it is in the result, and the worker logs it. Input: {@link WatchdogRunInput}; result: {@link WatchdogResult}.
+ * subscribed webhooks of each newly overdue one (`check.overdue`). Telling is this run's job: when a webhook could
+ * not be told, the run fails (`NotificationMissed`, its details the result) after trying every delivery, so the next
+ * run does not count as told what nobody heard. Input: {@link WatchdogRunInput}; result: {@link WatchdogResult}.
  */
-import { proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Delivery } from '../model/notifications';
 import type { Webhook } from '../model/schema';
@@ -38,8 +39,8 @@ const { findOverdueChecks } = proxyActivities<Activities>({
 const { deliverNotification } = proxyActivities<Activities>(NOTIFY);
 
 export async function checkWatchdog(input: WatchdogRunInput): Promise<WatchdogResult> {
-  const found = await findOverdueChecks({ everyMs: input.everyMs });
-  const { workflowId, runId } = workflowInfo();
+  const { workflowId, runId, runStartTime } = workflowInfo();
+  const found = await findOverdueChecks({ everyMs: input.everyMs, at: runStartTime.toISOString() });
   const told: string[] = [];
   const missed: WatchdogResult['missed'] = [];
   for (const check of found.overdue.filter((c) => c.newly)) {
@@ -50,14 +51,25 @@ export async function checkWatchdog(input: WatchdogRunInput): Promise<WatchdogRe
       if (!d.delivered)
         missed.push({ schedule: check.schedule, webhook: d.webhook, error: d.error ?? 'not delivered' });
   }
-  recordOutcome('completed'); // a missed delivery is in the result and the worker's log; the check itself ran
-  return {
+  const result: WatchdogResult = {
     checkedAt: found.checkedAt,
     schedules: found.schedules,
     overdue: found.overdue.map((c) => c.schedule),
     told,
     missed,
   };
+  if (missed.length > 0) {
+    recordOutcome('failed');
+    const first = missed[0]!;
+    throw ApplicationFailure.nonRetryable(
+      `could not tell ${first.webhook} of ${first.schedule}: ${first.error}` +
+        (missed.length > 1 ? ` (and ${missed.length - 1} more)` : ''),
+      'NotificationMissed',
+      result,
+    );
+  }
+  recordOutcome('completed');
+  return result;
 }
 
 /** Sets StewardOutcome when the run was started with steward's attributes (a schedule's runs are). */

@@ -284,15 +284,16 @@ describe('steward deploy', () => {
     await startTelegramDouble(sim, IMAGE);
     // No verification turn in these deploys: the bot's own turn below is the one this test is about.
     const spec = stack({ fallbacks: LIVE_FALLBACKS, mcp: MCP_SERVERS, telegram: true, turn: false });
+    const proxyBefore = (await containers()).proxy!.id;
     const r = await deploy(spec);
     expect(r.code, r.stdout.slice(-2000)).toBe(0);
     const controls = r.doc!.hosts[0]!.controls ?? [];
     expect(controls.filter((c) => c.status === 'fail')).toEqual([]);
-    // From the live-config test's stack: the default WebSocket path back in the Caddyfile, and OpenClaw's own
-    // catalogue back under models.mode merge (the chain's three models from it, none configured).
-    expect(r.doc!.hosts[0]!.changes.map((c) => c.resource)).toEqual(
-      expect.arrayContaining(['file:/opt/openclaw/state/openclaw.json', 'file:/opt/openclaw/proxy/Caddyfile']),
-    );
+    // From the live-config test's stack (this test runs after it): the default WebSocket path back in the Caddyfile,
+    // and OpenClaw's own catalogue back under models.mode merge (the chain's three models from it, none configured).
+    expect(r.doc!.hosts[0]!.changes.map((c) => c.resource)).toContain('file:/opt/openclaw/proxy/Caddyfile');
+    expect((await containers()).proxy!.id).toBe(proxyBefore); // Caddy took its new file live
+    expect(await onHost('docker exec openclaw_proxy_1 cat /etc/caddy/Caddyfile')).not.toContain('WebSocket URL (/ws)');
     expect(controls.find((c) => c.control === 'providers.catalogue')).toMatchObject({
       status: 'pass',
       observed: "3 models listed: 0 configured, 3 from OpenClaw's catalogue",

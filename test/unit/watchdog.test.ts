@@ -60,6 +60,15 @@ describe('overdue checks', () => {
     });
   });
 
+  it('a spell that begins exactly as a watchdog run looks is told by the next run, not lost between them', () => {
+    // Last end at -30: overdue only after 0. The run at 0 does not see it; the run at 15 tells it.
+    expect(overdueChecks([drift({ lastEnded: iso(-30) })], at(0), at(-15))).toEqual([]);
+    expect(overdueChecks([drift({ lastEnded: iso(-30) })], at(15), at(0))[0]).toMatchObject({
+      newly: true,
+      overdueSince: iso(0),
+    });
+  });
+
   it('with no previous watchdog run (the first, or after an outage of the worker) every overdue check is told', () => {
     expect(overdueChecks([drift()], at(0))).toEqual([
       expect.objectContaining({ newly: true, noRunSince: iso(-30), paused: false }),

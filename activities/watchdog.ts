@@ -4,10 +4,10 @@
  * worker's own client; contacts no host.
  */
 import { Context } from '@temporalio/activity';
-import type { Client, ScheduleDescription } from '@temporalio/client';
-import { ScheduleNotFoundError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { stewardSchedules } from '../common/schedules';
 import { quoteQueryValue, scheduleTrigger, triggerQuery } from '../model/runs';
-import { readScheduleMemo, SCHEDULE_PREFIX, SCHEDULE_WORKFLOWS } from '../model/schedules';
+import { readScheduleMemo, SCHEDULE_WORKFLOWS } from '../model/schedules';
 import { durationMs } from '../model/units';
 import { lookBackFrom, overdueChecks, type OverdueCheck, type WatchedSchedule } from '../model/watchdog';
 
@@ -48,7 +48,8 @@ export function createWatchdogActivities({ shiftMs = 0 }: WatchdogDeps = {}) {
       const previous = await previousWatchdogRun(client, taskQueue, self, new Date(Date.parse(input.at)), input);
       const previousRun = previous && new Date(previous.getTime() + shiftMs);
       const watched: WatchedSchedule[] = [];
-      for (const [id, d] of await stewardSchedules(client, () => ctx.heartbeat())) {
+      for (const [id, d] of await stewardSchedules(client, { tick: () => ctx.heartbeat() })) {
+        if (!d) continue; // deleted since it was listed
         const memo = d.action.type === 'startWorkflow' ? readScheduleMemo(d.action.memo) : undefined;
         if (!memo || memo.taskQueue !== taskQueue || memo.kind === 'watchdog') continue;
         let everyMs: number;
@@ -79,22 +80,6 @@ export function createWatchdogActivities({ shiftMs = 0 }: WatchdogDeps = {}) {
       };
     },
   };
-}
-
-/** Every schedule under steward's prefix, described (the listing carries no action memo). */
-async function stewardSchedules(client: Client, tick: () => void): Promise<Map<string, ScheduleDescription>> {
-  const ids: string[] = [];
-  for await (const s of client.schedule.list()) if (s.scheduleId.startsWith(SCHEDULE_PREFIX)) ids.push(s.scheduleId);
-  const found = new Map<string, ScheduleDescription>();
-  for (const id of ids.sort()) {
-    tick();
-    try {
-      found.set(id, await client.schedule.getHandle(id).describe());
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err; // deleted since it was listed
-    }
-  }
-  return found;
 }
 
 /**

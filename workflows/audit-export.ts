@@ -40,8 +40,11 @@ export async function auditExport(input: AuditExportInput): Promise<AuditExportR
   }
 }
 
-/** Sets StewardOutcome when the run was started with steward's attributes (a schedule's runs are). */
-function recordOutcome(outcome: 'completed' | 'failed'): void {
+/**
+ * Sets StewardOutcome when the run was started with steward's attributes (a schedule's runs are): for the workflows
+ * that are no host operation (the audit export, the watchdog), which record their outcome themselves.
+ */
+export function recordOutcome(outcome: 'completed' | 'failed'): void {
   const attributes = workflowInfo().typedSearchAttributes.getAll();
   if (attributes.some((p) => p.key.name === StewardOutcome.name)) {
     upsertSearchAttributes([{ key: StewardOutcome, value: outcome }]);

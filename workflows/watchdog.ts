@@ -5,12 +5,12 @@
  * not be told, the run fails (`NotificationMissed`, its details the result) after trying every delivery, so the next
  * run does not count as told what nobody heard. Input: {@link WatchdogRunInput}; result: {@link WatchdogResult}.
  */
-import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Delivery } from '../model/notifications';
 import type { Webhook } from '../model/schema';
-import { StewardOutcome } from '../model/search-attributes';
 import { overdueNotification } from '../model/watchdog';
+import { recordOutcome } from './audit-export';
 import { NOTIFY } from './options';
 
 export interface WatchdogRunInput {
@@ -70,15 +70,4 @@ export async function checkWatchdog(input: WatchdogRunInput): Promise<WatchdogRe
   }
   recordOutcome('completed');
   return result;
-}
-
-/** Sets StewardOutcome when the run was started with steward's attributes (a schedule's runs are). */
-function recordOutcome(outcome: 'completed' | 'failed'): void {
-  if (
-    workflowInfo()
-      .typedSearchAttributes.getAll()
-      .some((p) => p.key.name === StewardOutcome.name)
-  ) {
-    upsertSearchAttributes([{ key: StewardOutcome, value: outcome }]);
-  }
 }

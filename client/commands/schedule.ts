@@ -7,20 +7,13 @@
  * schedule's action is a payload, encrypted before it leaves.
  */
 import { createHash } from 'node:crypto';
-import {
-  ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
-  type Client,
-  type ScheduleDescription,
-  type ScheduleOptions,
-} from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import {
   desiredSchedules,
   ownedBy,
   planSchedules,
   readScheduleMemo,
   scheduleMemo,
-  SCHEDULE_PREFIX,
   unpinnedHosts,
   type DesiredSchedule,
   type ExistingSchedule,
@@ -32,6 +25,7 @@ import { cliUser, connectClient, listingClient, type GlobalOptions } from '../co
 import { EXIT, OperationRefusedError, UsageError } from '../errors';
 import { KnownHosts } from '../../common/known-hosts';
 import { loadSpecCached } from '../spec-cache';
+import { describeSchedule, stewardSchedules } from '../../common/schedules';
 
 /** Workflow types this version of steward runs: the functions workflows/index.ts exports. */
 async function workflowTypes(): Promise<Set<string>> {
@@ -77,36 +71,10 @@ export function scheduleOptions(d: DesiredSchedule, memo: ScheduleMemo, taskQueu
   };
 }
 
-/** A schedule and steward's record of it, or undefined when there is no schedule with that id. */
-async function describe(client: Client, id: string): Promise<ScheduleDescription | undefined> {
-  try {
-    return await client.schedule.getHandle(id).describe();
-  } catch (err) {
-    if (err instanceof ScheduleNotFoundError) return undefined;
-    throw err;
-  }
-}
-
 function existing(id: string, d: ScheduleDescription | undefined): ExistingSchedule | undefined {
   if (!d) return undefined;
   const memo = d.action.type === 'startWorkflow' ? readScheduleMemo(d.action.memo) : undefined;
   return { id, ...(memo ? { memo } : {}) };
-}
-
-/**
- * Schedules with steward's id prefix, described (listing is eventually consistent and carries no action memo), plus
- * those with the given ids, described directly.
- */
-async function stewardSchedules(
-  client: Client,
-  also: readonly string[] = [],
-): Promise<Map<string, ScheduleDescription | undefined>> {
-  const ids = new Set(also);
-  for await (const s of listingClient(client).schedule.list())
-    if (s.scheduleId.startsWith(SCHEDULE_PREFIX)) ids.add(s.scheduleId);
-  const found = new Map<string, ScheduleDescription | undefined>();
-  await Promise.all([...ids].map(async (id) => found.set(id, await describe(client, id))));
-  return found;
 }
 
 export interface ApplyResult {
@@ -143,10 +111,10 @@ export async function apply(g: GlobalOptions, o: { plan?: boolean }): Promise<nu
   const desired = schedules.map((d) => ({ ...d, digest: scheduleDigest(d) }));
   const client = await connectClient(g);
   try {
-    const found = await stewardSchedules(
-      client,
-      desired.map((d) => d.id),
-    );
+    const found = await stewardSchedules(client, {
+      also: desired.map((d) => d.id),
+      listing: listingClient(client),
+    });
     const current = [...found].flatMap(([id, d]) => existing(id, d) ?? []);
     const plan = planSchedules(desired, current, g.taskQueue);
     if (plan.conflicts.length > 0) {
@@ -254,7 +222,10 @@ function view(id: string, d: ScheduleDescription, memo: ScheduleMemo): ScheduleV
  * @throws UsageError naming ids that are not such schedules.
  */
 async function selectOwned(client: Client, g: GlobalOptions, ids: readonly string[]): Promise<ScheduleView[]> {
-  const found = ids.length > 0 ? await describeEach(client, ids) : await stewardSchedules(client);
+  const found =
+    ids.length > 0
+      ? await describeEach(client, ids)
+      : await stewardSchedules(client, { listing: listingClient(client) });
   const views: ScheduleView[] = [];
   const unknown: string[] = [];
   for (const [id, d] of found) {
@@ -270,7 +241,7 @@ async function selectOwned(client: Client, g: GlobalOptions, ids: readonly strin
 
 async function describeEach(client: Client, ids: readonly string[]) {
   const found = new Map<string, ScheduleDescription | undefined>();
-  for (const id of new Set(ids)) found.set(id, await describe(client, id));
+  for (const id of new Set(ids)) found.set(id, await describeSchedule(client, id));
   return found;
 }
 
@@ -337,6 +308,6 @@ export async function act(
 
 /** The note apply gave the schedule (what it does, from which spec). */
 async function managedNote(client: Client, id: string): Promise<string | undefined> {
-  const d = await describe(client, id);
+  const d = await describeSchedule(client, id);
   return d?.action.type === 'startWorkflow' ? readScheduleMemo(d.action.memo)?.note : undefined;
 }

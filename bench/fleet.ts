@@ -5,7 +5,7 @@
  * (the same workers again). Prints each plan's time, the 3-worker/1-worker ratio, and every worker's peak resident
  * set (target ≤ 400 MB each). Each entry is a host of its own to steward (own workflow, own SSH session, full
  * observation); entries share a simulator because this machine cannot run 200 Debian VMs.
- *   npx tsx bench/fleet.ts [entries, default "50,100,200"] [concurrency, default 32]
+ *   npx tsx bench/fleet.ts [entries, default "50,100,200"] [concurrency, default 32] [worker counts, default "1,3"]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,8 +18,18 @@ import { steward, STEWARD_BIN } from '../test/support/cli';
 import { writeSpec } from '../test/support/fixtures';
 import { aliasHosts, cliRun, procRssMb, report, withSimulators } from './support';
 
-const SIZES = (process.argv[2] ?? '50,100,200').split(',').map(Number);
-const CONCURRENCY = Number(process.argv[3] ?? 32);
+/** Positive whole numbers from a comma-separated argument; anything else ends the bench naming the argument. */
+function counts(name: string, value: string): number[] {
+  const list = value.split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error(`bench/fleet: ${name} ${JSON.stringify(value)}: expected positive whole numbers, comma-separated`);
+    process.exit(2);
+  }
+  return list;
+}
+const SIZES = counts('entries', process.argv[2] ?? '50,100,200');
+const CONCURRENCY = counts('concurrency', process.argv[3] ?? '32')[0]!;
+const WORKER_COUNTS = counts('worker counts', process.argv[4] ?? '1,3');
 const SIMULATORS = 4;
 const BENCH: Partial<SpecInput> = { firewall: { sshRateLimit: 1000 }, proxy: { domain: 'bench.steward.test' } };
 
@@ -112,7 +122,7 @@ try {
         { ...BENCH, hosts: aliasHosts(sims, keys, n) } as Partial<SpecInput>,
         `fleet-${n}.yaml`,
       );
-      for (const w of [1, 3]) {
+      for (const w of WORKER_COUNTS) {
         const queue = `bench-fleet-${n}-${w}`;
         const workers = await startWorkers(server.address, queue, w, bundleFile);
         try {
@@ -150,16 +160,17 @@ try {
 
     console.log(`\nsteward drift --no-audit, ${SIMULATORS} simulators, --concurrency ${CONCURRENCY}`);
     for (const n of SIZES) {
-      const one = rows.find((r) => r.n === n && r.workers === 1)!;
-      const three = rows.find((r) => r.n === n && r.workers === 3)!;
-      for (const r of [one, three]) {
+      for (const r of rows.filter((row) => row.n === n)) {
         report(`${n} entries, ${r.workers} worker(s), cold`, r.cold, 's');
         report(`${n} entries, ${r.workers} worker(s), warm`, r.warm, 's');
       }
-      console.log(
-        `${n} entries: 3 workers / 1 worker = ${(three.cold / one.cold).toFixed(2)} cold, ` +
-          `${(three.warm / one.warm).toFixed(2)} warm (below 1: faster)`,
-      );
+      const one = rows.find((r) => r.n === n && r.workers === 1);
+      const three = rows.find((r) => r.n === n && r.workers === 3);
+      if (one && three)
+        console.log(
+          `${n} entries: 3 workers / 1 worker = ${(three.cold / one.cold).toFixed(2)} cold, ` +
+            `${(three.warm / one.warm).toFixed(2)} warm (below 1: faster)`,
+        );
     }
     const peak = Math.max(...rows.flatMap((r) => r.peaks));
     report('worker peak RSS, any run', peak, 'MB', 400);

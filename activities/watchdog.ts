@@ -42,10 +42,11 @@ export function createWatchdogActivities({ shiftMs = 0 }: WatchdogDeps = {}) {
       const ctx = Context.current();
       const { client } = ctx;
       const taskQueue = ctx.info.taskQueue;
-      const at = new Date(Date.parse(input.at) + shiftMs);
-      if (Number.isNaN(at.getTime())) throw new TypeError(`findOverdueChecks: at is not a time: ${input.at}`);
+      const started = new Date(input.at);
+      if (Number.isNaN(started.getTime())) throw new TypeError(`findOverdueChecks: at is not a time: ${input.at}`);
+      const at = new Date(started.getTime() + shiftMs);
       const self = ctx.info.workflowExecution?.runId ?? '';
-      const previous = await previousWatchdogRun(client, taskQueue, self, new Date(Date.parse(input.at)), input);
+      const previous = await previousWatchdogRun(client, taskQueue, self, started, input);
       const previousRun = previous && new Date(previous.getTime() + shiftMs);
       const watched: WatchedSchedule[] = [];
       for (const [id, d] of await stewardSchedules(client, { tick: () => ctx.heartbeat() })) {

@@ -28,7 +28,11 @@ function counts(name: string, value: string): number[] {
   return list;
 }
 const SIZES = counts('entries', process.argv[2] ?? '50,100,200');
-const CONCURRENCY = counts('concurrency', process.argv[3] ?? '32')[0]!;
+const [CONCURRENCY] = counts('concurrency', process.argv[3] ?? '32');
+if (process.argv[3]?.includes(',')) {
+  console.error(`bench/fleet: concurrency ${JSON.stringify(process.argv[3])}: expected one number`);
+  process.exit(2);
+}
 const WORKER_COUNTS = counts('worker counts', process.argv[4] ?? '1,3');
 const SIMULATORS = 4;
 const BENCH: Partial<SpecInput> = { firewall: { sshRateLimit: 1000 }, proxy: { domain: 'bench.steward.test' } };

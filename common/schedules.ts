@@ -18,7 +18,7 @@ export async function describeSchedule(client: Client, id: string): Promise<Sche
 /**
  * Schedules with steward's id prefix, described (listing is eventually consistent and carries no action memo), plus
  * those with the ids in `also`, described directly; undefined for one that is gone. `listing` lists (default
- * `client`); `tick` is called before each description (an activity's heartbeat).
+ * `client`); `tick` is called as each description arrives (an activity's heartbeat).
  */
 export async function stewardSchedules(
   client: Client,
@@ -30,8 +30,8 @@ export async function stewardSchedules(
   const found = new Map<string, ScheduleDescription | undefined>();
   await Promise.all(
     [...ids].sort().map(async (id) => {
-      opts.tick?.();
       found.set(id, await describeSchedule(client, id));
+      opts.tick?.();
     }),
   );
   return found;

@@ -4,10 +4,11 @@
  * watchdog run), the workflow notifies.
  *
  * A check is overdue when no run it started completed within twice its interval (a run that fails every time has
- * not checked; its failures are told as `run.failed` where a webhook subscribes to it), counted from the newest run's end, or from the schedule's creation when that is later. It is told
- * once per overdue spell: when it became overdue after the previous watchdog run started (or there was none in the
- * window looked at), so an outage of the worker is told when the worker returns, and a schedule paused for a week is
- * told once, not every quarter of an hour. The spell ends with the next run that ends.
+ * not checked; its failures are told as `run.failed` where a webhook subscribes to it), counted from the newest run's
+ * end, or from the schedule's creation when that is later. It is told once per overdue spell: when it became overdue
+ * after the previous watchdog run started (or there was none in the window looked at), so an outage of the worker is
+ * told when the worker returns, and a schedule paused for a week is told once, not every quarter of an hour. The spell
+ * ends with the next run that completes.
  */
 import type { Notification } from './notifications';
 import type { ScheduleKind } from './schedules';

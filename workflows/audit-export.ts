@@ -3,11 +3,10 @@
  * a schedule to run (say daily) so nothing is lost when the namespace's retention expires. Each run continues the
  * chain where the previous export's window ended. Input: {@link AuditExportInput}; result: {@link AuditExportResult}.
  */
-import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AuditExportInput, AuditExportResult } from '../model/audit';
-import { StewardOutcome } from '../model/search-attributes';
 import type { StepProfile } from './options';
+import { recordOutcome } from './outcome';
 import { proxySteps } from './retry';
 
 /**
@@ -37,16 +36,5 @@ export async function auditExport(input: AuditExportInput): Promise<AuditExportR
   } catch (err) {
     recordOutcome('failed');
     throw err;
-  }
-}
-
-/**
- * Sets StewardOutcome when the run was started with steward's attributes (a schedule's runs are): for the workflows
- * that are no host operation (the audit export, the watchdog), which record their outcome themselves.
- */
-export function recordOutcome(outcome: 'completed' | 'failed'): void {
-  const attributes = workflowInfo().typedSearchAttributes.getAll();
-  if (attributes.some((p) => p.key.name === StewardOutcome.name)) {
-    upsertSearchAttributes([{ key: StewardOutcome, value: outcome }]);
   }
 }

@@ -10,7 +10,7 @@ import type { Activities } from '../activities';
 import type { Delivery } from '../model/notifications';
 import type { Webhook } from '../model/schema';
 import { overdueNotification } from '../model/watchdog';
-import { recordOutcome } from './audit-export';
+import { recordOutcome } from './outcome';
 import { NOTIFY } from './options';
 
 export interface WatchdogRunInput {
